@@ -1,0 +1,293 @@
+//! Resolved settings: the builder's values, checked, with the `STUTTERFUZZ_*` environment
+//! laid over them. Pure functions of their inputs (the environment is passed in), so every
+//! rule here is unit-tested without a process or a socket, except address resolution.
+//!
+//! | variable               | overrides              | example                 |
+//! |------------------------|------------------------|-------------------------|
+//! | `STUTTERFUZZ_SEED`     | `.seed(n)`             | `42`, `0x2a`            |
+//! | `STUTTERFUZZ_DURATION` | `run_for(d)`'s `d`     | `30s`, `2m`, `1h 30m`   |
+//! | `STUTTERFUZZ_REPLAY`   | `.replay(case)`        | `v1:ping.txt:2,4`       |
+//!
+//! A variable that is set but does not parse is an error naming it: never a silent default.
+
+use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
+use std::time::Duration;
+
+use crate::case::{Case, Chances};
+use crate::error::{SetupError, SetupErrorKind};
+use crate::rng::Seed;
+
+/// Settings as the builder holds them, before checking.
+#[derive(Clone, Debug)]
+pub(crate) struct Requested {
+    pub(crate) seed: Option<Seed>,
+    pub(crate) cycles: Option<u64>,
+    pub(crate) connections: usize,
+    pub(crate) pause: Duration,
+    pub(crate) chances: Chances,
+    pub(crate) startup_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) stop_grace: Duration,
+    pub(crate) replay: Option<String>,
+}
+
+impl Default for Requested {
+    fn default() -> Self {
+        Requested {
+            seed: None,
+            cycles: None,
+            connections: 100,
+            pause: Duration::from_millis(2),
+            chances: Chances {
+                close: 500,
+                fastopen: 2,
+            },
+            startup_timeout: Duration::from_secs(10),
+            connect_timeout: Duration::from_secs(5),
+            stop_grace: Duration::from_secs(2),
+            replay: None,
+        }
+    }
+}
+
+/// Checked settings for one run.
+#[derive(Clone, Debug)]
+pub(crate) struct Settings {
+    pub(crate) seed: Seed,
+    pub(crate) budget: Duration,
+    pub(crate) cycles: Option<u64>,
+    pub(crate) connections: usize,
+    pub(crate) pause: Duration,
+    pub(crate) chances: Chances,
+    pub(crate) startup_timeout: Duration,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) stop_grace: Duration,
+    pub(crate) replay: Option<Case>,
+}
+
+fn settings_error(message: String) -> SetupError {
+    SetupError::new(SetupErrorKind::Settings, message)
+}
+
+fn env_error(name: &str, value: &str, why: impl std::fmt::Display) -> SetupError {
+    settings_error(format!(
+        "{name}={value:?} does not parse: {why}; fix or unset {name}"
+    ))
+}
+
+impl Settings {
+    /// Checks `requested` and lays the environment (`env(name)`) over it.
+    pub(crate) fn resolve(
+        requested: &Requested,
+        budget: Duration,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, SetupError> {
+        let seed = match env("STUTTERFUZZ_SEED") {
+            Some(v) => v
+                .parse::<Seed>()
+                .map_err(|e| env_error("STUTTERFUZZ_SEED", &v, e))?,
+            None => requested.seed.unwrap_or_else(Seed::random),
+        };
+        let budget = match env("STUTTERFUZZ_DURATION") {
+            Some(v) => humantime::parse_duration(v.trim())
+                .map_err(|e| env_error("STUTTERFUZZ_DURATION", &v, e))?,
+            None => budget,
+        };
+        if budget.is_zero() {
+            return Err(settings_error(
+                "the time budget is zero: give run_for a positive duration such as 10s".to_owned(),
+            ));
+        }
+        let replay_text = env("STUTTERFUZZ_REPLAY").or_else(|| requested.replay.clone());
+        let replay = match replay_text.filter(|t| !t.trim().is_empty()) {
+            Some(text) => Some(text.parse::<Case>().map_err(|e| {
+                SetupError::new(SetupErrorKind::Replay, format!("cannot replay: {e}"))
+            })?),
+            None => None,
+        };
+        if requested.connections == 0 {
+            return Err(settings_error(
+                "connections(0) would send nothing: use at least 1 (the default is 100)".to_owned(),
+            ));
+        }
+        if requested.cycles == Some(0) {
+            return Err(settings_error(
+                "cycles(0) would send nothing: use at least 1, or leave it unset to run until the time budget".to_owned(),
+            ));
+        }
+        for (name, value) in [
+            ("startup_timeout", requested.startup_timeout),
+            ("connect_timeout", requested.connect_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(settings_error(format!(
+                    "{name} is zero: give it a positive duration"
+                )));
+            }
+        }
+        Ok(Settings {
+            seed,
+            budget,
+            cycles: requested.cycles,
+            connections: requested.connections,
+            pause: requested.pause,
+            chances: requested.chances,
+            startup_timeout: requested.startup_timeout,
+            connect_timeout: requested.connect_timeout,
+            stop_grace: requested.stop_grace,
+            replay,
+        })
+    }
+}
+
+fn address_error(message: String) -> SetupError {
+    SetupError::new(SetupErrorKind::Address, message)
+}
+
+/// Resolves `HOST:PORT` (`127.0.0.1:6789`, `[::1]:6789`, `localhost:6789`) to the first
+/// address it names. Port 0 asks for a free port, which only makes sense when the harness
+/// spawns the server (`spawns`).
+pub(crate) fn resolve_addr(text: &str, spawns: bool) -> Result<SocketAddr, SetupError> {
+    let form = "expected HOST:PORT such as 127.0.0.1:6789, [::1]:6789 or localhost:6789";
+    let (host, port) = text
+        .trim()
+        .rsplit_once(':')
+        .ok_or_else(|| address_error(format!("{text:?} is not an address: {form}")))?;
+    let port: u16 = match port.parse::<u32>() {
+        Ok(p) if p <= u32::from(u16::MAX) => p as u16,
+        Ok(p) => {
+            return Err(address_error(format!(
+                "port {p} in {text:?} is out of range: use 0-65535"
+            )));
+        }
+        Err(_) => {
+            return Err(address_error(format!(
+                "{text:?} has no valid port: {form}"
+            )));
+        }
+    };
+    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(inside) => inside,
+        None if host.contains(':') => {
+            return Err(address_error(format!(
+                "{text:?}: an IPv6 address needs brackets, as in [::1]:6789"
+            )));
+        }
+        None => host,
+    };
+    if host.is_empty() {
+        return Err(address_error(format!("{text:?} has no host: {form}")));
+    }
+    let ip: IpAddr = match host.parse() {
+        Ok(ip) => ip,
+        Err(_) => (host, 0)
+            .to_socket_addrs()
+            .map_err(|e| {
+                address_error(format!("cannot resolve host {host:?}: {e}; check the name, or give an IP address"))
+                    .with_source(e)
+            })?
+            .next()
+            .ok_or_else(|| address_error(format!("host {host:?} resolves to no address")))?
+            .ip(),
+    };
+    if port != 0 {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    if !spawns {
+        return Err(address_error(format!(
+            "port 0 in {text:?} means \"pick a free port\", which needs .server(...) to start the server on it; give the port your server listens on"
+        )));
+    }
+    let probe = TcpListener::bind((ip, 0)).map_err(|e| {
+        address_error(format!("cannot find a free port on {ip}: {e}")).with_source(e)
+    })?;
+    let picked = probe
+        .local_addr()
+        .map_err(|e| address_error(format!("cannot find a free port on {ip}: {e}")))?;
+    Ok(picked)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn environment_overrides_code() {
+        let requested = Requested {
+            seed: Some(Seed::new(1)),
+            ..Requested::default()
+        };
+        let env = |name: &str| match name {
+            "STUTTERFUZZ_SEED" => Some("0x10".to_owned()),
+            "STUTTERFUZZ_DURATION" => Some("2m".to_owned()),
+            "STUTTERFUZZ_REPLAY" => Some("v1:a:1,2".to_owned()),
+            _ => None,
+        };
+        let s = Settings::resolve(&requested, Duration::from_secs(1), env).unwrap();
+        assert_eq!(s.seed, Seed::new(16));
+        assert_eq!(s.budget, Duration::from_secs(120));
+        assert_eq!(s.replay.unwrap().to_string(), "v1:a:1,2");
+
+        let s = Settings::resolve(&requested, Duration::from_secs(1), no_env).unwrap();
+        assert_eq!((s.seed, s.budget), (Seed::new(1), Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn bad_variables_name_themselves_and_their_value() {
+        for (var, value) in [
+            ("STUTTERFUZZ_SEED", "lots"),
+            ("STUTTERFUZZ_DURATION", "soon"),
+            ("STUTTERFUZZ_REPLAY", "v9:x"),
+        ] {
+            let env = |name: &str| (name == var).then(|| value.to_owned());
+            let err = Settings::resolve(&Requested::default(), Duration::from_secs(1), env)
+                .unwrap_err();
+            let text = err.to_string();
+            assert!(text.contains(value), "{text}");
+            if var != "STUTTERFUZZ_REPLAY" {
+                assert!(text.contains(var), "{text}");
+            }
+        }
+    }
+
+    #[test]
+    fn zero_counts_and_budgets_are_refused() {
+        let check = |requested: Requested, budget: Duration, needle: &str| {
+            let err = Settings::resolve(&requested, budget, no_env).unwrap_err();
+            assert_eq!(err.kind(), SetupErrorKind::Settings);
+            assert!(err.to_string().contains(needle), "{err}");
+        };
+        let secs = Duration::from_secs(1);
+        check(Requested { connections: 0, ..Requested::default() }, secs, "connections(0)");
+        check(Requested { cycles: Some(0), ..Requested::default() }, secs, "cycles(0)");
+        check(Requested::default(), Duration::ZERO, "budget is zero");
+    }
+
+    #[test]
+    fn addresses_parse_resolve_and_explain_themselves() {
+        assert_eq!(resolve_addr("127.0.0.1:6789", false).unwrap().to_string(), "127.0.0.1:6789");
+        assert_eq!(resolve_addr("[::1]:6789", false).unwrap().to_string(), "[::1]:6789");
+        assert!(resolve_addr("localhost:6789", false).unwrap().ip().is_loopback());
+        let picked = resolve_addr("127.0.0.1:0", true).unwrap();
+        assert_ne!(picked.port(), 0);
+
+        for (text, needle) in [
+            ("127.0.0.1", "not an address"),
+            ("localhost:http", "no valid port"),
+            ("::1:80", "brackets"),
+            ("6789", "not an address"),
+            ("127.0.0.1:70000", "out of range"),
+            (":80", "no host"),
+            ("127.0.0.1:0", "needs .server"),
+            ("no-such-host.invalid:80", "cannot resolve host"),
+        ] {
+            let err = resolve_addr(text, false).unwrap_err();
+            assert_eq!(err.kind(), SetupErrorKind::Address);
+            assert!(err.to_string().contains(needle), "{text}: {err}");
+        }
+    }
+}

@@ -1,0 +1,237 @@
+//! The blobs: real client-to-server traffic, loaded once and shared by every connection.
+//!
+//! Blobs are sorted by name so that a run's order, and so its seed, mean the same thing on
+//! every machine. Their bytes live in one `Arc` each: a thousand connections sending the
+//! same blob share one copy.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{SetupError, SetupErrorKind};
+
+/// One input: bytes a client sends to the server, with the name it is known by.
+#[derive(Clone, Debug)]
+pub struct Blob {
+    name: String,
+    path: Option<PathBuf>,
+    bytes: Arc<[u8]>,
+}
+
+impl Blob {
+    /// A blob made in code.
+    pub fn new(name: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
+        Blob {
+            name: name.into(),
+            path: None,
+            bytes: Arc::from(bytes.into()),
+        }
+    }
+
+    /// Its name: the file name for blobs loaded from a directory.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The file it was loaded from, if any.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    /// Its bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Its length in bytes.
+    pub fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// True for a 0-byte blob (a connection that opens and closes).
+    pub fn is_empty(&self) -> bool {
+        self.bytes.is_empty()
+    }
+
+    pub(crate) fn shared_bytes(&self) -> Arc<[u8]> {
+        Arc::clone(&self.bytes)
+    }
+
+    /// Where the blob came from, for reports: its path, or its name for a blob made in code.
+    pub(crate) fn origin(&self) -> String {
+        match &self.path {
+            Some(p) => p.display().to_string(),
+            None => format!("{} (given in code)", self.name),
+        }
+    }
+}
+
+/// All blobs of a run, sorted by name, names unique.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Corpus {
+    blobs: Vec<Blob>,
+}
+
+impl Corpus {
+    /// Loads the directories (regular files whose names do not start with `.`) and adds
+    /// the blobs given in code.
+    pub(crate) fn load(dirs: &[PathBuf], inline: &[Blob]) -> Result<Self, SetupError> {
+        let mut blobs = Vec::new();
+        for dir in dirs {
+            blobs.extend(load_dir(dir)?);
+        }
+        blobs.extend(inline.iter().cloned());
+        if blobs.is_empty() {
+            return Err(blob_error(
+                "no blobs to send: give .blobs(DIR) or .blob(name, bytes)",
+            ));
+        }
+        blobs.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(pair) = blobs.windows(2).find(|w| w[0].name == w[1].name) {
+            return Err(blob_error(format!(
+                "two blobs are named {:?} ({} and {}): names must be unique, so rename one",
+                pair[0].name,
+                pair[0].origin(),
+                pair[1].origin()
+            )));
+        }
+        Ok(Corpus { blobs })
+    }
+
+    pub(crate) fn blobs(&self) -> &[Blob] {
+        &self.blobs
+    }
+
+    pub(crate) fn find(&self, name: &str) -> Option<&Blob> {
+        self.blobs
+            .binary_search_by(|b| b.name.as_str().cmp(name))
+            .ok()
+            .map(|i| &self.blobs[i])
+    }
+
+    /// (count, min, mean, max) of the blob sizes, the mean rounded down.
+    pub(crate) fn size_summary(&self) -> (usize, usize, usize, usize) {
+        let sizes = self.blobs.iter().map(Blob::len);
+        let min = sizes.clone().min().unwrap_or(0);
+        let max = sizes.clone().max().unwrap_or(0);
+        let n = self.blobs.len();
+        let mean = sizes.sum::<usize>().checked_div(n).unwrap_or(0);
+        (n, min, mean, max)
+    }
+}
+
+fn blob_error(message: impl Into<String>) -> SetupError {
+    SetupError::new(SetupErrorKind::Blobs, message)
+}
+
+fn load_dir(dir: &Path) -> Result<Vec<Blob>, SetupError> {
+    let shown = dir.display();
+    let meta = fs::metadata(dir).map_err(|e| {
+        let what = if e.kind() == std::io::ErrorKind::NotFound {
+            format!("blob directory {shown} does not exist: create it and put at least one input file in it")
+        } else {
+            format!("cannot read blob directory {shown}: {e}")
+        };
+        blob_error(what).with_source(e)
+    })?;
+    if !meta.is_dir() {
+        return Err(blob_error(format!(
+            "{shown} is not a directory: .blobs() and --blob-dir take a directory of input files"
+        )));
+    }
+    let entries = fs::read_dir(dir)
+        .map_err(|e| blob_error(format!("cannot list blob directory {shown}: {e}")).with_source(e))?;
+    let mut blobs = Vec::new();
+    for entry in entries {
+        let entry = entry
+            .map_err(|e| blob_error(format!("cannot list blob directory {shown}: {e}")).with_source(e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        // Follows symbolic links: a link to a file is a blob; a broken link or a loop is an
+        // error naming the link.
+        let meta = fs::metadata(&path).map_err(|e| {
+            blob_error(format!(
+                "cannot use {}: {e}; fix or remove it (names starting with '.' are skipped)",
+                path.display()
+            ))
+            .with_source(e)
+        })?;
+        if !meta.is_file() {
+            continue;
+        }
+        let bytes = fs::read(&path).map_err(|e| {
+            blob_error(format!(
+                "cannot read blob {}: {e}; fix its permissions or remove it",
+                path.display()
+            ))
+            .with_source(e)
+        })?;
+        blobs.push(Blob {
+            name,
+            path: Some(path),
+            bytes: Arc::from(bytes),
+        });
+    }
+    if blobs.is_empty() {
+        return Err(blob_error(format!(
+            "blob directory {shown} holds no blobs: add at least one input file (names starting with '.' are skipped)"
+        )));
+    }
+    Ok(blobs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir_with(files: &[(&str, &[u8])]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in files {
+            fs::write(dir.path().join(name), bytes).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn loads_regular_files_sorted_and_skips_dot_files() {
+        let dir = dir_with(&[("b.txt", b"bb"), ("a.txt", b"a"), (".hidden", b"x"), ("e", b"")]);
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        let corpus = Corpus::load(&[dir.path().to_owned()], &[]).unwrap();
+        let names: Vec<&str> = corpus.blobs().iter().map(Blob::name).collect();
+        assert_eq!(names, ["a.txt", "b.txt", "e"]);
+        assert_eq!(corpus.size_summary(), (3, 0, 1, 2));
+        assert_eq!(corpus.find("b.txt").unwrap().bytes(), b"bb");
+        assert!(corpus.find("zz").is_none());
+    }
+
+    #[test]
+    fn missing_and_empty_directories_are_setup_errors_naming_the_path() {
+        let dir = dir_with(&[(".only-hidden", b"x")]);
+        let err = Corpus::load(&[dir.path().to_owned()], &[]).unwrap_err();
+        assert_eq!(err.kind(), SetupErrorKind::Blobs);
+        assert!(err.to_string().contains("holds no blobs"), "{err}");
+        assert!(err.to_string().contains(&dir.path().display().to_string()));
+
+        let missing = dir.path().join("nope");
+        let err = Corpus::load(&[missing.clone()], &[]).unwrap_err();
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        assert!(err.to_string().contains(&missing.display().to_string()));
+
+        let file = dir.path().join(".only-hidden");
+        let err = Corpus::load(&[file], &[]).unwrap_err();
+        assert!(err.to_string().contains("is not a directory"), "{err}");
+    }
+
+    #[test]
+    fn inline_blobs_join_and_duplicates_are_refused() {
+        let dir = dir_with(&[("a", b"1")]);
+        let corpus = Corpus::load(&[dir.path().to_owned()], &[Blob::new("b", "2")]).unwrap();
+        assert_eq!(corpus.blobs().len(), 2);
+        let err = Corpus::load(&[dir.path().to_owned()], &[Blob::new("a", "2")]).unwrap_err();
+        assert!(err.to_string().contains("two blobs are named \"a\""), "{err}");
+        assert!(Corpus::load(&[], &[]).is_err());
+    }
+}

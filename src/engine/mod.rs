@@ -1,0 +1,300 @@
+//! The delivery engine: keeps `connections` deliveries in flight, one tokio task each,
+//! owned by a `JoinSet`. The run loop is the single owner of the run's state: it collects
+//! each task's outcome into the stats, watches the server, and decides when a finding has
+//! been made. Tasks share nothing but the blob bytes (read-only) and their own progress.
+
+mod delivery;
+mod pacing;
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::process::ExitStatus;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::task::{Id, JoinSet};
+use tokio::time::{Instant, interval_at, sleep_until, timeout};
+
+pub(crate) use delivery::{ConnectError, Delivered, Delivery, Progress};
+pub(crate) use pacing::Pacing;
+
+use crate::case::{Planned, plan};
+use crate::config::Settings;
+use crate::control::{ProgressHook, StopHandle};
+use crate::corpus::{Blob, Corpus};
+use crate::error::{SetupError, SetupErrorKind};
+use crate::report::{FindingKind, RunEnd, Suspect, SuspectState};
+use crate::server::ServerProcess;
+use crate::stats::{Stats, StatsCollector};
+
+/// Cases that finished this shortly before the server died are suspects too: the server may
+/// have crashed on the last bytes of a delivery that looked complete from our side.
+const RECENT_WINDOW: Duration = Duration::from_secs(1);
+/// After a connection error, how long to wait for the server to be seen exiting before the
+/// error is taken as the finding itself.
+pub(crate) const EXIT_GRACE: Duration = Duration::from_millis(300);
+/// After the last delivery, how long to watch for a late crash.
+pub(crate) const FINAL_SETTLE: Duration = Duration::from_millis(100);
+
+/// A bug found by the engine, before the facade adds the server's record and rerun line.
+#[derive(Debug)]
+pub(crate) struct Found {
+    pub(crate) kind: FindingKind,
+    pub(crate) suspects: Vec<Suspect>,
+    pub(crate) stats: Stats,
+}
+
+/// Why the engine stopped.
+#[derive(Debug)]
+pub(crate) enum Stopped {
+    Found(Found),
+    Setup(SetupError),
+}
+
+/// How each connection delivers: everything but the case itself.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Transport {
+    pub(crate) addr: SocketAddr,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) pacing: Pacing,
+    pub(crate) linger: Duration,
+}
+
+impl Transport {
+    pub(crate) fn delivery(&self, blob: &Blob, planned: &Planned) -> Delivery {
+        Delivery {
+            addr: self.addr,
+            bytes: blob.shared_bytes(),
+            splits: planned.case.splits().clone(),
+            fastopen: planned.fastopen,
+            connect_timeout: self.connect_timeout,
+            pacing: self.pacing,
+            linger: self.linger,
+        }
+    }
+}
+
+/// Every case of the run, in order: round by round, each blob once per round.
+pub(crate) fn schedule<'a>(
+    corpus: &'a Corpus,
+    settings: &'a Settings,
+) -> impl Iterator<Item = (&'a Blob, Planned)> + 'a {
+    let rounds = settings.cycles.unwrap_or(u64::MAX);
+    (0..rounds).flat_map(move |round| {
+        corpus
+            .blobs()
+            .iter()
+            .map(move |blob| (blob, plan(blob, round, settings.seed, settings.chances)))
+    })
+}
+
+/// A delivery under way, as the run loop tracks it.
+struct Running<'a> {
+    blob: &'a Blob,
+    planned: Planned,
+    progress: Arc<Progress>,
+    started: Instant,
+}
+
+impl Running<'_> {
+    fn suspect(&self, state: SuspectState) -> Suspect {
+        Suspect {
+            case: self.planned.case.clone(),
+            blob_origin: self.blob.origin(),
+            blob_len: self.blob.len(),
+            iteration: Some(self.planned.iteration),
+            chunks_sent: self.progress.chunks.load(Ordering::Relaxed),
+            bytes_sent: self.progress.bytes.load(Ordering::Relaxed),
+            state,
+        }
+    }
+}
+
+/// What the run loop needs besides the cases.
+pub(crate) struct Run<'a> {
+    pub(crate) settings: &'a Settings,
+    pub(crate) corpus: &'a Corpus,
+    pub(crate) transport: Transport,
+    pub(crate) server: Option<&'a mut ServerProcess>,
+    pub(crate) stop: Option<&'a StopHandle>,
+    pub(crate) progress: Option<&'a ProgressHook>,
+}
+
+/// The run's bookkeeping: the single owner of stats and in-flight cases.
+struct Book<'a> {
+    stats: StatsCollector,
+    started: Instant,
+    running: HashMap<Id, Running<'a>>,
+    recent: VecDeque<(Instant, Running<'a>)>,
+}
+
+impl<'a> Book<'a> {
+    /// Every suspect: in flight (most recently started first), then recently finished.
+    fn suspects(&mut self, now: Instant) -> Vec<Suspect> {
+        let mut running: Vec<&Running<'a>> = self.running.values().collect();
+        running.sort_by_key(|r| std::cmp::Reverse(r.started));
+        let mut out: Vec<Suspect> = running
+            .iter()
+            .map(|r| r.suspect(SuspectState::InFlight))
+            .collect();
+        out.extend(
+            self.recent
+                .iter()
+                .rev()
+                .filter(|(done, _)| now.duration_since(*done) <= RECENT_WINDOW)
+                .map(|(done, r)| r.suspect(SuspectState::FinishedBefore(now.duration_since(*done)))),
+        );
+        out
+    }
+
+    /// Takes a finished delivery out of the running set, forgetting recent ones that are
+    /// too old (or too many) to be suspects.
+    fn finish(&mut self, id: Id, now: Instant, keep: usize) -> Option<Running<'a>> {
+        while self.recent.len() >= keep
+            || self.recent.front().is_some_and(|(t, _)| now.duration_since(*t) > RECENT_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        self.running.remove(&id)
+    }
+
+    fn remember(&mut self, now: Instant, running: Running<'a>) {
+        self.recent.push_back((now, running));
+    }
+
+    fn stats(&self) -> Stats {
+        self.stats.snapshot(self.started.elapsed())
+    }
+
+    fn found(&mut self, kind: FindingKind) -> Stopped {
+        let now = Instant::now();
+        Stopped::Found(Found {
+            kind,
+            suspects: self.suspects(now),
+            stats: self.stats(),
+        })
+    }
+}
+
+/// Waits up to `within` for the server to exit.
+pub(crate) async fn exit_within(server: &mut Option<&mut ServerProcess>, within: Duration) -> Option<ExitStatus> {
+    let server = server.as_mut()?;
+    timeout(within, server.exited()).await.ok()
+}
+
+/// Runs the cases until they are all delivered, the budget or a stop ends the run, or a
+/// finding is made.
+pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
+    let settings = run.settings;
+    let mut cases = schedule(run.corpus, settings);
+    let mut book = Book {
+        stats: StatsCollector::new(run.corpus.blobs().len(), settings.pause.max(Duration::from_millis(1))),
+        started: Instant::now(),
+        running: HashMap::new(),
+        recent: VecDeque::new(),
+    };
+    let deadline = book.started.checked_add(settings.budget).unwrap_or_else(far_future);
+    let keep_recent = settings.connections * 2;
+    let mut tasks: JoinSet<Result<Delivered, ConnectError>> = JoinSet::new();
+    let mut exhausted = false;
+    let every = run.progress.map_or(Duration::from_secs(3600), |p| p.every);
+    let mut ticks = interval_at(book.started + every, every);
+    let stop = run.stop.cloned().unwrap_or_default();
+
+    let end = loop {
+        while !exhausted && tasks.len() < settings.connections {
+            let Some((blob, planned)) = cases.next() else {
+                exhausted = true;
+                break;
+            };
+            let delivery = run.transport.delivery(blob, &planned);
+            let progress = Arc::new(Progress::default());
+            let task_progress = Arc::clone(&progress);
+            let handle = tasks.spawn(async move { delivery.run(&task_progress).await });
+            book.running.insert(
+                handle.id(),
+                Running {
+                    blob,
+                    planned,
+                    progress,
+                    started: Instant::now(),
+                },
+            );
+        }
+        if tasks.is_empty() {
+            break RunEnd::CyclesDone;
+        }
+        tokio::select! {
+            biased;
+            status = async {
+                match run.server.as_mut() {
+                    Some(server) => server.exited().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tasks.abort_all();
+                return Err(book.found(FindingKind::ServerDied { status }));
+            }
+            () = stop.stopped() => break RunEnd::Stopped,
+            () = sleep_until(deadline) => break RunEnd::TimeUp,
+            _ = ticks.tick(), if run.progress.is_some() => {
+                if let Some(hook) = run.progress {
+                    (hook.callback)(&book.stats());
+                }
+            }
+            Some(joined) = tasks.join_next_with_id() => {
+                let (id, outcome) = match joined {
+                    Ok(pair) => pair,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => continue,
+                };
+                let now = Instant::now();
+                let Some(running) = book.finish(id, now, keep_recent) else { continue };
+                match outcome {
+                    Ok(delivered) => {
+                        // A delivery the server cut short may be the crash itself; if so,
+                        // the exit arm above sees it next, with this case among the recent.
+                        book.stats.record(&delivered.counts);
+                        book.remember(now, running);
+                    }
+                    Err(error) => {
+                        if let Some(status) = exit_within(&mut run.server, EXIT_GRACE).await {
+                            book.remember(now, running);
+                            tasks.abort_all();
+                            return Err(book.found(FindingKind::ServerDied { status }));
+                        }
+                        tasks.abort_all();
+                        // The failed delivery sent nothing: it is a victim, not a suspect.
+                        return Err(match error {
+                            ConnectError::Refused(e) => {
+                                book.found(FindingKind::ConnectRefused { error: e.to_string() })
+                            }
+                            ConnectError::TimedOut(after) => {
+                                book.found(FindingKind::ConnectTimeout { after })
+                            }
+                            ConnectError::Local(e) => Stopped::Setup(SetupError::new(
+                                SetupErrorKind::Harness,
+                                format!(
+                                    "the harness could not open a connection: {e}; \
+                                     lower .connections() or raise the open-file limit (ulimit -n)"
+                                ),
+                            ).with_source(e)),
+                        });
+                    }
+                }
+            }
+        }
+    };
+    tasks.shutdown().await;
+    // A crash caused by the last deliveries shows a moment after them.
+    let settle = if end == RunEnd::CyclesDone { FINAL_SETTLE } else { Duration::ZERO };
+    if let Some(status) = exit_within(&mut run.server, settle).await {
+        return Err(book.found(FindingKind::ServerDied { status }));
+    }
+    Ok((book.stats(), end))
+}
+
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}

@@ -1,0 +1,128 @@
+//! The two ways a run can fail: it could not run ([`SetupError`]), or it found a bug
+//! ([`Finding`](crate::Finding)). [`Failure`] keeps them apart, so a broken test setup is
+//! never mistaken for a bug in the server, nor the other way round.
+
+use std::error::Error;
+use std::fmt;
+
+use crate::report::Finding;
+
+/// What went wrong before (or around) fuzzing: nothing was learnt about the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SetupErrorKind {
+    /// The blob directory or a blob could not be used.
+    Blobs,
+    /// The address did not parse or resolve.
+    Address,
+    /// A setting or a `STUTTERFUZZ_*` variable is out of range or does not parse.
+    Settings,
+    /// The server program could not be spawned.
+    ServerSpawn,
+    /// The server exited or never accepted connections during start-up.
+    ServerStartup,
+    /// No `.server(...)` was given and nothing listens at the address.
+    NotListening,
+    /// A case to replay does not parse or does not fit the blobs.
+    Replay,
+    /// The harness itself could not run (for example, no thread or runtime).
+    Harness,
+}
+
+/// A run that could not start or go on, with a message that says what to do.
+#[derive(Debug)]
+pub struct SetupError {
+    kind: SetupErrorKind,
+    message: String,
+    source: Option<Box<dyn Error + Send + Sync + 'static>>,
+}
+
+impl SetupError {
+    pub(crate) fn new(kind: SetupErrorKind, message: impl Into<String>) -> Self {
+        SetupError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    pub(crate) fn with_source(mut self, source: impl Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// What kind of setup problem this is.
+    pub fn kind(&self) -> SetupErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for SetupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Error for SetupError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_deref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+/// Why a run did not pass.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Failure {
+    /// The run could not start or go on; the server was not (fully) tested.
+    Setup(SetupError),
+    /// The server misbehaved: a bug was found.
+    Finding(Box<Finding>),
+}
+
+impl Failure {
+    /// The finding, if this failure is one.
+    pub fn finding(&self) -> Option<&Finding> {
+        match self {
+            Failure::Finding(f) => Some(f),
+            Failure::Setup(_) => None,
+        }
+    }
+
+    /// The setup error, if this failure is one.
+    pub fn setup_error(&self) -> Option<&SetupError> {
+        match self {
+            Failure::Setup(e) => Some(e),
+            Failure::Finding(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Failure::Setup(e) => write!(f, "stutterfuzz could not run: {e}"),
+            Failure::Finding(finding) => finding.fmt(f),
+        }
+    }
+}
+
+impl Error for Failure {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            Failure::Setup(e) => Some(e),
+            Failure::Finding(_) => None,
+        }
+    }
+}
+
+impl From<SetupError> for Failure {
+    fn from(e: SetupError) -> Self {
+        Failure::Setup(e)
+    }
+}
+
+impl From<Finding> for Failure {
+    fn from(f: Finding) -> Self {
+        Failure::Finding(Box::new(f))
+    }
+}

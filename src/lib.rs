@@ -1,0 +1,67 @@
+//! # stutterfuzz
+//!
+//! Fuzzes TCP servers by varying *packet boundaries*. A server that assumes one `read()`
+//! returns one whole message has a bug that ordinary tests never show, because a test
+//! client writes each message at once. stutterfuzz sends real client traffic ("blobs")
+//! over many connections, each blob cut into random chunks, and waits for each chunk to be
+//! acknowledged and for the server to have had time to read it before sending the next,
+//! so the server really sees those boundaries. A crash, a refused connection or a server
+//! that stops accepting is a bug found, reported with a case string that replays it.
+//!
+//! ## The API
+//! - **Create**: [`Stutter::new`] with the address the server listens on.
+//! - **Configure**: [`Stutter::server`] (spawn and supervise it), [`Stutter::blobs`] /
+//!   [`Stutter::blob`] (what to send), [`Stutter::cycles`], [`Stutter::connections`],
+//!   [`Stutter::pause`], [`Stutter::seed`], and more on [`Stutter`].
+//! - **Run**: [`Stutter::run_for`] panics with the report on a finding (for `#[test]`);
+//!   [`Stutter::try_run_for`] returns a [`Report`] or a [`Failure`], which keeps setup
+//!   errors ([`SetupError`]) apart from bugs ([`Finding`]).
+//! - **Replay**: [`Stutter::replay`] or `STUTTERFUZZ_REPLAY='<case>'` delivers one
+//!   recorded [`Case`] (a blob and its exact [`Splits`]) without any randomness.
+//!
+//! ## Example
+//! A test in the server's own crate (`myserver` is its binary):
+//! ```no_run
+//! use std::{process::Command, time::Duration};
+//! use stutterfuzz::Stutter;
+//!
+//! #[test]
+//! fn survives_any_packet_split() {
+//!     let mut server = Command::new(env!("CARGO_BIN_EXE_myserver"));
+//!     server.args(["--listen", "{addr}"]);
+//!     Stutter::new("127.0.0.1:0")
+//!         .server(server)
+//!         .blobs("fixtures/blobs")
+//!         .cycles(500)
+//!         .run_for(Duration::from_secs(10));
+//! }
+//! ```
+//!
+//! ## Environment
+//! `STUTTERFUZZ_SEED` (a seed), `STUTTERFUZZ_DURATION` (`30s`, `2m`: overrides the time
+//! budget, so CI can run short and a nightly job long) and `STUTTERFUZZ_REPLAY` (a case
+//! string) override the code. A value that does not parse is a setup error naming it.
+
+mod case;
+mod config;
+mod control;
+mod corpus;
+mod engine;
+mod error;
+mod replay;
+mod report;
+mod rng;
+mod server;
+mod split;
+mod stats;
+mod stutter;
+
+pub use case::{Case, ParseCaseError};
+pub use control::StopHandle;
+pub use corpus::Blob;
+pub use error::{Failure, SetupError, SetupErrorKind};
+pub use report::{Finding, FindingKind, Report, RunEnd, Suspect};
+pub use rng::{ParseSeedError, Seed};
+pub use split::{ParseSplitsError, Splits};
+pub use stats::Stats;
+pub use stutter::Stutter;

@@ -1,0 +1,225 @@
+//! A found bug and its report.
+
+use std::fmt;
+use std::process::ExitStatus;
+use std::time::Duration;
+
+use super::format::{format_output, shell_quote};
+use crate::case::Case;
+use crate::rng::Seed;
+use crate::server::{OutputSnapshot, describe_exit};
+use crate::stats::Stats;
+
+/// What the server did wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FindingKind {
+    /// The server process exited, or died by a signal, while being fuzzed.
+    ServerDied {
+        /// How it ended.
+        status: ExitStatus,
+    },
+    /// A connection was refused or reset during the handshake after the server was ready.
+    ConnectRefused {
+        /// The error the connect got.
+        error: String,
+    },
+    /// A connect did not complete in time: the server stopped accepting connections.
+    ConnectTimeout {
+        /// How long the connect waited.
+        after: Duration,
+    },
+}
+
+impl FindingKind {
+    /// One line saying what happened.
+    pub fn headline(&self) -> String {
+        match self {
+            FindingKind::ServerDied { status } => {
+                format!("the server {} while being fuzzed", describe_exit(*status))
+            }
+            FindingKind::ConnectRefused { error } => {
+                format!("a connection was refused after the server was ready ({error})")
+            }
+            FindingKind::ConnectTimeout { after } => format!(
+                "the server stopped accepting connections: a connect did not complete within {}",
+                humantime::format_duration(*after)
+            ),
+        }
+    }
+}
+
+/// Where a suspect case stood when the bug showed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SuspectState {
+    /// Still being delivered.
+    InFlight,
+    /// Finished this long before the bug was noticed.
+    FinishedBefore(Duration),
+    /// The only case of a replay.
+    Replayed,
+}
+
+/// A case that may have caused a finding.
+#[derive(Clone, Debug)]
+pub struct Suspect {
+    pub(crate) case: Case,
+    pub(crate) blob_origin: String,
+    pub(crate) blob_len: usize,
+    pub(crate) iteration: Option<u64>,
+    pub(crate) chunks_sent: usize,
+    pub(crate) bytes_sent: usize,
+    pub(crate) state: SuspectState,
+}
+
+impl Suspect {
+    /// The case: its blob and split pattern.
+    pub fn case(&self) -> &Case {
+        &self.case
+    }
+
+    /// The blob's length in bytes.
+    pub fn blob_len(&self) -> usize {
+        self.blob_len
+    }
+
+    /// Chunks sent before the finding.
+    pub fn chunks_sent(&self) -> usize {
+        self.chunks_sent
+    }
+
+    /// Bytes sent before the finding.
+    pub fn bytes_sent(&self) -> usize {
+        self.bytes_sent
+    }
+
+    /// True if the delivery was still under way when the bug showed.
+    pub fn in_flight(&self) -> bool {
+        self.state == SuspectState::InFlight
+    }
+
+    fn progress(&self) -> String {
+        let planned = self.case.splits().len();
+        let state = match self.state {
+            SuspectState::InFlight => "in flight".to_owned(),
+            SuspectState::Replayed => "replayed".to_owned(),
+            SuspectState::FinishedBefore(d) => {
+                format!("finished {} ms before it showed", d.as_millis())
+            }
+        };
+        format!("{state}, sent {} of {planned} chunks", self.chunks_sent)
+    }
+}
+
+/// The server as the report shows it.
+#[derive(Clone, Debug)]
+pub(crate) struct ServerRecord {
+    pub(crate) command: String,
+    pub(crate) pid: u32,
+    pub(crate) stdout: OutputSnapshot,
+    pub(crate) stderr: OutputSnapshot,
+}
+
+/// How the report tells a user to replay a case: a command with `{case}` in it.
+#[derive(Clone, Debug)]
+pub(crate) struct Rerun(pub(crate) String);
+
+impl Rerun {
+    fn line(&self, case: &Case) -> String {
+        self.0.replace("{case}", &shell_quote(&case.to_string()))
+    }
+}
+
+/// A bug found: what happened, the cases that may have caused it, how to replay each.
+#[derive(Clone, Debug)]
+pub struct Finding {
+    pub(crate) kind: FindingKind,
+    pub(crate) suspects: Vec<Suspect>,
+    pub(crate) seed: Seed,
+    pub(crate) addr: String,
+    pub(crate) stats: Stats,
+    pub(crate) server: Option<ServerRecord>,
+    pub(crate) rerun: Rerun,
+    /// `(attempt, attempts)` when found by replaying one case.
+    pub(crate) replay: Option<(u32, u32)>,
+}
+
+impl Finding {
+    /// What the server did wrong.
+    pub fn kind(&self) -> &FindingKind {
+        &self.kind
+    }
+
+    /// The cases that may have caused it, most recently started first. Only a case that was
+    /// the only one in flight, or that failed alone on replay, is known to be the cause.
+    pub fn suspects(&self) -> &[Suspect] {
+        &self.suspects
+    }
+
+    /// The seed of the run.
+    pub fn seed(&self) -> Seed {
+        self.seed
+    }
+
+    /// The run's counters when the bug showed.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The spawned server's process id, if the harness spawned it.
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server.as_ref().map(|s| s.pid)
+    }
+
+    /// The line that replays `case`.
+    pub fn replay_line(&self, case: &Case) -> String {
+        self.rerun.line(case)
+    }
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "stutterfuzz found a bug: {}", self.kind.headline())?;
+        writeln!(f, "  seed      = {}", self.seed)?;
+        writeln!(f, "  address   = {}", self.addr)?;
+        if let Some(server) = &self.server {
+            writeln!(f, "  server    = {} (pid {})", server.command, server.pid)?;
+        }
+        match (self.replay, self.suspects.len()) {
+            (Some((attempt, of)), _) => writeln!(
+                f,
+                "  replay    = failed on attempt {attempt} of up to {of}: this case alone reproduces it"
+            )?,
+            (None, 0) => writeln!(f, "  suspects  = none: no case was in flight")?,
+            (None, 1) => writeln!(f, "  suspects  = 1 case, the only one in flight")?,
+            (None, n) => writeln!(
+                f,
+                "  suspects  = {n} cases in flight or just finished; any of them may be the cause \
+                 (replay each to see which fails alone)"
+            )?,
+        }
+        let n = self.suspects.len();
+        for (i, s) in self.suspects.iter().enumerate() {
+            writeln!(f)?;
+            writeln!(f, "case {} of {n} ({})", i + 1, s.progress())?;
+            writeln!(f, "  blob      = {} ({} bytes)", s.blob_origin, s.blob_len)?;
+            writeln!(f, "  splits    = {}", s.case.splits())?;
+            if let Some(it) = s.iteration {
+                writeln!(f, "  delivery  = #{it} of this blob")?;
+            }
+            writeln!(f, "  case      = {}", s.case)?;
+            writeln!(f, "  replay    = {}", self.rerun.line(&s.case))?;
+        }
+        if let Some(server) = &self.server {
+            for (name, output) in [("stderr", &server.stderr), ("stdout", &server.stdout)] {
+                if !output.is_empty() {
+                    writeln!(f)?;
+                    writeln!(f, "server {name}:")?;
+                    f.write_str(&format_output(output))?;
+                }
+            }
+        }
+        writeln!(f)?;
+        write!(f, "{}", self.stats)
+    }
+}

@@ -1,0 +1,64 @@
+//! Text helpers for reports: escaped server output with truncation markers.
+
+use std::fmt::Write;
+
+use crate::server::OutputSnapshot;
+
+/// The server's output as indented lines (`  | `), control bytes escaped, with a marker
+/// where bytes were left out.
+pub(crate) fn format_output(output: &OutputSnapshot) -> String {
+    let mut text = String::new();
+    push_lines(&mut text, &output.head);
+    if output.omitted > 0 {
+        let _ = writeln!(text, "  | ... {} bytes omitted ...", output.omitted);
+    }
+    push_lines(&mut text, &output.tail);
+    text
+}
+
+fn push_lines(text: &mut String, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let lossy = String::from_utf8_lossy(bytes);
+    for line in lossy.trim_end_matches('\n').split('\n') {
+        text.push_str("  | ");
+        for c in line.chars() {
+            if c.is_control() && c != '\t' {
+                let _ = write!(text, "{}", c.escape_default());
+            } else {
+                text.push(c);
+            }
+        }
+        text.push('\n');
+    }
+}
+
+/// Quotes `text` for a POSIX shell (single quotes).
+pub(crate) fn shell_quote(text: &str) -> String {
+    format!("'{}'", text.replace('\'', r"'\''"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_is_indented_escaped_and_marked() {
+        let out = OutputSnapshot {
+            head: b"start\x1b[31m\n".to_vec(),
+            omitted: 42,
+            tail: b"end\n".to_vec(),
+        };
+        assert_eq!(
+            format_output(&out),
+            "  | start\\u{1b}[31m\n  | ... 42 bytes omitted ...\n  | end\n"
+        );
+    }
+
+    #[test]
+    fn shell_quoting_survives_single_quotes() {
+        assert_eq!(shell_quote("v1:a:1"), "'v1:a:1'");
+        assert_eq!(shell_quote("it's"), r"'it'\''s'");
+    }
+}

@@ -1,0 +1,69 @@
+//! The report of a run that found nothing.
+
+use std::fmt;
+
+use crate::case::Case;
+use crate::rng::Seed;
+use crate::stats::Stats;
+
+/// Why a run without a finding ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunEnd {
+    /// Every blob was delivered the number of times `.cycles(n)` asked for.
+    CyclesDone,
+    /// The time budget ran out.
+    TimeUp,
+    /// A [`StopHandle`](crate::StopHandle) asked the run to stop.
+    Stopped,
+    /// A replayed case did not fail in any attempt.
+    ReplayPassed,
+}
+
+/// The outcome of a run that found no bug.
+#[derive(Clone, Debug)]
+pub struct Report {
+    pub(crate) stats: Stats,
+    pub(crate) seed: Seed,
+    pub(crate) end: RunEnd,
+    pub(crate) replayed: Option<(Case, u32)>,
+    pub(crate) server_pid: Option<u32>,
+}
+
+impl Report {
+    /// The run's counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The seed of the run.
+    pub fn seed(&self) -> Seed {
+        self.seed
+    }
+
+    /// Why the run ended.
+    pub fn end(&self) -> RunEnd {
+        self.end
+    }
+
+    /// The spawned server's process id, if the harness spawned one (it is stopped by now).
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server_pid
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let why = match (&self.replayed, self.end) {
+            (Some((case, attempts)), _) => {
+                format!("case {case} did not fail in {attempts} attempts")
+            }
+            (None, RunEnd::CyclesDone) => "every blob had all its cycles".to_owned(),
+            (None, RunEnd::TimeUp) => "the time budget ran out".to_owned(),
+            (None, RunEnd::Stopped) => "stopped on request".to_owned(),
+            (None, RunEnd::ReplayPassed) => "the replay passed".to_owned(),
+        };
+        writeln!(f, "stutterfuzz: no finding; {why} (seed {})", self.seed)?;
+        write!(f, "{}", self.stats)
+    }
+}

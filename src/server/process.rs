@@ -1,0 +1,249 @@
+//! A running server: spawn, readiness, exit watching, stop and reap.
+
+use std::net::SocketAddr;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::process::Child;
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, sleep, timeout};
+
+use super::output::{OutputLog, OutputSnapshot, drain};
+use super::spec::ServerSpec;
+use crate::error::{SetupError, SetupErrorKind};
+
+/// How long the output drains may take to reach the end of the pipes after the server
+/// stopped, before a report is made with what they have.
+const DRAIN_GRACE: Duration = Duration::from_millis(200);
+
+/// The spawned server.
+pub(crate) struct ServerProcess {
+    child: Child,
+    pid: u32,
+    command_line: String,
+    stdout: Arc<Mutex<OutputLog>>,
+    stderr: Arc<Mutex<OutputLog>>,
+    drains: Vec<JoinHandle<()>>,
+    status: Option<ExitStatus>,
+}
+
+impl ServerProcess {
+    /// Spawns the server in its own process group, stdout and stderr piped and drained.
+    ///
+    /// On Linux the server also gets SIGKILL when the thread that spawned it ends, so it
+    /// dies with the harness even if the harness itself is killed.
+    pub(crate) fn spawn(spec: &ServerSpec, addr: SocketAddr) -> Result<Self, SetupError> {
+        let command_line = spec.display(addr);
+        let mut command = tokio::process::Command::from(spec.command(addr));
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .kill_on_drop(true);
+        // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+        // async-signal-safe; it touches no memory of the parent.
+        unsafe {
+            command.pre_exec(|| {
+                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
+            });
+        }
+        let mut child = command.spawn().map_err(|e| {
+            let hint = match e.kind() {
+                std::io::ErrorKind::NotFound => "check the path, or build it first",
+                std::io::ErrorKind::PermissionDenied => "check that it is executable",
+                _ => "check the command",
+            };
+            SetupError::new(
+                SetupErrorKind::ServerSpawn,
+                format!(
+                    "cannot start server {:?}: {e}; {hint}",
+                    spec.program().to_string_lossy()
+                ),
+            )
+            .with_source(e)
+        })?;
+        let pid = child.id().unwrap_or(0);
+        let stdout = Arc::new(Mutex::new(OutputLog::default()));
+        let stderr = Arc::new(Mutex::new(OutputLog::default()));
+        let mut drains = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            drains.push(tokio::spawn(drain(out, Arc::clone(&stdout))));
+        }
+        if let Some(err) = child.stderr.take() {
+            drains.push(tokio::spawn(drain(err, Arc::clone(&stderr))));
+        }
+        Ok(ServerProcess {
+            child,
+            pid,
+            command_line,
+            stdout,
+            stderr,
+            drains,
+            status: None,
+        })
+    }
+
+    /// The command line it was started with.
+    pub(crate) fn command_line(&self) -> &str {
+        &self.command_line
+    }
+
+    /// The server's process id (also its process group id).
+    pub(crate) fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// Waits until `addr` accepts a connection, watching the child: if it exits first, or
+    /// nothing accepts within `limit`, a setup error with its status and output.
+    pub(crate) async fn wait_ready(
+        &mut self,
+        addr: SocketAddr,
+        limit: Duration,
+    ) -> Result<(), SetupError> {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.try_exited() {
+                self.settle_output().await;
+                return Err(self.startup_error(format!(
+                    "server `{}` {} before it accepted connections on {addr}",
+                    self.command_line,
+                    describe_exit(status)
+                )));
+            }
+            let attempt = timeout(Duration::from_millis(250), tokio::net::TcpStream::connect(addr));
+            if let Ok(Ok(_probe)) = attempt.await {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                self.stop(Duration::from_secs(1)).await;
+                return Err(self.startup_error(format!(
+                    "server `{}` did not accept connections on {addr} within {}; \
+                     check that it listens on the address it is given ({{addr}}, {{port}} or \
+                     STUTTERFUZZ_ADDR), or raise .startup_timeout()",
+                    self.command_line,
+                    humantime::format_duration(limit)
+                )));
+            }
+            sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    fn startup_error(&self, headline: String) -> SetupError {
+        let mut message = headline;
+        let stderr = self.stderr();
+        if !stderr.is_empty() {
+            message.push_str("\nserver stderr:\n");
+            message.push_str(&crate::report::format_output(&stderr));
+        }
+        SetupError::new(SetupErrorKind::ServerStartup, message)
+    }
+
+    /// The exit status, if the server has exited (reaping it).
+    pub(crate) fn try_exited(&mut self) -> Option<ExitStatus> {
+        if self.status.is_none() {
+            self.status = self.child.try_wait().ok().flatten();
+        }
+        self.status
+    }
+
+    /// Resolves when the server exits. Cancel-safe.
+    pub(crate) async fn exited(&mut self) -> ExitStatus {
+        if let Some(status) = self.status {
+            return status;
+        }
+        match self.child.wait().await {
+            Ok(status) => {
+                self.status = Some(status);
+                status
+            }
+            // Waiting failed: the child is not ours to watch any more; never resolve.
+            Err(_) => std::future::pending().await,
+        }
+    }
+
+    /// Stops the whole process group: SIGTERM, up to `grace` for the server to exit, then
+    /// SIGKILL; reaps the server. Returns the status if the server had already exited on
+    /// its own before the stop.
+    pub(crate) async fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        let exited_before = self.try_exited();
+        let group = Pid::from_raw(self.pid as i32);
+        if exited_before.is_none() {
+            let _ = killpg(group, Signal::SIGTERM);
+            if timeout(grace, self.exited()).await.is_err() {
+                let _ = killpg(group, Signal::SIGKILL);
+                let _ = self.exited().await;
+            }
+        }
+        // Children the server left in its group (the leader is gone, the group may not be).
+        let _ = killpg(group, Signal::SIGKILL);
+        self.settle_output().await;
+        exited_before
+    }
+
+    /// Gives the output drains a moment to reach the end of the pipes.
+    async fn settle_output(&mut self) {
+        for drain in &mut self.drains {
+            let _ = timeout(DRAIN_GRACE, drain).await;
+        }
+    }
+
+    pub(crate) fn stderr(&self) -> OutputSnapshot {
+        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).snapshot()
+    }
+
+    pub(crate) fn stdout(&self) -> OutputSnapshot {
+        self.stdout.lock().unwrap_or_else(|e| e.into_inner()).snapshot()
+    }
+}
+
+impl Drop for ServerProcess {
+    /// The last line of defence (a panic or an early return skipped `stop`): kill the group
+    /// at once. Never panics.
+    fn drop(&mut self) {
+        if self.status.is_none() && self.pid != 0 {
+            let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
+            let _ = self.child.start_kill();
+            let _ = self.child.try_wait();
+        }
+        for drain in &self.drains {
+            drain.abort();
+        }
+    }
+}
+
+/// "exited with status 3", "was killed by SIGABRT (core dumped)".
+pub(crate) fn describe_exit(status: ExitStatus) -> String {
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    match status.signal() {
+        Some(n) => {
+            let name = Signal::try_from(n)
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_else(|_| format!("signal {n}"));
+            let core = if status.core_dumped() { " (core dumped)" } else { "" };
+            format!("was killed by {name}{core}")
+        }
+        None => format!("ended ({status})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exits_are_described_by_code_or_signal_name() {
+        assert_eq!(describe_exit(ExitStatus::from_raw(3 << 8)), "exited with status 3");
+        assert_eq!(describe_exit(ExitStatus::from_raw(6)), "was killed by SIGABRT");
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(11 | 0x80)),
+            "was killed by SIGSEGV (core dumped)"
+        );
+    }
+}

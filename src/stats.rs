@@ -1,0 +1,190 @@
+//! Run counters and their one-line form, which reads like the original tool's stats line.
+
+use std::fmt;
+use std::time::Duration;
+
+/// What a run did so far.
+///
+/// `mean_cycles_to_connect` and `ready_to_send` keep the original tool's meanings: the
+/// first is a moving average of how many cycles (pauses) a connect took, where above 1.00
+/// means latency or an overloaded server; the second is the share of checks that found all
+/// bytes sent so far acknowledged, where below 1.00 means the server is slow to take its
+/// bytes, so the kernel may merge chunks and boundaries are being lost.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Full passes through the blob list.
+    pub rounds: u64,
+    /// Deliveries finished (whole, closed early on purpose, or closed by the server).
+    pub deliveries: u64,
+    /// Deliveries closed early on purpose (the close chance).
+    pub closed_early: u64,
+    /// Deliveries the server closed or reset before the whole blob was sent.
+    pub closed_by_server: u64,
+    /// Chunks written.
+    pub chunks: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Moving average of the cycles a connect took (1.00 is healthy).
+    pub mean_cycles_to_connect: f64,
+    /// Share of checks that found every byte sent so far acknowledged (1.00 is healthy).
+    pub ready_to_send: f64,
+    /// Time spent fuzzing.
+    pub elapsed: Duration,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            rounds: 0,
+            deliveries: 0,
+            closed_early: 0,
+            closed_by_server: 0,
+            chunks: 0,
+            bytes: 0,
+            mean_cycles_to_connect: 1.0,
+            ready_to_send: 1.0,
+            elapsed: Duration::ZERO,
+        }
+    }
+}
+
+impl Stats {
+    /// Chunks written per second of fuzzing.
+    pub fn chunks_per_sec(&self) -> f64 {
+        per_sec(self.chunks, self.elapsed)
+    }
+
+    /// Deliveries finished per second of fuzzing.
+    pub fn deliveries_per_sec(&self) -> f64 {
+        per_sec(self.deliveries, self.elapsed)
+    }
+}
+
+fn per_sec(count: u64, elapsed: Duration) -> f64 {
+    let secs = elapsed.as_secs_f64();
+    if secs > 0.0 { count as f64 / secs } else { 0.0 }
+}
+
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, elapsed={:.1}s, chunks/s={:.0}",
+            self.rounds,
+            self.mean_cycles_to_connect,
+            self.ready_to_send,
+            self.deliveries,
+            self.chunks,
+            self.bytes,
+            self.elapsed.as_secs_f64(),
+            self.chunks_per_sec()
+        )
+    }
+}
+
+/// Smoothing of the connect-cycles moving average, as in the original tool.
+const SMOOTHING: f64 = 0.9999;
+
+/// Accumulates [`Stats`] from finished deliveries. Owned by the run loop alone.
+#[derive(Debug)]
+pub(crate) struct StatsCollector {
+    stats: Stats,
+    blobs: u64,
+    cycle: Duration,
+    ready_checks: u64,
+    ready_first: u64,
+}
+
+/// What one delivery adds to the stats.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct DeliveryCounts {
+    pub(crate) connect_time: Duration,
+    pub(crate) chunks: u64,
+    pub(crate) bytes: u64,
+    pub(crate) ready_checks: u64,
+    pub(crate) ready_first: u64,
+    pub(crate) closed_early: bool,
+    pub(crate) closed_by_server: bool,
+}
+
+impl StatsCollector {
+    /// `cycle` is what one "cycle" of `mean_cycles_to_connect` means in this run.
+    pub(crate) fn new(blobs: usize, cycle: Duration) -> Self {
+        StatsCollector {
+            stats: Stats::default(),
+            blobs: blobs.max(1) as u64,
+            cycle: cycle.max(Duration::from_micros(1)),
+            ready_checks: 0,
+            ready_first: 0,
+        }
+    }
+
+    pub(crate) fn record(&mut self, d: &DeliveryCounts) {
+        let s = &mut self.stats;
+        s.deliveries += 1;
+        s.rounds = s.deliveries / self.blobs;
+        s.chunks += d.chunks;
+        s.bytes += d.bytes;
+        s.closed_early += u64::from(d.closed_early);
+        s.closed_by_server += u64::from(d.closed_by_server);
+        let cycles = (d.connect_time.as_secs_f64() / self.cycle.as_secs_f64()).ceil().max(1.0);
+        s.mean_cycles_to_connect = SMOOTHING * s.mean_cycles_to_connect + (1.0 - SMOOTHING) * cycles;
+        self.ready_checks += d.ready_checks;
+        self.ready_first += d.ready_first;
+        if self.ready_checks > 0 {
+            s.ready_to_send = self.ready_first as f64 / self.ready_checks as f64;
+        }
+    }
+
+    pub(crate) fn snapshot(&self, elapsed: Duration) -> Stats {
+        Stats {
+            elapsed,
+            ..self.stats.clone()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_rounds_and_ratios() {
+        let mut c = StatsCollector::new(2, Duration::from_millis(1));
+        let d = DeliveryCounts {
+            connect_time: Duration::from_micros(100),
+            chunks: 3,
+            bytes: 30,
+            ready_checks: 2,
+            ready_first: 1,
+            ..Default::default()
+        };
+        for _ in 0..5 {
+            c.record(&d);
+        }
+        let s = c.snapshot(Duration::from_secs(2));
+        assert_eq!((s.rounds, s.deliveries, s.chunks, s.bytes), (2, 5, 15, 150));
+        assert_eq!(s.ready_to_send, 0.5);
+        assert_eq!(s.mean_cycles_to_connect, 1.0);
+        assert_eq!(s.chunks_per_sec(), 7.5);
+        let line = s.to_string();
+        assert!(
+            line.starts_with("Stats: rounds=2, mean_cycles_to_connect=1.00, ready_to_send=0.50"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn slow_connects_raise_the_average() {
+        let mut c = StatsCollector::new(1, Duration::from_millis(1));
+        let slow = DeliveryCounts {
+            connect_time: Duration::from_millis(50),
+            ..Default::default()
+        };
+        c.record(&slow);
+        let s = c.snapshot(Duration::ZERO);
+        assert!(s.mean_cycles_to_connect > 1.0);
+        assert_eq!(s.ready_to_send, 1.0, "no check yet means nothing was found unready");
+    }
+}
