@@ -80,7 +80,9 @@ impl FromStr for Case {
     type Err = ParseCaseError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseCaseError { input: s.to_owned() };
+        let err = || ParseCaseError {
+            input: s.to_owned(),
+        };
         let rest = s
             .trim()
             .strip_prefix(VERSION)
@@ -148,10 +150,19 @@ mod tests {
     #[test]
     fn plans_depend_only_on_seed_blob_and_iteration() {
         let blob = Blob::new("req", vec![b'x'; 300]);
-        let chances = Chances { close: 500, fastopen: 2 };
-        let a: Vec<Case> = (0..50).map(|i| plan(&blob, i, Seed::new(5), chances).case).collect();
-        let b: Vec<Case> = (0..50).map(|i| plan(&blob, i, Seed::new(5), chances).case).collect();
-        let c: Vec<Case> = (0..50).map(|i| plan(&blob, i, Seed::new(6), chances).case).collect();
+        let chances = Chances {
+            close: 500,
+            fastopen: 2,
+        };
+        let a: Vec<Case> = (0..50)
+            .map(|i| plan(&blob, i, Seed::new(5), chances).case)
+            .collect();
+        let b: Vec<Case> = (0..50)
+            .map(|i| plan(&blob, i, Seed::new(5), chances).case)
+            .collect();
+        let c: Vec<Case> = (0..50)
+            .map(|i| plan(&blob, i, Seed::new(6), chances).case)
+            .collect();
         assert_eq!(a, b);
         assert_ne!(a, c);
     }

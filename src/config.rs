@@ -161,9 +161,7 @@ pub(crate) fn resolve_addr(text: &str, spawns: bool) -> Result<SocketAddr, Setup
             )));
         }
         Err(_) => {
-            return Err(address_error(format!(
-                "{text:?} has no valid port: {form}"
-            )));
+            return Err(address_error(format!("{text:?} has no valid port: {form}")));
         }
     };
     let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
@@ -183,8 +181,10 @@ pub(crate) fn resolve_addr(text: &str, spawns: bool) -> Result<SocketAddr, Setup
         Err(_) => (host, 0)
             .to_socket_addrs()
             .map_err(|e| {
-                address_error(format!("cannot resolve host {host:?}: {e}; check the name, or give an IP address"))
-                    .with_source(e)
+                address_error(format!(
+                    "cannot resolve host {host:?}: {e}; check the name, or give an IP address"
+                ))
+                .with_source(e)
             })?
             .next()
             .ok_or_else(|| address_error(format!("host {host:?} resolves to no address")))?
@@ -244,8 +244,8 @@ mod tests {
             ("STUTTERFUZZ_REPLAY", "v9:x"),
         ] {
             let env = |name: &str| (name == var).then(|| value.to_owned());
-            let err = Settings::resolve(&Requested::default(), Duration::from_secs(1), env)
-                .unwrap_err();
+            let err =
+                Settings::resolve(&Requested::default(), Duration::from_secs(1), env).unwrap_err();
             let text = err.to_string();
             assert!(text.contains(value), "{text}");
             if var != "STUTTERFUZZ_REPLAY" {
@@ -262,16 +262,41 @@ mod tests {
             assert!(err.to_string().contains(needle), "{err}");
         };
         let secs = Duration::from_secs(1);
-        check(Requested { connections: 0, ..Requested::default() }, secs, "connections(0)");
-        check(Requested { cycles: Some(0), ..Requested::default() }, secs, "cycles(0)");
+        check(
+            Requested {
+                connections: 0,
+                ..Requested::default()
+            },
+            secs,
+            "connections(0)",
+        );
+        check(
+            Requested {
+                cycles: Some(0),
+                ..Requested::default()
+            },
+            secs,
+            "cycles(0)",
+        );
         check(Requested::default(), Duration::ZERO, "budget is zero");
     }
 
     #[test]
     fn addresses_parse_resolve_and_explain_themselves() {
-        assert_eq!(resolve_addr("127.0.0.1:6789", false).unwrap().to_string(), "127.0.0.1:6789");
-        assert_eq!(resolve_addr("[::1]:6789", false).unwrap().to_string(), "[::1]:6789");
-        assert!(resolve_addr("localhost:6789", false).unwrap().ip().is_loopback());
+        assert_eq!(
+            resolve_addr("127.0.0.1:6789", false).unwrap().to_string(),
+            "127.0.0.1:6789"
+        );
+        assert_eq!(
+            resolve_addr("[::1]:6789", false).unwrap().to_string(),
+            "[::1]:6789"
+        );
+        assert!(
+            resolve_addr("localhost:6789", false)
+                .unwrap()
+                .ip()
+                .is_loopback()
+        );
         let picked = resolve_addr("127.0.0.1:0", true).unwrap();
         assert_ne!(picked.port(), 0);
 

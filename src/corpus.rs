@@ -109,14 +109,43 @@ impl Corpus {
             .map(|i| &self.blobs[i])
     }
 
-    /// (count, min, mean, max) of the blob sizes, the mean rounded down.
-    pub(crate) fn size_summary(&self) -> (usize, usize, usize, usize) {
+    /// How many blobs and how large.
+    pub(crate) fn summary(&self) -> BlobSummary {
         let sizes = self.blobs.iter().map(Blob::len);
-        let min = sizes.clone().min().unwrap_or(0);
-        let max = sizes.clone().max().unwrap_or(0);
-        let n = self.blobs.len();
-        let mean = sizes.sum::<usize>().checked_div(n).unwrap_or(0);
-        (n, min, mean, max)
+        let count = self.blobs.len();
+        BlobSummary {
+            count,
+            min: sizes.clone().min().unwrap_or(0),
+            mean: sizes.clone().sum::<usize>().checked_div(count).unwrap_or(0),
+            max: sizes.max().unwrap_or(0),
+        }
+    }
+}
+
+/// How many blobs a run sends and how large they are.
+///
+/// Displays as the original tool's start-up line:
+/// `Loaded 5 blobs. Bytes: 6 min, 227 mean, 929 max` (the mean rounded down).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct BlobSummary {
+    /// Number of blobs.
+    pub count: usize,
+    /// Smallest blob, in bytes.
+    pub min: usize,
+    /// Mean size in bytes, rounded down.
+    pub mean: usize,
+    /// Largest blob, in bytes.
+    pub max: usize,
+}
+
+impl std::fmt::Display for BlobSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Loaded {} blobs. Bytes: {} min, {} mean, {} max",
+            self.count, self.min, self.mean, self.max
+        )
     }
 }
 
@@ -139,12 +168,14 @@ fn load_dir(dir: &Path) -> Result<Vec<Blob>, SetupError> {
             "{shown} is not a directory: .blobs() and --blob-dir take a directory of input files"
         )));
     }
-    let entries = fs::read_dir(dir)
-        .map_err(|e| blob_error(format!("cannot list blob directory {shown}: {e}")).with_source(e))?;
+    let entries = fs::read_dir(dir).map_err(|e| {
+        blob_error(format!("cannot list blob directory {shown}: {e}")).with_source(e)
+    })?;
     let mut blobs = Vec::new();
     for entry in entries {
-        let entry = entry
-            .map_err(|e| blob_error(format!("cannot list blob directory {shown}: {e}")).with_source(e))?;
+        let entry = entry.map_err(|e| {
+            blob_error(format!("cannot list blob directory {shown}: {e}")).with_source(e)
+        })?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if name.starts_with('.') {
             continue;
@@ -197,12 +228,20 @@ mod tests {
 
     #[test]
     fn loads_regular_files_sorted_and_skips_dot_files() {
-        let dir = dir_with(&[("b.txt", b"bb"), ("a.txt", b"a"), (".hidden", b"x"), ("e", b"")]);
+        let dir = dir_with(&[
+            ("b.txt", b"bb"),
+            ("a.txt", b"a"),
+            (".hidden", b"x"),
+            ("e", b""),
+        ]);
         fs::create_dir(dir.path().join("sub")).unwrap();
         let corpus = Corpus::load(&[dir.path().to_owned()], &[]).unwrap();
         let names: Vec<&str> = corpus.blobs().iter().map(Blob::name).collect();
         assert_eq!(names, ["a.txt", "b.txt", "e"]);
-        assert_eq!(corpus.size_summary(), (3, 0, 1, 2));
+        assert_eq!(
+            corpus.summary().to_string(),
+            "Loaded 3 blobs. Bytes: 0 min, 1 mean, 2 max"
+        );
         assert_eq!(corpus.find("b.txt").unwrap().bytes(), b"bb");
         assert!(corpus.find("zz").is_none());
     }
@@ -216,7 +255,7 @@ mod tests {
         assert!(err.to_string().contains(&dir.path().display().to_string()));
 
         let missing = dir.path().join("nope");
-        let err = Corpus::load(&[missing.clone()], &[]).unwrap_err();
+        let err = Corpus::load(std::slice::from_ref(&missing), &[]).unwrap_err();
         assert!(err.to_string().contains("does not exist"), "{err}");
         assert!(err.to_string().contains(&missing.display().to_string()));
 
@@ -231,7 +270,10 @@ mod tests {
         let corpus = Corpus::load(&[dir.path().to_owned()], &[Blob::new("b", "2")]).unwrap();
         assert_eq!(corpus.blobs().len(), 2);
         let err = Corpus::load(&[dir.path().to_owned()], &[Blob::new("a", "2")]).unwrap_err();
-        assert!(err.to_string().contains("two blobs are named \"a\""), "{err}");
+        assert!(
+            err.to_string().contains("two blobs are named \"a\""),
+            "{err}"
+        );
         assert!(Corpus::load(&[], &[]).is_err());
     }
 }

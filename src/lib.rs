@@ -42,6 +42,12 @@
 //! budget, so CI can run short and a nightly job long) and `STUTTERFUZZ_REPLAY` (a case
 //! string) override the code. A value that does not parse is a setup error naming it.
 
+#![warn(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
+#![cfg_attr(
+    test,
+    allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")
+)]
+
 mod case;
 mod config;
 mod control;
@@ -58,7 +64,7 @@ mod stutter;
 
 pub use case::{Case, ParseCaseError};
 pub use control::StopHandle;
-pub use corpus::Blob;
+pub use corpus::{Blob, BlobSummary};
 pub use error::{Failure, SetupError, SetupErrorKind};
 pub use report::{Finding, FindingKind, Report, RunEnd, Suspect};
 pub use rng::{ParseSeedError, Seed};

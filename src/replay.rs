@@ -94,7 +94,9 @@ pub(crate) async fn replay(
         match outcome {
             Ok(_) => {}
             Err(ConnectError::Refused(e)) => {
-                let kind = FindingKind::ConnectRefused { error: e.to_string() };
+                let kind = FindingKind::ConnectRefused {
+                    error: e.to_string(),
+                };
                 return Err((found(kind, vec![suspect()], &stats), attempt));
             }
             Err(ConnectError::TimedOut(after)) => {

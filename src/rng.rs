@@ -69,7 +69,11 @@ pub struct ParseSeedError(String);
 
 impl fmt::Display for ParseSeedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{:?} is not a seed: expected a number such as 42 or 0x2a", self.0)
+        write!(
+            f,
+            "{:?} is not a seed: expected a number such as 42 or 0x2a",
+            self.0
+        )
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Stats {
     pub chunks: u64,
     /// Bytes written.
     pub bytes: u64,
+    /// Bytes the server sent back.
+    pub received: u64,
     /// Moving average of the cycles a connect took (1.00 is healthy).
     pub mean_cycles_to_connect: f64,
     /// Share of checks that found every byte sent so far acknowledged (1.00 is healthy).
@@ -42,6 +44,7 @@ impl Default for Stats {
             closed_by_server: 0,
             chunks: 0,
             bytes: 0,
+            received: 0,
             mean_cycles_to_connect: 1.0,
             ready_to_send: 1.0,
             elapsed: Duration::ZERO,
@@ -70,13 +73,14 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, elapsed={:.1}s, chunks/s={:.0}",
+            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, elapsed={:.1}s, chunks/s={:.0}",
             self.rounds,
             self.mean_cycles_to_connect,
             self.ready_to_send,
             self.deliveries,
             self.chunks,
             self.bytes,
+            self.received,
             self.elapsed.as_secs_f64(),
             self.chunks_per_sec()
         )
@@ -102,6 +106,7 @@ pub(crate) struct DeliveryCounts {
     pub(crate) connect_time: Duration,
     pub(crate) chunks: u64,
     pub(crate) bytes: u64,
+    pub(crate) received: u64,
     pub(crate) ready_checks: u64,
     pub(crate) ready_first: u64,
     pub(crate) closed_early: bool,
@@ -126,10 +131,14 @@ impl StatsCollector {
         s.rounds = s.deliveries / self.blobs;
         s.chunks += d.chunks;
         s.bytes += d.bytes;
+        s.received += d.received;
         s.closed_early += u64::from(d.closed_early);
         s.closed_by_server += u64::from(d.closed_by_server);
-        let cycles = (d.connect_time.as_secs_f64() / self.cycle.as_secs_f64()).ceil().max(1.0);
-        s.mean_cycles_to_connect = SMOOTHING * s.mean_cycles_to_connect + (1.0 - SMOOTHING) * cycles;
+        let cycles = (d.connect_time.as_secs_f64() / self.cycle.as_secs_f64())
+            .ceil()
+            .max(1.0);
+        s.mean_cycles_to_connect =
+            SMOOTHING * s.mean_cycles_to_connect + (1.0 - SMOOTHING) * cycles;
         self.ready_checks += d.ready_checks;
         self.ready_first += d.ready_first;
         if self.ready_checks > 0 {
@@ -185,6 +194,9 @@ mod tests {
         c.record(&slow);
         let s = c.snapshot(Duration::ZERO);
         assert!(s.mean_cycles_to_connect > 1.0);
-        assert_eq!(s.ready_to_send, 1.0, "no check yet means nothing was found unready");
+        assert_eq!(
+            s.ready_to_send, 1.0,
+            "no check yet means nothing was found unready"
+        );
     }
 }

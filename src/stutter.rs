@@ -11,7 +11,7 @@ use std::time::Duration;
 use crate::case::Case;
 use crate::config::{Requested, Settings, resolve_addr};
 use crate::control::{ProgressHook, StopHandle};
-use crate::corpus::{Blob, Corpus};
+use crate::corpus::{Blob, BlobSummary, Corpus};
 use crate::engine::{self, Found, Pacing, Run, Stopped, Transport};
 use crate::error::{Failure, SetupError, SetupErrorKind};
 use crate::replay;
@@ -203,6 +203,14 @@ impl Stutter {
             .collect())
     }
 
+    /// Loads the blobs and says how many there are and how large, without running.
+    ///
+    /// # Errors
+    /// A setup error if the blobs are unusable (missing or empty directory, unreadable file).
+    pub fn blob_summary(&self) -> Result<BlobSummary, SetupError> {
+        self.load_corpus().map(|corpus| corpus.summary())
+    }
+
     /// Runs until every blob had its cycles or `budget` elapsed (`STUTTERFUZZ_DURATION`
     /// overrides it), and returns the report.
     ///
@@ -346,7 +354,9 @@ impl Stutter {
             return template.clone();
         }
         match caller {
-            Some(test) if test != "main" => format!("STUTTERFUZZ_REPLAY={{case}} cargo test {test}"),
+            Some(test) if test != "main" => {
+                format!("STUTTERFUZZ_REPLAY={{case}} cargo test {test}")
+            }
             _ => {
                 let argv: Vec<String> = std::env::args().collect();
                 format!("STUTTERFUZZ_REPLAY={{case}} {}", argv.join(" "))

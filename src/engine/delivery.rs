@@ -17,9 +17,6 @@ use super::pacing::{Acked, Pacing};
 use crate::split::Splits;
 use crate::stats::DeliveryCounts;
 
-/// At most this many response bytes are kept per delivery; the rest are read and counted.
-const RESPONSE_LIMIT: usize = 64 * 1024;
-
 /// Everything one connection needs; cheap to clone (the blob's bytes are shared).
 #[derive(Clone, Debug)]
 pub(crate) struct Delivery {
@@ -56,8 +53,9 @@ pub(crate) enum Ending {
 pub(crate) struct Delivered {
     pub(crate) counts: DeliveryCounts,
     pub(crate) ending: Ending,
-    /// What the server answered, up to a limit.
-    pub(crate) response: Vec<u8>,
+    /// The server closed its side after the whole exchange: it read everything and was
+    /// alive to answer, so this delivery did not crash it.
+    pub(crate) closed_cleanly: bool,
 }
 
 /// A delivery that did not get a connection.
@@ -98,8 +96,12 @@ impl Delivery {
                 }
                 counts.chunks += 1;
                 counts.bytes += chunk.len() as u64;
-                progress.chunks.store(counts.chunks as usize, Ordering::Relaxed);
-                progress.bytes.store(counts.bytes as usize, Ordering::Relaxed);
+                progress
+                    .chunks
+                    .store(counts.chunks as usize, Ordering::Relaxed);
+                progress
+                    .bytes
+                    .store(counts.bytes as usize, Ordering::Relaxed);
                 if i == last {
                     break;
                 }
@@ -125,7 +127,9 @@ impl Delivery {
 
         let (written, response) = tokio::join!(write, read);
         let (mut counts, ending, _writer) = written?;
-        let (response, reset) = response;
+        let (received, read_end) = response;
+        counts.received = received;
+        let reset = read_end == ReadEnd::Reset;
         counts.closed_early = ending == Ending::ClosedEarly;
         let ending = if ending == Ending::Complete && reset {
             Ending::ClosedByServer
@@ -136,7 +140,7 @@ impl Delivery {
         Ok(Delivered {
             counts,
             ending,
-            response,
+            closed_cleanly: ending != Ending::ClosedByServer && read_end == ReadEnd::Closed,
         })
     }
 
@@ -174,14 +178,25 @@ fn classify_connect_error(e: io::Error) -> ConnectError {
     }
 }
 
+/// How reading a response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ReadEnd {
+    /// The server closed its side.
+    Closed,
+    /// The connection was reset or failed.
+    Reset,
+    /// The linger time after the last chunk ran out first.
+    Lingered,
+}
+
 /// Reads until the server closes, the connection fails, or `linger` after the writer is
-/// done. Returns the kept bytes and whether the connection was reset.
+/// done. Returns how many bytes the server sent and how reading ended.
 async fn read_response(
     mut reader: OwnedReadHalf,
     mut writer_done: oneshot::Receiver<()>,
     linger: Duration,
-) -> (Vec<u8>, bool) {
-    let mut kept = Vec::new();
+) -> (u64, ReadEnd) {
+    let mut received = 0u64;
     let mut buf = vec![0u8; 16 * 1024];
     let mut deadline: Option<Instant> = None;
     loop {
@@ -193,17 +208,14 @@ async fn read_response(
         };
         tokio::select! {
             read = reader.read(&mut buf) => match read {
-                Ok(0) => return (kept, false),
-                Ok(n) => {
-                    let room = RESPONSE_LIMIT.saturating_sub(kept.len());
-                    kept.extend_from_slice(&buf[..n.min(room)]);
-                }
-                Err(_) => return (kept, true),
+                Ok(0) => return (received, ReadEnd::Closed),
+                Ok(n) => received += n as u64,
+                Err(_) => return (received, ReadEnd::Reset),
             },
             _ = &mut writer_done, if deadline.is_none() => {
                 deadline = Some(Instant::now() + linger);
             }
-            () = until_deadline => return (kept, false),
+            () = until_deadline => return (received, ReadEnd::Lingered),
         }
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use tokio::task::{Id, JoinSet};
 use tokio::time::{Instant, interval_at, sleep_until, timeout};
 
-pub(crate) use delivery::{ConnectError, Delivered, Delivery, Progress};
+pub(crate) use delivery::{ConnectError, Delivered, Delivery, Ending, Progress};
 pub(crate) use pacing::Pacing;
 
 use crate::case::{Planned, plan};
@@ -28,9 +28,12 @@ use crate::report::{FindingKind, RunEnd, Suspect, SuspectState};
 use crate::server::ServerProcess;
 use crate::stats::{Stats, StatsCollector};
 
-/// Cases that finished this shortly before the server died are suspects too: the server may
-/// have crashed on the last bytes of a delivery that looked complete from our side.
-const RECENT_WINDOW: Duration = Duration::from_secs(1);
+/// Cases that finished this shortly before the server was seen dying are suspects too: the
+/// server may have crashed on the last bytes of a delivery that looked complete from our
+/// side (a dying process closes its sockets before its exit is reaped).
+const RECENT_WINDOW: Duration = Duration::from_millis(200);
+/// How much earlier than the first sign of trouble the crash may have been.
+const CRASH_SLACK: Duration = Duration::from_millis(10);
 /// After a connection error, how long to wait for the server to be seen exiting before the
 /// error is taken as the finding itself.
 pub(crate) const EXIT_GRACE: Duration = Duration::from_millis(300);
@@ -126,13 +129,29 @@ struct Book<'a> {
     stats: StatsCollector,
     started: Instant,
     running: HashMap<Id, Running<'a>>,
-    recent: VecDeque<(Instant, Running<'a>)>,
+    /// Finished deliveries: when, which, and whether the server closed them cleanly.
+    recent: VecDeque<(Instant, Running<'a>, bool)>,
+    troubles: VecDeque<Instant>,
 }
 
 impl<'a> Book<'a> {
-    /// Every suspect: in flight (most recently started first), then recently finished.
+    /// Every suspect when the server is seen dying at `now`. The crash happened no later
+    /// than the first sign of trouble (a connection cut or refused) shortly before, so a
+    /// suspect started before that moment and was in flight, or finished around it. A
+    /// delivery the server closed cleanly before the crash is no suspect: the server was
+    /// alive after reading all of it. In flight first, most recently started first.
     fn suspects(&mut self, now: Instant) -> Vec<Suspect> {
-        let mut running: Vec<&Running<'a>> = self.running.values().collect();
+        let crash = self
+            .troubles
+            .iter()
+            .copied()
+            .find(|t| now.duration_since(*t) <= RECENT_WINDOW)
+            .unwrap_or(now);
+        let mut running: Vec<&Running<'a>> = self
+            .running
+            .values()
+            .filter(|r| r.started <= crash)
+            .collect();
         running.sort_by_key(|r| std::cmp::Reverse(r.started));
         let mut out: Vec<Suspect> = running
             .iter()
@@ -142,25 +161,46 @@ impl<'a> Book<'a> {
             self.recent
                 .iter()
                 .rev()
-                .filter(|(done, _)| now.duration_since(*done) <= RECENT_WINDOW)
-                .map(|(done, r)| r.suspect(SuspectState::FinishedBefore(now.duration_since(*done)))),
+                .filter(|(done, r, clean)| {
+                    r.started <= crash
+                        && now.duration_since(*done) <= RECENT_WINDOW
+                        && (!clean || *done + CRASH_SLACK >= crash)
+                })
+                .map(|(done, r, _)| {
+                    r.suspect(SuspectState::FinishedBefore(now.duration_since(*done)))
+                }),
         );
         out
+    }
+
+    /// Notes a sign of trouble: a delivery cut short by the server, or a failed connect.
+    fn trouble(&mut self, at: Instant) {
+        while self
+            .troubles
+            .front()
+            .is_some_and(|t| at.duration_since(*t) > RECENT_WINDOW)
+        {
+            self.troubles.pop_front();
+        }
+        self.troubles.push_back(at);
     }
 
     /// Takes a finished delivery out of the running set, forgetting recent ones that are
     /// too old (or too many) to be suspects.
     fn finish(&mut self, id: Id, now: Instant, keep: usize) -> Option<Running<'a>> {
         while self.recent.len() >= keep
-            || self.recent.front().is_some_and(|(t, _)| now.duration_since(*t) > RECENT_WINDOW)
+            || self
+                .recent
+                .front()
+                .is_some_and(|(t, _, _)| now.duration_since(*t) > RECENT_WINDOW)
         {
             self.recent.pop_front();
         }
         self.running.remove(&id)
     }
 
-    fn remember(&mut self, now: Instant, running: Running<'a>) {
-        self.recent.push_back((now, running));
+    fn remember(&mut self, now: Instant, running: Running<'a>, clean: bool) {
+        self.recent.push_back((now, running, clean));
     }
 
     fn stats(&self) -> Stats {
@@ -178,7 +218,10 @@ impl<'a> Book<'a> {
 }
 
 /// Waits up to `within` for the server to exit.
-pub(crate) async fn exit_within(server: &mut Option<&mut ServerProcess>, within: Duration) -> Option<ExitStatus> {
+pub(crate) async fn exit_within(
+    server: &mut Option<&mut ServerProcess>,
+    within: Duration,
+) -> Option<ExitStatus> {
     let server = server.as_mut()?;
     timeout(within, server.exited()).await.ok()
 }
@@ -189,12 +232,19 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let settings = run.settings;
     let mut cases = schedule(run.corpus, settings);
     let mut book = Book {
-        stats: StatsCollector::new(run.corpus.blobs().len(), settings.pause.max(Duration::from_millis(1))),
+        stats: StatsCollector::new(
+            run.corpus.blobs().len(),
+            settings.pause.max(Duration::from_millis(1)),
+        ),
         started: Instant::now(),
         running: HashMap::new(),
         recent: VecDeque::new(),
+        troubles: VecDeque::new(),
     };
-    let deadline = book.started.checked_add(settings.budget).unwrap_or_else(far_future);
+    let deadline = book
+        .started
+        .checked_add(settings.budget)
+        .unwrap_or_else(far_future);
     let keep_recent = settings.connections * 2;
     let mut tasks: JoinSet<Result<Delivered, ConnectError>> = JoinSet::new();
     let mut exhausted = false;
@@ -256,11 +306,15 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                         // A delivery the server cut short may be the crash itself; if so,
                         // the exit arm above sees it next, with this case among the recent.
                         book.stats.record(&delivered.counts);
-                        book.remember(now, running);
+                        if delivered.ending == Ending::ClosedByServer {
+                            book.trouble(now);
+                        }
+                        book.remember(now, running, delivered.closed_cleanly);
                     }
                     Err(error) => {
+                        book.trouble(now);
                         if let Some(status) = exit_within(&mut run.server, EXIT_GRACE).await {
-                            book.remember(now, running);
+                            book.remember(now, running, false);
                             tasks.abort_all();
                             return Err(book.found(FindingKind::ServerDied { status }));
                         }
@@ -288,7 +342,11 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     };
     tasks.shutdown().await;
     // A crash caused by the last deliveries shows a moment after them.
-    let settle = if end == RunEnd::CyclesDone { FINAL_SETTLE } else { Duration::ZERO };
+    let settle = if end == RunEnd::CyclesDone {
+        FINAL_SETTLE
+    } else {
+        Duration::ZERO
+    };
     if let Some(status) = exit_within(&mut run.server, settle).await {
         return Err(book.found(FindingKind::ServerDied { status }));
     }

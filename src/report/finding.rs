@@ -198,17 +198,34 @@ impl fmt::Display for Finding {
                  (replay each to see which fails alone)"
             )?,
         }
-        let n = self.suspects.len();
-        for (i, s) in self.suspects.iter().enumerate() {
+        if let [only] = self.suspects.as_slice() {
             writeln!(f)?;
-            writeln!(f, "case {} of {n} ({})", i + 1, s.progress())?;
-            writeln!(f, "  blob      = {} ({} bytes)", s.blob_origin, s.blob_len)?;
-            writeln!(f, "  splits    = {}", s.case.splits())?;
-            if let Some(it) = s.iteration {
+            writeln!(f, "the case ({})", only.progress())?;
+            writeln!(
+                f,
+                "  blob      = {} ({} bytes)",
+                only.blob_origin, only.blob_len
+            )?;
+            writeln!(f, "  splits    = {}", only.case.splits())?;
+            if let Some(it) = only.iteration {
                 writeln!(f, "  delivery  = #{it} of this blob")?;
             }
-            writeln!(f, "  case      = {}", s.case)?;
-            writeln!(f, "  replay    = {}", self.rerun.line(&s.case))?;
+            writeln!(f, "  case      = {}", only.case)?;
+            writeln!(f, "  replay    = {}", self.rerun.line(&only.case))?;
+        } else if !self.suspects.is_empty() {
+            writeln!(f)?;
+            for (i, s) in self.suspects.iter().enumerate() {
+                writeln!(
+                    f,
+                    "{:>3}. {}: {} ({} bytes), splits {}",
+                    i + 1,
+                    s.progress(),
+                    s.blob_origin,
+                    s.blob_len,
+                    s.case.splits()
+                )?;
+                writeln!(f, "     {}", self.rerun.line(&s.case))?;
+            }
         }
         if let Some(server) = &self.server {
             for (name, output) in [("stderr", &server.stderr), ("stdout", &server.stdout)] {

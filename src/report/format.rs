@@ -8,10 +8,13 @@ use crate::server::OutputSnapshot;
 /// where bytes were left out.
 pub(crate) fn format_output(output: &OutputSnapshot) -> String {
     let mut text = String::new();
-    push_lines(&mut text, &output.head);
-    if output.omitted > 0 {
-        let _ = writeln!(text, "  | ... {} bytes omitted ...", output.omitted);
+    if output.omitted == 0 {
+        // Head and tail are contiguous: join them so no line is cut in two.
+        push_lines(&mut text, &[&output.head[..], &output.tail[..]].concat());
+        return text;
     }
+    push_lines(&mut text, &output.head);
+    let _ = writeln!(text, "  | ... {} bytes omitted ...", output.omitted);
     push_lines(&mut text, &output.tail);
     text
 }
@@ -54,6 +57,16 @@ mod tests {
             format_output(&out),
             "  | start\\u{1b}[31m\n  | ... 42 bytes omitted ...\n  | end\n"
         );
+    }
+
+    #[test]
+    fn contiguous_head_and_tail_keep_lines_whole() {
+        let out = OutputSnapshot {
+            head: b"one li".to_vec(),
+            omitted: 0,
+            tail: b"ne\ntwo\n".to_vec(),
+        };
+        assert_eq!(format_output(&out), "  | one line\n  | two\n");
     }
 
     #[test]

@@ -64,7 +64,9 @@ pub(crate) async fn drain(mut stream: impl AsyncRead + Unpin, log: Arc<Mutex<Out
         if n == 0 {
             break;
         }
-        log.lock().unwrap_or_else(|e| e.into_inner()).push(&buf[..n]);
+        log.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(&buf[..n]);
     }
 }
 
@@ -88,7 +90,10 @@ mod tests {
         assert_eq!(snap.head.len(), HEAD);
         assert_eq!(snap.tail.len(), TAIL);
         assert!(snap.tail.ends_with(b"line 9999\n"));
-        let total: u64 = 11 + (0..10_000).map(|i| format!("line {i}\n").len() as u64).sum::<u64>();
+        let total: u64 = 11
+            + (0..10_000)
+                .map(|i| format!("line {i}\n").len() as u64)
+                .sum::<u64>();
         assert_eq!(snap.omitted + (HEAD + TAIL) as u64, total);
     }
 

@@ -115,7 +115,10 @@ impl ServerProcess {
                     describe_exit(status)
                 )));
             }
-            let attempt = timeout(Duration::from_millis(250), tokio::net::TcpStream::connect(addr));
+            let attempt = timeout(
+                Duration::from_millis(250),
+                tokio::net::TcpStream::connect(addr),
+            );
             if let Ok(Ok(_probe)) = attempt.await {
                 return Ok(());
             }
@@ -193,11 +196,17 @@ impl ServerProcess {
     }
 
     pub(crate) fn stderr(&self) -> OutputSnapshot {
-        self.stderr.lock().unwrap_or_else(|e| e.into_inner()).snapshot()
+        self.stderr
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .snapshot()
     }
 
     pub(crate) fn stdout(&self) -> OutputSnapshot {
-        self.stdout.lock().unwrap_or_else(|e| e.into_inner()).snapshot()
+        self.stdout
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .snapshot()
     }
 }
 
@@ -226,7 +235,11 @@ pub(crate) fn describe_exit(status: ExitStatus) -> String {
             let name = Signal::try_from(n)
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_else(|_| format!("signal {n}"));
-            let core = if status.core_dumped() { " (core dumped)" } else { "" };
+            let core = if status.core_dumped() {
+                " (core dumped)"
+            } else {
+                ""
+            };
             format!("was killed by {name}{core}")
         }
         None => format!("ended ({status})"),
@@ -239,8 +252,14 @@ mod tests {
 
     #[test]
     fn exits_are_described_by_code_or_signal_name() {
-        assert_eq!(describe_exit(ExitStatus::from_raw(3 << 8)), "exited with status 3");
-        assert_eq!(describe_exit(ExitStatus::from_raw(6)), "was killed by SIGABRT");
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(3 << 8)),
+            "exited with status 3"
+        );
+        assert_eq!(
+            describe_exit(ExitStatus::from_raw(6)),
+            "was killed by SIGABRT"
+        );
         assert_eq!(
             describe_exit(ExitStatus::from_raw(11 | 0x80)),
             "was killed by SIGSEGV (core dumped)"

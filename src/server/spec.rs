@@ -35,7 +35,11 @@ impl ServerSpec {
     /// The command line as a user would type it, for messages.
     pub(crate) fn display(&self, addr: SocketAddr) -> String {
         let mut words = vec![self.program.to_string_lossy().into_owned()];
-        words.extend(self.args.iter().map(|a| substitute(a, addr).to_string_lossy().into_owned()));
+        words.extend(
+            self.args
+                .iter()
+                .map(|a| substitute(a, addr).to_string_lossy().into_owned()),
+        );
         words.join(" ")
     }
 
@@ -78,7 +82,8 @@ mod tests {
     #[test]
     fn placeholders_and_environment_are_filled_in() {
         let mut cmd = Command::new("srv");
-        cmd.args(["--listen", "{addr}", "-h", "{host}", "-p={port}"]).env("KEEP", "1");
+        cmd.args(["--listen", "{addr}", "-h", "{host}", "-p={port}"])
+            .env("KEEP", "1");
         let spec = ServerSpec::from_command(&cmd);
         let addr: SocketAddr = "[::1]:6789".parse().unwrap();
         let built = spec.command(addr);
@@ -86,7 +91,10 @@ mod tests {
         assert_eq!(args, ["--listen", "[::1]:6789", "-h", "::1", "-p=6789"]);
         let envs: Vec<_> = built.get_envs().collect();
         assert!(envs.contains(&(OsStr::new("KEEP"), Some(OsStr::new("1")))));
-        assert!(envs.contains(&(OsStr::new("STUTTERFUZZ_ADDR"), Some(OsStr::new("[::1]:6789")))));
+        assert!(envs.contains(&(
+            OsStr::new("STUTTERFUZZ_ADDR"),
+            Some(OsStr::new("[::1]:6789"))
+        )));
         assert!(envs.contains(&(OsStr::new("STUTTERFUZZ_PORT"), Some(OsStr::new("6789")))));
         assert_eq!(spec.display(addr), "srv --listen [::1]:6789 -h ::1 -p=6789");
     }

@@ -118,7 +118,9 @@ impl FromStr for Splits {
 
     /// Parses `[3, 1, 19]`, `3,1,19`, `[]` or `-`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseSplitsError { input: s.to_owned() };
+        let err = || ParseSplitsError {
+            input: s.to_owned(),
+        };
         let t = s.trim();
         let inner = match t.strip_prefix('[') {
             Some(rest) => rest.strip_suffix(']').ok_or_else(err)?,

@@ -1,0 +1,87 @@
+//! Helpers for the integration tests: where the fixture servers and blobs are, and how to
+//! check by PID that no process was left behind.
+
+#![allow(
+    dead_code,
+    reason = "each test file uses a different part of this module"
+)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The fixture blobs, as a user's test would name them.
+pub(crate) fn blob_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs")
+}
+
+/// The path of a fixture server binary. `cargo test` builds them (they are a workspace
+/// default member); when a single test is run with `-p stutterfuzz`, they are built here.
+pub(crate) fn fixture(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    let exe = std::env::current_exe().expect("the test binary knows its path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("test binaries live in target/<profile>/deps");
+    let path = profile_dir.join(name);
+    if !path.exists() {
+        BUILT.get_or_init(|| {
+            let cargo = option_env!("CARGO").unwrap_or("cargo");
+            let status = Command::new(cargo)
+                .args(["build", "-p", "stutterfuzz-fixtures", "--bins"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .status()
+                .expect("cargo runs");
+            assert!(status.success(), "building the fixture servers failed");
+        });
+    }
+    assert!(
+        path.exists(),
+        "fixture server {} was not built",
+        path.display()
+    );
+    path
+}
+
+/// A fixture server command listening on `{addr}`, recording its PIDs in `pid_file`.
+pub(crate) fn fixture_command(name: &str, pid_file: Option<&Path>) -> Command {
+    let mut command = Command::new(fixture(name));
+    command.args(["--listen", "{addr}"]);
+    if let Some(path) = pid_file {
+        command.env("FIXTURE_PID_FILE", path);
+    }
+    command
+}
+
+/// The PIDs a fixture wrote (the server first, then its children).
+pub(crate) fn read_pids(path: &Path) -> Vec<i32> {
+    let text = std::fs::read_to_string(path).expect("the fixture wrote its PID file");
+    text.lines()
+        .map(|l| l.trim().parse().expect("a PID"))
+        .collect()
+}
+
+/// True while `pid` is a live process (a zombie counts as gone: it runs nothing).
+pub(crate) fn is_alive(pid: i32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().next());
+            !matches!(state, Some("Z" | "X"))
+        }
+        Err(_) => false,
+    }
+}
+
+/// Asserts every PID is gone, allowing the kernel a moment to finish a SIGKILL.
+pub(crate) fn assert_all_gone(pids: &[i32]) {
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while pids.iter().any(|&p| is_alive(p)) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let alive: Vec<i32> = pids.iter().copied().filter(|&p| is_alive(p)).collect();
+    assert!(alive.is_empty(), "processes left running: {alive:?}");
+}
