@@ -49,7 +49,8 @@ fn main() -> ExitCode {
         // Few connections keep the list of cases in flight at the crash short.
         .connections(8)
         .rerun_command("cargo run --example demo -- --replay {case}");
-    if let Some(case) = value_of("--replay") {
+    let replaying = value_of("--replay");
+    if let Some(case) = &replaying {
         fuzz = fuzz.replay(case);
     }
 
@@ -70,7 +71,11 @@ fn main() -> ExitCode {
         }
         Ok(report) => {
             println!("{report}");
-            eprintln!("demo: no finding this time; try a longer --seconds.");
+            if replaying.is_some() {
+                eprintln!("demo: this case alone does not crash the server; try another suspect.");
+            } else {
+                eprintln!("demo: no finding this time; try a longer --seconds.");
+            }
             ExitCode::from(1)
         }
     }

@@ -1,0 +1,18 @@
+# Tasks for stutterfuzz. Install just with `cargo install just` (or your package manager).
+
+# Fuzz the bundled buggy server and print the finding.
+demo *ARGS:
+    cargo run --example demo -- {{ARGS}}
+
+# The whole test suite, as CI runs it.
+test:
+    cargo test
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --all-targets -- -D warnings
+
+# Benchmarks: measure throughput and fidelity (not part of the tests).
+bench *ARGS:
+    cargo run --release --example bench -- {{ARGS}}
