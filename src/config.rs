@@ -14,6 +14,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::case::{Case, Chances};
+use crate::engine::Gap;
 use crate::error::{SetupError, SetupErrorKind};
 use crate::rng::Seed;
 
@@ -24,6 +25,7 @@ pub(crate) struct Requested {
     pub(crate) cycles: Option<u64>,
     pub(crate) connections: usize,
     pub(crate) pause: Duration,
+    pub(crate) cycle: Option<Duration>,
     pub(crate) chances: Chances,
     pub(crate) startup_timeout: Duration,
     pub(crate) connect_timeout: Duration,
@@ -38,6 +40,7 @@ impl Default for Requested {
             cycles: None,
             connections: 100,
             pause: Duration::from_millis(2),
+            cycle: None,
             chances: Chances {
                 close: 500,
                 fastopen: 2,
@@ -57,7 +60,7 @@ pub(crate) struct Settings {
     pub(crate) budget: Duration,
     pub(crate) cycles: Option<u64>,
     pub(crate) connections: usize,
-    pub(crate) pause: Duration,
+    pub(crate) gap: Gap,
     pub(crate) chances: Chances,
     pub(crate) startup_timeout: Duration,
     pub(crate) connect_timeout: Duration,
@@ -115,6 +118,11 @@ impl Settings {
                 "cycles(0) would send nothing: use at least 1, or leave it unset to run until the time budget".to_owned(),
             ));
         }
+        if requested.cycle.is_some_and(|c| c.is_zero()) {
+            return Err(settings_error(
+                "the cycle is zero: give a positive cycle such as 150ms, or leave it unset for paced delivery".to_owned(),
+            ));
+        }
         for (name, value) in [
             ("startup_timeout", requested.startup_timeout),
             ("connect_timeout", requested.connect_timeout),
@@ -130,7 +138,10 @@ impl Settings {
             budget,
             cycles: requested.cycles,
             connections: requested.connections,
-            pause: requested.pause,
+            gap: match requested.cycle {
+                Some(every) => Gap::Cycle(every),
+                None => Gap::Pause(requested.pause),
+            },
             chances: requested.chances,
             startup_timeout: requested.startup_timeout,
             connect_timeout: requested.connect_timeout,
@@ -195,7 +206,7 @@ pub(crate) fn resolve_addr(text: &str, spawns: bool) -> Result<SocketAddr, Setup
     }
     if !spawns {
         return Err(address_error(format!(
-            "port 0 in {text:?} means \"pick a free port\", which needs .server(...) to start the server on it; give the port your server listens on"
+            "port 0 in {text:?} means \"pick a free port\", which needs stutterfuzz to start the server (.server / --server); give the port your server listens on"
         )));
     }
     let probe = TcpListener::bind((ip, 0)).map_err(|e| {
@@ -307,7 +318,7 @@ mod tests {
             ("6789", "not an address"),
             ("127.0.0.1:70000", "out of range"),
             (":80", "no host"),
-            ("127.0.0.1:0", "needs .server"),
+            ("127.0.0.1:0", "needs stutterfuzz to start the server"),
             ("no-such-host.invalid:80", "cannot resolve host"),
         ] {
             let err = resolve_addr(text, false).unwrap_err();

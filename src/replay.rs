@@ -1,8 +1,6 @@
 //! Replaying one recorded case: the same blob in the same chunks, up to a few times, with
 //! no random generator involved.
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use crate::case::{Case, Planned};
@@ -53,7 +51,7 @@ pub(crate) async fn replay(
     attempts: u32,
 ) -> Result<Stats, (Stopped, u32)> {
     let started = Instant::now();
-    let mut stats = StatsCollector::new(1, transport.pacing.pause.max(Duration::from_millis(1)));
+    let mut stats = StatsCollector::new(1, transport.pacing.cycle_len());
     let planned = Planned {
         case: case.clone(),
         iteration: 0,

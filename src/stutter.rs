@@ -114,6 +114,14 @@ impl Stutter {
         self
     }
 
+    /// Paces like the original tool's `--cycle-ms`: a fixed cycle shared by all
+    /// connections, each sending at most one chunk per cycle (after its previous chunk is
+    /// acknowledged). Replaces [`pause`](Self::pause). Default: no fixed cycle.
+    pub fn cycle(mut self, every: Duration) -> Self {
+        self.requested.cycle = Some(every);
+        self
+    }
+
     /// Closes a connection early, before any chunk, with chance 1 in `one_in`; 0 never
     /// does. Default: 500, as the original tool.
     pub fn close_chance(mut self, one_in: u32) -> Self {
@@ -280,7 +288,8 @@ impl Stutter {
             addr,
             connect_timeout: settings.connect_timeout,
             pacing: Pacing {
-                pause: settings.pause,
+                gap: settings.gap,
+                epoch: tokio::time::Instant::now(),
                 ack_limit: settings.connect_timeout,
             },
             linger: RESPONSE_WINDOW,
@@ -382,14 +391,14 @@ async fn check_listening(addr: SocketAddr, limit: Duration) -> Result<(), SetupE
         Ok(Err(e)) => Err(SetupError::new(
             SetupErrorKind::NotListening,
             format!(
-                "nothing accepts connections on {addr} ({e}): start the server first, or pass .server(command) so the harness starts it"
+                "nothing accepts connections on {addr} ({e}): start the server first, or let stutterfuzz start it (.server / --server)"
             ),
         )
         .with_source(e)),
         Err(_) => Err(SetupError::new(
             SetupErrorKind::NotListening,
             format!(
-                "{addr} did not accept a connection within {}: start the server first, or pass .server(command)",
+                "{addr} did not accept a connection within {}: start the server first, or let stutterfuzz start it (.server / --server)",
                 humantime::format_duration(limit)
             ),
         )),

@@ -17,7 +17,7 @@ use tokio::task::{Id, JoinSet};
 use tokio::time::{Instant, interval_at, sleep_until, timeout};
 
 pub(crate) use delivery::{ConnectError, Delivered, Delivery, Ending, Progress};
-pub(crate) use pacing::Pacing;
+pub(crate) use pacing::{Gap, Pacing};
 
 use crate::case::{Planned, plan};
 use crate::config::Settings;
@@ -234,7 +234,7 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let mut book = Book {
         stats: StatsCollector::new(
             run.corpus.blobs().len(),
-            settings.pause.max(Duration::from_millis(1)),
+            run.transport.pacing.cycle_len(),
         ),
         started: Instant::now(),
         running: HashMap::new(),
@@ -331,7 +331,7 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                                 SetupErrorKind::Harness,
                                 format!(
                                     "the harness could not open a connection: {e}; \
-                                     lower .connections() or raise the open-file limit (ulimit -n)"
+                                     lower the connection count (.connections / --num-conns) or raise the open-file limit (ulimit -n)"
                                 ),
                             ).with_source(e)),
                         });

@@ -9,7 +9,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
-use tokio::time::{Instant, sleep};
+use tokio::time::{Instant, sleep, sleep_until};
 
 nix::ioctl_read_bad!(siocoutq, libc::TIOCOUTQ, libc::c_int);
 
@@ -22,11 +22,22 @@ pub(crate) fn unacknowledged(socket: &impl AsRawFd) -> io::Result<usize> {
     Ok(usize::try_from(queued).unwrap_or(0))
 }
 
+/// What happens between an acknowledged chunk and the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gap {
+    /// Wait this long.
+    Pause(Duration),
+    /// Wait for the next tick of a fixed cycle shared by all connections (the original
+    /// tool's `--cycle-ms`): at most one chunk per connection per cycle.
+    Cycle(Duration),
+}
+
 /// How one connection paces its chunks.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pacing {
-    /// Wait after a chunk is acknowledged, before the next.
-    pub(crate) pause: Duration,
+    pub(crate) gap: Gap,
+    /// When the run's cycles began (for [`Gap::Cycle`]).
+    pub(crate) epoch: Instant,
     /// Give up waiting for an acknowledgement after this long and send anyway.
     pub(crate) ack_limit: Duration,
 }
@@ -67,10 +78,45 @@ impl Pacing {
         }
     }
 
-    /// The pause between an acknowledged chunk and the next one.
+    /// The gap between an acknowledged chunk and the next one.
     pub(crate) async fn pause(&self) {
-        if !self.pause.is_zero() {
-            sleep(self.pause).await;
+        match self.gap {
+            Gap::Pause(d) if d.is_zero() => {}
+            Gap::Pause(d) => sleep(d).await,
+            Gap::Cycle(every) => sleep_until(next_tick(self.epoch, every, Instant::now())).await,
         }
+    }
+
+    /// What one "cycle" is in this run, for `mean_cycles_to_connect`: the fixed cycle, or
+    /// the pause (at least a millisecond).
+    pub(crate) fn cycle_len(&self) -> Duration {
+        match self.gap {
+            Gap::Pause(d) | Gap::Cycle(d) => d.max(Duration::from_millis(1)),
+        }
+    }
+}
+
+/// The first tick of the cycle (`epoch + k * every`) strictly after `now`.
+fn next_tick(epoch: Instant, every: Duration, now: Instant) -> Instant {
+    let every_ns = every.as_nanos().max(1);
+    let since = now.saturating_duration_since(epoch).as_nanos();
+    let ticks = since / every_ns + 1;
+    let offset = ticks.saturating_mul(every_ns);
+    epoch + Duration::from_nanos(u64::try_from(offset).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cycle_ticks_are_shared_and_strictly_ahead() {
+        let epoch = Instant::now();
+        let every = Duration::from_millis(150);
+        let at = |ms| epoch + Duration::from_millis(ms);
+        assert_eq!(next_tick(epoch, every, at(0)), at(150));
+        assert_eq!(next_tick(epoch, every, at(149)), at(150));
+        assert_eq!(next_tick(epoch, every, at(150)), at(300));
+        assert_eq!(next_tick(epoch, every, at(1000)), at(1050));
     }
 }

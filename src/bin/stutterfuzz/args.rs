@@ -1,0 +1,179 @@
+//! The command line: the original tool's options with their defaults, and ours.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser};
+use stutterfuzz::Seed;
+
+const ABOUT: &str = "Fuzz a TCP server by varying packet boundaries.\n\n\
+Opens many connections to HOST:PORT and sends each blob from --blob-dir over one of them, cut \
+into random chunks. Each chunk waits until the previous one is acknowledged and the server had \
+time to read it, so the server really sees those boundaries. A crash, a refused connection or a \
+server that stops accepting is a finding: the report and the case that replays it are printed \
+and saved in --failures-dir.";
+
+const AFTER: &str = "Exit status: 0 when the budget ran out or the run was interrupted with no \
+finding (or a replayed case passed), 1 on a finding, 2 on a usage or setup error.\n\n\
+Options of the original tool also work with a single dash (-blob-dir=PATH).";
+
+/// Command-line arguments.
+#[derive(Debug, Parser)]
+#[command(name = "stutterfuzz", version, about = ABOUT, after_help = AFTER)]
+pub(crate) struct Args {
+    /// Directory of blobs: files of client-to-server traffic (names starting with '.' are skipped)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) blob_dir: PathBuf,
+
+    /// Host the server listens on: an IPv4 or IPv6 address or a host name
+    #[arg(long)]
+    pub(crate) host: String,
+
+    /// Port the server listens on (0 with --server: pick a free port)
+    #[arg(long)]
+    pub(crate) port: u16,
+
+    /// Fixed cycle in milliseconds, as the original tool (whose default was 150): each
+    /// connection sends at most one chunk per cycle. Default: none; each connection is paced on
+    /// its own (a chunk once the last is acknowledged, plus --pause-ms), which keeps chunks
+    /// apart far faster than a fixed cycle
+    #[arg(long, value_name = "MS")]
+    pub(crate) cycle_ms: Option<u64>,
+
+    /// Connections in flight at once
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub(crate) num_conns: usize,
+
+    /// Send the first chunk with TCP fast open with chance 1 in N (0: never)
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub(crate) fastopen_chance: u32,
+
+    /// Close a connection early, mid-blob, with chance 1 in N (0: never)
+    #[arg(long, value_name = "N", default_value_t = 500)]
+    pub(crate) close_chance: u32,
+
+    /// Wait after each acknowledged chunk, in milliseconds, when no --cycle-ms is given
+    #[arg(long, value_name = "MS", default_value_t = 2)]
+    pub(crate) pause_ms: u64,
+
+    /// Start this server and stop it at the end, e.g. 'myserver --listen {addr}' ({addr},
+    /// {host} and {port} are filled in; split like a shell would). Default: fuzz a server that
+    /// is already running
+    #[arg(long, value_name = "'CMD ARGS'")]
+    pub(crate) server: Option<String>,
+
+    /// How long the started server may take to accept connections
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub(crate) startup_timeout: Duration,
+
+    /// Stop cleanly after this long, e.g. 500ms, 30s, 2m. Default: run until interrupted
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub(crate) duration: Option<Duration>,
+
+    /// Stop cleanly after every blob was delivered N times. Default: no limit
+    #[arg(long, value_name = "N")]
+    pub(crate) rounds: Option<u64>,
+
+    /// Seed of the split patterns (decimal or 0x hex). Default: random, printed in reports
+    #[arg(long, value_name = "N")]
+    pub(crate) seed: Option<Seed>,
+
+    /// Replay a case instead of fuzzing: a case string from a report (v1:BLOB:SIZES) or the
+    /// path of a failure file. Exit 1 if it still fails, 0 if not
+    #[arg(long, value_name = "CASE|FILE")]
+    pub(crate) replay: Option<String>,
+
+    /// Where each finding is saved as a file (report and case strings) before exiting
+    #[arg(long, value_name = "DIR", default_value = "stutterfuzz-failures")]
+    pub(crate) failures_dir: PathBuf,
+
+    /// Print only errors and findings
+    #[arg(long, short, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+
+    /// Also print the settings and the server's command line
+    #[arg(long, short)]
+    pub(crate) verbose: bool,
+}
+
+impl Args {
+    /// Parses the process's arguments, accepting the original tool's single-dash long
+    /// options. Usage errors exit with status 2 (clap's), `--help` and `--version` with 0.
+    pub(crate) fn from_env() -> Args {
+        Args::parse_from(accept_single_dash(std::env::args_os()))
+    }
+
+    /// `host:port` as the library takes it (IPv6 addresses in brackets).
+    pub(crate) fn address(&self) -> String {
+        let host = self.host.trim();
+        if host.contains(':') && !host.starts_with('[') {
+            format!("[{host}]:{}", self.port)
+        } else {
+            format!("{host}:{}", self.port)
+        }
+    }
+}
+
+/// Rewrites `-blob-dir=PATH` to `--blob-dir=PATH` for every long option this command has,
+/// as the original tool (getopt_long_only) accepted both. Short flags (`-q`) and anything
+/// after `--` pass unchanged.
+pub(crate) fn accept_single_dash(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
+    let command = Args::command();
+    let longs: Vec<&str> = command.get_arguments().filter_map(|a| a.get_long()).collect();
+    let mut out = Vec::new();
+    let mut rest_verbatim = false;
+    for arg in args {
+        let rewritten = match arg.to_str() {
+            _ if rest_verbatim => None,
+            Some("--") => {
+                rest_verbatim = true;
+                None
+            }
+            Some(text) if text.starts_with('-') && !text.starts_with("--") => {
+                let name = text[1..].split('=').next().unwrap_or("");
+                (name.len() > 1 && longs.contains(&name)).then(|| OsString::from(format!("-{text}")))
+            }
+            _ => None,
+        };
+        out.push(rewritten.unwrap_or(arg));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+        let all = std::iter::once("stutterfuzz").chain(args.iter().copied()).map(OsString::from);
+        Args::try_parse_from(accept_single_dash(all))
+    }
+
+    #[test]
+    fn original_forms_parse() {
+        for form in [
+            &["--blob-dir=b", "--host=::1", "--port=6789"][..],
+            &["--blob-dir", "b", "--host", "::1", "--port", "6789"],
+            &["-blob-dir=b", "-host=::1", "-port=6789"],
+            &["-blob-dir", "b", "-host", "::1", "-port", "6789"],
+        ] {
+            let args = parse(form).unwrap();
+            assert_eq!(args.blob_dir, PathBuf::from("b"));
+            assert_eq!(args.address(), "[::1]:6789");
+            assert_eq!((args.num_conns, args.fastopen_chance, args.close_chance), (100, 2, 500));
+            assert_eq!(args.cycle_ms, None);
+        }
+        let args = parse(&["-blob-dir=b", "-host=127.0.0.1", "-port=1", "-cycle-ms=150", "-num-conns=7", "-q"]).unwrap();
+        assert_eq!((args.cycle_ms, args.num_conns, args.quiet), (Some(150), 7, true));
+        assert_eq!(args.address(), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn missing_required_options_are_usage_errors() {
+        let err = parse(&["--host=::1", "--port=1"]).unwrap_err();
+        assert_eq!(err.exit_code(), 2);
+        assert!(err.to_string().contains("--blob-dir"), "{err}");
+        assert!(parse(&["--blob-dir=b", "--host=h", "--port=70000"]).is_err());
+    }
+}

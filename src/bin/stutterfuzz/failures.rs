@@ -1,0 +1,79 @@
+//! Failure files: every finding is written to `--failures-dir` before the process exits,
+//! flushed and synced, so nothing is lost when a terminal scrolls or a CI log is cut.
+//!
+//! A file starts with `#` comment lines, then one `case v1:...` line per suspect (what
+//! `--replay FILE` reads), then the full report.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use stutterfuzz::{Case, Finding};
+
+/// Writes the finding to a new file in `dir` (created if needed) and returns its path.
+pub(crate) fn save(dir: &Path, finding: &Finding, replay_hint: &str) -> std::io::Result<PathBuf> {
+    fs::create_dir_all(dir)?;
+    let now = SystemTime::now();
+    let mut text = String::new();
+    text.push_str(&format!(
+        "# stutterfuzz finding, {}\n# {}\n# replay: {replay_hint}\n",
+        humantime::format_rfc3339_seconds(now),
+        finding.kind().headline()
+    ));
+    for suspect in finding.suspects() {
+        text.push_str(&format!("case {}\n", suspect.case()));
+    }
+    text.push('\n');
+    text.push_str(&finding.to_string());
+    text.push('\n');
+
+    let stamp = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(text.as_bytes())?;
+    file.as_file().sync_all()?;
+    let mut n = 0;
+    let path = loop {
+        let candidate = dir.join(format!("finding-{stamp}-{}-{n}.txt", std::process::id()));
+        match file.persist_noclobber(&candidate) {
+            Ok(_) => break candidate,
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => {
+                file = e.file;
+                n += 1;
+            }
+            Err(e) => return Err(e.error),
+        }
+    };
+    // The rename is durable only once the directory is synced too.
+    fs::File::open(dir)?.sync_all()?;
+    Ok(path)
+}
+
+/// The cases to replay from `--replay ARG`: a failure file's `case` lines, or one case
+/// string.
+pub(crate) fn cases_to_replay(arg: &str) -> Result<Vec<Case>, String> {
+    let path = Path::new(arg);
+    if !path.is_file() {
+        return arg.parse::<Case>().map(|c| vec![c]).map_err(|e| {
+            format!("--replay {arg:?}: not a file, and {e}")
+        });
+    }
+    let text = fs::read_to_string(path)
+        .map_err(|e| format!("cannot read failure file {}: {e}", path.display()))?;
+    let cases: Result<Vec<Case>, _> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("case "))
+        .map(str::parse::<Case>)
+        .collect();
+    match cases {
+        Ok(cases) if !cases.is_empty() => Ok(cases),
+        Ok(_) => Err(format!(
+            "failure file {} has no `case v1:...` line to replay",
+            path.display()
+        )),
+        Err(e) => Err(format!("failure file {}: {e}", path.display())),
+    }
+}

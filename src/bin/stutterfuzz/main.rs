@@ -1,0 +1,204 @@
+//! The `stutterfuzz` command: the original C tool's interface (same options, defaults and
+//! output lines) over the library's public API, plus spawning the server, time and round
+//! budgets, seeds, replay and failure files.
+//!
+//! Exit status: 0 no finding (budget reached, interrupted, or a replayed case passed);
+//! 1 a finding; 2 a usage or setup error, as one line that says what to do.
+
+#![allow(
+    clippy::print_stderr,
+    clippy::print_stdout,
+    reason = "the command owns the terminal"
+)]
+
+mod args;
+mod failures;
+mod terminal;
+
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use stutterfuzz::{Failure, Finding, StopHandle, Stutter};
+
+use crate::args::{Args, accept_single_dash};
+use crate::terminal::StatsLine;
+
+fn main() -> ExitCode {
+    let args = Args::from_env();
+    match run(&args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("stutterfuzz: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &Args) -> Result<ExitCode, String> {
+    let fuzz = configure(args)?;
+    let summary = fuzz.blob_summary().map_err(|e| e.to_string())?;
+    if !args.quiet {
+        eprintln!("{summary}");
+    }
+    if args.verbose {
+        eprintln!(
+            "Target: {}{}; {} connections; {}",
+            args.address(),
+            args.server
+                .as_deref()
+                .map(|s| format!(", started as `{s}`"))
+                .unwrap_or_default(),
+            args.num_conns,
+            match args.cycle_ms {
+                Some(ms) => format!("fixed cycle of {ms} ms"),
+                None => format!("paced per connection, {} ms pause", args.pause_ms),
+            }
+        );
+    }
+    match &args.replay {
+        Some(arg) => replay(args, fuzz, arg),
+        None => fuzz_until_done(args, fuzz),
+    }
+}
+
+/// The library run the arguments describe.
+fn configure(args: &Args) -> Result<Stutter, String> {
+    let mut fuzz = Stutter::new(args.address())
+        .blobs(&args.blob_dir)
+        .connections(args.num_conns)
+        .close_chance(args.close_chance)
+        .fastopen_chance(args.fastopen_chance)
+        .pause(Duration::from_millis(args.pause_ms))
+        .startup_timeout(args.startup_timeout)
+        .rerun_command(rerun_template());
+    if let Some(ms) = args.cycle_ms {
+        if ms == 0 {
+            return Err("--cycle-ms must be at least 1; leave it out for paced delivery".into());
+        }
+        fuzz = fuzz.cycle(Duration::from_millis(ms));
+    }
+    if let Some(seed) = args.seed {
+        fuzz = fuzz.seed(seed.value());
+    }
+    if let Some(rounds) = args.rounds {
+        fuzz = fuzz.cycles(rounds);
+    }
+    if let Some(line) = &args.server {
+        let words = shell_words::split(line)
+            .map_err(|e| format!("--server {line:?} does not parse as a command line: {e}"))?;
+        let Some((program, rest)) = words.split_first() else {
+            return Err("--server is empty: give the command that starts the server".into());
+        };
+        let mut command = Command::new(program);
+        command.args(rest);
+        fuzz = fuzz.server(command);
+    }
+    Ok(fuzz)
+}
+
+/// Fuzzes until the budget, an interrupt (SIGINT or SIGTERM) or a finding.
+fn fuzz_until_done(args: &Args, fuzz: Stutter) -> Result<ExitCode, String> {
+    let stop = StopHandle::new();
+    let on_signal = stop.clone();
+    ctrlc::set_handler(move || on_signal.stop())
+        .map_err(|e| format!("cannot install the interrupt handler: {e}"))?;
+    let line = StatsLine::new();
+    let mut fuzz = fuzz.stop_handle(stop);
+    if !args.quiet {
+        let printer = line.clone();
+        fuzz = fuzz.on_progress(line.interval(), move |stats| printer.show(stats));
+    }
+    let outcome = fuzz.try_run_for(args.duration.unwrap_or(Duration::MAX));
+    line.close();
+    match outcome {
+        Ok(report) => {
+            if !args.quiet {
+                eprintln!("{}", report.stats());
+                eprintln!("{}", report.to_string().lines().next().unwrap_or_default());
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(Failure::Finding(finding)) => Ok(report_finding(args, &finding)),
+        Err(failure) => Err(setup_message(failure)),
+    }
+}
+
+/// Replays the case (or every case of a failure file) until one fails.
+fn replay(args: &Args, fuzz: Stutter, arg: &str) -> Result<ExitCode, String> {
+    let cases = failures::cases_to_replay(arg)?;
+    for case in &cases {
+        if !args.quiet {
+            eprintln!("Replaying {case}");
+        }
+        match fuzz.clone().replay(case.to_string()).try_run_for(Duration::MAX) {
+            Ok(report) => {
+                if !args.quiet {
+                    eprintln!("{}", report.to_string().lines().next().unwrap_or_default());
+                }
+            }
+            Err(Failure::Finding(finding)) => {
+                eprintln!("stutterfuzz: case {case} still fails");
+                return Ok(report_finding(args, &finding));
+            }
+            Err(failure) => return Err(setup_message(failure)),
+        }
+    }
+    eprintln!(
+        "stutterfuzz: no longer fails: {} case{} replayed, none failed",
+        cases.len(),
+        if cases.len() == 1 { "" } else { "s" }
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Saves the finding, prints it, and gives the exit status of a finding.
+fn report_finding(args: &Args, finding: &Finding) -> ExitCode {
+    let hint = match finding.suspects().first() {
+        Some(s) => finding.replay_line(s.case()),
+        None => "no case was in flight".to_owned(),
+    };
+    let saved = failures::save(&args.failures_dir, finding, &hint);
+    println!("{finding}");
+    match saved {
+        Ok(path) => eprintln!(
+            "stutterfuzz: finding saved to {}; replay it with --replay {}",
+            path.display(),
+            path.display()
+        ),
+        Err(e) => eprintln!(
+            "stutterfuzz: could not save the finding in {}: {e} (the report above is all there is)",
+            args.failures_dir.display()
+        ),
+    }
+    ExitCode::from(1)
+}
+
+fn setup_message(failure: Failure) -> String {
+    match failure {
+        Failure::Setup(e) => e.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// This command line with the budget, seed and replay options replaced by `--replay {case}`.
+fn rerun_template() -> String {
+    const DROP: [&str; 4] = ["--replay", "--duration", "--rounds", "--seed"];
+    let args = accept_single_dash(std::env::args_os());
+    let mut kept = Vec::new();
+    let mut skip_value = false;
+    for arg in args.iter().map(|a| a.to_string_lossy().into_owned()) {
+        if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        if DROP.contains(&arg.as_str()) {
+            skip_value = true;
+            continue;
+        }
+        if DROP.iter().any(|d| arg.starts_with(&format!("{d}="))) {
+            continue;
+        }
+        kept.push(shell_words::quote(&arg).into_owned());
+    }
+    kept.push("--replay {case}".to_owned());
+    kept.join(" ")
+}
