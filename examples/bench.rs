@@ -25,7 +25,10 @@ fn main() -> ExitCode {
         stutterfuzz_fixtures::servers::serve_correct(listener);
         return ExitCode::SUCCESS;
     }
-    let Ok(seconds) = value_of("--seconds").unwrap_or_else(|| "5".into()).parse::<u64>() else {
+    let Ok(seconds) = value_of("--seconds")
+        .unwrap_or_else(|| "5".into())
+        .parse::<u64>()
+    else {
         eprintln!("bench: --seconds takes a whole number");
         return ExitCode::from(2);
     };
@@ -64,7 +67,9 @@ fn main() -> ExitCode {
                 );
             }
             Err(failure) => {
-                eprintln!("bench: the correct server failed at {connections} connections:\n{failure}");
+                eprintln!(
+                    "bench: the correct server failed at {connections} connections:\n{failure}"
+                );
                 return ExitCode::FAILURE;
             }
         }

@@ -232,10 +232,7 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let settings = run.settings;
     let mut cases = schedule(run.corpus, settings);
     let mut book = Book {
-        stats: StatsCollector::new(
-            run.corpus.blobs().len(),
-            run.transport.pacing.cycle_len(),
-        ),
+        stats: StatsCollector::new(run.corpus.blobs().len(), run.transport.pacing.cycle_len()),
         started: Instant::now(),
         running: HashMap::new(),
         recent: VecDeque::new(),

@@ -120,7 +120,10 @@ impl Args {
 /// after `--` pass unchanged.
 pub(crate) fn accept_single_dash(args: impl IntoIterator<Item = OsString>) -> Vec<OsString> {
     let command = Args::command();
-    let longs: Vec<&str> = command.get_arguments().filter_map(|a| a.get_long()).collect();
+    let longs: Vec<&str> = command
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .collect();
     let mut out = Vec::new();
     let mut rest_verbatim = false;
     for arg in args {
@@ -132,7 +135,8 @@ pub(crate) fn accept_single_dash(args: impl IntoIterator<Item = OsString>) -> Ve
             }
             Some(text) if text.starts_with('-') && !text.starts_with("--") => {
                 let name = text[1..].split('=').next().unwrap_or("");
-                (name.len() > 1 && longs.contains(&name)).then(|| OsString::from(format!("-{text}")))
+                (name.len() > 1 && longs.contains(&name))
+                    .then(|| OsString::from(format!("-{text}")))
             }
             _ => None,
         };
@@ -146,7 +150,9 @@ mod tests {
     use super::*;
 
     fn parse(args: &[&str]) -> Result<Args, clap::Error> {
-        let all = std::iter::once("stutterfuzz").chain(args.iter().copied()).map(OsString::from);
+        let all = std::iter::once("stutterfuzz")
+            .chain(args.iter().copied())
+            .map(OsString::from);
         Args::try_parse_from(accept_single_dash(all))
     }
 
@@ -161,11 +167,25 @@ mod tests {
             let args = parse(form).unwrap();
             assert_eq!(args.blob_dir, PathBuf::from("b"));
             assert_eq!(args.address(), "[::1]:6789");
-            assert_eq!((args.num_conns, args.fastopen_chance, args.close_chance), (100, 2, 500));
+            assert_eq!(
+                (args.num_conns, args.fastopen_chance, args.close_chance),
+                (100, 2, 500)
+            );
             assert_eq!(args.cycle_ms, None);
         }
-        let args = parse(&["-blob-dir=b", "-host=127.0.0.1", "-port=1", "-cycle-ms=150", "-num-conns=7", "-q"]).unwrap();
-        assert_eq!((args.cycle_ms, args.num_conns, args.quiet), (Some(150), 7, true));
+        let args = parse(&[
+            "-blob-dir=b",
+            "-host=127.0.0.1",
+            "-port=1",
+            "-cycle-ms=150",
+            "-num-conns=7",
+            "-q",
+        ])
+        .unwrap();
+        assert_eq!(
+            (args.cycle_ms, args.num_conns, args.quiet),
+            (Some(150), 7, true)
+        );
         assert_eq!(args.address(), "127.0.0.1:1");
     }
 

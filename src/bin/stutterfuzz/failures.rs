@@ -57,9 +57,10 @@ pub(crate) fn save(dir: &Path, finding: &Finding, replay_hint: &str) -> std::io:
 pub(crate) fn cases_to_replay(arg: &str) -> Result<Vec<Case>, String> {
     let path = Path::new(arg);
     if !path.is_file() {
-        return arg.parse::<Case>().map(|c| vec![c]).map_err(|e| {
-            format!("--replay {arg:?}: not a file, and {e}")
-        });
+        return arg
+            .parse::<Case>()
+            .map(|c| vec![c])
+            .map_err(|e| format!("--replay {arg:?}: not a file, and {e}"));
     }
     let text = fs::read_to_string(path)
         .map_err(|e| format!("cannot read failure file {}: {e}", path.display()))?;

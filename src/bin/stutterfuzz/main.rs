@@ -130,7 +130,11 @@ fn replay(args: &Args, fuzz: Stutter, arg: &str) -> Result<ExitCode, String> {
         if !args.quiet {
             eprintln!("Replaying {case}");
         }
-        match fuzz.clone().replay(case.to_string()).try_run_for(Duration::MAX) {
+        match fuzz
+            .clone()
+            .replay(case.to_string())
+            .try_run_for(Duration::MAX)
+        {
             Ok(report) => {
                 if !args.quiet {
                     eprintln!("{}", report.to_string().lines().next().unwrap_or_default());
