@@ -71,3 +71,8 @@ pub use rng::{ParseSeedError, Seed};
 pub use split::{ParseSplitsError, Splits};
 pub use stats::Stats;
 pub use stutter::Stutter;
+
+/// The README's examples, compiled as doc tests so they keep working when pasted.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
