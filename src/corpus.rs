@@ -98,6 +98,12 @@ impl Corpus {
         Ok(Corpus { blobs })
     }
 
+    /// A corpus of these blobs (sorted by name).
+    pub(crate) fn from_blobs(mut blobs: Vec<Blob>) -> Self {
+        blobs.sort_by(|a, b| a.name.cmp(&b.name));
+        Corpus { blobs }
+    }
+
     pub(crate) fn blobs(&self) -> &[Blob] {
         &self.blobs
     }

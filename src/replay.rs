@@ -6,9 +6,11 @@ use tokio::time::Instant;
 use crate::case::{Case, Planned};
 use crate::corpus::{Blob, Corpus};
 use crate::engine::{
-    ConnectError, EXIT_GRACE, FINAL_SETTLE, Found, Progress, Stopped, Transport, exit_within,
+    ConnectError, EXIT_GRACE, Ending, FINAL_SETTLE, Found, Progress, Stopped, Transport,
+    exit_within, local_error,
 };
 use crate::error::{SetupError, SetupErrorKind};
+use crate::oracle::{Baseline, Oracles};
 use crate::report::{FindingKind, Suspect, SuspectState};
 use crate::server::ServerProcess;
 use crate::stats::{Stats, StatsCollector};
@@ -49,7 +51,13 @@ pub(crate) async fn replay(
     transport: Transport,
     mut server: Option<&mut ServerProcess>,
     attempts: u32,
+    oracles: &Oracles,
+    baseline: Option<&Baseline>,
 ) -> Result<Stats, (Stopped, u32)> {
+    if let Some(server) = server.as_ref() {
+        server.arm_output_watch();
+    }
+    let listen = oracles.listen(baseline, transport.linger);
     let started = Instant::now();
     let mut stats = StatsCollector::new(1, transport.pacing.cycle_len());
     let planned = Planned {
@@ -59,7 +67,10 @@ pub(crate) async fn replay(
     };
     for attempt in 1..=attempts {
         let progress = Progress::default();
-        let outcome = transport.delivery(blob, &planned).run(&progress).await;
+        let outcome = transport
+            .delivery(blob, &planned, listen)
+            .run(&progress)
+            .await;
         let suspect = || Suspect {
             case: case.clone(),
             blob_origin: blob.origin(),
@@ -89,8 +100,23 @@ pub(crate) async fn replay(
                 attempt,
             ));
         }
+        if let Some(alarm) = server.as_mut().and_then(|s| s.take_alarm()) {
+            let kind = FindingKind::OutputMatched {
+                stream: alarm.stream,
+                line: alarm.line,
+                pattern: alarm.pattern,
+            };
+            return Err((found(kind, vec![suspect()], &stats), attempt));
+        }
         match outcome {
-            Ok(_) => {}
+            Ok(delivered) => {
+                let judged = (delivered.ending != Ending::ClosedEarly)
+                    .then(|| oracles.judge(case, &delivered.heard, baseline))
+                    .flatten();
+                if let Some(kind) = judged {
+                    return Err((found(kind, vec![suspect()], &stats), attempt));
+                }
+            }
             Err(ConnectError::Refused(e)) => {
                 let kind = FindingKind::ConnectRefused {
                     error: e.to_string(),
@@ -101,14 +127,7 @@ pub(crate) async fn replay(
                 let kind = FindingKind::ConnectTimeout { after };
                 return Err((found(kind, vec![suspect()], &stats), attempt));
             }
-            Err(ConnectError::Local(e)) => {
-                let error = SetupError::new(
-                    SetupErrorKind::Harness,
-                    format!("the harness could not open a connection: {e}"),
-                )
-                .with_source(e);
-                return Err((Stopped::Setup(error), attempt));
-            }
+            Err(ConnectError::Local(e)) => return Err((Stopped::Setup(local_error(e)), attempt)),
         }
     }
     Ok(stats.snapshot(started.elapsed()))

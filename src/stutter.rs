@@ -2,6 +2,7 @@
 //! [`Stutter::run_for`] (panics with the report, for tests) over
 //! [`Stutter::try_run_for`] (returns it).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
@@ -12,12 +13,15 @@ use crate::case::Case;
 use crate::config::{Requested, Settings, resolve_addr};
 use crate::control::{ProgressHook, StopHandle};
 use crate::corpus::{Blob, BlobSummary, Corpus};
-use crate::engine::{self, Found, Pacing, Run, Stopped, Transport};
+use crate::engine::{self, ConnectError, Found, Pacing, Run, Stopped, Transport};
 use crate::error::{Failure, SetupError, SetupErrorKind};
+use crate::oracle::{Baseline, Oracles, OutputWatch, Response};
 use crate::replay;
 use crate::report::{Finding, Report, Rerun, RunEnd, ServerRecord};
+use crate::report::{FindingKind, Suspect, SuspectState};
 use crate::rng::Seed;
 use crate::server::{ServerProcess, ServerSpec};
+use crate::split::Splits;
 use crate::stats::Stats;
 
 /// How long to keep reading after the last chunk for the server's answer or close.
@@ -52,6 +56,8 @@ pub struct Stutter {
     stop: Option<StopHandle>,
     progress: Option<ProgressHook>,
     rerun: Option<String>,
+    oracles: Oracles,
+    output: Option<OutputWatch>,
 }
 
 impl Stutter {
@@ -68,6 +74,8 @@ impl Stutter {
             stop: None,
             progress: None,
             rerun: None,
+            oracles: Oracles::default(),
+            output: Some(OutputWatch::default()),
         }
     }
 
@@ -167,6 +175,115 @@ impl Stutter {
     /// any attempt fails. `STUTTERFUZZ_REPLAY` overrides it. Default: fuzz.
     pub fn replay(mut self, case: impl Into<String>) -> Self {
         self.requested.replay = Some(case.into());
+        self
+    }
+
+    /// Checks that splitting never changes the answer: before fuzzing, each blob is sent
+    /// whole (one write) on a fresh connection and the response recorded; every split
+    /// delivery of that blob must then get the same bytes and the same end (the server
+    /// closed, or kept the connection open). A response is complete when the server closes,
+    /// or when it reached the recorded length and nothing more came within a short settle
+    /// time (10 ms). Deliveries of one blob never overlap in this mode, so blobs whose
+    /// requests use keys of their own do not disturb each other. Default: off.
+    pub fn expect_same_response(mut self) -> Self {
+        self.oracles.expect_same = true;
+        self
+    }
+
+    /// Maps every response before `expect_same_response` compares it, for servers whose
+    /// answers legitimately vary (timestamps, ids, CAS tokens). Default: none.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// use stutterfuzz::Stutter;
+    ///
+    /// // Memcached's `gets` answers `VALUE key flags bytes cas`: drop the cas token.
+    /// fn without_cas(response: &[u8]) -> Vec<u8> {
+    ///     let text = String::from_utf8_lossy(response);
+    ///     let lines: Vec<String> = text
+    ///         .split("\r\n")
+    ///         .map(|line| match line.strip_prefix("VALUE ") {
+    ///             Some(rest) => {
+    ///                 let fields: Vec<&str> = rest.split(' ').take(3).collect();
+    ///                 format!("VALUE {}", fields.join(" "))
+    ///             }
+    ///             None => line.to_owned(),
+    ///         })
+    ///         .collect();
+    ///     lines.join("\r\n").into_bytes()
+    /// }
+    ///
+    /// Stutter::new("127.0.0.1:11211")
+    ///     .blobs("fixtures/memcached")
+    ///     .expect_same_response()
+    ///     .normalize(without_cas)
+    ///     .run_for(Duration::from_secs(10));
+    /// ```
+    pub fn normalize(mut self, map: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> Self {
+        self.oracles.normalize = Some(Arc::new(map));
+        self
+    }
+
+    /// After the last chunk, the server must complete its response within `limit` (the
+    /// whole-blob response under `expect_same_response`; otherwise at least one byte or a
+    /// close), or it is a finding: "no response N ms after the last chunk". Default: off,
+    /// for servers that do not always answer.
+    pub fn response_timeout(mut self, limit: Duration) -> Self {
+        self.oracles.response_timeout = Some(limit);
+        self
+    }
+
+    /// Your own oracle, run on every delivery that sent its whole blob: return `Err` with a
+    /// message to make it a finding.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// use stutterfuzz::Stutter;
+    ///
+    /// Stutter::new("127.0.0.1:6789")
+    ///     .blobs("fixtures/blobs")
+    ///     .check(|case, response| {
+    ///         if response.bytes().starts_with(b"-ERR") {
+    ///             Err(format!("{} got an error reply", case.blob()))
+    ///         } else {
+    ///             Ok(())
+    ///         }
+    ///     })
+    ///     .run_for(Duration::from_secs(10));
+    /// ```
+    pub fn check(
+        mut self,
+        oracle: impl Fn(&Case, &Response) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Self {
+        self.oracles.check = Some(Arc::new(oracle));
+        self
+    }
+
+    /// A line of the spawned server's stdout or stderr containing `pattern` is a finding.
+    /// On by default for `AddressSanitizer`, `LeakSanitizer`, `ThreadSanitizer`,
+    /// `runtime error:` (UBSan), `panicked at` (Rust), and valgrind's `Invalid read`,
+    /// `Invalid write` and `definitely lost`.
+    pub fn fail_on_output(mut self, pattern: impl Into<String>) -> Self {
+        self.output
+            .get_or_insert_with(OutputWatch::default)
+            .fail_on
+            .push(pattern.into());
+        self
+    }
+
+    /// A line containing `pattern` is never a finding, whatever else it contains: for a
+    /// false alarm (a server that logs a handled panic, say).
+    pub fn ignore_output(mut self, pattern: impl Into<String>) -> Self {
+        self.output
+            .get_or_insert_with(OutputWatch::default)
+            .ignore
+            .push(pattern.into());
+        self
+    }
+
+    /// Turns watching the server's output on or off. Default: on.
+    pub fn watch_output(mut self, on: bool) -> Self {
+        self.output = on.then(|| self.output.take().unwrap_or_default());
         self
     }
 
@@ -275,7 +392,7 @@ impl Stutter {
         let addr = resolve_addr(&self.addr, self.server.is_some())?;
         let mut server = match &self.server {
             Some(spec) => {
-                let mut process = ServerProcess::spawn(spec, addr)?;
+                let mut process = ServerProcess::spawn(spec, addr, self.output.clone())?;
                 process.wait_ready(addr, settings.startup_timeout).await?;
                 Some(process)
             }
@@ -294,24 +411,42 @@ impl Stutter {
             },
             linger: RESPONSE_WINDOW,
         };
-        let outcome = match (&settings.replay, replay_blob) {
-            (Some(case), Some(blob)) => {
-                replay::replay(case, blob, transport, server.as_mut(), replay::ATTEMPTS)
+        let outcome = async {
+            let baselines = if self.oracles.expect_same {
+                self.record_baselines(&corpus, replay_blob, transport, &settings, server.as_mut())
                     .await
-                    .map(|stats| (stats, RunEnd::ReplayPassed))
-                    .map_err(|(stopped, attempt)| (stopped, Some(attempt)))
+                    .map_err(|stopped| (stopped, None))?
+            } else {
+                HashMap::new()
+            };
+            match (&settings.replay, replay_blob) {
+                (Some(case), Some(blob)) => replay::replay(
+                    case,
+                    blob,
+                    transport,
+                    server.as_mut(),
+                    replay::ATTEMPTS,
+                    &self.oracles,
+                    baselines.get(blob.name()),
+                )
+                .await
+                .map(|stats| (stats, RunEnd::ReplayPassed))
+                .map_err(|(stopped, attempt)| (stopped, Some(attempt))),
+                _ => engine::fuzz(Run {
+                    settings: &settings,
+                    corpus: &corpus,
+                    transport,
+                    oracles: &self.oracles,
+                    baselines: &baselines,
+                    server: server.as_mut(),
+                    stop: self.stop.as_ref(),
+                    progress: self.progress.as_ref(),
+                })
+                .await
+                .map_err(|stopped| (stopped, None)),
             }
-            _ => engine::fuzz(Run {
-                settings: &settings,
-                corpus: &corpus,
-                transport,
-                server: server.as_mut(),
-                stop: self.stop.as_ref(),
-                progress: self.progress.as_ref(),
-            })
-            .await
-            .map_err(|stopped| (stopped, None)),
-        };
+        }
+        .await;
         let (server_record, died_at_stop) = match server.as_mut() {
             Some(process) => {
                 let died = process.stop(settings.stop_grace).await;
@@ -339,7 +474,7 @@ impl Stutter {
             Ok((stats, end)) => {
                 if let Some(status) = died_at_stop {
                     let found = Found {
-                        kind: crate::report::FindingKind::ServerDied { status },
+                        kind: FindingKind::ServerDied { status },
                         suspects: Vec::new(),
                         stats,
                     };
@@ -355,6 +490,67 @@ impl Stutter {
             }
             Err((Stopped::Found(found), replay)) => Err(finding(found, replay).into()),
             Err((Stopped::Setup(error), _)) => Err(error.into()),
+        }
+    }
+
+    /// Records the whole-blob responses (of every blob, or of the replayed one).
+    async fn record_baselines(
+        &self,
+        corpus: &Corpus,
+        replay_blob: Option<&Blob>,
+        transport: Transport,
+        settings: &Settings,
+        mut server: Option<&mut ServerProcess>,
+    ) -> Result<HashMap<String, Baseline>, Stopped> {
+        let only;
+        let corpus = match replay_blob {
+            Some(blob) => {
+                only = Corpus::from_blobs(vec![blob.clone()]);
+                &only
+            }
+            None => corpus,
+        };
+        let recorded =
+            engine::record_baselines(corpus, transport, &self.oracles, settings.connections).await;
+        let whole = |blob: &Blob| Suspect {
+            case: Case::new(blob.name(), Splits::whole(blob.len())),
+            blob_origin: blob.origin(),
+            blob_len: blob.len(),
+            iteration: None,
+            chunks_sent: 1,
+            bytes_sent: blob.len(),
+            state: SuspectState::InFlight,
+        };
+        let died = engine::exit_within(&mut server, engine::FINAL_SETTLE).await;
+        let stats = Stats::default();
+        let found = |kind, suspects| {
+            Stopped::Found(Found {
+                kind,
+                suspects,
+                stats: stats.clone(),
+            })
+        };
+        if let Some(status) = died {
+            let suspects = corpus.blobs().iter().map(whole).collect();
+            return Err(found(FindingKind::ServerDied { status }, suspects));
+        }
+        match recorded {
+            Ok(baselines) => Ok(baselines),
+            Err((error, case)) => {
+                let suspects = corpus.find(case.blob()).map(whole).into_iter().collect();
+                Err(match error {
+                    ConnectError::Refused(e) => found(
+                        FindingKind::ConnectRefused {
+                            error: e.to_string(),
+                        },
+                        suspects,
+                    ),
+                    ConnectError::TimedOut(after) => {
+                        found(FindingKind::ConnectTimeout { after }, suspects)
+                    }
+                    ConnectError::Local(e) => Stopped::Setup(engine::local_error(e)),
+                })
+            }
         }
     }
 

@@ -17,6 +17,23 @@ use super::pacing::{Acked, Pacing};
 use crate::split::Splits;
 use crate::stats::DeliveryCounts;
 
+/// What a connection does after its last chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Listen {
+    /// Half-close (the request is over), then read until the server closes or `linger`
+    /// passes. For runs with no response oracle.
+    HalfClose { linger: Duration },
+    /// Keep the connection open, as a client waiting for its answer does, until the
+    /// response is complete: the server closed, or at least `expect` bytes arrived (one, if
+    /// no length is known) and nothing more came for `settle`. Give up `limit` after the last
+    /// chunk.
+    Await {
+        expect: Option<usize>,
+        settle: Duration,
+        limit: Duration,
+    },
+}
+
 /// Everything one connection needs; cheap to clone (the blob's bytes are shared).
 #[derive(Clone, Debug)]
 pub(crate) struct Delivery {
@@ -26,8 +43,7 @@ pub(crate) struct Delivery {
     pub(crate) fastopen: bool,
     pub(crate) connect_timeout: Duration,
     pub(crate) pacing: Pacing,
-    /// How long to keep reading after the last chunk for the server's answer or close.
-    pub(crate) linger: Duration,
+    pub(crate) listen: Listen,
 }
 
 /// Progress visible while the delivery runs, for reports on the cases in flight.
@@ -48,6 +64,46 @@ pub(crate) enum Ending {
     ClosedByServer,
 }
 
+/// How reading the response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadEnd {
+    /// The server closed its side.
+    Closed,
+    /// The connection was reset or failed.
+    Reset,
+    /// Half-close mode: the linger time ran out first.
+    Lingered,
+    /// Await mode: the response was complete and nothing more came.
+    Settled,
+    /// Await mode: the response was not complete within the limit.
+    TimedOut,
+}
+
+/// What the server sent back on one connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Heard {
+    /// The first [`KEEP`] bytes.
+    pub(crate) bytes: Vec<u8>,
+    /// All bytes received.
+    pub(crate) received: u64,
+    pub(crate) end: ReadEnd,
+    /// From the last chunk to the end of reading.
+    pub(crate) waited: Duration,
+}
+
+impl Heard {
+    /// True when the server closed (or reset) the connection.
+    pub(crate) fn closed(&self) -> bool {
+        matches!(self.end, ReadEnd::Closed | ReadEnd::Reset)
+    }
+}
+
+/// How long a connection closed early on purpose reads before it is dropped.
+const CLOSED_EARLY_LINGER: Duration = Duration::from_millis(10);
+
+/// Response bytes kept per delivery; the rest are read and counted.
+pub(crate) const KEEP: usize = 1 << 20;
+
 /// A delivery that connected.
 #[derive(Debug)]
 pub(crate) struct Delivered {
@@ -56,6 +112,7 @@ pub(crate) struct Delivered {
     /// The server closed its side after the whole exchange: it read everything and was
     /// alive to answer, so this delivery did not crash it.
     pub(crate) closed_cleanly: bool,
+    pub(crate) heard: Heard,
 }
 
 /// A delivery that did not get a connection.
@@ -76,7 +133,7 @@ impl Delivery {
         let connect_time = started.elapsed();
         let (reader, mut writer) = stream.into_split();
         let (done_tx, done_rx) = oneshot::channel();
-        let read = read_response(reader, done_rx, self.linger);
+        let read = read_response(reader, done_rx, self.listen);
 
         let write = async {
             let mut counts = DeliveryCounts {
@@ -119,19 +176,19 @@ impl Delivery {
             if ending == Ending::Complete && self.splits.total() < self.bytes.len() {
                 ending = Ending::ClosedEarly;
             }
-            // A half-close tells the server the request is over; it answers and closes.
-            let _ = writer.shutdown().await;
-            let _ = done_tx.send(());
+            if matches!(self.listen, Listen::HalfClose { .. }) || ending == Ending::ClosedEarly {
+                // A half-close tells the server the request is over; it answers and closes.
+                let _ = writer.shutdown().await;
+            }
+            let _ = done_tx.send((Instant::now(), ending == Ending::ClosedEarly));
             Ok((counts, ending, writer))
         };
 
-        let (written, response) = tokio::join!(write, read);
+        let (written, heard) = tokio::join!(write, read);
         let (mut counts, ending, _writer) = written?;
-        let (received, read_end) = response;
-        counts.received = received;
-        let reset = read_end == ReadEnd::Reset;
+        counts.received = heard.received;
         counts.closed_early = ending == Ending::ClosedEarly;
-        let ending = if ending == Ending::Complete && reset {
+        let ending = if ending == Ending::Complete && heard.end == ReadEnd::Reset {
             Ending::ClosedByServer
         } else {
             ending
@@ -140,7 +197,8 @@ impl Delivery {
         Ok(Delivered {
             counts,
             ending,
-            closed_cleanly: ending != Ending::ClosedByServer && read_end == ReadEnd::Closed,
+            closed_cleanly: ending != Ending::ClosedByServer && heard.end == ReadEnd::Closed,
+            heard,
         })
     }
 
@@ -178,44 +236,128 @@ fn classify_connect_error(e: io::Error) -> ConnectError {
     }
 }
 
-/// How reading a response ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ReadEnd {
-    /// The server closed its side.
-    Closed,
-    /// The connection was reset or failed.
-    Reset,
-    /// The linger time after the last chunk ran out first.
-    Lingered,
-}
-
-/// Reads until the server closes, the connection fails, or `linger` after the writer is
-/// done. Returns how many bytes the server sent and how reading ended.
+/// Reads the server's response until it is complete as `listen` defines it, the server
+/// closes, or the connection fails. The clock for lingering and settling starts when the
+/// writer reports its last chunk sent.
 async fn read_response(
     mut reader: OwnedReadHalf,
-    mut writer_done: oneshot::Receiver<()>,
-    linger: Duration,
-) -> (u64, ReadEnd) {
-    let mut received = 0u64;
+    mut writer_done: oneshot::Receiver<(Instant, bool)>,
+    mut listen: Listen,
+) -> Heard {
+    let mut heard = Heard {
+        bytes: Vec::new(),
+        received: 0,
+        end: ReadEnd::TimedOut,
+        waited: Duration::ZERO,
+    };
     let mut buf = vec![0u8; 16 * 1024];
-    let mut deadline: Option<Instant> = None;
+    let mut done_at: Option<Instant> = None;
+    let mut last_byte_at: Option<Instant> = None;
     loop {
-        let until_deadline = async {
-            match deadline {
-                Some(d) => sleep_until(d).await,
+        let stop = done_at.map(|done| stop_time(listen, done, last_byte_at, heard.received));
+        let until_stop = async {
+            match stop {
+                Some((at, _)) => sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
             read = reader.read(&mut buf) => match read {
-                Ok(0) => return (received, ReadEnd::Closed),
-                Ok(n) => received += n as u64,
-                Err(_) => return (received, ReadEnd::Reset),
+                Ok(0) => { heard.end = ReadEnd::Closed; break; }
+                Ok(n) => {
+                    heard.received += n as u64;
+                    let room = KEEP.saturating_sub(heard.bytes.len());
+                    heard.bytes.extend_from_slice(&buf[..n.min(room)]);
+                    last_byte_at = Some(Instant::now());
+                }
+                Err(_) => { heard.end = ReadEnd::Reset; break; }
             },
-            _ = &mut writer_done, if deadline.is_none() => {
-                deadline = Some(Instant::now() + linger);
+            done = &mut writer_done, if done_at.is_none() => {
+                let (at, closed_early) = done.unwrap_or_else(|_| (Instant::now(), false));
+                if closed_early {
+                    // No complete request was sent: no response to wait for.
+                    listen = Listen::HalfClose { linger: CLOSED_EARLY_LINGER };
+                }
+                done_at = Some(at);
             }
-            () = until_deadline => return (received, ReadEnd::Lingered),
+            () = until_stop => {
+                heard.end = stop.map_or(ReadEnd::TimedOut, |(_, end)| end);
+                break;
+            }
         }
+    }
+    heard.waited = done_at.map_or(Duration::ZERO, |d| d.elapsed());
+    heard
+}
+
+/// When to stop reading, and what that stop means, once the last chunk went out at `done`.
+fn stop_time(
+    listen: Listen,
+    done: Instant,
+    last_byte_at: Option<Instant>,
+    received: u64,
+) -> (Instant, ReadEnd) {
+    match listen {
+        Listen::HalfClose { linger } => (done + linger, ReadEnd::Lingered),
+        Listen::Await {
+            expect,
+            settle,
+            limit,
+        } => {
+            let give_up = done + limit;
+            let enough = received >= expect.unwrap_or(1) as u64;
+            if !enough {
+                return (give_up, ReadEnd::TimedOut);
+            }
+            let quiet_from = last_byte_at.map_or(done, |t| t.max(done));
+            ((quiet_from + settle).min(give_up), ReadEnd::Settled)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn awaiting_stops_after_the_expected_bytes_and_a_quiet_settle() {
+        let done = Instant::now();
+        let ms = Duration::from_millis;
+        let listen = Listen::Await {
+            expect: Some(10),
+            settle: ms(10),
+            limit: ms(500),
+        };
+        assert_eq!(
+            stop_time(listen, done, None, 0),
+            (done + ms(500), ReadEnd::TimedOut)
+        );
+        assert_eq!(
+            stop_time(listen, done, Some(done + ms(3)), 10),
+            (done + ms(13), ReadEnd::Settled)
+        );
+        let no_length = Listen::Await {
+            expect: None,
+            settle: ms(10),
+            limit: ms(500),
+        };
+        assert_eq!(stop_time(no_length, done, None, 0).1, ReadEnd::TimedOut);
+        assert_eq!(
+            stop_time(no_length, done, Some(done), 1),
+            (done + ms(10), ReadEnd::Settled)
+        );
+        let nothing_expected = Listen::Await {
+            expect: Some(0),
+            settle: ms(10),
+            limit: ms(500),
+        };
+        assert_eq!(
+            stop_time(nothing_expected, done, None, 0),
+            (done + ms(10), ReadEnd::Settled)
+        );
+        assert_eq!(
+            stop_time(Listen::HalfClose { linger: ms(50) }, done, None, 0),
+            (done + ms(50), ReadEnd::Lingered)
+        );
     }
 }

@@ -6,7 +6,7 @@
 mod delivery;
 mod pacing;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::process::ExitStatus;
 use std::sync::Arc;
@@ -16,16 +16,20 @@ use std::time::Duration;
 use tokio::task::{Id, JoinSet};
 use tokio::time::{Instant, interval_at, sleep_until, timeout};
 
-pub(crate) use delivery::{ConnectError, Delivered, Delivery, Ending, Progress};
+pub(crate) use delivery::{
+    ConnectError, Delivered, Delivery, Ending, Heard, Listen, Progress, ReadEnd,
+};
 pub(crate) use pacing::{Gap, Pacing};
 
-use crate::case::{Planned, plan};
+use crate::case::{Case, Planned, plan};
 use crate::config::Settings;
 use crate::control::{ProgressHook, StopHandle};
 use crate::corpus::{Blob, Corpus};
 use crate::error::{SetupError, SetupErrorKind};
+use crate::oracle::{Baseline, Oracles};
 use crate::report::{FindingKind, RunEnd, Suspect, SuspectState};
-use crate::server::ServerProcess;
+use crate::server::{ServerEvent, ServerProcess};
+use crate::split::Splits;
 use crate::stats::{Stats, StatsCollector};
 
 /// Cases that finished this shortly before the server was seen dying are suspects too: the
@@ -61,11 +65,12 @@ pub(crate) struct Transport {
     pub(crate) addr: SocketAddr,
     pub(crate) connect_timeout: Duration,
     pub(crate) pacing: Pacing,
+    /// Half-close mode's wait for the server's answer or close.
     pub(crate) linger: Duration,
 }
 
 impl Transport {
-    pub(crate) fn delivery(&self, blob: &Blob, planned: &Planned) -> Delivery {
+    pub(crate) fn delivery(&self, blob: &Blob, planned: &Planned, listen: Listen) -> Delivery {
         Delivery {
             addr: self.addr,
             bytes: blob.shared_bytes(),
@@ -73,7 +78,58 @@ impl Transport {
             fastopen: planned.fastopen,
             connect_timeout: self.connect_timeout,
             pacing: self.pacing,
-            linger: self.linger,
+            listen,
+        }
+    }
+}
+
+/// Delivers every blob whole, in one write, and records the responses: the baselines of
+/// `expect_same_response`. At most `connections` at once; a blob whose whole delivery fails
+/// to connect is a finding like any other.
+pub(crate) async fn record_baselines(
+    corpus: &Corpus,
+    transport: Transport,
+    oracles: &Oracles,
+    connections: usize,
+) -> Result<HashMap<String, Baseline>, (ConnectError, Case)> {
+    let mut baselines = HashMap::new();
+    let mut tasks = JoinSet::new();
+    let mut blobs = corpus.blobs().iter();
+    loop {
+        while tasks.len() < connections {
+            let Some(blob) = blobs.next() else { break };
+            let planned = Planned {
+                case: Case::new(blob.name(), Splits::whole(blob.len())),
+                iteration: 0,
+                fastopen: false,
+            };
+            let delivery = transport.delivery(blob, &planned, oracles.baseline_listen());
+            let name = blob.name().to_owned();
+            tasks.spawn(async move {
+                let outcome = delivery.run(&Progress::default()).await;
+                (name, planned.case, outcome)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            return Ok(baselines);
+        };
+        let (name, case, outcome) = match joined {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => continue,
+        };
+        match outcome {
+            Ok(delivered) => {
+                let closed = delivered.heard.closed();
+                baselines.insert(
+                    name,
+                    Baseline {
+                        bytes: delivered.heard.bytes,
+                        closed,
+                    },
+                );
+            }
+            Err(error) => return Err((error, case)),
         }
     }
 }
@@ -119,6 +175,8 @@ pub(crate) struct Run<'a> {
     pub(crate) settings: &'a Settings,
     pub(crate) corpus: &'a Corpus,
     pub(crate) transport: Transport,
+    pub(crate) oracles: &'a Oracles,
+    pub(crate) baselines: &'a HashMap<String, Baseline>,
     pub(crate) server: Option<&'a mut ServerProcess>,
     pub(crate) stop: Option<&'a StopHandle>,
     pub(crate) progress: Option<&'a ProgressHook>,
@@ -207,6 +265,15 @@ impl<'a> Book<'a> {
         self.stats.snapshot(self.started.elapsed())
     }
 
+    /// A finding about one delivery's own response: that delivery is the culprit.
+    fn found_in(&mut self, kind: FindingKind, culprit: &Running<'a>) -> Stopped {
+        Stopped::Found(Found {
+            kind,
+            suspects: vec![culprit.suspect(SuspectState::Culprit)],
+            stats: self.stats(),
+        })
+    }
+
     fn found(&mut self, kind: FindingKind) -> Stopped {
         let now = Instant::now();
         Stopped::Found(Found {
@@ -249,13 +316,43 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let mut ticks = interval_at(book.started + every, every);
     let stop = run.stop.cloned().unwrap_or_default();
 
+    // Under expect_same_response, one blob is never in flight twice at once: two copies of a
+    // request on the same keys would change each other's responses.
+    let exclusive = run.oracles.expect_same;
+    let mut busy: HashSet<&str> = HashSet::new();
+    let mut deferred: VecDeque<(&Blob, Planned)> = VecDeque::new();
+    if let Some(server) = run.server.as_ref() {
+        server.arm_output_watch();
+    }
+
     let end = loop {
-        while !exhausted && tasks.len() < settings.connections {
-            let Some((blob, planned)) = cases.next() else {
-                exhausted = true;
-                break;
+        while tasks.len() < settings.connections {
+            let next = match deferred.iter().position(|(b, _)| !busy.contains(b.name())) {
+                Some(i) => deferred.remove(i),
+                None if exhausted => None,
+                None => match cases.next() {
+                    Some(item) => Some(item),
+                    None => {
+                        exhausted = true;
+                        None
+                    }
+                },
             };
-            let delivery = run.transport.delivery(blob, &planned);
+            let Some((blob, planned)) = next else { break };
+            if exclusive && busy.contains(blob.name()) {
+                deferred.push_back((blob, planned));
+                if deferred.len() > run.corpus.blobs().len() {
+                    break; // every blob is busy: wait for one to finish
+                }
+                continue;
+            }
+            if exclusive {
+                busy.insert(blob.name());
+            }
+            let listen = run
+                .oracles
+                .listen(run.baselines.get(blob.name()), run.transport.linger);
+            let delivery = run.transport.delivery(blob, &planned, listen);
             let progress = Arc::new(Progress::default());
             let task_progress = Arc::clone(&progress);
             let handle = tasks.spawn(async move { delivery.run(&task_progress).await });
@@ -274,14 +371,27 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
         }
         tokio::select! {
             biased;
-            status = async {
+            event = async {
                 match run.server.as_mut() {
-                    Some(server) => server.exited().await,
+                    Some(server) => server.event().await,
                     None => std::future::pending().await,
                 }
             } => {
                 tasks.abort_all();
-                return Err(book.found(FindingKind::ServerDied { status }));
+                let kind = match event {
+                    ServerEvent::Exited(status) => FindingKind::ServerDied { status },
+                    // A panic or sanitizer line often comes just before the process dies:
+                    // then the death is the finding.
+                    ServerEvent::Printed(alarm) => match exit_within(&mut run.server, EXIT_GRACE).await {
+                        Some(status) => FindingKind::ServerDied { status },
+                        None => FindingKind::OutputMatched {
+                            stream: alarm.stream,
+                            line: alarm.line,
+                            pattern: alarm.pattern,
+                        },
+                    },
+                };
+                return Err(book.found(kind));
             }
             () = stop.stopped() => break RunEnd::Stopped,
             () = sleep_until(deadline) => break RunEnd::TimeUp,
@@ -298,13 +408,31 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                 };
                 let now = Instant::now();
                 let Some(running) = book.finish(id, now, keep_recent) else { continue };
+                busy.remove(running.blob.name());
                 match outcome {
                     Ok(delivered) => {
                         // A delivery the server cut short may be the crash itself; if so,
-                        // the exit arm above sees it next, with this case among the recent.
+                        // the event arm above sees it next, with this case among the recent.
                         book.stats.record(&delivered.counts);
                         if delivered.ending == Ending::ClosedByServer {
                             book.trouble(now);
+                        }
+                        let verdict = (delivered.ending != Ending::ClosedEarly)
+                            .then(|| {
+                                run.oracles.judge(
+                                    &running.planned.case,
+                                    &delivered.heard,
+                                    run.baselines.get(running.blob.name()),
+                                )
+                            })
+                            .flatten();
+                        if let Some(kind) = verdict {
+                            tasks.abort_all();
+                            if let Some(status) = exit_within(&mut run.server, EXIT_GRACE).await {
+                                book.remember(now, running, false);
+                                return Err(book.found(FindingKind::ServerDied { status }));
+                            }
+                            return Err(book.found_in(kind, &running));
                         }
                         book.remember(now, running, delivered.closed_cleanly);
                     }
@@ -324,13 +452,7 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                             ConnectError::TimedOut(after) => {
                                 book.found(FindingKind::ConnectTimeout { after })
                             }
-                            ConnectError::Local(e) => Stopped::Setup(SetupError::new(
-                                SetupErrorKind::Harness,
-                                format!(
-                                    "the harness could not open a connection: {e}; \
-                                     lower the connection count (.connections / --num-conns) or raise the open-file limit (ulimit -n)"
-                                ),
-                            ).with_source(e)),
+                            ConnectError::Local(e) => Stopped::Setup(local_error(e)),
                         });
                     }
                 }
@@ -348,6 +470,18 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
         return Err(book.found(FindingKind::ServerDied { status }));
     }
     Ok((book.stats(), end))
+}
+
+/// The harness's own side could not connect: not a finding.
+pub(crate) fn local_error(e: std::io::Error) -> SetupError {
+    SetupError::new(
+        SetupErrorKind::Harness,
+        format!(
+            "the harness could not open a connection: {e}; lower the connection count \
+             (.connections / --num-conns) or raise the open-file limit (ulimit -n)"
+        ),
+    )
+    .with_source(e)
 }
 
 fn far_future() -> Instant {

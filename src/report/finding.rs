@@ -4,7 +4,7 @@ use std::fmt;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use super::format::{format_output, shell_quote};
+use super::format::{escape_bytes, format_output, shell_quote};
 use crate::case::Case;
 use crate::rng::Seed;
 use crate::server::{OutputSnapshot, describe_exit};
@@ -29,6 +29,45 @@ pub enum FindingKind {
         /// How long the connect waited.
         after: Duration,
     },
+    /// A split delivery got another response than the blob delivered whole
+    /// (`expect_same_response`), after normalization.
+    ResponseDiffers {
+        /// The whole-blob delivery's response.
+        expected: Vec<u8>,
+        /// This delivery's response.
+        actual: Vec<u8>,
+        /// Offset of the first differing byte.
+        first_difference: usize,
+        /// Whether the server closed the whole-blob delivery's connection.
+        expected_closed: bool,
+        /// Whether it closed this one.
+        actual_closed: bool,
+    },
+    /// The server did not complete its response within the response timeout after the last
+    /// chunk.
+    NoResponse {
+        /// How long the harness waited after the last chunk.
+        waited: Duration,
+        /// Bytes that did arrive.
+        received: u64,
+        /// Offset in the blob of the last boundary (where the last chunk began).
+        last_boundary: usize,
+    },
+    /// The user's `.check(...)` rejected a delivery.
+    CheckFailed {
+        /// The check's message.
+        message: String,
+    },
+    /// The server printed a line that marks a bug (a sanitizer report, a panic, a valgrind
+    /// error) while it went on running.
+    OutputMatched {
+        /// `stdout` or `stderr`.
+        stream: &'static str,
+        /// The line.
+        line: String,
+        /// The pattern it matched.
+        pattern: String,
+    },
 }
 
 impl FindingKind {
@@ -45,6 +84,46 @@ impl FindingKind {
                 "the server stopped accepting connections: a connect did not complete within {}",
                 humantime::format_duration(*after)
             ),
+            FindingKind::ResponseDiffers {
+                expected_closed,
+                actual_closed,
+                expected,
+                actual,
+                first_difference,
+            } => {
+                if expected == actual {
+                    let how = |closed: &bool| {
+                        if *closed {
+                            "closed the connection"
+                        } else {
+                            "kept the connection open"
+                        }
+                    };
+                    format!(
+                        "the response to a split delivery ended differently: the server {} where, for the blob sent whole, it {}",
+                        how(actual_closed),
+                        how(expected_closed)
+                    )
+                } else {
+                    format!(
+                        "the response to a split delivery differs from the response to the blob sent whole, from byte {first_difference}"
+                    )
+                }
+            }
+            FindingKind::NoResponse {
+                waited,
+                received,
+                last_boundary,
+            } => format!(
+                "no response {} ms after the last chunk ({received} bytes received; the last chunk began at byte {last_boundary})",
+                waited.as_millis()
+            ),
+            FindingKind::CheckFailed { message } => format!("the check failed: {message}"),
+            FindingKind::OutputMatched {
+                stream,
+                line,
+                pattern,
+            } => format!("the server printed {pattern:?} on {stream}: {line}"),
         }
     }
 }
@@ -58,6 +137,8 @@ pub(crate) enum SuspectState {
     FinishedBefore(Duration),
     /// The only case of a replay.
     Replayed,
+    /// The delivery whose own response showed the bug.
+    Culprit,
 }
 
 /// A case that may have caused a finding.
@@ -103,6 +184,7 @@ impl Suspect {
         let state = match self.state {
             SuspectState::InFlight => "in flight".to_owned(),
             SuspectState::Replayed => "replayed".to_owned(),
+            SuspectState::Culprit => "its response shows the bug".to_owned(),
             SuspectState::FinishedBefore(d) => {
                 format!("finished {} ms before it showed", d.as_millis())
             }
@@ -191,6 +273,10 @@ impl fmt::Display for Finding {
                 "  replay    = failed on attempt {attempt} of up to {of}: this case alone reproduces it"
             )?,
             (None, 0) => writeln!(f, "  suspects  = none: no case was in flight")?,
+            (None, 1) if self.suspects[0].state == SuspectState::Culprit => writeln!(
+                f,
+                "  culprit   = the case below: the bug shows in its own response"
+            )?,
             (None, 1) => writeln!(f, "  suspects  = 1 case, the only one in flight")?,
             (None, n) => writeln!(
                 f,
@@ -226,6 +312,20 @@ impl fmt::Display for Finding {
                 )?;
                 writeln!(f, "     {}", self.rerun.line(&s.case))?;
             }
+        }
+        if let FindingKind::ResponseDiffers {
+            expected, actual, ..
+        } = &self.kind
+        {
+            writeln!(f)?;
+            writeln!(
+                f,
+                "response to the blob sent whole ({} bytes):",
+                expected.len()
+            )?;
+            writeln!(f, "  {}", escape_bytes(expected))?;
+            writeln!(f, "response to this split ({} bytes):", actual.len())?;
+            writeln!(f, "  {}", escape_bytes(actual))?;
         }
         if let Some(server) = &self.server {
             for (name, output) in [("stderr", &server.stderr), ("stdout", &server.stdout)] {

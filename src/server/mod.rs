@@ -10,5 +10,5 @@ mod process;
 mod spec;
 
 pub(crate) use output::OutputSnapshot;
-pub(crate) use process::{ServerProcess, describe_exit};
+pub(crate) use process::{ServerEvent, ServerProcess, describe_exit};
 pub(crate) use spec::ServerSpec;

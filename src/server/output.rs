@@ -3,9 +3,13 @@
 //! its pipe is always drained, so it never blocks on a write.
 
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::mpsc;
+
+use crate::oracle::{LineScanner, OutputWatch};
 
 const HEAD: usize = 1024;
 const TAIL: usize = 4 * 1024;
@@ -57,9 +61,32 @@ impl OutputSnapshot {
     }
 }
 
-/// Reads `stream` to its end into `log`.
-pub(crate) async fn drain(mut stream: impl AsyncRead + Unpin, log: Arc<Mutex<OutputLog>>) {
+/// A line of the server's output that matched a pattern of the watch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Alarm {
+    pub(crate) stream: &'static str,
+    pub(crate) line: String,
+    pub(crate) pattern: String,
+}
+
+/// Where a drain reports alarming lines, once armed (lines printed while the server starts
+/// are not findings).
+#[derive(Clone)]
+pub(crate) struct AlarmSink {
+    pub(crate) watch: Arc<OutputWatch>,
+    pub(crate) armed: Arc<AtomicBool>,
+    pub(crate) alarms: mpsc::UnboundedSender<Alarm>,
+}
+
+/// Reads `stream` (named `name`) to its end into `log`, reporting alarming lines to `sink`.
+pub(crate) async fn drain(
+    mut stream: impl AsyncRead + Unpin,
+    name: &'static str,
+    log: Arc<Mutex<OutputLog>>,
+    sink: Option<AlarmSink>,
+) {
     let mut buf = vec![0u8; 8192];
+    let mut lines = LineScanner::default();
     while let Ok(n) = stream.read(&mut buf).await {
         if n == 0 {
             break;
@@ -67,6 +94,19 @@ pub(crate) async fn drain(mut stream: impl AsyncRead + Unpin, log: Arc<Mutex<Out
         log.lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(&buf[..n]);
+        let Some(sink) = &sink else { continue };
+        for line in lines.feed(&buf[..n]) {
+            if !sink.armed.load(Ordering::Relaxed) {
+                continue;
+            }
+            if let Some(pattern) = sink.watch.alarm(&line) {
+                let _ = sink.alarms.send(Alarm {
+                    stream: name,
+                    pattern: pattern.to_owned(),
+                    line,
+                });
+            }
+        }
     }
 }
 

@@ -3,18 +3,21 @@
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::process::Child;
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 
-use super::output::{OutputLog, OutputSnapshot, drain};
+use super::output::{Alarm, AlarmSink, OutputLog, OutputSnapshot, drain};
 use super::spec::ServerSpec;
 use crate::error::{SetupError, SetupErrorKind};
+use crate::oracle::OutputWatch;
 
 /// How long the output drains may take to reach the end of the pipes after the server
 /// stopped, before a report is made with what they have.
@@ -29,6 +32,17 @@ pub(crate) struct ServerProcess {
     stderr: Arc<Mutex<OutputLog>>,
     drains: Vec<JoinHandle<()>>,
     status: Option<ExitStatus>,
+    armed: Arc<AtomicBool>,
+    alarms: mpsc::UnboundedReceiver<Alarm>,
+}
+
+/// Something the server did that the run loop must see.
+#[derive(Debug)]
+pub(crate) enum ServerEvent {
+    /// It exited.
+    Exited(ExitStatus),
+    /// It printed an alarming line.
+    Printed(Alarm),
 }
 
 impl ServerProcess {
@@ -36,7 +50,11 @@ impl ServerProcess {
     ///
     /// On Linux the server also gets SIGKILL when the thread that spawned it ends, so it
     /// dies with the harness even if the harness itself is killed.
-    pub(crate) fn spawn(spec: &ServerSpec, addr: SocketAddr) -> Result<Self, SetupError> {
+    pub(crate) fn spawn(
+        spec: &ServerSpec,
+        addr: SocketAddr,
+        watch: Option<OutputWatch>,
+    ) -> Result<Self, SetupError> {
         let command_line = spec.display(addr);
         let mut command = tokio::process::Command::from(spec.command(addr));
         command
@@ -70,12 +88,29 @@ impl ServerProcess {
         let pid = child.id().unwrap_or(0);
         let stdout = Arc::new(Mutex::new(OutputLog::default()));
         let stderr = Arc::new(Mutex::new(OutputLog::default()));
+        let armed = Arc::new(AtomicBool::new(false));
+        let (sender, alarms) = mpsc::unbounded_channel();
+        let sink = watch.map(|watch| AlarmSink {
+            watch: Arc::new(watch),
+            armed: Arc::clone(&armed),
+            alarms: sender,
+        });
         let mut drains = Vec::new();
         if let Some(out) = child.stdout.take() {
-            drains.push(tokio::spawn(drain(out, Arc::clone(&stdout))));
+            drains.push(tokio::spawn(drain(
+                out,
+                "stdout",
+                Arc::clone(&stdout),
+                sink.clone(),
+            )));
         }
         if let Some(err) = child.stderr.take() {
-            drains.push(tokio::spawn(drain(err, Arc::clone(&stderr))));
+            drains.push(tokio::spawn(drain(
+                err,
+                "stderr",
+                Arc::clone(&stderr),
+                sink,
+            )));
         }
         Ok(ServerProcess {
             child,
@@ -85,6 +120,8 @@ impl ServerProcess {
             stderr,
             drains,
             status: None,
+            armed,
+            alarms,
         })
     }
 
@@ -154,19 +191,35 @@ impl ServerProcess {
         self.status
     }
 
+    /// From now on, alarming output lines are events (they are not while it starts).
+    pub(crate) fn arm_output_watch(&self) {
+        self.armed.store(true, Ordering::Relaxed);
+    }
+
+    /// Resolves with the next thing the server does: exit, or print an alarming line.
+    /// Cancel-safe.
+    pub(crate) async fn event(&mut self) -> ServerEvent {
+        if let Some(status) = self.status {
+            return ServerEvent::Exited(status);
+        }
+        let (alarms, child, slot) = (&mut self.alarms, &mut self.child, &mut self.status);
+        tokio::select! {
+            Some(alarm) = alarms.recv() => ServerEvent::Printed(alarm),
+            status = wait_child(child, slot) => ServerEvent::Exited(status),
+        }
+    }
+
+    /// An alarming line printed since the watch was armed, if any (without waiting).
+    pub(crate) fn take_alarm(&mut self) -> Option<Alarm> {
+        self.alarms.try_recv().ok()
+    }
+
     /// Resolves when the server exits. Cancel-safe.
     pub(crate) async fn exited(&mut self) -> ExitStatus {
         if let Some(status) = self.status {
             return status;
         }
-        match self.child.wait().await {
-            Ok(status) => {
-                self.status = Some(status);
-                status
-            }
-            // Waiting failed: the child is not ours to watch any more; never resolve.
-            Err(_) => std::future::pending().await,
-        }
+        wait_child(&mut self.child, &mut self.status).await
     }
 
     /// Stops the whole process group: SIGTERM, up to `grace` for the server to exit, then
@@ -222,6 +275,18 @@ impl Drop for ServerProcess {
         for drain in &self.drains {
             drain.abort();
         }
+    }
+}
+
+/// Waits for `child` to exit and records its status in `slot`. Cancel-safe.
+async fn wait_child(child: &mut Child, slot: &mut Option<ExitStatus>) -> ExitStatus {
+    match child.wait().await {
+        Ok(status) => {
+            *slot = Some(status);
+            status
+        }
+        // Waiting failed: the child is not ours to watch any more; never resolve.
+        Err(_) => std::future::pending().await,
     }
 }
 

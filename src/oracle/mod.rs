@@ -1,0 +1,281 @@
+//! What counts as a bug beyond a dead server: a response that changes with the split
+//! pattern, a server that never answers, a failed user check, and alarming lines in the
+//! server's output (sanitizers, panics, valgrind).
+//!
+//! Judging is pure: it takes what a delivery heard and returns a finding kind or nothing, so
+//! each oracle is unit-tested without sockets. The engine decides when to judge.
+
+mod output;
+mod response;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) use output::{LineScanner, OutputWatch};
+pub use response::Response;
+pub(crate) use response::{Baseline, first_difference};
+
+use crate::case::Case;
+use crate::engine::{Heard, Listen, ReadEnd};
+use crate::report::FindingKind;
+
+/// How long a complete-looking response must stay quiet before it counts as complete.
+pub(crate) const SETTLE: Duration = Duration::from_millis(10);
+/// The whole-blob delivery has no length to wait for: it waits for this much quiet.
+pub(crate) const BASELINE_SETTLE: Duration = Duration::from_millis(200);
+/// Without `.response_timeout`, how long to wait for a response before judging what came.
+pub(crate) const RESPONSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Maps a response before comparison (drops timestamps, ids).
+pub(crate) type Normalizer = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
+/// The user's own check of one delivery.
+pub(crate) type Checker = Arc<dyn Fn(&Case, &Response) -> Result<(), String> + Send + Sync>;
+
+/// The response oracles of a run.
+#[derive(Clone, Default)]
+pub(crate) struct Oracles {
+    pub(crate) expect_same: bool,
+    pub(crate) normalize: Option<Normalizer>,
+    pub(crate) response_timeout: Option<Duration>,
+    pub(crate) check: Option<Checker>,
+}
+
+impl fmt::Debug for Oracles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Oracles")
+            .field("expect_same", &self.expect_same)
+            .field("normalize", &self.normalize.is_some())
+            .field("response_timeout", &self.response_timeout)
+            .field("check", &self.check.is_some())
+            .finish()
+    }
+}
+
+impl Oracles {
+    /// True when any oracle reads responses (so connections wait for them).
+    pub(crate) fn listens(&self) -> bool {
+        self.expect_same || self.response_timeout.is_some() || self.check.is_some()
+    }
+
+    /// How a split delivery of a blob with this baseline listens after its last chunk.
+    pub(crate) fn listen(&self, baseline: Option<&Baseline>, linger: Duration) -> Listen {
+        if !self.listens() {
+            return Listen::HalfClose { linger };
+        }
+        Listen::Await {
+            expect: baseline.map(|b| b.bytes.len()),
+            settle: SETTLE,
+            limit: self.response_timeout.unwrap_or(RESPONSE_WAIT),
+        }
+    }
+
+    /// How the whole-blob delivery that records a baseline listens.
+    pub(crate) fn baseline_listen(&self) -> Listen {
+        Listen::Await {
+            expect: None,
+            settle: BASELINE_SETTLE,
+            limit: self.response_timeout.unwrap_or(RESPONSE_WAIT),
+        }
+    }
+
+    fn normalized<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        match &self.normalize {
+            Some(f) => std::borrow::Cow::Owned(f(bytes)),
+            None => std::borrow::Cow::Borrowed(bytes),
+        }
+    }
+
+    /// Judges one delivery of `case` that sent its whole blob (or was cut off by the
+    /// server): the first oracle that objects names the finding.
+    pub(crate) fn judge(
+        &self,
+        case: &Case,
+        heard: &Heard,
+        baseline: Option<&Baseline>,
+    ) -> Option<FindingKind> {
+        if let Some(limit) = self.response_timeout
+            && heard.end == ReadEnd::TimedOut
+        {
+            let chunks = case.splits().chunks();
+            let last_boundary = case.splits().total() - chunks.last().copied().unwrap_or(0);
+            return Some(FindingKind::NoResponse {
+                waited: limit,
+                received: heard.received,
+                last_boundary,
+            });
+        }
+        if self.expect_same
+            && let Some(baseline) = baseline
+        {
+            let expected = self.normalized(&baseline.bytes);
+            let actual = self.normalized(&heard.bytes);
+            let closed = heard.closed();
+            if expected != actual || closed != baseline.closed {
+                return Some(FindingKind::ResponseDiffers {
+                    first_difference: first_difference(&expected, &actual),
+                    expected: expected.into_owned(),
+                    actual: actual.into_owned(),
+                    expected_closed: baseline.closed,
+                    actual_closed: closed,
+                });
+            }
+        }
+        if let Some(check) = &self.check {
+            let response = Response::new(heard.bytes.clone(), heard.closed());
+            if let Err(message) = check(case, &response) {
+                return Some(FindingKind::CheckFailed { message });
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn heard(bytes: &[u8], end: ReadEnd) -> Heard {
+        Heard {
+            bytes: bytes.to_vec(),
+            received: bytes.len() as u64,
+            end,
+            waited: Duration::ZERO,
+        }
+    }
+
+    fn case() -> Case {
+        "v1:req:3,1,19".parse().unwrap()
+    }
+
+    #[test]
+    fn the_same_response_passes_and_a_different_one_is_found() {
+        let oracles = Oracles {
+            expect_same: true,
+            ..Oracles::default()
+        };
+        let baseline = Baseline {
+            bytes: b"+OK\n+v\n".to_vec(),
+            closed: false,
+        };
+        assert_eq!(
+            oracles.judge(
+                &case(),
+                &heard(b"+OK\n+v\n", ReadEnd::Settled),
+                Some(&baseline)
+            ),
+            None
+        );
+        match oracles.judge(
+            &case(),
+            &heard(b"+OK\n-ERR\n", ReadEnd::Settled),
+            Some(&baseline),
+        ) {
+            Some(FindingKind::ResponseDiffers {
+                first_difference, ..
+            }) => assert_eq!(first_difference, 4),
+            other => panic!("{other:?}"),
+        }
+        // Same bytes, but the server closed where it kept the whole-blob connection open.
+        assert!(matches!(
+            oracles.judge(
+                &case(),
+                &heard(b"+OK\n+v\n", ReadEnd::Closed),
+                Some(&baseline)
+            ),
+            Some(FindingKind::ResponseDiffers {
+                actual_closed: true,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn normalize_maps_both_sides_before_comparing() {
+        let oracles = Oracles {
+            expect_same: true,
+            normalize: Some(Arc::new(|b: &[u8]| {
+                b.iter()
+                    .map(|c| if c.is_ascii_digit() { b'#' } else { *c })
+                    .collect()
+            })),
+            ..Oracles::default()
+        };
+        let baseline = Baseline {
+            bytes: b"time=1700000000\n".to_vec(),
+            closed: true,
+        };
+        let later = heard(b"time=1700000042\n", ReadEnd::Closed);
+        assert_eq!(oracles.judge(&case(), &later, Some(&baseline)), None);
+    }
+
+    #[test]
+    fn a_timed_out_response_is_a_hang_only_with_a_response_timeout() {
+        let silent = heard(b"", ReadEnd::TimedOut);
+        assert_eq!(Oracles::default().judge(&case(), &silent, None), None);
+        let oracles = Oracles {
+            response_timeout: Some(Duration::from_millis(300)),
+            ..Oracles::default()
+        };
+        match oracles.judge(&case(), &silent, None) {
+            Some(FindingKind::NoResponse {
+                last_boundary,
+                waited,
+                ..
+            }) => {
+                assert_eq!(last_boundary, 4);
+                assert_eq!(waited, Duration::from_millis(300));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_user_check_can_object() {
+        let oracles = Oracles {
+            check: Some(Arc::new(|case: &Case, response: &Response| {
+                if response.bytes().starts_with(b"-ERR") {
+                    Err(format!("{} got an error", case.blob()))
+                } else {
+                    Ok(())
+                }
+            })),
+            ..Oracles::default()
+        };
+        assert_eq!(
+            oracles.judge(&case(), &heard(b"+OK\n", ReadEnd::Settled), None),
+            None
+        );
+        assert_eq!(
+            oracles.judge(&case(), &heard(b"-ERR x\n", ReadEnd::Settled), None),
+            Some(FindingKind::CheckFailed {
+                message: "req got an error".into()
+            })
+        );
+    }
+
+    #[test]
+    fn listening_depends_on_the_oracles() {
+        let linger = Duration::from_millis(50);
+        assert_eq!(
+            Oracles::default().listen(None, linger),
+            Listen::HalfClose { linger }
+        );
+        let oracles = Oracles {
+            expect_same: true,
+            ..Oracles::default()
+        };
+        let baseline = Baseline {
+            bytes: vec![1; 7],
+            closed: false,
+        };
+        assert_eq!(
+            oracles.listen(Some(&baseline), linger),
+            Listen::Await {
+                expect: Some(7),
+                settle: SETTLE,
+                limit: RESPONSE_WAIT
+            }
+        );
+    }
+}

@@ -1,0 +1,56 @@
+//! Responses: what a delivery heard, the whole-blob baseline it is compared with, and where
+//! two responses first differ.
+
+/// What the server answered on one connection, as a [`check`](crate::Stutter::check) sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    bytes: Vec<u8>,
+    closed: bool,
+}
+
+impl Response {
+    pub(crate) fn new(bytes: Vec<u8>, closed: bool) -> Self {
+        Response { bytes, closed }
+    }
+
+    /// The bytes the server sent (the first MiB).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// True when the server closed the connection; false when it kept it open and the
+    /// response was taken as complete.
+    pub fn closed_by_server(&self) -> bool {
+        self.closed
+    }
+}
+
+/// The response to a blob delivered whole, in one write: what every split delivery of that
+/// blob must also get under `expect_same_response`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Baseline {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) closed: bool,
+}
+
+/// The offset of the first byte where `a` and `b` differ (the shorter length if one is a
+/// prefix of the other).
+pub(crate) fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter()
+        .zip(b)
+        .position(|(x, y)| x != y)
+        .unwrap_or(a.len().min(b.len()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_difference_finds_the_offset() {
+        assert_eq!(first_difference(b"abc", b"abd"), 2);
+        assert_eq!(first_difference(b"abc", b"ab"), 2);
+        assert_eq!(first_difference(b"", b"x"), 0);
+        assert_eq!(first_difference(b"same", b"same"), 4);
+    }
+}
