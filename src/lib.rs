@@ -70,6 +70,7 @@ pub use error::{Failure, SetupError, SetupErrorKind};
 pub use oracle::Response;
 pub use report::{Finding, FindingKind, Report, RunEnd, Suspect};
 pub use rng::{ParseSeedError, Seed};
+pub use server::{VALGRIND_FLAGS, valgrind};
 pub use split::{ParseSplitsError, Splits};
 pub use stats::Stats;
 pub use stutter::Stutter;

@@ -8,7 +8,9 @@
 mod output;
 mod process;
 mod spec;
+mod valgrind;
 
 pub(crate) use output::OutputSnapshot;
 pub(crate) use process::{ServerEvent, ServerProcess, describe_exit};
 pub(crate) use spec::ServerSpec;
+pub use valgrind::{VALGRIND_FLAGS, valgrind};

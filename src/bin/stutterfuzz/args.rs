@@ -84,6 +84,25 @@ pub(crate) struct Args {
     #[arg(long, value_name = "CASE|FILE")]
     pub(crate) replay: Option<String>,
 
+    /// Send each blob whole first and record the response; every split delivery of it must
+    /// get the same bytes and the same end (closed or open)
+    #[arg(long)]
+    pub(crate) expect_same_response: bool,
+
+    /// After the last chunk, the server must complete its response within MS milliseconds,
+    /// or it is a finding. Default: off
+    #[arg(long, value_name = "MS")]
+    pub(crate) response_timeout: Option<u64>,
+
+    /// A line of the started server's output containing TEXT is a finding (repeatable; on by
+    /// default for sanitizer reports, Rust panics and valgrind errors)
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) fail_on_output: Vec<String>,
+
+    /// A line of the server's output containing TEXT is never a finding (repeatable)
+    #[arg(long, value_name = "TEXT")]
+    pub(crate) ignore_output: Vec<String>,
+
     /// Where each finding is saved as a file (report and case strings) before exiting
     #[arg(long, value_name = "DIR", default_value = "stutterfuzz-failures")]
     pub(crate) failures_dir: PathBuf,

@@ -77,6 +77,18 @@ fn configure(args: &Args) -> Result<Stutter, String> {
         }
         fuzz = fuzz.cycle(Duration::from_millis(ms));
     }
+    if args.expect_same_response {
+        fuzz = fuzz.expect_same_response();
+    }
+    if let Some(ms) = args.response_timeout {
+        fuzz = fuzz.response_timeout(Duration::from_millis(ms.max(1)));
+    }
+    for pattern in &args.fail_on_output {
+        fuzz = fuzz.fail_on_output(pattern);
+    }
+    for pattern in &args.ignore_output {
+        fuzz = fuzz.ignore_output(pattern);
+    }
     if let Some(seed) = args.seed {
         fuzz = fuzz.seed(seed.value());
     }

@@ -1,0 +1,213 @@
+//! Each response oracle finds the bug it is meant for, and a mis-aimed one stays quiet.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{blob_dir, fixture_command};
+use stutterfuzz::{FindingKind, Stutter};
+
+fn against(fixture: &str) -> Stutter {
+    Stutter::new("127.0.0.1:0")
+        .server(fixture_command(fixture, None))
+        .seed(3)
+}
+
+/// Single-command blobs with `\r\n` terminators, for the CRLF fixture.
+fn crlf_blobs(s: Stutter) -> Stutter {
+    s.blob("ping", "PING\r\n")
+        .blob("echo", "ECHO packet boundaries\r\n")
+        .blob("get", "GET missing-key\r\n")
+}
+
+#[test]
+fn a_wrong_answer_on_a_split_is_found_by_expect_same_response() {
+    let failure = against("line-server-splitwrong")
+        .blobs(blob_dir())
+        .expect_same_response()
+        .cycles(50)
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("the wrong answer is found");
+    let finding = failure.finding().expect("a finding");
+    let FindingKind::ResponseDiffers {
+        expected,
+        actual,
+        first_difference,
+        ..
+    } = finding.kind()
+    else {
+        panic!("expected a response difference:\n{finding}");
+    };
+    assert_ne!(expected, actual);
+    assert_eq!(expected[..*first_difference], actual[..*first_difference]);
+    let report = finding.to_string();
+    assert!(
+        report.contains("response to the blob sent whole"),
+        "{report}"
+    );
+    assert!(report.contains("response to this split"), "{report}");
+    assert!(
+        report.contains(&format!("from byte {first_difference}")),
+        "{report}"
+    );
+    assert_eq!(
+        finding.suspects().len(),
+        1,
+        "the delivery itself is the culprit"
+    );
+    assert!(report.contains("culprit"), "{report}");
+    assert!(
+        finding.suspects()[0].case().splits().len() > 1,
+        "a split delivery"
+    );
+}
+
+#[test]
+fn a_wrong_answer_is_not_reported_by_the_crash_and_output_oracles() {
+    let report = against("line-server-splitwrong")
+        .blobs(blob_dir())
+        .cycles(20)
+        .run_for(Duration::from_secs(60));
+    assert_eq!(report.stats().deliveries, 5 * 20);
+}
+
+#[test]
+fn a_user_check_finds_error_replies() {
+    let check = |_: &stutterfuzz::Case, r: &stutterfuzz::Response| {
+        if r.bytes().windows(4).any(|w| w == b"-ERR") {
+            Err(format!(
+                "error reply: {}",
+                String::from_utf8_lossy(r.bytes()).trim_end()
+            ))
+        } else {
+            Ok(())
+        }
+    };
+    let failure = against("line-server-splitwrong")
+        .blobs(blob_dir())
+        .check(check)
+        .cycles(50)
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("the check objects");
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        matches!(finding.kind(), FindingKind::CheckFailed { message } if message.starts_with("error reply: ")),
+        "{finding}"
+    );
+    // The correct server passes the same check.
+    against("line-server")
+        .blobs(blob_dir())
+        .check(check)
+        .cycles(10)
+        .run_for(Duration::from_secs(60));
+}
+
+#[test]
+fn a_terminator_straddling_two_reads_is_found_by_the_response_timeout() {
+    let failure = crlf_blobs(against("line-server-straddle"))
+        .response_timeout(Duration::from_millis(300))
+        .close_chance(0)
+        .cycles(100)
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("the hang is found");
+    let finding = failure.finding().expect("a finding");
+    let FindingKind::NoResponse {
+        received,
+        last_boundary,
+        ..
+    } = finding.kind()
+    else {
+        panic!("expected no response:\n{finding}");
+    };
+    assert_eq!(*received, 0);
+    let case = finding.suspects()[0].case();
+    let blob_len = case.splits().total();
+    // The last chunk starts right after the '\r': the terminator straddles it.
+    assert_eq!(*last_boundary, blob_len - 1, "{finding}");
+    assert!(
+        finding
+            .to_string()
+            .contains("no response 300 ms after the last chunk"),
+        "{finding}"
+    );
+}
+
+#[test]
+fn a_straddle_hang_is_not_reported_without_a_response_oracle() {
+    let report = crlf_blobs(against("line-server-straddle"))
+        .cycles(30)
+        .run_for(Duration::from_secs(60));
+    assert_eq!(report.stats().deliveries, 3 * 30);
+}
+
+#[test]
+fn a_panicking_tokio_task_is_found_by_output_watching() {
+    let failure = against("tokio-panic-server")
+        .blobs(blob_dir())
+        .cycles(50)
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("the panic is found");
+    let finding = failure.finding().expect("a finding");
+    let FindingKind::OutputMatched {
+        stream,
+        line,
+        pattern,
+    } = finding.kind()
+    else {
+        panic!("expected an output match:\n{finding}");
+    };
+    assert_eq!((*stream, pattern.as_str()), ("stderr", "panicked at"));
+    assert!(line.contains("tokio_server.rs"), "{line}");
+    assert!(
+        !finding.suspects().is_empty(),
+        "the cases in flight are listed"
+    );
+}
+
+#[test]
+fn a_panicking_task_is_not_a_crash_finding_when_output_is_not_watched() {
+    let report = against("tokio-panic-server")
+        .blobs(blob_dir())
+        .watch_output(false)
+        .cycles(20)
+        .run_for(Duration::from_secs(60));
+    assert_eq!(report.stats().deliveries, 5 * 20);
+    // Ignoring the line has the same effect.
+    against("tokio-panic-server")
+        .blobs(blob_dir())
+        .ignore_output("tokio_server.rs")
+        .cycles(10)
+        .run_for(Duration::from_secs(60));
+}
+
+#[test]
+fn the_correct_server_passes_with_every_oracle_on() {
+    let report = against("line-server")
+        .blobs(blob_dir())
+        .blob("crlf-ping", "PING\r\n")
+        .expect_same_response()
+        .response_timeout(Duration::from_secs(2))
+        .check(|_, response| {
+            if response.bytes().is_empty() {
+                Err("empty response".into())
+            } else {
+                Ok(())
+            }
+        })
+        .fail_on_output("ERROR")
+        .cycles(60)
+        .run_for(Duration::from_secs(120));
+    assert_eq!(report.stats().deliveries, 6 * 60);
+}
+
+#[test]
+fn the_correct_server_runs_clean_under_valgrind() {
+    let report = Stutter::new("127.0.0.1:0")
+        .server(stutterfuzz::valgrind(&fixture_command("line-server", None)))
+        .startup_timeout(Duration::from_secs(60))
+        .blobs(blob_dir())
+        .connections(10)
+        .cycles(3)
+        .run_for(Duration::from_secs(120));
+    assert_eq!(report.stats().deliveries, 5 * 3);
+}
