@@ -11,7 +11,7 @@ use rand::RngExt;
 
 use crate::corpus::Blob;
 use crate::rng::Seed;
-use crate::split::{self, Splits};
+use crate::split::{self, SplitMode, Splits};
 
 const VERSION: &str = "v1";
 
@@ -105,6 +105,14 @@ pub(crate) struct Chances {
     pub(crate) fastopen: u32,
 }
 
+/// How a run draws its cases.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Drawing {
+    pub(crate) seed: Seed,
+    pub(crate) mode: SplitMode,
+    pub(crate) chances: Chances,
+}
+
 /// A case drawn for the run, with where it came from.
 #[derive(Clone, Debug)]
 pub(crate) struct Planned {
@@ -115,10 +123,15 @@ pub(crate) struct Planned {
 
 /// Draws delivery number `iteration` of `blob` from its own stream. Draw order (stable):
 /// the fast-open roll, then the split pattern.
-pub(crate) fn plan(blob: &Blob, iteration: u64, seed: Seed, chances: Chances) -> Planned {
+pub(crate) fn plan(blob: &Blob, iteration: u64, drawing: Drawing) -> Planned {
+    let Drawing {
+        seed,
+        mode,
+        chances,
+    } = drawing;
     let mut rng = seed.case_rng(blob.name(), iteration);
     let fastopen = chances.fastopen > 0 && rng.random_ratio(1, chances.fastopen);
-    let splits = split::original(blob.len(), chances.close, &mut rng);
+    let splits = split::generate(mode, blob.bytes(), iteration, chances.close, &mut rng);
     Planned {
         case: Case::new(blob.name(), splits),
         iteration,
@@ -150,20 +163,20 @@ mod tests {
     #[test]
     fn plans_depend_only_on_seed_blob_and_iteration() {
         let blob = Blob::new("req", vec![b'x'; 300]);
-        let chances = Chances {
-            close: 500,
-            fastopen: 2,
+        let drawing = |seed| Drawing {
+            seed: Seed::new(seed),
+            mode: SplitMode::Mixed,
+            chances: Chances {
+                close: 500,
+                fastopen: 2,
+            },
         };
-        let a: Vec<Case> = (0..50)
-            .map(|i| plan(&blob, i, Seed::new(5), chances).case)
-            .collect();
-        let b: Vec<Case> = (0..50)
-            .map(|i| plan(&blob, i, Seed::new(5), chances).case)
-            .collect();
-        let c: Vec<Case> = (0..50)
-            .map(|i| plan(&blob, i, Seed::new(6), chances).case)
-            .collect();
-        assert_eq!(a, b);
-        assert_ne!(a, c);
+        let cases = |seed| -> Vec<Case> {
+            (0..50)
+                .map(|i| plan(&blob, i, drawing(seed)).case)
+                .collect()
+        };
+        assert_eq!(cases(5), cases(5));
+        assert_ne!(cases(5), cases(6));
     }
 }

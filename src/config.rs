@@ -13,10 +13,11 @@
 use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::time::Duration;
 
-use crate::case::{Case, Chances};
+use crate::case::{Case, Chances, Drawing};
 use crate::engine::Gap;
 use crate::error::{SetupError, SetupErrorKind};
 use crate::rng::Seed;
+use crate::split::SplitMode;
 
 /// Settings as the builder holds them, before checking.
 #[derive(Clone, Debug)]
@@ -26,6 +27,7 @@ pub(crate) struct Requested {
     pub(crate) connections: usize,
     pub(crate) pause: Duration,
     pub(crate) cycle: Option<Duration>,
+    pub(crate) mode: SplitMode,
     pub(crate) chances: Chances,
     pub(crate) startup_timeout: Duration,
     pub(crate) connect_timeout: Duration,
@@ -41,6 +43,7 @@ impl Default for Requested {
             connections: 100,
             pause: Duration::from_millis(2),
             cycle: None,
+            mode: SplitMode::Mixed,
             chances: Chances {
                 close: 500,
                 fastopen: 2,
@@ -61,6 +64,7 @@ pub(crate) struct Settings {
     pub(crate) cycles: Option<u64>,
     pub(crate) connections: usize,
     pub(crate) gap: Gap,
+    pub(crate) mode: SplitMode,
     pub(crate) chances: Chances,
     pub(crate) startup_timeout: Duration,
     pub(crate) connect_timeout: Duration,
@@ -142,12 +146,24 @@ impl Settings {
                 Some(every) => Gap::Cycle(every),
                 None => Gap::Pause(requested.pause),
             },
+            mode: requested.mode,
             chances: requested.chances,
             startup_timeout: requested.startup_timeout,
             connect_timeout: requested.connect_timeout,
             stop_grace: requested.stop_grace,
             replay,
         })
+    }
+}
+
+impl Settings {
+    /// How this run draws its cases.
+    pub(crate) fn drawing(&self) -> Drawing {
+        Drawing {
+            seed: self.seed,
+            mode: self.mode,
+            chances: self.chances,
+        }
     }
 }
 

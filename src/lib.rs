@@ -71,7 +71,7 @@ pub use oracle::Response;
 pub use report::{Finding, FindingKind, Report, RunEnd, Suspect};
 pub use rng::{ParseSeedError, Seed};
 pub use server::{VALGRIND_FLAGS, valgrind};
-pub use split::{ParseSplitsError, Splits};
+pub use split::{ParseSplitsError, SplitMode, Splits, splits};
 pub use stats::Stats;
 pub use stutter::Stutter;
 

@@ -59,7 +59,7 @@ pub(crate) async fn replay(
     }
     let listen = oracles.listen(baseline, transport.linger);
     let started = Instant::now();
-    let mut stats = StatsCollector::new(1, transport.pacing.cycle_len());
+    let mut stats = StatsCollector::new([(blob.name(), blob.len())], transport.pacing.cycle_len());
     let planned = Planned {
         case: case.clone(),
         iteration: 0,

@@ -3,6 +3,8 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::split::{Coverage, Splits};
+
 /// What a run did so far.
 ///
 /// `mean_cycles_to_connect` and `ready_to_send` keep the original tool's meanings: the
@@ -31,6 +33,8 @@ pub struct Stats {
     pub mean_cycles_to_connect: f64,
     /// Share of checks that found every byte sent so far acknowledged (1.00 is healthy).
     pub ready_to_send: f64,
+    /// Share of the blobs' inner offsets that have been a chunk boundary on the wire.
+    pub boundary_coverage: f64,
     /// Time spent fuzzing.
     pub elapsed: Duration,
 }
@@ -47,6 +51,7 @@ impl Default for Stats {
             received: 0,
             mean_cycles_to_connect: 1.0,
             ready_to_send: 1.0,
+            boundary_coverage: 0.0,
             elapsed: Duration::ZERO,
         }
     }
@@ -73,7 +78,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, elapsed={:.1}s, chunks/s={:.0}",
+            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, boundaries={:.1}%, elapsed={:.1}s, chunks/s={:.0}",
             self.rounds,
             self.mean_cycles_to_connect,
             self.ready_to_send,
@@ -81,6 +86,7 @@ impl fmt::Display for Stats {
             self.chunks,
             self.bytes,
             self.received,
+            self.boundary_coverage * 100.0,
             self.elapsed.as_secs_f64(),
             self.chunks_per_sec()
         )
@@ -94,6 +100,7 @@ const SMOOTHING: f64 = 0.9999;
 #[derive(Debug)]
 pub(crate) struct StatsCollector {
     stats: Stats,
+    coverage: Coverage,
     blobs: u64,
     cycle: Duration,
     ready_checks: u64,
@@ -114,11 +121,17 @@ pub(crate) struct DeliveryCounts {
 }
 
 impl StatsCollector {
-    /// `cycle` is what one "cycle" of `mean_cycles_to_connect` means in this run.
-    pub(crate) fn new(blobs: usize, cycle: Duration) -> Self {
+    /// Stats for a run over these blobs (name, length); `cycle` is what one "cycle" of
+    /// `mean_cycles_to_connect` means in this run.
+    pub(crate) fn new<'a>(
+        blobs: impl IntoIterator<Item = (&'a str, usize)>,
+        cycle: Duration,
+    ) -> Self {
+        let blobs: Vec<(&str, usize)> = blobs.into_iter().collect();
         StatsCollector {
             stats: Stats::default(),
-            blobs: blobs.max(1) as u64,
+            blobs: blobs.len().max(1) as u64,
+            coverage: Coverage::new(blobs),
             cycle: cycle.max(Duration::from_micros(1)),
             ready_checks: 0,
             ready_first: 0,
@@ -146,9 +159,15 @@ impl StatsCollector {
         }
     }
 
+    /// Notes the boundaries a delivery of `blob` put on the wire.
+    pub(crate) fn cover(&mut self, blob: &str, splits: &Splits, chunks_sent: u64) {
+        self.coverage.record(blob, splits, chunks_sent as usize);
+    }
+
     pub(crate) fn snapshot(&self, elapsed: Duration) -> Stats {
         Stats {
             elapsed,
+            boundary_coverage: self.coverage.share(),
             ..self.stats.clone()
         }
     }
@@ -160,7 +179,7 @@ mod tests {
 
     #[test]
     fn counts_rounds_and_ratios() {
-        let mut c = StatsCollector::new(2, Duration::from_millis(1));
+        let mut c = StatsCollector::new([("a", 4), ("b", 4)], Duration::from_millis(1));
         let d = DeliveryCounts {
             connect_time: Duration::from_micros(100),
             chunks: 3,
@@ -172,11 +191,13 @@ mod tests {
         for _ in 0..5 {
             c.record(&d);
         }
+        c.cover("a", &"1,3".parse().unwrap(), 2);
         let s = c.snapshot(Duration::from_secs(2));
         assert_eq!((s.rounds, s.deliveries, s.chunks, s.bytes), (2, 5, 15, 150));
         assert_eq!(s.ready_to_send, 0.5);
         assert_eq!(s.mean_cycles_to_connect, 1.0);
         assert_eq!(s.chunks_per_sec(), 7.5);
+        assert_eq!(s.boundary_coverage, 1.0 / 6.0);
         let line = s.to_string();
         assert!(
             line.starts_with("Stats: rounds=2, mean_cycles_to_connect=1.00, ready_to_send=0.50"),
@@ -186,7 +207,7 @@ mod tests {
 
     #[test]
     fn slow_connects_raise_the_average() {
-        let mut c = StatsCollector::new(1, Duration::from_millis(1));
+        let mut c = StatsCollector::new([("a", 4)], Duration::from_millis(1));
         let slow = DeliveryCounts {
             connect_time: Duration::from_millis(50),
             ..Default::default()

@@ -21,7 +21,7 @@ use crate::report::{Finding, Report, Rerun, RunEnd, ServerRecord};
 use crate::report::{FindingKind, Suspect, SuspectState};
 use crate::rng::Seed;
 use crate::server::{ServerProcess, ServerSpec};
-use crate::split::Splits;
+use crate::split::{SplitMode, Splits};
 use crate::stats::Stats;
 
 /// How long to keep reading after the last chunk for the server's answer or close.
@@ -127,6 +127,12 @@ impl Stutter {
     /// acknowledged). Replaces [`pause`](Self::pause). Default: no fixed cycle.
     pub fn cycle(mut self, every: Duration) -> Self {
         self.requested.cycle = Some(every);
+        self
+    }
+
+    /// How split patterns are drawn. Default: [`SplitMode::Mixed`], one mode per case.
+    pub fn splits(mut self, mode: SplitMode) -> Self {
+        self.requested.mode = mode;
         self
     }
 

@@ -144,7 +144,7 @@ pub(crate) fn schedule<'a>(
         corpus
             .blobs()
             .iter()
-            .map(move |blob| (blob, plan(blob, round, settings.seed, settings.chances)))
+            .map(move |blob| (blob, plan(blob, round, settings.drawing())))
     })
 }
 
@@ -299,7 +299,10 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let settings = run.settings;
     let mut cases = schedule(run.corpus, settings);
     let mut book = Book {
-        stats: StatsCollector::new(run.corpus.blobs().len(), run.transport.pacing.cycle_len()),
+        stats: StatsCollector::new(
+            run.corpus.blobs().iter().map(|b| (b.name(), b.len())),
+            run.transport.pacing.cycle_len(),
+        ),
         started: Instant::now(),
         running: HashMap::new(),
         recent: VecDeque::new(),
@@ -414,6 +417,7 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                         // A delivery the server cut short may be the crash itself; if so,
                         // the event arm above sees it next, with this case among the recent.
                         book.stats.record(&delivered.counts);
+                        book.stats.cover(running.blob.name(), running.planned.case.splits(), delivered.counts.chunks);
                         if delivered.ending == Ending::ClosedByServer {
                             book.trouble(now);
                         }

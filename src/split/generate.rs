@@ -1,27 +1,178 @@
 //! Drawing split patterns from a case's random stream.
 //!
 //! The order of draws is part of the reproducibility contract: changing it changes every
-//! pattern a seed produces, so it is only ever extended, never reordered.
+//! pattern a seed produces, so it is only ever extended, never reordered. Per case: the
+//! mode (under [`SplitMode::Mixed`]), then the mode's own draws, then the close-chance rolls.
 
 use rand::{Rng, RngExt};
 
 use super::Splits;
 
-/// The original tool's distribution: before each chunk, the connection is closed early with
-/// chance 1/`close_chance` (never when it is 0); otherwise the chunk's length is uniform in
-/// `1..=len`, cut down to what remains of the blob.
-pub(crate) fn original(len: usize, close_chance: u32, rng: &mut impl Rng) -> Splits {
+/// How split patterns are drawn.
+///
+/// The original tool's distribution (each chunk uniform in `1..=len`) averages under three
+/// chunks per blob and almost never starts with a 1-byte chunk, which is what many real bugs
+/// need; the other modes aim at such boundaries. [`Mixed`](Self::Mixed), the default, draws
+/// one mode per case.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SplitMode {
+    /// The original tool's: each chunk uniform in `1..=len`, cut to what remains.
+    Original,
+    /// Two chunks, `[1, n-1]` or `[n-1, 1]`.
+    HeadTail,
+    /// One byte at a time (the first 64 bytes of a longer blob, then the rest at once).
+    Bytewise,
+    /// One cut: for blobs up to 64 bytes, delivery `i` cuts at position `1 + i % (n-1)`, so
+    /// every position is tried in turn; for longer blobs, a random position.
+    EveryCut,
+    /// Cuts at protocol delimiters: just before, inside and after `\r\n`, around `\n` and
+    /// NUL bytes.
+    Delimiters,
+    /// A cut inside the first 8 bytes (where length prefixes and headers live), the rest
+    /// whole or split as the original.
+    Prefix,
+    /// One of the above per case: the default.
+    #[default]
+    Mixed,
+}
+
+/// How many leading bytes [`SplitMode::Bytewise`] sends one at a time.
+const BYTEWISE_PREFIX: usize = 64;
+
+/// The modes `Mixed` draws from, with their weights.
+const MIX: [(SplitMode, u32); 6] = [
+    (SplitMode::Original, 4),
+    (SplitMode::HeadTail, 2),
+    (SplitMode::Bytewise, 1),
+    (SplitMode::EveryCut, 2),
+    (SplitMode::Delimiters, 2),
+    (SplitMode::Prefix, 2),
+];
+
+/// Draws the pattern of delivery `iteration` of a `bytes.len()`-byte blob: the mode's
+/// chunks, then cut short before any chunk with chance 1/`close_chance` (never when 0).
+pub(crate) fn generate(
+    mode: SplitMode,
+    bytes: &[u8],
+    iteration: u64,
+    close_chance: u32,
+    rng: &mut impl Rng,
+) -> Splits {
+    let len = bytes.len();
+    let mode = match mode {
+        SplitMode::Mixed => pick(rng),
+        other => other,
+    };
+    let chunks = if len <= 1 {
+        Splits::whole(len).chunks().to_vec()
+    } else {
+        match mode {
+            SplitMode::Original | SplitMode::Mixed => original(len, rng),
+            SplitMode::HeadTail => {
+                if rng.random_bool(0.5) {
+                    vec![1, len - 1]
+                } else {
+                    vec![len - 1, 1]
+                }
+            }
+            SplitMode::Bytewise => {
+                let ones = len.min(BYTEWISE_PREFIX);
+                let mut chunks = vec![1; ones];
+                if len > ones {
+                    chunks.push(len - ones);
+                }
+                chunks
+            }
+            SplitMode::EveryCut => {
+                let cut = if len <= 64 {
+                    1 + (iteration % (len as u64 - 1)) as usize
+                } else {
+                    rng.random_range(1..len)
+                };
+                vec![cut, len - cut]
+            }
+            SplitMode::Delimiters => delimiters(bytes, rng),
+            SplitMode::Prefix => {
+                let cut = rng.random_range(1..=len.min(9) - 1);
+                let mut chunks = vec![cut];
+                if rng.random_bool(0.5) {
+                    chunks.push(len - cut);
+                } else {
+                    chunks.extend(original(len - cut, rng));
+                }
+                chunks
+            }
+        }
+    };
+    let mut chunks = chunks;
+    if close_chance > 0
+        && let Some(at) = (0..chunks.len()).find(|_| rng.random_ratio(1, close_chance))
+    {
+        chunks.truncate(at);
+    }
+    Splits::new(chunks).unwrap_or_default()
+}
+
+fn pick(rng: &mut impl Rng) -> SplitMode {
+    let total: u32 = MIX.iter().map(|(_, w)| w).sum();
+    let mut roll = rng.random_range(0..total);
+    for (mode, weight) in MIX {
+        if roll < weight {
+            return mode;
+        }
+        roll -= weight;
+    }
+    SplitMode::Original
+}
+
+/// The original tool's chunks for `len` bytes.
+fn original(len: usize, rng: &mut impl Rng) -> Vec<usize> {
     let mut chunks = Vec::new();
     let mut sent = 0;
     while sent < len {
-        if close_chance > 0 && rng.random_ratio(1, close_chance) {
-            break;
-        }
         let chunk = rng.random_range(1..=len).min(len - sent);
         chunks.push(chunk);
         sent += chunk;
     }
-    Splits::new(chunks).unwrap_or_default()
+    chunks
+}
+
+/// Chunks cut at a random, non-empty subset of the positions around delimiters; the
+/// original's chunks when there is no delimiter.
+fn delimiters(bytes: &[u8], rng: &mut impl Rng) -> Vec<usize> {
+    let len = bytes.len();
+    let mut cuts = Vec::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' || b == 0 {
+            cuts.extend([i, i + 1]);
+        }
+        if b == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+            cuts.push(i);
+        }
+    }
+    cuts.retain(|&c| c > 0 && c < len);
+    cuts.sort_unstable();
+    cuts.dedup();
+    if cuts.is_empty() {
+        return original(len, rng);
+    }
+    let mut chosen: Vec<usize> = cuts
+        .iter()
+        .copied()
+        .filter(|_| rng.random_bool(0.5))
+        .collect();
+    if chosen.is_empty() {
+        chosen.push(cuts[rng.random_range(0..cuts.len())]);
+    }
+    let mut chunks = Vec::with_capacity(chosen.len() + 1);
+    let mut last = 0;
+    for cut in chosen {
+        chunks.push(cut - last);
+        last = cut;
+    }
+    chunks.push(len - last);
+    chunks
 }
 
 #[cfg(test)]
@@ -29,37 +180,84 @@ mod tests {
     use super::*;
     use crate::rng::Seed;
 
+    const MODES: [SplitMode; 7] = [
+        SplitMode::Original,
+        SplitMode::HeadTail,
+        SplitMode::Bytewise,
+        SplitMode::EveryCut,
+        SplitMode::Delimiters,
+        SplitMode::Prefix,
+        SplitMode::Mixed,
+    ];
+
+    fn draw(mode: SplitMode, bytes: &[u8], iteration: u64, close: u32) -> Splits {
+        let mut rng = Seed::new(9).case_rng("blob", iteration);
+        generate(mode, bytes, iteration, close, &mut rng)
+    }
+
     #[test]
-    fn without_close_the_chunks_cover_the_blob() {
-        for iteration in 0..200 {
-            let mut rng = Seed::new(9).case_rng("blob", iteration);
-            let len = 1 + iteration as usize % 50;
-            let splits = original(len, 0, &mut rng);
-            assert_eq!(splits.total(), len);
-            assert!(splits.chunks().iter().all(|&c| (1..=len).contains(&c)));
+    fn without_close_every_mode_covers_the_blob() {
+        let blob = b"SET k v\r\nGET k\r\n\0PING\n".repeat(5);
+        for mode in MODES {
+            for len in [0, 1, 2, 3, 9, blob.len()] {
+                for it in 0..50 {
+                    let splits = draw(mode, &blob[..len], it, 0);
+                    assert_eq!(splits.total(), len, "{mode:?} {len} {splits}");
+                }
+            }
         }
     }
 
     #[test]
-    fn close_chance_one_sends_nothing() {
-        let mut rng = Seed::new(9).case_rng("blob", 0);
-        assert!(original(100, 1, &mut rng).is_empty());
-    }
-
-    #[test]
-    fn close_chance_cuts_some_deliveries_short() {
+    fn close_chance_one_sends_nothing_and_others_cut_some_short() {
+        assert!(draw(SplitMode::Original, &[b'x'; 100], 0, 1).is_empty());
         let short = (0..400)
-            .filter(|&it| {
-                let mut rng = Seed::new(3).case_rng("blob", it);
-                original(1000, 4, &mut rng).total() < 1000
-            })
+            .filter(|&it| draw(SplitMode::Bytewise, &[b'x'; 1000], it, 64).total() < 1000)
             .count();
         assert!((50..400).contains(&short), "{short} of 400 closed early");
     }
 
     #[test]
-    fn an_empty_blob_has_no_chunks() {
-        let mut rng = Seed::new(1).case_rng("empty", 0);
-        assert!(original(0, 500, &mut rng).is_empty());
+    fn each_mode_has_its_shape() {
+        let blob = b"PING\r\nECHO hi\r\n";
+        let head_tail = draw(SplitMode::HeadTail, blob, 0, 0);
+        assert!(
+            head_tail.chunks() == [1, 14] || head_tail.chunks() == [14, 1],
+            "{head_tail}"
+        );
+        assert_eq!(draw(SplitMode::Bytewise, blob, 0, 0).chunks(), &[1; 15]);
+        let cuts: Vec<usize> = (0..14)
+            .map(|it| draw(SplitMode::EveryCut, blob, it, 0).chunks()[0])
+            .collect();
+        assert_eq!(
+            cuts,
+            (1..15).collect::<Vec<_>>(),
+            "every cut position in turn"
+        );
+        for it in 0..30 {
+            let splits = draw(SplitMode::Delimiters, blob, it, 0);
+            for boundary in splits.boundaries() {
+                assert!([4, 5, 6, 13, 14].contains(&boundary), "{splits}");
+            }
+            let prefix = draw(SplitMode::Prefix, blob, it, 0);
+            assert!((1..=8).contains(&prefix.chunks()[0]), "{prefix}");
+        }
+        let long = vec![b'a'; 1000];
+        let bytewise = draw(SplitMode::Bytewise, &long, 0, 0);
+        assert_eq!(bytewise.len(), BYTEWISE_PREFIX + 1);
+    }
+
+    #[test]
+    fn the_default_mix_starts_with_one_byte_often() {
+        let blob = b"SET session:42 alice\r\nGET session:42\r\n";
+        let one_byte_first = (0..200)
+            .filter(|&it| draw(SplitMode::Mixed, blob, it, 0).chunks().first() == Some(&1))
+            .count();
+        assert!(one_byte_first >= 20, "{one_byte_first} of 200");
+        // The original's distribution alone almost never does.
+        let original = (0..200)
+            .filter(|&it| draw(SplitMode::Original, blob, it, 0).chunks().first() == Some(&1))
+            .count();
+        assert!(original < one_byte_first, "{original} vs {one_byte_first}");
     }
 }

@@ -1,10 +1,16 @@
 //! Split patterns: how one blob is cut into chunks, each sent with its own `write()`.
 //!
-//! [`Splits`] is the pattern itself (chunk sizes, in order); [`generate`] draws one from a
-//! case's random stream. Both are pure, so they are tested without sockets.
+//! [`Splits`] is the pattern itself (chunk sizes, in order); `generate` draws one from a
+//! case's random stream in a [`SplitMode`]; [`splits`] is the proptest strategy; `Coverage`
+//! records which offsets of each blob have been a boundary. All pure, tested without sockets.
 
+mod coverage;
 mod generate;
 mod pattern;
+mod strategy;
 
-pub(crate) use generate::original;
+pub(crate) use coverage::Coverage;
+pub use generate::SplitMode;
+pub(crate) use generate::generate;
 pub use pattern::{ParseSplitsError, Splits};
+pub use strategy::splits;
