@@ -79,10 +79,19 @@ impl std::error::Error for ParseCaseError {}
 impl FromStr for Case {
     type Err = ParseCaseError;
 
+    /// Parses a case string (`v1:BLOB:SIZES`) or a regression-file line
+    /// (`v1 kind=... chunks=SIZES blob=BLOB`).
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let err = || ParseCaseError {
             input: s.to_owned(),
         };
+        if let Some(fields) = s.trim().strip_prefix("v1 ") {
+            let line = RegressionFields::parse(fields).ok_or_else(err)?;
+            return Ok(Case::new(
+                line.blob,
+                line.chunks.parse().map_err(|_| err())?,
+            ));
+        }
         let rest = s
             .trim()
             .strip_prefix(VERSION)
@@ -95,6 +104,38 @@ impl FromStr for Case {
         }
         let splits = sizes.parse().map_err(|_| err())?;
         Ok(Case::new(blob, splits))
+    }
+}
+
+/// The fields of a regression-file line after its `v1 `: `key=value` pairs separated by
+/// spaces, `blob=` last (it takes the rest of the line, so a name may hold spaces).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RegressionFields<'a> {
+    pub(crate) blob: &'a str,
+    pub(crate) chunks: &'a str,
+    pub(crate) fnv64: Option<u64>,
+}
+
+impl<'a> RegressionFields<'a> {
+    pub(crate) fn parse(fields: &'a str) -> Option<Self> {
+        let (head, blob) = fields.split_once("blob=")?;
+        let blob = blob.trim();
+        let mut chunks = None;
+        let mut fnv64 = None;
+        for pair in head.split_whitespace() {
+            let (key, value) = pair.split_once('=')?;
+            match key {
+                "chunks" => chunks = Some(value),
+                "fnv64" => fnv64 = u64::from_str_radix(value, 16).ok(),
+                _ => {}
+            }
+        }
+        (!blob.is_empty()).then_some(())?;
+        Some(RegressionFields {
+            blob,
+            chunks: chunks?,
+            fnv64,
+        })
     }
 }
 
@@ -151,6 +192,17 @@ mod tests {
         }
         let case: Case = "v1:odd:name.bin:3,1,19".parse().unwrap();
         assert_eq!(case.blob(), "odd:name.bin");
+    }
+
+    #[test]
+    fn regression_lines_parse_as_cases() {
+        let line = "v1 kind=server-died seed=42 fnv64=00000000000000ff chunks=5,1 blob=ping with space.txt";
+        let case: Case = line.parse().unwrap();
+        assert_eq!(case.to_string(), "v1:ping with space.txt:5,1");
+        let fields = RegressionFields::parse(&line[3..]).unwrap();
+        assert_eq!(fields.fnv64, Some(255));
+        assert!("v1 kind=x chunks=5,1".parse::<Case>().is_err(), "no blob");
+        assert!("v1 kind=x blob=a".parse::<Case>().is_err(), "no chunks");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! | `STUTTERFUZZ_SEED`     | `.seed(n)`             | `42`, `0x2a`            |
 //! | `STUTTERFUZZ_DURATION` | `run_for(d)`'s `d`     | `30s`, `2m`, `1h 30m`   |
 //! | `STUTTERFUZZ_REPLAY`   | `.replay(case)`        | `v1:ping.txt:2,4`       |
+//! | `STUTTERFUZZ_SHRINK_TIME` | `.shrink_time(d)`   | `10s`, `0s` (off)       |
 //!
 //! A variable that is set but does not parse is an error naming it: never a silent default.
 
@@ -16,6 +17,7 @@ use std::time::Duration;
 use crate::case::{Case, Chances, Drawing};
 use crate::engine::Gap;
 use crate::error::{SetupError, SetupErrorKind};
+use crate::narrow::Budget;
 use crate::rng::Seed;
 use crate::split::SplitMode;
 
@@ -33,6 +35,7 @@ pub(crate) struct Requested {
     pub(crate) connect_timeout: Duration,
     pub(crate) stop_grace: Duration,
     pub(crate) replay: Option<String>,
+    pub(crate) shrink: Budget,
 }
 
 impl Default for Requested {
@@ -52,6 +55,7 @@ impl Default for Requested {
             connect_timeout: Duration::from_secs(5),
             stop_grace: Duration::from_secs(2),
             replay: None,
+            shrink: Budget::default(),
         }
     }
 }
@@ -70,6 +74,7 @@ pub(crate) struct Settings {
     pub(crate) connect_timeout: Duration,
     pub(crate) stop_grace: Duration,
     pub(crate) replay: Option<Case>,
+    pub(crate) shrink: Budget,
 }
 
 fn settings_error(message: String) -> SetupError {
@@ -105,12 +110,22 @@ impl Settings {
                 "the time budget is zero: give run_for a positive duration such as 10s".to_owned(),
             ));
         }
-        let replay_text = env("STUTTERFUZZ_REPLAY").or_else(|| requested.replay.clone());
-        let replay = match replay_text.filter(|t| !t.trim().is_empty()) {
-            Some(text) => Some(text.parse::<Case>().map_err(|e| {
-                SetupError::new(SetupErrorKind::Replay, format!("cannot replay: {e}"))
-            })?),
-            None => None,
+        let mut shrink = requested.shrink;
+        if let Some(v) = env("STUTTERFUZZ_SHRINK_TIME") {
+            shrink.time = humantime::parse_duration(v.trim())
+                .map_err(|e| env_error("STUTTERFUZZ_SHRINK_TIME", &v, e))?;
+        }
+        let replay = match env("STUTTERFUZZ_REPLAY").filter(|t| !t.trim().is_empty()) {
+            Some(v) => Some(
+                v.parse::<Case>()
+                    .map_err(|e| env_error("STUTTERFUZZ_REPLAY", &v, e))?,
+            ),
+            None => match requested.replay.as_deref().filter(|t| !t.trim().is_empty()) {
+                Some(text) => Some(text.parse::<Case>().map_err(|e| {
+                    SetupError::new(SetupErrorKind::Replay, format!("cannot replay: {e}"))
+                })?),
+                None => None,
+            },
         };
         if requested.connections == 0 {
             return Err(settings_error(
@@ -152,6 +167,7 @@ impl Settings {
             connect_timeout: requested.connect_timeout,
             stop_grace: requested.stop_grace,
             replay,
+            shrink,
         })
     }
 }
@@ -269,15 +285,14 @@ mod tests {
             ("STUTTERFUZZ_SEED", "lots"),
             ("STUTTERFUZZ_DURATION", "soon"),
             ("STUTTERFUZZ_REPLAY", "v9:x"),
+            ("STUTTERFUZZ_SHRINK_TIME", "quick"),
         ] {
             let env = |name: &str| (name == var).then(|| value.to_owned());
             let err =
                 Settings::resolve(&Requested::default(), Duration::from_secs(1), env).unwrap_err();
             let text = err.to_string();
             assert!(text.contains(value), "{text}");
-            if var != "STUTTERFUZZ_REPLAY" {
-                assert!(text.contains(var), "{text}");
-            }
+            assert!(text.contains(var), "{text}");
         }
     }
 

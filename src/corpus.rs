@@ -66,6 +66,12 @@ impl Blob {
     }
 }
 
+impl AsRef<[u8]> for Blob {
+    fn as_ref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 /// All blobs of a run, sorted by name, names unique.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Corpus {

@@ -54,14 +54,19 @@ mod control;
 mod corpus;
 mod engine;
 mod error;
+mod minimize;
+mod narrow;
 mod oracle;
+mod probe;
 mod replay;
 mod report;
 mod rng;
 mod server;
+mod session;
 mod split;
 mod stats;
 mod stutter;
+mod target;
 
 pub use case::{Case, ParseCaseError};
 pub use control::StopHandle;
@@ -74,6 +79,7 @@ pub use server::{VALGRIND_FLAGS, valgrind};
 pub use split::{ParseSplitsError, SplitMode, Splits, splits};
 pub use stats::Stats;
 pub use stutter::Stutter;
+pub use target::{Delivery, Target};
 
 /// The README's examples, compiled as doc tests so they keep working when pasted.
 #[cfg(doctest)]

@@ -1,18 +1,16 @@
 //! Replaying one recorded case: the same blob in the same chunks, up to a few times, with
 //! no random generator involved.
 
+use std::time::Duration;
+
 use tokio::time::Instant;
 
-use crate::case::{Case, Planned};
+use crate::case::Case;
 use crate::corpus::{Blob, Corpus};
-use crate::engine::{
-    ConnectError, EXIT_GRACE, Ending, FINAL_SETTLE, Found, Progress, Stopped, Transport,
-    exit_within, local_error,
-};
 use crate::error::{SetupError, SetupErrorKind};
-use crate::oracle::{Baseline, Oracles};
-use crate::report::{FindingKind, Suspect, SuspectState};
-use crate::server::ServerProcess;
+use crate::oracle::Baseline;
+use crate::probe::Probe;
+use crate::report::FindingKind;
 use crate::stats::{Stats, StatsCollector};
 
 /// How many times a case is delivered before the replay counts as passed.
@@ -43,92 +41,38 @@ pub(crate) fn blob_for<'a>(case: &Case, corpus: &'a Corpus) -> Result<&'a Blob, 
     Ok(blob)
 }
 
-/// Delivers `case` up to `attempts` times, stopping at the first failure. `Ok` holds the
-/// stats of a replay that never failed; a failure carries the attempt that failed.
+/// How a replay went.
+#[derive(Debug)]
+pub(crate) struct Replayed {
+    /// The attempt that failed and how, if one did.
+    pub(crate) failed: Option<(u32, FindingKind)>,
+    pub(crate) stats: Stats,
+}
+
+/// Delivers `case` up to `attempts` times, stopping at the first failure.
 pub(crate) async fn replay(
+    probe: &mut Probe<'_>,
     case: &Case,
     blob: &Blob,
-    transport: Transport,
-    mut server: Option<&mut ServerProcess>,
-    attempts: u32,
-    oracles: &Oracles,
     baseline: Option<&Baseline>,
-) -> Result<Stats, (Stopped, u32)> {
-    if let Some(server) = server.as_ref() {
-        server.arm_output_watch();
-    }
-    let listen = oracles.listen(baseline, transport.linger);
+    attempts: u32,
+    cycle: Duration,
+) -> Result<Replayed, SetupError> {
     let started = Instant::now();
-    let mut stats = StatsCollector::new([(blob.name(), blob.len())], transport.pacing.cycle_len());
-    let planned = Planned {
-        case: case.clone(),
-        iteration: 0,
-        fastopen: false,
-    };
+    let mut stats = StatsCollector::new([(blob.name(), blob.len())], cycle);
     for attempt in 1..=attempts {
-        let progress = Progress::default();
-        let outcome = transport
-            .delivery(blob, &planned, listen)
-            .run(&progress)
-            .await;
-        let suspect = || Suspect {
-            case: case.clone(),
-            blob_origin: blob.origin(),
-            blob_len: blob.len(),
-            iteration: None,
-            chunks_sent: progress.chunks.load(std::sync::atomic::Ordering::Relaxed),
-            bytes_sent: progress.bytes.load(std::sync::atomic::Ordering::Relaxed),
-            state: SuspectState::Replayed,
-        };
-        let found = |kind, suspects, stats: &StatsCollector| {
-            Stopped::Found(Found {
-                kind,
-                suspects,
+        let probed = probe.try_case(case, blob, baseline).await?;
+        stats.record(&probed.counts);
+        stats.cover(blob.name(), case.splits(), probed.counts.chunks);
+        if let Some(kind) = probed.failure {
+            return Ok(Replayed {
+                failed: Some((attempt, kind)),
                 stats: stats.snapshot(started.elapsed()),
-            })
-        };
-        let settle = match &outcome {
-            Ok(_) => FINAL_SETTLE,
-            Err(_) => EXIT_GRACE,
-        };
-        if let Ok(delivered) = &outcome {
-            stats.record(&delivered.counts);
-        }
-        if let Some(status) = exit_within(&mut server, settle).await {
-            return Err((
-                found(FindingKind::ServerDied { status }, vec![suspect()], &stats),
-                attempt,
-            ));
-        }
-        if let Some(alarm) = server.as_mut().and_then(|s| s.take_alarm()) {
-            let kind = FindingKind::OutputMatched {
-                stream: alarm.stream,
-                line: alarm.line,
-                pattern: alarm.pattern,
-            };
-            return Err((found(kind, vec![suspect()], &stats), attempt));
-        }
-        match outcome {
-            Ok(delivered) => {
-                let judged = (delivered.ending != Ending::ClosedEarly)
-                    .then(|| oracles.judge(case, &delivered.heard, baseline))
-                    .flatten();
-                if let Some(kind) = judged {
-                    return Err((found(kind, vec![suspect()], &stats), attempt));
-                }
-            }
-            Err(ConnectError::Refused(e)) => {
-                let kind = FindingKind::ConnectRefused {
-                    error: e.to_string(),
-                };
-                return Err((found(kind, vec![suspect()], &stats), attempt));
-            }
-            Err(ConnectError::TimedOut(after)) => {
-                let kind = FindingKind::ConnectTimeout { after };
-                return Err((found(kind, vec![suspect()], &stats), attempt));
-            }
-            Err(ConnectError::Local(e)) => return Err((Stopped::Setup(local_error(e)), attempt)),
+            });
         }
     }
-    Ok(stats.snapshot(started.elapsed()))
+    Ok(Replayed {
+        failed: None,
+        stats: stats.snapshot(started.elapsed()),
+    })
 }

@@ -45,7 +45,7 @@ impl Seed {
 }
 
 /// FNV-1a, 64 bits: a fixed, documented hash, so blob names map to the same stream forever.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
         (hash ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
     })

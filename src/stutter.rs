@@ -2,30 +2,26 @@
 //! [`Stutter::run_for`] (panics with the report, for tests) over
 //! [`Stutter::try_run_for`] (returns it).
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::case::Case;
-use crate::config::{Requested, Settings, resolve_addr};
+use crate::config::{Requested, Settings};
 use crate::control::{ProgressHook, StopHandle};
 use crate::corpus::{Blob, BlobSummary, Corpus};
-use crate::engine::{self, ConnectError, Found, Pacing, Run, Stopped, Transport};
+use crate::engine;
 use crate::error::{Failure, SetupError, SetupErrorKind};
-use crate::oracle::{Baseline, Oracles, OutputWatch, Response};
-use crate::replay;
-use crate::report::{Finding, Report, Rerun, RunEnd, ServerRecord};
-use crate::report::{FindingKind, Suspect, SuspectState};
+use crate::oracle::{Oracles, OutputWatch, Response};
+use crate::report::Report;
+use crate::report::regression;
 use crate::rng::Seed;
-use crate::server::{ServerProcess, ServerSpec};
-use crate::split::{SplitMode, Splits};
+use crate::server::ServerSpec;
+use crate::session;
+use crate::split::SplitMode;
 use crate::stats::Stats;
-
-/// How long to keep reading after the last chunk for the server's answer or close.
-const RESPONSE_WINDOW: Duration = Duration::from_millis(50);
+use crate::target::Target;
 
 /// A packet-boundary fuzzing run against one TCP server.
 ///
@@ -48,16 +44,29 @@ const RESPONSE_WINDOW: Duration = Duration::from_millis(50);
 /// ```
 #[derive(Clone, Debug)]
 pub struct Stutter {
-    addr: String,
-    server: Option<ServerSpec>,
-    blob_dirs: Vec<PathBuf>,
-    inline: Vec<Blob>,
-    requested: Requested,
-    stop: Option<StopHandle>,
-    progress: Option<ProgressHook>,
-    rerun: Option<String>,
-    oracles: Oracles,
-    output: Option<OutputWatch>,
+    pub(crate) addr: String,
+    pub(crate) server: Option<ServerSpec>,
+    pub(crate) blob_dirs: Vec<PathBuf>,
+    pub(crate) inline: Vec<Blob>,
+    pub(crate) requested: Requested,
+    pub(crate) stop: Option<StopHandle>,
+    pub(crate) progress: Option<ProgressHook>,
+    pub(crate) rerun: Option<String>,
+    pub(crate) oracles: Oracles,
+    pub(crate) output: Option<OutputWatch>,
+    pub(crate) regressions: Regressions,
+}
+
+/// Where findings are recorded for replay on later runs.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Regressions {
+    /// `stutterfuzz-regressions/<test name>.txt` beside the test crate, when run from a test.
+    #[default]
+    Beside,
+    /// This file.
+    At(PathBuf),
+    /// Nowhere.
+    Off,
 }
 
 impl Stutter {
@@ -76,6 +85,7 @@ impl Stutter {
             rerun: None,
             oracles: Oracles::default(),
             output: Some(OutputWatch::default()),
+            regressions: Regressions::default(),
         }
     }
 
@@ -293,6 +303,45 @@ impl Stutter {
         self
     }
 
+    /// The time budget for narrowing a finding: replaying each suspect alone to find the
+    /// culprit, then shrinking its split pattern. `STUTTERFUZZ_SHRINK_TIME` overrides it;
+    /// zero turns narrowing off. Default: 30 s.
+    pub fn shrink_time(mut self, limit: Duration) -> Self {
+        self.requested.shrink.time = limit;
+        self
+    }
+
+    /// The most deliveries narrowing may make. Default: 500.
+    pub fn shrink_attempts(mut self, attempts: u32) -> Self {
+        self.requested.shrink.attempts = attempts;
+        self
+    }
+
+    /// How many times each shrinking candidate is delivered before it counts as passing
+    /// (sockets are not perfectly deterministic), and how many times the minimal case is
+    /// delivered to report how reliably it fails. Default: 3.
+    pub fn shrink_tries(mut self, tries: u32) -> Self {
+        self.requested.shrink.tries = tries.max(1);
+        self
+    }
+
+    /// Records each finding in this file (one line per case, with `#` comments), and
+    /// replays the recorded cases first on every run. Default:
+    /// `stutterfuzz-regressions/<test name>.txt` in the crate being tested, when the run is
+    /// called from a test; commit the file, so a fixed bug stays fixed. In that default
+    /// place, under `CI` the lines are only shown in the report, unless
+    /// `STUTTERFUZZ_SAVE_REGRESSIONS` is set; a file named here is always written.
+    pub fn regression_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.regressions = Regressions::At(path.into());
+        self
+    }
+
+    /// Neither records findings nor replays recorded ones.
+    pub fn no_regression_file(mut self) -> Self {
+        self.regressions = Regressions::Off;
+        self
+    }
+
     /// Lets another thread stop the run cleanly. Default: none.
     pub fn stop_handle(mut self, stop: StopHandle) -> Self {
         self.stop = Some(stop);
@@ -326,12 +375,47 @@ impl Stutter {
     /// # Errors
     /// A setup error if the blobs or settings are unusable.
     pub fn preview(&self, n: usize) -> Result<Vec<Case>, SetupError> {
-        let settings = Settings::resolve(&self.requested, Duration::MAX, env_var)?;
+        let settings = Settings::resolve(&self.requested, Duration::MAX, session::env_var)?;
         let corpus = self.load_corpus()?;
         Ok(engine::schedule(&corpus, &settings)
             .take(n)
             .map(|(_, planned)| planned.case)
             .collect())
+    }
+
+    /// Starts the server (if one is given) and keeps it up for single deliveries of
+    /// chosen split patterns, as property tests make them. Blobs, cycles and the time budget
+    /// play no part; the oracles, timeouts and output watching do.
+    ///
+    /// ```no_run
+    /// use std::process::Command;
+    /// use proptest::prelude::*;
+    /// use stutterfuzz::{Stutter, Target};
+    ///
+    /// const REQUEST: &[u8] = b"SET session:42 alice\nGET session:42\n";
+    ///
+    /// fn target() -> &'static Target {
+    ///     static TARGET: std::sync::OnceLock<Target> = std::sync::OnceLock::new();
+    ///     TARGET.get_or_init(|| {
+    ///         let mut server = Command::new("target/debug/myserver");
+    ///         server.args(["--listen", "{addr}"]);
+    ///         Stutter::new("127.0.0.1:0").server(server).start().expect("the server starts")
+    ///     })
+    /// }
+    ///
+    /// proptest! {
+    ///     #[test]
+    ///     fn any_split_is_answered(splits in stutterfuzz::splits(REQUEST.len())) {
+    ///         let delivered = target().deliver(REQUEST, &splits);
+    ///         prop_assert!(delivered.is_ok(), "{}", delivered.unwrap_err());
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// A setup error if the server does not start or nothing listens at the address.
+    pub fn start(&self) -> Result<Target, Failure> {
+        Target::start(self)
     }
 
     /// Loads the blobs and says how many there are and how large, without running.
@@ -374,7 +458,7 @@ impl Stutter {
                         .enable_all()
                         .build()
                         .map_err(|e| harness_error("cannot start the tokio runtime", e))?;
-                    runtime.block_on(self.run(budget, caller.as_deref()))
+                    runtime.block_on(session::run(self, budget, caller.as_deref()))
                 })
                 .map_err(|e| harness_error("cannot start the run's thread", e))?;
             match worker.join() {
@@ -388,179 +472,22 @@ impl Stutter {
         Corpus::load(&self.blob_dirs, &self.inline)
     }
 
-    async fn run(&self, budget: Duration, caller: Option<&str>) -> Result<Report, Failure> {
-        let settings = Settings::resolve(&self.requested, budget, env_var)?;
-        let corpus = self.load_corpus()?;
-        let replay_blob = match &settings.replay {
-            Some(case) => Some(replay::blob_for(case, &corpus)?),
-            None => None,
-        };
-        let addr = resolve_addr(&self.addr, self.server.is_some())?;
-        let mut server = match &self.server {
-            Some(spec) => {
-                let mut process = ServerProcess::spawn(spec, addr, self.output.clone())?;
-                process.wait_ready(addr, settings.startup_timeout).await?;
-                Some(process)
-            }
-            None => {
-                check_listening(addr, settings.connect_timeout).await?;
-                None
-            }
-        };
-        let transport = Transport {
-            addr,
-            connect_timeout: settings.connect_timeout,
-            pacing: Pacing {
-                gap: settings.gap,
-                epoch: tokio::time::Instant::now(),
-                ack_limit: settings.connect_timeout,
-            },
-            linger: RESPONSE_WINDOW,
-        };
-        let outcome = async {
-            let baselines = if self.oracles.expect_same {
-                self.record_baselines(&corpus, replay_blob, transport, &settings, server.as_mut())
-                    .await
-                    .map_err(|stopped| (stopped, None))?
-            } else {
-                HashMap::new()
-            };
-            match (&settings.replay, replay_blob) {
-                (Some(case), Some(blob)) => replay::replay(
-                    case,
-                    blob,
-                    transport,
-                    server.as_mut(),
-                    replay::ATTEMPTS,
-                    &self.oracles,
-                    baselines.get(blob.name()),
-                )
-                .await
-                .map(|stats| (stats, RunEnd::ReplayPassed))
-                .map_err(|(stopped, attempt)| (stopped, Some(attempt))),
-                _ => engine::fuzz(Run {
-                    settings: &settings,
-                    corpus: &corpus,
-                    transport,
-                    oracles: &self.oracles,
-                    baselines: &baselines,
-                    server: server.as_mut(),
-                    stop: self.stop.as_ref(),
-                    progress: self.progress.as_ref(),
-                })
-                .await
-                .map_err(|stopped| (stopped, None)),
-            }
-        }
-        .await;
-        let (server_record, died_at_stop) = match server.as_mut() {
-            Some(process) => {
-                let died = process.stop(settings.stop_grace).await;
-                let record = ServerRecord {
-                    command: process.command_line().to_owned(),
-                    pid: process.pid(),
-                    stdout: process.stdout(),
-                    stderr: process.stderr(),
-                };
-                (Some(record), died)
-            }
-            None => (None, None),
-        };
-        let finding = |found: Found, replay: Option<u32>| Finding {
-            kind: found.kind,
-            suspects: found.suspects,
-            seed: settings.seed,
-            addr: addr.to_string(),
-            stats: found.stats,
-            server: server_record.clone(),
-            rerun: Rerun(self.rerun_template(caller)),
-            replay: replay.map(|attempt| (attempt, replay::ATTEMPTS)),
-        };
-        match outcome {
-            Ok((stats, end)) => {
-                if let Some(status) = died_at_stop {
-                    let found = Found {
-                        kind: FindingKind::ServerDied { status },
-                        suspects: Vec::new(),
-                        stats,
-                    };
-                    return Err(finding(found, None).into());
-                }
-                Ok(Report {
-                    stats,
-                    seed: settings.seed,
-                    end,
-                    replayed: settings.replay.clone().map(|c| (c, replay::ATTEMPTS)),
-                    server_pid: server_record.as_ref().map(|s| s.pid),
-                })
-            }
-            Err((Stopped::Found(found), replay)) => Err(finding(found, replay).into()),
-            Err((Stopped::Setup(error), _)) => Err(error.into()),
-        }
-    }
-
-    /// Records the whole-blob responses (of every blob, or of the replayed one).
-    async fn record_baselines(
-        &self,
-        corpus: &Corpus,
-        replay_blob: Option<&Blob>,
-        transport: Transport,
-        settings: &Settings,
-        mut server: Option<&mut ServerProcess>,
-    ) -> Result<HashMap<String, Baseline>, Stopped> {
-        let only;
-        let corpus = match replay_blob {
-            Some(blob) => {
-                only = Corpus::from_blobs(vec![blob.clone()]);
-                &only
-            }
-            None => corpus,
-        };
-        let recorded =
-            engine::record_baselines(corpus, transport, &self.oracles, settings.connections).await;
-        let whole = |blob: &Blob| Suspect {
-            case: Case::new(blob.name(), Splits::whole(blob.len())),
-            blob_origin: blob.origin(),
-            blob_len: blob.len(),
-            iteration: None,
-            chunks_sent: 1,
-            bytes_sent: blob.len(),
-            state: SuspectState::InFlight,
-        };
-        let died = engine::exit_within(&mut server, engine::FINAL_SETTLE).await;
-        let stats = Stats::default();
-        let found = |kind, suspects| {
-            Stopped::Found(Found {
-                kind,
-                suspects,
-                stats: stats.clone(),
-            })
-        };
-        if let Some(status) = died {
-            let suspects = corpus.blobs().iter().map(whole).collect();
-            return Err(found(FindingKind::ServerDied { status }, suspects));
-        }
-        match recorded {
-            Ok(baselines) => Ok(baselines),
-            Err((error, case)) => {
-                let suspects = corpus.find(case.blob()).map(whole).into_iter().collect();
-                Err(match error {
-                    ConnectError::Refused(e) => found(
-                        FindingKind::ConnectRefused {
-                            error: e.to_string(),
-                        },
-                        suspects,
-                    ),
-                    ConnectError::TimedOut(after) => {
-                        found(FindingKind::ConnectTimeout { after }, suspects)
-                    }
-                    ConnectError::Local(e) => Stopped::Setup(engine::local_error(e)),
-                })
+    /// The regression file of a run called from thread `caller`.
+    pub(crate) fn regression_path(&self, caller: Option<&str>) -> Option<PathBuf> {
+        match &self.regressions {
+            Regressions::Off => None,
+            Regressions::At(path) => Some(path.clone()),
+            Regressions::Beside => {
+                let test = caller.filter(|name| *name != "main")?;
+                let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::current_dir().ok())?;
+                Some(regression::default_path(&dir, test))
             }
         }
     }
 
-    fn rerun_template(&self, caller: Option<&str>) -> String {
+    pub(crate) fn rerun_template(&self, caller: Option<&str>) -> String {
         if let Some(template) = &self.rerun {
             return template.clone();
         }
@@ -576,35 +503,10 @@ impl Stutter {
     }
 }
 
-fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
 fn harness_error(what: &str, e: std::io::Error) -> Failure {
     SetupError::new(SetupErrorKind::Harness, format!("{what}: {e}"))
         .with_source(e)
         .into()
-}
-
-/// Without a spawned server, something must already listen.
-async fn check_listening(addr: SocketAddr, limit: Duration) -> Result<(), SetupError> {
-    match tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await {
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(SetupError::new(
-            SetupErrorKind::NotListening,
-            format!(
-                "nothing accepts connections on {addr} ({e}): start the server first, or let stutterfuzz start it (.server / --server)"
-            ),
-        )
-        .with_source(e)),
-        Err(_) => Err(SetupError::new(
-            SetupErrorKind::NotListening,
-            format!(
-                "{addr} did not accept a connection within {}: start the server first, or let stutterfuzz start it (.server / --server)",
-                humantime::format_duration(limit)
-            ),
-        )),
-    }
 }
 
 /// Panics with the failure, from a named function so the message and the caller's line

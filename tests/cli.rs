@@ -314,28 +314,31 @@ fn stderr_of(child: &mut Child) -> String {
 fn sigint_stops_cleanly_with_a_final_stats_line_and_no_server_left() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pids");
-    let mut child = stutterfuzz()
-        .current_dir(dir.path())
-        .env("FIXTURE_PID_FILE", &pid_file)
-        .args([
-            &blobs_arg(),
-            "--host=127.0.0.1",
-            "--port=0",
-            &format!("--server={} --spawn-child", server_arg("line-server")),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut guard = common::KillOnDrop(
+        stutterfuzz()
+            .current_dir(dir.path())
+            .env("FIXTURE_PID_FILE", &pid_file)
+            .args([
+                &blobs_arg(),
+                "--host=127.0.0.1",
+                "--port=0",
+                &format!("--server={} --spawn-child", server_arg("line-server")),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     let started = Instant::now();
     while !pid_file.exists() && started.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(700));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
-    let code = wait_bounded(&mut child, Duration::from_secs(15));
-    let stderr = stderr_of(&mut child);
+    let code = wait_bounded(child, Duration::from_secs(15));
+    let stderr = stderr_of(child);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(stderr.contains("Stats: rounds="), "{stderr}");
     assert!(stderr.contains("stopped on request"), "{stderr}");
@@ -350,11 +353,14 @@ fn a_script_for_the_original_tool_runs_unchanged() {
         let probe = std::net::TcpListener::bind("[::1]:0").unwrap();
         probe.local_addr().unwrap().port()
     };
-    let mut server = Command::new(fixture("line-server"))
-        .args(["--listen", &format!("[::1]:{port}")])
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let _server = common::KillOnDrop(
+        Command::new(fixture("line-server"))
+            .args(["--listen", &format!("[::1]:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let started = Instant::now();
     while std::net::TcpStream::connect(("::1", port)).is_err()
         && started.elapsed() < Duration::from_secs(10)
@@ -374,22 +380,23 @@ fn a_script_for_the_original_tool_runs_unchanged() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let mut child = Command::new("sh")
-        .args(["-c", &script])
-        .current_dir(dir.path())
-        .env("PATH", path)
-        .env_remove("STUTTERFUZZ_DURATION")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut guard = common::KillOnDrop(
+        Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(dir.path())
+            .env("PATH", path)
+            .env_remove("STUTTERFUZZ_DURATION")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let child = &mut guard.0;
     std::thread::sleep(Duration::from_millis(1500));
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
-    let code = wait_bounded(&mut child, Duration::from_secs(15));
-    let stderr = stderr_of(&mut child);
-    server.kill().unwrap();
-    server.wait().unwrap();
+    let code = wait_bounded(child, Duration::from_secs(15));
+    let stderr = stderr_of(child);
     assert_eq!(code, Some(0), "{stderr}");
     assert!(
         stderr.starts_with("Loaded 5 blobs. Bytes: 6 min, 227 mean, 929 max\n"),

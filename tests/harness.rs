@@ -10,14 +10,14 @@ use common::{assert_all_gone, blob_dir, fixture, fixture_command, read_pids};
 use stutterfuzz::{Failure, FindingKind, RunEnd, SetupErrorKind, Stutter};
 
 fn buggy() -> Stutter {
-    Stutter::new("127.0.0.1:0")
+    common::stutter("127.0.0.1:0")
         .server(fixture_command("line-server-buggy", None))
         .blobs(blob_dir())
         .connections(20)
 }
 
 fn correct() -> Stutter {
-    Stutter::new("127.0.0.1:0")
+    common::stutter("127.0.0.1:0")
         .server(fixture_command("line-server", None))
         .blobs(blob_dir())
 }
@@ -146,7 +146,7 @@ fn an_empty_blob_is_delivered_without_stalling() {
 fn a_server_that_exits_at_once_is_a_setup_error_with_its_status_and_stderr() {
     let mut server = Command::new(fixture("line-server"));
     server.arg("--no-such-flag");
-    let err = Stutter::new("127.0.0.1:0")
+    let err = common::stutter("127.0.0.1:0")
         .server(server)
         .blobs(blob_dir())
         .try_run_for(Duration::from_secs(10))
@@ -163,7 +163,7 @@ fn a_server_that_exits_at_once_is_a_setup_error_with_its_status_and_stderr() {
 
 #[test]
 fn a_missing_server_program_is_a_setup_error() {
-    let err = Stutter::new("127.0.0.1:0")
+    let err = common::stutter("127.0.0.1:0")
         .server(Command::new("/nonexistent/server"))
         .blobs(blob_dir())
         .try_run_for(Duration::from_secs(10))
@@ -180,7 +180,7 @@ fn a_server_that_never_listens_times_out_naming_the_address() {
     // `sleep` starts fine but never listens.
     let mut server = Command::new("sleep");
     server.arg("30");
-    let err = Stutter::new("127.0.0.1:0")
+    let err = common::stutter("127.0.0.1:0")
         .server(server)
         .blobs(blob_dir())
         .startup_timeout(Duration::from_millis(500))
@@ -204,7 +204,7 @@ fn without_a_server_something_must_listen() {
         .local_addr()
         .unwrap()
         .port();
-    let err = Stutter::new(format!("127.0.0.1:{port}"))
+    let err = common::stutter(format!("127.0.0.1:{port}"))
         .blobs(blob_dir())
         .try_run_for(Duration::from_secs(5))
         .expect_err("nothing listens");
@@ -223,22 +223,22 @@ fn an_already_running_server_is_fuzzed_in_place() {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let mut server = Command::new(fixture("line-server"))
-        .args(["--listen", &addr])
-        .spawn()
-        .unwrap();
+    let _server = common::KillOnDrop(
+        Command::new(fixture("line-server"))
+            .args(["--listen", &addr])
+            .spawn()
+            .unwrap(),
+    );
     // Give it a moment to bind; the harness checks it listens before fuzzing.
     let start = std::time::Instant::now();
     while std::net::TcpStream::connect(&addr).is_err() && start.elapsed() < Duration::from_secs(10)
     {
         std::thread::sleep(Duration::from_millis(10));
     }
-    let outcome = Stutter::new(&addr)
+    let outcome = common::stutter(&addr)
         .blobs(blob_dir())
         .cycles(5)
         .try_run_for(Duration::from_secs(30));
-    server.kill().unwrap();
-    server.wait().unwrap();
     let report = outcome.expect("the correct server passes");
     assert_eq!(report.stats().deliveries, 25);
     assert_eq!(report.server_pid(), None);
@@ -246,7 +246,7 @@ fn an_already_running_server_is_fuzzed_in_place() {
 
 #[test]
 fn a_server_that_stops_accepting_is_found() {
-    let failure = Stutter::new("127.0.0.1:0")
+    let failure = common::stutter("127.0.0.1:0")
         .server(fixture_command("stalling-server", None))
         .blobs(blob_dir())
         .connections(50)
@@ -276,7 +276,7 @@ fn no_server_process_outlives_a_passing_a_failing_or_a_panicking_run() {
     };
 
     let (server, pids) = with_child("line-server", "pass");
-    Stutter::new("127.0.0.1:0")
+    common::stutter("127.0.0.1:0")
         .server(server)
         .blobs(blob_dir())
         .cycles(2)
@@ -286,7 +286,7 @@ fn no_server_process_outlives_a_passing_a_failing_or_a_panicking_run() {
     assert_all_gone(&pids);
 
     let (server, pids) = with_child("line-server-buggy", "fail");
-    let outcome = Stutter::new("127.0.0.1:0")
+    let outcome = common::stutter("127.0.0.1:0")
         .server(server)
         .blobs(blob_dir())
         .cycles(200)
@@ -296,7 +296,7 @@ fn no_server_process_outlives_a_passing_a_failing_or_a_panicking_run() {
 
     let (server, pids) = with_child("line-server-buggy", "panic");
     let panic = catch_unwind(AssertUnwindSafe(|| {
-        Stutter::new("127.0.0.1:0")
+        common::stutter("127.0.0.1:0")
             .server(server)
             .blobs(blob_dir())
             .cycles(200)

@@ -8,7 +8,7 @@ use common::{blob_dir, fixture_command};
 use stutterfuzz::{FindingKind, Stutter};
 
 fn against(fixture: &str) -> Stutter {
-    Stutter::new("127.0.0.1:0")
+    common::stutter("127.0.0.1:0")
         .server(fixture_command(fixture, None))
         .seed(3)
 }
@@ -202,7 +202,7 @@ fn the_correct_server_passes_with_every_oracle_on() {
 
 #[test]
 fn the_correct_server_runs_clean_under_valgrind() {
-    let report = Stutter::new("127.0.0.1:0")
+    let report = common::stutter("127.0.0.1:0")
         .server(stutterfuzz::valgrind(&fixture_command("line-server", None)))
         .startup_timeout(Duration::from_secs(60))
         .blobs(blob_dir())

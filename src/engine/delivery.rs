@@ -94,7 +94,14 @@ pub(crate) struct Heard {
 impl Heard {
     /// True when the server closed (or reset) the connection.
     pub(crate) fn closed(&self) -> bool {
-        matches!(self.end, ReadEnd::Closed | ReadEnd::Reset)
+        self.end.is_close()
+    }
+}
+
+impl ReadEnd {
+    /// True when the server closed (or reset) the connection.
+    pub(crate) fn is_close(self) -> bool {
+        matches!(self, ReadEnd::Closed | ReadEnd::Reset)
     }
 }
 

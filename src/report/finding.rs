@@ -202,6 +202,40 @@ pub(crate) struct ServerRecord {
     pub(crate) stderr: OutputSnapshot,
 }
 
+/// What narrowing learnt after the finding.
+#[derive(Clone, Debug)]
+pub(crate) enum Narrowed {
+    /// Not attempted, and why.
+    NotTried(String),
+    /// No suspect failed alone; `together` says whether all of them at once did.
+    NoneAlone {
+        tried: usize,
+        together: Option<bool>,
+    },
+    /// One case fails alone; its pattern shrunk to `minimal`.
+    Culprit {
+        original: Case,
+        minimal: Case,
+        /// (failures, deliveries) of the minimal case.
+        reproduced: (u32, u32),
+        /// False when the budget ran out before the pattern was locally minimal.
+        complete: bool,
+    },
+}
+
+/// What became of the finding's regression line.
+#[derive(Clone, Debug)]
+pub(crate) enum RegressionNote {
+    /// Appended to this file.
+    Written(std::path::PathBuf),
+    /// Not written (CI); shown so it can be pasted.
+    Printed(Vec<String>),
+    /// Writing failed.
+    Failed(std::path::PathBuf, String),
+    /// The finding came from a recorded regression line, which fails again.
+    Regressed(std::path::PathBuf),
+}
+
 /// How the report tells a user to replay a case: a command with `{case}` in it.
 #[derive(Clone, Debug)]
 pub(crate) struct Rerun(pub(crate) String);
@@ -224,6 +258,8 @@ pub struct Finding {
     pub(crate) rerun: Rerun,
     /// `(attempt, attempts)` when found by replaying one case.
     pub(crate) replay: Option<(u32, u32)>,
+    pub(crate) narrowed: Option<Narrowed>,
+    pub(crate) regression: Option<RegressionNote>,
 }
 
 impl Finding {
@@ -257,6 +293,36 @@ impl Finding {
     pub fn replay_line(&self, case: &Case) -> String {
         self.rerun.line(case)
     }
+
+    /// The case that fails alone, when narrowing found one (its original pattern).
+    pub fn culprit(&self) -> Option<&Case> {
+        match &self.narrowed {
+            Some(Narrowed::Culprit { original, .. }) => Some(original),
+            _ => None,
+        }
+    }
+
+    /// The culprit's pattern shrunk to a locally minimal one that still fails.
+    pub fn minimal(&self) -> Option<&Case> {
+        match &self.narrowed {
+            Some(Narrowed::Culprit { minimal, .. }) => Some(minimal),
+            _ => None,
+        }
+    }
+
+    /// How often the minimal case failed when delivered again: (failures, deliveries).
+    pub fn reproduced(&self) -> Option<(u32, u32)> {
+        match &self.narrowed {
+            Some(Narrowed::Culprit { reproduced, .. }) => Some(*reproduced),
+            _ => None,
+        }
+    }
+
+    /// The case to replay first: the minimal culprit, or else the first suspect.
+    pub fn best_case(&self) -> Option<&Case> {
+        self.minimal()
+            .or_else(|| self.suspects.first().map(|s| &s.case))
+    }
 }
 
 impl fmt::Display for Finding {
@@ -283,6 +349,68 @@ impl fmt::Display for Finding {
                 "  suspects  = {n} cases in flight or just finished; any of them may be the cause \
                  (replay each to see which fails alone)"
             )?,
+        }
+        match &self.narrowed {
+            Some(Narrowed::Culprit {
+                original,
+                minimal,
+                reproduced: (x, y),
+                complete,
+            }) => {
+                writeln!(f, "  culprit   = {original} fails alone")?;
+                let how = if *complete {
+                    "locally minimal"
+                } else {
+                    "shrinking budget ran out"
+                };
+                writeln!(
+                    f,
+                    "  minimal   = {} from {} ({how}), reproduced {x}/{y}",
+                    minimal.splits(),
+                    original.splits()
+                )?;
+                writeln!(f, "  replay    = {}", self.rerun.line(minimal))?;
+            }
+            Some(Narrowed::NoneAlone { tried, together }) => {
+                let together = match together {
+                    Some(true) => "; all of them at once fail: the bug needs concurrency",
+                    Some(false) => "; all of them at once do not fail either: it may be flaky",
+                    None => "",
+                };
+                writeln!(
+                    f,
+                    "  culprit   = none: {tried} suspects replayed alone, none failed{together}"
+                )?;
+            }
+            Some(Narrowed::NotTried(why)) => writeln!(f, "  culprit   = not searched: {why}")?,
+            None => {}
+        }
+        match &self.regression {
+            Some(RegressionNote::Written(path)) => writeln!(
+                f,
+                "  recorded  = {} (commit it: it is replayed first on every run)",
+                path.display()
+            )?,
+            Some(RegressionNote::Printed(lines)) => {
+                writeln!(
+                    f,
+                    "  regression line (not written under CI; set STUTTERFUZZ_SAVE_REGRESSIONS=1 to write it):"
+                )?;
+                for line in lines {
+                    writeln!(f, "    {line}")?;
+                }
+            }
+            Some(RegressionNote::Failed(path, error)) => writeln!(
+                f,
+                "  recorded  = could not write {}: {error}",
+                path.display()
+            )?,
+            Some(RegressionNote::Regressed(path)) => writeln!(
+                f,
+                "  regressed = a case recorded in {} fails again",
+                path.display()
+            )?,
+            None => {}
         }
         if let [only] = self.suspects.as_slice() {
             writeln!(f)?;

@@ -6,8 +6,9 @@
 mod finding;
 mod format;
 mod outcome;
+pub(crate) mod regression;
 
 pub use finding::{Finding, FindingKind, Suspect};
-pub(crate) use finding::{Rerun, ServerRecord, SuspectState};
+pub(crate) use finding::{Narrowed, RegressionNote, Rerun, ServerRecord, SuspectState};
 pub(crate) use format::format_output;
 pub use outcome::{Report, RunEnd};

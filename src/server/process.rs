@@ -34,6 +34,8 @@ pub(crate) struct ServerProcess {
     status: Option<ExitStatus>,
     armed: Arc<AtomicBool>,
     alarms: mpsc::UnboundedReceiver<Alarm>,
+    /// `stop` ran: later calls do nothing.
+    stopped: bool,
 }
 
 /// Something the server did that the run loop must see.
@@ -122,6 +124,7 @@ impl ServerProcess {
             status: None,
             armed,
             alarms,
+            stopped: false,
         })
     }
 
@@ -226,6 +229,9 @@ impl ServerProcess {
     /// SIGKILL; reaps the server. Returns the status if the server had already exited on
     /// its own before the stop.
     pub(crate) async fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
+        if std::mem::replace(&mut self.stopped, true) {
+            return None;
+        }
         let exited_before = self.try_exited();
         let group = Pid::from_raw(self.pid as i32);
         if exited_before.is_none() {
@@ -243,8 +249,10 @@ impl ServerProcess {
 
     /// Gives the output drains a moment to reach the end of the pipes.
     async fn settle_output(&mut self) {
-        for drain in &mut self.drains {
-            let _ = timeout(DRAIN_GRACE, drain).await;
+        for mut drain in std::mem::take(&mut self.drains) {
+            if timeout(DRAIN_GRACE, &mut drain).await.is_err() {
+                drain.abort();
+            }
         }
     }
 

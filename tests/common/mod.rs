@@ -85,3 +85,20 @@ pub(crate) fn assert_all_gone(pids: &[i32]) {
     let alive: Vec<i32> = pids.iter().copied().filter(|&p| is_alive(p)).collect();
     assert!(alive.is_empty(), "processes left running: {alive:?}");
 }
+
+/// A `Stutter` as these tests use it: findings are not recorded in regression files, so
+/// one test's finding is never replayed by the next run.
+pub(crate) fn stutter(addr: impl std::fmt::Display) -> stutterfuzz::Stutter {
+    stutterfuzz::Stutter::new(addr).no_regression_file()
+}
+
+/// A process a test started itself: killed and reaped when the guard drops, so a failing
+/// assertion never leaves it running.
+pub(crate) struct KillOnDrop(pub(crate) std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -1,0 +1,185 @@
+//! From "something broke" to the smallest proof: replay each suspect alone to find the one
+//! that fails by itself, then shrink its split pattern, within a time and attempt budget.
+//!
+//! Real sockets are not perfectly deterministic, so a candidate counts as failing if any of
+//! up to `tries` deliveries fails, and the minimal pattern is delivered `tries` more times to
+//! report how reliably it reproduces.
+
+use std::mem::discriminant;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::case::Case;
+use crate::corpus::{Blob, Corpus};
+use crate::error::SetupError;
+use crate::minimize::Shrinker;
+use crate::oracle::Baseline;
+use crate::probe::Probe;
+use crate::report::{FindingKind, Narrowed, Suspect};
+
+/// Limits on narrowing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// Wall-clock time for the culprit search and shrinking together.
+    pub(crate) time: Duration,
+    /// Deliveries in all.
+    pub(crate) attempts: u32,
+    /// Deliveries per shrinking candidate, and for the final reproduction count.
+    pub(crate) tries: u32,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            time: Duration::from_secs(30),
+            attempts: 500,
+            tries: 3,
+        }
+    }
+}
+
+struct Spend {
+    deadline: Instant,
+    left: u32,
+}
+
+impl Spend {
+    fn take(&mut self) -> bool {
+        if self.left == 0 || Instant::now() >= self.deadline {
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
+}
+
+/// Narrows a finding made with several (or one) suspects in flight.
+pub(crate) async fn narrow(
+    probe: &mut Probe<'_>,
+    kind: &FindingKind,
+    suspects: &[Suspect],
+    corpus: &Corpus,
+    baseline: &dyn Fn(&str) -> Option<Baseline>,
+    budget: Budget,
+) -> Result<Narrowed, SetupError> {
+    // Findings about the server as a whole are replayed on a fresh server each time, so
+    // one case's effect is never blamed on the next.
+    let server_level = matches!(
+        kind,
+        FindingKind::ServerDied { .. }
+            | FindingKind::ConnectRefused { .. }
+            | FindingKind::ConnectTimeout { .. }
+            | FindingKind::OutputMatched { .. }
+    );
+    let fresh = server_level && probe.can_restart();
+    if budget.time.is_zero() || budget.attempts == 0 {
+        return Ok(Narrowed::NotTried("shrinking is off".into()));
+    }
+    if matches!(kind, FindingKind::ConnectTimeout { .. }) {
+        return Ok(Narrowed::NotTried(
+            "a server that stops accepting is not narrowed: one case alone cannot show it, since \
+             the kernel completes connects while the listen backlog has room"
+                .into(),
+        ));
+    }
+    if server_level && !probe.can_restart() {
+        return Ok(Narrowed::NotTried(
+            "the harness did not start the server, so it cannot restart it to replay the suspects"
+                .into(),
+        ));
+    }
+    let mut spend = Spend {
+        deadline: Instant::now() + budget.time,
+        left: budget.attempts,
+    };
+    // Most recent first, as listed; cases that sent nothing last.
+    let mut order: Vec<&Suspect> = suspects.iter().filter(|s| s.bytes_sent > 0).collect();
+    order.extend(suspects.iter().filter(|s| s.bytes_sent == 0));
+    let tries_first = if suspects.len() == 1 { budget.tries } else { 1 };
+
+    let mut culprit: Option<(Case, &Blob)> = None;
+    let mut tried = 0;
+    'search: for suspect in &order {
+        let Some(blob) = corpus.find(suspect.case.blob()) else {
+            continue;
+        };
+        let base = baseline(blob.name());
+        tried += 1;
+        for _ in 0..tries_first {
+            if !spend.take() {
+                break 'search;
+            }
+            if fresh {
+                probe.fresh_server().await?;
+            }
+            let probed = probe.try_case(&suspect.case, blob, base.as_ref()).await?;
+            if probed
+                .failure
+                .as_ref()
+                .is_some_and(|f| discriminant(f) == discriminant(kind))
+            {
+                culprit = Some((suspect.case.clone(), blob));
+                break 'search;
+            }
+        }
+    }
+    let Some((case, blob)) = culprit else {
+        let together = if suspects.len() > 1 && Instant::now() < spend.deadline {
+            let all: Vec<(Case, &Blob)> = order
+                .iter()
+                .filter_map(|s| corpus.find(s.case.blob()).map(|b| (s.case.clone(), b)))
+                .collect();
+            if fresh {
+                probe.fresh_server().await?;
+            }
+            Some(probe.try_together(&all).await?)
+        } else {
+            None
+        };
+        return Ok(Narrowed::NoneAlone { tried, together });
+    };
+
+    let base = baseline(blob.name());
+    let same_kind = |failure: &Option<FindingKind>| {
+        failure
+            .as_ref()
+            .is_some_and(|f| discriminant(f) == discriminant(kind))
+    };
+    let mut shrinker = Shrinker::new(case.splits().clone());
+    let mut complete = true;
+    'shrink: while let Some(candidate) = shrinker.next_candidate() {
+        let trial = Case::new(case.blob(), candidate.clone());
+        let mut failed = false;
+        for _ in 0..budget.tries {
+            if !spend.take() {
+                complete = false;
+                break 'shrink;
+            }
+            if fresh {
+                probe.fresh_server().await?;
+            }
+            if same_kind(&probe.try_case(&trial, blob, base.as_ref()).await?.failure) {
+                failed = true;
+                break;
+            }
+        }
+        shrinker.report(candidate, failed);
+    }
+    let minimal = Case::new(case.blob(), shrinker.current().clone());
+    let mut reproduced = 0;
+    for _ in 0..budget.tries {
+        if fresh {
+            probe.fresh_server().await?;
+        }
+        if same_kind(&probe.try_case(&minimal, blob, base.as_ref()).await?.failure) {
+            reproduced += 1;
+        }
+    }
+    Ok(Narrowed::Culprit {
+        original: case,
+        minimal,
+        reproduced: (reproduced, budget.tries),
+        complete,
+    })
+}

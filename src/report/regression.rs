@@ -1,0 +1,154 @@
+//! Regression files: one readable, versioned line per finding, next to the test that found
+//! it, replayed first on every later run of that test. They are meant to be committed, so a
+//! fixed bug stays fixed.
+//!
+//! ```text
+//! # 2026-11-24T17:30:00Z survives_any_packet_split: the server was killed by SIGABRT while being fuzzed
+//! v1 kind=server-died seed=42 fnv64=8a3f0c5e1b2d4f60 chunks=5,1 blob=ping.txt
+//! ```
+//! `fnv64` is the FNV-1a hash of the blob's bytes, so a changed blob can be told apart.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::case::{Case, RegressionFields};
+use crate::corpus::Blob;
+use crate::report::FindingKind;
+use crate::rng::{Seed, fnv1a};
+
+/// A short name for a finding kind, as regression lines write it.
+pub(crate) fn kind_slug(kind: &FindingKind) -> &'static str {
+    match kind {
+        FindingKind::ServerDied { .. } => "server-died",
+        FindingKind::ConnectRefused { .. } => "connect-refused",
+        FindingKind::ConnectTimeout { .. } => "connect-timeout",
+        FindingKind::ResponseDiffers { .. } => "response-differs",
+        FindingKind::NoResponse { .. } => "no-response",
+        FindingKind::CheckFailed { .. } => "check-failed",
+        FindingKind::OutputMatched { .. } => "output-matched",
+    }
+}
+
+/// The line for `case` of `blob`.
+pub(crate) fn line(case: &Case, blob: &Blob, kind: &FindingKind, seed: Seed) -> String {
+    format!(
+        "v1 kind={} seed={seed} fnv64={:016x} chunks={} blob={}",
+        kind_slug(kind),
+        fnv1a(blob.bytes()),
+        case.splits().compact(),
+        case.blob()
+    )
+}
+
+/// `<dir>/stutterfuzz-regressions/<test name>.txt`, the test name made safe for a file name.
+pub(crate) fn default_path(dir: &Path, test: &str) -> PathBuf {
+    let name: String = test
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    dir.join("stutterfuzz-regressions")
+        .join(format!("{name}.txt"))
+}
+
+/// A recorded case and the hash of the blob it was recorded with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    pub(crate) case: Case,
+    pub(crate) fnv64: Option<u64>,
+}
+
+impl Recorded {
+    /// True when `blob` is the one the case was recorded with (or no hash was kept).
+    pub(crate) fn fits(&self, blob: &Blob) -> bool {
+        self.fnv64.is_none_or(|h| h == fnv1a(blob.bytes()))
+            && self.case.splits().total() <= blob.len()
+    }
+}
+
+/// The cases of a regression file; comments, blank lines and lines that do not parse are
+/// skipped. A missing file has none.
+pub(crate) fn read(path: &Path) -> std::io::Result<Vec<Recorded>> {
+    let text = match fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("v1 "))
+        .filter_map(|fields| {
+            let parsed = RegressionFields::parse(fields)?;
+            Some(Recorded {
+                case: Case::new(parsed.blob, parsed.chunks.parse().ok()?),
+                fnv64: parsed.fnv64,
+            })
+        })
+        .collect())
+}
+
+/// Appends a comment and the lines to the file (creating it and its directory), and syncs
+/// it to disk before returning.
+pub(crate) fn append(path: &Path, comment: &str, lines: &[String]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    let mut file = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    let mut text = format!("# {comment}\n");
+    for line in lines {
+        text.push_str(line);
+        text.push('\n');
+    }
+    file.write_all(text.as_bytes())?;
+    file.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_round_trip_through_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = default_path(dir.path(), "tests::survives split");
+        assert!(path.ends_with("stutterfuzz-regressions/tests--survives-split.txt"));
+        assert!(
+            read(&path).unwrap().is_empty(),
+            "a missing file has no cases"
+        );
+
+        let blob = Blob::new("ping.txt", "PING\r\n");
+        let case: Case = "v1:ping.txt:5,1".parse().unwrap();
+        let kind = FindingKind::ConnectTimeout {
+            after: std::time::Duration::from_secs(1),
+        };
+        let text = line(&case, &blob, &kind, Seed::new(42));
+        assert!(
+            text.starts_with("v1 kind=connect-timeout seed=42 fnv64="),
+            "{text}"
+        );
+        assert!(text.ends_with(" chunks=5,1 blob=ping.txt"), "{text}");
+        append(&path, "first finding", std::slice::from_ref(&text)).unwrap();
+        append(&path, "second finding", &[text]).unwrap();
+
+        let recorded = read(&path).unwrap();
+        assert_eq!(recorded.len(), 2);
+        assert_eq!(recorded[0].case, case);
+        assert!(recorded[0].fits(&blob));
+        assert!(
+            !recorded[0].fits(&Blob::new("ping.txt", "PONG\r\n")),
+            "a changed blob"
+        );
+        let file = fs::read_to_string(&path).unwrap();
+        assert!(file.starts_with("# first finding\nv1 "), "{file}");
+    }
+}
