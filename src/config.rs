@@ -187,10 +187,21 @@ fn address_error(message: String) -> SetupError {
     SetupError::new(SetupErrorKind::Address, message)
 }
 
+/// What port 0 means for a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PortZero {
+    /// Pick a free port now (for a server the harness spawns).
+    Pick,
+    /// Keep 0: the harness binds the listener itself (in-process servers).
+    Keep,
+    /// Refuse: the server is already running somewhere.
+    Refuse,
+}
+
 /// Resolves `HOST:PORT` (`127.0.0.1:6789`, `[::1]:6789`, `localhost:6789`) to the first
 /// address it names. Port 0 asks for a free port, which only makes sense when the harness
-/// spawns the server (`spawns`).
-pub(crate) fn resolve_addr(text: &str, spawns: bool) -> Result<SocketAddr, SetupError> {
+/// starts the server.
+pub(crate) fn resolve_addr(text: &str, port_zero: PortZero) -> Result<SocketAddr, SetupError> {
     let form = "expected HOST:PORT such as 127.0.0.1:6789, [::1]:6789 or localhost:6789";
     let (host, port) = text
         .trim()
@@ -233,10 +244,10 @@ pub(crate) fn resolve_addr(text: &str, spawns: bool) -> Result<SocketAddr, Setup
             .ok_or_else(|| address_error(format!("host {host:?} resolves to no address")))?
             .ip(),
     };
-    if port != 0 {
+    if port != 0 || port_zero == PortZero::Keep {
         return Ok(SocketAddr::new(ip, port));
     }
-    if !spawns {
+    if port_zero == PortZero::Refuse {
         return Err(address_error(format!(
             "port 0 in {text:?} means \"pick a free port\", which needs stutterfuzz to start the server (.server / --server); give the port your server listens on"
         )));
@@ -326,21 +337,29 @@ mod tests {
     #[test]
     fn addresses_parse_resolve_and_explain_themselves() {
         assert_eq!(
-            resolve_addr("127.0.0.1:6789", false).unwrap().to_string(),
+            resolve_addr("127.0.0.1:6789", PortZero::Refuse)
+                .unwrap()
+                .to_string(),
             "127.0.0.1:6789"
         );
         assert_eq!(
-            resolve_addr("[::1]:6789", false).unwrap().to_string(),
+            resolve_addr("[::1]:6789", PortZero::Refuse)
+                .unwrap()
+                .to_string(),
             "[::1]:6789"
         );
         assert!(
-            resolve_addr("localhost:6789", false)
+            resolve_addr("localhost:6789", PortZero::Refuse)
                 .unwrap()
                 .ip()
                 .is_loopback()
         );
-        let picked = resolve_addr("127.0.0.1:0", true).unwrap();
+        let picked = resolve_addr("127.0.0.1:0", PortZero::Pick).unwrap();
         assert_ne!(picked.port(), 0);
+        assert_eq!(
+            resolve_addr("127.0.0.1:0", PortZero::Keep).unwrap().port(),
+            0
+        );
 
         for (text, needle) in [
             ("127.0.0.1", "not an address"),
@@ -352,7 +371,7 @@ mod tests {
             ("127.0.0.1:0", "needs stutterfuzz to start the server"),
             ("no-such-host.invalid:80", "cannot resolve host"),
         ] {
-            let err = resolve_addr(text, false).unwrap_err();
+            let err = resolve_addr(text, PortZero::Refuse).unwrap_err();
             assert_eq!(err.kind(), SetupErrorKind::Address);
             assert!(err.to_string().contains(needle), "{text}: {err}");
         }

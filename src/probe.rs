@@ -14,7 +14,7 @@ use crate::engine::{
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{Baseline, Oracles, OutputWatch};
 use crate::report::{FindingKind, ServerRecord};
-use crate::server::{ServerProcess, ServerSpec};
+use crate::server::{Exit, InProcessServer, ServeFn, Server, ServerProcess, ServerSpec};
 use crate::stats::DeliveryCounts;
 
 /// How long a delivery the server closed cleanly is watched for a late crash: it read
@@ -32,15 +32,28 @@ pub(crate) struct Probed {
     pub(crate) response: Option<crate::oracle::Response>,
 }
 
+/// How the server under test comes to be.
+#[derive(Clone, Copy)]
+pub(crate) enum Launch<'a> {
+    /// The harness spawns this command.
+    Command(&'a ServerSpec),
+    /// The harness runs this future on a listener it binds.
+    InProcess(&'a ServeFn),
+    /// It is already running.
+    External,
+}
+
 /// The server and how to reach, restart and judge it.
 pub(crate) struct Probe<'a> {
-    spec: Option<&'a ServerSpec>,
+    launch: Launch<'a>,
     addr: SocketAddr,
     settings: &'a Settings,
     watch: Option<OutputWatch>,
     transport: Transport,
     oracles: &'a Oracles,
-    server: Option<ServerProcess>,
+    server: Option<Server>,
+    /// The in-process server's listening socket, bound once and kept across restarts.
+    listener: Option<std::net::TcpListener>,
     /// The current server has had a case delivered since it started.
     used: bool,
 }
@@ -48,7 +61,7 @@ pub(crate) struct Probe<'a> {
 impl<'a> Probe<'a> {
     /// Starts the server (or checks that one listens, without a spec).
     pub(crate) async fn start(
-        spec: Option<&'a ServerSpec>,
+        launch: Launch<'a>,
         addr: SocketAddr,
         settings: &'a Settings,
         watch: Option<OutputWatch>,
@@ -56,18 +69,19 @@ impl<'a> Probe<'a> {
         oracles: &'a Oracles,
     ) -> Result<Probe<'a>, SetupError> {
         let mut probe = Probe {
-            spec,
+            launch,
             addr,
             settings,
             watch,
             transport,
             oracles,
             server: None,
+            listener: None,
             used: false,
         };
-        match spec {
-            Some(_) => probe.restart().await?,
-            None => check_listening(addr, settings.connect_timeout).await?,
+        match launch {
+            Launch::External => check_listening(addr, settings.connect_timeout).await?,
+            _ => probe.restart().await?,
         }
         Ok(probe)
     }
@@ -78,32 +92,57 @@ impl<'a> Probe<'a> {
     }
 
     /// The running server, if the harness started one.
-    pub(crate) fn server(&mut self) -> Option<&mut ServerProcess> {
+    pub(crate) fn server(&mut self) -> Option<&mut Server> {
         self.server.as_mut()
     }
 
     /// True when the harness starts the server, so it can start it again.
     pub(crate) fn can_restart(&self) -> bool {
-        self.spec.is_some()
+        !matches!(self.launch, Launch::External)
     }
 
     /// Stops the current server (if any) and starts a fresh one.
     pub(crate) async fn restart(&mut self) -> Result<(), SetupError> {
-        let Some(spec) = self.spec else {
-            return Err(SetupError::new(
-                SetupErrorKind::Harness,
-                "cannot restart a server the harness did not start",
-            ));
-        };
         if let Some(mut old) = self.server.take() {
             old.stop(self.settings.stop_grace).await;
         }
-        let mut process = ServerProcess::spawn(spec, self.addr, self.watch.clone())?;
-        process
-            .wait_ready(self.addr, self.settings.startup_timeout)
-            .await?;
-        process.arm_output_watch();
-        self.server = Some(process);
+        let server = match self.launch {
+            Launch::External => {
+                return Err(SetupError::new(
+                    SetupErrorKind::Harness,
+                    "cannot restart a server the harness did not start",
+                ));
+            }
+            Launch::Command(spec) => {
+                let mut process = ServerProcess::spawn(spec, self.addr, self.watch.clone())?;
+                process
+                    .wait_ready(self.addr, self.settings.startup_timeout)
+                    .await?;
+                Server::Process(process)
+            }
+            Launch::InProcess(serve) => {
+                // Bound here, once, before the server runs: no port race, and a restart
+                // serves the same socket.
+                let listener = match self.listener.take() {
+                    Some(listener) => listener,
+                    None => std::net::TcpListener::bind(self.addr).map_err(|e| {
+                        SetupError::new(
+                            SetupErrorKind::ServerStartup,
+                            format!("cannot bind {} for the in-process server: {e}", self.addr),
+                        )
+                        .with_source(e)
+                    })?,
+                };
+                let started = InProcessServer::start(serve, &listener);
+                self.listener = Some(listener);
+                let server = started?;
+                self.addr = server.addr();
+                self.transport.addr = self.addr;
+                Server::InProcess(server)
+            }
+        };
+        server.arm_output_watch();
+        self.server = Some(server);
         self.used = false;
         Ok(())
     }
@@ -123,18 +162,10 @@ impl<'a> Probe<'a> {
     }
 
     /// Stops the server and returns its record (output, status if it had exited before).
-    pub(crate) async fn stop(
-        &mut self,
-    ) -> Option<(ServerRecord, Option<std::process::ExitStatus>)> {
-        let mut process = self.server.take()?;
-        let died = process.stop(self.settings.stop_grace).await;
-        let record = ServerRecord {
-            command: process.command_line().to_owned(),
-            pid: process.pid(),
-            stdout: process.stdout(),
-            stderr: process.stderr(),
-        };
-        Some((record, died))
+    pub(crate) async fn stop(&mut self) -> Option<(ServerRecord, Option<Exit>)> {
+        let mut server = self.server.take()?;
+        let died = server.stop(self.settings.stop_grace).await;
+        Some((server.record(), died))
     }
 
     /// Delivers `case` once (restarting the server first if it is down) and judges it by
@@ -146,7 +177,7 @@ impl<'a> Probe<'a> {
         blob: &Blob,
         baseline: Option<&Baseline>,
     ) -> Result<Probed, SetupError> {
-        if self.spec.is_some()
+        if self.can_restart()
             && self
                 .server
                 .as_mut()
@@ -154,12 +185,7 @@ impl<'a> Probe<'a> {
         {
             self.restart().await?;
         }
-        while self
-            .server
-            .as_mut()
-            .and_then(ServerProcess::take_alarm)
-            .is_some()
-        {}
+        while self.server.as_mut().and_then(Server::take_alarm).is_some() {}
         self.used = true;
         let planned = Planned {
             case: case.clone(),
@@ -179,7 +205,7 @@ impl<'a> Probe<'a> {
         };
         let mut server = self.server.as_mut();
         let died = exit_within(&mut server, settle).await;
-        let alarm = server.and_then(ServerProcess::take_alarm);
+        let alarm = server.and_then(Server::take_alarm);
         let (counts, response, judged) = match outcome {
             Ok(delivered) => {
                 let judged = (delivered.ending != Ending::ClosedEarly)
@@ -206,7 +232,7 @@ impl<'a> Probe<'a> {
             Err(ConnectError::Local(e)) => return Err(local_error(e)),
         };
         let failure = match (died, alarm) {
-            (Some(status), _) => Some(FindingKind::ServerDied { status }),
+            (Some(exit), _) => Some(exit.finding()),
             (None, Some(alarm)) => Some(FindingKind::OutputMatched {
                 stream: alarm.stream,
                 line: alarm.line,
@@ -227,7 +253,7 @@ impl<'a> Probe<'a> {
         &mut self,
         cases: &[(Case, &Blob)],
     ) -> Result<bool, SetupError> {
-        if self.spec.is_some()
+        if self.can_restart()
             && self
                 .server
                 .as_mut()
@@ -235,12 +261,7 @@ impl<'a> Probe<'a> {
         {
             self.restart().await?;
         }
-        while self
-            .server
-            .as_mut()
-            .and_then(ServerProcess::take_alarm)
-            .is_some()
-        {}
+        while self.server.as_mut().and_then(Server::take_alarm).is_some() {}
         self.used = true;
         let mut tasks = tokio::task::JoinSet::new();
         for (case, blob) in cases {
@@ -264,7 +285,7 @@ impl<'a> Probe<'a> {
         }
         let mut server = self.server.as_mut();
         let died = exit_within(&mut server, FINAL_SETTLE).await.is_some();
-        let alarm = server.and_then(ServerProcess::take_alarm).is_some();
+        let alarm = server.and_then(Server::take_alarm).is_some();
         Ok(died || alarm || refused)
     }
 }

@@ -57,7 +57,7 @@ pub(crate) async fn run(
         Some(case) => Some(replay::blob_for(case, &corpus)?),
         None => None,
     };
-    let addr = resolve_addr(&stutter.addr, stutter.server.is_some())?;
+    let addr = resolve_addr(&stutter.addr, stutter.port_zero())?;
     let transport = Transport {
         addr,
         connect_timeout: settings.connect_timeout,
@@ -73,7 +73,7 @@ pub(crate) async fn run(
         None => stutter.regression_path(caller),
     };
     let mut probe = Probe::start(
-        stutter.server.as_ref(),
+        stutter.launch(),
         addr,
         &settings,
         stutter.output.clone(),
@@ -81,6 +81,7 @@ pub(crate) async fn run(
         &stutter.oracles,
     )
     .await?;
+    let addr = probe.transport().addr;
     let mut baselines = HashMap::new();
     let outcome = drive(
         stutter,
@@ -97,7 +98,7 @@ pub(crate) async fn run(
         Some((record, died)) => (Some(record), died),
         None => (None, None),
     };
-    let server_pid = record.as_ref().map(|r| r.pid);
+    let server_pid = record.as_ref().and_then(|r| r.pid);
     let (found, replay, regressed) = match outcome? {
         Outcome::Passed { stats, end } => match died_at_stop {
             None => {
@@ -110,9 +111,9 @@ pub(crate) async fn run(
                 });
             }
             // The server died between the last check and the stop.
-            Some(status) => (
+            Some(exit) => (
                 Found {
-                    kind: FindingKind::ServerDied { status },
+                    kind: exit.finding(),
                     suspects: Vec::new(),
                     stats,
                 },
@@ -328,9 +329,9 @@ async fn record_baselines(
             stats: Stats::default(),
         })
     };
-    if let Some(status) = died {
+    if let Some(exit) = died {
         let suspects = blobs.blobs().iter().map(whole).collect();
-        return Err(found(FindingKind::ServerDied { status }, suspects));
+        return Err(found(exit.finding(), suspects));
     }
     match recorded {
         Ok(baselines) => Ok(baselines),

@@ -8,16 +8,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::case::Case;
-use crate::config::{Requested, Settings};
+use crate::config::{PortZero, Requested, Settings};
 use crate::control::{ProgressHook, StopHandle};
 use crate::corpus::{Blob, BlobSummary, Corpus};
 use crate::engine;
 use crate::error::{Failure, SetupError, SetupErrorKind};
 use crate::oracle::{Oracles, OutputWatch, Response};
+use crate::probe::Launch;
 use crate::report::Report;
 use crate::report::regression;
 use crate::rng::Seed;
-use crate::server::ServerSpec;
+use crate::server::{ServeFn, ServerSpec};
 use crate::session;
 use crate::split::SplitMode;
 use crate::stats::Stats;
@@ -55,6 +56,17 @@ pub struct Stutter {
     pub(crate) oracles: Oracles,
     pub(crate) output: Option<OutputWatch>,
     pub(crate) regressions: Regressions,
+    pub(crate) in_process: Option<InProcess>,
+}
+
+/// An in-process server's future, as the builder keeps it.
+#[derive(Clone)]
+pub(crate) struct InProcess(pub(crate) ServeFn);
+
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("InProcess(..)")
+    }
 }
 
 /// Where findings are recorded for replay on later runs.
@@ -86,6 +98,65 @@ impl Stutter {
             oracles: Oracles::default(),
             output: Some(OutputWatch::default()),
             regressions: Regressions::default(),
+            in_process: None,
+        }
+    }
+
+    /// Fuzzes a server that runs in this process: the harness binds a loopback listener
+    /// (no free-port race), passes it to `server`, and runs the future on a runtime of its
+    /// own. The future ending, or a panic in any task on that runtime, is a finding; a
+    /// restart (to replay a case alone) calls `server` again on the same address.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use stutterfuzz::Stutter;
+    /// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    ///
+    /// async fn echo(listener: tokio::net::TcpListener) {
+    ///     while let Ok((mut stream, _)) = listener.accept().await {
+    ///         tokio::spawn(async move {
+    ///             let mut buf = [0u8; 1024];
+    ///             while let Ok(n @ 1..) = stream.read(&mut buf).await {
+    ///                 if stream.write_all(&buf[..n]).await.is_err() {
+    ///                     break;
+    ///                 }
+    ///             }
+    ///         });
+    ///     }
+    /// }
+    ///
+    /// Stutter::serve(echo)
+    ///     .blob("hello", "hello world\n")
+    ///     .cycles(100)
+    ///     .run_for(Duration::from_secs(10));
+    /// ```
+    pub fn serve<F, Fut>(server: F) -> Self
+    where
+        F: Fn(tokio::net::TcpListener) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let mut stutter = Stutter::new("127.0.0.1:0");
+        stutter.in_process = Some(InProcess(Arc::new(move |listener| {
+            Box::pin(server(listener))
+        })));
+        stutter
+    }
+
+    /// How this run's server comes to be.
+    pub(crate) fn launch(&self) -> Launch<'_> {
+        match (&self.in_process, &self.server) {
+            (Some(InProcess(serve)), _) => Launch::InProcess(serve),
+            (None, Some(spec)) => Launch::Command(spec),
+            (None, None) => Launch::External,
+        }
+    }
+
+    /// What port 0 in the address means for this run.
+    pub(crate) fn port_zero(&self) -> PortZero {
+        match self.launch() {
+            Launch::InProcess(_) => PortZero::Keep,
+            Launch::Command(_) => PortZero::Pick,
+            Launch::External => PortZero::Refuse,
         }
     }
 

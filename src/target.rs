@@ -174,7 +174,7 @@ async fn serve(
 ) {
     let started = async {
         let settings = Settings::resolve(&stutter.requested, Duration::MAX, session::env_var)?;
-        let addr = resolve_addr(&stutter.addr, stutter.server.is_some())?;
+        let addr = resolve_addr(&stutter.addr, stutter.port_zero())?;
         Ok::<_, SetupError>((settings, addr))
     }
     .await;
@@ -196,7 +196,7 @@ async fn serve(
         linger: session::RESPONSE_WINDOW,
     };
     let mut probe = match Probe::start(
-        stutter.server.as_ref(),
+        stutter.launch(),
         addr,
         &settings,
         stutter.output.clone(),

@@ -8,7 +8,6 @@ mod pacing;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -28,7 +27,7 @@ use crate::corpus::{Blob, Corpus};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{Baseline, Oracles};
 use crate::report::{FindingKind, RunEnd, Suspect, SuspectState};
-use crate::server::{ServerEvent, ServerProcess};
+use crate::server::{Exit, Server, ServerEvent};
 use crate::split::Splits;
 use crate::stats::{Stats, StatsCollector};
 
@@ -177,7 +176,7 @@ pub(crate) struct Run<'a> {
     pub(crate) transport: Transport,
     pub(crate) oracles: &'a Oracles,
     pub(crate) baselines: &'a HashMap<String, Baseline>,
-    pub(crate) server: Option<&'a mut ServerProcess>,
+    pub(crate) server: Option<&'a mut Server>,
     pub(crate) stop: Option<&'a StopHandle>,
     pub(crate) progress: Option<&'a ProgressHook>,
 }
@@ -286,9 +285,9 @@ impl<'a> Book<'a> {
 
 /// Waits up to `within` for the server to exit.
 pub(crate) async fn exit_within(
-    server: &mut Option<&mut ServerProcess>,
+    server: &mut Option<&mut Server>,
     within: Duration,
-) -> Option<ExitStatus> {
+) -> Option<Exit> {
     let server = server.as_mut()?;
     timeout(within, server.exited()).await.ok()
 }
@@ -382,11 +381,11 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
             } => {
                 tasks.abort_all();
                 let kind = match event {
-                    ServerEvent::Exited(status) => FindingKind::ServerDied { status },
+                    ServerEvent::Exited(exit) => exit.finding(),
                     // A panic or sanitizer line often comes just before the process dies:
                     // then the death is the finding.
                     ServerEvent::Printed(alarm) => match exit_within(&mut run.server, EXIT_GRACE).await {
-                        Some(status) => FindingKind::ServerDied { status },
+                        Some(exit) => exit.finding(),
                         None => FindingKind::OutputMatched {
                             stream: alarm.stream,
                             line: alarm.line,
@@ -432,9 +431,9 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                             .flatten();
                         if let Some(kind) = verdict {
                             tasks.abort_all();
-                            if let Some(status) = exit_within(&mut run.server, EXIT_GRACE).await {
+                            if let Some(exit) = exit_within(&mut run.server, EXIT_GRACE).await {
                                 book.remember(now, running, false);
-                                return Err(book.found(FindingKind::ServerDied { status }));
+                                return Err(book.found(exit.finding()));
                             }
                             return Err(book.found_in(kind, &running));
                         }
@@ -442,10 +441,10 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                     }
                     Err(error) => {
                         book.trouble(now);
-                        if let Some(status) = exit_within(&mut run.server, EXIT_GRACE).await {
+                        if let Some(exit) = exit_within(&mut run.server, EXIT_GRACE).await {
                             book.remember(now, running, false);
                             tasks.abort_all();
-                            return Err(book.found(FindingKind::ServerDied { status }));
+                            return Err(book.found(exit.finding()));
                         }
                         tasks.abort_all();
                         // The failed delivery sent nothing: it is a victim, not a suspect.
@@ -470,8 +469,8 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     } else {
         Duration::ZERO
     };
-    if let Some(status) = exit_within(&mut run.server, settle).await {
-        return Err(book.found(FindingKind::ServerDied { status }));
+    if let Some(exit) = exit_within(&mut run.server, settle).await {
+        return Err(book.found(exit.finding()));
     }
     Ok((book.stats(), end))
 }

@@ -19,6 +19,11 @@ pub enum FindingKind {
         /// How it ended.
         status: ExitStatus,
     },
+    /// The in-process server's future ended (returned, or panicked) while being fuzzed.
+    ServerTaskEnded {
+        /// The panic message, if it panicked.
+        panic: Option<String>,
+    },
     /// A connection was refused or reset during the handshake after the server was ready.
     ConnectRefused {
         /// The error the connect got.
@@ -77,6 +82,14 @@ impl FindingKind {
             FindingKind::ServerDied { status } => {
                 format!("the server {} while being fuzzed", describe_exit(*status))
             }
+            FindingKind::ServerTaskEnded {
+                panic: Some(message),
+            } => {
+                format!("the in-process server panicked while being fuzzed: {message}")
+            }
+            FindingKind::ServerTaskEnded { panic: None } => {
+                "the in-process server's future returned while being fuzzed".to_owned()
+            }
             FindingKind::ConnectRefused { error } => {
                 format!("a connection was refused after the server was ready ({error})")
             }
@@ -119,6 +132,13 @@ impl FindingKind {
                 waited.as_millis()
             ),
             FindingKind::CheckFailed { message } => format!("the check failed: {message}"),
+            FindingKind::OutputMatched {
+                stream: "panic",
+                line,
+                ..
+            } => {
+                format!("a task of the in-process server panicked: {line}")
+            }
             FindingKind::OutputMatched {
                 stream,
                 line,
@@ -197,7 +217,7 @@ impl Suspect {
 #[derive(Clone, Debug)]
 pub(crate) struct ServerRecord {
     pub(crate) command: String,
-    pub(crate) pid: u32,
+    pub(crate) pid: Option<u32>,
     pub(crate) stdout: OutputSnapshot,
     pub(crate) stderr: OutputSnapshot,
 }
@@ -286,7 +306,7 @@ impl Finding {
 
     /// The spawned server's process id, if the harness spawned it.
     pub fn server_pid(&self) -> Option<u32> {
-        self.server.as_ref().map(|s| s.pid)
+        self.server.as_ref().and_then(|s| s.pid)
     }
 
     /// The line that replays `case`.
@@ -331,7 +351,10 @@ impl fmt::Display for Finding {
         writeln!(f, "  seed      = {}", self.seed)?;
         writeln!(f, "  address   = {}", self.addr)?;
         if let Some(server) = &self.server {
-            writeln!(f, "  server    = {} (pid {})", server.command, server.pid)?;
+            match server.pid {
+                Some(pid) => writeln!(f, "  server    = {} (pid {pid})", server.command)?,
+                None => writeln!(f, "  server    = {}", server.command)?,
+            }
         }
         match (self.replay, self.suspects.len()) {
             (Some((attempt, of)), _) => writeln!(

@@ -21,6 +21,7 @@ use crate::rng::{Seed, fnv1a};
 pub(crate) fn kind_slug(kind: &FindingKind) -> &'static str {
     match kind {
         FindingKind::ServerDied { .. } => "server-died",
+        FindingKind::ServerTaskEnded { .. } => "server-task-ended",
         FindingKind::ConnectRefused { .. } => "connect-refused",
         FindingKind::ConnectTimeout { .. } => "connect-timeout",
         FindingKind::ResponseDiffers { .. } => "response-differs",

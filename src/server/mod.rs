@@ -5,12 +5,128 @@
 //! The builder keeps a [`ServerSpec`] (plain data), never a live handle, so a run can be
 //! repeated: replay and shrinking spawn the same server again.
 
+mod in_process;
 mod output;
 mod process;
 mod spec;
 mod valgrind;
 
-pub(crate) use output::OutputSnapshot;
-pub(crate) use process::{ServerEvent, ServerProcess, describe_exit};
+use std::process::ExitStatus;
+use std::time::Duration;
+
+pub(crate) use in_process::{InProcessServer, ServeFn, TaskEnd};
+pub(crate) use output::{Alarm, OutputSnapshot};
+pub(crate) use process::{ServerProcess, describe_exit};
+
+use crate::report::{FindingKind, ServerRecord};
+
+/// How a server ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Exit {
+    /// A spawned process exited or died.
+    Process(ExitStatus),
+    /// An in-process server's future ended.
+    Task(TaskEnd),
+}
+
+impl Exit {
+    /// The finding a server ending while being fuzzed is.
+    pub(crate) fn finding(self) -> FindingKind {
+        match self {
+            Exit::Process(status) => FindingKind::ServerDied { status },
+            Exit::Task(TaskEnd::Returned) => FindingKind::ServerTaskEnded { panic: None },
+            Exit::Task(TaskEnd::Panicked(message)) => FindingKind::ServerTaskEnded {
+                panic: Some(message),
+            },
+        }
+    }
+}
+
+/// Something the server did that the run loop must see.
+#[derive(Debug)]
+pub(crate) enum ServerEvent {
+    /// It ended.
+    Exited(Exit),
+    /// It printed an alarming line (or, in process, a task panicked).
+    Printed(Alarm),
+}
+
+/// The server under test: a spawned process or a future in this process.
+pub(crate) enum Server {
+    Process(ServerProcess),
+    InProcess(InProcessServer),
+}
+
+impl Server {
+    /// How it ended, if it has (without waiting).
+    pub(crate) fn try_exited(&mut self) -> Option<Exit> {
+        match self {
+            Server::Process(p) => p.try_exited().map(Exit::Process),
+            Server::InProcess(s) => s.try_ended().map(Exit::Task),
+        }
+    }
+
+    /// Resolves when it ends. Cancel-safe.
+    pub(crate) async fn exited(&mut self) -> Exit {
+        match self {
+            Server::Process(p) => Exit::Process(p.exited().await),
+            Server::InProcess(s) => Exit::Task(s.ended().await),
+        }
+    }
+
+    /// Resolves with the next thing it does: end, or report an alarm. Cancel-safe.
+    pub(crate) async fn event(&mut self) -> ServerEvent {
+        match self {
+            Server::Process(p) => p.event().await,
+            Server::InProcess(s) => match s.event().await {
+                Ok(end) => ServerEvent::Exited(Exit::Task(end)),
+                Err(alarm) => ServerEvent::Printed(alarm),
+            },
+        }
+    }
+
+    pub(crate) fn take_alarm(&mut self) -> Option<Alarm> {
+        match self {
+            Server::Process(p) => p.take_alarm(),
+            Server::InProcess(s) => s.take_alarm(),
+        }
+    }
+
+    pub(crate) fn arm_output_watch(&self) {
+        if let Server::Process(p) = self {
+            p.arm_output_watch();
+        }
+    }
+
+    /// Stops it; returns how it ended if it had ended on its own before.
+    pub(crate) async fn stop(&mut self, grace: Duration) -> Option<Exit> {
+        match self {
+            Server::Process(p) => p.stop(grace).await.map(Exit::Process),
+            Server::InProcess(s) => {
+                let ended = s.try_ended().map(Exit::Task);
+                s.stop(grace).await;
+                ended
+            }
+        }
+    }
+
+    /// What a report shows of it.
+    pub(crate) fn record(&self) -> ServerRecord {
+        match self {
+            Server::Process(p) => ServerRecord {
+                command: p.command_line().to_owned(),
+                pid: Some(p.pid()),
+                stdout: p.stdout(),
+                stderr: p.stderr(),
+            },
+            Server::InProcess(s) => ServerRecord {
+                command: format!("in-process server on {}", s.addr()),
+                pid: None,
+                stdout: OutputSnapshot::default(),
+                stderr: OutputSnapshot::default(),
+            },
+        }
+    }
+}
 pub(crate) use spec::ServerSpec;
 pub use valgrind::{VALGRIND_FLAGS, valgrind};

@@ -16,6 +16,7 @@ use tokio::time::{Instant, sleep, timeout};
 
 use super::output::{Alarm, AlarmSink, OutputLog, OutputSnapshot, drain};
 use super::spec::ServerSpec;
+use super::{Exit, ServerEvent};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::OutputWatch;
 
@@ -36,15 +37,6 @@ pub(crate) struct ServerProcess {
     alarms: mpsc::UnboundedReceiver<Alarm>,
     /// `stop` ran: later calls do nothing.
     stopped: bool,
-}
-
-/// Something the server did that the run loop must see.
-#[derive(Debug)]
-pub(crate) enum ServerEvent {
-    /// It exited.
-    Exited(ExitStatus),
-    /// It printed an alarming line.
-    Printed(Alarm),
 }
 
 impl ServerProcess {
@@ -203,12 +195,12 @@ impl ServerProcess {
     /// Cancel-safe.
     pub(crate) async fn event(&mut self) -> ServerEvent {
         if let Some(status) = self.status {
-            return ServerEvent::Exited(status);
+            return ServerEvent::Exited(Exit::Process(status));
         }
         let (alarms, child, slot) = (&mut self.alarms, &mut self.child, &mut self.status);
         tokio::select! {
             Some(alarm) = alarms.recv() => ServerEvent::Printed(alarm),
-            status = wait_child(child, slot) => ServerEvent::Exited(status),
+            status = wait_child(child, slot) => ServerEvent::Exited(Exit::Process(status)),
         }
     }
 
