@@ -202,8 +202,18 @@ fn load_dir(dir: &Path) -> Result<Vec<Blob>, SetupError> {
             ))
             .with_source(e)
         })?;
+        if meta.is_dir() {
+            return Err(blob_error(format!(
+                "blob directory {shown} holds a sub-directory, {}: blobs are files, so move it out \
+                 (or rename it to start with '.' to have it skipped)",
+                path.display()
+            )));
+        }
         if !meta.is_file() {
-            continue;
+            return Err(blob_error(format!(
+                "{} is not a regular file: blobs are files of client traffic; remove it",
+                path.display()
+            )));
         }
         let bytes = fs::read(&path).map_err(|e| {
             blob_error(format!(
@@ -246,7 +256,7 @@ mod tests {
             (".hidden", b"x"),
             ("e", b""),
         ]);
-        fs::create_dir(dir.path().join("sub")).unwrap();
+        fs::create_dir(dir.path().join(".git")).unwrap();
         let corpus = Corpus::load(&[dir.path().to_owned()], &[]).unwrap();
         let names: Vec<&str> = corpus.blobs().iter().map(Blob::name).collect();
         assert_eq!(names, ["a.txt", "b.txt", "e"]);
@@ -274,6 +284,28 @@ mod tests {
         let file = dir.path().join(".only-hidden");
         let err = Corpus::load(&[file], &[]).unwrap_err();
         assert!(err.to_string().contains("is not a directory"), "{err}");
+    }
+
+    #[test]
+    fn sub_directories_symlink_loops_and_unreadable_files_are_named() {
+        let dir = dir_with(&[("a", b"1")]);
+        fs::create_dir(dir.path().join("nested")).unwrap();
+        let err = Corpus::load(&[dir.path().to_owned()], &[]).unwrap_err();
+        assert!(err.to_string().contains("holds a sub-directory"), "{err}");
+        assert!(err.to_string().contains("nested"), "{err}");
+
+        let dir = dir_with(&[("a", b"1")]);
+        std::os::unix::fs::symlink(dir.path().join("loop"), dir.path().join("loop")).unwrap();
+        let err = Corpus::load(&[dir.path().to_owned()], &[]).unwrap_err();
+        assert!(err.to_string().contains("cannot use"), "{err}");
+        assert!(err.to_string().contains("loop"), "{err}");
+
+        // Unreadable even for root: reading /proc/self/mem from its start fails.
+        let dir = dir_with(&[("a", b"1")]);
+        std::os::unix::fs::symlink("/proc/self/mem", dir.path().join("mem")).unwrap();
+        let err = Corpus::load(&[dir.path().to_owned()], &[]).unwrap_err();
+        assert!(err.to_string().contains("cannot read blob"), "{err}");
+        assert!(err.to_string().contains("mem"), "{err}");
     }
 
     #[test]

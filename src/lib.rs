@@ -54,6 +54,7 @@ mod control;
 mod corpus;
 mod engine;
 mod error;
+mod limits;
 mod minimize;
 mod narrow;
 mod oracle;

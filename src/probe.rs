@@ -114,6 +114,17 @@ impl<'a> Probe<'a> {
                 ));
             }
             Launch::Command(spec) => {
+                let probe = tokio::net::TcpStream::connect(self.addr);
+                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), probe).await {
+                    return Err(SetupError::new(
+                        SetupErrorKind::ServerStartup,
+                        format!(
+                            "{} already accepts connections before the server is started: another \
+                             process holds that port; stop it, or use port 0 to let stutterfuzz pick a free one",
+                            self.addr
+                        ),
+                    ));
+                }
                 let mut process = ServerProcess::spawn(spec, self.addr, self.watch.clone())?;
                 process
                     .wait_ready(self.addr, self.settings.startup_timeout)

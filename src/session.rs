@@ -13,6 +13,7 @@ use crate::config::{Settings, resolve_addr};
 use crate::corpus::{Blob, Corpus};
 use crate::engine::{self, ConnectError, Found, Pacing, Run, Stopped, Transport};
 use crate::error::{Failure, SetupError, SetupErrorKind};
+use crate::limits;
 use crate::narrow;
 use crate::oracle::Baseline;
 use crate::probe::Probe;
@@ -51,7 +52,10 @@ pub(crate) async fn run(
     budget: Duration,
     caller: Option<&str>,
 ) -> Result<Report, Failure> {
-    let settings = Settings::resolve(&stutter.requested, budget, env_var)?;
+    let mut settings = Settings::resolve(&stutter.requested, budget, env_var)?;
+    let (connections, fd_note) = limits::fit_connections(settings.connections);
+    settings.connections = connections;
+    let notes: Vec<String> = fd_note.into_iter().collect();
     let corpus = Corpus::load(&stutter.blob_dirs, &stutter.inline)?;
     let replay_blob = match &settings.replay {
         Some(case) => Some(replay::blob_for(case, &corpus)?),
@@ -105,6 +109,7 @@ pub(crate) async fn run(
                 return Ok(Report {
                     stats,
                     seed: settings.seed,
+                    notes,
                     end,
                     replayed: settings.replay.clone().map(|c| (c, replay::ATTEMPTS)),
                     server_pid,
@@ -156,6 +161,7 @@ pub(crate) async fn run(
         replay: replay.map(|attempt| (attempt, replay::ATTEMPTS)),
         narrowed,
         regression: None,
+        notes,
     };
     finding.regression = match (regressed, &regressions, replay) {
         (Some(path), _, _) => Some(RegressionNote::Regressed(path)),

@@ -31,8 +31,12 @@ pub struct Stats {
     pub received: u64,
     /// Moving average of the cycles a connect took (1.00 is healthy).
     pub mean_cycles_to_connect: f64,
-    /// Share of checks that found every byte sent so far acknowledged (1.00 is healthy).
+    /// Share of chunks whose bytes were all acknowledged within one cycle (the pause, or
+    /// the fixed cycle) when the next was due (1.00 is healthy).
     pub ready_to_send: f64,
+    /// Times a connect found no free local port (ephemeral ports in TIME_WAIT) and the run
+    /// slowed down to let them free up.
+    pub port_waits: u64,
     /// Share of the blobs' inner offsets that have been a chunk boundary on the wire.
     pub boundary_coverage: f64,
     /// Time spent fuzzing.
@@ -51,6 +55,7 @@ impl Default for Stats {
             received: 0,
             mean_cycles_to_connect: 1.0,
             ready_to_send: 1.0,
+            port_waits: 0,
             boundary_coverage: 0.0,
             elapsed: Duration::ZERO,
         }
@@ -89,9 +94,26 @@ impl fmt::Display for Stats {
             self.boundary_coverage * 100.0,
             self.elapsed.as_secs_f64(),
             self.chunks_per_sec()
-        )
+        )?;
+        if self.deliveries > 0 && self.ready_to_send < SLOW_READY {
+            write!(
+                f,
+                " (warning: ready_to_send below {SLOW_READY:.2}: the server is slow to take its bytes, so the kernel may merge chunks and boundaries are lost; lower the connection count or lengthen the pause)"
+            )?;
+        }
+        if self.port_waits > 0 {
+            write!(
+                f,
+                " (local ports ran out {} times: the run slowed down to let connections in TIME_WAIT expire)",
+                self.port_waits
+            )?;
+        }
+        Ok(())
     }
 }
+
+/// Below this `ready_to_send`, the stats line warns that boundaries are at risk.
+const SLOW_READY: f64 = 0.95;
 
 /// Smoothing of the connect-cycles moving average, as in the original tool.
 const SMOOTHING: f64 = 0.9999;
@@ -118,6 +140,7 @@ pub(crate) struct DeliveryCounts {
     pub(crate) ready_first: u64,
     pub(crate) closed_early: bool,
     pub(crate) closed_by_server: bool,
+    pub(crate) port_waits: u64,
 }
 
 impl StatsCollector {
@@ -145,6 +168,7 @@ impl StatsCollector {
         s.chunks += d.chunks;
         s.bytes += d.bytes;
         s.received += d.received;
+        s.port_waits += d.port_waits;
         s.closed_early += u64::from(d.closed_early);
         s.closed_by_server += u64::from(d.closed_by_server);
         let cycles = (d.connect_time.as_secs_f64() / self.cycle.as_secs_f64())

@@ -171,6 +171,7 @@ impl Stutter {
     }
 
     /// Sends every regular file in `dir` (names starting with `.` skipped), sorted by name.
+    /// A sub-directory, a broken link or an unreadable file is a setup error naming it.
     /// May be called more than once.
     pub fn blobs(mut self, dir: impl Into<PathBuf>) -> Self {
         self.blob_dirs.push(dir.into());

@@ -309,6 +309,7 @@ async fn deliver_one(
                 replay: None,
                 narrowed: None,
                 regression: None,
+                notes: Vec::new(),
             };
             Err(finding.into())
         }

@@ -136,7 +136,8 @@ pub(crate) enum ConnectError {
 impl Delivery {
     pub(crate) async fn run(&self, progress: &Progress) -> Result<Delivered, ConnectError> {
         let started = Instant::now();
-        let stream = self.connect().await?;
+        let mut port_waits = 0;
+        let stream = self.connect(&mut port_waits).await?;
         let connect_time = started.elapsed();
         let (reader, mut writer) = stream.into_split();
         let (done_tx, done_rx) = oneshot::channel();
@@ -145,6 +146,7 @@ impl Delivery {
         let write = async {
             let mut counts = DeliveryCounts {
                 connect_time,
+                port_waits,
                 ..Default::default()
             };
             let mut ending = Ending::Complete;
@@ -171,7 +173,7 @@ impl Delivery {
                 }
                 counts.ready_checks += 1;
                 match self.pacing.wait_acked(writer.as_ref()).await {
-                    Ok(Acked::AtOnce) => counts.ready_first += 1,
+                    Ok(Acked::WithinCycle) => counts.ready_first += 1,
                     Ok(_) => {}
                     Err(_) => {
                         ending = Ending::ClosedByServer;
@@ -209,7 +211,26 @@ impl Delivery {
         })
     }
 
-    async fn connect(&self) -> Result<TcpStream, ConnectError> {
+    /// Connects, waiting and retrying while the machine has no free local port (many
+    /// connections in TIME_WAIT at high rates): `port_waits` counts those waits.
+    async fn connect(&self, port_waits: &mut u64) -> Result<TcpStream, ConnectError> {
+        let mut backoff = Duration::from_millis(10);
+        loop {
+            match self.connect_once().await {
+                Err(ConnectError::Local(e))
+                    if e.raw_os_error() == Some(libc::EADDRNOTAVAIL)
+                        && *port_waits < MAX_PORT_WAITS =>
+                {
+                    *port_waits += 1;
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_millis(500));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn connect_once(&self) -> Result<TcpStream, ConnectError> {
         let socket = if self.addr.is_ipv4() {
             TcpSocket::new_v4()
         } else {
@@ -233,6 +254,9 @@ impl Delivery {
         }
     }
 }
+
+/// How many times one connection waits for a free local port before giving up.
+const MAX_PORT_WAITS: u64 = 20;
 
 fn classify_connect_error(e: io::Error) -> ConnectError {
     match e.raw_os_error() {

@@ -45,10 +45,11 @@ pub(crate) struct Pacing {
 /// How the wait for an acknowledgement went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Acked {
-    /// All bytes were acknowledged at the first look.
-    AtOnce,
-    /// They were after waiting.
-    AfterWait,
+    /// All bytes were acknowledged within one cycle: the connection was ready to send, in
+    /// the original tool's sense.
+    WithinCycle,
+    /// They were, but later than one cycle.
+    Late,
     /// They were not within the limit.
     NotWithinLimit,
 }
@@ -57,9 +58,10 @@ impl Pacing {
     /// Waits until the socket's bytes are acknowledged (bounded by `ack_limit`).
     pub(crate) async fn wait_acked(&self, socket: &impl AsRawFd) -> io::Result<Acked> {
         if unacknowledged(socket)? == 0 {
-            return Ok(Acked::AtOnce);
+            return Ok(Acked::WithinCycle);
         }
-        let deadline = Instant::now() + self.ack_limit;
+        let start = Instant::now();
+        let deadline = start + self.ack_limit;
         let mut spins = 0u32;
         loop {
             // Yield a few times first (loopback ACKs are quick), then poll each millisecond.
@@ -70,7 +72,11 @@ impl Pacing {
             }
             spins += 1;
             if unacknowledged(socket)? == 0 {
-                return Ok(Acked::AfterWait);
+                return Ok(if start.elapsed() <= self.cycle_len() {
+                    Acked::WithinCycle
+                } else {
+                    Acked::Late
+                });
             }
             if Instant::now() >= deadline {
                 return Ok(Acked::NotWithinLimit);

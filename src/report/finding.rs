@@ -280,6 +280,7 @@ pub struct Finding {
     pub(crate) replay: Option<(u32, u32)>,
     pub(crate) narrowed: Option<Narrowed>,
     pub(crate) regression: Option<RegressionNote>,
+    pub(crate) notes: Vec<String>,
 }
 
 impl Finding {
@@ -486,6 +487,9 @@ impl fmt::Display for Finding {
                     f.write_str(&format_output(output))?;
                 }
             }
+        }
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
         }
         writeln!(f)?;
         write!(f, "{}", self.stats)

@@ -28,6 +28,8 @@ pub struct Report {
     pub(crate) end: RunEnd,
     pub(crate) replayed: Option<(Case, u32)>,
     pub(crate) server_pid: Option<u32>,
+    /// Things the user should know about how the run went (a capped connection count).
+    pub(crate) notes: Vec<String>,
 }
 
 impl Report {
@@ -44,6 +46,12 @@ impl Report {
     /// Why the run ended.
     pub fn end(&self) -> RunEnd {
         self.end
+    }
+
+    /// Things the run had to adjust, such as a connection count capped by the open-file
+    /// limit.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
     }
 
     /// The spawned server's process id, if the harness spawned one (it is stopped by now).
@@ -64,6 +72,9 @@ impl fmt::Display for Report {
             (None, RunEnd::ReplayPassed) => "the replay passed".to_owned(),
         };
         writeln!(f, "stutterfuzz: no finding; {why} (seed {})", self.seed)?;
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
+        }
         write!(f, "{}", self.stats)
     }
 }

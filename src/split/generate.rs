@@ -138,12 +138,20 @@ fn original(len: usize, rng: &mut impl Rng) -> Vec<usize> {
     chunks
 }
 
+/// Only the first bytes of a blob are searched for delimiters, and only so many cut
+/// positions are kept: a 100 MB blob of NUL bytes must not make a 100 MB list.
+const DELIMITER_SCAN: usize = 64 * 1024;
+const MAX_DELIMITER_CUTS: usize = 1024;
+
 /// Chunks cut at a random, non-empty subset of the positions around delimiters; the
 /// original's chunks when there is no delimiter.
 fn delimiters(bytes: &[u8], rng: &mut impl Rng) -> Vec<usize> {
     let len = bytes.len();
     let mut cuts = Vec::new();
-    for (i, &b) in bytes.iter().enumerate() {
+    for (i, &b) in bytes.iter().enumerate().take(DELIMITER_SCAN) {
+        if cuts.len() >= MAX_DELIMITER_CUTS {
+            break;
+        }
         if b == b'\n' || b == 0 {
             cuts.extend([i, i + 1]);
         }

@@ -128,6 +128,9 @@ fn fuzz_until_done(args: &Args, fuzz: Stutter) -> Result<ExitCode, String> {
                 eprintln!("{}", report.stats());
                 eprintln!("{}", report.to_string().lines().next().unwrap_or_default());
             }
+            for note in report.notes() {
+                eprintln!("stutterfuzz: note: {note}");
+            }
             Ok(ExitCode::SUCCESS)
         }
         Err(Failure::Finding(finding)) => Ok(report_finding(args, &finding)),

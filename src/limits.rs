@@ -1,0 +1,79 @@
+//! Fitting a run to the process's open-file limit: each connection in flight holds a
+//! descriptor, and a run that hits the limit would die with EMFILE mid-run. The soft limit
+//! is raised as far as the hard limit allows; past that, the connection count is capped and
+//! the report says so.
+
+use nix::sys::resource::{Resource, getrlimit, setrlimit};
+
+/// Descriptors kept free for everything else (the server's pipes, files, the runtime).
+const RESERVE: u64 = 64;
+
+/// Makes room for `connections` in flight; returns how many fit and, when that is fewer,
+/// a note saying why.
+pub(crate) fn fit_connections(connections: usize) -> (usize, Option<String>) {
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return (connections, None);
+    };
+    let (fits, raise_to) = plan(connections as u64, soft, hard);
+    if let Some(limit) = raise_to {
+        // Raising the soft limit up to the hard one needs no privilege.
+        if setrlimit(Resource::RLIMIT_NOFILE, limit, hard).is_err() {
+            let (fits, _) = plan(connections as u64, soft, soft);
+            return capped(connections, fits, soft);
+        }
+    }
+    capped(connections, fits, hard)
+}
+
+fn capped(asked: usize, fits: u64, limit: u64) -> (usize, Option<String>) {
+    let fits = usize::try_from(fits).unwrap_or(usize::MAX);
+    if fits >= asked {
+        return (asked, None);
+    }
+    (
+        fits,
+        Some(format!(
+            "{asked} connections need more open files than the limit of {limit} allows: using {fits}; raise the limit (ulimit -n) to use more"
+        )),
+    )
+}
+
+/// For `connections` under (`soft`, `hard`) limits: how many fit, and the soft limit to set
+/// (if it must rise).
+fn plan(connections: u64, soft: u64, hard: u64) -> (u64, Option<u64>) {
+    let needed = connections.saturating_add(RESERVE);
+    if needed <= soft {
+        return (connections, None);
+    }
+    let limit = needed.min(hard);
+    let fits = limit.saturating_sub(RESERVE).max(1);
+    (fits.min(connections), (limit > soft).then_some(limit))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_soft_limit_rises_before_connections_are_capped() {
+        assert_eq!(plan(100, 1024, 4096), (100, None));
+        assert_eq!(plan(2000, 1024, 4096), (2000, Some(2064)));
+        assert_eq!(plan(5000, 1024, 4096), (4032, Some(4096)));
+        assert_eq!(plan(500, 256, 256), (192, None));
+        assert_eq!(plan(10, 20, 20), (1, None), "always at least one");
+    }
+
+    #[test]
+    fn a_cap_is_explained() {
+        let (n, note) = capped(1000, 192, 256);
+        assert_eq!(n, 192);
+        let note = note.unwrap();
+        assert!(
+            note.contains("limit of 256")
+                && note.contains("using 192")
+                && note.contains("ulimit -n"),
+            "{note}"
+        );
+        assert_eq!(capped(10, 50, 256), (10, None));
+    }
+}

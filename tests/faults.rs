@@ -1,0 +1,144 @@
+//! Faults during a run, and nothing left behind or lost whatever happens.
+
+mod common;
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{assert_all_gone, blob_dir, fixture, fixture_command, read_pids};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+use stutterfuzz::FindingKind;
+
+fn wait_for_pids(path: &std::path::Path) -> Vec<i32> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(10) {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && text.ends_with('\n')
+        {
+            return read_pids(path);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("no PID file at {}", path.display());
+}
+
+#[test]
+fn a_server_killed_from_outside_is_a_finding_naming_the_signal() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pids");
+    let killer_file = pid_file.clone();
+    let killer = std::thread::spawn(move || {
+        let pids = wait_for_pids(&killer_file);
+        std::thread::sleep(Duration::from_millis(300));
+        kill(Pid::from_raw(pids[0]), Signal::SIGKILL).unwrap();
+    });
+    let failure = common::stutter("127.0.0.1:0")
+        .server(fixture_command("line-server", Some(&pid_file)))
+        .blobs(blob_dir())
+        .shrink_time(Duration::from_secs(3))
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("the death is found");
+    killer.join().unwrap();
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        matches!(finding.kind(), FindingKind::ServerDied { .. }),
+        "{finding}"
+    );
+    assert!(
+        finding.to_string().contains("was killed by SIGKILL"),
+        "{finding}"
+    );
+    assert!(
+        finding.culprit().is_none(),
+        "no case kills the correct server alone:\n{finding}"
+    );
+    assert_all_gone(&read_pids(&pid_file));
+}
+
+#[test]
+fn a_server_closing_connections_early_is_its_behaviour_not_a_finding() {
+    let report = common::stutter("127.0.0.1:0")
+        .server(fixture_command("line-server", None))
+        .blob(
+            "quit-first",
+            "QUIT\nPING\nSET k v\nGET k\nECHO never answered\n",
+        )
+        .cycles(40)
+        .connections(10)
+        .run_for(Duration::from_secs(30));
+    assert_eq!(report.stats().deliveries, 40);
+    assert!(report.stats().closed_by_server > 0, "{}", report.stats());
+}
+
+#[test]
+fn the_harness_own_error_leaves_no_server_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pids");
+    // Starts, never listens: the startup timeout is the harness's error.
+    let mut server = Command::new("sh");
+    server.args([
+        "-c",
+        &format!("echo $$ >> {} && exec sleep 30", pid_file.display()),
+    ]);
+    let failure = common::stutter("127.0.0.1:0")
+        .server(server)
+        .blobs(blob_dir())
+        .startup_timeout(Duration::from_millis(500))
+        .try_run_for(Duration::from_secs(10))
+        .expect_err("never ready");
+    assert!(failure.setup_error().is_some(), "{failure}");
+    assert_all_gone(&read_pids(&pid_file));
+}
+
+#[test]
+fn the_server_dies_with_a_killed_harness() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pids");
+    let mut harness = common::KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_stutterfuzz"))
+            .args([
+                &format!("--blob-dir={}", blob_dir().display()),
+                "--host=127.0.0.1",
+                "--port=0",
+                &format!(
+                    "--server={} --listen {{addr}}",
+                    fixture("line-server").display()
+                ),
+            ])
+            .current_dir(dir.path())
+            .env("FIXTURE_PID_FILE", &pid_file)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pids = wait_for_pids(&pid_file);
+    std::thread::sleep(Duration::from_millis(300));
+    // No chance to clean up: SIGKILL.
+    harness.0.kill().unwrap();
+    harness.0.wait().unwrap();
+    assert_all_gone(&pids[..1]);
+}
+
+#[test]
+fn a_finding_is_on_disk_before_the_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("regressions.txt");
+    let panicked = catch_unwind(AssertUnwindSafe(|| {
+        common::stutter("127.0.0.1:0")
+            .server(fixture_command("line-server-buggy", None))
+            .blobs(blob_dir())
+            .regression_file(&file)
+            .shrink_time(Duration::from_secs(5))
+            .run_for(Duration::from_secs(30));
+    }));
+    assert!(panicked.is_err(), "the finding panics");
+    let text = std::fs::read_to_string(&file).expect("written before the panic");
+    assert!(
+        text.lines().any(|l| l.starts_with("v1 kind=server-died ")),
+        "{text}"
+    );
+}
