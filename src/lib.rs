@@ -59,6 +59,7 @@ mod minimize;
 mod narrow;
 mod oracle;
 mod probe;
+mod record;
 mod replay;
 mod report;
 mod rng;

@@ -17,6 +17,7 @@ use crate::limits;
 use crate::narrow;
 use crate::oracle::Baseline;
 use crate::probe::Probe;
+use crate::record::Recorder;
 use crate::replay;
 use crate::report::regression;
 use crate::report::{
@@ -263,6 +264,10 @@ async fn drive(
         }
     }
     let transport = probe.transport();
+    let mut recorder = match &stutter.record {
+        Some(path) => Some(Recorder::create(path)?),
+        None => None,
+    };
     let run = Run {
         settings,
         corpus,
@@ -272,8 +277,13 @@ async fn drive(
         server: probe.server(),
         stop: stutter.stop.as_ref(),
         progress: stutter.progress.as_ref(),
+        record: recorder.as_mut(),
     };
-    match engine::fuzz(run).await {
+    let fuzzed = engine::fuzz(run).await;
+    if let Some(recorder) = recorder.as_mut() {
+        recorder.finish()?;
+    }
+    match fuzzed {
         Ok((stats, end)) => Ok(Outcome::Passed { stats, end }),
         Err(Stopped::Found(found)) => Ok(Outcome::Found {
             found,

@@ -57,6 +57,7 @@ pub struct Stutter {
     pub(crate) output: Option<OutputWatch>,
     pub(crate) regressions: Regressions,
     pub(crate) in_process: Option<InProcess>,
+    pub(crate) record: Option<PathBuf>,
 }
 
 /// An in-process server's future, as the builder keeps it.
@@ -99,6 +100,7 @@ impl Stutter {
             output: Some(OutputWatch::default()),
             regressions: Regressions::default(),
             in_process: None,
+            record: None,
         }
     }
 
@@ -411,6 +413,15 @@ impl Stutter {
     /// Neither records findings nor replays recorded ones.
     pub fn no_regression_file(mut self) -> Self {
         self.regressions = Regressions::Off;
+        self
+    }
+
+    /// Writes one line per finished delivery to `path`: the connection's local port, the
+    /// chunk sizes the kernel accepted (`-` for none), the blob's length and name; lines
+    /// starting with `#` are comments. Compare it with your server's own log of reads to see
+    /// what it really got. Default: no record.
+    pub fn record(mut self, path: impl Into<PathBuf>) -> Self {
+        self.record = Some(path.into());
         self
     }
 

@@ -120,6 +120,11 @@ pub(crate) struct Delivered {
     /// alive to answer, so this delivery did not crash it.
     pub(crate) closed_cleanly: bool,
     pub(crate) heard: Heard,
+    /// The connection's local port, as the server sees it.
+    pub(crate) local_port: u16,
+    /// The size of every `write()` the kernel accepted, in order: the chunks as they went
+    /// out (a chunk the kernel took in parts shows as several).
+    pub(crate) accepted: Vec<usize>,
 }
 
 /// A delivery that did not get a connection.
@@ -139,6 +144,7 @@ impl Delivery {
         let mut port_waits = 0;
         let stream = self.connect(&mut port_waits).await?;
         let connect_time = started.elapsed();
+        let local_port = stream.local_addr().map_or(0, |a| a.port());
         let (reader, mut writer) = stream.into_split();
         let (done_tx, done_rx) = oneshot::channel();
         let read = read_response(reader, done_rx, self.listen);
@@ -151,8 +157,9 @@ impl Delivery {
             };
             let mut ending = Ending::Complete;
             let last = self.splits.len().saturating_sub(1);
+            let mut accepted = Vec::with_capacity(self.splits.len());
             for (i, chunk) in self.splits.cut(&self.bytes).enumerate() {
-                if let Err(e) = writer.write_all(chunk).await {
+                if let Err(e) = write_chunk(&mut writer, chunk, &mut accepted).await {
                     // With fast open, a refused connect shows here, at the first write.
                     if counts.chunks == 0 && e.kind() == io::ErrorKind::ConnectionRefused {
                         return Err(ConnectError::Refused(e));
@@ -190,11 +197,11 @@ impl Delivery {
                 let _ = writer.shutdown().await;
             }
             let _ = done_tx.send((Instant::now(), ending == Ending::ClosedEarly));
-            Ok((counts, ending, writer))
+            Ok((counts, ending, accepted, writer))
         };
 
         let (written, heard) = tokio::join!(write, read);
-        let (mut counts, ending, _writer) = written?;
+        let (mut counts, ending, accepted, _writer) = written?;
         counts.received = heard.received;
         counts.closed_early = ending == Ending::ClosedEarly;
         let ending = if ending == Ending::Complete && heard.end == ReadEnd::Reset {
@@ -208,6 +215,8 @@ impl Delivery {
             ending,
             closed_cleanly: ending != Ending::ClosedByServer && heard.end == ReadEnd::Closed,
             heard,
+            local_port,
+            accepted,
         })
     }
 
@@ -253,6 +262,24 @@ impl Delivery {
             Ok(Err(e)) => Err(classify_connect_error(e)),
         }
     }
+}
+
+/// Writes one chunk: one `write()`, and more only if the kernel took less; records what
+/// each accepted.
+async fn write_chunk(
+    writer: &mut tokio::net::tcp::OwnedWriteHalf,
+    mut chunk: &[u8],
+    accepted: &mut Vec<usize>,
+) -> io::Result<()> {
+    while !chunk.is_empty() {
+        let n = writer.write(chunk).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        accepted.push(n);
+        chunk = &chunk[n..];
+    }
+    Ok(())
 }
 
 /// How many times one connection waits for a free local port before giving up.

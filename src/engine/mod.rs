@@ -26,6 +26,7 @@ use crate::control::{ProgressHook, StopHandle};
 use crate::corpus::{Blob, Corpus};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{Baseline, Oracles};
+use crate::record::Recorder;
 use crate::report::{FindingKind, RunEnd, Suspect, SuspectState};
 use crate::server::{Exit, Server, ServerEvent};
 use crate::split::Splits;
@@ -179,6 +180,7 @@ pub(crate) struct Run<'a> {
     pub(crate) server: Option<&'a mut Server>,
     pub(crate) stop: Option<&'a StopHandle>,
     pub(crate) progress: Option<&'a ProgressHook>,
+    pub(crate) record: Option<&'a mut Recorder>,
 }
 
 /// The run's bookkeeping: the single owner of stats and in-flight cases.
@@ -416,6 +418,9 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                         // A delivery the server cut short may be the crash itself; if so,
                         // the event arm above sees it next, with this case among the recent.
                         book.stats.record(&delivered.counts);
+                        if let Some(record) = run.record.as_deref_mut() {
+                            record.delivery(delivered.local_port, &delivered.accepted, running.blob.len(), running.blob.name());
+                        }
                         book.stats.cover(running.blob.name(), running.planned.case.splits(), delivered.counts.chunks);
                         if delivered.ending == Ending::ClosedByServer {
                             book.trouble(now);

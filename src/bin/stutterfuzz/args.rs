@@ -103,6 +103,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "TEXT")]
     pub(crate) ignore_output: Vec<String>,
 
+    /// Write one line per finished delivery to FILE: local port, chunk sizes the kernel
+    /// accepted, blob length, blob name
+    #[arg(long, value_name = "FILE")]
+    pub(crate) record: Option<PathBuf>,
+
     /// Where each finding is saved as a file (report and case strings) before exiting
     #[arg(long, value_name = "DIR", default_value = "stutterfuzz-failures")]
     pub(crate) failures_dir: PathBuf,

@@ -89,6 +89,9 @@ fn configure(args: &Args) -> Result<Stutter, String> {
     for pattern in &args.ignore_output {
         fuzz = fuzz.ignore_output(pattern);
     }
+    if let Some(path) = &args.record {
+        fuzz = fuzz.record(path);
+    }
     if let Some(seed) = args.seed {
         fuzz = fuzz.seed(seed.value());
     }

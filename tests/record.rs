@@ -1,0 +1,66 @@
+//! The delivery record says what was sent; a server that logs its reads says what arrived.
+
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{blob_dir, fixture_command};
+
+#[test]
+fn the_record_matches_what_the_server_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("record.txt");
+    let reads = dir.path().join("reads.txt");
+    let mut server = fixture_command("read-recorder", None);
+    server.env("READ_LOG", &reads);
+    let report = common::stutter("127.0.0.1:0")
+        .server(server)
+        .blobs(blob_dir())
+        .record(&record)
+        .connections(10)
+        .cycles(10)
+        .run_for(Duration::from_secs(60));
+    assert_eq!(report.stats().deliveries, 50);
+
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        text.starts_with("# stutterfuzz delivery record v1"),
+        "{text}"
+    );
+    let sent: HashMap<u16, (u64, usize)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let fields: Vec<&str> = l.splitn(4, ' ').collect();
+            let sizes: u64 = fields[1]
+                .split(',')
+                .filter_map(|s| s.parse::<u64>().ok())
+                .sum();
+            let blob_len: usize = fields[2].parse().unwrap();
+            assert!(blob_dir().join(fields[3]).is_file(), "{l}");
+            (fields[0].parse().unwrap(), (sizes, blob_len))
+        })
+        .collect();
+    assert_eq!(
+        sent.len(),
+        50,
+        "one line per delivery, each on its own port"
+    );
+
+    // Give the server a moment to log the last connections it saw close.
+    std::thread::sleep(Duration::from_millis(200));
+    let log = std::fs::read_to_string(&reads).unwrap();
+    let read: HashMap<u16, u64> = log
+        .lines()
+        .filter_map(|l| l.split_once(' '))
+        .map(|(port, sizes)| {
+            let total = sizes.split(',').filter_map(|s| s.parse::<u64>().ok()).sum();
+            (port.parse().unwrap(), total)
+        })
+        .collect();
+    for (port, (bytes, blob_len)) in &sent {
+        assert!(*bytes as usize <= *blob_len);
+        assert_eq!(read.get(port), Some(bytes), "connection from port {port}");
+    }
+}
