@@ -1,78 +1,265 @@
-//! Throughput benchmark: fuzz the bundled correct server at several connection counts and
-//! print what each run measured. Not a test: it measures, and its duration is a parameter.
+//! Benchmark: how fast stutterfuzz delivers, and how faithfully the server really sees the
+//! boundaries. Not a test: it measures, and its duration is a parameter.
+//!
+//! The server is a read recorder (the bundled fixture): it logs the size of every `read()`
+//! per connection. Together with the harness's delivery record this gives, per setting:
+//! chunks/s, deliveries/s, complete deliveries/s, boundary fidelity (the share of intended
+//! boundaries that were also read boundaries), the exact-pattern rate (deliveries whose
+//! reads equal the chunks), the harness's CPU use and peak RSS. Each setting runs in a
+//! process of its own, so CPU and memory are that setting's alone.
 //!
 //! ```text
-//! cargo run --release --example bench                             # 5 s per setting
-//! cargo run --release --example bench -- --seconds 20 --connections 1,100,1000
+//! cargo run --release --example bench                          # 5 s per setting
+//! cargo run --release --example bench -- --seconds 20
 //! ```
 
-use std::path::Path;
+use std::collections::{HashMap, VecDeque};
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use stutterfuzz::Stutter;
 
+/// How a setting paces its chunks.
+#[derive(Clone, Copy)]
+enum Mode {
+    /// The default: the server's receive queue.
+    Adaptive,
+    /// ACK, then a fixed pause (ms).
+    Pause(u64),
+    /// The original tool's fixed cycle (ms).
+    Cycle(u64),
+}
+
+/// (label, connections, pacing)
+const SETTINGS: [(&str, usize, Mode); 6] = [
+    ("adaptive (default)", 1, Mode::Adaptive),
+    ("adaptive (default)", 100, Mode::Adaptive),
+    ("adaptive (default)", 1000, Mode::Adaptive),
+    ("ack + 2 ms pause", 100, Mode::Pause(2)),
+    ("fixed 150 ms cycle", 100, Mode::Cycle(150)),
+    ("fixed 1 ms cycle", 100, Mode::Cycle(1)),
+];
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let value_of = |flag: &str| {
+    let value = |flag: &str| {
         args.iter()
             .position(|a| a == flag)
             .and_then(|i| args.get(i + 1))
             .cloned()
     };
-    if let Some(addr) = value_of("--serve") {
+    if let (Some(addr), Some(log)) = (value("--serve"), value("--log")) {
         let listener = std::net::TcpListener::bind(&addr).expect("the bench server binds");
-        stutterfuzz_fixtures::servers::serve_correct(listener);
+        stutterfuzz_fixtures::servers::serve_read_recorder(listener, PathBuf::from(log));
         return ExitCode::SUCCESS;
     }
-    let Ok(seconds) = value_of("--seconds")
+    if let (Some(addr), Some(kind)) = (value("--serve"), value("--buggy")) {
+        let listener = std::net::TcpListener::bind(&addr).expect("the bench server binds");
+        use stutterfuzz_fixtures::{servers, tokio_server};
+        match kind.as_str() {
+            "crash" => servers::serve_split_crash(listener),
+            "wrong" => servers::serve_split_wrong(listener),
+            "straddle" => servers::serve_straddle_hang(listener),
+            _ => tokio_server::serve_panicking_task(listener),
+        }
+        return ExitCode::SUCCESS;
+    }
+    let Ok(seconds) = value("--seconds")
         .unwrap_or_else(|| "5".into())
         .parse::<u64>()
     else {
         eprintln!("bench: --seconds takes a whole number");
         return ExitCode::from(2);
     };
-    let counts: Result<Vec<usize>, _> = value_of("--connections")
-        .unwrap_or_else(|| "1,100,1000".into())
-        .split(',')
-        .map(str::parse)
-        .collect();
-    let Ok(counts) = counts else {
-        eprintln!("bench: --connections takes a comma-separated list such as 1,100,1000");
-        return ExitCode::from(2);
-    };
-
+    if let Some(setting) = value("--one") {
+        return run_one(&setting, seconds);
+    }
+    println!(
+        "{:<20} {:>5} {:>9} {:>12} {:>10} {:>9} {:>7} {:>9} {:>8}",
+        "setting",
+        "conns",
+        "chunks/s",
+        "deliveries/s",
+        "complete/s",
+        "fidelity",
+        "exact",
+        "cpu",
+        "rss_mib"
+    );
     let exe = std::env::current_exe().expect("the bench knows its own path");
-    let blobs = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs");
-    println!("connections  chunks/s  deliveries/s  ready_to_send  mean_cycles_to_connect");
-    for connections in counts {
-        let mut server = Command::new(&exe);
-        server.args(["--serve", "{addr}"]);
-        let outcome = Stutter::new("127.0.0.1:0")
-            .server(server)
-            .blobs(&blobs)
-            .connections(connections)
-            .close_chance(0)
-            .seed(1)
-            .try_run_for(Duration::from_secs(seconds));
-        match outcome {
-            Ok(report) => {
-                let s = report.stats();
-                println!(
-                    "{connections:>11}  {:>8.0}  {:>12.0}  {:>13.3}  {:>22.2}",
-                    s.chunks_per_sec(),
-                    s.deliveries_per_sec(),
-                    s.ready_to_send,
-                    s.mean_cycles_to_connect
-                );
-            }
-            Err(failure) => {
-                eprintln!(
-                    "bench: the correct server failed at {connections} connections:\n{failure}"
-                );
-                return ExitCode::FAILURE;
-            }
+    for (i, (label, connections, _)) in SETTINGS.iter().enumerate() {
+        let out = Command::new(&exe)
+            .args(["--one", &i.to_string(), "--seconds", &seconds.to_string()])
+            .output()
+            .expect("the bench runs a setting");
+        let line = String::from_utf8_lossy(&out.stdout);
+        if !out.status.success() {
+            eprintln!(
+                "bench: {label} at {connections} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return ExitCode::FAILURE;
+        }
+        println!("{:<20} {:>5} {}", label, connections, line.trim());
+    }
+    println!();
+    println!("{:<44} {:>14}", "buggy fixture (oracle)", "time to find");
+    for (kind, label) in [
+        ("crash", "crashes on a split line (server died)"),
+        ("wrong", "answers a split wrongly (same response)"),
+        ("straddle", "hangs on a split \\r\\n (response timeout)"),
+        ("panic", "tokio task panics (output watching)"),
+    ] {
+        match time_to_find(kind) {
+            Some(found) => println!("{label:<44} {:>11.3} s", found.as_secs_f64()),
+            None => println!("{label:<44} {:>14}", "not found"),
         }
     }
     ExitCode::SUCCESS
+}
+
+/// How long the default settings take to report each planted bug (narrowing off, so this
+/// is the time to the first finding).
+fn time_to_find(kind: &str) -> Option<Duration> {
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let mut server = Command::new(exe);
+    server.args(["--serve", "{addr}", "--buggy", kind]);
+    let mut fuzz = Stutter::new("127.0.0.1:0")
+        .server(server)
+        .no_regression_file()
+        .shrink_time(Duration::ZERO);
+    fuzz = match kind {
+        "wrong" => fuzz
+            .blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs"))
+            .expect_same_response(),
+        "straddle" => fuzz
+            .blob("ping", "PING\r\n")
+            .blob("echo", "ECHO packet boundaries\r\n")
+            .response_timeout(Duration::from_millis(300)),
+        _ => fuzz.blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs")),
+    };
+    let started = std::time::Instant::now();
+    match fuzz.try_run_for(Duration::from_secs(60)) {
+        Err(stutterfuzz::Failure::Finding(_)) => Some(started.elapsed()),
+        _ => None,
+    }
+}
+
+fn run_one(setting: &str, seconds: u64) -> ExitCode {
+    let Some(&(_, connections, mode)) = setting.parse::<usize>().ok().and_then(|i| SETTINGS.get(i))
+    else {
+        eprintln!("bench: no setting {setting}");
+        return ExitCode::from(2);
+    };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let record = dir.path().join("record.txt");
+    let reads = dir.path().join("reads.txt");
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let mut server = Command::new(exe);
+    server.args(["--serve", "{addr}", "--log"]).arg(&reads);
+    let mut fuzz = Stutter::new("127.0.0.1:0")
+        .server(server)
+        .blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench"))
+        .no_regression_file()
+        .close_chance(0)
+        .seed(1)
+        .connections(connections)
+        .record(&record);
+    fuzz = match mode {
+        Mode::Adaptive => fuzz,
+        Mode::Pause(ms) => fuzz.adaptive_pacing(false).pause(Duration::from_millis(ms)),
+        Mode::Cycle(ms) => fuzz.cycle(Duration::from_millis(ms)),
+    };
+    let cpu_before = cpu_seconds();
+    let report = match fuzz.try_run_for(Duration::from_secs(seconds)) {
+        Ok(report) => report,
+        Err(failure) => {
+            eprintln!("{failure}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cpu = (cpu_seconds() - cpu_before) / report.stats().elapsed.as_secs_f64();
+    let (fidelity, exact, complete) = compare(&record, &reads);
+    let elapsed = report.stats().elapsed.as_secs_f64();
+    println!(
+        "{:>9.0} {:>12.0} {:>10.0} {:>8.3}% {:>6.1}% {:>8.2} {:>8}",
+        report.stats().chunks_per_sec(),
+        report.stats().deliveries_per_sec(),
+        complete as f64 / elapsed,
+        fidelity * 100.0,
+        exact * 100.0,
+        cpu,
+        peak_rss_kib() / 1024
+    );
+    ExitCode::SUCCESS
+}
+
+/// (boundary fidelity, exact-pattern rate, complete deliveries) from the harness's record
+/// and the server's read log, joined on the connection's port.
+fn compare(record: &Path, reads: &Path) -> (f64, f64, u64) {
+    // The server logs a connection when it closes: give the last ones a moment.
+    std::thread::sleep(Duration::from_millis(500));
+    let sizes =
+        |text: &str| -> Vec<u64> { text.split(',').filter_map(|s| s.parse().ok()).collect() };
+    // Local ports are reused within a run: the n-th connection from a port in the record is
+    // the n-th from that port in the server's log.
+    let mut read: HashMap<String, VecDeque<Vec<u64>>> = HashMap::new();
+    for line in std::fs::read_to_string(reads).unwrap_or_default().lines() {
+        if let Some((port, s)) = line.split_once(' ') {
+            read.entry(port.to_owned()).or_default().push_back(sizes(s));
+        }
+    }
+    let (mut intended, mut kept, mut exact, mut deliveries, mut complete) =
+        (0u64, 0u64, 0u64, 0u64, 0u64);
+    for line in std::fs::read_to_string(record).unwrap_or_default().lines() {
+        let fields: Vec<&str> = line.splitn(4, ' ').collect();
+        if line.starts_with('#') || fields.len() < 4 {
+            continue;
+        }
+        let chunks = sizes(fields[1]);
+        let total: u64 = chunks.iter().sum();
+        if fields[2].parse::<u64>().ok() == Some(total) {
+            complete += 1;
+        }
+        let Some(reads) = read.get_mut(fields[0]).and_then(VecDeque::pop_front) else {
+            continue;
+        };
+        deliveries += 1;
+        let boundaries = |parts: &[u64]| -> Vec<u64> {
+            parts
+                .iter()
+                .scan(0, |at, n| {
+                    *at += n;
+                    Some(*at)
+                })
+                .collect()
+        };
+        let wanted = boundaries(&chunks[..chunks.len().saturating_sub(1)]);
+        let seen = boundaries(&reads);
+        intended += wanted.len() as u64;
+        kept += wanted.iter().filter(|b| seen.contains(b)).count() as u64;
+        exact += u64::from(reads == chunks);
+    }
+    let share = |a: u64, b: u64| if b == 0 { 1.0 } else { a as f64 / b as f64 };
+    (share(kept, intended), share(exact, deliveries), complete)
+}
+
+fn cpu_seconds() -> f64 {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .expect("getrusage works");
+    let tv = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    tv(usage.user_time()) + tv(usage.system_time())
+}
+
+fn peak_rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
 }

@@ -29,6 +29,7 @@ pub(crate) struct Requested {
     pub(crate) connections: usize,
     pub(crate) pause: Duration,
     pub(crate) cycle: Option<Duration>,
+    pub(crate) adaptive: bool,
     pub(crate) mode: SplitMode,
     pub(crate) chances: Chances,
     pub(crate) startup_timeout: Duration,
@@ -46,6 +47,7 @@ impl Default for Requested {
             connections: 100,
             pause: Duration::from_millis(2),
             cycle: None,
+            adaptive: true,
             mode: SplitMode::Mixed,
             chances: Chances {
                 close: 500,
@@ -157,9 +159,10 @@ impl Settings {
             budget,
             cycles: requested.cycles,
             connections: requested.connections,
-            gap: match requested.cycle {
-                Some(every) => Gap::Cycle(every),
-                None => Gap::Pause(requested.pause),
+            gap: match (requested.cycle, requested.adaptive) {
+                (Some(every), _) => Gap::Cycle(every),
+                (None, true) => Gap::Adaptive(requested.pause),
+                (None, false) => Gap::Pause(requested.pause),
             },
             mode: requested.mode,
             chances: requested.chances,

@@ -296,7 +296,9 @@ async fn drive(
 
 fn probe_cycle(settings: &Settings) -> Duration {
     match settings.gap {
-        engine::Gap::Pause(d) | engine::Gap::Cycle(d) => d.max(Duration::from_millis(1)),
+        engine::Gap::Pause(d) | engine::Gap::Cycle(d) | engine::Gap::Adaptive(d) => {
+            d.max(Duration::from_millis(1))
+        }
     }
 }
 

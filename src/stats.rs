@@ -34,6 +34,12 @@ pub struct Stats {
     /// Share of chunks whose bytes were all acknowledged within one cycle (the pause, or
     /// the fixed cycle) when the next was due (1.00 is healthy).
     pub ready_to_send: f64,
+    /// Chunks sent while the server had not yet read the one before, where its receive queue
+    /// can be seen (a server on this machine): each is a boundary that may have been
+    /// merged. Zero with the default pacing, which waits for the queue to empty.
+    pub unread_before_next: u64,
+    /// Times the server's receive queue was looked at before a chunk.
+    pub read_checks: u64,
     /// Times a connect found no free local port (ephemeral ports in TIME_WAIT) and the run
     /// slowed down to let them free up.
     pub port_waits: u64,
@@ -56,6 +62,8 @@ impl Default for Stats {
             mean_cycles_to_connect: 1.0,
             ready_to_send: 1.0,
             port_waits: 0,
+            unread_before_next: 0,
+            read_checks: 0,
             boundary_coverage: 0.0,
             elapsed: Duration::ZERO,
         }
@@ -101,6 +109,13 @@ impl fmt::Display for Stats {
                 " (warning: ready_to_send below {SLOW_READY:.2}: the server is slow to take its bytes, so the kernel may merge chunks and boundaries are lost; lower the connection count or lengthen the pause)"
             )?;
         }
+        if self.unread_before_next > 0 {
+            write!(
+                f,
+                " (unread_before_next={}: chunks sent before the server had read the previous one; boundaries may be merged)",
+                self.unread_before_next
+            )?;
+        }
         if self.port_waits > 0 {
             write!(
                 f,
@@ -141,6 +156,8 @@ pub(crate) struct DeliveryCounts {
     pub(crate) closed_early: bool,
     pub(crate) closed_by_server: bool,
     pub(crate) port_waits: u64,
+    pub(crate) read_checks: u64,
+    pub(crate) unread_before_next: u64,
 }
 
 impl StatsCollector {
@@ -169,6 +186,8 @@ impl StatsCollector {
         s.bytes += d.bytes;
         s.received += d.received;
         s.port_waits += d.port_waits;
+        s.read_checks += d.read_checks;
+        s.unread_before_next += d.unread_before_next;
         s.closed_early += u64::from(d.closed_early);
         s.closed_by_server += u64::from(d.closed_by_server);
         let cycles = (d.connect_time.as_secs_f64() / self.cycle.as_secs_f64())

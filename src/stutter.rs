@@ -199,10 +199,20 @@ impl Stutter {
         self
     }
 
-    /// How long to wait after a chunk is acknowledged before sending the next, so the
-    /// server reads each chunk on its own. Default: 2 ms.
+    /// How long to wait after a chunk is acknowledged before sending the next, where the
+    /// server's receive queue cannot be seen (a server on another machine), or always with
+    /// `.adaptive_pacing(false)`. Default: 2 ms.
     pub fn pause(mut self, pause: Duration) -> Self {
         self.requested.pause = pause;
+        self
+    }
+
+    /// Adaptive pacing: for a server on this machine, each connection sends its next chunk
+    /// as soon as the server has read the previous one (its receive queue, asked of the
+    /// kernel through sock_diag, is empty), so every boundary is kept without a fixed
+    /// pause. Elsewhere it falls back to the ACK and [`pause`](Self::pause). Default: on.
+    pub fn adaptive_pacing(mut self, on: bool) -> Self {
+        self.requested.adaptive = on;
         self
     }
 

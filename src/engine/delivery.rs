@@ -13,7 +13,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use super::pacing::{Acked, Pacing};
+use super::pacing::{Acked, Ends, Pacing};
 use crate::split::Splits;
 use crate::stats::DeliveryCounts;
 
@@ -144,7 +144,12 @@ impl Delivery {
         let mut port_waits = 0;
         let stream = self.connect(&mut port_waits).await?;
         let connect_time = started.elapsed();
-        let local_port = stream.local_addr().map_or(0, |a| a.port());
+        let local = stream.local_addr().ok();
+        let local_port = local.map_or(0, |a| a.port());
+        let mut ends = local.map(|client| Ends {
+            server: self.addr,
+            client,
+        });
         let (reader, mut writer) = stream.into_split();
         let (done_tx, done_rx) = oneshot::channel();
         let read = read_response(reader, done_rx, self.listen);
@@ -187,7 +192,14 @@ impl Delivery {
                         break;
                     }
                 }
-                self.pacing.pause().await;
+                match self.pacing.pause(&mut ends).await {
+                    Some(true) => counts.read_checks += 1,
+                    Some(false) => {
+                        counts.read_checks += 1;
+                        counts.unread_before_next += 1;
+                    }
+                    None => {}
+                }
             }
             if ending == Ending::Complete && self.splits.total() < self.bytes.len() {
                 ending = Ending::ClosedEarly;

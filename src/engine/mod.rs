@@ -5,6 +5,7 @@
 
 mod delivery;
 mod pacing;
+mod server_queue;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;

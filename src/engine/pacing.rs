@@ -1,15 +1,26 @@
 //! Keeping chunks apart: after each chunk, wait until the kernel reports every byte sent so
-//! far acknowledged, then pause so the server has time to read the chunk on its own. This
-//! is the only place in the crate that sleeps to pace traffic.
+//! far acknowledged, then until the server has read it, before the next. This is the only
+//! place in the crate that sleeps to pace traffic.
 //!
 //! On loopback the ACK returns microseconds after `send()`, long before the server reads:
-//! the ACK alone keeps almost no boundary, the pause keeps them.
+//! the ACK alone keeps almost no boundary. By default ([`Gap::Adaptive`]) each connection
+//! watches the server's receive queue (sock_diag) and moves as soon as it is empty, which
+//! keeps every boundary at the machine's speed; where that queue cannot be seen (a server
+//! on another machine), a fixed pause after the ACK stands in for it.
 
+use std::cell::RefCell;
 use std::io;
+use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep, sleep_until};
+
+use super::server_queue::{ServerQueue, mapped};
+
+/// How long a connection spins, yielding, for the server to read before it sleeps between
+/// looks.
+const SPIN: Duration = Duration::from_millis(2);
 
 nix::ioctl_read_bad!(siocoutq, libc::TIOCOUTQ, libc::c_int);
 
@@ -30,6 +41,39 @@ pub(crate) enum Gap {
     /// Wait for the next tick of a fixed cycle shared by all connections (the original
     /// tool's `--cycle-ms`): at most one chunk per connection per cycle.
     Cycle(Duration),
+    /// Wait until the server has read everything sent so far; where its receive queue
+    /// cannot be seen, pause this long instead.
+    Adaptive(Duration),
+}
+
+/// Where the server's end of one connection is, for watching its receive queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Ends {
+    pub(crate) server: SocketAddr,
+    pub(crate) client: SocketAddr,
+}
+
+thread_local! {
+    /// One sock_diag socket per harness thread, opened on first use; `None` once it failed.
+    static QUEUE: RefCell<Option<Option<ServerQueue>>> = const { RefCell::new(None) };
+}
+
+/// Unread bytes in the server's end of the connection, if it can be seen from here. Tries
+/// the IPv4-mapped form too (a dual-stack server socket).
+fn server_unread(ends: &mut Ends) -> Option<u32> {
+    QUEUE.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let queue = slot
+            .get_or_insert_with(|| ServerQueue::open().ok())
+            .as_mut()?;
+        if let Ok(Some(n)) = queue.unread(ends.server, ends.client) {
+            return Some(n);
+        }
+        let (server, client) = (mapped(ends.server)?, mapped(ends.client)?);
+        let n = queue.unread(server, client).ok()??;
+        *ends = Ends { server, client };
+        Some(n)
+    })
 }
 
 /// How one connection paces its chunks.
@@ -84,12 +128,57 @@ impl Pacing {
         }
     }
 
-    /// The gap between an acknowledged chunk and the next one.
-    pub(crate) async fn pause(&self) {
+    /// The gap between an acknowledged chunk and the next one. Returns `Some(true)` when
+    /// the server was seen to have read everything before the next chunk, `Some(false)` when
+    /// it was seen not to have, `None` when its queue cannot be seen.
+    pub(crate) async fn pause(&self, ends: &mut Option<Ends>) -> Option<bool> {
         match self.gap {
-            Gap::Pause(d) if d.is_zero() => {}
-            Gap::Pause(d) => sleep(d).await,
-            Gap::Cycle(every) => sleep_until(next_tick(self.epoch, every, Instant::now())).await,
+            Gap::Pause(d) => {
+                if !d.is_zero() {
+                    sleep(d).await;
+                }
+                ends.as_mut().and_then(server_unread).map(|n| n == 0)
+            }
+            Gap::Cycle(every) => {
+                sleep_until(next_tick(self.epoch, every, Instant::now())).await;
+                ends.as_mut().and_then(server_unread).map(|n| n == 0)
+            }
+            Gap::Adaptive(fallback) => {
+                let Some(at) = ends.as_mut() else {
+                    sleep(fallback).await;
+                    return None;
+                };
+                match self.wait_read(at).await {
+                    Some(read) => Some(read),
+                    None => {
+                        // Not visible from here: never ask again for this connection.
+                        *ends = None;
+                        sleep(fallback).await;
+                        None
+                    }
+                }
+            }
+        }
+    }
+
+    /// Waits until the server's receive queue is empty (bounded by `ack_limit`): spins
+    /// (yielding to the other connections) for a moment, as a server on this machine reads
+    /// within microseconds, then polls every millisecond.
+    async fn wait_read(&self, ends: &mut Ends) -> Option<bool> {
+        let start = Instant::now();
+        loop {
+            if server_unread(ends)? == 0 {
+                return Some(true);
+            }
+            let waited = start.elapsed();
+            if waited >= self.ack_limit {
+                return Some(false);
+            }
+            if waited < SPIN {
+                tokio::task::yield_now().await;
+            } else {
+                sleep(Duration::from_millis(1)).await;
+            }
         }
     }
 
@@ -97,7 +186,7 @@ impl Pacing {
     /// the pause (at least a millisecond).
     pub(crate) fn cycle_len(&self) -> Duration {
         match self.gap {
-            Gap::Pause(d) | Gap::Cycle(d) => d.max(Duration::from_millis(1)),
+            Gap::Pause(d) | Gap::Cycle(d) | Gap::Adaptive(d) => d.max(Duration::from_millis(1)),
         }
     }
 }

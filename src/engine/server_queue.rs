@@ -1,0 +1,129 @@
+//! How many bytes wait unread in the *server's* end of a connection, asked of the kernel
+//! through NETLINK_SOCK_DIAG (inet_diag): the receive queue of the server's socket, found
+//! by the connection's two addresses. When the server runs on this machine, a chunk sent
+//! only once that queue is empty is read on its own: the boundary is kept for certain,
+//! without a fixed pause.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+
+use netlink_packet_core::{NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
+use netlink_packet_sock_diag::SockDiagMessage;
+use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
+use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+use netlink_sys::protocols::NETLINK_SOCK_DIAG;
+use netlink_sys::{Socket, SocketAddr as NetlinkAddr};
+
+/// A sock_diag socket for queue queries.
+pub(crate) struct ServerQueue {
+    socket: Socket,
+    sent: Vec<u8>,
+    received: Vec<u8>,
+}
+
+impl ServerQueue {
+    pub(crate) fn open() -> io::Result<Self> {
+        let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
+        socket.bind_auto()?;
+        socket.connect(&NetlinkAddr::new(0, 0))?;
+        socket.set_non_blocking(true)?;
+        Ok(ServerQueue {
+            socket,
+            sent: Vec::new(),
+            received: vec![0; 8192],
+        })
+    }
+
+    /// Unread bytes in the server's socket of the connection between `server` and `client`
+    /// (the client's end is ours); `None` when the kernel has no such socket here (the
+    /// server is elsewhere) or does not answer at once.
+    pub(crate) fn unread(
+        &mut self,
+        server: SocketAddr,
+        client: SocketAddr,
+    ) -> io::Result<Option<u32>> {
+        let family = if server.is_ipv4() { AF_INET } else { AF_INET6 };
+        let socket_id = SocketId {
+            source_port: server.port(),
+            destination_port: client.port(),
+            source_address: server.ip(),
+            destination_address: client.ip(),
+            interface_id: 0,
+            // All 0xff: no cookie, find the socket by its addresses.
+            cookie: [0xff; 8],
+        };
+        let mut header = NetlinkHeader::default();
+        header.flags = NLM_F_REQUEST;
+        let mut request = NetlinkMessage::new(
+            header,
+            SockDiagMessage::InetRequest(InetRequest {
+                family,
+                protocol: IPPROTO_TCP,
+                extensions: ExtensionFlags::empty(),
+                states: StateFlags::all(),
+                socket_id,
+            })
+            .into(),
+        );
+        request.finalize();
+        self.sent.resize(request.buffer_len(), 0);
+        request.serialize(&mut self.sent);
+        self.socket.send(&self.sent, 0)?;
+        let size = match self.socket.recv(&mut &mut self.received[..], 0) {
+            Ok(size) => size,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let reply = <NetlinkMessage<SockDiagMessage>>::deserialize(&self.received[..size])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        Ok(match reply.payload {
+            NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
+                Some(response.header.recv_queue)
+            }
+            _ => None,
+        })
+    }
+}
+
+/// The address the server's socket has for a connection to `server` from `client`: for an
+/// IPv4 connection to a server listening on a dual-stack IPv6 socket, the IPv4-mapped form.
+pub(crate) fn mapped(addr: SocketAddr) -> Option<SocketAddr> {
+    match addr.ip() {
+        IpAddr::V4(v4) => Some(SocketAddr::new(
+            IpAddr::V6(v4.to_ipv6_mapped()),
+            addr.port(),
+        )),
+        IpAddr::V6(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    #[test]
+    fn sees_bytes_the_server_has_not_read_yet() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server_addr = listener.local_addr().unwrap();
+        let mut client = std::net::TcpStream::connect(server_addr).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let client_addr = client.local_addr().unwrap();
+        let mut queue = ServerQueue::open().unwrap();
+        assert_eq!(queue.unread(server_addr, client_addr).unwrap(), Some(0));
+        client.write_all(b"hello").unwrap();
+        // Loopback delivers at once; the server has not read yet.
+        let mut waited = 0;
+        while queue.unread(server_addr, client_addr).unwrap() != Some(5) && waited < 100 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            waited += 1;
+        }
+        assert_eq!(queue.unread(server_addr, client_addr).unwrap(), Some(5));
+        let mut buf = [0u8; 5];
+        server.read_exact(&mut buf).unwrap();
+        assert_eq!(queue.unread(server_addr, client_addr).unwrap(), Some(0));
+        // A connection that does not exist is not found.
+        let nowhere: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        assert_eq!(queue.unread(nowhere, client_addr).unwrap(), None);
+    }
+}
