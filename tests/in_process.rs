@@ -64,6 +64,7 @@ fn an_in_process_server_that_returns_is_a_finding() {
     .no_regression_file()
     .blobs(blob_dir())
     .cycles(20)
+    .connections(4)
     .shrink_time(Duration::from_secs(1))
     .try_run_for(Duration::from_secs(30))
     .expect_err("the server stops");

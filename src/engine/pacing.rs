@@ -18,6 +18,10 @@ use tokio::time::{Instant, sleep, sleep_until};
 
 use super::server_queue::{ServerQueue, mapped};
 
+/// How long a connection waits for the server to read a chunk before it sends the next
+/// anyway (counted in `unread_before_next`): a server that stalls must not stall the run.
+const READ_WAIT: Duration = Duration::from_secs(1);
+
 /// How long a connection spins, yielding, for the server to read before it sleeps between
 /// looks.
 const SPIN: Duration = Duration::from_millis(2);
@@ -161,7 +165,7 @@ impl Pacing {
         }
     }
 
-    /// Waits until the server's receive queue is empty (bounded by `ack_limit`): spins
+    /// Waits until the server's receive queue is empty (for at most [`READ_WAIT`]): spins
     /// (yielding to the other connections) for a moment, as a server on this machine reads
     /// within microseconds, then polls every millisecond.
     async fn wait_read(&self, ends: &mut Ends) -> Option<bool> {
@@ -171,7 +175,7 @@ impl Pacing {
                 return Some(true);
             }
             let waited = start.elapsed();
-            if waited >= self.ack_limit {
+            if waited >= self.ack_limit.min(READ_WAIT) {
                 return Some(false);
             }
             if waited < SPIN {
