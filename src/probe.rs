@@ -158,6 +158,22 @@ impl<'a> Probe<'a> {
         Ok(())
     }
 
+    /// Before a case: a server that is up (restarted if a case killed it), with no alarm
+    /// left over from an earlier case.
+    async fn ready_for_case(&mut self) -> Result<(), SetupError> {
+        if self.can_restart()
+            && self
+                .server
+                .as_mut()
+                .is_none_or(|s| s.try_exited().is_some())
+        {
+            self.restart().await?;
+        }
+        while self.server.as_mut().and_then(Server::take_alarm).is_some() {}
+        self.used = true;
+        Ok(())
+    }
+
     /// Makes sure the next case meets a server that has seen no other case: restarts it
     /// unless it is fresh.
     pub(crate) async fn fresh_server(&mut self) -> Result<(), SetupError> {
@@ -188,16 +204,7 @@ impl<'a> Probe<'a> {
         blob: &Blob,
         baseline: Option<&Baseline>,
     ) -> Result<Probed, SetupError> {
-        if self.can_restart()
-            && self
-                .server
-                .as_mut()
-                .is_none_or(|s| s.try_exited().is_some())
-        {
-            self.restart().await?;
-        }
-        while self.server.as_mut().and_then(Server::take_alarm).is_some() {}
-        self.used = true;
+        self.ready_for_case().await?;
         let planned = Planned {
             case: case.clone(),
             iteration: 0,
@@ -264,16 +271,7 @@ impl<'a> Probe<'a> {
         &mut self,
         cases: &[(Case, &Blob)],
     ) -> Result<bool, SetupError> {
-        if self.can_restart()
-            && self
-                .server
-                .as_mut()
-                .is_none_or(|s| s.try_exited().is_some())
-        {
-            self.restart().await?;
-        }
-        while self.server.as_mut().and_then(Server::take_alarm).is_some() {}
-        self.used = true;
+        self.ready_for_case().await?;
         let mut tasks = tokio::task::JoinSet::new();
         for (case, blob) in cases {
             let planned = Planned {

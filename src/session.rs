@@ -6,12 +6,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::case::Case;
 use crate::config::{Settings, resolve_addr};
 use crate::corpus::{Blob, Corpus};
-use crate::engine::{self, ConnectError, Found, Pacing, Run, Stopped, Transport};
+use crate::engine::{self, ConnectError, Found, Run, Stopped, Transport};
 use crate::error::{Failure, SetupError, SetupErrorKind};
 use crate::limits;
 use crate::narrow;
@@ -27,8 +25,6 @@ use crate::split::Splits;
 use crate::stats::Stats;
 use crate::stutter::{Regressions, Stutter};
 
-/// How long a connection that half-closed waits for the server's answer or close.
-pub(crate) const RESPONSE_WINDOW: Duration = Duration::from_millis(50);
 /// At most this many suspects are written to a regression file when no culprit is known.
 const MAX_RECORDED_SUSPECTS: usize = 10;
 
@@ -63,16 +59,7 @@ pub(crate) async fn run(
         None => None,
     };
     let addr = resolve_addr(&stutter.addr, stutter.port_zero())?;
-    let transport = Transport {
-        addr,
-        connect_timeout: settings.connect_timeout,
-        pacing: Pacing {
-            gap: settings.gap,
-            epoch: Instant::now(),
-            ack_limit: settings.connect_timeout,
-        },
-        linger: RESPONSE_WINDOW,
-    };
+    let transport = Transport::new(addr, &settings);
     let regressions = match settings.replay {
         Some(_) => None,
         None => stutter.regression_path(caller),

@@ -11,12 +11,10 @@ use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use tokio::time::Instant;
-
 use crate::case::Case;
 use crate::config::{Settings, resolve_addr};
 use crate::corpus::Blob;
-use crate::engine::{Pacing, Transport};
+use crate::engine::Transport;
 use crate::error::{Failure, SetupError, SetupErrorKind};
 use crate::oracle::{Baseline, Response};
 use crate::probe::Probe;
@@ -185,16 +183,7 @@ async fn serve(
             return;
         }
     };
-    let transport = Transport {
-        addr,
-        connect_timeout: settings.connect_timeout,
-        pacing: Pacing {
-            gap: settings.gap,
-            epoch: Instant::now(),
-            ack_limit: settings.connect_timeout,
-        },
-        linger: session::RESPONSE_WINDOW,
-    };
+    let transport = Transport::new(addr, &settings);
     let mut probe = match Probe::start(
         stutter.launch(),
         addr,

@@ -33,6 +33,9 @@ use crate::server::{Exit, Server, ServerEvent};
 use crate::split::Splits;
 use crate::stats::{Stats, StatsCollector};
 
+/// How long a connection that half-closed waits for the server's answer or close.
+const RESPONSE_WINDOW: Duration = Duration::from_millis(50);
+
 /// Cases that finished this shortly before the server was seen dying are suspects too: the
 /// server may have crashed on the last bytes of a delivery that looked complete from our
 /// side (a dying process closes its sockets before its exit is reaped).
@@ -71,6 +74,20 @@ pub(crate) struct Transport {
 }
 
 impl Transport {
+    /// How a run with these settings reaches the server at `addr`.
+    pub(crate) fn new(addr: SocketAddr, settings: &Settings) -> Self {
+        Transport {
+            addr,
+            connect_timeout: settings.connect_timeout,
+            pacing: Pacing {
+                gap: settings.gap,
+                epoch: Instant::now(),
+                ack_limit: settings.connect_timeout,
+            },
+            linger: RESPONSE_WINDOW,
+        }
+    }
+
     pub(crate) fn delivery(&self, blob: &Blob, planned: &Planned, listen: Listen) -> Delivery {
         Delivery {
             addr: self.addr,
