@@ -60,9 +60,15 @@ fn main() -> ExitCode {
     match fuzz.try_run_for(Duration::from_secs(seconds)) {
         Err(Failure::Finding(finding)) => {
             println!("{finding}");
-            eprintln!(
-                "\ndemo: found the planted bug; replay any case above with the line it shows."
-            );
+            match finding.minimal() {
+                Some(minimal) => eprintln!(
+                    "\ndemo: found the planted bug; the smallest case is {minimal}. Replay it with:\n  {}",
+                    finding.replay_line(minimal)
+                ),
+                None => eprintln!(
+                    "\ndemo: found the planted bug; replay any case above with the line it shows."
+                ),
+            }
             ExitCode::SUCCESS
         }
         Err(failure) => {
