@@ -51,7 +51,7 @@ fn main() -> ExitCode {
     };
     if let (Some(addr), Some(log)) = (value("--serve"), value("--log")) {
         let listener = std::net::TcpListener::bind(&addr).expect("the bench server binds");
-        stutterfuzz_fixtures::servers::serve_read_recorder(listener, PathBuf::from(log));
+        stutterfuzz_fixtures::servers::serve_read_recorder(listener, PathBuf::from(log), None);
         return ExitCode::SUCCESS;
     }
     if let (Some(addr), Some(kind)) = (value("--serve"), value("--buggy")) {

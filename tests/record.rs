@@ -64,3 +64,75 @@ fn the_record_matches_what_the_server_read() {
         assert_eq!(read.get(port), Some(bytes), "connection from port {port}");
     }
 }
+
+/// Delivers bytewise to a server that sleeps before every read; returns the per-delivery
+/// (chunks sent, sizes read) and the stats line.
+fn against_a_slow_reader(
+    stutter: stutterfuzz::Stutter,
+) -> (Vec<(Vec<u64>, Vec<u64>)>, stutterfuzz::Stats) {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("record.txt");
+    let reads = dir.path().join("reads.txt");
+    let mut server = fixture_command("read-recorder", None);
+    server.env("READ_LOG", &reads).env("READ_DELAY_MS", "5");
+    let report = stutter
+        .server(server)
+        .blob("lines", "SET a 1\nGET a\n")
+        .splits(stutterfuzz::SplitMode::Bytewise)
+        .close_chance(0)
+        .record(&record)
+        .connections(4)
+        .cycles(4)
+        .run_for(Duration::from_secs(60));
+    std::thread::sleep(Duration::from_millis(300));
+    let sizes = |s: &str| -> Vec<u64> { s.split(',').filter_map(|n| n.parse().ok()).collect() };
+    let mut read: HashMap<u16, Vec<u64>> = HashMap::new();
+    for line in std::fs::read_to_string(&reads).unwrap().lines() {
+        let (port, s) = line.split_once(' ').unwrap();
+        read.insert(port.parse().unwrap(), sizes(s));
+    }
+    let pairs = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let fields: Vec<&str> = l.splitn(4, ' ').collect();
+            let port: u16 = fields[0].parse().unwrap();
+            (
+                sizes(fields[1]),
+                read.get(&port).cloned().unwrap_or_default(),
+            )
+        })
+        .collect();
+    (pairs, report.stats().clone())
+}
+
+#[test]
+fn adaptive_pacing_waits_for_a_slow_server_to_read_each_chunk() {
+    let (pairs, stats) = against_a_slow_reader(common::stutter("127.0.0.1:0"));
+    assert_eq!(pairs.len(), 4);
+    for (sent, read) in &pairs {
+        assert_eq!(sent.len(), 14, "one byte at a time");
+        assert_eq!(read, sent, "every chunk read on its own");
+    }
+    assert_eq!(stats.unread_before_next, 0, "{stats}");
+    assert!(stats.read_checks > 0, "{stats}");
+}
+
+#[test]
+fn a_fixed_pause_shorter_than_the_server_merges_chunks_and_the_stats_say_so() {
+    let (pairs, stats) = against_a_slow_reader(
+        common::stutter("127.0.0.1:0")
+            .adaptive_pacing(false)
+            .pause(Duration::ZERO),
+    );
+    assert!(
+        pairs.iter().any(|(sent, read)| read != sent),
+        "some chunks merged"
+    );
+    assert!(stats.unread_before_next > 0, "{stats}");
+    assert!(
+        stats.to_string().contains("boundaries may be merged"),
+        "{stats}"
+    );
+}

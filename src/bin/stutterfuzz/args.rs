@@ -35,9 +35,10 @@ pub(crate) struct Args {
     pub(crate) port: u16,
 
     /// Fixed cycle in milliseconds, as the original tool (whose default was 150): each
-    /// connection sends at most one chunk per cycle. Default: none; each connection is paced on
-    /// its own (a chunk once the last is acknowledged, plus --pause-ms), which keeps chunks
-    /// apart far faster than a fixed cycle
+    /// connection sends at most one chunk per cycle. Default: none; each connection sends its
+    /// next chunk as soon as the server has read the previous one (its receive queue, seen
+    /// through the kernel's sock_diag, is empty), which keeps every boundary over a hundred times
+    /// faster than a fixed cycle; for a server on another machine, after the ACK and --pause-ms
     #[arg(long, value_name = "MS")]
     pub(crate) cycle_ms: Option<u64>,
 
@@ -53,7 +54,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub(crate) close_chance: u32,
 
-    /// Wait after each acknowledged chunk, in milliseconds, when no --cycle-ms is given
+    /// Wait after each acknowledged chunk, in milliseconds, where the server's receive queue
+    /// cannot be seen (a server on another machine) and no --cycle-ms is given
     #[arg(long, value_name = "MS", default_value_t = 2)]
     pub(crate) pause_ms: u64,
 
