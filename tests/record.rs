@@ -65,11 +65,12 @@ fn the_record_matches_what_the_server_read() {
     }
 }
 
-/// Delivers bytewise to a server that sleeps before every read; returns the per-delivery
-/// (chunks sent, sizes read) and the stats line.
-fn against_a_slow_reader(
-    stutter: stutterfuzz::Stutter,
-) -> (Vec<(Vec<u64>, Vec<u64>)>, stutterfuzz::Stats) {
+/// Per delivery: the chunk sizes sent, and the sizes the server read.
+type SentAndRead = Vec<(Vec<u64>, Vec<u64>)>;
+
+/// Delivers bytewise to a server that sleeps before every read; returns what was sent and
+/// read per delivery, and the stats.
+fn against_a_slow_reader(stutter: stutterfuzz::Stutter) -> (SentAndRead, stutterfuzz::Stats) {
     let dir = tempfile::tempdir().unwrap();
     let record = dir.path().join("record.txt");
     let reads = dir.path().join("reads.txt");
