@@ -365,7 +365,7 @@ impl fmt::Display for Finding {
             (None, 0) => writeln!(f, "  suspects  = none: no case was in flight")?,
             (None, 1) if self.suspects[0].state == SuspectState::Culprit => writeln!(
                 f,
-                "  culprit   = the case below: the bug shows in its own response"
+                "  suspects  = 1 case, certain: the bug shows in its own response"
             )?,
             (None, 1) => writeln!(f, "  suspects  = 1 case, the only one in flight")?,
             (None, n) => writeln!(
