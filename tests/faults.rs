@@ -142,3 +142,31 @@ fn a_finding_is_on_disk_before_the_panic() {
         "{text}"
     );
 }
+
+#[test]
+fn a_server_that_restarts_on_its_own_after_a_crash_is_still_a_finding() {
+    // A supervisor loop (bounded) restarts the buggy server each time it dies: the process
+    // the harness started lives on, the crash must still be reported.
+    let script = format!(
+        "for i in 1 2 3 4 5 6 7 8 9 10; do {} --listen \"$STUTTERFUZZ_ADDR\"; done",
+        fixture("line-server-buggy").display()
+    );
+    let mut server = Command::new("sh");
+    server.args(["-c", &script]);
+    let failure = common::stutter("127.0.0.1:0")
+        .server(server)
+        .blobs(blob_dir())
+        .shrink_time(Duration::ZERO)
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("the crash is found although the server came back");
+    let finding = failure.finding().expect("a finding, not a setup error");
+    let report = finding.to_string();
+    assert!(
+        matches!(
+            finding.kind(),
+            FindingKind::OutputMatched { .. } | FindingKind::ConnectRefused { .. }
+        ),
+        "{report}"
+    );
+    assert!(report.contains("a read ends at a line end"), "{report}");
+}

@@ -55,7 +55,10 @@ fn a_wrong_answer_on_a_split_is_found_by_expect_same_response() {
         1,
         "the delivery itself is the culprit"
     );
-    assert!(report.contains("certain: the bug shows in its own response"), "{report}");
+    assert!(
+        report.contains("certain: the bug shows in its own response"),
+        "{report}"
+    );
     assert!(
         finding.suspects()[0].case().splits().len() > 1,
         "a split delivery"
