@@ -9,15 +9,22 @@
 //! that stops accepting is a bug found, reported with a case string that replays it.
 //!
 //! ## The API
-//! - **Create**: [`Stutter::new`] with the address the server listens on.
-//! - **Configure**: [`Stutter::server`] (spawn and supervise it), [`Stutter::blobs`] /
-//!   [`Stutter::blob`] (what to send), [`Stutter::cycles`], [`Stutter::connections`],
-//!   [`Stutter::pause`], [`Stutter::seed`], and more on [`Stutter`].
+//! - **Create**: [`Stutter::new`] with the address the server listens on, or
+//!   [`Stutter::serve`] for a server that is a future in this process.
+//! - **Configure**: [`Stutter::server`] (spawn and supervise it; [`valgrind`] wraps it),
+//!   [`Stutter::blobs`] / [`Stutter::blob`] (what to send), [`Stutter::cycles`],
+//!   [`Stutter::connections`], [`Stutter::splits`] ([`SplitMode`]), [`Stutter::seed`];
+//!   oracles: [`Stutter::expect_same_response`], [`Stutter::response_timeout`],
+//!   [`Stutter::check`], [`Stutter::fail_on_output`]; and more on [`Stutter`].
 //! - **Run**: [`Stutter::run_for`] panics with the report on a finding (for `#[test]`);
 //!   [`Stutter::try_run_for`] returns a [`Report`] or a [`Failure`], which keeps setup
-//!   errors ([`SetupError`]) apart from bugs ([`Finding`]).
+//!   errors ([`SetupError`]) apart from bugs ([`Finding`]). A finding names the culprit
+//!   case and its shrunk pattern, and is recorded in a regression file replayed first on
+//!   the next run.
 //! - **Replay**: [`Stutter::replay`] or `STUTTERFUZZ_REPLAY='<case>'` delivers one
 //!   recorded [`Case`] (a blob and its exact [`Splits`]) without any randomness.
+//! - **Property tests**: [`splits`] is a proptest strategy for split patterns;
+//!   [`Stutter::start`] gives a [`Target`] that delivers one chosen pattern at a time.
 //!
 //! ## Example
 //! A test in the server's own crate (`myserver` is its binary):
