@@ -16,3 +16,7 @@ lint:
 # Benchmarks: measure throughput and fidelity (not part of the tests).
 bench *ARGS:
     cargo run --release --example bench -- {{ARGS}}
+
+# Soak: long run at many connections, sampling descriptors and memory (10 min by default).
+soak *ARGS:
+    cargo run --release --example soak -- {{ARGS}}
