@@ -170,3 +170,26 @@ fn a_server_that_restarts_on_its_own_after_a_crash_is_still_a_finding() {
     );
     assert!(report.contains("a read ends at a line end"), "{report}");
 }
+
+#[test]
+fn running_out_of_local_ports_slows_the_run_down_and_says_so() {
+    // A network namespace of its own with 31 local ports: 60 connections in flight run
+    // out of them at once, and connections in TIME_WAIT hold them.
+    let script = format!(
+        "ip link set lo up && sysctl -qw net.ipv4.ip_local_port_range='40000 40030' && exec {} --blob-dir={} --host=127.0.0.1 --port=0 --server='{} --listen {{addr}}' --num-conns=60 --duration=3s",
+        env!("CARGO_BIN_EXE_stutterfuzz"),
+        blob_dir().display(),
+        fixture("line-server").display()
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new("unshare")
+        .args(["-n", "sh", "-c", &script])
+        .current_dir(dir.path())
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .expect("unshare runs (util-linux)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("local ports ran out"), "{stderr}");
+    assert!(!stderr.contains("could not open a connection"), "{stderr}");
+}
