@@ -9,9 +9,10 @@ use crate::split::{Coverage, Splits};
 ///
 /// `mean_cycles_to_connect` and `ready_to_send` keep the original tool's meanings: the
 /// first is a moving average of how many cycles (pauses) a connect took, where above 1.00
-/// means latency or an overloaded server; the second is the share of checks that found all
-/// bytes sent so far acknowledged, where below 1.00 means the server is slow to take its
-/// bytes, so the kernel may merge chunks and boundaries are being lost.
+/// means latency or an overloaded server; the second is the share of chunks acknowledged
+/// within one cycle, where below 1.00 means latency or delayed ACKs from a busy server. For
+/// a server on this machine, `unread_before_next` says directly how many chunks went out
+/// before the server had read the previous one (boundaries at risk of merging).
 #[derive(Clone, Debug, PartialEq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -103,7 +104,9 @@ impl fmt::Display for Stats {
             self.elapsed.as_secs_f64(),
             self.chunks_per_sec()
         )?;
-        if self.deliveries > 0 && self.ready_to_send < SLOW_READY {
+        // Where the server's reads are watched, `unread_before_next` says directly whether
+        // chunks may have merged; elsewhere a low ready_to_send is the only sign.
+        if self.deliveries > 0 && self.read_checks == 0 && self.ready_to_send < SLOW_READY {
             write!(
                 f,
                 " (warning: ready_to_send below {SLOW_READY:.2}: the server is slow to take its bytes, so the kernel may merge chunks and boundaries are lost; lower the connection count or lengthen the pause)"
