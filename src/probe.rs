@@ -161,12 +161,7 @@ impl<'a> Probe<'a> {
     /// Before a case: a server that is up (restarted if a case killed it), with no alarm
     /// left over from an earlier case.
     async fn ready_for_case(&mut self) -> Result<(), SetupError> {
-        if self.can_restart()
-            && self
-                .server
-                .as_mut()
-                .is_none_or(|s| s.try_exited().is_some())
-        {
+        if self.can_restart() && self.is_down() {
             self.restart().await?;
         }
         while self.server.as_mut().and_then(Server::take_alarm).is_some() {}
@@ -177,15 +172,17 @@ impl<'a> Probe<'a> {
     /// Makes sure the next case meets a server that has seen no other case: restarts it
     /// unless it is fresh.
     pub(crate) async fn fresh_server(&mut self) -> Result<(), SetupError> {
-        if self.used
-            || self
-                .server
-                .as_mut()
-                .is_none_or(|s| s.try_exited().is_some())
-        {
+        if self.used || self.is_down() {
             self.restart().await?;
         }
         Ok(())
+    }
+
+    /// True when no server runs (none started yet, or it ended).
+    fn is_down(&mut self) -> bool {
+        self.server
+            .as_mut()
+            .is_none_or(|s| s.try_exited().is_some())
     }
 
     /// Stops the server and returns its record (output, status if it had exited before).
