@@ -46,7 +46,6 @@ pub(crate) enum Launch<'a> {
 /// The server and how to reach, restart and judge it.
 pub(crate) struct Probe<'a> {
     launch: Launch<'a>,
-    addr: SocketAddr,
     settings: &'a Settings,
     watch: Option<OutputWatch>,
     transport: Transport,
@@ -62,7 +61,6 @@ impl<'a> Probe<'a> {
     /// Starts the server (or checks that one listens, without a spec).
     pub(crate) async fn start(
         launch: Launch<'a>,
-        addr: SocketAddr,
         settings: &'a Settings,
         watch: Option<OutputWatch>,
         transport: Transport,
@@ -70,7 +68,6 @@ impl<'a> Probe<'a> {
     ) -> Result<Probe<'a>, SetupError> {
         let mut probe = Probe {
             launch,
-            addr,
             settings,
             watch,
             transport,
@@ -80,7 +77,7 @@ impl<'a> Probe<'a> {
             used: false,
         };
         match launch {
-            Launch::External => check_listening(addr, settings.connect_timeout).await?,
+            Launch::External => check_listening(transport.addr, settings.connect_timeout).await?,
             _ => probe.restart().await?,
         }
         Ok(probe)
@@ -114,20 +111,21 @@ impl<'a> Probe<'a> {
                 ));
             }
             Launch::Command(spec) => {
-                let probe = tokio::net::TcpStream::connect(self.addr);
+                let probe = tokio::net::TcpStream::connect(self.transport.addr);
                 if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), probe).await {
                     return Err(SetupError::new(
                         SetupErrorKind::ServerStartup,
                         format!(
                             "{} already accepts connections before the server is started: another \
                              process holds that port; stop it, or use port 0 to let stutterfuzz pick a free one",
-                            self.addr
+                            self.transport.addr
                         ),
                     ));
                 }
-                let mut process = ServerProcess::spawn(spec, self.addr, self.watch.clone())?;
+                let mut process =
+                    ServerProcess::spawn(spec, self.transport.addr, self.watch.clone())?;
                 process
-                    .wait_ready(self.addr, self.settings.startup_timeout)
+                    .wait_ready(self.transport.addr, self.settings.startup_timeout)
                     .await?;
                 Server::Process(process)
             }
@@ -136,10 +134,13 @@ impl<'a> Probe<'a> {
                 // serves the same socket.
                 let listener = match self.listener.take() {
                     Some(listener) => listener,
-                    None => std::net::TcpListener::bind(self.addr).map_err(|e| {
+                    None => std::net::TcpListener::bind(self.transport.addr).map_err(|e| {
                         SetupError::new(
                             SetupErrorKind::ServerStartup,
-                            format!("cannot bind {} for the in-process server: {e}", self.addr),
+                            format!(
+                                "cannot bind {} for the in-process server: {e}",
+                                self.transport.addr
+                            ),
                         )
                         .with_source(e)
                     })?,
@@ -147,8 +148,7 @@ impl<'a> Probe<'a> {
                 let started = InProcessServer::start(serve, &listener);
                 self.listener = Some(listener);
                 let server = started?;
-                self.addr = server.addr();
-                self.transport.addr = self.addr;
+                self.transport.addr = server.addr();
                 Server::InProcess(server)
             }
         };

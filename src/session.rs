@@ -66,7 +66,6 @@ pub(crate) async fn run(
     };
     let mut probe = Probe::start(
         stutter.launch(),
-        addr,
         &settings,
         stutter.output.clone(),
         transport,

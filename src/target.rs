@@ -186,7 +186,6 @@ async fn serve(
     let transport = Transport::new(addr, &settings);
     let mut probe = match Probe::start(
         stutter.launch(),
-        addr,
         &settings,
         stutter.output.clone(),
         transport,
