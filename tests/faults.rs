@@ -103,7 +103,7 @@ fn the_server_dies_with_a_killed_harness() {
                 "--host=127.0.0.1",
                 "--port=0",
                 &format!(
-                    "--server={} --listen {{addr}}",
+                    "--server={} --listen {{addr}} --spawn-child",
                     fixture("line-server").display()
                 ),
             ])
@@ -116,11 +116,13 @@ fn the_server_dies_with_a_killed_harness() {
             .unwrap(),
     );
     let pids = wait_for_pids(&pid_file);
+    assert_eq!(pids.len(), 2, "the server and the child it started");
     std::thread::sleep(Duration::from_millis(300));
-    // No chance to clean up: SIGKILL.
+    // No chance to clean up: SIGKILL. The server gets the parent-death signal; the child it
+    // started goes with the whole group, killed by the watchdog.
     harness.0.kill().unwrap();
     harness.0.wait().unwrap();
-    assert_all_gone(&pids[..1]);
+    assert_all_gone(&pids);
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod output;
 mod process;
 mod spec;
 mod valgrind;
+mod watchdog;
 
 use std::process::ExitStatus;
 use std::time::Duration;

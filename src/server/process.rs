@@ -16,6 +16,7 @@ use tokio::time::{Instant, sleep, timeout};
 
 use super::output::{Alarm, AlarmSink, OutputLog, OutputSnapshot, drain};
 use super::spec::ServerSpec;
+use super::watchdog::Watchdog;
 use super::{Exit, ServerEvent};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::OutputWatch;
@@ -37,6 +38,8 @@ pub(crate) struct ServerProcess {
     alarms: mpsc::UnboundedReceiver<Alarm>,
     /// `stop` ran: later calls do nothing.
     stopped: bool,
+    /// Kills the group if the harness itself is killed.
+    watchdog: Option<Watchdog>,
 }
 
 impl ServerProcess {
@@ -117,6 +120,7 @@ impl ServerProcess {
             armed,
             alarms,
             stopped: false,
+            watchdog: Watchdog::start(pid),
         })
     }
 
@@ -224,6 +228,9 @@ impl ServerProcess {
         if std::mem::replace(&mut self.stopped, true) {
             return None;
         }
+        if let Some(mut watchdog) = self.watchdog.take() {
+            watchdog.dismiss();
+        }
         let exited_before = self.try_exited();
         let group = Pid::from_raw(self.pid as i32);
         if exited_before.is_none() {
@@ -267,6 +274,9 @@ impl Drop for ServerProcess {
     /// The last line of defence (a panic or an early return skipped `stop`): kill the group
     /// at once. Never panics.
     fn drop(&mut self) {
+        if let Some(mut watchdog) = self.watchdog.take() {
+            watchdog.dismiss();
+        }
         if self.status.is_none() && self.pid != 0 {
             let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
             let _ = self.child.start_kill();
