@@ -255,13 +255,18 @@ pub(crate) fn resolve_addr(text: &str, port_zero: PortZero) -> Result<SocketAddr
             "port 0 in {text:?} means \"pick a free port\", which needs stutterfuzz to start the server (.server / --server); give the port your server listens on"
         )));
     }
+    free_port(ip)
+}
+
+/// A port on `ip` that is free now (the kernel picks it). Another process may take it
+/// before the server binds it: the harness checks, and picks again, before it starts one.
+pub(crate) fn free_port(ip: IpAddr) -> Result<SocketAddr, SetupError> {
     let probe = TcpListener::bind((ip, 0)).map_err(|e| {
         address_error(format!("cannot find a free port on {ip}: {e}")).with_source(e)
     })?;
-    let picked = probe
+    probe
         .local_addr()
-        .map_err(|e| address_error(format!("cannot find a free port on {ip}: {e}")))?;
-    Ok(picked)
+        .map_err(|e| address_error(format!("cannot find a free port on {ip}: {e}")))
 }
 
 #[cfg(test)]

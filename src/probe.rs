@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::case::{Case, Planned};
-use crate::config::Settings;
+use crate::config::{Settings, free_port};
 use crate::corpus::Blob;
 use crate::engine::{
     ConnectError, EXIT_GRACE, Ending, FINAL_SETTLE, Progress, Transport, exit_within, local_error,
@@ -55,12 +55,15 @@ pub(crate) struct Probe<'a> {
     listener: Option<std::net::TcpListener>,
     /// The current server has had a case delivered since it started.
     used: bool,
+    /// The harness picked the port (port 0): if another process takes it first, pick again.
+    repick: bool,
 }
 
 impl<'a> Probe<'a> {
     /// Starts the server (or checks that one listens, without a spec).
     pub(crate) async fn start(
         launch: Launch<'a>,
+        repick: bool,
         settings: &'a Settings,
         watch: Option<OutputWatch>,
         transport: Transport,
@@ -75,6 +78,7 @@ impl<'a> Probe<'a> {
             server: None,
             listener: None,
             used: false,
+            repick,
         };
         match launch {
             Launch::External => check_listening(transport.addr, settings.connect_timeout).await?,
@@ -111,23 +115,42 @@ impl<'a> Probe<'a> {
                 ));
             }
             Launch::Command(spec) => {
-                let probe = tokio::net::TcpStream::connect(self.transport.addr);
-                if let Ok(Ok(_)) = tokio::time::timeout(Duration::from_millis(200), probe).await {
-                    return Err(SetupError::new(
-                        SetupErrorKind::ServerStartup,
-                        format!(
-                            "{} already accepts connections before the server is started: another \
-                             process holds that port; stop it, or use port 0 to let stutterfuzz pick a free one",
-                            self.transport.addr
-                        ),
-                    ));
+                let mut picks = 0;
+                while port_taken(self.transport.addr).await {
+                    if !self.repick || picks == MAX_PICKS {
+                        return Err(SetupError::new(
+                            SetupErrorKind::ServerStartup,
+                            format!(
+                                "{} already accepts connections before the server is started: another \
+                                 process holds that port; stop it, or use port 0 to let stutterfuzz pick a free one",
+                                self.transport.addr
+                            ),
+                        ));
+                    }
+                    picks += 1;
+                    self.transport.addr = free_port(self.transport.addr.ip())?;
                 }
-                let mut process =
-                    ServerProcess::spawn(spec, self.transport.addr, self.watch.clone())?;
-                process
-                    .wait_ready(self.transport.addr, self.settings.startup_timeout)
-                    .await?;
-                Server::Process(process)
+                loop {
+                    let mut process =
+                        ServerProcess::spawn(spec, self.transport.addr, self.watch.clone())?;
+                    match process
+                        .wait_ready(self.transport.addr, self.settings.startup_timeout)
+                        .await
+                    {
+                        Ok(()) => break Server::Process(process),
+                        // A server that exits at once on a port the harness picked may have
+                        // lost that port to another process in the meantime: pick again.
+                        Err(_)
+                            if self.repick
+                                && picks < MAX_PICKS
+                                && process.try_exited().is_some() =>
+                        {
+                            picks += 1;
+                            self.transport.addr = free_port(self.transport.addr.ip())?;
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
             }
             Launch::InProcess(serve) => {
                 // Bound here, once, before the server runs: no port race, and a restart
@@ -294,6 +317,18 @@ impl<'a> Probe<'a> {
         let alarm = server.and_then(Server::take_alarm).is_some();
         Ok(died || alarm || refused)
     }
+}
+
+/// How many times a port the harness picked is picked again when another process took it.
+const MAX_PICKS: u32 = 5;
+
+/// True when something already accepts connections at `addr`.
+async fn port_taken(addr: SocketAddr) -> bool {
+    let attempt = tokio::time::timeout(
+        Duration::from_millis(200),
+        tokio::net::TcpStream::connect(addr),
+    );
+    matches!(attempt.await, Ok(Ok(_)))
 }
 
 /// Without a spawned server, something must already listen.

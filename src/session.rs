@@ -66,6 +66,7 @@ pub(crate) async fn run(
     };
     let mut probe = Probe::start(
         stutter.launch(),
+        stutter.picks_port(),
         &settings,
         stutter.output.clone(),
         transport,

@@ -153,6 +153,15 @@ impl Stutter {
         }
     }
 
+    /// True when the harness picks the port of the server it spawns (port 0).
+    pub(crate) fn picks_port(&self) -> bool {
+        self.port_zero() == PortZero::Pick
+            && self
+                .addr
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port.trim() == "0")
+    }
+
     /// What port 0 in the address means for this run.
     pub(crate) fn port_zero(&self) -> PortZero {
         match self.launch() {

@@ -186,6 +186,7 @@ async fn serve(
     let transport = Transport::new(addr, &settings);
     let mut probe = match Probe::start(
         stutter.launch(),
+        stutter.picks_port(),
         &settings,
         stutter.output.clone(),
         transport,
