@@ -349,24 +349,8 @@ fn sigint_stops_cleanly_with_a_final_stats_line_and_no_server_left() {
 /// server already running. It runs until interrupted, as the original does.
 #[test]
 fn a_script_for_the_original_tool_runs_unchanged() {
-    let port = {
-        let probe = std::net::TcpListener::bind("[::1]:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let _server = common::KillOnDrop(
-        Command::new(fixture("line-server"))
-            .args(["--listen", &format!("[::1]:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("::1", port)).is_err()
-        && started.elapsed() < Duration::from_secs(10)
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (_server, addr) = common::start_fixture("line-server", "[::1]:0");
+    let port = addr.rsplit_once(':').map(|(_, p)| p.to_owned()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let script = format!(
         "exec stutterfuzz --blob-dir={} --host=::1 --port={port} --cycle-ms=150 --num-conns=100 --fastopen-chance=2 --close-chance=500",

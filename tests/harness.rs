@@ -217,24 +217,7 @@ fn without_a_server_something_must_listen() {
 
 #[test]
 fn an_already_running_server_is_fuzzed_in_place() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let _server = common::KillOnDrop(
-        Command::new(fixture("line-server"))
-            .args(["--listen", &addr])
-            .spawn()
-            .unwrap(),
-    );
-    // Give it a moment to bind; the harness checks it listens before fuzzing.
-    let start = std::time::Instant::now();
-    while std::net::TcpStream::connect(&addr).is_err() && start.elapsed() < Duration::from_secs(10)
-    {
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    let (_server, addr) = common::start_fixture("line-server", "127.0.0.1:0");
     let outcome = common::stutter(&addr)
         .blobs(blob_dir())
         .cycles(5)

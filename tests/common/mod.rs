@@ -102,3 +102,26 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// Starts a fixture server on `listen` (port 0: it picks a free port itself, no race) and
+/// returns it with the address it says it bound.
+pub(crate) fn start_fixture(name: &str, listen: &str) -> (KillOnDrop, String) {
+    use std::io::BufRead;
+    let mut child = Command::new(fixture(name))
+        .args(["--listen", listen])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the fixture starts");
+    let mut line = String::new();
+    let stdout = child.stdout.take().expect("piped");
+    std::io::BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the fixture says where it listens");
+    let addr = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{name} did not say where it listens: {line:?}"))
+        .to_owned();
+    (KillOnDrop(child), addr)
+}
