@@ -110,15 +110,7 @@ pub(crate) async fn narrow(
             if !spend.take() {
                 break 'search;
             }
-            if fresh {
-                probe.fresh_server().await?;
-            }
-            let probed = probe.try_case(&suspect.case, blob, base.as_ref()).await?;
-            if probed
-                .failure
-                .as_ref()
-                .is_some_and(|f| discriminant(f) == discriminant(kind))
-            {
+            if fails_again(probe, fresh, kind, &suspect.case, blob, base.as_ref()).await? {
                 culprit = Some((suspect.case.clone(), blob));
                 break 'search;
             }
@@ -141,11 +133,6 @@ pub(crate) async fn narrow(
     };
 
     let base = baseline(blob.name());
-    let same_kind = |failure: &Option<FindingKind>| {
-        failure
-            .as_ref()
-            .is_some_and(|f| discriminant(f) == discriminant(kind))
-    };
     let mut shrinker = Shrinker::new(case.splits().clone());
     let mut complete = true;
     'shrink: while let Some(candidate) = shrinker.next_candidate() {
@@ -156,10 +143,7 @@ pub(crate) async fn narrow(
                 complete = false;
                 break 'shrink;
             }
-            if fresh {
-                probe.fresh_server().await?;
-            }
-            if same_kind(&probe.try_case(&trial, blob, base.as_ref()).await?.failure) {
+            if fails_again(probe, fresh, kind, &trial, blob, base.as_ref()).await? {
                 failed = true;
                 break;
             }
@@ -169,10 +153,7 @@ pub(crate) async fn narrow(
     let minimal = Case::new(case.blob(), shrinker.current().clone());
     let mut reproduced = 0;
     for _ in 0..budget.tries {
-        if fresh {
-            probe.fresh_server().await?;
-        }
-        if same_kind(&probe.try_case(&minimal, blob, base.as_ref()).await?.failure) {
+        if fails_again(probe, fresh, kind, &minimal, blob, base.as_ref()).await? {
             reproduced += 1;
         }
     }
@@ -182,4 +163,23 @@ pub(crate) async fn narrow(
         reproduced: (reproduced, budget.tries),
         complete,
     })
+}
+
+/// Delivers `case` once (on a fresh server when `fresh`): does it fail with the same kind of
+/// finding as `kind`?
+async fn fails_again(
+    probe: &mut Probe<'_>,
+    fresh: bool,
+    kind: &FindingKind,
+    case: &Case,
+    blob: &Blob,
+    baseline: Option<&Baseline>,
+) -> Result<bool, SetupError> {
+    if fresh {
+        probe.fresh_server().await?;
+    }
+    let probed = probe.try_case(case, blob, baseline).await?;
+    Ok(probed
+        .failure
+        .is_some_and(|f| discriminant(&f) == discriminant(kind)))
 }

@@ -1,8 +1,6 @@
 //! Replaying one recorded case: the same blob in the same chunks, up to a few times, with
 //! no random generator involved.
 
-use std::time::Duration;
-
 use tokio::time::Instant;
 
 use crate::case::Case;
@@ -56,8 +54,8 @@ pub(crate) async fn replay(
     blob: &Blob,
     baseline: Option<&Baseline>,
     attempts: u32,
-    cycle: Duration,
 ) -> Result<Replayed, SetupError> {
+    let cycle = probe.transport().pacing.cycle_len();
     let started = Instant::now();
     let mut stats = StatsCollector::new([(blob.name(), blob.len())], cycle);
     for attempt in 1..=attempts {

@@ -192,7 +192,6 @@ async fn drive(
             Err(Stopped::Setup(e)) => return Err(e),
         }
     }
-    let cycle = probe_cycle(settings);
     if let (Some(case), Some(blob)) = (&settings.replay, replay_blob) {
         let replayed = replay::replay(
             probe,
@@ -200,7 +199,6 @@ async fn drive(
             blob,
             baselines.get(blob.name()),
             replay::ATTEMPTS,
-            cycle,
         )
         .await?;
         return Ok(match replayed.failed {
@@ -281,14 +279,6 @@ async fn drive(
     }
 }
 
-fn probe_cycle(settings: &Settings) -> Duration {
-    match settings.gap {
-        engine::Gap::Pause(d) | engine::Gap::Cycle(d) | engine::Gap::Adaptive(d) => {
-            d.max(Duration::from_millis(1))
-        }
-    }
-}
-
 /// A case delivered on its own (a replay or a regression line).
 fn alone(case: &Case, blob: &Blob) -> Suspect {
     Suspect {
@@ -304,7 +294,7 @@ fn alone(case: &Case, blob: &Blob) -> Suspect {
 
 /// Records the whole-blob responses of `blobs`. A server that dies or refuses meanwhile is
 /// a finding like any other.
-async fn record_baselines(
+pub(crate) async fn record_baselines(
     stutter: &Stutter,
     probe: &mut Probe<'_>,
     settings: &Settings,

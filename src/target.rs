@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use crate::case::Case;
 use crate::config::{Settings, resolve_addr};
-use crate::corpus::Blob;
-use crate::engine::Transport;
+use crate::corpus::{Blob, Corpus};
+use crate::engine::{Stopped, Transport};
 use crate::error::{Failure, SetupError, SetupErrorKind};
 use crate::oracle::{Baseline, Response};
 use crate::probe::Probe;
@@ -244,23 +244,39 @@ async fn deliver_one(
         .into());
     }
     let blob = Blob::new("blob", bytes);
+    let finding = |kind, suspects, probe: &Probe<'_>| -> Failure {
+        Finding {
+            kind,
+            suspects,
+            seed: settings.seed,
+            addr: probe.transport().addr.to_string(),
+            stats: Stats::default(),
+            server: None,
+            rerun: Rerun(stutter.rerun_template(caller)),
+            replay: None,
+            narrowed: None,
+            regression: None,
+            notes: Vec::new(),
+        }
+        .into()
+    };
     let baseline = if stutter.oracles.expect_same {
         match baselines.iter().find(|(b, _)| b.as_slice() == blob.bytes()) {
             Some((_, baseline)) => Some(baseline.clone()),
             None => {
-                let whole = Case::new(blob.name(), Splits::whole(blob.len()));
-                let heard = probe.try_case(&whole, &blob, None).await?;
-                let baseline = Baseline {
-                    bytes: heard
-                        .response
-                        .as_ref()
-                        .map(|r| r.bytes().to_vec())
-                        .unwrap_or_default(),
-                    closed: heard
-                        .response
-                        .as_ref()
-                        .is_some_and(Response::closed_by_server),
-                };
+                let one = Corpus::from_blobs(vec![blob.clone()]);
+                let mut recorded =
+                    match session::record_baselines(stutter, probe, settings, &one).await {
+                        Ok(recorded) => recorded,
+                        Err(Stopped::Found(found)) => {
+                            return Err(finding(found.kind, found.suspects, probe));
+                        }
+                        Err(Stopped::Setup(e)) => return Err(e.into()),
+                    };
+                let baseline = recorded.remove(blob.name()).unwrap_or(Baseline {
+                    bytes: Vec::new(),
+                    closed: false,
+                });
                 baselines.push((blob.bytes().to_vec(), baseline.clone()));
                 Some(baseline)
             }
@@ -287,20 +303,7 @@ async fn deliver_one(
                 bytes_sent: probed.counts.bytes as usize,
                 state: SuspectState::Culprit,
             };
-            let finding = Finding {
-                kind,
-                suspects: vec![suspect],
-                seed: settings.seed,
-                addr: probe.transport().addr.to_string(),
-                stats: Stats::default(),
-                server: None,
-                rerun: Rerun(stutter.rerun_template(caller)),
-                replay: None,
-                narrowed: None,
-                regression: None,
-                notes: Vec::new(),
-            };
-            Err(finding.into())
+            Err(finding(kind, vec![suspect], probe))
         }
     }
 }

@@ -210,3 +210,25 @@ fn the_proptest_macro_reports_a_minimal_split_of_three_chunks_at_most() {
         .count();
     assert!(chunks <= 3, "{minimal}");
 }
+
+#[test]
+fn a_target_compares_each_delivery_with_the_blob_sent_whole() {
+    let target = common::stutter("127.0.0.1:0")
+        .server(fixture_command("line-server-splitwrong", None))
+        .expect_same_response()
+        .start()
+        .expect("the server starts");
+    let whole = Splits::whole(REQUEST.len());
+    target
+        .deliver(REQUEST, &whole)
+        .expect("sent whole, it answers as it did");
+    let split: Splits = "3,33".parse().unwrap();
+    let failure = target
+        .deliver(REQUEST, &split)
+        .expect_err("split, it answers wrongly");
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        matches!(finding.kind(), FindingKind::ResponseDiffers { .. }),
+        "{finding}"
+    );
+}
