@@ -1,11 +1,9 @@
-//! The two ways a run can fail: it could not run ([`SetupError`]), or it found a bug
-//! ([`Finding`](crate::Finding)). [`Failure`] keeps them apart, so a broken test setup is
-//! never mistaken for a bug in the server, nor the other way round.
+//! Setup errors: the run could not start or go on, so nothing was learnt about the server.
+//! Each message says what to do. (A bug found is a [`Finding`](crate::Finding); the
+//! [`Failure`](crate::Failure) of a run keeps the two apart.)
 
 use std::error::Error;
 use std::fmt;
-
-use crate::report::Finding;
 
 /// What went wrong before (or around) fuzzing: nothing was learnt about the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -66,63 +64,5 @@ impl fmt::Display for SetupError {
 impl Error for SetupError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         self.source.as_deref().map(|e| e as &(dyn Error + 'static))
-    }
-}
-
-/// Why a run did not pass.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Failure {
-    /// The run could not start or go on; the server was not (fully) tested.
-    Setup(SetupError),
-    /// The server misbehaved: a bug was found.
-    Finding(Box<Finding>),
-}
-
-impl Failure {
-    /// The finding, if this failure is one.
-    pub fn finding(&self) -> Option<&Finding> {
-        match self {
-            Failure::Finding(f) => Some(f),
-            Failure::Setup(_) => None,
-        }
-    }
-
-    /// The setup error, if this failure is one.
-    pub fn setup_error(&self) -> Option<&SetupError> {
-        match self {
-            Failure::Setup(e) => Some(e),
-            Failure::Finding(_) => None,
-        }
-    }
-}
-
-impl fmt::Display for Failure {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Failure::Setup(e) => write!(f, "stutterfuzz could not run: {e}"),
-            Failure::Finding(finding) => finding.fmt(f),
-        }
-    }
-}
-
-impl Error for Failure {
-    fn source(&self) -> Option<&(dyn Error + 'static)> {
-        match self {
-            Failure::Setup(e) => Some(e),
-            Failure::Finding(_) => None,
-        }
-    }
-}
-
-impl From<SetupError> for Failure {
-    fn from(e: SetupError) -> Self {
-        Failure::Setup(e)
-    }
-}
-
-impl From<Finding> for Failure {
-    fn from(f: Finding) -> Self {
-        Failure::Finding(Box::new(f))
     }
 }

@@ -55,40 +55,46 @@
     allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")
 )]
 
+// The facade: what users call.
+mod stutter;
+// The run layer: a run from its plan to its report.
+mod run;
+// The delivery engine: connections, pacing, the run loop.
+mod engine;
+// What counts as a bug.
+mod oracle;
+// The server under test: a process or a future in this process.
+mod server;
+// What a run tells its user.
+mod report;
+// The operating system's parts, behind one seam.
+mod platform;
+// Leaves: data, settings and algorithms.
 mod case;
 mod config;
 mod control;
 mod corpus;
-mod engine;
+mod delivery_log;
 mod error;
 mod limits;
 mod minimize;
-mod narrow;
-mod oracle;
-mod probe;
-mod record;
-mod replay;
-mod report;
 mod rng;
-mod server;
-mod session;
 mod split;
 mod stats;
-mod stutter;
-mod target;
+mod wire;
 
 pub use case::{Case, ParseCaseError};
 pub use control::StopHandle;
 pub use corpus::{Blob, BlobSummary};
-pub use error::{Failure, SetupError, SetupErrorKind};
+pub use error::{SetupError, SetupErrorKind};
 pub use oracle::Response;
-pub use report::{Finding, FindingKind, Report, RunEnd, Suspect};
+pub use report::{Failure, Finding, FindingKind, Report, RunEnd, Suspect};
 pub use rng::{ParseSeedError, Seed};
+pub use run::{Delivery, Target};
 pub use server::{VALGRIND_FLAGS, valgrind};
 pub use split::{ParseSplitsError, SplitMode, Splits, splits};
 pub use stats::Stats;
 pub use stutter::Stutter;
-pub use target::{Delivery, Target};
 
 /// The README's examples, compiled as doc tests so they keep working when pasted.
 #[cfg(doctest)]

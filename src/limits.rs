@@ -1,28 +1,42 @@
 //! Fitting a run to the process's open-file limit: each connection in flight holds a
 //! descriptor, and a run that hits the limit would die with EMFILE mid-run. The soft limit
-//! is raised as far as the hard limit allows; past that, the connection count is capped and
-//! the report says so.
+//! is raised as far as the hard limit allows; past that, the connection count is capped.
+//!
+//! The limit belongs to the whole process, and is not lowered again after the run (another
+//! run in the same process may still use it): the report's notes say so whenever a run
+//! raised it, so the change is never silent.
 
-use nix::sys::resource::{Resource, getrlimit, setrlimit};
+use crate::platform::{open_file_limits, raise_open_file_limit};
 
 /// Descriptors kept free for everything else (the server's pipes, files, the runtime).
 const RESERVE: u64 = 64;
 
-/// Makes room for `connections` in flight; returns how many fit and, when that is fewer,
-/// a note saying why.
-pub(crate) fn fit_connections(connections: usize) -> (usize, Option<String>) {
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return (connections, None);
+/// Makes room for `connections` in flight; returns how many fit, and notes for the report:
+/// that the process's limit was raised, and why fewer connections fit, if they do.
+pub(crate) fn fit_connections(connections: usize) -> (usize, Vec<String>) {
+    let Some((soft, hard)) = open_file_limits() else {
+        return (connections, Vec::new());
     };
     let (fits, raise_to) = plan(connections as u64, soft, hard);
+    let mut notes = Vec::new();
     if let Some(limit) = raise_to {
         // Raising the soft limit up to the hard one needs no privilege.
-        if setrlimit(Resource::RLIMIT_NOFILE, limit, hard).is_err() {
+        if !raise_open_file_limit(limit, hard) {
             let (fits, _) = plan(connections as u64, soft, soft);
-            return capped(connections, fits, soft);
+            let (n, capped) = capped(connections, fits, soft);
+            return (n, capped.into_iter().collect());
         }
+        notes.push(raised(soft, limit, connections));
     }
-    capped(connections, fits, hard)
+    let (n, capped) = capped(connections, fits, hard);
+    notes.extend(capped);
+    (n, notes)
+}
+
+fn raised(from: u64, to: u64, connections: usize) -> String {
+    format!(
+        "raised this process's open-file limit from {from} to {to} for {connections} connections; it stays raised after the run"
+    )
 }
 
 fn capped(asked: usize, fits: u64, limit: u64) -> (usize, Option<String>) {
@@ -75,5 +89,14 @@ mod tests {
             "{note}"
         );
         assert_eq!(capped(10, 50, 256), (10, None));
+    }
+
+    #[test]
+    fn a_raised_limit_is_said() {
+        let note = raised(1024, 2064, 2000);
+        assert!(
+            note.contains("from 1024 to 2064") && note.contains("stays raised"),
+            "{note}"
+        );
     }
 }

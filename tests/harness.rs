@@ -325,8 +325,29 @@ fn a_missing_blob_directory_is_a_setup_error_naming_it() {
 
 #[tokio::test]
 async fn runs_inside_a_tokio_test() {
-    let report = correct().cycles(3).run_for(Duration::from_secs(30));
+    let report = correct()
+        .cycles(3)
+        .run_for_async(Duration::from_secs(30))
+        .await;
     assert_eq!(report.stats().deliveries, 15);
+}
+
+#[tokio::test]
+async fn the_blocking_entry_point_refuses_a_single_threaded_runtime_at_once() {
+    let started = std::time::Instant::now();
+    let err = correct()
+        .cycles(3)
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("it would block the runtime's only thread");
+    assert_eq!(
+        err.setup_error().map(|e| e.kind()),
+        Some(SetupErrorKind::Harness)
+    );
+    assert!(err.to_string().contains("run_for_async"), "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "refused before starting anything"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

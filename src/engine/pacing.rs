@@ -8,15 +8,17 @@
 //! keeps every boundary at the machine's speed; where that queue cannot be seen (a server
 //! on another machine), a fixed pause after the ACK stands in for it.
 
-use std::cell::RefCell;
+use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsRawFd;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::{Instant, sleep, sleep_until};
 
-use super::server_queue::{ServerQueue, mapped};
+use crate::config::Gap;
+use crate::platform::{ServerQueue, unacknowledged};
 
 /// How long a connection waits for the server to read a chunk before it sends the next
 /// anyway (counted in `unread_before_next`): a server that stalls must not stall the run.
@@ -26,30 +28,6 @@ const READ_WAIT: Duration = Duration::from_secs(1);
 /// looks.
 const SPIN: Duration = Duration::from_millis(2);
 
-nix::ioctl_read_bad!(siocoutq, libc::TIOCOUTQ, libc::c_int);
-
-/// Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ).
-pub(crate) fn unacknowledged(socket: &impl AsRawFd) -> io::Result<usize> {
-    let mut queued: libc::c_int = 0;
-    // SAFETY: SIOCOUTQ writes one int through the pointer, which points to a live c_int;
-    // the descriptor belongs to a socket the caller holds open.
-    unsafe { siocoutq(socket.as_raw_fd(), &mut queued) }.map_err(io::Error::from)?;
-    Ok(usize::try_from(queued).unwrap_or(0))
-}
-
-/// What happens between an acknowledged chunk and the next.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Gap {
-    /// Wait this long.
-    Pause(Duration),
-    /// Wait for the next tick of a fixed cycle shared by all connections (the original
-    /// tool's `--cycle-ms`): at most one chunk per connection per cycle.
-    Cycle(Duration),
-    /// Wait until the server has read everything sent so far; where its receive queue
-    /// cannot be seen, pause this long instead.
-    Adaptive(Duration),
-}
-
 /// Where the server's end of one connection is, for watching its receive queue.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Ends {
@@ -57,19 +35,38 @@ pub(crate) struct Ends {
     pub(crate) client: SocketAddr,
 }
 
-thread_local! {
-    /// One sock_diag socket per harness thread, opened on first use; `None` once it failed.
-    static QUEUE: RefCell<Option<Option<ServerQueue>>> = const { RefCell::new(None) };
+/// The run's sock_diag socket, opened on first use and shared by its connections: one per
+/// run, so two runs in one process never share one.
+#[derive(Default)]
+enum QueueSlot {
+    #[default]
+    Unopened,
+    Open(ServerQueue),
+    /// It could not be opened: the server's queue is not visible from here.
+    Failed,
 }
 
-/// Unread bytes in the server's end of the connection, if it can be seen from here. Tries
-/// the IPv4-mapped form too (a dual-stack server socket).
-fn server_unread(ends: &mut Ends) -> Option<u32> {
-    QUEUE.with(|cell| {
-        let mut slot = cell.borrow_mut();
-        let queue = slot
-            .get_or_insert_with(|| ServerQueue::open().ok())
-            .as_mut()?;
+/// The server's receive queues, as one run sees them.
+#[derive(Clone, Default)]
+pub(crate) struct Queues(Arc<Mutex<QueueSlot>>);
+
+impl fmt::Debug for Queues {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Queues(..)")
+    }
+}
+
+impl Queues {
+    /// Unread bytes in the server's end of the connection, if it can be seen from here.
+    /// Tries the IPv4-mapped form too (a dual-stack server socket).
+    fn server_unread(&self, ends: &mut Ends) -> Option<u32> {
+        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if matches!(*slot, QueueSlot::Unopened) {
+            *slot = ServerQueue::open().map_or(QueueSlot::Failed, QueueSlot::Open);
+        }
+        let QueueSlot::Open(queue) = &mut *slot else {
+            return None;
+        };
         if let Ok(Some(n)) = queue.unread(ends.server, ends.client) {
             return Some(n);
         }
@@ -77,17 +74,30 @@ fn server_unread(ends: &mut Ends) -> Option<u32> {
         let n = queue.unread(server, client).ok()??;
         *ends = Ends { server, client };
         Some(n)
-    })
+    }
+}
+
+/// The address the server's socket has for a connection to `server` from `client`: for an
+/// IPv4 connection to a server listening on a dual-stack IPv6 socket, the IPv4-mapped form.
+pub(crate) fn mapped(addr: SocketAddr) -> Option<SocketAddr> {
+    match addr.ip() {
+        IpAddr::V4(v4) => Some(SocketAddr::new(
+            IpAddr::V6(v4.to_ipv6_mapped()),
+            addr.port(),
+        )),
+        IpAddr::V6(_) => None,
+    }
 }
 
 /// How one connection paces its chunks.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub(crate) struct Pacing {
-    pub(crate) gap: Gap,
+    gap: Gap,
     /// When the run's cycles began (for [`Gap::Cycle`]).
-    pub(crate) epoch: Instant,
+    epoch: Instant,
     /// Give up waiting for an acknowledgement after this long and send anyway.
-    pub(crate) ack_limit: Duration,
+    ack_limit: Duration,
+    queues: Queues,
 }
 
 /// How the wait for an acknowledgement went.
@@ -103,6 +113,16 @@ pub(crate) enum Acked {
 }
 
 impl Pacing {
+    /// Pacing with this gap, its cycles starting now.
+    pub(crate) fn new(gap: Gap, ack_limit: Duration) -> Self {
+        Pacing {
+            gap,
+            epoch: Instant::now(),
+            ack_limit,
+            queues: Queues::default(),
+        }
+    }
+
     /// Waits until the socket's bytes are acknowledged (bounded by `ack_limit`).
     pub(crate) async fn wait_acked(&self, socket: &impl AsRawFd) -> io::Result<Acked> {
         if unacknowledged(socket)? == 0 {
@@ -141,11 +161,15 @@ impl Pacing {
                 if !d.is_zero() {
                     sleep(d).await;
                 }
-                ends.as_mut().and_then(server_unread).map(|n| n == 0)
+                ends.as_mut()
+                    .and_then(|e| self.queues.server_unread(e))
+                    .map(|n| n == 0)
             }
             Gap::Cycle(every) => {
                 sleep_until(next_tick(self.epoch, every, Instant::now())).await;
-                ends.as_mut().and_then(server_unread).map(|n| n == 0)
+                ends.as_mut()
+                    .and_then(|e| self.queues.server_unread(e))
+                    .map(|n| n == 0)
             }
             Gap::Adaptive(fallback) => {
                 let Some(at) = ends.as_mut() else {
@@ -171,7 +195,7 @@ impl Pacing {
     async fn wait_read(&self, ends: &mut Ends) -> Option<bool> {
         let start = Instant::now();
         loop {
-            if server_unread(ends)? == 0 {
+            if self.queues.server_unread(ends)? == 0 {
                 return Some(true);
             }
             let waited = start.elapsed();

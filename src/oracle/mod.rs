@@ -1,24 +1,24 @@
-//! What counts as a bug beyond a dead server: a response that changes with the split
-//! pattern, a server that never answers, a failed user check, and alarming lines in the
-//! server's output (sanitizers, panics, valgrind).
+//! What counts as a bug: a server that ended, refused or stopped accepting, or printed an
+//! alarming line ([`verdict`]), and, on request, a response that changes with the split
+//! pattern, a server that never answers, or a failed user check ([`Oracles::judge`]).
 //!
 //! Judging is pure: it takes what a delivery heard and returns a finding kind or nothing, so
 //! each oracle is unit-tested without sockets. The engine decides when to judge.
 
-mod output;
 mod response;
+mod verdict;
 
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use output::{LineScanner, OutputWatch};
 pub use response::Response;
 pub(crate) use response::{Baseline, first_difference};
+pub(crate) use verdict::{alarmed, connect_failed, exited};
 
 use crate::case::Case;
-use crate::engine::{Heard, Listen, ReadEnd};
 use crate::report::FindingKind;
+use crate::wire::{Heard, Listen, ReadEnd};
 
 /// How long a complete-looking response must stay quiet before it counts as complete.
 pub(crate) const SETTLE: Duration = Duration::from_millis(10);

@@ -4,10 +4,13 @@ use std::fmt;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-use super::format::{escape_bytes, format_output, shell_quote};
+use super::format::escape_bytes;
+use super::narrowed::Narrowed;
+use super::rerun::Rerun;
+use super::suspect::{Suspect, SuspectState};
 use crate::case::Case;
 use crate::rng::Seed;
-use crate::server::{OutputSnapshot, describe_exit};
+use crate::server::{AlarmSource, ServerSummary, describe_exit};
 use crate::stats::Stats;
 
 /// What the server did wrong.
@@ -132,11 +135,9 @@ impl FindingKind {
                 waited.as_millis()
             ),
             FindingKind::CheckFailed { message } => format!("the check failed: {message}"),
-            FindingKind::OutputMatched {
-                stream: "panic",
-                line,
-                ..
-            } => {
+            FindingKind::OutputMatched { stream, line, .. }
+                if *stream == AlarmSource::TaskPanic.name() =>
+            {
                 format!("a task of the in-process server panicked: {line}")
             }
             FindingKind::OutputMatched {
@@ -146,101 +147,6 @@ impl FindingKind {
             } => format!("the server printed {pattern:?} on {stream}: {line}"),
         }
     }
-}
-
-/// Where a suspect case stood when the bug showed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum SuspectState {
-    /// Still being delivered.
-    InFlight,
-    /// Finished this long before the bug was noticed.
-    FinishedBefore(Duration),
-    /// The only case of a replay.
-    Replayed,
-    /// The delivery whose own response showed the bug.
-    Culprit,
-}
-
-/// A case that may have caused a finding.
-#[derive(Clone, Debug)]
-pub struct Suspect {
-    pub(crate) case: Case,
-    pub(crate) blob_origin: String,
-    pub(crate) blob_len: usize,
-    pub(crate) iteration: Option<u64>,
-    pub(crate) chunks_sent: usize,
-    pub(crate) bytes_sent: usize,
-    pub(crate) state: SuspectState,
-}
-
-impl Suspect {
-    /// The case: its blob and split pattern.
-    pub fn case(&self) -> &Case {
-        &self.case
-    }
-
-    /// The blob's length in bytes.
-    pub fn blob_len(&self) -> usize {
-        self.blob_len
-    }
-
-    /// Chunks sent before the finding.
-    pub fn chunks_sent(&self) -> usize {
-        self.chunks_sent
-    }
-
-    /// Bytes sent before the finding.
-    pub fn bytes_sent(&self) -> usize {
-        self.bytes_sent
-    }
-
-    /// True if the delivery was still under way when the bug showed.
-    pub fn in_flight(&self) -> bool {
-        self.state == SuspectState::InFlight
-    }
-
-    fn progress(&self) -> String {
-        let planned = self.case.splits().len();
-        let state = match self.state {
-            SuspectState::InFlight => "in flight".to_owned(),
-            SuspectState::Replayed => "replayed".to_owned(),
-            SuspectState::Culprit => "its response shows the bug".to_owned(),
-            SuspectState::FinishedBefore(d) => {
-                format!("finished {} ms before it showed", d.as_millis())
-            }
-        };
-        format!("{state}, sent {} of {planned} chunks", self.chunks_sent)
-    }
-}
-
-/// The server as the report shows it.
-#[derive(Clone, Debug)]
-pub(crate) struct ServerRecord {
-    pub(crate) command: String,
-    pub(crate) pid: Option<u32>,
-    pub(crate) stdout: OutputSnapshot,
-    pub(crate) stderr: OutputSnapshot,
-}
-
-/// What narrowing learnt after the finding.
-#[derive(Clone, Debug)]
-pub(crate) enum Narrowed {
-    /// Not attempted, and why.
-    NotTried(String),
-    /// No suspect failed alone; `together` says whether all of them at once did.
-    NoneAlone {
-        tried: usize,
-        together: Option<bool>,
-    },
-    /// One case fails alone; its pattern shrunk to `minimal`.
-    Culprit {
-        original: Case,
-        minimal: Case,
-        /// (failures, deliveries) of the minimal case.
-        reproduced: (u32, u32),
-        /// False when the budget ran out before the pattern was locally minimal.
-        complete: bool,
-    },
 }
 
 /// What became of the finding's regression line.
@@ -256,16 +162,6 @@ pub(crate) enum RegressionNote {
     Regressed(std::path::PathBuf),
 }
 
-/// How the report tells a user to replay a case: a command with `{case}` in it.
-#[derive(Clone, Debug)]
-pub(crate) struct Rerun(pub(crate) String);
-
-impl Rerun {
-    fn line(&self, case: &Case) -> String {
-        self.0.replace("{case}", &shell_quote(&case.to_string()))
-    }
-}
-
 /// A bug found: what happened, the cases that may have caused it, how to replay each.
 #[derive(Clone, Debug)]
 pub struct Finding {
@@ -274,7 +170,7 @@ pub struct Finding {
     pub(crate) seed: Seed,
     pub(crate) addr: String,
     pub(crate) stats: Stats,
-    pub(crate) server: Option<ServerRecord>,
+    pub(crate) server: Option<ServerSummary>,
     pub(crate) rerun: Rerun,
     /// `(attempt, attempts)` when found by replaying one case.
     pub(crate) replay: Option<(u32, u32)>,
@@ -284,6 +180,32 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding of `kind` with these suspects, in a run with this seed against `addr`;
+    /// what the run learnt later (the server's output, narrowing, the regression file) is
+    /// added to it by the run layer.
+    pub(crate) fn new(
+        kind: FindingKind,
+        suspects: Vec<Suspect>,
+        stats: Stats,
+        seed: Seed,
+        addr: String,
+        rerun: Rerun,
+    ) -> Self {
+        Finding {
+            kind,
+            suspects,
+            seed,
+            addr,
+            stats,
+            server: None,
+            rerun,
+            replay: None,
+            narrowed: None,
+            regression: None,
+            notes: Vec::new(),
+        }
+    }
+
     /// What the server did wrong.
     pub fn kind(&self) -> &FindingKind {
         &self.kind
@@ -484,7 +406,7 @@ impl fmt::Display for Finding {
                 if !output.is_empty() {
                     writeln!(f)?;
                     writeln!(f, "server {name}:")?;
-                    f.write_str(&format_output(output))?;
+                    f.write_str(&output.indented())?;
                 }
             }
         }

@@ -1,41 +1,4 @@
-//! Text helpers for reports: escaped server output with truncation markers.
-
-use std::fmt::Write;
-
-use crate::server::OutputSnapshot;
-
-/// The server's output as indented lines (`  | `), control bytes escaped, with a marker
-/// where bytes were left out.
-pub(crate) fn format_output(output: &OutputSnapshot) -> String {
-    let mut text = String::new();
-    if output.omitted == 0 {
-        // Head and tail are contiguous: join them so no line is cut in two.
-        push_lines(&mut text, &[&output.head[..], &output.tail[..]].concat());
-        return text;
-    }
-    push_lines(&mut text, &output.head);
-    let _ = writeln!(text, "  | ... {} bytes omitted ...", output.omitted);
-    push_lines(&mut text, &output.tail);
-    text
-}
-
-fn push_lines(text: &mut String, bytes: &[u8]) {
-    if bytes.is_empty() {
-        return;
-    }
-    let lossy = String::from_utf8_lossy(bytes);
-    for line in lossy.trim_end_matches('\n').split('\n') {
-        text.push_str("  | ");
-        for c in line.chars() {
-            if c.is_control() && c != '\t' {
-                let _ = write!(text, "{}", c.escape_default());
-            } else {
-                text.push(c);
-            }
-        }
-        text.push('\n');
-    }
-}
+//! Text helpers for reports: escaped bytes with truncation markers, shell quoting.
 
 /// Bytes kept on each side of a long response in a report.
 const BYTES_SHOWN: usize = 256;
@@ -63,29 +26,6 @@ pub(crate) fn shell_quote(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn output_is_indented_escaped_and_marked() {
-        let out = OutputSnapshot {
-            head: b"start\x1b[31m\n".to_vec(),
-            omitted: 42,
-            tail: b"end\n".to_vec(),
-        };
-        assert_eq!(
-            format_output(&out),
-            "  | start\\u{1b}[31m\n  | ... 42 bytes omitted ...\n  | end\n"
-        );
-    }
-
-    #[test]
-    fn contiguous_head_and_tail_keep_lines_whole() {
-        let out = OutputSnapshot {
-            head: b"one li".to_vec(),
-            omitted: 0,
-            tail: b"ne\ntwo\n".to_vec(),
-        };
-        assert_eq!(format_output(&out), "  | one line\n  | two\n");
-    }
 
     #[test]
     fn long_responses_are_escaped_and_cut_in_the_middle() {

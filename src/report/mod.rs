@@ -3,12 +3,20 @@
 //! `key = value` lines, the exact line that replays each case, the server's output
 //! truncated head and tail with explicit markers, and the stats.
 
+mod failure;
 mod finding;
 mod format;
+mod narrowed;
 mod outcome;
 pub(crate) mod regression;
+mod rerun;
+mod suspect;
 
-pub use finding::{Finding, FindingKind, Suspect};
-pub(crate) use finding::{Narrowed, RegressionNote, Rerun, ServerRecord, SuspectState};
-pub(crate) use format::format_output;
+pub use failure::Failure;
+pub(crate) use finding::RegressionNote;
+pub use finding::{Finding, FindingKind};
+pub(crate) use narrowed::{Narrowed, NotNarrowed};
 pub use outcome::{Report, RunEnd};
+pub(crate) use rerun::Rerun;
+pub use suspect::Suspect;
+pub(crate) use suspect::SuspectState;

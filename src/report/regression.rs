@@ -60,12 +60,12 @@ pub(crate) fn default_path(dir: &Path, test: &str) -> PathBuf {
 
 /// A recorded case and the hash of the blob it was recorded with.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Recorded {
+pub(crate) struct Entry {
     pub(crate) case: Case,
     pub(crate) fnv64: Option<u64>,
 }
 
-impl Recorded {
+impl Entry {
     /// True when `blob` is the one the case was recorded with (or no hash was kept).
     pub(crate) fn fits(&self, blob: &Blob) -> bool {
         self.fnv64.is_none_or(|h| h == fnv1a(blob.bytes()))
@@ -75,7 +75,7 @@ impl Recorded {
 
 /// The cases of a regression file; comments, blank lines and lines that do not parse are
 /// skipped. A missing file has none.
-pub(crate) fn read(path: &Path) -> std::io::Result<Vec<Recorded>> {
+pub(crate) fn read(path: &Path) -> std::io::Result<Vec<Entry>> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -86,7 +86,7 @@ pub(crate) fn read(path: &Path) -> std::io::Result<Vec<Recorded>> {
         .filter_map(|l| l.trim().strip_prefix("v1 "))
         .filter_map(|fields| {
             let parsed = RegressionFields::parse(fields)?;
-            Some(Recorded {
+            Some(Entry {
                 case: Case::new(parsed.blob, parsed.chunks.parse().ok()?),
                 fnv64: parsed.fnv64,
             })

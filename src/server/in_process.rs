@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex, Once, OnceLock};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use super::output::Alarm;
+use super::output::{Alarm, AlarmSource};
 use crate::error::{SetupError, SetupErrorKind};
 
 /// The user's server: given a bound listener, serve on it.
@@ -58,7 +58,7 @@ fn install_panic_hook() {
                     .get(&id)
                 {
                     let _ = sink.send(Alarm {
-                        stream: "panic",
+                        source: AlarmSource::TaskPanic,
                         line: format!("{line}: {message}"),
                         pattern: "panicked at".to_owned(),
                     });

@@ -16,10 +16,8 @@ use std::process::ExitStatus;
 use std::time::Duration;
 
 pub(crate) use in_process::{InProcessServer, ServeFn, TaskEnd};
-pub(crate) use output::{Alarm, OutputSnapshot};
+pub(crate) use output::{Alarm, AlarmSource, OutputSnapshot};
 pub(crate) use process::{ServerProcess, describe_exit};
-
-use crate::report::{FindingKind, ServerRecord};
 
 /// How a server ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -28,19 +26,6 @@ pub(crate) enum Exit {
     Process(ExitStatus),
     /// An in-process server's future ended.
     Task(TaskEnd),
-}
-
-impl Exit {
-    /// The finding a server ending while being fuzzed is.
-    pub(crate) fn finding(self) -> FindingKind {
-        match self {
-            Exit::Process(status) => FindingKind::ServerDied { status },
-            Exit::Task(TaskEnd::Returned) => FindingKind::ServerTaskEnded { panic: None },
-            Exit::Task(TaskEnd::Panicked(message)) => FindingKind::ServerTaskEnded {
-                panic: Some(message),
-            },
-        }
-    }
 }
 
 /// Something the server did that the run loop must see.
@@ -52,9 +37,18 @@ pub(crate) enum ServerEvent {
     Printed(Alarm),
 }
 
+/// The server as a report shows it: how it was started and what it printed.
+#[derive(Clone, Debug)]
+pub(crate) struct ServerSummary {
+    pub(crate) command: String,
+    pub(crate) pid: Option<u32>,
+    pub(crate) stdout: OutputSnapshot,
+    pub(crate) stderr: OutputSnapshot,
+}
+
 /// The server under test: a spawned process or a future in this process.
 pub(crate) enum Server {
-    Process(ServerProcess),
+    Process(Box<ServerProcess>),
     InProcess(InProcessServer),
 }
 
@@ -112,15 +106,15 @@ impl Server {
     }
 
     /// What a report shows of it.
-    pub(crate) fn record(&self) -> ServerRecord {
+    pub(crate) fn summary(&self) -> ServerSummary {
         match self {
-            Server::Process(p) => ServerRecord {
+            Server::Process(p) => ServerSummary {
                 command: p.command_line().to_owned(),
                 pid: Some(p.pid()),
                 stdout: p.stdout(),
                 stderr: p.stderr(),
             },
-            Server::InProcess(s) => ServerRecord {
+            Server::InProcess(s) => ServerSummary {
                 command: format!("in-process server on {}", s.addr()),
                 pid: None,
                 stdout: OutputSnapshot::default(),

@@ -3,13 +3,14 @@
 //! its pipe is always drained, so it never blocks on a write.
 
 use std::collections::VecDeque;
+use std::fmt::Write;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
-use crate::oracle::{LineScanner, OutputWatch};
+use crate::config::OutputWatch;
 
 const HEAD: usize = 1024;
 const TAIL: usize = 4 * 1024;
@@ -59,12 +60,68 @@ impl OutputSnapshot {
     pub(crate) fn is_empty(&self) -> bool {
         self.head.is_empty() && self.tail.is_empty()
     }
+
+    /// The server's output as indented lines (`  | `), control bytes escaped, with a marker
+    /// where bytes were left out.
+    pub(crate) fn indented(&self) -> String {
+        let mut text = String::new();
+        if self.omitted == 0 {
+            // Head and tail are contiguous: join them so no line is cut in two.
+            push_lines(&mut text, &[&self.head[..], &self.tail[..]].concat());
+            return text;
+        }
+        push_lines(&mut text, &self.head);
+        let _ = writeln!(text, "  | ... {} bytes omitted ...", self.omitted);
+        push_lines(&mut text, &self.tail);
+        text
+    }
 }
 
-/// A line of the server's output that matched a pattern of the watch.
+fn push_lines(text: &mut String, bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let lossy = String::from_utf8_lossy(bytes);
+    for line in lossy.trim_end_matches('\n').split('\n') {
+        text.push_str("  | ");
+        for c in line.chars() {
+            if c.is_control() && c != '\t' {
+                let _ = write!(text, "{}", c.escape_default());
+            } else {
+                text.push(c);
+            }
+        }
+        text.push('\n');
+    }
+}
+
+/// Where an alarming line came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum AlarmSource {
+    /// The server process's standard output.
+    Stdout,
+    /// The server process's standard error.
+    Stderr,
+    /// A panic on one of an in-process server's threads (the panic hook saw it).
+    TaskPanic,
+}
+
+impl AlarmSource {
+    /// The name a finding shows: `stdout`, `stderr`, or `panic`.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            AlarmSource::Stdout => "stdout",
+            AlarmSource::Stderr => "stderr",
+            AlarmSource::TaskPanic => "panic",
+        }
+    }
+}
+
+/// A line of the server's output that matched a pattern of the watch, or a panic of an
+/// in-process server's task.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Alarm {
-    pub(crate) stream: &'static str,
+    pub(crate) source: AlarmSource,
     pub(crate) line: String,
     pub(crate) pattern: String,
 }
@@ -78,10 +135,10 @@ pub(crate) struct AlarmSink {
     pub(crate) alarms: mpsc::UnboundedSender<Alarm>,
 }
 
-/// Reads `stream` (named `name`) to its end into `log`, reporting alarming lines to `sink`.
+/// Reads `stream` (from `source`) to its end into `log`, reporting alarming lines to `sink`.
 pub(crate) async fn drain(
     mut stream: impl AsyncRead + Unpin,
-    name: &'static str,
+    source: AlarmSource,
     log: Arc<Mutex<OutputLog>>,
     sink: Option<AlarmSink>,
 ) {
@@ -101,7 +158,7 @@ pub(crate) async fn drain(
             }
             if let Some(pattern) = sink.watch.alarm(&line) {
                 let _ = sink.alarms.send(Alarm {
-                    stream: name,
+                    source,
                     pattern: pattern.to_owned(),
                     line,
                 });
@@ -110,9 +167,74 @@ pub(crate) async fn drain(
     }
 }
 
+/// Cuts a byte stream into lines (without their `\n`), however the reads fall. A line
+/// longer than the limit is cut there, so a server printing without newlines cannot fill
+/// memory.
+#[derive(Debug, Default)]
+pub(crate) struct LineScanner {
+    partial: Vec<u8>,
+}
+
+const LINE_LIMIT: usize = 4096;
+
+impl LineScanner {
+    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
+        let mut lines = Vec::new();
+        for &b in bytes {
+            if b == b'\n' || self.partial.len() >= LINE_LIMIT {
+                lines.push(
+                    String::from_utf8_lossy(&self.partial)
+                        .trim_end_matches('\r')
+                        .to_owned(),
+                );
+                self.partial.clear();
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            self.partial.push(b);
+        }
+        lines
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_is_indented_escaped_and_marked() {
+        let out = OutputSnapshot {
+            head: b"start\x1b[31m\n".to_vec(),
+            omitted: 42,
+            tail: b"end\n".to_vec(),
+        };
+        assert_eq!(
+            out.indented(),
+            "  | start\\u{1b}[31m\n  | ... 42 bytes omitted ...\n  | end\n"
+        );
+    }
+
+    #[test]
+    fn contiguous_head_and_tail_keep_lines_whole() {
+        let out = OutputSnapshot {
+            head: b"one li".to_vec(),
+            omitted: 0,
+            tail: b"ne\ntwo\n".to_vec(),
+        };
+        assert_eq!(out.indented(), "  | one line\n  | two\n");
+    }
+
+    #[test]
+    fn lines_are_whole_however_the_reads_fall() {
+        let mut scanner = LineScanner::default();
+        assert!(scanner.feed(b"thread 'main' pan").is_empty());
+        assert_eq!(
+            scanner.feed(b"icked at src/x.rs\r\nnext\n"),
+            ["thread 'main' panicked at src/x.rs", "next"]
+        );
+        assert!(scanner.feed(b"tail").is_empty());
+    }
 
     #[test]
     fn keeps_head_and_tail_and_counts_the_rest() {

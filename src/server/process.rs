@@ -7,19 +7,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use nix::sys::signal::{Signal, killpg};
-use nix::unistd::Pid;
 use tokio::process::Child;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 
-use super::output::{Alarm, AlarmSink, OutputLog, OutputSnapshot, drain};
+use super::output::{Alarm, AlarmSink, AlarmSource, OutputLog, OutputSnapshot, drain};
 use super::spec::ServerSpec;
 use super::watchdog::Watchdog;
 use super::{Exit, ServerEvent};
+use crate::config::OutputWatch;
 use crate::error::{SetupError, SetupErrorKind};
-use crate::oracle::OutputWatch;
+use crate::platform::{kill_group, parent_death_signal, signal_name, terminate_group};
 
 /// How long the output drains may take to reach the end of the pipes after the server
 /// stopped, before a report is made with what they have.
@@ -45,8 +44,8 @@ pub(crate) struct ServerProcess {
 impl ServerProcess {
     /// Spawns the server in its own process group, stdout and stderr piped and drained.
     ///
-    /// On Linux the server also gets SIGKILL when the thread that spawned it ends, so it
-    /// dies with the harness even if the harness itself is killed.
+    /// On Linux the server also gets SIGKILL when the thread that spawned it ends; with the
+    /// watchdog, it dies with the harness even if the harness itself is killed.
     pub(crate) fn spawn(
         spec: &ServerSpec,
         addr: SocketAddr,
@@ -60,13 +59,7 @@ impl ServerProcess {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
-        // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
-        // async-signal-safe; it touches no memory of the parent.
-        unsafe {
-            command.pre_exec(|| {
-                nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)
-            });
-        }
+        parent_death_signal(&mut command);
         let mut child = command.spawn().map_err(|e| {
             let hint = match e.kind() {
                 std::io::ErrorKind::NotFound => "check the path, or build it first",
@@ -96,7 +89,7 @@ impl ServerProcess {
         if let Some(out) = child.stdout.take() {
             drains.push(tokio::spawn(drain(
                 out,
-                "stdout",
+                AlarmSource::Stdout,
                 Arc::clone(&stdout),
                 sink.clone(),
             )));
@@ -104,7 +97,7 @@ impl ServerProcess {
         if let Some(err) = child.stderr.take() {
             drains.push(tokio::spawn(drain(
                 err,
-                "stderr",
+                AlarmSource::Stderr,
                 Arc::clone(&stderr),
                 sink,
             )));
@@ -177,7 +170,7 @@ impl ServerProcess {
         let stderr = self.stderr();
         if !stderr.is_empty() {
             message.push_str("\nserver stderr:\n");
-            message.push_str(&crate::report::format_output(&stderr));
+            message.push_str(&stderr.indented());
         }
         SetupError::new(SetupErrorKind::ServerStartup, message)
     }
@@ -232,16 +225,15 @@ impl ServerProcess {
             watchdog.dismiss();
         }
         let exited_before = self.try_exited();
-        let group = Pid::from_raw(self.pid as i32);
         if exited_before.is_none() {
-            let _ = killpg(group, Signal::SIGTERM);
+            terminate_group(self.pid);
             if timeout(grace, self.exited()).await.is_err() {
-                let _ = killpg(group, Signal::SIGKILL);
+                kill_group(self.pid);
                 let _ = self.exited().await;
             }
         }
         // Children the server left in its group (the leader is gone, the group may not be).
-        let _ = killpg(group, Signal::SIGKILL);
+        kill_group(self.pid);
         self.settle_output().await;
         exited_before
     }
@@ -278,7 +270,7 @@ impl Drop for ServerProcess {
             watchdog.dismiss();
         }
         if self.status.is_none() && self.pid != 0 {
-            let _ = killpg(Pid::from_raw(self.pid as i32), Signal::SIGKILL);
+            kill_group(self.pid);
             let _ = self.child.start_kill();
             let _ = self.child.try_wait();
         }
@@ -307,9 +299,7 @@ pub(crate) fn describe_exit(status: ExitStatus) -> String {
     }
     match status.signal() {
         Some(n) => {
-            let name = Signal::try_from(n)
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_else(|_| format!("signal {n}"));
+            let name = signal_name(n).map_or_else(|| format!("signal {n}"), str::to_owned);
             let core = if status.core_dumped() {
                 " (core dumped)"
             } else {

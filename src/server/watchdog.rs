@@ -5,10 +5,9 @@
 //! the harness kills the watchdog first, then stops the server.
 
 use std::io::PipeWriter;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 
-use nix::sys::signal::{Signal, kill};
-use nix::unistd::Pid;
+use tokio::process::{Child, Command};
 
 /// The running watchdog and the pipe end that keeps it waiting.
 pub(crate) struct Watchdog {
@@ -18,9 +17,8 @@ pub(crate) struct Watchdog {
 
 impl Watchdog {
     /// Starts a watchdog for process group `group`; `None` if it cannot start (the server
-    /// still has the parent-death signal).
+    /// still has the parent-death signal, on Linux). Needs a tokio runtime.
     pub(crate) fn start(group: u32) -> Option<Watchdog> {
-        use std::os::unix::process::CommandExt;
         // Both ends close on exec: only the watchdog gets the read end, as its stdin.
         let (read, write) = std::io::pipe().ok()?;
         let child = Command::new("sh")
@@ -34,6 +32,7 @@ impl Watchdog {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .process_group(0)
+            .kill_on_drop(true)
             .spawn()
             .ok()?;
         Some(Watchdog {
@@ -43,9 +42,10 @@ impl Watchdog {
     }
 
     /// Ends the watchdog without letting it act (the harness stops the server itself).
+    /// Never blocks: tokio reaps the killed process in the background.
     pub(crate) fn dismiss(&mut self) {
-        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGKILL);
-        let _ = self.child.wait();
+        let _ = self.child.start_kill();
+        let _ = self.child.try_wait();
     }
 }
 

@@ -6,38 +6,16 @@
 //! report how reliably it reproduces.
 
 use std::mem::discriminant;
-use std::time::Duration;
-
 use tokio::time::Instant;
 
+use super::probe::Probe;
 use crate::case::Case;
+use crate::config::Budget;
 use crate::corpus::{Blob, Corpus};
 use crate::error::SetupError;
 use crate::minimize::Shrinker;
 use crate::oracle::Baseline;
-use crate::probe::Probe;
-use crate::report::{FindingKind, Narrowed, Suspect};
-
-/// Limits on narrowing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Budget {
-    /// Wall-clock time for the culprit search and shrinking together.
-    pub(crate) time: Duration,
-    /// Deliveries in all.
-    pub(crate) attempts: u32,
-    /// Deliveries per shrinking candidate, and for the final reproduction count.
-    pub(crate) tries: u32,
-}
-
-impl Default for Budget {
-    fn default() -> Self {
-        Budget {
-            time: Duration::from_secs(30),
-            attempts: 500,
-            tries: 3,
-        }
-    }
-}
+use crate::report::{FindingKind, Narrowed, NotNarrowed, Suspect};
 
 struct Spend {
     deadline: Instant,
@@ -74,20 +52,13 @@ pub(crate) async fn narrow(
     );
     let fresh = server_level && probe.can_restart();
     if budget.time.is_zero() || budget.attempts == 0 {
-        return Ok(Narrowed::NotTried("shrinking is off".into()));
+        return Ok(Narrowed::NotTried(NotNarrowed::Off));
     }
     if matches!(kind, FindingKind::ConnectTimeout { .. }) {
-        return Ok(Narrowed::NotTried(
-            "a server that stops accepting is not narrowed: one case alone cannot show it, since \
-             the kernel completes connects while the listen backlog has room"
-                .into(),
-        ));
+        return Ok(Narrowed::NotTried(NotNarrowed::StopsAccepting));
     }
     if server_level && !probe.can_restart() {
-        return Ok(Narrowed::NotTried(
-            "the harness did not start the server, so it cannot restart it to replay the suspects"
-                .into(),
-        ));
+        return Ok(Narrowed::NotTried(NotNarrowed::CannotRestart));
     }
     let mut spend = Spend {
         deadline: Instant::now() + budget.time,

@@ -3,11 +3,11 @@
 
 use tokio::time::Instant;
 
+use super::probe::Probe;
 use crate::case::Case;
 use crate::corpus::{Blob, Corpus};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::Baseline;
-use crate::probe::Probe;
 use crate::report::FindingKind;
 use crate::stats::{Stats, StatsCollector};
 

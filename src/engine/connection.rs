@@ -1,5 +1,5 @@
-//! One delivery: connect, send one blob chunk by chunk with pacing, read what the server
-//! answers concurrently, and close.
+//! One delivery on its own connection: connect, send one blob chunk by chunk with pacing,
+//! read what the server answers concurrently, and close.
 
 use std::io;
 use std::net::SocketAddr;
@@ -14,29 +14,15 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::pacing::{Acked, Ends, Pacing};
+use crate::platform::{enable_fastopen, is_local_exhaustion, is_out_of_local_ports};
 use crate::split::Splits;
 use crate::stats::DeliveryCounts;
+use crate::wire::{ConnectError, Ending, Heard, Listen, ReadEnd};
 
-/// What a connection does after its last chunk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Listen {
-    /// Half-close (the request is over), then read until the server closes or `linger`
-    /// passes. For runs with no response oracle.
-    HalfClose { linger: Duration },
-    /// Keep the connection open, as a client waiting for its answer does, until the
-    /// response is complete: the server closed, or at least `expect` bytes arrived (one, if
-    /// no length is known) and nothing more came for `settle`. Give up `limit` after the last
-    /// chunk.
-    Await {
-        expect: Option<usize>,
-        settle: Duration,
-        limit: Duration,
-    },
-}
-
-/// Everything one connection needs; cheap to clone (the blob's bytes are shared).
+/// One delivery on its own connection: everything it needs; cheap to clone (the blob's
+/// bytes are shared).
 #[derive(Clone, Debug)]
-pub(crate) struct Delivery {
+pub(crate) struct Connection {
     pub(crate) addr: SocketAddr,
     pub(crate) bytes: Arc<[u8]>,
     pub(crate) splits: Splits,
@@ -51,58 +37,6 @@ pub(crate) struct Delivery {
 pub(crate) struct Progress {
     pub(crate) chunks: AtomicUsize,
     pub(crate) bytes: AtomicUsize,
-}
-
-/// How a delivery ended from the connection's point of view.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ending {
-    /// Every chunk was sent.
-    Complete,
-    /// Closed early on purpose, as the case says.
-    ClosedEarly,
-    /// The server closed or reset the connection before every chunk was sent.
-    ClosedByServer,
-}
-
-/// How reading the response ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ReadEnd {
-    /// The server closed its side.
-    Closed,
-    /// The connection was reset or failed.
-    Reset,
-    /// Half-close mode: the linger time ran out first.
-    Lingered,
-    /// Await mode: the response was complete and nothing more came.
-    Settled,
-    /// Await mode: the response was not complete within the limit.
-    TimedOut,
-}
-
-/// What the server sent back on one connection.
-#[derive(Debug, Clone)]
-pub(crate) struct Heard {
-    /// The first [`KEEP`] bytes.
-    pub(crate) bytes: Vec<u8>,
-    /// All bytes received.
-    pub(crate) received: u64,
-    pub(crate) end: ReadEnd,
-    /// From the last chunk to the end of reading.
-    pub(crate) waited: Duration,
-}
-
-impl Heard {
-    /// True when the server closed (or reset) the connection.
-    pub(crate) fn closed(&self) -> bool {
-        self.end.is_close()
-    }
-}
-
-impl ReadEnd {
-    /// True when the server closed (or reset) the connection.
-    pub(crate) fn is_close(self) -> bool {
-        matches!(self, ReadEnd::Closed | ReadEnd::Reset)
-    }
 }
 
 /// How long a connection closed early on purpose reads before it is dropped.
@@ -127,18 +61,7 @@ pub(crate) struct Delivered {
     pub(crate) accepted: Vec<usize>,
 }
 
-/// A delivery that did not get a connection.
-#[derive(Debug)]
-pub(crate) enum ConnectError {
-    /// Refused (nothing listening) or reset during the handshake.
-    Refused(io::Error),
-    /// No answer within the connect timeout.
-    TimedOut(Duration),
-    /// The harness's own side failed (no local port, no descriptor).
-    Local(io::Error),
-}
-
-impl Delivery {
+impl Connection {
     pub(crate) async fn run(&self, progress: &Progress) -> Result<Delivered, ConnectError> {
         let started = Instant::now();
         let mut port_waits = 0;
@@ -239,8 +162,7 @@ impl Delivery {
         loop {
             match self.connect_once().await {
                 Err(ConnectError::Local(e))
-                    if e.raw_os_error() == Some(libc::EADDRNOTAVAIL)
-                        && *port_waits < MAX_PORT_WAITS =>
+                    if is_out_of_local_ports(&e) && *port_waits < MAX_PORT_WAITS =>
                 {
                     *port_waits += 1;
                     tokio::time::sleep(backoff).await;
@@ -260,13 +182,7 @@ impl Delivery {
         .map_err(ConnectError::Local)?;
         socket.set_nodelay(true).map_err(ConnectError::Local)?;
         if self.fastopen {
-            // The first write goes out in the SYN where the kernel has a cookie for the
-            // server; otherwise the kernel connects normally. Nothing is lost either way.
-            let _ = nix::sys::socket::setsockopt(
-                &socket,
-                nix::sys::socket::sockopt::TcpFastOpenConnect,
-                &true,
-            );
+            enable_fastopen(&socket);
         }
         match timeout(self.connect_timeout, socket.connect(self.addr)).await {
             Err(_) => Err(ConnectError::TimedOut(self.connect_timeout)),
@@ -298,11 +214,10 @@ async fn write_chunk(
 const MAX_PORT_WAITS: u64 = 20;
 
 fn classify_connect_error(e: io::Error) -> ConnectError {
-    match e.raw_os_error() {
-        Some(libc::EADDRNOTAVAIL | libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM) => {
-            ConnectError::Local(e)
-        }
-        _ => ConnectError::Refused(e),
+    if is_local_exhaustion(&e) {
+        ConnectError::Local(e)
+    } else {
+        ConnectError::Refused(e)
     }
 }
 

@@ -11,15 +11,52 @@
 //!
 //! A variable that is set but does not parse is an error naming it: never a silent default.
 
-use std::net::{IpAddr, SocketAddr, TcpListener, ToSocketAddrs};
 use std::time::Duration;
 
 use crate::case::{Case, Chances, Drawing};
-use crate::engine::Gap;
 use crate::error::{SetupError, SetupErrorKind};
-use crate::narrow::Budget;
 use crate::rng::Seed;
 use crate::split::SplitMode;
+
+mod address;
+mod output_watch;
+
+pub(crate) use address::{PortZero, free_port, resolve_addr};
+pub(crate) use output_watch::OutputWatch;
+
+/// What happens between an acknowledged chunk and the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gap {
+    /// Wait this long.
+    Pause(Duration),
+    /// Wait for the next tick of a fixed cycle shared by all connections (the original
+    /// tool's `--cycle-ms`): at most one chunk per connection per cycle.
+    Cycle(Duration),
+    /// Wait until the server has read everything sent so far; where its receive queue
+    /// cannot be seen, pause this long instead.
+    Adaptive(Duration),
+}
+
+/// Limits on narrowing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Budget {
+    /// Wall-clock time for the culprit search and shrinking together.
+    pub(crate) time: Duration,
+    /// Deliveries in all.
+    pub(crate) attempts: u32,
+    /// Deliveries per shrinking candidate, and for the final reproduction count.
+    pub(crate) tries: u32,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            time: Duration::from_secs(30),
+            attempts: 500,
+            tries: 3,
+        }
+    }
+}
 
 /// Settings as the builder holds them, before checking.
 #[derive(Clone, Debug)]
@@ -77,6 +114,17 @@ pub(crate) struct Settings {
     pub(crate) stop_grace: Duration,
     pub(crate) replay: Option<Case>,
     pub(crate) shrink: Budget,
+}
+
+/// The value of environment variable `name`, if it is set and valid UTF-8: the only place
+/// settings read the process's environment.
+pub(crate) fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+/// True when the run is under CI (`CI` set, and not to `false` or `0`).
+pub(crate) fn in_ci() -> bool {
+    env_var("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
 fn settings_error(message: String) -> SetupError {
@@ -186,89 +234,6 @@ impl Settings {
     }
 }
 
-fn address_error(message: String) -> SetupError {
-    SetupError::new(SetupErrorKind::Address, message)
-}
-
-/// What port 0 means for a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PortZero {
-    /// Pick a free port now (for a server the harness spawns).
-    Pick,
-    /// Keep 0: the harness binds the listener itself (in-process servers).
-    Keep,
-    /// Refuse: the server is already running somewhere.
-    Refuse,
-}
-
-/// Resolves `HOST:PORT` (`127.0.0.1:6789`, `[::1]:6789`, `localhost:6789`) to the first
-/// address it names. Port 0 asks for a free port, which only makes sense when the harness
-/// starts the server.
-pub(crate) fn resolve_addr(text: &str, port_zero: PortZero) -> Result<SocketAddr, SetupError> {
-    let form = "expected HOST:PORT such as 127.0.0.1:6789, [::1]:6789 or localhost:6789";
-    let (host, port) = text
-        .trim()
-        .rsplit_once(':')
-        .ok_or_else(|| address_error(format!("{text:?} is not an address: {form}")))?;
-    let port: u16 = match port.parse::<u32>() {
-        Ok(p) if p <= u32::from(u16::MAX) => p as u16,
-        Ok(p) => {
-            return Err(address_error(format!(
-                "port {p} in {text:?} is out of range: use 0-65535"
-            )));
-        }
-        Err(_) => {
-            return Err(address_error(format!("{text:?} has no valid port: {form}")));
-        }
-    };
-    let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        Some(inside) => inside,
-        None if host.contains(':') => {
-            return Err(address_error(format!(
-                "{text:?}: an IPv6 address needs brackets, as in [::1]:6789"
-            )));
-        }
-        None => host,
-    };
-    if host.is_empty() {
-        return Err(address_error(format!("{text:?} has no host: {form}")));
-    }
-    let ip: IpAddr = match host.parse() {
-        Ok(ip) => ip,
-        Err(_) => (host, 0)
-            .to_socket_addrs()
-            .map_err(|e| {
-                address_error(format!(
-                    "cannot resolve host {host:?}: {e}; check the name, or give an IP address"
-                ))
-                .with_source(e)
-            })?
-            .next()
-            .ok_or_else(|| address_error(format!("host {host:?} resolves to no address")))?
-            .ip(),
-    };
-    if port != 0 || port_zero == PortZero::Keep {
-        return Ok(SocketAddr::new(ip, port));
-    }
-    if port_zero == PortZero::Refuse {
-        return Err(address_error(format!(
-            "port 0 in {text:?} means \"pick a free port\", which needs stutterfuzz to start the server (.server / --server); give the port your server listens on"
-        )));
-    }
-    free_port(ip)
-}
-
-/// A port on `ip` that is free now (the kernel picks it). Another process may take it
-/// before the server binds it: the harness checks, and picks again, before it starts one.
-pub(crate) fn free_port(ip: IpAddr) -> Result<SocketAddr, SetupError> {
-    let probe = TcpListener::bind((ip, 0)).map_err(|e| {
-        address_error(format!("cannot find a free port on {ip}: {e}")).with_source(e)
-    })?;
-    probe
-        .local_addr()
-        .map_err(|e| address_error(format!("cannot find a free port on {ip}: {e}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -340,48 +305,5 @@ mod tests {
             "cycles(0)",
         );
         check(Requested::default(), Duration::ZERO, "budget is zero");
-    }
-
-    #[test]
-    fn addresses_parse_resolve_and_explain_themselves() {
-        assert_eq!(
-            resolve_addr("127.0.0.1:6789", PortZero::Refuse)
-                .unwrap()
-                .to_string(),
-            "127.0.0.1:6789"
-        );
-        assert_eq!(
-            resolve_addr("[::1]:6789", PortZero::Refuse)
-                .unwrap()
-                .to_string(),
-            "[::1]:6789"
-        );
-        assert!(
-            resolve_addr("localhost:6789", PortZero::Refuse)
-                .unwrap()
-                .ip()
-                .is_loopback()
-        );
-        let picked = resolve_addr("127.0.0.1:0", PortZero::Pick).unwrap();
-        assert_ne!(picked.port(), 0);
-        assert_eq!(
-            resolve_addr("127.0.0.1:0", PortZero::Keep).unwrap().port(),
-            0
-        );
-
-        for (text, needle) in [
-            ("127.0.0.1", "not an address"),
-            ("localhost:http", "no valid port"),
-            ("::1:80", "brackets"),
-            ("6789", "not an address"),
-            ("127.0.0.1:70000", "out of range"),
-            (":80", "no host"),
-            ("127.0.0.1:0", "needs stutterfuzz to start the server"),
-            ("no-such-host.invalid:80", "cannot resolve host"),
-        ] {
-            let err = resolve_addr(text, PortZero::Refuse).unwrap_err();
-            assert_eq!(err.kind(), SetupErrorKind::Address);
-            assert!(err.to_string().contains(needle), "{text}: {err}");
-        }
     }
 }

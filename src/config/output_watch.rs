@@ -1,6 +1,6 @@
-//! Watching the server's output for lines that mean a bug even when the process lives on:
-//! sanitizer reports, Rust panics (tokio catches a task's panic and goes on), valgrind
-//! errors.
+//! Which lines of the server's output mark a bug even when the process lives on: sanitizer
+//! reports, Rust panics (tokio catches a task's panic and goes on), valgrind errors. The
+//! setting of `fail_on_output` / `ignore_output`; the server's output drains apply it.
 
 /// Substrings that mark a bug in a server's stdout or stderr.
 pub(crate) const DEFAULT_PATTERNS: [&str; 8] = [
@@ -43,51 +43,9 @@ impl OutputWatch {
     }
 }
 
-/// Cuts a byte stream into lines (without their `\n`), however the reads fall. A line
-/// longer than the limit is cut there, so a server printing without newlines cannot fill
-/// memory.
-#[derive(Debug, Default)]
-pub(crate) struct LineScanner {
-    partial: Vec<u8>,
-}
-
-const LINE_LIMIT: usize = 4096;
-
-impl LineScanner {
-    pub(crate) fn feed(&mut self, bytes: &[u8]) -> Vec<String> {
-        let mut lines = Vec::new();
-        for &b in bytes {
-            if b == b'\n' || self.partial.len() >= LINE_LIMIT {
-                lines.push(
-                    String::from_utf8_lossy(&self.partial)
-                        .trim_end_matches('\r')
-                        .to_owned(),
-                );
-                self.partial.clear();
-                if b == b'\n' {
-                    continue;
-                }
-            }
-            self.partial.push(b);
-        }
-        lines
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_are_whole_however_the_reads_fall() {
-        let mut scanner = LineScanner::default();
-        assert!(scanner.feed(b"thread 'main' pan").is_empty());
-        assert_eq!(
-            scanner.feed(b"icked at src/x.rs\r\nnext\n"),
-            ["thread 'main' panicked at src/x.rs", "next"]
-        );
-        assert!(scanner.feed(b"tail").is_empty());
-    }
 
     #[test]
     fn defaults_catch_sanitizers_panics_and_valgrind_and_ignores_win() {

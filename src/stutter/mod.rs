@@ -1,6 +1,9 @@
-//! The [`Stutter`] facade: a builder that stores plain data, and the two entry points,
-//! [`Stutter::run_for`] (panics with the report, for tests) over
-//! [`Stutter::try_run_for`] (returns it).
+//! The [`Stutter`] facade: a builder that stores plain data (a [`Plan`] for the run layer),
+//! with its setters here and its entry points in [`entry`]: [`Stutter::run_for`] (panics
+//! with the report, for tests) over [`Stutter::try_run_for`] (returns it), and their async
+//! twins.
+
+mod entry;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -8,21 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::case::Case;
-use crate::config::{PortZero, Requested, Settings};
+use crate::config::OutputWatch;
 use crate::control::{ProgressHook, StopHandle};
-use crate::corpus::{Blob, BlobSummary, Corpus};
-use crate::engine;
-use crate::error::{Failure, SetupError, SetupErrorKind};
-use crate::oracle::{Oracles, OutputWatch, Response};
-use crate::probe::Launch;
-use crate::report::Report;
-use crate::report::regression;
+use crate::corpus::Blob;
+use crate::oracle::Response;
 use crate::rng::Seed;
-use crate::server::{ServeFn, ServerSpec};
-use crate::session;
+use crate::run::{InProcess, Plan, Regressions};
+use crate::server::ServerSpec;
 use crate::split::SplitMode;
 use crate::stats::Stats;
-use crate::target::Target;
 
 /// A packet-boundary fuzzing run against one TCP server.
 ///
@@ -45,41 +42,7 @@ use crate::target::Target;
 /// ```
 #[derive(Clone, Debug)]
 pub struct Stutter {
-    pub(crate) addr: String,
-    pub(crate) server: Option<ServerSpec>,
-    pub(crate) blob_dirs: Vec<PathBuf>,
-    pub(crate) inline: Vec<Blob>,
-    pub(crate) requested: Requested,
-    pub(crate) stop: Option<StopHandle>,
-    pub(crate) progress: Option<ProgressHook>,
-    pub(crate) rerun: Option<String>,
-    pub(crate) oracles: Oracles,
-    pub(crate) output: Option<OutputWatch>,
-    pub(crate) regressions: Regressions,
-    pub(crate) in_process: Option<InProcess>,
-    pub(crate) record: Option<PathBuf>,
-}
-
-/// An in-process server's future, as the builder keeps it.
-#[derive(Clone)]
-pub(crate) struct InProcess(pub(crate) ServeFn);
-
-impl std::fmt::Debug for InProcess {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("InProcess(..)")
-    }
-}
-
-/// Where findings are recorded for replay on later runs.
-#[derive(Clone, Debug, Default)]
-pub(crate) enum Regressions {
-    /// `stutterfuzz-regressions/<test name>.txt` beside the test crate, when run from a test.
-    #[default]
-    Beside,
-    /// This file.
-    At(PathBuf),
-    /// Nowhere.
-    Off,
+    plan: Plan,
 }
 
 impl Stutter {
@@ -88,19 +51,7 @@ impl Stutter {
     /// the server it spawns. The address is checked when the run starts.
     pub fn new(addr: impl std::fmt::Display) -> Self {
         Stutter {
-            addr: addr.to_string(),
-            server: None,
-            blob_dirs: Vec::new(),
-            inline: Vec::new(),
-            requested: Requested::default(),
-            stop: None,
-            progress: None,
-            rerun: None,
-            oracles: Oracles::default(),
-            output: Some(OutputWatch::default()),
-            regressions: Regressions::default(),
-            in_process: None,
-            record: None,
+            plan: Plan::new(addr.to_string()),
         }
     }
 
@@ -138,37 +89,10 @@ impl Stutter {
         Fut: std::future::Future<Output = ()> + Send + 'static,
     {
         let mut stutter = Stutter::new("127.0.0.1:0");
-        stutter.in_process = Some(InProcess(Arc::new(move |listener| {
+        stutter.plan.in_process = Some(InProcess(Arc::new(move |listener| {
             Box::pin(server(listener))
         })));
         stutter
-    }
-
-    /// How this run's server comes to be.
-    pub(crate) fn launch(&self) -> Launch<'_> {
-        match (&self.in_process, &self.server) {
-            (Some(InProcess(serve)), _) => Launch::InProcess(serve),
-            (None, Some(spec)) => Launch::Command(spec),
-            (None, None) => Launch::External,
-        }
-    }
-
-    /// True when the harness picks the port of the server it spawns (port 0).
-    pub(crate) fn picks_port(&self) -> bool {
-        self.port_zero() == PortZero::Pick
-            && self
-                .addr
-                .rsplit_once(':')
-                .is_some_and(|(_, port)| port.trim() == "0")
-    }
-
-    /// What port 0 in the address means for this run.
-    pub(crate) fn port_zero(&self) -> PortZero {
-        match self.launch() {
-            Launch::InProcess(_) => PortZero::Keep,
-            Launch::Command(_) => PortZero::Pick,
-            Launch::External => PortZero::Refuse,
-        }
     }
 
     /// Spawns this server before fuzzing and stops it after. `{addr}`, `{host}` and
@@ -177,7 +101,7 @@ impl Stutter {
     /// output is kept (bounded) for the report, and the run starts once the address
     /// accepts connections. Default: no server is spawned; one must already listen.
     pub fn server(mut self, command: Command) -> Self {
-        self.server = Some(ServerSpec::from_command(&command));
+        self.plan.server = Some(ServerSpec::from_command(&command));
         self
     }
 
@@ -185,26 +109,26 @@ impl Stutter {
     /// A sub-directory, a broken link or an unreadable file is a setup error naming it.
     /// May be called more than once.
     pub fn blobs(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.blob_dirs.push(dir.into());
+        self.plan.blob_dirs.push(dir.into());
         self
     }
 
     /// Adds one blob given in code. Names must be unique across all blobs.
     pub fn blob(mut self, name: impl Into<String>, bytes: impl Into<Vec<u8>>) -> Self {
-        self.inline.push(Blob::new(name, bytes));
+        self.plan.inline.push(Blob::new(name, bytes));
         self
     }
 
     /// Delivers each blob `n` times, each with a fresh split pattern. Default: no limit,
     /// the run lasts its whole time budget.
     pub fn cycles(mut self, n: u64) -> Self {
-        self.requested.cycles = Some(n);
+        self.plan.requested.cycles = Some(n);
         self
     }
 
     /// How many connections are in flight at once. Default: 100.
     pub fn connections(mut self, n: usize) -> Self {
-        self.requested.connections = n;
+        self.plan.requested.connections = n;
         self
     }
 
@@ -212,7 +136,7 @@ impl Stutter {
     /// server's receive queue cannot be seen (a server on another machine), or always with
     /// `.adaptive_pacing(false)`. Default: 2 ms.
     pub fn pause(mut self, pause: Duration) -> Self {
-        self.requested.pause = pause;
+        self.plan.requested.pause = pause;
         self
     }
 
@@ -221,7 +145,7 @@ impl Stutter {
     /// kernel through sock_diag, is empty), so every boundary is kept without a fixed
     /// pause. Elsewhere it falls back to the ACK and [`pause`](Self::pause). Default: on.
     pub fn adaptive_pacing(mut self, on: bool) -> Self {
-        self.requested.adaptive = on;
+        self.plan.requested.adaptive = on;
         self
     }
 
@@ -229,61 +153,61 @@ impl Stutter {
     /// connections, each sending at most one chunk per cycle (after its previous chunk is
     /// acknowledged). Replaces [`pause`](Self::pause). Default: no fixed cycle.
     pub fn cycle(mut self, every: Duration) -> Self {
-        self.requested.cycle = Some(every);
+        self.plan.requested.cycle = Some(every);
         self
     }
 
     /// How split patterns are drawn. Default: [`SplitMode::Mixed`], one mode per case.
     pub fn splits(mut self, mode: SplitMode) -> Self {
-        self.requested.mode = mode;
+        self.plan.requested.mode = mode;
         self
     }
 
     /// Closes a connection early, before any chunk, with chance 1 in `one_in`; 0 never
     /// does. Default: 500, as the original tool.
     pub fn close_chance(mut self, one_in: u32) -> Self {
-        self.requested.chances.close = one_in;
+        self.plan.requested.chances.close = one_in;
         self
     }
 
     /// Sends the first chunk with TCP fast open (in the SYN, where the kernel allows it)
     /// with chance 1 in `one_in`; 0 never does. Default: 2, as the original tool.
     pub fn fastopen_chance(mut self, one_in: u32) -> Self {
-        self.requested.chances.fastopen = one_in;
+        self.plan.requested.chances.fastopen = one_in;
         self
     }
 
     /// The seed of the split patterns. Default: a random one, printed in every report.
     /// `STUTTERFUZZ_SEED` overrides it.
     pub fn seed(mut self, seed: u64) -> Self {
-        self.requested.seed = Some(Seed::new(seed));
+        self.plan.requested.seed = Some(Seed::new(seed));
         self
     }
 
     /// How long the spawned server may take to accept connections. Default: 10 s.
     pub fn startup_timeout(mut self, limit: Duration) -> Self {
-        self.requested.startup_timeout = limit;
+        self.plan.requested.startup_timeout = limit;
         self
     }
 
     /// How long a connect may take before the server counts as no longer accepting.
     /// Default: 5 s.
     pub fn connect_timeout(mut self, limit: Duration) -> Self {
-        self.requested.connect_timeout = limit;
+        self.plan.requested.connect_timeout = limit;
         self
     }
 
     /// How long the server gets to exit after SIGTERM before its process group gets
     /// SIGKILL. Default: 2 s.
     pub fn stop_timeout(mut self, grace: Duration) -> Self {
-        self.requested.stop_grace = grace;
+        self.plan.requested.stop_grace = grace;
         self
     }
 
     /// Delivers only this case (a case string from a report), up to 5 times, and fails if
     /// any attempt fails. `STUTTERFUZZ_REPLAY` overrides it. Default: fuzz.
     pub fn replay(mut self, case: impl Into<String>) -> Self {
-        self.requested.replay = Some(case.into());
+        self.plan.requested.replay = Some(case.into());
         self
     }
 
@@ -295,7 +219,7 @@ impl Stutter {
     /// time (10 ms). Deliveries of one blob never overlap in this mode, so blobs whose
     /// requests use keys of their own do not disturb each other. Default: off.
     pub fn expect_same_response(mut self) -> Self {
-        self.oracles.expect_same = true;
+        self.plan.oracles.expect_same = true;
         self
     }
 
@@ -329,7 +253,7 @@ impl Stutter {
     ///     .run_for(Duration::from_secs(10));
     /// ```
     pub fn normalize(mut self, map: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> Self {
-        self.oracles.normalize = Some(Arc::new(map));
+        self.plan.oracles.normalize = Some(Arc::new(map));
         self
     }
 
@@ -338,7 +262,7 @@ impl Stutter {
     /// close), or it is a finding: "no response N ms after the last chunk". Default: off,
     /// for servers that do not always answer.
     pub fn response_timeout(mut self, limit: Duration) -> Self {
-        self.oracles.response_timeout = Some(limit);
+        self.plan.oracles.response_timeout = Some(limit);
         self
     }
 
@@ -364,7 +288,7 @@ impl Stutter {
         mut self,
         oracle: impl Fn(&Case, &Response) -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
-        self.oracles.check = Some(Arc::new(oracle));
+        self.plan.oracles.check = Some(Arc::new(oracle));
         self
     }
 
@@ -373,7 +297,8 @@ impl Stutter {
     /// `runtime error:` (UBSan), `panicked at` (Rust), and valgrind's `Invalid read`,
     /// `Invalid write` and `definitely lost`.
     pub fn fail_on_output(mut self, pattern: impl Into<String>) -> Self {
-        self.output
+        self.plan
+            .output
             .get_or_insert_with(OutputWatch::default)
             .fail_on
             .push(pattern.into());
@@ -383,7 +308,8 @@ impl Stutter {
     /// A line containing `pattern` is never a finding, whatever else it contains: for a
     /// false alarm (a server that logs a handled panic, say).
     pub fn ignore_output(mut self, pattern: impl Into<String>) -> Self {
-        self.output
+        self.plan
+            .output
             .get_or_insert_with(OutputWatch::default)
             .ignore
             .push(pattern.into());
@@ -392,7 +318,7 @@ impl Stutter {
 
     /// Turns watching the server's output on or off. Default: on.
     pub fn watch_output(mut self, on: bool) -> Self {
-        self.output = on.then(|| self.output.take().unwrap_or_default());
+        self.plan.output = on.then(|| self.plan.output.take().unwrap_or_default());
         self
     }
 
@@ -400,13 +326,13 @@ impl Stutter {
     /// culprit, then shrinking its split pattern. `STUTTERFUZZ_SHRINK_TIME` overrides it;
     /// zero turns narrowing off. Default: 30 s.
     pub fn shrink_time(mut self, limit: Duration) -> Self {
-        self.requested.shrink.time = limit;
+        self.plan.requested.shrink.time = limit;
         self
     }
 
     /// The most deliveries narrowing may make. Default: 500.
     pub fn shrink_attempts(mut self, attempts: u32) -> Self {
-        self.requested.shrink.attempts = attempts;
+        self.plan.requested.shrink.attempts = attempts;
         self
     }
 
@@ -414,7 +340,7 @@ impl Stutter {
     /// (sockets are not perfectly deterministic), and how many times the minimal case is
     /// delivered to report how reliably it fails. Default: 3.
     pub fn shrink_tries(mut self, tries: u32) -> Self {
-        self.requested.shrink.tries = tries.max(1);
+        self.plan.requested.shrink.tries = tries.max(1);
         self
     }
 
@@ -425,13 +351,13 @@ impl Stutter {
     /// place, under `CI` the lines are only shown in the report, unless
     /// `STUTTERFUZZ_SAVE_REGRESSIONS` is set; a file named here is always written.
     pub fn regression_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.regressions = Regressions::At(path.into());
+        self.plan.regressions = Regressions::At(path.into());
         self
     }
 
     /// Neither records findings nor replays recorded ones.
     pub fn no_regression_file(mut self) -> Self {
-        self.regressions = Regressions::Off;
+        self.plan.regressions = Regressions::Off;
         self
     }
 
@@ -440,13 +366,13 @@ impl Stutter {
     /// starting with `#` are comments. Compare it with your server's own log of reads to see
     /// what it really got. Default: no record.
     pub fn record(mut self, path: impl Into<PathBuf>) -> Self {
-        self.record = Some(path.into());
+        self.plan.record = Some(path.into());
         self
     }
 
     /// Lets another thread stop the run cleanly. Default: none.
     pub fn stop_handle(mut self, stop: StopHandle) -> Self {
-        self.stop = Some(stop);
+        self.plan.stop = Some(stop);
         self
     }
 
@@ -457,7 +383,7 @@ impl Stutter {
         every: Duration,
         callback: impl Fn(&Stats) + Send + Sync + 'static,
     ) -> Self {
-        self.progress = Some(ProgressHook {
+        self.plan.progress = Some(ProgressHook {
             every: every.max(Duration::from_millis(10)),
             callback: Arc::new(callback),
         });
@@ -467,153 +393,7 @@ impl Stutter {
     /// The command a report shows for replaying a case, with `{case}` where the quoted case
     /// string goes. Default: `STUTTERFUZZ_REPLAY={case} cargo test <this test's name>`.
     pub fn rerun_command(mut self, template: impl Into<String>) -> Self {
-        self.rerun = Some(template.into());
+        self.plan.rerun = Some(template.into());
         self
     }
-
-    /// The first `n` cases this configuration delivers, in order, without touching the
-    /// network: what a seed means, made visible.
-    ///
-    /// # Errors
-    /// A setup error if the blobs or settings are unusable.
-    pub fn preview(&self, n: usize) -> Result<Vec<Case>, SetupError> {
-        let settings = Settings::resolve(&self.requested, Duration::MAX, session::env_var)?;
-        let corpus = self.load_corpus()?;
-        Ok(engine::schedule(&corpus, &settings)
-            .take(n)
-            .map(|(_, planned)| planned.case)
-            .collect())
-    }
-
-    /// Starts the server (if one is given) and keeps it up for single deliveries of
-    /// chosen split patterns, as property tests make them. Blobs, cycles and the time budget
-    /// play no part; the oracles, timeouts and output watching do.
-    ///
-    /// ```no_run
-    /// use std::process::Command;
-    /// use proptest::prelude::*;
-    /// use stutterfuzz::{Stutter, Target};
-    ///
-    /// const REQUEST: &[u8] = b"SET session:42 alice\nGET session:42\n";
-    ///
-    /// fn target() -> &'static Target {
-    ///     static TARGET: std::sync::OnceLock<Target> = std::sync::OnceLock::new();
-    ///     TARGET.get_or_init(|| {
-    ///         let mut server = Command::new("target/debug/myserver");
-    ///         server.args(["--listen", "{addr}"]);
-    ///         Stutter::new("127.0.0.1:0").server(server).start().expect("the server starts")
-    ///     })
-    /// }
-    ///
-    /// proptest! {
-    ///     #[test]
-    ///     fn any_split_is_answered(splits in stutterfuzz::splits(REQUEST.len())) {
-    ///         let delivered = target().deliver(REQUEST, &splits);
-    ///         prop_assert!(delivered.is_ok(), "{}", delivered.unwrap_err());
-    ///     }
-    /// }
-    /// ```
-    ///
-    /// # Errors
-    /// A setup error if the server does not start or nothing listens at the address.
-    pub fn start(&self) -> Result<Target, Failure> {
-        Target::start(self)
-    }
-
-    /// Loads the blobs and says how many there are and how large, without running.
-    ///
-    /// # Errors
-    /// A setup error if the blobs are unusable (missing or empty directory, unreadable file).
-    pub fn blob_summary(&self) -> Result<BlobSummary, SetupError> {
-        self.load_corpus().map(|corpus| corpus.summary())
-    }
-
-    /// Runs until every blob had its cycles or `budget` elapsed (`STUTTERFUZZ_DURATION`
-    /// overrides it), and returns the report.
-    ///
-    /// # Panics
-    /// With the full report when a bug is found, and with the setup error when the run
-    /// cannot start (bad blobs, bad address, a server that does not start). The server is
-    /// stopped before the panic.
-    #[track_caller]
-    pub fn run_for(&self, budget: Duration) -> Report {
-        match self.try_run_for(budget) {
-            Ok(report) => report,
-            Err(failure) => fail(failure),
-        }
-    }
-
-    /// Like [`run_for`](Self::run_for), but returns what went wrong instead of panicking.
-    /// Works in a plain `#[test]` and inside a tokio runtime: the run has a thread and a
-    /// runtime of its own.
-    ///
-    /// # Errors
-    /// [`Failure::Finding`] when the server misbehaved, [`Failure::Setup`] when the run
-    /// could not start or go on.
-    pub fn try_run_for(&self, budget: Duration) -> Result<Report, Failure> {
-        let caller = std::thread::current().name().map(str::to_owned);
-        std::thread::scope(|scope| {
-            let worker = std::thread::Builder::new()
-                .name("stutterfuzz".to_owned())
-                .spawn_scoped(scope, || {
-                    let runtime = tokio::runtime::Builder::new_current_thread()
-                        .enable_all()
-                        .build()
-                        .map_err(|e| harness_error("cannot start the tokio runtime", e))?;
-                    runtime.block_on(session::run(self, budget, caller.as_deref()))
-                })
-                .map_err(|e| harness_error("cannot start the run's thread", e))?;
-            match worker.join() {
-                Ok(outcome) => outcome,
-                Err(panic) => std::panic::resume_unwind(panic),
-            }
-        })
-    }
-
-    fn load_corpus(&self) -> Result<Corpus, SetupError> {
-        Corpus::load(&self.blob_dirs, &self.inline)
-    }
-
-    /// The regression file of a run called from thread `caller`.
-    pub(crate) fn regression_path(&self, caller: Option<&str>) -> Option<PathBuf> {
-        match &self.regressions {
-            Regressions::Off => None,
-            Regressions::At(path) => Some(path.clone()),
-            Regressions::Beside => {
-                let test = caller.filter(|name| *name != "main")?;
-                let dir = std::env::var_os("CARGO_MANIFEST_DIR")
-                    .map(PathBuf::from)
-                    .or_else(|| std::env::current_dir().ok())?;
-                Some(regression::default_path(&dir, test))
-            }
-        }
-    }
-
-    pub(crate) fn rerun_template(&self, caller: Option<&str>) -> String {
-        if let Some(template) = &self.rerun {
-            return template.clone();
-        }
-        match caller {
-            Some(test) if test != "main" => {
-                format!("STUTTERFUZZ_REPLAY={{case}} cargo test {test}")
-            }
-            _ => {
-                let argv: Vec<String> = std::env::args().collect();
-                format!("STUTTERFUZZ_REPLAY={{case}} {}", argv.join(" "))
-            }
-        }
-    }
-}
-
-fn harness_error(what: &str, e: std::io::Error) -> Failure {
-    SetupError::new(SetupErrorKind::Harness, format!("{what}: {e}"))
-        .with_source(e)
-        .into()
-}
-
-/// Panics with the failure, from a named function so the message and the caller's line
-/// (through `#[track_caller]`) are what the test output shows.
-#[track_caller]
-fn fail(failure: Failure) -> ! {
-    panic!("{failure}")
 }

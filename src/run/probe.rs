@@ -5,17 +5,17 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::plan::{Launch, Plan};
 use crate::case::{Case, Planned};
-use crate::config::{Settings, free_port};
+use crate::config::{OutputWatch, Settings, free_port, resolve_addr};
 use crate::corpus::Blob;
-use crate::engine::{
-    ConnectError, EXIT_GRACE, Ending, FINAL_SETTLE, Progress, Transport, exit_within, local_error,
-};
+use crate::engine::{EXIT_GRACE, FINAL_SETTLE, Progress, Transport, exit_within};
 use crate::error::{SetupError, SetupErrorKind};
-use crate::oracle::{Baseline, Oracles, OutputWatch};
-use crate::report::{FindingKind, ServerRecord};
-use crate::server::{Exit, InProcessServer, ServeFn, Server, ServerProcess, ServerSpec};
+use crate::oracle::{self, Baseline, Oracles, Response};
+use crate::report::FindingKind;
+use crate::server::{Exit, InProcessServer, Server, ServerProcess, ServerSummary};
 use crate::stats::DeliveryCounts;
+use crate::wire::{ConnectError, Ending};
 
 /// How long a delivery the server closed cleanly is watched for a late crash: it read
 /// everything and answered, so a crash would already show.
@@ -29,18 +29,7 @@ pub(crate) struct Probed {
     /// What the delivery sent (none if it never connected).
     pub(crate) counts: DeliveryCounts,
     /// What the server answered, if it connected.
-    pub(crate) response: Option<crate::oracle::Response>,
-}
-
-/// How the server under test comes to be.
-#[derive(Clone, Copy)]
-pub(crate) enum Launch<'a> {
-    /// The harness spawns this command.
-    Command(&'a ServerSpec),
-    /// The harness runs this future on a listener it binds.
-    InProcess(&'a ServeFn),
-    /// It is already running.
-    External,
+    pub(crate) response: Option<Response>,
 }
 
 /// The server and how to reach, restart and judge it.
@@ -60,25 +49,25 @@ pub(crate) struct Probe<'a> {
 }
 
 impl<'a> Probe<'a> {
-    /// Starts the server (or checks that one listens, without a spec).
+    /// Resolves the plan's address, then starts its server (or checks that one listens,
+    /// when the harness does not start it).
     pub(crate) async fn start(
-        launch: Launch<'a>,
-        repick: bool,
+        plan: &'a Plan,
         settings: &'a Settings,
-        watch: Option<OutputWatch>,
-        transport: Transport,
-        oracles: &'a Oracles,
     ) -> Result<Probe<'a>, SetupError> {
+        let addr = resolve_addr(&plan.addr, plan.port_zero())?;
+        let transport = Transport::new(addr, settings);
+        let launch = plan.launch();
         let mut probe = Probe {
             launch,
             settings,
-            watch,
-            transport,
-            oracles,
+            watch: plan.output.clone(),
+            transport: transport.clone(),
+            oracles: &plan.oracles,
             server: None,
             listener: None,
             used: false,
-            repick,
+            repick: plan.picks_port(),
         };
         match launch {
             Launch::External => check_listening(transport.addr, settings.connect_timeout).await?,
@@ -88,13 +77,23 @@ impl<'a> Probe<'a> {
     }
 
     /// How deliveries reach the server.
-    pub(crate) fn transport(&self) -> Transport {
-        self.transport
+    pub(crate) fn transport(&self) -> &Transport {
+        &self.transport
+    }
+
+    /// The response oracles cases are judged by.
+    pub(crate) fn oracles(&self) -> &'a Oracles {
+        self.oracles
     }
 
     /// The running server, if the harness started one.
     pub(crate) fn server(&mut self) -> Option<&mut Server> {
         self.server.as_mut()
+    }
+
+    /// The transport and the server together, for a fuzzing run that uses both.
+    pub(crate) fn parts(&mut self) -> (&Transport, Option<&mut Server>) {
+        (&self.transport, self.server.as_mut())
     }
 
     /// True when the harness starts the server, so it can start it again.
@@ -137,7 +136,7 @@ impl<'a> Probe<'a> {
                         .wait_ready(self.transport.addr, self.settings.startup_timeout)
                         .await
                     {
-                        Ok(()) => break Server::Process(process),
+                        Ok(()) => break Server::Process(Box::new(process)),
                         // A server that exits at once on a port the harness picked may have
                         // lost that port to another process in the meantime: pick again.
                         Err(_)
@@ -208,11 +207,12 @@ impl<'a> Probe<'a> {
             .is_none_or(|s| s.try_exited().is_some())
     }
 
-    /// Stops the server and returns its record (output, status if it had exited before).
-    pub(crate) async fn stop(&mut self) -> Option<(ServerRecord, Option<Exit>)> {
+    /// Stops the server and returns what a report shows of it, and how it ended if it had
+    /// ended on its own before.
+    pub(crate) async fn stop(&mut self) -> Option<(ServerSummary, Option<Exit>)> {
         let mut server = self.server.take()?;
         let died = server.stop(self.settings.stop_grace).await;
-        Some((server.record(), died))
+        Some((server.summary(), died))
     }
 
     /// Delivers `case` once (restarting the server first if it is down) and judges it by
@@ -233,7 +233,7 @@ impl<'a> Probe<'a> {
         let listen = self.oracles.listen(baseline, self.transport.linger);
         let outcome = self
             .transport
-            .delivery(blob, &planned, listen)
+            .connection(blob, &planned, listen)
             .run(&Progress::default())
             .await;
         let settle = match &outcome {
@@ -241,41 +241,26 @@ impl<'a> Probe<'a> {
             Ok(_) => FINAL_SETTLE,
             Err(_) => EXIT_GRACE,
         };
-        let mut server = self.server.as_mut();
-        let died = exit_within(&mut server, settle).await;
-        let alarm = server.and_then(Server::take_alarm);
+        let died = exit_within(self.server.as_mut(), settle).await;
+        let alarm = self.server.as_mut().and_then(Server::take_alarm);
         let (counts, response, judged) = match outcome {
             Ok(delivered) => {
                 let judged = (delivered.ending != Ending::ClosedEarly)
                     .then(|| self.oracles.judge(case, &delivered.heard, baseline))
                     .flatten();
-                let response = crate::oracle::Response::new(
-                    delivered.heard.bytes,
-                    delivered.heard.end.is_close(),
-                );
+                let closed = delivered.heard.closed();
+                let response = Response::new(delivered.heard.bytes, closed);
                 (delivered.counts, Some(response), judged)
             }
-            Err(ConnectError::Refused(e)) => (
+            Err(error) => (
                 DeliveryCounts::default(),
                 None,
-                Some(FindingKind::ConnectRefused {
-                    error: e.to_string(),
-                }),
+                Some(oracle::connect_failed(error)?),
             ),
-            Err(ConnectError::TimedOut(after)) => (
-                DeliveryCounts::default(),
-                None,
-                Some(FindingKind::ConnectTimeout { after }),
-            ),
-            Err(ConnectError::Local(e)) => return Err(local_error(e)),
         };
         let failure = match (died, alarm) {
-            (Some(exit), _) => Some(exit.finding()),
-            (None, Some(alarm)) => Some(FindingKind::OutputMatched {
-                stream: alarm.stream,
-                line: alarm.line,
-                pattern: alarm.pattern,
-            }),
+            (Some(exit), _) => Some(oracle::exited(exit)),
+            (None, Some(alarm)) => Some(oracle::alarmed(alarm)),
             (None, None) => judged,
         };
         Ok(Probed {
@@ -299,12 +284,12 @@ impl<'a> Probe<'a> {
                 iteration: 0,
                 fastopen: false,
             };
-            let delivery = self.transport.delivery(
+            let connection = self.transport.connection(
                 blob,
                 &planned,
                 self.oracles.listen(None, self.transport.linger),
             );
-            tasks.spawn(async move { delivery.run(&Progress::default()).await });
+            tasks.spawn(async move { connection.run(&Progress::default()).await });
         }
         let mut refused = false;
         while let Some(joined) = tasks.join_next().await {
@@ -312,9 +297,10 @@ impl<'a> Probe<'a> {
                 refused = true;
             }
         }
-        let mut server = self.server.as_mut();
-        let died = exit_within(&mut server, FINAL_SETTLE).await.is_some();
-        let alarm = server.and_then(Server::take_alarm).is_some();
+        let died = exit_within(self.server.as_mut(), FINAL_SETTLE)
+            .await
+            .is_some();
+        let alarm = self.server.as_mut().and_then(Server::take_alarm).is_some();
         Ok(died || alarm || refused)
     }
 }

@@ -5,7 +5,7 @@
 //! without a fixed pause.
 
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use netlink_packet_core::{NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
 use netlink_packet_sock_diag::SockDiagMessage;
@@ -82,18 +82,6 @@ impl ServerQueue {
             }
             _ => None,
         })
-    }
-}
-
-/// The address the server's socket has for a connection to `server` from `client`: for an
-/// IPv4 connection to a server listening on a dual-stack IPv6 socket, the IPv4-mapped form.
-pub(crate) fn mapped(addr: SocketAddr) -> Option<SocketAddr> {
-    match addr.ip() {
-        IpAddr::V4(v4) => Some(SocketAddr::new(
-            IpAddr::V6(v4.to_ipv6_mapped()),
-            addr.port(),
-        )),
-        IpAddr::V6(_) => None,
     }
 }
 

@@ -1,0 +1,158 @@
+//! The run loop's bookkeeping, the single owner of the run's stats and in-flight cases:
+//! when a bug shows, it says which cases may have caused it.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::task::Id;
+use tokio::time::Instant;
+
+use super::{Found, Progress};
+use crate::case::Planned;
+use crate::corpus::Blob;
+use crate::report::{FindingKind, Suspect, SuspectState};
+use crate::stats::{Stats, StatsCollector};
+
+/// Cases that finished this shortly before the server was seen dying are suspects too: the
+/// server may have crashed on the last bytes of a delivery that looked complete from our
+/// side (a dying process closes its sockets before its exit is reaped).
+const RECENT_WINDOW: Duration = Duration::from_millis(200);
+/// How much earlier than the first sign of trouble the crash may have been.
+const CRASH_SLACK: Duration = Duration::from_millis(10);
+
+/// A delivery under way, as the run loop tracks it.
+pub(super) struct Running<'a> {
+    pub(super) blob: &'a Blob,
+    pub(super) planned: Planned,
+    pub(super) progress: Arc<Progress>,
+    pub(super) started: Instant,
+}
+
+impl Running<'_> {
+    fn suspect(&self, state: SuspectState) -> Suspect {
+        Suspect::new(self.planned.case.clone(), self.blob, state)
+            .iteration(self.planned.iteration)
+            .sent(
+                self.progress.chunks.load(Ordering::Relaxed),
+                self.progress.bytes.load(Ordering::Relaxed),
+            )
+    }
+}
+
+/// The run's bookkeeping.
+pub(super) struct Book<'a> {
+    pub(super) stats: StatsCollector,
+    pub(super) started: Instant,
+    pub(super) running: HashMap<Id, Running<'a>>,
+    /// Finished deliveries: when, which, and whether the server closed them cleanly.
+    recent: VecDeque<(Instant, Running<'a>, bool)>,
+    troubles: VecDeque<Instant>,
+    /// How many finished deliveries are kept as possible suspects.
+    keep_recent: usize,
+}
+
+impl<'a> Book<'a> {
+    pub(super) fn new(stats: StatsCollector, keep_recent: usize) -> Self {
+        Book {
+            stats,
+            started: Instant::now(),
+            running: HashMap::new(),
+            recent: VecDeque::new(),
+            troubles: VecDeque::new(),
+            keep_recent,
+        }
+    }
+
+    /// Every suspect when the server is seen dying at `now`. The crash happened no later
+    /// than the first sign of trouble (a connection cut or refused) shortly before, so a
+    /// suspect started before that moment and was in flight, or finished around it. A
+    /// delivery the server closed cleanly before the crash is no suspect: the server was
+    /// alive after reading all of it. In flight first, most recently started first.
+    fn suspects(&mut self, now: Instant) -> Vec<Suspect> {
+        let crash = self
+            .troubles
+            .iter()
+            .copied()
+            .find(|t| now.duration_since(*t) <= RECENT_WINDOW)
+            .unwrap_or(now);
+        let mut running: Vec<&Running<'a>> = self
+            .running
+            .values()
+            .filter(|r| r.started <= crash)
+            .collect();
+        running.sort_by_key(|r| std::cmp::Reverse(r.started));
+        let mut out: Vec<Suspect> = running
+            .iter()
+            .map(|r| r.suspect(SuspectState::InFlight))
+            .collect();
+        out.extend(
+            self.recent
+                .iter()
+                .rev()
+                .filter(|(done, r, clean)| {
+                    r.started <= crash
+                        && now.duration_since(*done) <= RECENT_WINDOW
+                        && (!clean || *done + CRASH_SLACK >= crash)
+                })
+                .map(|(done, r, _)| {
+                    r.suspect(SuspectState::FinishedBefore(now.duration_since(*done)))
+                }),
+        );
+        out
+    }
+
+    /// Notes a sign of trouble: a delivery cut short by the server, or a failed connect.
+    pub(super) fn trouble(&mut self, at: Instant) {
+        while self
+            .troubles
+            .front()
+            .is_some_and(|t| at.duration_since(*t) > RECENT_WINDOW)
+        {
+            self.troubles.pop_front();
+        }
+        self.troubles.push_back(at);
+    }
+
+    /// Takes a finished delivery out of the running set, forgetting recent ones that are
+    /// too old (or too many) to be suspects.
+    pub(super) fn finish(&mut self, id: Id, now: Instant) -> Option<Running<'a>> {
+        while self.recent.len() >= self.keep_recent
+            || self
+                .recent
+                .front()
+                .is_some_and(|(t, _, _)| now.duration_since(*t) > RECENT_WINDOW)
+        {
+            self.recent.pop_front();
+        }
+        self.running.remove(&id)
+    }
+
+    /// Keeps a finished delivery as a possible suspect for a while.
+    pub(super) fn remember(&mut self, now: Instant, running: Running<'a>, clean: bool) {
+        self.recent.push_back((now, running, clean));
+    }
+
+    pub(super) fn stats(&self) -> Stats {
+        self.stats.snapshot(self.started.elapsed())
+    }
+
+    /// A finding about one delivery's own response: that delivery is the culprit.
+    pub(super) fn found_in(&mut self, kind: FindingKind, culprit: &Running<'a>) -> Found {
+        Found {
+            kind,
+            suspects: vec![culprit.suspect(SuspectState::Culprit)],
+            stats: self.stats(),
+        }
+    }
+
+    /// A finding about the server as a whole: every case that may have caused it.
+    pub(super) fn found(&mut self, kind: FindingKind) -> Found {
+        Found {
+            kind,
+            suspects: self.suspects(Instant::now()),
+            stats: self.stats(),
+        }
+    }
+}

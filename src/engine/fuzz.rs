@@ -1,0 +1,263 @@
+//! The run loop: keeps `connections` deliveries in flight, one tokio task each, owned by a
+//! `JoinSet`. The loop is the single owner of the run's state: it collects each task's
+//! outcome into the stats, watches the server, and stops at the first finding. Tasks share
+//! nothing but the blob bytes (read-only) and their own progress.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::{Instant, interval_at, sleep_until};
+
+use super::book::{Book, Running};
+use super::{
+    Delivered, EXIT_GRACE, FINAL_SETTLE, Progress, Stopped, Transport, exit_within, far_future,
+    schedule,
+};
+use crate::case::Planned;
+use crate::config::Settings;
+use crate::control::{ProgressHook, StopHandle};
+use crate::corpus::{Blob, Corpus};
+use crate::delivery_log::DeliveryLog;
+use crate::oracle::{self, Baseline, Oracles};
+use crate::report::RunEnd;
+use crate::server::{Server, ServerEvent};
+use crate::stats::{Stats, StatsCollector};
+use crate::wire::{ConnectError, Ending};
+
+/// What the run loop needs besides the cases.
+pub(crate) struct Run<'a> {
+    pub(crate) settings: &'a Settings,
+    pub(crate) corpus: &'a Corpus,
+    pub(crate) transport: Transport,
+    pub(crate) oracles: &'a Oracles,
+    pub(crate) baselines: &'a HashMap<String, Baseline>,
+    pub(crate) server: Option<&'a mut Server>,
+    pub(crate) stop: Option<&'a StopHandle>,
+    pub(crate) progress: Option<&'a ProgressHook>,
+    pub(crate) log: Option<&'a mut DeliveryLog>,
+}
+
+type Outcome = Result<Delivered, ConnectError>;
+
+/// The cases still to start, and which blobs are in flight when one blob may not overlap
+/// itself (under `expect_same_response`, two copies of a request on the same keys would
+/// change each other's responses).
+struct Queue<'a, I> {
+    cases: I,
+    exhausted: bool,
+    exclusive: bool,
+    busy: HashSet<&'a str>,
+    deferred: VecDeque<(&'a Blob, Planned)>,
+    blobs: usize,
+}
+
+impl<'a, I: Iterator<Item = (&'a Blob, Planned)>> Queue<'a, I> {
+    /// The next case that may start now, if any.
+    fn next(&mut self) -> Option<(&'a Blob, Planned)> {
+        loop {
+            let next = match self
+                .deferred
+                .iter()
+                .position(|(b, _)| !self.busy.contains(b.name()))
+            {
+                Some(i) => self.deferred.remove(i),
+                None if self.exhausted => None,
+                None => {
+                    let next = self.cases.next();
+                    self.exhausted = next.is_none();
+                    next
+                }
+            }?;
+            if !self.exclusive {
+                return Some(next);
+            }
+            if !self.busy.contains(next.0.name()) {
+                self.busy.insert(next.0.name());
+                return Some(next);
+            }
+            self.deferred.push_back(next);
+            if self.deferred.len() > self.blobs {
+                return None; // every blob is busy: wait for one to finish
+            }
+        }
+    }
+
+    fn done(&mut self, blob: &Blob) {
+        self.busy.remove(blob.name());
+    }
+}
+
+/// Runs the cases until they are all delivered, the budget or a stop ends the run, or a
+/// finding is made.
+pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
+    let settings = run.settings;
+    let mut queue = Queue {
+        cases: schedule(run.corpus, settings),
+        exhausted: false,
+        exclusive: run.oracles.expect_same,
+        busy: HashSet::new(),
+        deferred: VecDeque::new(),
+        blobs: run.corpus.blobs().len(),
+    };
+    let stats = StatsCollector::new(
+        run.corpus.blobs().iter().map(|b| (b.name(), b.len())),
+        run.transport.pacing.cycle_len(),
+    );
+    let mut book = Book::new(stats, settings.connections * 2);
+    let deadline = book
+        .started
+        .checked_add(settings.budget)
+        .unwrap_or_else(far_future);
+    let mut tasks: JoinSet<Outcome> = JoinSet::new();
+    let every = run.progress.map_or(Duration::from_secs(3600), |p| p.every);
+    let mut ticks = interval_at(book.started + every, every);
+    let stop = run.stop.cloned().unwrap_or_default();
+    if let Some(server) = run.server.as_ref() {
+        server.arm_output_watch();
+    }
+
+    let end = loop {
+        while tasks.len() < settings.connections {
+            let Some((blob, planned)) = queue.next() else {
+                break;
+            };
+            let listen = run
+                .oracles
+                .listen(run.baselines.get(blob.name()), run.transport.linger);
+            let connection = run.transport.connection(blob, &planned, listen);
+            let progress = Arc::new(Progress::default());
+            let task_progress = Arc::clone(&progress);
+            let handle = tasks.spawn(async move { connection.run(&task_progress).await });
+            let running = Running {
+                blob,
+                planned,
+                progress,
+                started: Instant::now(),
+            };
+            book.running.insert(handle.id(), running);
+        }
+        if tasks.is_empty() {
+            break RunEnd::CyclesDone;
+        }
+        tokio::select! {
+            biased;
+            event = async {
+                match run.server.as_mut() {
+                    Some(server) => server.event().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tasks.abort_all();
+                let kind = match event {
+                    ServerEvent::Exited(exit) => oracle::exited(exit),
+                    // A panic or sanitizer line often comes just before the process dies:
+                    // then the death is the finding.
+                    ServerEvent::Printed(alarm) => {
+                        match exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
+                            Some(exit) => oracle::exited(exit),
+                            None => oracle::alarmed(alarm),
+                        }
+                    }
+                };
+                return Err(Stopped::Found(book.found(kind)));
+            }
+            () = stop.stopped() => break RunEnd::Stopped,
+            () = sleep_until(deadline) => break RunEnd::TimeUp,
+            _ = ticks.tick(), if run.progress.is_some() => {
+                if let Some(hook) = run.progress {
+                    (hook.callback)(&book.stats());
+                }
+            }
+            Some(joined) = tasks.join_next_with_id() => {
+                let (id, outcome) = match joined {
+                    Ok(pair) => pair,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(_) => continue,
+                };
+                let now = Instant::now();
+                let Some(running) = book.finish(id, now) else { continue };
+                queue.done(running.blob);
+                if let Some(stopped) = finished(&mut run, &mut book, &mut tasks, running, outcome, now).await {
+                    tasks.abort_all();
+                    return Err(stopped);
+                }
+            }
+        }
+    };
+    tasks.shutdown().await;
+    // A crash caused by the last deliveries shows a moment after them.
+    let settle = if end == RunEnd::CyclesDone {
+        FINAL_SETTLE
+    } else {
+        Duration::ZERO
+    };
+    if let Some(exit) = exit_within(run.server.as_deref_mut(), settle).await {
+        return Err(Stopped::Found(book.found(oracle::exited(exit))));
+    }
+    Ok((book.stats(), end))
+}
+
+/// Takes in one finished delivery: counts it, and judges it. `Some` stops the run (the
+/// caller then aborts the other deliveries, if this has not).
+async fn finished<'a>(
+    run: &mut Run<'a>,
+    book: &mut Book<'a>,
+    tasks: &mut JoinSet<Outcome>,
+    running: Running<'a>,
+    outcome: Outcome,
+    now: Instant,
+) -> Option<Stopped> {
+    let delivered = match outcome {
+        Ok(delivered) => delivered,
+        Err(error) => {
+            book.trouble(now);
+            if let Some(exit) = exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
+                book.remember(now, running, false);
+                return Some(Stopped::Found(book.found(oracle::exited(exit))));
+            }
+            // The failed delivery sent nothing: it is a victim, not a suspect.
+            return Some(match oracle::connect_failed(error) {
+                Ok(kind) => Stopped::Found(book.found(kind)),
+                Err(setup) => Stopped::Setup(setup),
+            });
+        }
+    };
+    // A delivery the server cut short may be the crash itself; if so, the run loop sees the
+    // server's exit next, with this case among the recent ones.
+    book.stats.record(&delivered.counts);
+    if let Some(log) = run.log.as_deref_mut() {
+        log.delivery(
+            delivered.local_port,
+            &delivered.accepted,
+            running.blob.len(),
+            running.blob.name(),
+        );
+    }
+    let splits = running.planned.case.splits();
+    book.stats
+        .cover(running.blob.name(), splits, delivered.counts.chunks);
+    if delivered.ending == Ending::ClosedByServer {
+        book.trouble(now);
+    }
+    let verdict = (delivered.ending != Ending::ClosedEarly)
+        .then(|| {
+            run.oracles.judge(
+                &running.planned.case,
+                &delivered.heard,
+                run.baselines.get(running.blob.name()),
+            )
+        })
+        .flatten();
+    let Some(kind) = verdict else {
+        book.remember(now, running, delivered.closed_cleanly);
+        return None;
+    };
+    tasks.abort_all();
+    if let Some(exit) = exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
+        book.remember(now, running, false);
+        return Some(Stopped::Found(book.found(oracle::exited(exit))));
+    }
+    Some(Stopped::Found(book.found_in(kind, &running)))
+}

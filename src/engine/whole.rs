@@ -1,0 +1,63 @@
+//! Every blob delivered whole, in one write, once: the responses that `expect_same_response`
+//! compares split deliveries with.
+
+use std::collections::HashMap;
+
+use tokio::task::JoinSet;
+
+use super::{Progress, Transport};
+use crate::case::{Case, Planned};
+use crate::corpus::Corpus;
+use crate::oracle::{Baseline, Oracles};
+use crate::split::Splits;
+use crate::wire::ConnectError;
+
+/// Delivers every blob whole, at most `connections` at once, and keeps each response. The
+/// first delivery that fails to connect ends it, with its case.
+pub(crate) async fn deliver_whole(
+    corpus: &Corpus,
+    transport: &Transport,
+    oracles: &Oracles,
+    connections: usize,
+) -> Result<HashMap<String, Baseline>, (ConnectError, Case)> {
+    let mut baselines = HashMap::new();
+    let mut tasks = JoinSet::new();
+    let mut blobs = corpus.blobs().iter();
+    loop {
+        while tasks.len() < connections {
+            let Some(blob) = blobs.next() else { break };
+            let planned = Planned {
+                case: Case::new(blob.name(), Splits::whole(blob.len())),
+                iteration: 0,
+                fastopen: false,
+            };
+            let connection = transport.connection(blob, &planned, oracles.baseline_listen());
+            let name = blob.name().to_owned();
+            tasks.spawn(async move {
+                let outcome = connection.run(&Progress::default()).await;
+                (name, planned.case, outcome)
+            });
+        }
+        let Some(joined) = tasks.join_next().await else {
+            return Ok(baselines);
+        };
+        let (name, case, outcome) = match joined {
+            Ok(done) => done,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => continue,
+        };
+        match outcome {
+            Ok(delivered) => {
+                let closed = delivered.heard.closed();
+                baselines.insert(
+                    name,
+                    Baseline {
+                        bytes: delivered.heard.bytes,
+                        closed,
+                    },
+                );
+            }
+            Err(error) => return Err((error, case)),
+        }
+    }
+}

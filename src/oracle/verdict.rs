@@ -1,0 +1,80 @@
+//! The one place where what the server did becomes a finding kind: it ended, it printed an
+//! alarming line (or an in-process task panicked), or a connect failed. A connect that failed
+//! on the harness's own side (no local port, no descriptor) is no finding but a setup error.
+
+use crate::error::{SetupError, SetupErrorKind};
+use crate::report::FindingKind;
+use crate::server::{Alarm, Exit, TaskEnd};
+use crate::wire::ConnectError;
+
+/// The finding a server ending while being fuzzed is.
+pub(crate) fn exited(exit: Exit) -> FindingKind {
+    match exit {
+        Exit::Process(status) => FindingKind::ServerDied { status },
+        Exit::Task(TaskEnd::Returned) => FindingKind::ServerTaskEnded { panic: None },
+        Exit::Task(TaskEnd::Panicked(message)) => FindingKind::ServerTaskEnded {
+            panic: Some(message),
+        },
+    }
+}
+
+/// The finding an alarming output line (or a task's panic) is, while the server lives on.
+pub(crate) fn alarmed(alarm: Alarm) -> FindingKind {
+    FindingKind::OutputMatched {
+        stream: alarm.source.name(),
+        line: alarm.line,
+        pattern: alarm.pattern,
+    }
+}
+
+/// The finding a failed connect is, or the setup error when the harness's own side failed.
+pub(crate) fn connect_failed(error: ConnectError) -> Result<FindingKind, SetupError> {
+    match error {
+        ConnectError::Refused(e) => Ok(FindingKind::ConnectRefused {
+            error: e.to_string(),
+        }),
+        ConnectError::TimedOut(after) => Ok(FindingKind::ConnectTimeout { after }),
+        ConnectError::Local(e) => Err(SetupError::new(
+            SetupErrorKind::Harness,
+            format!(
+                "the harness could not open a connection: {e}; lower the connection count \
+                 (.connections / --num-conns) or raise the open-file limit (ulimit -n)"
+            ),
+        )
+        .with_source(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::AlarmSource;
+
+    #[test]
+    fn connects_that_failed_on_our_side_are_setup_errors() {
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(matches!(
+            connect_failed(ConnectError::Refused(refused)),
+            Ok(FindingKind::ConnectRefused { .. })
+        ));
+        let local = std::io::Error::from_raw_os_error(24);
+        let err = connect_failed(ConnectError::Local(local)).unwrap_err();
+        assert_eq!(err.kind(), SetupErrorKind::Harness);
+        assert!(err.to_string().contains("ulimit -n"), "{err}");
+    }
+
+    #[test]
+    fn a_task_panic_is_shown_as_coming_from_a_panic() {
+        let kind = alarmed(Alarm {
+            source: AlarmSource::TaskPanic,
+            line: "thread 'x' panicked at a.rs:1".into(),
+            pattern: "panicked at".into(),
+        });
+        assert!(
+            kind.headline()
+                .starts_with("a task of the in-process server panicked"),
+            "{}",
+            kind.headline()
+        );
+    }
+}

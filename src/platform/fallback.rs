@@ -1,0 +1,35 @@
+//! Where Linux's controls are missing: pacing falls back to a fixed pause, connects are
+//! ordinary, and the watchdog alone stops the server if the harness is killed.
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+/// Not visible here: reported as nothing outstanding, so pacing relies on its pause.
+pub(crate) fn unacknowledged(_socket: &impl AsRawFd) -> io::Result<usize> {
+    Ok(0)
+}
+
+/// Fast open is Linux's `TCP_FASTOPEN_CONNECT`; elsewhere the connect is an ordinary one.
+pub(crate) fn enable_fastopen(_socket: &tokio::net::TcpSocket) {}
+
+/// No parent-death signal here: the watchdog stops the server if the harness is killed.
+pub(crate) fn parent_death_signal(_command: &mut tokio::process::Command) {}
+
+/// The server's receive queue cannot be seen here: opening always fails, and pacing falls
+/// back to the ACK and a fixed pause.
+pub(crate) struct ServerQueue(());
+
+impl ServerQueue {
+    pub(crate) fn open() -> io::Result<Self> {
+        Err(io::ErrorKind::Unsupported.into())
+    }
+
+    pub(crate) fn unread(
+        &mut self,
+        _server: SocketAddr,
+        _client: SocketAddr,
+    ) -> io::Result<Option<u32>> {
+        Ok(None)
+    }
+}

@@ -1,0 +1,36 @@
+//! Linux-only socket and process controls.
+
+use std::io;
+use std::os::fd::AsRawFd;
+
+use nix::sys::signal::Signal;
+
+nix::ioctl_read_bad!(siocoutq, libc::TIOCOUTQ, libc::c_int);
+
+/// Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ).
+pub(crate) fn unacknowledged(socket: &impl AsRawFd) -> io::Result<usize> {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: SIOCOUTQ writes one int through the pointer, which points to a live c_int;
+    // the descriptor belongs to a socket the caller holds open.
+    unsafe { siocoutq(socket.as_raw_fd(), &mut queued) }.map_err(io::Error::from)?;
+    Ok(usize::try_from(queued).unwrap_or(0))
+}
+
+/// Asks for TCP fast open on `socket`'s connect: the first write goes out in the SYN where
+/// the kernel has a cookie for the server; otherwise the kernel connects normally. Nothing
+/// is lost either way, so a failure is ignored.
+pub(crate) fn enable_fastopen(socket: &tokio::net::TcpSocket) {
+    let _ =
+        nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::TcpFastOpenConnect, &true);
+}
+
+/// The spawned process gets SIGKILL when the thread that spawned it ends, so it dies with
+/// the harness even if the harness itself is killed.
+pub(crate) fn parent_death_signal(command: &mut tokio::process::Command) {
+    // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
+    // async-signal-safe; it touches no memory of the parent.
+    unsafe {
+        command
+            .pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from));
+    }
+}

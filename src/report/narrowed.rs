@@ -1,0 +1,57 @@
+//! What narrowing learnt after a finding, and why it was not tried.
+
+use std::fmt;
+
+use crate::case::Case;
+
+/// What narrowing learnt after the finding.
+#[derive(Clone, Debug)]
+pub(crate) enum Narrowed {
+    /// Not attempted, and why.
+    NotTried(NotNarrowed),
+    /// No suspect failed alone; `together` says whether all of them at once did.
+    NoneAlone {
+        tried: usize,
+        together: Option<bool>,
+    },
+    /// One case fails alone; its pattern shrunk to `minimal`.
+    Culprit {
+        original: Case,
+        minimal: Case,
+        /// (failures, deliveries) of the minimal case.
+        reproduced: (u32, u32),
+        /// False when the budget ran out before the pattern was locally minimal.
+        complete: bool,
+    },
+}
+
+/// Why narrowing was not tried.
+#[derive(Clone, Debug)]
+pub(crate) enum NotNarrowed {
+    /// The shrink budget is zero (time or attempts).
+    Off,
+    /// The finding is that the server stopped accepting, which no single case shows.
+    StopsAccepting,
+    /// The harness did not start the server, so it cannot restart it for each suspect.
+    CannotRestart,
+    /// The server could not be restarted to replay the suspects.
+    RestartFailed(String),
+}
+
+impl fmt::Display for NotNarrowed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NotNarrowed::Off => f.write_str("shrinking is off"),
+            NotNarrowed::StopsAccepting => f.write_str(
+                "a server that stops accepting is not narrowed: one case alone cannot show it, since \
+                 the kernel completes connects while the listen backlog has room",
+            ),
+            NotNarrowed::CannotRestart => f.write_str(
+                "the harness did not start the server, so it cannot restart it to replay the suspects",
+            ),
+            NotNarrowed::RestartFailed(error) => {
+                write!(f, "the server could not be restarted: {error}")
+            }
+        }
+    }
+}

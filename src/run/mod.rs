@@ -1,0 +1,66 @@
+//! The run layer: a run from its plan to its report. It is the only layer that knows all
+//! the others; the facade hands it a [`Plan`] and gets a report back.
+//!
+//! - [`plan`]: what the facade was told, as plain data, and the decisions that hang on it;
+//! - [`session`]: one run from start to report (baselines, regressions, fuzzing, narrowing);
+//! - [`probe`]: the server under test, restarted as needed, and one case at a time;
+//! - [`baselines`]: the whole-blob responses the split-invariance oracle compares with;
+//! - [`regressions`]: the regression file, replayed first and appended to;
+//! - [`narrow`]: from a finding to the case that fails alone, shrunk;
+//! - [`replay`]: one recorded case, delivered a few times;
+//! - [`target`]: a server kept up for single deliveries (property tests);
+//! - [`thread`]: the thread and runtime of a blocking entry point.
+
+mod baselines;
+mod narrow;
+mod plan;
+mod probe;
+mod regressions;
+mod replay;
+mod session;
+mod target;
+mod thread;
+
+use std::time::Duration;
+
+pub(crate) use plan::{InProcess, Plan, Regressions};
+pub use target::{Delivery, Target};
+
+use crate::case::Case;
+use crate::engine::schedule;
+use crate::error::SetupError;
+use crate::report::{Failure, Report};
+
+/// Runs `plan` on a thread and runtime of its own, blocking this thread until it ends.
+/// Refused on the only thread of a current-thread runtime, which it would block.
+pub(crate) fn run_blocking(plan: &Plan, budget: Duration) -> Result<Report, Failure> {
+    thread::may_block("run_for / try_run_for", "run_for_async")?;
+    let caller = std::thread::current().name().map(str::to_owned);
+    std::thread::scope(|scope| {
+        let worker = thread::named("stutterfuzz")
+            .spawn_scoped(scope, || {
+                thread::runtime()?.block_on(session::run(plan, budget, caller.as_deref()))
+            })
+            .map_err(|e| thread::thread_error("run", e))?;
+        match worker.join() {
+            Ok(outcome) => outcome,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Runs `plan` on the caller's runtime, so a server spawned on that runtime runs alongside.
+pub(crate) async fn run_async(plan: &Plan, budget: Duration) -> Result<Report, Failure> {
+    let caller = std::thread::current().name().map(str::to_owned);
+    session::run(plan, budget, caller.as_deref()).await
+}
+
+/// The first `n` cases `plan` delivers, in order, without touching the network.
+pub(crate) fn preview(plan: &Plan, n: usize) -> Result<Vec<Case>, SetupError> {
+    let settings = plan.settings(Duration::MAX)?;
+    let corpus = plan.corpus()?;
+    Ok(schedule(&corpus, &settings)
+        .take(n)
+        .map(|(_, planned)| planned.case)
+        .collect())
+}

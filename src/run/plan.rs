@@ -1,0 +1,169 @@
+//! The plan of a run: everything the facade's builder was told, as plain data. The run layer
+//! consumes it and never reaches back to the facade; each decision that depends on how the
+//! run was called (its settings, where its regression file is, how a case is replayed) is
+//! made here, once.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::{OutputWatch, PortZero, Requested, Settings, env_var};
+use crate::control::{ProgressHook, StopHandle};
+use crate::corpus::{Blob, Corpus};
+use crate::error::{SetupError, SetupErrorKind};
+use crate::oracle::Oracles;
+use crate::report::{Rerun, regression};
+use crate::server::{ServeFn, ServerSpec};
+
+/// What a run is asked to do.
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    pub(crate) addr: String,
+    pub(crate) server: Option<ServerSpec>,
+    pub(crate) in_process: Option<InProcess>,
+    pub(crate) blob_dirs: Vec<PathBuf>,
+    pub(crate) inline: Vec<Blob>,
+    pub(crate) requested: Requested,
+    pub(crate) stop: Option<StopHandle>,
+    pub(crate) progress: Option<ProgressHook>,
+    /// The user's rerun template, with `{case}` where the case goes.
+    pub(crate) rerun: Option<String>,
+    pub(crate) oracles: Oracles,
+    pub(crate) output: Option<OutputWatch>,
+    pub(crate) regressions: Regressions,
+    pub(crate) record: Option<PathBuf>,
+}
+
+/// An in-process server's future, as the plan keeps it.
+#[derive(Clone)]
+pub(crate) struct InProcess(pub(crate) ServeFn);
+
+impl fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("InProcess(..)")
+    }
+}
+
+/// Where findings are recorded for replay on later runs.
+#[derive(Clone, Debug, Default)]
+pub(crate) enum Regressions {
+    /// `stutterfuzz-regressions/<test name>.txt` beside the test crate, when run from a test.
+    #[default]
+    Beside,
+    /// This file.
+    At(PathBuf),
+    /// Nowhere.
+    Off,
+}
+
+/// How the server under test comes to be.
+#[derive(Clone, Copy)]
+pub(crate) enum Launch<'a> {
+    /// The harness spawns this command.
+    Command(&'a ServerSpec),
+    /// The harness runs this future on a listener it binds.
+    InProcess(&'a ServeFn),
+    /// It is already running.
+    External,
+}
+
+impl Plan {
+    /// A plan to fuzz the server at `addr`, with every default.
+    pub(crate) fn new(addr: String) -> Self {
+        Plan {
+            addr,
+            server: None,
+            in_process: None,
+            blob_dirs: Vec::new(),
+            inline: Vec::new(),
+            requested: Requested::default(),
+            stop: None,
+            progress: None,
+            rerun: None,
+            oracles: Oracles::default(),
+            output: Some(OutputWatch::default()),
+            regressions: Regressions::default(),
+            record: None,
+        }
+    }
+
+    /// The settings of a run with this time budget, the `STUTTERFUZZ_*` variables laid over
+    /// them.
+    pub(crate) fn settings(&self, budget: Duration) -> Result<Settings, SetupError> {
+        Settings::resolve(&self.requested, budget, env_var)
+    }
+
+    /// The blobs.
+    pub(crate) fn corpus(&self) -> Result<Corpus, SetupError> {
+        Corpus::load(&self.blob_dirs, &self.inline)
+    }
+
+    /// The blobs, read on a blocking task (inside a run, never on a runtime thread).
+    pub(crate) async fn load_corpus(&self) -> Result<Corpus, SetupError> {
+        let (dirs, inline) = (self.blob_dirs.clone(), self.inline.clone());
+        tokio::task::spawn_blocking(move || Corpus::load(&dirs, &inline))
+            .await
+            .unwrap_or_else(|e| {
+                Err(SetupError::new(
+                    SetupErrorKind::Harness,
+                    format!("loading the blobs did not finish: {e}"),
+                ))
+            })
+    }
+
+    /// How this run's server comes to be (an in-process server wins over a command).
+    pub(crate) fn launch(&self) -> Launch<'_> {
+        match (&self.in_process, &self.server) {
+            (Some(InProcess(serve)), _) => Launch::InProcess(serve),
+            (None, Some(spec)) => Launch::Command(spec),
+            (None, None) => Launch::External,
+        }
+    }
+
+    /// What port 0 in the address means for this run.
+    pub(crate) fn port_zero(&self) -> PortZero {
+        match self.launch() {
+            Launch::InProcess(_) => PortZero::Keep,
+            Launch::Command(_) => PortZero::Pick,
+            Launch::External => PortZero::Refuse,
+        }
+    }
+
+    /// True when the harness picks the port of the server it spawns (port 0).
+    pub(crate) fn picks_port(&self) -> bool {
+        self.port_zero() == PortZero::Pick
+            && self
+                .addr
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port.trim() == "0")
+    }
+
+    /// The regression file of a run called from thread `caller`.
+    pub(crate) fn regression_path(&self, caller: Option<&str>) -> Option<PathBuf> {
+        match &self.regressions {
+            Regressions::Off => None,
+            Regressions::At(path) => Some(path.clone()),
+            Regressions::Beside => {
+                let test = caller.filter(|name| *name != "main")?;
+                let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::current_dir().ok())?;
+                Some(regression::default_path(&dir, test))
+            }
+        }
+    }
+
+    /// How a report of a run called from thread `caller` says to replay a case.
+    pub(crate) fn rerun(&self, caller: Option<&str>) -> Rerun {
+        if let Some(template) = &self.rerun {
+            return Rerun::from_template(template);
+        }
+        match caller {
+            Some(test) if test != "main" => Rerun::with_env(&format!("cargo test {test}")),
+            _ => {
+                let argv: Vec<String> = std::env::args().collect();
+                Rerun::with_env(&argv.join(" "))
+            }
+        }
+    }
+}

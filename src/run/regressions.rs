@@ -1,0 +1,142 @@
+//! The regression file in a run: its recorded cases are replayed before fuzzing, and a new
+//! finding's case is appended to it (or, under CI, only shown). File access runs on a
+//! blocking task, never on a runtime thread.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use super::probe::Probe;
+use crate::case::Case;
+use crate::config::{env_var, in_ci};
+use crate::corpus::Corpus;
+use crate::error::{SetupError, SetupErrorKind};
+use crate::oracle::Baseline;
+use crate::report::{Finding, FindingKind, RegressionNote, Suspect, SuspectState, regression};
+
+/// At most this many suspects are written to a regression file when no culprit is known.
+const MAX_RECORDED_SUSPECTS: usize = 10;
+
+/// A recorded case that fails again.
+pub(crate) struct Regressed {
+    pub(crate) kind: FindingKind,
+    pub(crate) suspect: Suspect,
+}
+
+/// Replays every case recorded in `path` whose blob is still the same; the first that fails
+/// again is returned.
+pub(crate) async fn replay_recorded(
+    probe: &mut Probe<'_>,
+    path: &Path,
+    corpus: &Corpus,
+    baselines: &HashMap<String, Baseline>,
+) -> Result<Option<Regressed>, SetupError> {
+    let owned = path.to_owned();
+    let recorded = tokio::task::spawn_blocking(move || regression::read(&owned))
+        .await
+        .unwrap_or_else(|e| Err(std::io::Error::other(e)))
+        .map_err(|e| {
+            SetupError::new(
+                SetupErrorKind::Replay,
+                format!("cannot read regression file {}: {e}", path.display()),
+            )
+            .with_source(e)
+        })?;
+    for entry in recorded {
+        let Some(blob) = corpus.find(entry.case.blob()) else {
+            continue;
+        };
+        if !entry.fits(blob) {
+            continue;
+        }
+        let probed = probe
+            .try_case(&entry.case, blob, baselines.get(blob.name()))
+            .await?;
+        if let Some(kind) = probed.failure {
+            return Ok(Some(Regressed {
+                kind,
+                suspect: Suspect::new(entry.case, blob, SuspectState::Replayed),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Appends the finding's line(s) to the regression file, or, under CI unless
+/// `STUTTERFUZZ_SAVE_REGRESSIONS` is set, only shows them. `explicit`: the file was named in
+/// code.
+pub(crate) async fn record(
+    finding: &Finding,
+    corpus: &Corpus,
+    path: &Path,
+    explicit: bool,
+    caller: Option<&str>,
+) -> Option<RegressionNote> {
+    let cases: Vec<&Case> = match finding.minimal() {
+        Some(minimal) => vec![minimal],
+        None => finding
+            .suspects
+            .iter()
+            .filter(|s| s.bytes_sent > 0)
+            .take(MAX_RECORDED_SUSPECTS)
+            .map(|s| &s.case)
+            .collect(),
+    };
+    let lines: Vec<String> = cases
+        .iter()
+        .filter_map(|case| {
+            let blob = corpus.find(case.blob())?;
+            Some(regression::line(case, blob, &finding.kind, finding.seed))
+        })
+        .collect();
+    if lines.is_empty() {
+        return None;
+    }
+    let asked = env_var("STUTTERFUZZ_SAVE_REGRESSIONS").is_some();
+    if !writes_regressions(in_ci(), asked, explicit) {
+        return Some(RegressionNote::Printed(lines));
+    }
+    let comment = format!(
+        "{} {}: {}",
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()),
+        caller.unwrap_or("run"),
+        finding.kind.headline()
+    );
+    let owned: PathBuf = path.to_owned();
+    let appended =
+        tokio::task::spawn_blocking(move || regression::append(&owned, &comment, &lines))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    Some(match appended {
+        Ok(()) => RegressionNote::Written(path.to_owned()),
+        Err(e) => RegressionNote::Failed(path.to_owned(), e.to_string()),
+    })
+}
+
+/// Whether a finding is written to the regression file: always when the file was named in
+/// code (`.regression_file`), otherwise not under CI unless `STUTTERFUZZ_SAVE_REGRESSIONS`
+/// asks for it (a CI checkout is thrown away; the line is shown in the report instead).
+fn writes_regressions(in_ci: bool, asked: bool, explicit: bool) -> bool {
+    explicit || asked || !in_ci
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regression_lines_are_written_outside_ci_or_when_asked() {
+        assert!(writes_regressions(false, false, false), "a developer's run");
+        assert!(
+            !writes_regressions(true, false, false),
+            "CI shows the line instead"
+        );
+        assert!(
+            writes_regressions(true, true, false),
+            "STUTTERFUZZ_SAVE_REGRESSIONS"
+        );
+        assert!(
+            writes_regressions(true, false, true),
+            "a file named in code"
+        );
+    }
+}

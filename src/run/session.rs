@@ -1,0 +1,247 @@
+//! One run from start to report: resolve the settings, start the server, record baselines,
+//! replay a case or the recorded regressions, fuzz, narrow a finding to its culprit, record
+//! it, and stop the server whatever happened.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::baselines::take_baselines;
+use super::narrow;
+use super::plan::{Plan, Regressions};
+use super::probe::Probe;
+use super::regressions;
+use super::replay;
+use crate::config::Settings;
+use crate::corpus::{Blob, Corpus};
+use crate::delivery_log::DeliveryLog;
+use crate::engine::{self, Found, Run, Stopped};
+use crate::error::SetupError;
+use crate::limits;
+use crate::oracle::{self, Baseline};
+use crate::report::{
+    Failure, Finding, Narrowed, NotNarrowed, RegressionNote, Report, RunEnd, Suspect, SuspectState,
+};
+use crate::stats::Stats;
+
+/// How the run itself ended, before reporting.
+enum Outcome {
+    Passed {
+        stats: Stats,
+        end: RunEnd,
+    },
+    Found {
+        found: Found,
+        /// The attempt that failed, when replaying a case.
+        replay: Option<u32>,
+        /// The regression file whose recorded case failed again.
+        regressed: Option<PathBuf>,
+    },
+}
+
+/// Runs `plan` with a time budget; `caller` is the name of the calling thread (the test).
+pub(crate) async fn run(
+    plan: &Plan,
+    budget: Duration,
+    caller: Option<&str>,
+) -> Result<Report, Failure> {
+    let mut settings = plan.settings(budget)?;
+    let (connections, notes) = limits::fit_connections(settings.connections);
+    settings.connections = connections;
+    let corpus = plan.load_corpus().await?;
+    let replay_blob = match &settings.replay {
+        Some(case) => Some(replay::blob_for(case, &corpus)?),
+        None => None,
+    };
+    let regressions = match settings.replay {
+        Some(_) => None,
+        None => plan.regression_path(caller),
+    };
+    let mut probe = Probe::start(plan, &settings).await?;
+    let addr = probe.transport().addr;
+    let mut baselines = HashMap::new();
+    let outcome = drive(
+        plan,
+        &mut probe,
+        &settings,
+        &corpus,
+        replay_blob,
+        regressions.as_deref(),
+        &mut baselines,
+    )
+    .await;
+    let stopped = probe.stop().await;
+    let (summary, died_at_stop) = match stopped {
+        Some((summary, died)) => (Some(summary), died),
+        None => (None, None),
+    };
+    let server_pid = summary.as_ref().and_then(|s| s.pid);
+    let (found, replay, regressed) = match outcome? {
+        Outcome::Passed { stats, end } => match died_at_stop {
+            None => {
+                return Ok(Report {
+                    stats,
+                    seed: settings.seed,
+                    notes,
+                    end,
+                    replayed: settings.replay.clone().map(|c| (c, replay::ATTEMPTS)),
+                    server_pid,
+                });
+            }
+            // The server died between the last check and the stop.
+            Some(exit) => (
+                Found {
+                    kind: oracle::exited(exit),
+                    suspects: Vec::new(),
+                    stats,
+                },
+                None,
+                None,
+            ),
+        },
+        Outcome::Found {
+            found,
+            replay,
+            regressed,
+        } => (found, replay, regressed),
+    };
+
+    let narrowed = if replay.is_some() || regressed.is_some() {
+        None
+    } else {
+        let baseline = |name: &str| baselines.get(name).cloned();
+        let narrowed = narrow::narrow(
+            &mut probe,
+            &found.kind,
+            &found.suspects,
+            &corpus,
+            &baseline,
+            settings.shrink,
+        )
+        .await
+        .unwrap_or_else(|e| Narrowed::NotTried(NotNarrowed::RestartFailed(e.to_string())));
+        probe.stop().await;
+        Some(narrowed)
+    };
+    let mut finding = Finding::new(
+        found.kind,
+        found.suspects,
+        found.stats,
+        settings.seed,
+        addr.to_string(),
+        plan.rerun(caller),
+    );
+    finding.server = summary;
+    finding.replay = replay.map(|attempt| (attempt, replay::ATTEMPTS));
+    finding.narrowed = narrowed;
+    finding.notes = notes;
+    finding.regression = match (regressed, &regressions, replay) {
+        (Some(path), _, _) => Some(RegressionNote::Regressed(path)),
+        (None, Some(path), None) => {
+            let explicit = matches!(plan.regressions, Regressions::At(_));
+            regressions::record(&finding, &corpus, path, explicit, caller).await
+        }
+        _ => None,
+    };
+    Err(finding.into())
+}
+
+async fn drive(
+    plan: &Plan,
+    probe: &mut Probe<'_>,
+    settings: &Settings,
+    corpus: &Corpus,
+    replay_blob: Option<&Blob>,
+    regressions: Option<&std::path::Path>,
+    baselines: &mut HashMap<String, Baseline>,
+) -> Result<Outcome, SetupError> {
+    if plan.oracles.expect_same {
+        let only;
+        let blobs = match replay_blob {
+            Some(blob) => {
+                only = Corpus::from_blobs(vec![blob.clone()]);
+                &only
+            }
+            None => corpus,
+        };
+        match take_baselines(probe, blobs, settings.connections).await {
+            Ok(recorded) => *baselines = recorded,
+            Err(Stopped::Found(found)) => {
+                return Ok(Outcome::Found {
+                    found,
+                    replay: None,
+                    regressed: None,
+                });
+            }
+            Err(Stopped::Setup(e)) => return Err(e),
+        }
+    }
+    if let (Some(case), Some(blob)) = (&settings.replay, replay_blob) {
+        let replayed = replay::replay(
+            probe,
+            case,
+            blob,
+            baselines.get(blob.name()),
+            replay::ATTEMPTS,
+        )
+        .await?;
+        return Ok(match replayed.failed {
+            Some((attempt, kind)) => Outcome::Found {
+                found: Found {
+                    kind,
+                    suspects: vec![Suspect::new(case.clone(), blob, SuspectState::Replayed)],
+                    stats: replayed.stats,
+                },
+                replay: Some(attempt),
+                regressed: None,
+            },
+            None => Outcome::Passed {
+                stats: replayed.stats,
+                end: RunEnd::ReplayPassed,
+            },
+        });
+    }
+    if let Some(path) = regressions
+        && let Some(regressed) =
+            regressions::replay_recorded(probe, path, corpus, baselines).await?
+    {
+        return Ok(Outcome::Found {
+            found: Found {
+                kind: regressed.kind,
+                suspects: vec![regressed.suspect],
+                stats: Stats::default(),
+            },
+            replay: None,
+            regressed: Some(path.to_owned()),
+        });
+    }
+    let mut log = match &plan.record {
+        Some(path) => Some(DeliveryLog::create(path).await?),
+        None => None,
+    };
+    let (transport, server) = probe.parts();
+    let run = Run {
+        settings,
+        corpus,
+        transport: transport.clone(),
+        oracles: &plan.oracles,
+        baselines,
+        server,
+        stop: plan.stop.as_ref(),
+        progress: plan.progress.as_ref(),
+        log: log.as_mut(),
+    };
+    let fuzzed = engine::fuzz(run).await;
+    if let Some(log) = log.as_mut() {
+        log.finish().await?;
+    }
+    match fuzzed {
+        Ok((stats, end)) => Ok(Outcome::Passed { stats, end }),
+        Err(Stopped::Found(found)) => Ok(Outcome::Found {
+            found,
+            replay: None,
+            regressed: None,
+        }),
+        Err(Stopped::Setup(e)) => Err(e),
+    }
+}

@@ -1,0 +1,312 @@
+//! A server kept up across many single deliveries, for property tests: the test chooses the
+//! split pattern (from [`splits`](crate::splits)), the target delivers exactly those chunks
+//! and judges the answer by every oracle, restarting the server when a case killed it.
+//!
+//! The target owns a thread of its own with its own runtime: the server is spawned from that
+//! thread (so it dies with it), and `deliver` works from plain and async tests alike.
+
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::baselines::take_baselines;
+use super::plan::Plan;
+use super::probe::Probe;
+use super::thread;
+use crate::case::Case;
+use crate::config::Settings;
+use crate::corpus::{Blob, Corpus};
+use crate::engine::{Found, Stopped};
+use crate::error::{SetupError, SetupErrorKind};
+use crate::oracle::{Baseline, Response};
+use crate::report::{Failure, Finding, Rerun, Suspect, SuspectState};
+use crate::split::Splits;
+
+/// What a delivery through a [`Target`] got back.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Delivery {
+    response: Response,
+    chunks: usize,
+}
+
+impl Delivery {
+    /// What the server answered.
+    pub fn response(&self) -> &Response {
+        &self.response
+    }
+
+    /// Chunks written.
+    pub fn chunks(&self) -> usize {
+        self.chunks
+    }
+}
+
+/// Where the target's thread sends a delivery's result: a thread waiting on it, or a task.
+enum Reply {
+    Blocking(mpsc::Sender<Result<Delivery, Failure>>),
+    Async(tokio::sync::oneshot::Sender<Result<Delivery, Failure>>),
+}
+
+impl Reply {
+    fn send(self, result: Result<Delivery, Failure>) {
+        match self {
+            Reply::Blocking(tx) => {
+                let _ = tx.send(result);
+            }
+            Reply::Async(tx) => {
+                let _ = tx.send(result);
+            }
+        }
+    }
+}
+
+struct Request {
+    bytes: Vec<u8>,
+    splits: Splits,
+    reply: Reply,
+}
+
+/// A running server that takes one delivery at a time. Made by [`Stutter::start`]; stops the
+/// server when dropped.
+pub struct Target {
+    requests: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Request>>>,
+    worker: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl fmt::Debug for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Target").finish_non_exhaustive()
+    }
+}
+
+impl Target {
+    pub(crate) fn start(plan: &Plan) -> Result<Target, Failure> {
+        let (requests, inbox) = tokio::sync::mpsc::unbounded_channel::<Request>();
+        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), Failure>>();
+        let plan = plan.clone();
+        let caller = std::thread::current().name().map(str::to_owned);
+        let worker = thread::named("stutterfuzz-target")
+            .spawn(move || match thread::runtime() {
+                Ok(runtime) => {
+                    runtime.block_on(serve(&plan, caller.as_deref(), inbox, ready_tx));
+                }
+                Err(error) => {
+                    let _ = ready_tx.send(Err(error.into()));
+                }
+            })
+            .map_err(|e| thread::thread_error("target", e))?;
+        let target = Target {
+            requests: Mutex::new(Some(requests)),
+            worker: Mutex::new(Some(worker)),
+        };
+        match ready_rx.recv() {
+            Ok(Ok(())) => Ok(target),
+            Ok(Err(failure)) => Err(failure),
+            Err(_) => Err(gone("the target's thread ended while starting")),
+        }
+    }
+
+    /// Sends `blob` in exactly these chunks on a fresh connection and returns what the
+    /// server answered, or the finding if the case failed (the server died, refused,
+    /// printed an alarming line, or a response oracle objected). A server that died is
+    /// restarted before the next delivery. Chunks adding up to less than the blob close the
+    /// connection early after them.
+    ///
+    /// # Errors
+    /// [`Failure::Finding`] for a failing case, [`Failure::Setup`] when the chunks do not fit
+    /// the blob or the server cannot be restarted.
+    ///
+    /// From async code, use [`deliver_async`](Self::deliver_async): this one blocks the
+    /// calling thread until the delivery is judged.
+    pub fn deliver(&self, blob: impl AsRef<[u8]>, splits: &Splits) -> Result<Delivery, Failure> {
+        let (reply, answer) = mpsc::channel();
+        self.send(blob.as_ref(), splits, Reply::Blocking(reply))?;
+        answer
+            .recv()
+            .unwrap_or_else(|_| Err(gone("the target has stopped")))
+    }
+
+    /// Like [`deliver`](Self::deliver), without blocking the calling thread: for async tests.
+    ///
+    /// # Errors
+    /// As [`deliver`](Self::deliver).
+    pub async fn deliver_async(
+        &self,
+        blob: impl AsRef<[u8]>,
+        splits: &Splits,
+    ) -> Result<Delivery, Failure> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.send(blob.as_ref(), splits, Reply::Async(reply))?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(gone("the target has stopped")))
+    }
+
+    fn send(&self, blob: &[u8], splits: &Splits, reply: Reply) -> Result<(), Failure> {
+        let request = Request {
+            bytes: blob.to_vec(),
+            splits: splits.clone(),
+            reply,
+        };
+        let sent = self
+            .requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .is_some_and(|tx| tx.send(request).is_ok());
+        if sent {
+            Ok(())
+        } else {
+            Err(gone("the target has stopped"))
+        }
+    }
+
+    /// Stops the server and the target's thread (dropping the target does the same).
+    pub fn stop(&self) {
+        self.requests
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(worker) = self.worker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            let _ = worker.join();
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+fn gone(why: &str) -> Failure {
+    SetupError::new(SetupErrorKind::Harness, why).into()
+}
+
+/// The target's thread: start the server, then answer requests until the sender is gone.
+async fn serve(
+    plan: &Plan,
+    caller: Option<&str>,
+    mut inbox: tokio::sync::mpsc::UnboundedReceiver<Request>,
+    ready: mpsc::Sender<Result<(), Failure>>,
+) {
+    let settings = match plan.settings(Duration::MAX) {
+        Ok(settings) => settings,
+        Err(e) => {
+            let _ = ready.send(Err(e.into()));
+            return;
+        }
+    };
+    let mut probe = match Probe::start(plan, &settings).await {
+        Ok(probe) => probe,
+        Err(e) => {
+            let _ = ready.send(Err(e.into()));
+            return;
+        }
+    };
+    let _ = ready.send(Ok(()));
+    let mut target = Served {
+        rerun: plan.rerun(caller),
+        expect_same: plan.oracles.expect_same,
+        settings: &settings,
+        baselines: Vec::new(),
+    };
+    while let Some(request) = inbox.recv().await {
+        let result = target
+            .deliver(&mut probe, request.bytes, request.splits)
+            .await;
+        request.reply.send(result);
+    }
+    probe.stop().await;
+}
+
+/// What the target's thread keeps between deliveries.
+struct Served<'a> {
+    rerun: Rerun,
+    expect_same: bool,
+    settings: &'a Settings,
+    /// The whole-blob response of each blob delivered so far, under `expect_same_response`.
+    baselines: Vec<(Vec<u8>, Baseline)>,
+}
+
+impl Served<'_> {
+    fn finding(&self, found: Found, probe: &Probe<'_>) -> Failure {
+        Finding::new(
+            found.kind,
+            found.suspects,
+            found.stats,
+            self.settings.seed,
+            probe.transport().addr.to_string(),
+            self.rerun.clone(),
+        )
+        .into()
+    }
+
+    /// The whole-blob response of `blob`, taken on its first delivery.
+    async fn baseline(
+        &mut self,
+        probe: &mut Probe<'_>,
+        blob: &Blob,
+    ) -> Result<Option<Baseline>, Failure> {
+        if !self.expect_same {
+            return Ok(None);
+        }
+        if let Some((_, baseline)) = self.baselines.iter().find(|(b, _)| b == blob.bytes()) {
+            return Ok(Some(baseline.clone()));
+        }
+        let one = Corpus::from_blobs(vec![blob.clone()]);
+        let mut taken = match take_baselines(probe, &one, self.settings.connections).await {
+            Ok(taken) => taken,
+            Err(Stopped::Found(found)) => return Err(self.finding(found, probe)),
+            Err(Stopped::Setup(e)) => return Err(e.into()),
+        };
+        let baseline = taken.remove(blob.name()).unwrap_or(Baseline {
+            bytes: Vec::new(),
+            closed: false,
+        });
+        self.baselines
+            .push((blob.bytes().to_vec(), baseline.clone()));
+        Ok(Some(baseline))
+    }
+
+    async fn deliver(
+        &mut self,
+        probe: &mut Probe<'_>,
+        bytes: Vec<u8>,
+        splits: Splits,
+    ) -> Result<Delivery, Failure> {
+        if splits.total() > bytes.len() {
+            return Err(SetupError::new(
+                SetupErrorKind::Replay,
+                format!(
+                    "the chunks {splits} add up to {} bytes, more than the blob's {}",
+                    splits.total(),
+                    bytes.len()
+                ),
+            )
+            .into());
+        }
+        let blob = Blob::new("blob", bytes);
+        let baseline = self.baseline(probe, &blob).await?;
+        let case = Case::new(blob.name(), splits);
+        let probed = probe.try_case(&case, &blob, baseline.as_ref()).await?;
+        let Some(kind) = probed.failure else {
+            return Ok(Delivery {
+                response: probed
+                    .response
+                    .unwrap_or_else(|| Response::new(Vec::new(), true)),
+                chunks: probed.counts.chunks as usize,
+            });
+        };
+        let suspect = Suspect::new(case, &blob, SuspectState::Culprit)
+            .sent(probed.counts.chunks as usize, probed.counts.bytes as usize);
+        let found = Found {
+            kind,
+            suspects: vec![suspect],
+            stats: Default::default(),
+        };
+        Err(self.finding(found, probe))
+    }
+}

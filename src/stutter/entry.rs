@@ -1,0 +1,152 @@
+//! The entry points: run (blocking or async), preview, start a target, summarize the blobs.
+//! Each hands the plan to the run layer; only [`fail`] panics.
+
+use std::time::Duration;
+
+use super::Stutter;
+use crate::case::Case;
+use crate::corpus::BlobSummary;
+use crate::error::SetupError;
+use crate::report::{Failure, Report};
+use crate::run::{self, Target};
+
+impl Stutter {
+    /// The first `n` cases this configuration delivers, in order, without touching the
+    /// network: what a seed means, made visible.
+    ///
+    /// # Errors
+    /// A setup error if the blobs or settings are unusable.
+    pub fn preview(&self, n: usize) -> Result<Vec<Case>, SetupError> {
+        run::preview(&self.plan, n)
+    }
+
+    /// Starts the server (if one is given) and keeps it up for single deliveries of
+    /// chosen split patterns, as property tests make them. Blobs, cycles and the time budget
+    /// play no part; the oracles, timeouts and output watching do.
+    ///
+    /// ```no_run
+    /// use std::process::Command;
+    /// use proptest::prelude::*;
+    /// use stutterfuzz::{Stutter, Target};
+    ///
+    /// const REQUEST: &[u8] = b"SET session:42 alice\nGET session:42\n";
+    ///
+    /// fn target() -> &'static Target {
+    ///     static TARGET: std::sync::OnceLock<Target> = std::sync::OnceLock::new();
+    ///     TARGET.get_or_init(|| {
+    ///         let mut server = Command::new("target/debug/myserver");
+    ///         server.args(["--listen", "{addr}"]);
+    ///         Stutter::new("127.0.0.1:0").server(server).start().expect("the server starts")
+    ///     })
+    /// }
+    ///
+    /// proptest! {
+    ///     #[test]
+    ///     fn any_split_is_answered(splits in stutterfuzz::splits(REQUEST.len())) {
+    ///         let delivered = target().deliver(REQUEST, &splits);
+    ///         prop_assert!(delivered.is_ok(), "{}", delivered.unwrap_err());
+    ///     }
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// A setup error if the server does not start or nothing listens at the address.
+    pub fn start(&self) -> Result<Target, Failure> {
+        Target::start(&self.plan)
+    }
+
+    /// Loads the blobs and says how many there are and how large, without running.
+    ///
+    /// # Errors
+    /// A setup error if the blobs are unusable (missing or empty directory, unreadable file).
+    pub fn blob_summary(&self) -> Result<BlobSummary, SetupError> {
+        self.plan.corpus().map(|corpus| corpus.summary())
+    }
+
+    /// Runs until every blob had its cycles or `budget` elapsed (`STUTTERFUZZ_DURATION`
+    /// overrides it), and returns the report. The run has a thread and a runtime of its own,
+    /// so this works in a plain `#[test]` and on a multi-threaded runtime; in a
+    /// `#[tokio::test]` (one thread), use [`run_for_async`](Self::run_for_async).
+    ///
+    /// # Panics
+    /// With the full report when a bug is found, and with the setup error when the run
+    /// cannot start (bad blobs, bad address, a server that does not start, or a call from
+    /// the only thread of a current-thread runtime). The server is stopped before the panic.
+    #[track_caller]
+    pub fn run_for(&self, budget: Duration) -> Report {
+        match self.try_run_for(budget) {
+            Ok(report) => report,
+            Err(failure) => fail(failure),
+        }
+    }
+
+    /// Like [`run_for`](Self::run_for), but returns what went wrong instead of panicking.
+    ///
+    /// # Errors
+    /// [`Failure::Finding`] when the server misbehaved, [`Failure::Setup`] when the run
+    /// could not start or go on, or was called from the only thread of a current-thread
+    /// runtime (which it would block).
+    pub fn try_run_for(&self, budget: Duration) -> Result<Report, Failure> {
+        run::run_blocking(&self.plan, budget)
+    }
+
+    /// Like [`run_for`](Self::run_for), on the caller's own runtime: a server that runs on
+    /// that runtime (spawned by the test) goes on running while it is fuzzed. Works on a
+    /// current-thread runtime (`#[tokio::test]`) and a multi-threaded one.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use stutterfuzz::Stutter;
+    ///
+    /// async fn my_server(listener: tokio::net::TcpListener) {
+    ///     // serve connections from `listener`...
+    /// #   drop(listener);
+    /// }
+    ///
+    /// # async fn survives_splits() {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// let addr = listener.local_addr().unwrap();
+    /// tokio::spawn(my_server(listener)); // the server runs on the test's own runtime
+    /// Stutter::new(addr)
+    ///     .blobs("fixtures/blobs")
+    ///     .cycles(50)
+    ///     .run_for_async(Duration::from_secs(10))
+    ///     .await;
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    /// As [`run_for`](Self::run_for).
+    #[track_caller]
+    pub fn run_for_async(&self, budget: Duration) -> impl Future<Output = Report> + '_ {
+        // The caller's location is taken here: `#[track_caller]` does not reach into the
+        // future's body.
+        let caller = std::panic::Location::caller();
+        async move {
+            match self.try_run_for_async(budget).await {
+                Ok(report) => report,
+                Err(failure) => fail_at(failure, caller),
+            }
+        }
+    }
+
+    /// Like [`try_run_for`](Self::try_run_for), on the caller's own runtime.
+    ///
+    /// # Errors
+    /// As [`try_run_for`](Self::try_run_for), but never refuses a current-thread runtime.
+    pub async fn try_run_for_async(&self, budget: Duration) -> Result<Report, Failure> {
+        run::run_async(&self.plan, budget).await
+    }
+}
+
+/// Panics with the failure, from a named function so the message and the caller's line
+/// (through `#[track_caller]`) are what the test output shows.
+#[track_caller]
+fn fail(failure: Failure) -> ! {
+    panic!("{failure}")
+}
+
+/// Panics with the failure, naming `caller` as the place of the call.
+fn fail_at(failure: Failure, caller: &'static std::panic::Location<'static>) -> ! {
+    panic!("{failure}\n(called at {caller})")
+}

@@ -1,0 +1,87 @@
+//! What one delivery exchanges with the server, as both the engine (which makes it happen)
+//! and the oracles (which judge it) see it: how a connection listens after its last chunk,
+//! what it heard, how the reading and the sending ended, and why a connect failed. Plain
+//! data below both, so neither has to know the other.
+
+use std::io;
+use std::time::Duration;
+
+/// What a connection does after its last chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Listen {
+    /// Half-close (the request is over), then read until the server closes or `linger`
+    /// passes. For runs with no response oracle.
+    HalfClose { linger: Duration },
+    /// Keep the connection open, as a client waiting for its answer does, until the
+    /// response is complete: the server closed, or at least `expect` bytes arrived (one, if
+    /// no length is known) and nothing more came for `settle`. Give up `limit` after the last
+    /// chunk.
+    Await {
+        expect: Option<usize>,
+        settle: Duration,
+        limit: Duration,
+    },
+}
+
+/// How a delivery ended from the connection's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ending {
+    /// Every chunk was sent.
+    Complete,
+    /// Closed early on purpose, as the case says.
+    ClosedEarly,
+    /// The server closed or reset the connection before every chunk was sent.
+    ClosedByServer,
+}
+
+/// How reading the response ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadEnd {
+    /// The server closed its side.
+    Closed,
+    /// The connection was reset or failed.
+    Reset,
+    /// Half-close mode: the linger time ran out first.
+    Lingered,
+    /// Await mode: the response was complete and nothing more came.
+    Settled,
+    /// Await mode: the response was not complete within the limit.
+    TimedOut,
+}
+
+/// What the server sent back on one connection.
+#[derive(Debug, Clone)]
+pub(crate) struct Heard {
+    /// The first bytes received (the first MiB); the rest are only counted.
+    pub(crate) bytes: Vec<u8>,
+    /// All bytes received.
+    pub(crate) received: u64,
+    pub(crate) end: ReadEnd,
+    /// From the last chunk to the end of reading.
+    pub(crate) waited: Duration,
+}
+
+impl Heard {
+    /// True when the server closed (or reset) the connection.
+    pub(crate) fn closed(&self) -> bool {
+        self.end.is_close()
+    }
+}
+
+impl ReadEnd {
+    /// True when the server closed (or reset) the connection.
+    pub(crate) fn is_close(self) -> bool {
+        matches!(self, ReadEnd::Closed | ReadEnd::Reset)
+    }
+}
+
+/// A delivery that did not get a connection.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    /// Refused (nothing listening) or reset during the handshake.
+    Refused(io::Error),
+    /// No answer within the connect timeout.
+    TimedOut(Duration),
+    /// The harness's own side failed (no local port, no descriptor).
+    Local(io::Error),
+}
