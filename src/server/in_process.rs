@@ -1,13 +1,21 @@
 //! A server that is a future in the test's own process: the harness binds the listener (no
-//! free-port race) and runs the future on a runtime of its own, whose threads are named so
-//! that a panic in any of the server's tasks is caught by a panic hook and becomes a finding.
+//! free-port race) and runs the future on a runtime of its own. A panic in any of the
+//! server's tasks is caught by a panic hook and becomes a finding.
+//!
+//! The hook is the process's, so it is scoped: it is installed when the first in-process
+//! server starts and the previous hook is put back when the last one stops; it knows a
+//! server's threads by their identity (registered as each thread of the server's runtime
+//! starts), not by their names; and it hands every panic on to the previous hook, so the
+//! test's own output is unchanged.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::panic::PanicHookInfo;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Once, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
+use std::thread::ThreadId;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -19,53 +27,83 @@ use crate::error::{SetupError, SetupErrorKind};
 pub(crate) type ServeFn =
     Arc<dyn Fn(tokio::net::TcpListener) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
 
-const THREAD_PREFIX: &str = "stutterfuzz-server-";
+type Hook = Box<dyn Fn(&PanicHookInfo<'_>) + Send + Sync + 'static>;
 
-/// Where the panic hook sends the panics of each in-process server, by instance id.
-fn panic_sinks() -> &'static Mutex<HashMap<u64, mpsc::UnboundedSender<Alarm>>> {
-    static SINKS: OnceLock<Mutex<HashMap<u64, mpsc::UnboundedSender<Alarm>>>> = OnceLock::new();
-    SINKS.get_or_init(Default::default)
+/// What the panic hook knows: which threads belong to which live server, and where each
+/// server's panics go.
+#[derive(Default)]
+struct Hooked {
+    threads: HashMap<ThreadId, u64>,
+    sinks: HashMap<u64, mpsc::UnboundedSender<Alarm>>,
 }
 
-/// Installs (once) a panic hook that reports panics on in-process server threads, then
-/// hands every panic to the hook that was there before.
-fn install_panic_hook() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let previous = std::panic::take_hook();
+fn hooked() -> MutexGuard<'static, Hooked> {
+    static HOOKED: LazyLock<Mutex<Hooked>> = LazyLock::new(Mutex::default);
+    // A poisoned lock only means a panic elsewhere while it was held: the map is still whole.
+    HOOKED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The hook that was installed before ours, while ours is installed. Its lock is held
+/// while the process's hook is changed, and never by the hook itself: a thread that panics
+/// meanwhile (std holds the hook while running it) can still take [`hooked`].
+fn previous_hook() -> MutexGuard<'static, Option<Arc<Hook>>> {
+    static PREVIOUS: Mutex<Option<Arc<Hook>>> = Mutex::new(None);
+    PREVIOUS.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Registers server `id`'s panic sink, installing the hook if it is the first live server.
+fn hook_server(id: u64, sink: mpsc::UnboundedSender<Alarm>) {
+    let mut previous = previous_hook();
+    hooked().sinks.insert(id, sink);
+    if previous.is_none() {
+        let before: Arc<Hook> = Arc::new(std::panic::take_hook());
+        let forward = Arc::clone(&before);
         std::panic::set_hook(Box::new(move |info| {
-            let thread = std::thread::current();
-            if let Some(id) = thread
-                .name()
-                .and_then(|n| n.strip_prefix(THREAD_PREFIX))
-                .and_then(|rest| rest.split('-').next())
-                .and_then(|id| id.parse::<u64>().ok())
-            {
-                let line = format!(
-                    "thread '{}' panicked at {}",
-                    thread.name().unwrap_or_default(),
-                    info.location().map(ToString::to_string).unwrap_or_default()
-                );
-                let message = info
-                    .payload()
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| info.payload().downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                if let Some(sink) = panic_sinks()
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .get(&id)
-                {
-                    let _ = sink.send(Alarm {
-                        source: AlarmSource::TaskPanic,
-                        line: format!("{line}: {message}"),
-                        pattern: "panicked at".to_owned(),
-                    });
-                }
-            }
-            previous(info);
+            report_panic(info);
+            forward(info);
         }));
+        *previous = Some(before);
+    }
+}
+
+/// Forgets server `id`; puts the previous hook back when no server is left. (Not while
+/// this thread panics: the hook cannot be changed then, and ours only forwards.)
+fn unhook_server(id: u64) {
+    let mut previous = previous_hook();
+    let none_left = {
+        let mut state = hooked();
+        state.sinks.remove(&id);
+        state.threads.retain(|_, server| *server != id);
+        state.sinks.is_empty()
+    };
+    if none_left
+        && !std::thread::panicking()
+        && let Some(before) = previous.take()
+    {
+        std::panic::set_hook(Box::new(move |info| before(info)));
+    }
+}
+
+/// Sends a panic on one of a live server's threads to that server's sink.
+fn report_panic(info: &PanicHookInfo<'_>) {
+    let thread = std::thread::current();
+    let state = hooked();
+    let Some(sink) = state
+        .threads
+        .get(&thread.id())
+        .and_then(|id| state.sinks.get(id))
+    else {
+        return;
+    };
+    let line = format!(
+        "thread '{}' panicked at {}",
+        thread.name().unwrap_or("<unnamed>"),
+        info.location().map(ToString::to_string).unwrap_or_default()
+    );
+    let _ = sink.send(Alarm {
+        source: AlarmSource::TaskPanic,
+        line: format!("{line}: {}", panic_message(info.payload())),
+        pattern: "panicked at".to_owned(),
     });
 }
 
@@ -96,7 +134,6 @@ impl InProcessServer {
         listener: &std::net::TcpListener,
     ) -> Result<Self, SetupError> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
-        install_panic_hook();
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         let harness_error = |what: &str, e: std::io::Error| {
             SetupError::new(
@@ -115,7 +152,16 @@ impl InProcessServer {
             .worker_threads(2)
             .thread_name_fn(move || {
                 static N: AtomicU64 = AtomicU64::new(0);
-                format!("{THREAD_PREFIX}{id}-{}", N.fetch_add(1, Ordering::Relaxed))
+                format!(
+                    "stutterfuzz-server-{id}-{}",
+                    N.fetch_add(1, Ordering::Relaxed)
+                )
+            })
+            .on_thread_start(move || {
+                hooked().threads.insert(std::thread::current().id(), id);
+            })
+            .on_thread_stop(|| {
+                hooked().threads.remove(&std::thread::current().id());
             })
             .enable_all()
             .build()
@@ -124,10 +170,7 @@ impl InProcessServer {
             .set_nonblocking(true)
             .map_err(|e| harness_error("listener", e))?;
         let (sink, alarms) = mpsc::unbounded_channel();
-        panic_sinks()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, sink);
+        hook_server(id, sink);
         let serve = Arc::clone(serve);
         let task = {
             let _entered = runtime.enter();
@@ -214,10 +257,7 @@ impl InProcessServer {
         if let Some(runtime) = self.runtime.take() {
             let _ = tokio::task::spawn_blocking(move || runtime.shutdown_timeout(grace)).await;
         }
-        panic_sinks()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
+        unhook_server(self.id);
     }
 }
 
@@ -228,10 +268,7 @@ impl Drop for InProcessServer {
         if let Some(runtime) = self.runtime.take() {
             runtime.shutdown_background();
         }
-        panic_sinks()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&self.id);
+        unhook_server(self.id);
     }
 }
 
@@ -247,9 +284,62 @@ fn futures_now(task: JoinHandle<()>) -> Option<Result<(), tokio::task::JoinError
 }
 
 fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    panic_message(&*payload)
+}
+
+/// A panic's message: its payload when that is text.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
     payload
         .downcast_ref::<&str>()
         .map(|s| (*s).to_owned())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "a panic with no message".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn the_hook_knows_server_threads_by_identity_and_leaves_with_the_last_server() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let serve: ServeFn = Arc::new(|listener| {
+                Box::pin(async move {
+                    let _listener = listener;
+                    tokio::spawn(async { panic!("planted in a server task") });
+                    std::future::pending::<()>().await;
+                })
+            });
+            let mut server = InProcessServer::start(&serve, &listener).unwrap();
+            assert!(previous_hook().is_some(), "installed for the server");
+            // A thread that only looks like one of the server's is not one.
+            let impostor = std::thread::Builder::new()
+                .name(format!("stutterfuzz-server-{}-0", server.id))
+                .spawn(|| panic!("not the server"))
+                .unwrap();
+            assert!(impostor.join().is_err());
+            let mut alarms = Vec::new();
+            for _ in 0..200 {
+                alarms.extend(std::iter::from_fn(|| server.take_alarm()));
+                if !alarms.is_empty() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            assert_eq!(alarms.len(), 1, "{alarms:?}");
+            assert_eq!(alarms[0].source, AlarmSource::TaskPanic);
+            assert!(
+                alarms[0].line.contains("planted in a server task"),
+                "{alarms:?}"
+            );
+            server.stop(Duration::from_secs(1)).await;
+        });
+        assert!(previous_hook().is_none(), "the previous hook is back");
+    }
 }

@@ -1,0 +1,69 @@
+//! The async entry points: a server spawned on the test's own runtime is fuzzed while it
+//! runs there, on a current-thread runtime (`#[tokio::test]`) and on a multi-threaded one.
+
+mod common;
+
+use std::time::Duration;
+
+use common::blob_dir;
+use stutterfuzz::{FindingKind, RunEnd};
+use stutterfuzz_fixtures::tokio_server;
+
+/// The number of blobs in the fixture directory.
+const BLOBS: u64 = 5;
+
+async fn listener() -> (tokio::net::TcpListener, std::net::SocketAddr) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a loopback listener");
+    let addr = listener.local_addr().expect("it has an address");
+    (listener, addr)
+}
+
+#[tokio::test]
+async fn a_server_on_the_tests_own_single_threaded_runtime_is_fuzzed() {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(tokio_server::serve_correct(listener));
+    let report = common::stutter(addr)
+        .blobs(blob_dir())
+        .cycles(20)
+        .run_for_async(Duration::from_secs(30))
+        .await;
+    server.abort();
+    assert_eq!(report.end(), RunEnd::CyclesDone);
+    assert_eq!(report.stats().deliveries, BLOBS * 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_on_the_tests_own_multi_threaded_runtime_is_fuzzed() {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(tokio_server::serve_correct(listener));
+    let report = common::stutter(addr)
+        .blobs(blob_dir())
+        .cycles(20)
+        .expect_same_response()
+        .run_for_async(Duration::from_secs(30))
+        .await;
+    server.abort();
+    assert_eq!(report.stats().deliveries, BLOBS * 20);
+}
+
+#[tokio::test]
+async fn a_bug_in_a_server_on_the_tests_own_runtime_is_found() {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(tokio_server::serve_panicking(listener));
+    let failure = common::stutter(addr)
+        .blobs(blob_dir())
+        .cycles(50)
+        .expect_same_response()
+        .shrink_time(Duration::from_secs(5))
+        .try_run_for_async(Duration::from_secs(30))
+        .await
+        .expect_err("a split command kills its connection's task, so its answer differs");
+    server.abort();
+    let finding = failure.finding().expect("a finding, not a setup error");
+    assert!(
+        matches!(finding.kind(), FindingKind::ResponseDiffers { .. }),
+        "{finding}"
+    );
+}
