@@ -31,8 +31,11 @@
 //! ```no_run
 //! use std::{process::Command, time::Duration};
 //! use stutterfuzz::Stutter;
+//! # macro_rules! env { ($name:literal) => { "target/debug/myserver" }; }
 //!
+//! # /*
 //! #[test]
+//! # */
 //! fn survives_any_packet_split() {
 //!     let mut server = Command::new(env!("CARGO_BIN_EXE_myserver"));
 //!     server.args(["--listen", "{addr}"]);
@@ -42,6 +45,7 @@
 //!         .cycles(500)
 //!         .run_for(Duration::from_secs(10));
 //! }
+//! # survives_any_packet_split();
 //! ```
 //!
 //! ## Environment
@@ -50,6 +54,9 @@
 //! string) override the code. A value that does not parse is a setup error naming it.
 
 #![warn(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
+// Every doc example compiles warning-free (the `#[test]` functions of examples are shown,
+// and compiled as plain functions by hidden lines: rustdoc would drop a `#[test]` item).
+#![doc(test(attr(deny(warnings))))]
 #![cfg_attr(
     test,
     allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")
@@ -96,7 +103,10 @@ pub use split::{ParseSplitsError, SplitMode, Splits, splits};
 pub use stats::Stats;
 pub use stutter::Stutter;
 
-/// The README's examples, compiled as doc tests so they keep working when pasted.
+/// The README's examples, compiled as doc tests so they keep working when pasted. The README
+/// has no hidden lines (they would show on every page that renders it): a test function
+/// there calls a plain function that holds the example, which may then be unused here.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
+#[doc(test(attr(allow(dead_code))))]
 pub struct ReadmeDoctests;

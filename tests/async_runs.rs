@@ -67,3 +67,28 @@ async fn a_bug_in_a_server_on_the_tests_own_runtime_is_found() {
         "{finding}"
     );
 }
+
+#[tokio::test]
+async fn a_target_delivers_to_a_server_on_the_tests_own_runtime() {
+    let (listener, addr) = listener().await;
+    let server = tokio::spawn(tokio_server::serve_correct(listener));
+    let target = common::stutter(addr).start().expect("the server listens");
+    let request = b"SET k v\nGET k\n";
+    let split = "[3, 11]".parse().expect("a split pattern");
+    let delivered = target
+        .deliver_async(request, &split)
+        .await
+        .unwrap_or_else(|failure| panic!("{failure}"));
+    assert_eq!(delivered.chunks(), 2);
+    assert!(
+        !delivered.response().bytes().is_empty(),
+        "the server answered: {:?}",
+        delivered.response()
+    );
+    let refused = target
+        .deliver(request, &split)
+        .expect_err("a blocking delivery would stall this runtime's only thread");
+    assert!(refused.to_string().contains("deliver_async"), "{refused}");
+    target.stop();
+    server.abort();
+}

@@ -118,9 +118,11 @@ impl Target {
     /// [`Failure::Finding`] for a failing case, [`Failure::Setup`] when the chunks do not fit
     /// the blob or the server cannot be restarted.
     ///
-    /// From async code, use [`deliver_async`](Self::deliver_async): this one blocks the
-    /// calling thread until the delivery is judged.
+    /// This blocks the calling thread until the delivery is judged: from async code, use
+    /// [`deliver_async`](Self::deliver_async). On the only thread of a current-thread
+    /// runtime it is refused at once (a server on that runtime could not answer).
     pub fn deliver(&self, blob: impl AsRef<[u8]>, splits: &Splits) -> Result<Delivery, Failure> {
+        thread::may_block("Target::deliver", "deliver_async")?;
         let (reply, answer) = mpsc::channel();
         self.send(blob.as_ref(), splits, Reply::Blocking(reply))?;
         answer

@@ -41,12 +41,15 @@ impl Stutter {
     /// }
     ///
     /// proptest! {
+    /// #   /*
     ///     #[test]
+    /// #   */
     ///     fn any_split_is_answered(splits in stutterfuzz::splits(REQUEST.len())) {
     ///         let delivered = target().deliver(REQUEST, &splits);
     ///         prop_assert!(delivered.is_ok(), "{}", delivered.unwrap_err());
     ///     }
     /// }
+    /// # any_split_is_answered();
     /// ```
     ///
     /// # Errors
@@ -103,16 +106,20 @@ impl Stutter {
     /// #   drop(listener);
     /// }
     ///
-    /// # async fn survives_splits() {
-    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    /// let addr = listener.local_addr().unwrap();
-    /// tokio::spawn(my_server(listener)); // the server runs on the test's own runtime
-    /// Stutter::new(addr)
-    ///     .blobs("fixtures/blobs")
-    ///     .cycles(50)
-    ///     .run_for_async(Duration::from_secs(10))
-    ///     .await;
-    /// # }
+    /// # /*
+    /// #[tokio::test]
+    /// # */
+    /// async fn my_server_survives_splits() {
+    ///     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    ///     let addr = listener.local_addr().unwrap();
+    ///     tokio::spawn(my_server(listener)); // the server runs on the test's own runtime
+    ///     Stutter::new(addr)
+    ///         .blobs("fixtures/blobs")
+    ///         .cycles(50)
+    ///         .run_for_async(Duration::from_secs(10))
+    ///         .await;
+    /// }
+    /// # drop(my_server_survives_splits());
     /// ```
     ///
     /// # Panics
