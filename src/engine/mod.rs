@@ -3,7 +3,7 @@
 //!
 //! - [`connection`]: one delivery on its own connection (connect, send, read the answer);
 //! - [`pacing`]: what happens between two chunks (the only place that sleeps to pace);
-//! - [`fuzz`]: the run loop, `connections` deliveries in flight, one tokio task each;
+//! - [`mod@fuzz`]: the run loop, `connections` deliveries in flight, one tokio task each;
 //! - [`book`]: the run loop's bookkeeping, which cases were in flight when a bug showed;
 //! - [`whole`]: every blob sent whole, once, for the response baselines.
 //!

@@ -31,7 +31,8 @@ pub(crate) struct Plan {
     pub(crate) oracles: Oracles,
     pub(crate) output: Option<OutputWatch>,
     pub(crate) regressions: Regressions,
-    pub(crate) record: Option<PathBuf>,
+    /// Where the delivery log goes (`.record(path)`).
+    pub(crate) delivery_log: Option<PathBuf>,
 }
 
 /// An in-process server's future, as the plan keeps it.
@@ -83,7 +84,7 @@ impl Plan {
             oracles: Oracles::default(),
             output: Some(OutputWatch::default()),
             regressions: Regressions::default(),
-            record: None,
+            delivery_log: None,
         }
     }
 

@@ -215,7 +215,7 @@ async fn drive(
             regressed: Some(path.to_owned()),
         });
     }
-    let mut log = match &plan.record {
+    let mut log = match &plan.delivery_log {
         Some(path) => Some(DeliveryLog::create(path).await?),
         None => None,
     };

@@ -68,7 +68,7 @@ struct Request {
     reply: Reply,
 }
 
-/// A running server that takes one delivery at a time. Made by [`Stutter::start`]; stops the
+/// A running server that takes one delivery at a time. Made by [`Stutter::start`](crate::Stutter::start); stops the
 /// server when dropped.
 pub struct Target {
     requests: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Request>>>,

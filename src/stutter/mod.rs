@@ -366,7 +366,7 @@ impl Stutter {
     /// starting with `#` are comments. Compare it with your server's own log of reads to see
     /// what it really got. Default: no record.
     pub fn record(mut self, path: impl Into<PathBuf>) -> Self {
-        self.plan.record = Some(path.into());
+        self.plan.delivery_log = Some(path.into());
         self
     }
 
