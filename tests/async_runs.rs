@@ -92,3 +92,14 @@ async fn a_target_delivers_to_a_server_on_the_tests_own_runtime() {
     target.stop();
     server.abort();
 }
+
+/// The async entry points' futures can be spawned on a multi-threaded runtime.
+#[test]
+fn the_async_runs_can_be_spawned() {
+    fn spawnable<T: Send>(_: &T) {}
+    let stutter = common::stutter("127.0.0.1:1");
+    let run = stutter.try_run_for_async(Duration::from_secs(1));
+    spawnable(&run);
+    let run = stutter.run_for_async(Duration::from_secs(1));
+    spawnable(&run);
+}

@@ -5,6 +5,7 @@
 //! up to `tries` deliveries fails, and the minimal pattern is delivered `tries` more times to
 //! report how reliably it reproduces.
 
+use std::collections::HashMap;
 use std::mem::discriminant;
 use tokio::time::Instant;
 
@@ -38,7 +39,7 @@ pub(crate) async fn narrow(
     kind: &FindingKind,
     suspects: &[Suspect],
     corpus: &Corpus,
-    baseline: &dyn Fn(&str) -> Option<Baseline>,
+    baselines: &HashMap<String, Baseline>,
     budget: Budget,
 ) -> Result<Narrowed, SetupError> {
     // Findings about the server as a whole are replayed on a fresh server each time, so
@@ -75,13 +76,13 @@ pub(crate) async fn narrow(
         let Some(blob) = corpus.find(suspect.case.blob()) else {
             continue;
         };
-        let base = baseline(blob.name());
+        let base = baselines.get(blob.name());
         tried += 1;
         for _ in 0..tries_first {
             if !spend.take() {
                 break 'search;
             }
-            if fails_again(probe, fresh, kind, &suspect.case, blob, base.as_ref()).await? {
+            if fails_again(probe, fresh, kind, &suspect.case, blob, base).await? {
                 culprit = Some((suspect.case.clone(), blob));
                 break 'search;
             }
@@ -103,7 +104,7 @@ pub(crate) async fn narrow(
         return Ok(Narrowed::NoneAlone { tried, together });
     };
 
-    let base = baseline(blob.name());
+    let base = baselines.get(blob.name());
     let mut shrinker = Shrinker::new(case.splits().clone());
     let mut complete = true;
     'shrink: while let Some(candidate) = shrinker.next_candidate() {
@@ -114,7 +115,7 @@ pub(crate) async fn narrow(
                 complete = false;
                 break 'shrink;
             }
-            if fails_again(probe, fresh, kind, &trial, blob, base.as_ref()).await? {
+            if fails_again(probe, fresh, kind, &trial, blob, base).await? {
                 failed = true;
                 break;
             }
@@ -124,7 +125,7 @@ pub(crate) async fn narrow(
     let minimal = Case::new(case.blob(), shrinker.current().clone());
     let mut reproduced = 0;
     for _ in 0..budget.tries {
-        if fails_again(probe, fresh, kind, &minimal, blob, base.as_ref()).await? {
+        if fails_again(probe, fresh, kind, &minimal, blob, base).await? {
             reproduced += 1;
         }
     }

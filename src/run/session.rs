@@ -109,13 +109,12 @@ pub(crate) async fn run(
     let narrowed = if replay.is_some() || regressed.is_some() {
         None
     } else {
-        let baseline = |name: &str| baselines.get(name).cloned();
         let narrowed = narrow::narrow(
             &mut probe,
             &found.kind,
             &found.suspects,
             &corpus,
-            &baseline,
+            &baselines,
             settings.shrink,
         )
         .await
