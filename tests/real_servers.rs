@@ -104,3 +104,47 @@ fn without_normalize_memcached_cas_tokens_differ() {
     );
     assert_eq!(finding.suspects()[0].case().blob(), "gets.txt", "{finding}");
 }
+
+#[test]
+fn redis_told_to_daemonize_is_a_clear_setup_error_and_is_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("redis.pid");
+    let addr = {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        probe.local_addr().unwrap()
+    };
+    let mut server = redis();
+    server
+        .args(["--daemonize", "yes", "--pidfile"])
+        .arg(&pid_file);
+    server.current_dir(dir.path());
+    let failure = Stutter::new(addr)
+        .no_regression_file()
+        .server(server)
+        .blobs(fixtures("redis"))
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("a daemon cannot be watched");
+    let text = failure.to_string();
+    assert!(failure.setup_error().is_some(), "{text}");
+    assert!(text.contains("went into the background"), "{text}");
+    assert!(text.contains("--daemonize no"), "{text}");
+    let daemon: i32 = std::fs::read_to_string(&pid_file)
+        .expect("redis wrote its pid file")
+        .trim()
+        .parse()
+        .expect("a pid");
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while std::path::Path::new(&format!("/proc/{daemon}")).exists()
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        !std::path::Path::new(&format!("/proc/{daemon}")).exists(),
+        "redis-server {daemon} still runs"
+    );
+    assert!(
+        std::net::TcpStream::connect(addr).is_err(),
+        "{addr} still accepts connections"
+    );
+}

@@ -1,5 +1,5 @@
 //! Where Linux's controls are missing: pacing falls back to a fixed pause, connects are
-//! ordinary, and the watchdog alone stops the server if the harness is killed.
+//! ordinary.
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,9 +12,6 @@ pub(crate) fn unacknowledged(_socket: &impl AsRawFd) -> io::Result<usize> {
 
 /// Fast open is Linux's `TCP_FASTOPEN_CONNECT`; elsewhere the connect is an ordinary one.
 pub(crate) fn enable_fastopen(_socket: &tokio::net::TcpSocket) {}
-
-/// No parent-death signal here: the watchdog stops the server if the harness is killed.
-pub(crate) fn parent_death_signal(_command: &mut tokio::process::Command) {}
 
 /// The server's receive queue cannot be seen here: opening always fails, and pacing falls
 /// back to the ACK and a fixed pause.

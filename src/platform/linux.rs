@@ -3,8 +3,6 @@
 use std::io;
 use std::os::fd::AsRawFd;
 
-use nix::sys::signal::Signal;
-
 nix::ioctl_read_bad!(siocoutq, libc::TIOCOUTQ, libc::c_int);
 
 /// Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ).
@@ -22,15 +20,4 @@ pub(crate) fn unacknowledged(socket: &impl AsRawFd) -> io::Result<usize> {
 pub(crate) fn enable_fastopen(socket: &tokio::net::TcpSocket) {
     let _ =
         nix::sys::socket::setsockopt(socket, nix::sys::socket::sockopt::TcpFastOpenConnect, &true);
-}
-
-/// The spawned process gets SIGKILL when the thread that spawned it ends, so it dies with
-/// the harness even if the harness itself is killed.
-pub(crate) fn parent_death_signal(command: &mut tokio::process::Command) {
-    // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
-    // async-signal-safe; it touches no memory of the parent.
-    unsafe {
-        command
-            .pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from));
-    }
 }

@@ -6,8 +6,8 @@
 //! | the server's unread bytes (pacing)     | `sock_diag` (inet_diag) receive queue | not visible: ACK + fixed pause        |
 //! | our unacknowledged bytes (pacing)      | `SIOCOUTQ`                           | not visible: the fixed pause alone    |
 //! | TCP fast open on connect               | `TCP_FASTOPEN_CONNECT`               | an ordinary connect                   |
-//! | the server dies with the harness       | `PR_SET_PDEATHSIG` + watchdog        | watchdog only                         |
-//! | stopping the server and what it started | process-group SIGTERM, then SIGKILL | the same                              |
+//! | every process the server starts ends with the run | a supervisor that is a child subreaper, killing every descendant, also when the harness is killed | the supervisor kills the server's process group |
+//! | stopping the server                    | process-group SIGTERM, then SIGKILL  | the same                              |
 //! | the open-file limit                    | `getrlimit` / `setrlimit`            | the same                              |
 
 #[cfg(not(target_os = "linux"))]
@@ -16,14 +16,16 @@ mod fallback;
 mod linux;
 #[cfg(target_os = "linux")]
 mod sock_diag;
+mod supervisor;
 mod unix;
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) use fallback::{ServerQueue, enable_fastopen, parent_death_signal, unacknowledged};
+pub(crate) use fallback::{ServerQueue, enable_fastopen, unacknowledged};
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{enable_fastopen, parent_death_signal, unacknowledged};
+pub(crate) use linux::{enable_fastopen, unacknowledged};
 #[cfg(target_os = "linux")]
 pub(crate) use sock_diag::ServerQueue;
+pub(crate) use supervisor::{Exec, Supervisor, spawn_supervised};
 pub(crate) use unix::{
     is_local_exhaustion, is_out_of_local_ports, kill_group, open_file_limits,
     raise_open_file_limit, signal_name, terminate_group,

@@ -131,18 +131,19 @@ impl<'a> Probe<'a> {
                 }
                 loop {
                     let mut process =
-                        ServerProcess::spawn(spec, self.transport.addr, self.watch.clone())?;
+                        ServerProcess::spawn(spec, self.transport.addr, self.watch.clone()).await?;
                     match process
                         .wait_ready(self.transport.addr, self.settings.startup_timeout)
                         .await
                     {
                         Ok(()) => break Server::Process(Box::new(process)),
-                        // A server that exits at once on a port the harness picked may have
-                        // lost that port to another process in the meantime: pick again.
+                        // A server that fails at once on a port the harness picked may have
+                        // lost that port to another process in the meantime: pick again. (It
+                        // is stopped, with all it started, before the next one starts.)
                         Err(_)
                             if self.repick
                                 && picks < MAX_PICKS
-                                && process.try_exited().is_some() =>
+                                && process.try_exited().is_some_and(|s| !s.success()) =>
                         {
                             picks += 1;
                             self.transport.addr = free_port(self.transport.addr.ip())?;

@@ -1,6 +1,8 @@
-//! The server under test as a child process: spawned in its own process group, its output
-//! drained concurrently into bounded buffers, watched while it starts, and stopped (SIGTERM,
-//! a grace period, SIGKILL to the whole group) when the run ends.
+//! The server under test: a child process or a future in this process. A process is
+//! spawned in its own process group under a supervisor that owns every process it starts
+//! (daemons too), its output drained concurrently into bounded buffers, watched while it
+//! starts, and stopped (SIGTERM, a grace period, SIGKILL to the whole group, then every
+//! process it left) when the run ends, however the run ends.
 //!
 //! The builder keeps a [`ServerSpec`] (plain data), never a live handle, so a run can be
 //! repeated: replay and shrinking spawn the same server again.
@@ -10,7 +12,6 @@ mod output;
 mod process;
 mod spec;
 mod valgrind;
-mod watchdog;
 
 use std::process::ExitStatus;
 use std::time::Duration;

@@ -2,65 +2,60 @@
 
 use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::process::Child;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 
 use super::output::{Alarm, AlarmSink, AlarmSource, OutputLog, OutputSnapshot, drain};
 use super::spec::ServerSpec;
-use super::watchdog::Watchdog;
 use super::{Exit, ServerEvent};
 use crate::config::OutputWatch;
 use crate::error::{SetupError, SetupErrorKind};
-use crate::platform::{kill_group, parent_death_signal, signal_name, terminate_group};
+use crate::platform::{Supervisor, kill_group, signal_name, spawn_supervised, terminate_group};
 
 /// How long the output drains may take to reach the end of the pipes after the server
 /// stopped, before a report is made with what they have.
 const DRAIN_GRACE: Duration = Duration::from_millis(200);
 
+/// How long a server that exited with status 0 before it was ready is given for what it
+/// left behind to start accepting connections, when telling a daemon from a server that
+/// just quit.
+const DAEMON_GRACE: Duration = Duration::from_secs(2);
+
 /// The spawned server.
 pub(crate) struct ServerProcess {
-    child: Child,
+    /// Starts the server, reports its status, and ends every process it started.
+    supervisor: Supervisor,
     pid: u32,
     command_line: String,
     stdout: Arc<Mutex<OutputLog>>,
     stderr: Arc<Mutex<OutputLog>>,
     drains: Vec<JoinHandle<()>>,
-    status: Option<ExitStatus>,
     armed: Arc<AtomicBool>,
     alarms: mpsc::UnboundedReceiver<Alarm>,
     /// `stop` ran: later calls do nothing.
     stopped: bool,
-    /// Kills the group if the harness itself is killed.
-    watchdog: Option<Watchdog>,
 }
 
 impl ServerProcess {
-    /// Spawns the server in its own process group, stdout and stderr piped and drained.
-    ///
-    /// On Linux the server also gets SIGKILL when the thread that spawned it ends; with the
-    /// watchdog, it dies with the harness even if the harness itself is killed.
-    pub(crate) fn spawn(
+    /// Spawns the server in its own process group under a supervisor that owns every process
+    /// it starts (see [`Supervisor`]), stdout and stderr piped and drained.
+    pub(crate) async fn spawn(
         spec: &ServerSpec,
         addr: SocketAddr,
         watch: Option<OutputWatch>,
     ) -> Result<Self, SetupError> {
         let command_line = spec.display(addr);
-        let mut command = tokio::process::Command::from(spec.command(addr));
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        parent_death_signal(&mut command);
-        let mut child = command.spawn().map_err(|e| {
+        let spawned = match spec.exec(addr) {
+            Ok(exec) => spawn_supervised(&exec).await,
+            Err(e) => Err(e),
+        };
+        let spawned = spawned.map_err(|e| {
             let hint = match e.kind() {
                 std::io::ErrorKind::NotFound => "check the path, or build it first",
                 std::io::ErrorKind::PermissionDenied => "check that it is executable",
@@ -75,7 +70,7 @@ impl ServerProcess {
             )
             .with_source(e)
         })?;
-        let pid = child.id().unwrap_or(0);
+        let pid = spawned.supervisor.server_pid();
         let stdout = Arc::new(Mutex::new(OutputLog::default()));
         let stderr = Arc::new(Mutex::new(OutputLog::default()));
         let armed = Arc::new(AtomicBool::new(false));
@@ -85,35 +80,30 @@ impl ServerProcess {
             armed: Arc::clone(&armed),
             alarms: sender,
         });
-        let mut drains = Vec::new();
-        if let Some(out) = child.stdout.take() {
-            drains.push(tokio::spawn(drain(
-                out,
+        let drains = vec![
+            tokio::spawn(drain(
+                spawned.stdout,
                 AlarmSource::Stdout,
                 Arc::clone(&stdout),
                 sink.clone(),
-            )));
-        }
-        if let Some(err) = child.stderr.take() {
-            drains.push(tokio::spawn(drain(
-                err,
+            )),
+            tokio::spawn(drain(
+                spawned.stderr,
                 AlarmSource::Stderr,
                 Arc::clone(&stderr),
                 sink,
-            )));
-        }
+            )),
+        ];
         Ok(ServerProcess {
-            child,
+            supervisor: spawned.supervisor,
             pid,
             command_line,
             stdout,
             stderr,
             drains,
-            status: None,
             armed,
             alarms,
             stopped: false,
-            watchdog: Watchdog::start(pid),
         })
     }
 
@@ -137,19 +127,36 @@ impl ServerProcess {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.try_exited() {
-                self.settle_output().await;
-                return Err(self.startup_error(format!(
-                    "server `{}` {} before it accepted connections on {addr}",
-                    self.command_line,
-                    describe_exit(status)
-                )));
+                let daemon = status.success() && accepts_within(addr, DAEMON_GRACE).await;
+                self.stop(Duration::from_secs(1)).await;
+                return Err(self.startup_error(if daemon {
+                    format!(
+                        "server `{}` went into the background: it exited with status 0 and a \
+                         process it started listens on {addr}; run it in the foreground (most \
+                         servers have an option for it, e.g. `--daemonize no` for redis-server), \
+                         so that stutterfuzz sees it crash. The background process was stopped",
+                        self.command_line
+                    )
+                } else {
+                    format!(
+                        "server `{}` {} before it accepted connections on {addr}",
+                        self.command_line,
+                        describe_exit(status)
+                    )
+                }));
             }
             let attempt = timeout(
                 Duration::from_millis(250),
                 tokio::net::TcpStream::connect(addr),
             );
             if let Ok(Ok(_probe)) = attempt.await {
-                return Ok(());
+                // A server that went into the background may have exited just before what
+                // it left behind accepted: that is no ready server.
+                tokio::task::yield_now().await;
+                if self.try_exited().is_none() {
+                    return Ok(());
+                }
+                continue;
             }
             if Instant::now() >= deadline {
                 self.stop(Duration::from_secs(1)).await;
@@ -175,12 +182,9 @@ impl ServerProcess {
         SetupError::new(SetupErrorKind::ServerStartup, message)
     }
 
-    /// The exit status, if the server has exited (reaping it).
+    /// The exit status, if the server has exited.
     pub(crate) fn try_exited(&mut self) -> Option<ExitStatus> {
-        if self.status.is_none() {
-            self.status = self.child.try_wait().ok().flatten();
-        }
-        self.status
+        self.supervisor.try_wait()
     }
 
     /// From now on, alarming output lines are events (they are not while it starts).
@@ -191,13 +195,10 @@ impl ServerProcess {
     /// Resolves with the next thing the server does: exit, or print an alarming line.
     /// Cancel-safe.
     pub(crate) async fn event(&mut self) -> ServerEvent {
-        if let Some(status) = self.status {
-            return ServerEvent::Exited(Exit::Process(status));
-        }
-        let (alarms, child, slot) = (&mut self.alarms, &mut self.child, &mut self.status);
+        let (alarms, supervisor) = (&mut self.alarms, &mut self.supervisor);
         tokio::select! {
             Some(alarm) = alarms.recv() => ServerEvent::Printed(alarm),
-            status = wait_child(child, slot) => ServerEvent::Exited(Exit::Process(status)),
+            status = supervisor.wait() => ServerEvent::Exited(Exit::Process(status)),
         }
     }
 
@@ -208,32 +209,28 @@ impl ServerProcess {
 
     /// Resolves when the server exits. Cancel-safe.
     pub(crate) async fn exited(&mut self) -> ExitStatus {
-        if let Some(status) = self.status {
-            return status;
-        }
-        wait_child(&mut self.child, &mut self.status).await
+        self.supervisor.wait().await
     }
 
-    /// Stops the whole process group: SIGTERM, up to `grace` for the server to exit, then
-    /// SIGKILL; reaps the server. Returns the status if the server had already exited on
-    /// its own before the stop.
+    /// Stops the server's process group (SIGTERM, up to `grace` for the server to exit, then
+    /// SIGKILL), then every process it started, wherever it went. Returns the status if the
+    /// server had already exited on its own before the stop.
     pub(crate) async fn stop(&mut self, grace: Duration) -> Option<ExitStatus> {
         if std::mem::replace(&mut self.stopped, true) {
             return None;
-        }
-        if let Some(mut watchdog) = self.watchdog.take() {
-            watchdog.dismiss();
         }
         let exited_before = self.try_exited();
         if exited_before.is_none() {
             terminate_group(self.pid);
             if timeout(grace, self.exited()).await.is_err() {
+                // A stopped (frozen) server ignores SIGTERM until continued; SIGKILL ends it.
                 kill_group(self.pid);
-                let _ = self.exited().await;
+                let _ = timeout(grace, self.exited()).await;
             }
         }
-        // Children the server left in its group (the leader is gone, the group may not be).
+        // Children the server left in its group, and daemons that left it.
         kill_group(self.pid);
+        self.supervisor.finish().await;
         self.settle_output().await;
         exited_before
     }
@@ -264,15 +261,11 @@ impl ServerProcess {
 
 impl Drop for ServerProcess {
     /// The last line of defence (a panic or an early return skipped `stop`): kill the group
-    /// at once. Never panics.
+    /// at once; dropping the supervisor makes it end every other process the server
+    /// started. Never panics.
     fn drop(&mut self) {
-        if let Some(mut watchdog) = self.watchdog.take() {
-            watchdog.dismiss();
-        }
-        if self.status.is_none() && self.pid != 0 {
+        if !self.stopped && self.pid != 0 {
             kill_group(self.pid);
-            let _ = self.child.start_kill();
-            let _ = self.child.try_wait();
         }
         for drain in &self.drains {
             drain.abort();
@@ -280,15 +273,21 @@ impl Drop for ServerProcess {
     }
 }
 
-/// Waits for `child` to exit and records its status in `slot`. Cancel-safe.
-async fn wait_child(child: &mut Child, slot: &mut Option<ExitStatus>) -> ExitStatus {
-    match child.wait().await {
-        Ok(status) => {
-            *slot = Some(status);
-            status
+/// True when `addr` accepts a connection within `limit`.
+async fn accepts_within(addr: SocketAddr, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        let attempt = timeout(
+            Duration::from_millis(250),
+            tokio::net::TcpStream::connect(addr),
+        );
+        if let Ok(Ok(_)) = attempt.await {
+            return true;
         }
-        // Waiting failed: the child is not ours to watch any more; never resolve.
-        Err(_) => std::future::pending().await,
+        if Instant::now() >= deadline {
+            return false;
+        }
+        sleep(Duration::from_millis(50)).await;
     }
 }
 

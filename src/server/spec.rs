@@ -5,6 +5,8 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::platform::Exec;
+
 /// The server command as data: program, arguments, environment and directory.
 #[derive(Clone, Debug)]
 pub(crate) struct ServerSpec {
@@ -43,23 +45,44 @@ impl ServerSpec {
         words.join(" ")
     }
 
-    /// A `Command` for this server listening on `addr`: `{addr}`, `{host}` and `{port}` in
-    /// its arguments replaced, `STUTTERFUZZ_ADDR` and `STUTTERFUZZ_PORT` set.
-    pub(crate) fn command(&self, addr: SocketAddr) -> Command {
-        let mut command = Command::new(&self.program);
-        command.args(self.args.iter().map(|a| substitute(a, addr)));
+    /// The arguments for a server listening on `addr`: `{addr}`, `{host}` and `{port}`
+    /// replaced.
+    fn args(&self, addr: SocketAddr) -> Vec<OsString> {
+        self.args.iter().map(|a| substitute(a, addr)).collect()
+    }
+
+    /// The server's whole environment: this process's, with the command's changes, and
+    /// `STUTTERFUZZ_ADDR` and `STUTTERFUZZ_PORT` set.
+    fn environment(&self, addr: SocketAddr) -> Vec<(OsString, OsString)> {
+        let mut env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+        let mut set = |key: &OsStr, value: Option<&OsStr>| {
+            env.retain(|(k, _)| k != key);
+            if let Some(value) = value {
+                env.push((key.to_owned(), value.to_owned()));
+            }
+        };
         for (key, value) in &self.envs {
-            match value {
-                Some(v) => command.env(key, v),
-                None => command.env_remove(key),
-            };
+            set(key, value.as_deref());
         }
-        if let Some(dir) = &self.current_dir {
-            command.current_dir(dir);
-        }
-        command.env("STUTTERFUZZ_ADDR", addr.to_string());
-        command.env("STUTTERFUZZ_PORT", addr.port().to_string());
-        command
+        set(
+            OsStr::new("STUTTERFUZZ_ADDR"),
+            Some(OsStr::new(&addr.to_string())),
+        );
+        set(
+            OsStr::new("STUTTERFUZZ_PORT"),
+            Some(OsStr::new(&addr.port().to_string())),
+        );
+        env
+    }
+
+    /// What the supervisor executes for this server listening on `addr`.
+    pub(crate) fn exec(&self, addr: SocketAddr) -> std::io::Result<Exec> {
+        Exec::new(
+            &self.program,
+            &self.args(addr),
+            &self.environment(addr),
+            self.current_dir.as_deref(),
+        )
     }
 }
 
@@ -84,18 +107,17 @@ mod tests {
         let mut cmd = Command::new("srv");
         cmd.args(["--listen", "{addr}", "-h", "{host}", "-p={port}"])
             .env("KEEP", "1");
+        cmd.env_remove("HOME");
         let spec = ServerSpec::from_command(&cmd);
         let addr: SocketAddr = "[::1]:6789".parse().unwrap();
-        let built = spec.command(addr);
-        let args: Vec<&OsStr> = built.get_args().collect();
+        let args = spec.args(addr);
         assert_eq!(args, ["--listen", "[::1]:6789", "-h", "::1", "-p=6789"]);
-        let envs: Vec<_> = built.get_envs().collect();
-        assert!(envs.contains(&(OsStr::new("KEEP"), Some(OsStr::new("1")))));
-        assert!(envs.contains(&(
-            OsStr::new("STUTTERFUZZ_ADDR"),
-            Some(OsStr::new("[::1]:6789"))
-        )));
-        assert!(envs.contains(&(OsStr::new("STUTTERFUZZ_PORT"), Some(OsStr::new("6789")))));
+        let envs = spec.environment(addr);
+        let has = |k: &str, v: &str| envs.contains(&(k.into(), v.into()));
+        assert!(has("KEEP", "1"));
+        assert!(has("STUTTERFUZZ_ADDR", "[::1]:6789"));
+        assert!(has("STUTTERFUZZ_PORT", "6789"));
+        assert!(!envs.iter().any(|(k, _)| k == "HOME"), "removed");
         assert_eq!(spec.display(addr), "srv --listen [::1]:6789 -h ::1 -p=6789");
     }
 }

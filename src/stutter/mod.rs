@@ -97,9 +97,11 @@ impl Stutter {
 
     /// Spawns this server before fuzzing and stops it after. `{addr}`, `{host}` and
     /// `{port}` in its arguments become the address it must listen on, also given in
-    /// `STUTTERFUZZ_ADDR` and `STUTTERFUZZ_PORT`. It runs in its own process group, its
-    /// output is kept (bounded) for the report, and the run starts once the address
-    /// accepts connections. Default: no server is spawned; one must already listen.
+    /// `STUTTERFUZZ_ADDR` and `STUTTERFUZZ_PORT`. It runs in its own process group under a
+    /// supervisor that stops every process it starts (daemons too) when the run ends, its
+    /// output is kept (bounded) for the report, and the run starts once the address accepts
+    /// connections. A server that goes into the background is a setup error. Default: no
+    /// server is spawned; one must already listen.
     pub fn server(mut self, command: Command) -> Self {
         self.plan.server = Some(ServerSpec::from_command(&command));
         self
