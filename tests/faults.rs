@@ -195,3 +195,65 @@ fn running_out_of_local_ports_slows_the_run_down_and_says_so() {
     assert!(stderr.contains("local ports ran out"), "{stderr}");
     assert!(!stderr.contains("could not open a connection"), "{stderr}");
 }
+
+#[test]
+fn a_frozen_server_is_found_and_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pids");
+    let freezer_file = pid_file.clone();
+    let freezer = std::thread::spawn(move || {
+        let pids = wait_for_pids(&freezer_file);
+        std::thread::sleep(Duration::from_millis(300));
+        // Frozen, not dead: it lives, holds its sockets, and reads nothing.
+        kill(Pid::from_raw(pids[0]), Signal::SIGSTOP).unwrap();
+        pids
+    });
+    let failure = common::stutter("127.0.0.1:0")
+        .server(fixture_command("line-server", Some(&pid_file)))
+        .blobs(blob_dir())
+        .connections(20)
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("the frozen server is found");
+    let pids = freezer.join().unwrap();
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        matches!(finding.kind(), FindingKind::ServerStoppedReading { .. }),
+        "{finding}"
+    );
+    assert!(
+        finding
+            .to_string()
+            .contains("the server stopped reading (frozen or deadlocked)"),
+        "{finding}"
+    );
+    // A stopped process ignores SIGTERM until continued: it is killed all the same.
+    assert_all_gone(&pids);
+}
+
+#[test]
+fn a_frozen_server_with_a_response_timeout_is_a_hang_within_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pids");
+    let freezer_file = pid_file.clone();
+    let freezer = std::thread::spawn(move || {
+        let pids = wait_for_pids(&freezer_file);
+        std::thread::sleep(Duration::from_millis(300));
+        kill(Pid::from_raw(pids[0]), Signal::SIGSTOP).unwrap();
+        pids
+    });
+    let failure = common::stutter("127.0.0.1:0")
+        .server(fixture_command("line-server", Some(&pid_file)))
+        .blobs(blob_dir())
+        .connections(20)
+        .response_timeout(Duration::from_millis(500))
+        .shrink_time(Duration::ZERO)
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("the frozen server is found");
+    let pids = freezer.join().unwrap();
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        matches!(finding.kind(), FindingKind::NoResponse { .. }),
+        "{finding}"
+    );
+    assert_all_gone(&pids);
+}

@@ -115,13 +115,17 @@ impl Connection {
                         break;
                     }
                 }
-                match self.pacing.pause(&mut ends).await {
-                    Some(true) => counts.read_checks += 1,
-                    Some(false) => {
-                        counts.read_checks += 1;
+                if let Some(seen) = self.pacing.pause(&mut ends).await {
+                    counts.read_checks += 1;
+                    if !seen.all_read {
                         counts.unread_before_next += 1;
                     }
-                    None => {}
+                    // Connected, as far as the kernel goes; but a server that has not
+                    // accepted the connection within the connect timeout is a server that
+                    // stopped accepting, whatever the listen queue still takes.
+                    if !seen.accepted && started.elapsed() >= self.connect_timeout {
+                        return Err(ConnectError::TimedOut(self.connect_timeout));
+                    }
                 }
             }
             if ending == Ending::Complete && self.splits.total() < self.bytes.len() {

@@ -41,6 +41,9 @@ pub(crate) struct Run<'a> {
 
 type Outcome = Result<Delivered, ConnectError>;
 
+/// How often the run loop asks whether the server stopped reading.
+const STALL_CHECK: Duration = Duration::from_millis(250);
+
 /// The cases still to start, and which blobs are in flight when one blob may not overlap
 /// itself (under `expect_same_response`, two copies of a request on the same keys would
 /// change each other's responses).
@@ -114,6 +117,7 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let every = run.progress.map_or(Duration::from_secs(3600), |p| p.every);
     let mut ticks = interval_at(book.started + every, every);
     let stop = run.stop.cloned().unwrap_or_default();
+    let mut looks = interval_at(book.started + STALL_CHECK, STALL_CHECK);
     if let Some(server) = run.server.as_ref() {
         server.arm_output_watch();
     }
@@ -165,6 +169,12 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
             }
             () = stop.stopped() => break RunEnd::Stopped,
             () = sleep_until(deadline) => break RunEnd::TimeUp,
+            _ = looks.tick() => {
+                if let Some(kind) = oracle::stopped_reading(run.transport.pacing.unread_for()) {
+                    tasks.abort_all();
+                    return Err(Stopped::Found(book.found(kind)));
+                }
+            }
             _ = ticks.tick(), if run.progress.is_some() => {
                 if let Some(hook) = run.progress {
                     (hook.callback)(&book.stats());

@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use tokio::time::{Instant, sleep, sleep_until};
 
+use super::reads::ReadWatch;
 use crate::config::Gap;
-use crate::platform::{ServerQueue, unacknowledged};
+use crate::platform::{ServerEnd, ServerQueue, unacknowledged};
 
 /// How long a connection waits for the server to read a chunk before it sends the next
 /// anyway (counted in `unread_before_next`): a server that stalls must not stall the run.
@@ -46,9 +47,15 @@ enum QueueSlot {
     Failed,
 }
 
-/// The server's receive queues, as one run sees them.
-#[derive(Clone, Default)]
-pub(crate) struct Queues(Arc<Mutex<QueueSlot>>);
+/// The server's receive queues, as one run sees them, and what they tell of its reading.
+#[derive(Clone)]
+pub(crate) struct Queues(Arc<(Mutex<QueueSlot>, ReadWatch)>);
+
+impl Default for Queues {
+    fn default() -> Self {
+        Queues(Arc::new((Mutex::default(), ReadWatch::new())))
+    }
+}
 
 impl fmt::Debug for Queues {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -57,23 +64,29 @@ impl fmt::Debug for Queues {
 }
 
 impl Queues {
-    /// Unread bytes in the server's end of the connection, if it can be seen from here.
-    /// Tries the IPv4-mapped form too (a dual-stack server socket).
-    fn server_unread(&self, ends: &mut Ends) -> Option<u32> {
-        let mut slot = self.0.lock().unwrap_or_else(|e| e.into_inner());
+    /// The server's end of the connection, if it can be seen from here. Tries the
+    /// IPv4-mapped form too (a dual-stack server socket).
+    fn server_end(&self, ends: &mut Ends) -> Option<ServerEnd> {
+        let end = self.look(ends)?;
+        self.0.1.saw(end);
+        Some(end)
+    }
+
+    fn look(&self, ends: &mut Ends) -> Option<ServerEnd> {
+        let mut slot = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
         if matches!(*slot, QueueSlot::Unopened) {
             *slot = ServerQueue::open().map_or(QueueSlot::Failed, QueueSlot::Open);
         }
         let QueueSlot::Open(queue) = &mut *slot else {
             return None;
         };
-        if let Ok(Some(n)) = queue.unread(ends.server, ends.client) {
-            return Some(n);
+        if let Ok(Some(end)) = queue.server_end(ends.server, ends.client) {
+            return Some(end);
         }
         let (server, client) = (mapped(ends.server)?, mapped(ends.client)?);
-        let n = queue.unread(server, client).ok()??;
+        let end = queue.server_end(server, client).ok()??;
         *ends = Ends { server, client };
-        Some(n)
+        Some(end)
     }
 }
 
@@ -86,6 +99,24 @@ pub(crate) fn mapped(addr: SocketAddr) -> Option<SocketAddr> {
             addr.port(),
         )),
         IpAddr::V6(_) => None,
+    }
+}
+
+/// What a connection saw of the server's end before its next chunk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Seen {
+    /// The server had read everything sent so far.
+    pub(crate) all_read: bool,
+    /// The server had accepted the connection.
+    pub(crate) accepted: bool,
+}
+
+impl From<ServerEnd> for Seen {
+    fn from(end: ServerEnd) -> Self {
+        Seen {
+            all_read: end.unread == 0,
+            accepted: end.accepted,
+        }
     }
 }
 
@@ -152,24 +183,24 @@ impl Pacing {
         }
     }
 
-    /// The gap between an acknowledged chunk and the next one. Returns `Some(true)` when
-    /// the server was seen to have read everything before the next chunk, `Some(false)` when
-    /// it was seen not to have, `None` when its queue cannot be seen.
-    pub(crate) async fn pause(&self, ends: &mut Option<Ends>) -> Option<bool> {
+    /// The gap between an acknowledged chunk and the next one. Returns what was seen of the
+    /// server's end (whether it had read everything, whether it had accepted the
+    /// connection), or `None` when it cannot be seen.
+    pub(crate) async fn pause(&self, ends: &mut Option<Ends>) -> Option<Seen> {
         match self.gap {
             Gap::Pause(d) => {
                 if !d.is_zero() {
                     sleep(d).await;
                 }
                 ends.as_mut()
-                    .and_then(|e| self.queues.server_unread(e))
-                    .map(|n| n == 0)
+                    .and_then(|e| self.queues.server_end(e))
+                    .map(Seen::from)
             }
             Gap::Cycle(every) => {
                 sleep_until(next_tick(self.epoch, every, Instant::now())).await;
                 ends.as_mut()
-                    .and_then(|e| self.queues.server_unread(e))
-                    .map(|n| n == 0)
+                    .and_then(|e| self.queues.server_end(e))
+                    .map(Seen::from)
             }
             Gap::Adaptive(fallback) => {
                 let Some(at) = ends.as_mut() else {
@@ -192,15 +223,16 @@ impl Pacing {
     /// Waits until the server's receive queue is empty (for at most [`READ_WAIT`]): spins
     /// (yielding to the other connections) for a moment, as a server on this machine reads
     /// within microseconds, then polls every millisecond.
-    async fn wait_read(&self, ends: &mut Ends) -> Option<bool> {
+    async fn wait_read(&self, ends: &mut Ends) -> Option<Seen> {
         let start = Instant::now();
         loop {
-            if self.queues.server_unread(ends)? == 0 {
-                return Some(true);
+            let end = self.queues.server_end(ends)?;
+            if end.unread == 0 {
+                return Some(Seen::from(end));
             }
             let waited = start.elapsed();
             if waited >= self.ack_limit.min(READ_WAIT) {
-                return Some(false);
+                return Some(Seen::from(end));
             }
             if waited < SPIN {
                 tokio::task::yield_now().await;
@@ -208,6 +240,12 @@ impl Pacing {
                 sleep(Duration::from_millis(1)).await;
             }
         }
+    }
+
+    /// How long bytes have waited unread in the server with no read seen anywhere, if they
+    /// wait (only where the server's queues can be seen).
+    pub(crate) fn unread_for(&self) -> Option<Duration> {
+        self.queues.0.1.unread_for()
     }
 
     /// What one "cycle" is in this run, for `mean_cycles_to_connect`: the fixed cycle, or

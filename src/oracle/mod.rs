@@ -14,7 +14,7 @@ use std::time::Duration;
 
 pub use response::Response;
 pub(crate) use response::{Baseline, first_difference};
-pub(crate) use verdict::{alarmed, connect_failed, exited};
+pub(crate) use verdict::{alarmed, connect_failed, exited, stopped_reading};
 
 use crate::case::Case;
 use crate::report::FindingKind;

@@ -1,6 +1,8 @@
 //! The one place where what the server did becomes a finding kind: it ended, it printed an
-//! alarming line (or an in-process task panicked), or a connect failed. A connect that failed
+//! alarming line (or an in-process task panicked), a connect failed, or it stopped reading. A connect that failed
 //! on the harness's own side (no local port, no descriptor) is no finding but a setup error.
+
+use std::time::Duration;
 
 use crate::error::{SetupError, SetupErrorKind};
 use crate::report::FindingKind;
@@ -25,6 +27,17 @@ pub(crate) fn alarmed(alarm: Alarm) -> FindingKind {
         line: alarm.line,
         pattern: alarm.pattern,
     }
+}
+
+/// How long bytes may wait unread, with no read seen on any connection, before the server
+/// counts as having stopped reading (frozen or deadlocked).
+const STALLED: Duration = Duration::from_secs(3);
+
+/// The finding a server that has left bytes unread for `unread_for` is, if it is one.
+pub(crate) fn stopped_reading(unread_for: Option<Duration>) -> Option<FindingKind> {
+    unread_for
+        .filter(|waited| *waited >= STALLED)
+        .map(|unread_for| FindingKind::ServerStoppedReading { unread_for })
 }
 
 /// The finding a failed connect is, or the setup error when the harness's own side failed.
@@ -61,6 +74,19 @@ mod tests {
         let err = connect_failed(ConnectError::Local(local)).unwrap_err();
         assert_eq!(err.kind(), SetupErrorKind::Harness);
         assert!(err.to_string().contains("ulimit -n"), "{err}");
+    }
+
+    #[test]
+    fn bytes_left_unread_for_seconds_mean_the_server_stopped_reading() {
+        assert_eq!(stopped_reading(None), None);
+        assert_eq!(stopped_reading(Some(Duration::from_millis(2900))), None);
+        let kind = stopped_reading(Some(Duration::from_secs(4))).unwrap();
+        assert!(
+            kind.headline()
+                .starts_with("the server stopped reading (frozen or deadlocked)"),
+            "{}",
+            kind.headline()
+        );
     }
 
     #[test]

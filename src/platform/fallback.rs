@@ -13,6 +13,13 @@ pub(crate) fn unacknowledged(_socket: &impl AsRawFd) -> io::Result<usize> {
 /// Fast open is Linux's `TCP_FASTOPEN_CONNECT`; elsewhere the connect is an ordinary one.
 pub(crate) fn enable_fastopen(_socket: &tokio::net::TcpSocket) {}
 
+/// The server's end of one connection (never seen here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ServerEnd {
+    pub(crate) unread: u32,
+    pub(crate) accepted: bool,
+}
+
 /// The server's receive queue cannot be seen here: opening always fails, and pacing falls
 /// back to the ACK and a fixed pause.
 pub(crate) struct ServerQueue(());
@@ -22,11 +29,11 @@ impl ServerQueue {
         Err(io::ErrorKind::Unsupported.into())
     }
 
-    pub(crate) fn unread(
+    pub(crate) fn server_end(
         &mut self,
         _server: SocketAddr,
         _client: SocketAddr,
-    ) -> io::Result<Option<u32>> {
+    ) -> io::Result<Option<ServerEnd>> {
         Ok(None)
     }
 }

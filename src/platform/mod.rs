@@ -20,11 +20,11 @@ mod supervisor;
 mod unix;
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) use fallback::{ServerQueue, enable_fastopen, unacknowledged};
+pub(crate) use fallback::{ServerEnd, ServerQueue, enable_fastopen, unacknowledged};
 #[cfg(target_os = "linux")]
 pub(crate) use linux::{enable_fastopen, unacknowledged};
 #[cfg(target_os = "linux")]
-pub(crate) use sock_diag::ServerQueue;
+pub(crate) use sock_diag::{ServerEnd, ServerQueue};
 pub(crate) use supervisor::{Exec, Supervisor, spawn_supervised};
 pub(crate) use unix::{
     is_local_exhaustion, is_out_of_local_ports, kill_group, open_file_limits,

@@ -14,6 +14,16 @@ use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, Stat
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket, SocketAddr as NetlinkAddr};
 
+/// The server's end of one connection, as the kernel shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ServerEnd {
+    /// Bytes received and not read yet.
+    pub(crate) unread: u32,
+    /// The server has accepted the connection (its socket has a file); until then it waits
+    /// in the listen queue.
+    pub(crate) accepted: bool,
+}
+
 /// A sock_diag socket for queue queries.
 pub(crate) struct ServerQueue {
     socket: Socket,
@@ -34,14 +44,14 @@ impl ServerQueue {
         })
     }
 
-    /// Unread bytes in the server's socket of the connection between `server` and `client`
-    /// (the client's end is ours); `None` when the kernel has no such socket here (the
-    /// server is elsewhere) or does not answer at once.
-    pub(crate) fn unread(
+    /// The server's socket of the connection between `server` and `client` (the client's
+    /// end is ours); `None` when the kernel has no such socket here (the server is
+    /// elsewhere) or does not answer at once.
+    pub(crate) fn server_end(
         &mut self,
         server: SocketAddr,
         client: SocketAddr,
-    ) -> io::Result<Option<u32>> {
+    ) -> io::Result<Option<ServerEnd>> {
         let family = if server.is_ipv4() { AF_INET } else { AF_INET6 };
         let socket_id = SocketId {
             source_port: server.port(),
@@ -78,7 +88,10 @@ impl ServerQueue {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         Ok(match reply.payload {
             NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
-                Some(response.header.recv_queue)
+                Some(ServerEnd {
+                    unread: response.header.recv_queue,
+                    accepted: response.header.inode != 0,
+                })
             }
             _ => None,
         })
@@ -98,20 +111,52 @@ mod tests {
         let (mut server, _) = listener.accept().unwrap();
         let client_addr = client.local_addr().unwrap();
         let mut queue = ServerQueue::open().unwrap();
-        assert_eq!(queue.unread(server_addr, client_addr).unwrap(), Some(0));
+        let end = |queue: &mut ServerQueue| queue.server_end(server_addr, client_addr).unwrap();
+        assert_eq!(
+            end(&mut queue),
+            Some(ServerEnd {
+                unread: 0,
+                accepted: true
+            })
+        );
         client.write_all(b"hello").unwrap();
         // Loopback delivers at once; the server has not read yet.
         let mut waited = 0;
-        while queue.unread(server_addr, client_addr).unwrap() != Some(5) && waited < 100 {
+        while queue
+            .server_end(server_addr, client_addr)
+            .unwrap()
+            .map(|e| e.unread)
+            != Some(5)
+            && waited < 100
+        {
             std::thread::sleep(std::time::Duration::from_millis(1));
             waited += 1;
         }
-        assert_eq!(queue.unread(server_addr, client_addr).unwrap(), Some(5));
+        assert_eq!(end(&mut queue).map(|e| e.unread), Some(5));
         let mut buf = [0u8; 5];
         server.read_exact(&mut buf).unwrap();
-        assert_eq!(queue.unread(server_addr, client_addr).unwrap(), Some(0));
+        assert_eq!(end(&mut queue).map(|e| e.unread), Some(0));
         // A connection that does not exist is not found.
         let nowhere: SocketAddr = "127.0.0.1:1".parse().unwrap();
-        assert_eq!(queue.unread(nowhere, client_addr).unwrap(), None);
+        assert_eq!(queue.server_end(nowhere, client_addr).unwrap(), None);
+        // One the server has not accepted yet waits in the listen queue.
+        let mut waiting = std::net::TcpStream::connect(server_addr).unwrap();
+        waiting.write_all(b"hi").unwrap();
+        let waiting_addr = waiting.local_addr().unwrap();
+        let mut seen = None;
+        for _ in 0..100 {
+            seen = queue.server_end(server_addr, waiting_addr).unwrap();
+            if seen.is_some_and(|e| e.unread == 2) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert_eq!(
+            seen,
+            Some(ServerEnd {
+                unread: 2,
+                accepted: false
+            })
+        );
     }
 }

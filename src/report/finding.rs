@@ -37,6 +37,13 @@ pub enum FindingKind {
         /// How long the connect waited.
         after: Duration,
     },
+    /// No connection's bytes were read for a while although bytes waited: the server, still
+    /// alive, stopped reading altogether (frozen, or deadlocked). Seen where the server's
+    /// receive queues can be watched (a server on this machine, on Linux).
+    ServerStoppedReading {
+        /// How long bytes waited with nothing read.
+        unread_for: Duration,
+    },
     /// A split delivery got another response than the blob delivered whole
     /// (`expect_same_response`), after normalization.
     ResponseDiffers {
@@ -99,6 +106,10 @@ impl FindingKind {
             FindingKind::ConnectTimeout { after } => format!(
                 "the server stopped accepting connections: a connect did not complete within {}",
                 humantime::format_duration(*after)
+            ),
+            FindingKind::ServerStoppedReading { unread_for } => format!(
+                "the server stopped reading (frozen or deadlocked): no connection's bytes were read for {} while it lived",
+                humantime::format_duration(Duration::from_millis(unread_for.as_millis() as u64))
             ),
             FindingKind::ResponseDiffers {
                 expected_closed,

@@ -32,6 +32,9 @@ pub(crate) enum NotNarrowed {
     Off,
     /// The finding is that the server stopped accepting, which no single case shows.
     StopsAccepting,
+    /// The finding is that the server stopped reading, which one delivery alone does not
+    /// watch for.
+    StopsReading,
     /// The harness did not start the server, so it cannot restart it for each suspect.
     CannotRestart,
     /// The server could not be restarted to replay the suspects.
@@ -45,6 +48,11 @@ impl fmt::Display for NotNarrowed {
             NotNarrowed::StopsAccepting => f.write_str(
                 "a server that stops accepting is not narrowed: one case alone cannot show it, since \
                  the kernel completes connects while the listen backlog has room",
+            ),
+            NotNarrowed::StopsReading => f.write_str(
+                "a server that stops reading is not narrowed: a single replayed delivery does not \
+                 watch for it; replay the suspects with a response timeout (.response_timeout) to \
+                 see which one hangs",
             ),
             NotNarrowed::CannotRestart => f.write_str(
                 "the harness did not start the server, so it cannot restart it to replay the suspects",

@@ -24,6 +24,7 @@ pub(crate) fn kind_slug(kind: &FindingKind) -> &'static str {
         FindingKind::ServerTaskEnded { .. } => "server-task-ended",
         FindingKind::ConnectRefused { .. } => "connect-refused",
         FindingKind::ConnectTimeout { .. } => "connect-timeout",
+        FindingKind::ServerStoppedReading { .. } => "stopped-reading",
         FindingKind::ResponseDiffers { .. } => "response-differs",
         FindingKind::NoResponse { .. } => "no-response",
         FindingKind::CheckFailed { .. } => "check-failed",

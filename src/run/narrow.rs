@@ -58,6 +58,9 @@ pub(crate) async fn narrow(
     if matches!(kind, FindingKind::ConnectTimeout { .. }) {
         return Ok(Narrowed::NotTried(NotNarrowed::StopsAccepting));
     }
+    if matches!(kind, FindingKind::ServerStoppedReading { .. }) {
+        return Ok(Narrowed::NotTried(NotNarrowed::StopsReading));
+    }
     if server_level && !probe.can_restart() {
         return Ok(Narrowed::NotTried(NotNarrowed::CannotRestart));
     }

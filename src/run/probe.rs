@@ -13,7 +13,7 @@ use crate::engine::{EXIT_GRACE, FINAL_SETTLE, Progress, Transport, exit_within};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{self, Baseline, Oracles, Response};
 use crate::report::FindingKind;
-use crate::server::{Exit, InProcessServer, Server, ServerProcess, ServerSummary};
+use crate::server::{Exit, InProcessServer, Server, ServerProcess, ServerSummary, accepts};
 use crate::stats::DeliveryCounts;
 use crate::wire::{ConnectError, Ending};
 
@@ -311,16 +311,19 @@ const MAX_PICKS: u32 = 5;
 
 /// True when something already accepts connections at `addr`.
 async fn port_taken(addr: SocketAddr) -> bool {
-    let attempt = tokio::time::timeout(
-        Duration::from_millis(200),
-        tokio::net::TcpStream::connect(addr),
-    );
-    matches!(attempt.await, Ok(Ok(_)))
+    accepts(addr, Duration::from_millis(200)).await
 }
 
 /// Without a spawned server, something must already listen.
 pub(crate) async fn check_listening(addr: SocketAddr, limit: Duration) -> Result<(), SetupError> {
     match tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await {
+        // A connection to itself (simultaneous open on a port nobody listens on) is none.
+        Ok(Ok(stream)) if stream.local_addr().ok() == Some(addr) => Err(SetupError::new(
+            SetupErrorKind::NotListening,
+            format!(
+                "nothing accepts connections on {addr}: start the server first, or let stutterfuzz start it (.server / --server)"
+            ),
+        )),
         Ok(Ok(_)) => Ok(()),
         Ok(Err(e)) => Err(SetupError::new(
             SetupErrorKind::NotListening,

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 pub(crate) use in_process::{InProcessServer, ServeFn, TaskEnd};
 pub(crate) use output::{Alarm, AlarmSource, OutputSnapshot};
-pub(crate) use process::{ServerProcess, describe_exit};
+pub(crate) use process::{ServerProcess, accepts, describe_exit};
 
 /// How a server ended.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -145,11 +145,7 @@ impl ServerProcess {
                     )
                 }));
             }
-            let attempt = timeout(
-                Duration::from_millis(250),
-                tokio::net::TcpStream::connect(addr),
-            );
-            if let Ok(Ok(_probe)) = attempt.await {
+            if accepts(addr, Duration::from_millis(250)).await {
                 // A server that went into the background may have exited just before what
                 // it left behind accepted: that is no ready server.
                 tokio::task::yield_now().await;
@@ -273,15 +269,21 @@ impl Drop for ServerProcess {
     }
 }
 
-/// True when `addr` accepts a connection within `limit`.
+/// True when something listening on `addr` accepts a connection within `limit`. A
+/// connection to itself does not count: a connect to a port nobody listens on can pick that
+/// very port as its own and "succeed" (TCP simultaneous open).
+pub(crate) async fn accepts(addr: SocketAddr, limit: Duration) -> bool {
+    match timeout(limit, tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(stream)) => stream.local_addr().ok() != Some(addr),
+        _ => false,
+    }
+}
+
+/// True when `addr` accepts a connection within `limit`, trying again until then.
 async fn accepts_within(addr: SocketAddr, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     loop {
-        let attempt = timeout(
-            Duration::from_millis(250),
-            tokio::net::TcpStream::connect(addr),
-        );
-        if let Ok(Ok(_)) = attempt.await {
+        if accepts(addr, Duration::from_millis(250)).await {
             return true;
         }
         if Instant::now() >= deadline {
