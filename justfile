@@ -4,9 +4,9 @@
 demo *ARGS:
     cargo run --example demo -- {{ARGS}}
 
-# The whole test suite, as CI runs it.
-test:
-    cargo test
+# The whole test suite, as CI runs it (installs redis-server, memcached and valgrind if missing).
+test *ARGS:
+    scripts/test {{ARGS}}
 
 # Formatting and lints, as CI checks them.
 lint:

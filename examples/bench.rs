@@ -29,12 +29,15 @@ enum Mode {
     Pause(u64),
     /// The original tool's fixed cycle (ms).
     Cycle(u64),
+    /// The default, against a server that also prints megabytes a second on stderr.
+    Noisy,
 }
 
 /// (label, connections, pacing)
-const SETTINGS: [(&str, usize, Mode); 6] = [
+const SETTINGS: [(&str, usize, Mode); 7] = [
     ("adaptive (default)", 1, Mode::Adaptive),
     ("adaptive (default)", 100, Mode::Adaptive),
+    ("adaptive, 4 MiB/s log", 100, Mode::Noisy),
     ("adaptive (default)", 1000, Mode::Adaptive),
     ("ack + 2 ms pause", 100, Mode::Pause(2)),
     ("fixed 150 ms cycle", 100, Mode::Cycle(150)),
@@ -51,6 +54,9 @@ fn main() -> ExitCode {
     };
     if let (Some(addr), Some(log)) = (value("--serve"), value("--log")) {
         let listener = std::net::TcpListener::bind(&addr).expect("the bench server binds");
+        if args.iter().any(|a| a == "--noisy") {
+            stutterfuzz_fixtures::make_noise(stutterfuzz_fixtures::NOISE);
+        }
         stutterfuzz_fixtures::servers::serve_read_recorder(listener, PathBuf::from(log), None);
         return ExitCode::SUCCESS;
     }
@@ -76,7 +82,7 @@ fn main() -> ExitCode {
         return run_one(&setting, seconds);
     }
     println!(
-        "{:<20} {:>5} {:>9} {:>12} {:>10} {:>9} {:>7} {:>9} {:>8}",
+        "{:<22} {:>5} {:>9} {:>12} {:>10} {:>9} {:>7} {:>9} {:>8}",
         "setting",
         "conns",
         "chunks/s",
@@ -101,7 +107,7 @@ fn main() -> ExitCode {
             );
             return ExitCode::FAILURE;
         }
-        println!("{:<20} {:>5} {}", label, connections, line.trim());
+        println!("{:<22} {:>5} {}", label, connections, line.trim());
     }
     println!();
     println!("{:<44} {:>14}", "buggy fixture (oracle)", "time to find");
@@ -158,6 +164,9 @@ fn run_one(setting: &str, seconds: u64) -> ExitCode {
     let exe = std::env::current_exe().expect("the bench knows its own path");
     let mut server = Command::new(exe);
     server.args(["--serve", "{addr}", "--log"]).arg(&reads);
+    if matches!(mode, Mode::Noisy) {
+        server.arg("--noisy");
+    }
     let mut fuzz = Stutter::new("127.0.0.1:0")
         .server(server)
         .blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench"))
@@ -167,7 +176,7 @@ fn run_one(setting: &str, seconds: u64) -> ExitCode {
         .connections(connections)
         .record(&record);
     fuzz = match mode {
-        Mode::Adaptive => fuzz,
+        Mode::Adaptive | Mode::Noisy => fuzz,
         Mode::Pause(ms) => fuzz.adaptive_pacing(false).pause(Duration::from_millis(ms)),
         Mode::Cycle(ms) => fuzz.cycle(Duration::from_millis(ms)),
     };

@@ -190,3 +190,24 @@ fn more_connections_than_the_file_limit_are_capped_and_said_so() {
     );
     assert!(!stderr.contains("Too many open files"), "{stderr}");
 }
+
+#[test]
+fn a_corrupt_regression_line_is_a_setup_error_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("regressions.txt");
+    std::fs::write(
+        &file,
+        "# found earlier\nv1 kind=server-died seed=1 chunks=2,4 blob=ping.txt\nv1 chunks=2,,4 blob=ping.txt\n",
+    )
+    .unwrap();
+    let (kind, text) = setup_error(
+        Stutter::new("127.0.0.1:0")
+            .server(fixture_command("line-server", None))
+            .blobs(blob_dir())
+            .regression_file(&file),
+    );
+    assert_eq!(kind, SetupErrorKind::Replay);
+    assert!(text.contains(&file.display().to_string()), "{text}");
+    assert!(text.contains("line 3: "), "{text}");
+    assert!(text.contains("fix or delete it"), "{text}");
+}

@@ -388,3 +388,41 @@ fn a_script_for_the_original_tool_runs_unchanged() {
     );
     assert!(stderr.contains("Stats: rounds="), "{stderr}");
 }
+
+#[test]
+fn a_finding_that_cannot_be_saved_is_still_printed_whole_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    // A directory cannot be made under a regular file, even by root.
+    let blocker = dir.path().join("not-a-dir");
+    std::fs::write(&blocker, "").unwrap();
+    let failures = blocker.join("found");
+    let out = run(stutterfuzz().args([
+        blobs_arg(),
+        "--host=127.0.0.1".to_owned(),
+        "--port=0".to_owned(),
+        format!("--server={}", server_arg("line-server-buggy")),
+        format!("--failures-dir={}", failures.display()),
+        "--duration=20s".to_owned(),
+        "--num-conns=4".to_owned(),
+    ]));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("stutterfuzz found a bug"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("--replay 'v1:"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("Stats: rounds="),
+        "the whole report: {}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains(&format!(
+            "could not save the finding in {}",
+            failures.display()
+        )),
+        "{}",
+        out.stderr
+    );
+}

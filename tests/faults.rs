@@ -257,3 +257,84 @@ fn a_frozen_server_with_a_response_timeout_is_a_hang_within_it() {
     );
     assert_all_gone(&pids);
 }
+
+#[test]
+fn a_blob_removed_while_the_run_goes_on_is_still_delivered() {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(blob_dir()).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
+    }
+    let doomed = dir.path().join("ping.txt");
+    let remover = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(300));
+        std::fs::remove_file(&doomed).unwrap();
+    });
+    // Blobs are read once, at the start: the run delivers every one its cycles.
+    let report = common::stutter("127.0.0.1:0")
+        .server(fixture_command("line-server", None))
+        .blobs(dir.path())
+        .cycles(400)
+        .connections(20)
+        .run_for(Duration::from_secs(60));
+    remover.join().unwrap();
+    assert!(
+        report.stats().elapsed > Duration::from_millis(400),
+        "the blob was removed while the run went on: {}",
+        report.stats()
+    );
+    assert!(!dir.path().join("ping.txt").exists());
+    assert_eq!(report.stats().deliveries, 5 * 400);
+}
+
+/// The harness's resident memory, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_server_printing_megabytes_a_second_leaves_the_harness_memory_flat() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut harness = common::KillOnDrop(
+        Command::new(env!("CARGO_BIN_EXE_stutterfuzz"))
+            .args([
+                &format!("--blob-dir={}", blob_dir().display()),
+                "--host=127.0.0.1",
+                "--port=0",
+                &format!(
+                    "--server={} --listen {{addr}} --noisy",
+                    fixture("line-server").display()
+                ),
+                "--num-conns=20",
+                "--duration=4s",
+                "--quiet",
+            ])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = harness.0.id();
+    std::thread::sleep(Duration::from_millis(1500));
+    let early = rss_kib(pid);
+    std::thread::sleep(Duration::from_millis(2000));
+    let late = rss_kib(pid);
+    let status = harness.0.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "a chatty server is no bug");
+    // Meanwhile the server printed 8 MiB; the harness keeps a bounded head and tail of it.
+    assert!(early > 0 && late > 0, "sampled: {early} {late}");
+    assert!(
+        late < early + 4 * 1024,
+        "the harness grew from {early} KiB to {late} KiB"
+    );
+}

@@ -205,6 +205,7 @@ fn the_correct_server_passes_with_every_oracle_on() {
 
 #[test]
 fn the_correct_server_runs_clean_under_valgrind() {
+    common::require("valgrind", "valgrind");
     let report = common::stutter("127.0.0.1:0")
         .server(stutterfuzz::valgrind(&fixture_command("line-server", None)))
         .startup_timeout(Duration::from_secs(60))

@@ -1,6 +1,9 @@
 //! Correct real servers give no false alarm: Debian's redis-server and memcached, each on a
 //! free loopback port with no persistence, fuzzed with realistic traffic and
-//! `expect_same_response`. (`.ci/run` installs both; a missing one fails this test.)
+//! `expect_same_response`. (`scripts/test` installs both; a missing one fails these tests,
+//! saying so.)
+
+mod common;
 
 use std::path::Path;
 use std::process::Command;
@@ -15,6 +18,7 @@ fn fixtures(dir: &str) -> std::path::PathBuf {
 }
 
 fn redis() -> Command {
+    common::require("redis-server", "redis-server");
     let mut cmd = Command::new("redis-server");
     cmd.args([
         "--port",
@@ -32,6 +36,7 @@ fn redis() -> Command {
 }
 
 fn memcached() -> Command {
+    common::require("memcached", "memcached");
     let mut cmd = Command::new("memcached");
     cmd.args(["-l", "127.0.0.1", "-p", "{port}", "-U", "0"]);
     if nix::unistd::geteuid().is_root() {

@@ -74,25 +74,44 @@ impl Entry {
     }
 }
 
-/// The cases of a regression file; comments, blank lines and lines that do not parse are
-/// skipped. A missing file has none.
+/// The cases of a regression file; comments and blank lines are skipped. A missing file has
+/// none; a line that is not a regression line is an error naming it (`line N: ...`), since
+/// a case silently dropped would be a fixed bug no longer checked.
 pub(crate) fn read(path: &Path) -> std::io::Result<Vec<Entry>> {
     let text = match fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),
     };
-    Ok(text
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("v1 "))
-        .filter_map(|fields| {
+    let mut entries = Vec::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let entry = line.strip_prefix("v1 ").and_then(|fields| {
             let parsed = RegressionFields::parse(fields)?;
             Some(Entry {
                 case: Case::new(parsed.blob, parsed.chunks.parse().ok()?),
                 fnv64: parsed.fnv64,
             })
-        })
-        .collect())
+        });
+        match entry {
+            Some(entry) => entries.push(entry),
+            None => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "line {}: {line:?} is not a regression line (expected \
+                         `v1 kind=... seed=... fnv64=... chunks=3,1,19 blob=NAME`, or a `#` \
+                         comment); fix or delete it",
+                        number + 1
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(entries)
 }
 
 /// Appends a comment and the lines to the file (creating it and its directory), and syncs
@@ -152,5 +171,21 @@ mod tests {
         );
         let file = fs::read_to_string(&path).unwrap();
         assert!(file.starts_with("# first finding\nv1 "), "{file}");
+    }
+
+    #[test]
+    fn a_corrupt_line_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("regressions.txt");
+        fs::write(
+            &path,
+            "# a finding\nv1 kind=server-died seed=1 chunks=2,4 blob=ping.txt\n\nv1 chunks=two blob=x\n",
+        )
+        .unwrap();
+        let err = read(&path).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+        let text = err.to_string();
+        assert!(text.starts_with("line 4: "), "{text}");
+        assert!(text.contains("v1 chunks=two blob=x"), "{text}");
     }
 }

@@ -125,3 +125,14 @@ pub(crate) fn start_fixture(name: &str, listen: &str) -> (KillOnDrop, String) {
         .to_owned();
     (KillOnDrop(child), addr)
 }
+
+/// Fails, saying how to install it, when `program` (from Debian package `package`) is not
+/// installed: a test that needs a real server never skips itself.
+pub(crate) fn require(program: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| dir.join(program).is_file()));
+    assert!(
+        found,
+        "{program} is not installed: run scripts/test, which installs it, or apt-get install {package}"
+    );
+}
