@@ -105,12 +105,17 @@ unsafe fn start_server(prepared: &Prepared, fds: ChildFds, exec_err: RawFd) -> !
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut all);
         libc::sigprocmask(libc::SIG_SETMASK, &all, std::ptr::null_mut());
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY);
+        // Each source is first moved above 2, so that none is overwritten by another's
+        // `dup2` (a harness started with a standard stream closed has pipes among 0-2), and
+        // `dup2` to a different number leaves the target without close-on-exec.
+        let high = |fd: RawFd| libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 10);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_RDONLY | libc::O_CLOEXEC);
+        let (null, out, err) = (high(null), high(fds.stdout), high(fds.stderr));
         if null >= 0 {
             libc::dup2(null, 0);
         }
-        libc::dup2(fds.stdout, 1);
-        libc::dup2(fds.stderr, 2);
+        libc::dup2(out, 1);
+        libc::dup2(err, 2);
         if prepared.cwd.is_null() || libc::chdir(prepared.cwd) == 0 {
             libc::execve(prepared.program, prepared.argv, prepared.envp);
         }
