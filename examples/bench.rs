@@ -11,6 +11,7 @@
 //! ```text
 //! cargo run --release --example bench                          # 5 s per setting
 //! cargo run --release --example bench -- --seconds 20
+//! cargo run --release --example bench -- --oracles-only       # only the response-oracle part
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -64,6 +65,7 @@ fn main() -> ExitCode {
         let listener = std::net::TcpListener::bind(&addr).expect("the bench server binds");
         use stutterfuzz_fixtures::{servers, tokio_server};
         match kind.as_str() {
+            "correct" => servers::serve_correct(listener),
             "crash" => servers::serve_split_crash(listener),
             "wrong" => servers::serve_split_wrong(listener),
             "straddle" => servers::serve_straddle_hang(listener),
@@ -80,6 +82,9 @@ fn main() -> ExitCode {
     };
     if let Some(setting) = value("--one") {
         return run_one(&setting, seconds);
+    }
+    if args.iter().any(|a| a == "--oracles-only") {
+        return oracles_section(seconds);
     }
     println!(
         "{:<22} {:>5} {:>9} {:>12} {:>10} {:>9} {:>7} {:>9} {:>8}",
@@ -122,7 +127,97 @@ fn main() -> ExitCode {
             None => println!("{label:<44} {:>14}", "not found"),
         }
     }
+    println!();
+    oracles_section(seconds)
+}
+
+/// The response oracles' cost in throughput, and how fast bugs are found with them on.
+fn oracles_section(seconds: u64) -> ExitCode {
+    oracle_cost(seconds);
+    println!();
+    println!(
+        "{:<44} {:>14} {:>9} {:>6}",
+        "with both response oracles on (5 runs)", "median", "max", "found"
+    );
+    for (kind, label) in [
+        ("crash", "crashes on a split line"),
+        ("wrong", "answers a split wrongly"),
+        ("straddle", "hangs on a split \\r\\n"),
+        ("panic", "tokio task panics"),
+    ] {
+        let mut times: Vec<Duration> = (0..5).filter_map(|_| time_with_oracles(kind)).collect();
+        times.sort();
+        let found = times.len();
+        match (times.get(found / 2), times.last()) {
+            (Some(median), Some(max)) => println!(
+                "{label:<44} {:>12.3} s {:>7.3} s {found:>4}/5",
+                median.as_secs_f64(),
+                max.as_secs_f64()
+            ),
+            _ => println!("{label:<44} {:>14} {:>9} {found:>4}/5", "-", "-"),
+        }
+    }
     ExitCode::SUCCESS
+}
+
+/// Deliveries per second against the correct fixture server at 100 connections, with no
+/// response oracle and with both (split invariance and a 2 s response timeout).
+fn oracle_cost(seconds: u64) {
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let run = |oracles: bool| {
+        let mut server = Command::new(&exe);
+        server.args(["--serve", "{addr}", "--buggy", "correct"]);
+        let mut fuzz = Stutter::new("127.0.0.1:0")
+            .server(server)
+            .blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs"))
+            .no_regression_file()
+            .seed(1)
+            .connections(100);
+        if oracles {
+            fuzz = fuzz
+                .expect_same_response()
+                .response_timeout(Duration::from_secs(2));
+        }
+        match fuzz.try_run_for(Duration::from_secs(seconds)) {
+            Ok(report) => format!("{:.0}", report.stats().deliveries_per_sec()),
+            Err(failure) => format!(
+                "failed: {}",
+                failure.to_string().lines().next().unwrap_or("")
+            ),
+        }
+    };
+    let off = run(false);
+    let on = run(true);
+    println!(
+        "{:<44} {:>14} {:>14}",
+        "oracle cost (correct server, 100 conns)", "oracles off", "oracles on"
+    );
+    println!("{:<44} {:>14} {:>14}", "deliveries/s", off, on);
+}
+
+/// How long the default settings with both response oracles on take to report a planted bug
+/// (narrowing off; at most 20 s).
+fn time_with_oracles(kind: &str) -> Option<Duration> {
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let mut server = Command::new(exe);
+    server.args(["--serve", "{addr}", "--buggy", kind]);
+    let fuzz = Stutter::new("127.0.0.1:0")
+        .server(server)
+        .no_regression_file()
+        .shrink_time(Duration::ZERO)
+        .expect_same_response()
+        .response_timeout(Duration::from_secs(2));
+    let fuzz = match kind {
+        "straddle" => fuzz
+            .blob("ping", "PING\r\n")
+            .blob("echo", "ECHO packet boundaries\r\n"),
+        _ => fuzz.blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs")),
+    };
+    let started = std::time::Instant::now();
+    match fuzz.try_run_for(Duration::from_secs(20)) {
+        Err(stutterfuzz::Failure::Finding(_)) => Some(started.elapsed()),
+        _ => None,
+    }
 }
 
 /// How long the default settings take to report each planted bug (narrowing off, so this
