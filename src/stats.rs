@@ -46,6 +46,10 @@ pub struct Stats {
     pub port_waits: u64,
     /// Share of the blobs' inner offsets that have been a chunk boundary on the wire.
     pub boundary_coverage: f64,
+    /// Responses that differed from the blob's whole-blob response while other deliveries
+    /// ran, but not when the case was delivered again alone: the deliveries disturbed each
+    /// other (shared state in the server), which is no boundary bug.
+    pub interference: u64,
     /// Time spent fuzzing.
     pub elapsed: Duration,
 }
@@ -66,6 +70,7 @@ impl Default for Stats {
             unread_before_next: 0,
             read_checks: 0,
             boundary_coverage: 0.0,
+            interference: 0,
             elapsed: Duration::ZERO,
         }
     }
@@ -117,6 +122,13 @@ impl fmt::Display for Stats {
                 f,
                 " (unread_before_next={}: chunks sent before the server had read the previous one; boundaries may be merged)",
                 self.unread_before_next
+            )?;
+        }
+        if self.interference > 0 {
+            write!(
+                f,
+                " (interference={}: responses that differed while other deliveries ran, but not alone)",
+                self.interference
             )?;
         }
         if self.port_waits > 0 {
@@ -203,6 +215,11 @@ impl StatsCollector {
         if self.ready_checks > 0 {
             s.ready_to_send = self.ready_first as f64 / self.ready_checks as f64;
         }
+    }
+
+    /// Notes a difference that did not show again alone.
+    pub(crate) fn interfered(&mut self) {
+        self.stats.interference += 1;
     }
 
     /// Notes the boundaries a delivery of `blob` put on the wire.

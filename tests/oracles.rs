@@ -215,3 +215,24 @@ fn the_correct_server_runs_clean_under_valgrind() {
         .run_for(Duration::from_secs(120));
     assert_eq!(report.stats().deliveries, 5 * 3);
 }
+
+#[test]
+fn clients_that_change_each_others_answers_are_interference_not_a_finding() {
+    // Twenty copies of one blob at once on one key: each answer depends on the others.
+    let report = against("line-server")
+        .blob(
+            "shared-key",
+            "SET counter 1\nGET counter\nDEL counter\nGET counter\n",
+        )
+        .expect_same_response()
+        .connections(20)
+        .cycles(80)
+        .run_for(Duration::from_secs(120));
+    assert_eq!(report.stats().deliveries, 80);
+    assert!(
+        report.stats().interference > 0,
+        "copies disturbed each other, and each was cleared alone: {}",
+        report.stats()
+    );
+    assert!(report.to_string().contains("interference="), "{report}");
+}

@@ -74,6 +74,7 @@ pub(crate) struct Requested {
     pub(crate) stop_grace: Duration,
     pub(crate) replay: Option<String>,
     pub(crate) shrink: Budget,
+    pub(crate) isolate_blobs: bool,
 }
 
 impl Default for Requested {
@@ -95,6 +96,7 @@ impl Default for Requested {
             stop_grace: Duration::from_secs(2),
             replay: None,
             shrink: Budget::default(),
+            isolate_blobs: false,
         }
     }
 }
@@ -114,6 +116,8 @@ pub(crate) struct Settings {
     pub(crate) stop_grace: Duration,
     pub(crate) replay: Option<Case>,
     pub(crate) shrink: Budget,
+    /// Never two deliveries of one blob at once.
+    pub(crate) isolate_blobs: bool,
 }
 
 /// The value of environment variable `name`, if it is set and valid UTF-8: the only place
@@ -219,6 +223,7 @@ impl Settings {
             stop_grace: requested.stop_grace,
             replay,
             shrink,
+            isolate_blobs: requested.isolate_blobs,
         })
     }
 }

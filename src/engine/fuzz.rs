@@ -11,6 +11,7 @@ use tokio::task::JoinSet;
 use tokio::time::{Instant, interval_at, sleep_until};
 
 use super::book::{Book, Running};
+use super::confirm::confirm_alone;
 use super::{
     Delivered, EXIT_GRACE, FINAL_SETTLE, Progress, Stopped, Transport, exit_within, far_future,
     schedule,
@@ -99,7 +100,7 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let mut queue = Queue {
         cases: schedule(run.corpus, settings),
         exhausted: false,
-        exclusive: run.oracles.expect_same,
+        exclusive: settings.isolate_blobs,
         busy: HashSet::new(),
         deferred: VecDeque::new(),
         blobs: run.corpus.blobs().len(),
@@ -118,12 +119,15 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let mut ticks = interval_at(book.started + every, every);
     let stop = run.stop.cloned().unwrap_or_default();
     let mut looks = interval_at(book.started + STALL_CHECK, STALL_CHECK);
+    // Responses that differed while other deliveries ran: each is delivered again alone,
+    // once the others are done, before it counts as a finding.
+    let mut doubtful: Vec<Running<'_>> = Vec::new();
     if let Some(server) = run.server.as_ref() {
         server.arm_output_watch();
     }
 
     let end = loop {
-        while tasks.len() < settings.connections {
+        while doubtful.is_empty() && tasks.len() < settings.connections {
             let Some((blob, planned)) = queue.next() else {
                 break;
             };
@@ -143,7 +147,15 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
             book.running.insert(handle.id(), running);
         }
         if tasks.is_empty() {
-            break RunEnd::CyclesDone;
+            if doubtful.is_empty() {
+                break RunEnd::CyclesDone;
+            }
+            for running in std::mem::take(&mut doubtful) {
+                if let Some(stopped) = confirm_alone(&mut run, &mut book, running).await {
+                    return Err(stopped);
+                }
+            }
+            continue;
         }
         tokio::select! {
             biased;
@@ -189,9 +201,13 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                 let now = Instant::now();
                 let Some(running) = book.finish(id, now) else { continue };
                 queue.done(running.blob);
-                if let Some(stopped) = finished(&mut run, &mut book, &mut tasks, running, outcome, now).await {
-                    tasks.abort_all();
-                    return Err(stopped);
+                match finished(&mut run, &mut book, &mut tasks, running, outcome, now).await {
+                    Finished::Counted => {}
+                    Finished::Doubtful(running) => doubtful.push(running),
+                    Finished::Stop(stopped) => {
+                        tasks.abort_all();
+                        return Err(stopped);
+                    }
                 }
             }
         }
@@ -209,8 +225,17 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     Ok((book.stats(), end))
 }
 
-/// Takes in one finished delivery: counts it, and judges it. `Some` stops the run (the
-/// caller then aborts the other deliveries, if this has not).
+/// What became of one finished delivery.
+enum Finished<'a> {
+    /// Counted; nothing wrong.
+    Counted,
+    /// Its response differed while other deliveries ran: to be delivered again alone.
+    Doubtful(Running<'a>),
+    /// The run stops (the caller aborts the other deliveries, if this has not).
+    Stop(Stopped),
+}
+
+/// Takes in one finished delivery: counts it, and judges it.
 async fn finished<'a>(
     run: &mut Run<'a>,
     book: &mut Book<'a>,
@@ -218,17 +243,17 @@ async fn finished<'a>(
     running: Running<'a>,
     outcome: Outcome,
     now: Instant,
-) -> Option<Stopped> {
+) -> Finished<'a> {
     let delivered = match outcome {
         Ok(delivered) => delivered,
         Err(error) => {
             book.trouble(now);
             if let Some(exit) = exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
                 book.remember(now, running, false);
-                return Some(Stopped::Found(book.found(oracle::exited(exit))));
+                return Finished::Stop(Stopped::Found(book.found(oracle::exited(exit))));
             }
             // The failed delivery sent nothing: it is a victim, not a suspect.
-            return Some(match oracle::connect_failed(error) {
+            return Finished::Stop(match oracle::connect_failed(error) {
                 Ok(kind) => Stopped::Found(book.found(kind)),
                 Err(setup) => Stopped::Setup(setup),
             });
@@ -262,12 +287,21 @@ async fn finished<'a>(
         .flatten();
     let Some(kind) = verdict else {
         book.remember(now, running, delivered.closed_cleanly);
-        return None;
+        return Finished::Counted;
     };
+    if oracle::may_interfere(&kind) && shares_the_server(run) {
+        return Finished::Doubtful(running);
+    }
     tasks.abort_all();
     if let Some(exit) = exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
         book.remember(now, running, false);
-        return Some(Stopped::Found(book.found(oracle::exited(exit))));
+        return Finished::Stop(Stopped::Found(book.found(oracle::exited(exit))));
     }
-    Some(Stopped::Found(book.found_in(kind, &running)))
+    Finished::Stop(Stopped::Found(book.found_in(kind, &running)))
+}
+
+/// True when a delivery may have run beside other deliveries of its own blob, or beside
+/// any other: a response that differs may then come from their shared state in the server.
+fn shares_the_server(run: &Run<'_>) -> bool {
+    run.settings.connections > 1 && !run.settings.isolate_blobs
 }

@@ -5,12 +5,14 @@
 //! - [`pacing`]: what happens between two chunks (the only place that sleeps to pace);
 //! - [`mod@fuzz`]: the run loop, `connections` deliveries in flight, one tokio task each;
 //! - [`book`]: the run loop's bookkeeping, which cases were in flight when a bug showed;
+//! - [`confirm`]: a differing response delivered again alone before it counts;
 //! - [`reads`]: whether the server still reads at all;
 //! - [`whole`]: every blob sent whole, once, for the response baselines.
 //!
 //! The engine asks the oracles whether what it saw is a bug; it never decides that itself.
 
 mod book;
+mod confirm;
 mod connection;
 mod fuzz;
 mod pacing;

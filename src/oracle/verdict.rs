@@ -40,6 +40,19 @@ pub(crate) fn stopped_reading(unread_for: Option<Duration>) -> Option<FindingKin
         .map(|unread_for| FindingKind::ServerStoppedReading { unread_for })
 }
 
+/// True for a finding about one delivery's response that other deliveries running at the
+/// same time may have caused (through state they share in the server): it is confirmed
+/// alone before it counts. That is a differing response, a failed user check, and a
+/// response that stopped short of the expected length (another client's change made it
+/// shorter); a server that answered nothing at all is a hang as it is.
+pub(crate) fn may_interfere(kind: &FindingKind) -> bool {
+    match kind {
+        FindingKind::ResponseDiffers { .. } | FindingKind::CheckFailed { .. } => true,
+        FindingKind::NoResponse { received, .. } => *received > 0,
+        _ => false,
+    }
+}
+
 /// The finding a failed connect is, or the setup error when the harness's own side failed.
 pub(crate) fn connect_failed(error: ConnectError) -> Result<FindingKind, SetupError> {
     match error {
@@ -87,6 +100,28 @@ mod tests {
             "{}",
             kind.headline()
         );
+    }
+
+    #[test]
+    fn only_answers_other_clients_may_have_changed_are_confirmed_alone() {
+        let differs = FindingKind::ResponseDiffers {
+            expected: b"+1".to_vec(),
+            actual: b"-nil".to_vec(),
+            first_difference: 0,
+            expected_closed: false,
+            actual_closed: false,
+        };
+        assert!(may_interfere(&differs));
+        let short = |received| FindingKind::NoResponse {
+            waited: Duration::from_secs(2),
+            received,
+            last_boundary: 3,
+        };
+        assert!(may_interfere(&short(16)), "a short answer");
+        assert!(!may_interfere(&short(0)), "no answer at all is a hang");
+        assert!(!may_interfere(&FindingKind::ConnectTimeout {
+            after: Duration::from_secs(1)
+        }));
     }
 
     #[test]

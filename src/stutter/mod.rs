@@ -218,10 +218,20 @@ impl Stutter {
     /// delivery of that blob must then get the same bytes and the same end (the server
     /// closed, or kept the connection open). A response is complete when the server closes,
     /// or when it reached the recorded length and nothing more came within a short settle
-    /// time (10 ms). Deliveries of one blob never overlap in this mode, so blobs whose
-    /// requests use keys of their own do not disturb each other. Default: off.
+    /// time (2 ms). Deliveries run at full concurrency: a response that differs while
+    /// others ran is delivered again alone, and only a difference that shows again is a
+    /// finding (one that does not is counted as `interference` in the stats). Make each blob
+    /// idempotent (reset the keys it uses first). Default: off.
     pub fn expect_same_response(mut self) -> Self {
         self.plan.oracles.expect_same = true;
+        self
+    }
+
+    /// Never delivers one blob twice at the same time: for blobs that disturb their own
+    /// answers when two copies run at once, and cannot be made not to. Costs throughput:
+    /// at most one connection per blob. Default: off.
+    pub fn isolate_blobs(mut self, on: bool) -> Self {
+        self.plan.requested.isolate_blobs = on;
         self
     }
 

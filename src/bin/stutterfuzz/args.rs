@@ -91,6 +91,10 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) expect_same_response: bool,
 
+    /// Never deliver one blob twice at the same time (at most one connection per blob)
+    #[arg(long)]
+    pub(crate) isolate_blobs: bool,
+
     /// After the last chunk, the server must complete its response within MS milliseconds,
     /// or it is a finding. Default: off
     #[arg(long, value_name = "MS")]

@@ -80,6 +80,9 @@ fn configure(args: &Args) -> Result<Stutter, String> {
     if args.expect_same_response {
         fuzz = fuzz.expect_same_response();
     }
+    if args.isolate_blobs {
+        fuzz = fuzz.isolate_blobs(true);
+    }
     if let Some(ms) = args.response_timeout {
         fuzz = fuzz.response_timeout(Duration::from_millis(ms.max(1)));
     }
