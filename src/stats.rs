@@ -50,6 +50,9 @@ pub struct Stats {
     /// ran, but not when the case was delivered again alone: the deliveries disturbed each
     /// other (shared state in the server), which is no boundary bug.
     pub interference: u64,
+    /// Responses that differed only where the blob's own answer, sent whole again, changed
+    /// too (a date, an id): the server's own variation, learnt and ignored from then on.
+    pub varied: u64,
     /// Time spent fuzzing.
     pub elapsed: Duration,
 }
@@ -71,6 +74,7 @@ impl Default for Stats {
             read_checks: 0,
             boundary_coverage: 0.0,
             interference: 0,
+            varied: 0,
             elapsed: Duration::ZERO,
         }
     }
@@ -129,6 +133,13 @@ impl fmt::Display for Stats {
                 f,
                 " (interference={}: responses that differed while other deliveries ran, but not alone)",
                 self.interference
+            )?;
+        }
+        if self.varied > 0 {
+            write!(
+                f,
+                " (varied={}: responses that differed where the blob's own answer varies too)",
+                self.varied
             )?;
         }
         if self.port_waits > 0 {
@@ -220,6 +231,11 @@ impl StatsCollector {
     /// Notes a difference that did not show again alone.
     pub(crate) fn interfered(&mut self) {
         self.stats.interference += 1;
+    }
+
+    /// Notes a difference that the blob's own answer showed too.
+    pub(crate) fn varied(&mut self) {
+        self.stats.varied += 1;
     }
 
     /// Notes the boundaries a delivery of `blob` put on the wire.

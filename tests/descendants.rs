@@ -212,3 +212,22 @@ fn a_killed_harness_leaves_no_daemon() {
     assert_all_gone(&pids);
     assert_closed(&addr);
 }
+
+#[test]
+fn a_server_that_goes_into_the_background_once_ready_is_a_setup_error_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let pid_file = dir.path().join("pids");
+    let addr = free_addr();
+    let mut server = fixture_command("line-server", Some(&pid_file));
+    server.arg("--daemonize-late");
+    let failure = common::stutter(&addr)
+        .server(server)
+        .blobs(blob_dir())
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("a daemon cannot be watched");
+    let text = failure.to_string();
+    assert!(failure.setup_error().is_some(), "not a finding: {text}");
+    assert!(text.contains("went into the background"), "{text}");
+    assert_all_gone(&read_pids(&pid_file));
+    assert_closed(&addr);
+}

@@ -236,3 +236,49 @@ fn clients_that_change_each_others_answers_are_interference_not_a_finding() {
     );
     assert!(report.to_string().contains("interference="), "{report}");
 }
+
+#[test]
+fn answers_with_a_clock_and_request_ids_are_learnt_not_reported() {
+    // Each answer carries the time to the millisecond and an id counted over all clients.
+    let report = against("clock-server")
+        .blobs(blob_dir())
+        .expect_same_response()
+        .response_timeout(Duration::from_secs(2))
+        .cycles(30)
+        .run_for(Duration::from_secs(120));
+    assert_eq!(report.stats().deliveries, 5 * 30);
+    assert!(
+        report.stats().varied > 0,
+        "the varying words were learnt: {}",
+        report.stats()
+    );
+}
+
+#[test]
+fn a_mask_leaves_a_part_of_every_answer_out() {
+    let report = against("clock-server")
+        .blob("ping", "PING\n")
+        .expect_same_response()
+        .mask(r"at [0-9:.]+ id=[0-9]+")
+        .connections(1)
+        .cycles(20)
+        .run_for(Duration::from_secs(60));
+    assert_eq!(report.stats().deliveries, 20);
+    assert_eq!(
+        report.stats().varied,
+        0,
+        "nothing left to learn: {}",
+        report.stats()
+    );
+    let bad = against("clock-server")
+        .blob("ping", "PING\n")
+        .mask("id=(")
+        .try_run_for(Duration::from_secs(10))
+        .expect_err("a bad pattern");
+    let text = bad.to_string();
+    assert!(bad.setup_error().is_some(), "{text}");
+    assert!(
+        text.contains("\"id=(\" is not a regular expression"),
+        "{text}"
+    );
+}

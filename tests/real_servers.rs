@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use stutterfuzz::{FindingKind, Stutter};
+use stutterfuzz::Stutter;
 
 fn fixtures(dir: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -93,21 +93,21 @@ fn memcached_has_no_false_alarm() {
 }
 
 #[test]
-fn without_normalize_memcached_cas_tokens_differ() {
-    let failure = Stutter::new("127.0.0.1:0")
+fn without_normalize_memcached_cas_tokens_are_learnt_as_varying() {
+    // `gets` answers a new CAS token each time: the blob sent whole again shows it, so the
+    // token is learnt as varying, not reported as a boundary bug.
+    let report = Stutter::new("127.0.0.1:0")
         .no_regression_file()
         .server(memcached())
         .blobs(fixtures("memcached"))
         .expect_same_response()
         .cycles(10)
-        .try_run_for(Duration::from_secs(60))
-        .expect_err("gets answers a new CAS token each time");
-    let finding = failure.finding().expect("a finding");
+        .run_for(Duration::from_secs(60));
     assert!(
-        matches!(finding.kind(), FindingKind::ResponseDiffers { .. }),
-        "{finding}"
+        report.stats().varied > 0,
+        "the CAS token was learnt: {}",
+        report.stats()
     );
-    assert_eq!(finding.suspects()[0].case().blob(), "gets.txt", "{finding}");
 }
 
 #[test]

@@ -33,7 +33,8 @@ pub(crate) struct Run<'a> {
     pub(crate) corpus: &'a Corpus,
     pub(crate) transport: Transport,
     pub(crate) oracles: &'a Oracles,
-    pub(crate) baselines: &'a HashMap<String, Baseline>,
+    /// The whole-blob answers; confirming a difference may learn what varies in them.
+    pub(crate) baselines: &'a mut HashMap<String, Baseline>,
     pub(crate) server: Option<&'a mut Server>,
     pub(crate) stop: Option<&'a StopHandle>,
     pub(crate) progress: Option<&'a ProgressHook>,
@@ -289,7 +290,7 @@ async fn finished<'a>(
         book.remember(now, running, delivered.closed_cleanly);
         return Finished::Counted;
     };
-    if oracle::may_interfere(&kind) && shares_the_server(run) {
+    if oracle::may_interfere(&kind) {
         return Finished::Doubtful(running);
     }
     tasks.abort_all();
@@ -298,10 +299,4 @@ async fn finished<'a>(
         return Finished::Stop(Stopped::Found(book.found(oracle::exited(exit))));
     }
     Finished::Stop(Stopped::Found(book.found_in(kind, &running)))
-}
-
-/// True when a delivery may have run beside other deliveries of its own blob, or beside
-/// any other: a response that differs may then come from their shared state in the server.
-fn shares_the_server(run: &Run<'_>) -> bool {
-    run.settings.connections > 1 && !run.settings.isolate_blobs
 }

@@ -49,13 +49,7 @@ pub(crate) async fn deliver_whole(
         match outcome {
             Ok(delivered) => {
                 let closed = delivered.heard.closed();
-                baselines.insert(
-                    name,
-                    Baseline {
-                        bytes: delivered.heard.bytes,
-                        closed,
-                    },
-                );
+                baselines.insert(name, Baseline::new(delivered.heard.bytes, closed));
             }
             Err(error) => return Err((error, case)),
         }

@@ -7,6 +7,7 @@
 
 mod response;
 mod verdict;
+mod volatile;
 
 use std::fmt;
 use std::sync::Arc;
@@ -41,15 +42,32 @@ pub(crate) type Checker = Arc<dyn Fn(&Case, &Response) -> Result<(), String> + S
 pub(crate) struct Oracles {
     pub(crate) expect_same: bool,
     pub(crate) normalize: Option<Normalizer>,
+    /// Parts of answers to leave out of the comparison (`.mask` / `--mask`).
+    pub(crate) masks: Vec<regex::bytes::Regex>,
     pub(crate) response_timeout: Option<Duration>,
     pub(crate) check: Option<Checker>,
 }
+
+/// What the blob sent whole once more said of its first answer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Relearnt {
+    /// The same answer: the server does not vary by itself here.
+    Unchanged,
+    /// Some words changed: they are now known to vary.
+    Learnt,
+    /// Another answer altogether (more lines, other words in other places).
+    Reshaped,
+}
+
+/// What a masked part of an answer is compared as.
+const MASKED: &[u8] = b"<masked>";
 
 impl fmt::Debug for Oracles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Oracles")
             .field("expect_same", &self.expect_same)
             .field("normalize", &self.normalize.is_some())
+            .field("masks", &self.masks.len())
             .field("response_timeout", &self.response_timeout)
             .field("check", &self.check.is_some())
             .finish()
@@ -68,7 +86,7 @@ impl Oracles {
             return Listen::HalfClose { linger };
         }
         Listen::Await {
-            expect: baseline.map(|b| b.bytes.len()),
+            expect: baseline.map(Baseline::expected_len),
             settle: SETTLE,
             limit: self.response_timeout.unwrap_or(RESPONSE_WAIT),
         }
@@ -83,10 +101,31 @@ impl Oracles {
         }
     }
 
-    fn normalized<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+    /// An answer as it is compared: masked, then mapped by the user's normalizer.
+    pub(crate) fn normalized<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
+        let mut out = std::borrow::Cow::Borrowed(bytes);
+        for mask in &self.masks {
+            if let std::borrow::Cow::Owned(masked) = mask.replace_all(&out, MASKED) {
+                out = std::borrow::Cow::Owned(masked);
+            }
+        }
         match &self.normalize {
-            Some(f) => std::borrow::Cow::Owned(f(bytes)),
-            None => std::borrow::Cow::Borrowed(bytes),
+            Some(f) => std::borrow::Cow::Owned(f(&out)),
+            None => out,
+        }
+    }
+
+    /// Compares the blob's answer sent whole once more (`again`) with `baseline`, and learns
+    /// what of it varies by itself.
+    pub(crate) fn relearn(&self, baseline: &mut Baseline, again: &[u8]) -> Relearnt {
+        let before = self.normalized(&baseline.bytes).into_owned();
+        let after = self.normalized(again);
+        if before == *after {
+            Relearnt::Unchanged
+        } else if baseline.volatile.learn(&before, &after) {
+            Relearnt::Learnt
+        } else {
+            Relearnt::Reshaped
         }
     }
 
@@ -115,7 +154,7 @@ impl Oracles {
             let expected = self.normalized(&baseline.bytes);
             let actual = self.normalized(&heard.bytes);
             let closed = heard.closed();
-            if expected != actual || closed != baseline.closed {
+            if !baseline.volatile.same(&expected, &actual) || closed != baseline.closed {
                 return Some(FindingKind::ResponseDiffers {
                     first_difference: first_difference(&expected, &actual),
                     expected: expected.into_owned(),
@@ -158,10 +197,7 @@ mod tests {
             expect_same: true,
             ..Oracles::default()
         };
-        let baseline = Baseline {
-            bytes: b"+OK\n+v\n".to_vec(),
-            closed: false,
-        };
+        let baseline = Baseline::new(b"+OK\n+v\n".to_vec(), false);
         assert_eq!(
             oracles.judge(
                 &case(),
@@ -205,10 +241,7 @@ mod tests {
             })),
             ..Oracles::default()
         };
-        let baseline = Baseline {
-            bytes: b"time=1700000000\n".to_vec(),
-            closed: true,
-        };
+        let baseline = Baseline::new(b"time=1700000000\n".to_vec(), true);
         let later = heard(b"time=1700000042\n", ReadEnd::Closed);
         assert_eq!(oracles.judge(&case(), &later, Some(&baseline)), None);
     }
@@ -269,10 +302,7 @@ mod tests {
             expect_same: true,
             ..Oracles::default()
         };
-        let baseline = Baseline {
-            bytes: vec![1; 7],
-            closed: false,
-        };
+        let baseline = Baseline::new(vec![1; 7], false);
         assert_eq!(
             oracles.listen(Some(&baseline), linger),
             Listen::Await {

@@ -26,12 +26,33 @@ impl Response {
 }
 
 /// The response to a blob delivered whole, in one write: what every split delivery of that
-/// blob must also get under `expect_same_response`.
+/// blob must also get under `expect_same_response`, but for the parts learnt to vary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Baseline {
     pub(crate) bytes: Vec<u8>,
     pub(crate) closed: bool,
+    pub(crate) volatile: Volatile,
 }
+
+impl Baseline {
+    /// The whole-blob response `bytes`, closed by the server or not; nothing known to vary.
+    pub(crate) fn new(bytes: Vec<u8>, closed: bool) -> Self {
+        Baseline {
+            bytes,
+            closed,
+            volatile: Volatile::default(),
+        }
+    }
+
+    /// How many bytes a split delivery waits for before its answer can be complete: the
+    /// whole-blob response's length. (An answer whose varying words came out shorter waits
+    /// for its response timeout, and is then confirmed alone like any short answer.)
+    pub(crate) fn expected_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+use super::volatile::Volatile;
 
 /// The offset of the first byte where `a` and `b` differ (the shorter length if one is a
 /// prefix of the other).

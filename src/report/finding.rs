@@ -251,7 +251,9 @@ impl Finding {
     /// The case that fails alone, when narrowing found one (its original pattern).
     pub fn culprit(&self) -> Option<&Case> {
         match &self.narrowed {
-            Some(Narrowed::Culprit { original, .. }) => Some(original),
+            Some(Narrowed::Culprit { original, .. } | Narrowed::Unsplit { original }) => {
+                Some(original)
+            }
             _ => None,
         }
     }
@@ -340,6 +342,12 @@ impl fmt::Display for Finding {
                 )?;
             }
             Some(Narrowed::NotTried(why)) => writeln!(f, "  culprit   = not searched: {why}")?,
+            Some(Narrowed::Unsplit { original }) => writeln!(
+                f,
+                "  culprit   = {original} fails alone, and so does its blob sent whole, in one write: \
+                 this is no boundary bug (the answer depends on something else: time, state, \
+                 other clients; see .mask / --mask)"
+            )?,
             None => {}
         }
         match &self.regression {
@@ -426,5 +434,42 @@ impl fmt::Display for Finding {
         }
         writeln!(f)?;
         write!(f, "{}", self.stats)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::Blob;
+
+    #[test]
+    fn a_culprit_that_fails_sent_whole_is_said_to_be_no_boundary_bug() {
+        let blob = Blob::new("ping.txt", "PING\n");
+        let case: Case = "v1:ping.txt:2,3".parse().unwrap();
+        let mut finding = Finding::new(
+            FindingKind::CheckFailed {
+                message: "wrong".into(),
+            },
+            vec![Suspect::new(case.clone(), &blob, SuspectState::Culprit)],
+            Stats::default(),
+            Seed::new(1),
+            "127.0.0.1:1".into(),
+            Rerun::with_env("cargo test t"),
+        );
+        finding.narrowed = Some(Narrowed::Unsplit {
+            original: case.clone(),
+        });
+        let text = finding.to_string();
+        assert!(
+            text.contains("fails alone, and so does its blob sent whole")
+                && text.contains("no boundary bug"),
+            "{text}"
+        );
+        assert_eq!(finding.culprit(), Some(&case));
+        assert_eq!(
+            finding.minimal(),
+            None,
+            "nothing to replay as a boundary bug"
+        );
     }
 }

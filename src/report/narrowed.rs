@@ -14,6 +14,9 @@ pub(crate) enum Narrowed {
         tried: usize,
         together: Option<bool>,
     },
+    /// One case fails alone, but shrinking it led to the blob sent whole, which fails the
+    /// same way: not a boundary bug.
+    Unsplit { original: Case },
     /// One case fails alone; its pattern shrunk to `minimal`.
     Culprit {
         original: Case,

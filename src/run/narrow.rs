@@ -126,6 +126,10 @@ pub(crate) async fn narrow(
         shrinker.report(candidate, failed);
     }
     let minimal = Case::new(case.blob(), shrinker.current().clone());
+    if minimal.splits().len() <= 1 && minimal.splits().total() == blob.len() {
+        // The blob sent whole, in one write, fails the same way: no boundary is to blame.
+        return Ok(Narrowed::Unsplit { original: case });
+    }
     let mut reproduced = 0;
     for _ in 0..budget.tries {
         if fails_again(probe, fresh, kind, &minimal, blob, base).await? {

@@ -31,6 +31,8 @@ pub(crate) struct Plan {
     pub(crate) oracles: Oracles,
     pub(crate) output: Option<OutputWatch>,
     pub(crate) regressions: Regressions,
+    /// Masks given that are no regular expression: each a setup error when the run starts.
+    pub(crate) bad_masks: Vec<String>,
     /// Where the delivery log goes (`.record(path)`).
     pub(crate) delivery_log: Option<PathBuf>,
 }
@@ -84,6 +86,7 @@ impl Plan {
             oracles: Oracles::default(),
             output: Some(OutputWatch::default()),
             regressions: Regressions::default(),
+            bad_masks: Vec::new(),
             delivery_log: None,
         }
     }
@@ -91,6 +94,9 @@ impl Plan {
     /// The settings of a run with this time budget, the `STUTTERFUZZ_*` variables laid over
     /// them.
     pub(crate) fn settings(&self, budget: Duration) -> Result<Settings, SetupError> {
+        if let Some(error) = self.bad_masks.first() {
+            return Err(SetupError::new(SetupErrorKind::Settings, error.clone()));
+        }
         Settings::resolve(&self.requested, budget, env_var)
     }
 

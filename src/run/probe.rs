@@ -208,6 +208,15 @@ impl<'a> Probe<'a> {
             .is_none_or(|s| s.try_exited().is_some())
     }
 
+    /// A setup error when the server went into the background (exited 0 while something it
+    /// started listens), having stopped what it left.
+    pub(crate) async fn went_background(&mut self) -> Option<SetupError> {
+        match self.server.as_mut()? {
+            Server::Process(process) => process.went_background(self.transport.addr).await,
+            Server::InProcess(_) => None,
+        }
+    }
+
     /// Stops the server and returns what a report shows of it, and how it ended if it had
     /// ended on its own before.
     pub(crate) async fn stop(&mut self) -> Option<(ServerSummary, Option<Exit>)> {

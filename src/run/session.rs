@@ -20,7 +20,8 @@ use crate::error::SetupError;
 use crate::limits;
 use crate::oracle::{self, Baseline};
 use crate::report::{
-    Failure, Finding, Narrowed, NotNarrowed, RegressionNote, Report, RunEnd, Suspect, SuspectState,
+    Failure, Finding, FindingKind, Narrowed, NotNarrowed, RegressionNote, Report, RunEnd, Suspect,
+    SuspectState,
 };
 use crate::stats::Stats;
 
@@ -70,6 +71,15 @@ pub(crate) async fn run(
         &mut baselines,
     )
     .await;
+    // A server that exited 0 while something it started still listens went into the
+    // background (its parent left just after the daemon was ready): not a finding.
+    if let Ok(Outcome::Found { found, .. }) = &outcome
+        && matches!(&found.kind, FindingKind::ServerDied { status } if status.success())
+        && let Some(error) = probe.went_background().await
+    {
+        probe.stop().await;
+        return Err(error.into());
+    }
     let stopped = probe.stop().await;
     let (summary, died_at_stop) = match stopped {
         Some((summary, died)) => (Some(summary), died),

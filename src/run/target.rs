@@ -264,10 +264,9 @@ impl Served<'_> {
             Err(Stopped::Found(found)) => return Err(self.finding(found, probe)),
             Err(Stopped::Setup(e)) => return Err(e.into()),
         };
-        let baseline = taken.remove(blob.name()).unwrap_or(Baseline {
-            bytes: Vec::new(),
-            closed: false,
-        });
+        let baseline = taken
+            .remove(blob.name())
+            .unwrap_or_else(|| Baseline::new(Vec::new(), false));
         self.baselines
             .push((blob.bytes().to_vec(), baseline.clone()));
         Ok(Some(baseline))

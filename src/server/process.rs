@@ -130,13 +130,7 @@ impl ServerProcess {
                 let daemon = status.success() && accepts_within(addr, DAEMON_GRACE).await;
                 self.stop(Duration::from_secs(1)).await;
                 return Err(self.startup_error(if daemon {
-                    format!(
-                        "server `{}` went into the background: it exited with status 0 and a \
-                         process it started listens on {addr}; run it in the foreground (most \
-                         servers have an option for it, e.g. `--daemonize no` for redis-server), \
-                         so that stutterfuzz sees it crash. The background process was stopped",
-                        self.command_line
-                    )
+                    self.background_message(addr)
                 } else {
                     format!(
                         "server `{}` {} before it accepted connections on {addr}",
@@ -166,6 +160,27 @@ impl ServerProcess {
             }
             sleep(Duration::from_millis(10)).await;
         }
+    }
+
+    /// Whether the server went into the background: it exited with status 0, and something
+    /// it started accepts connections on `addr`. If so, stops that too and says what to do.
+    pub(crate) async fn went_background(&mut self, addr: SocketAddr) -> Option<SetupError> {
+        let exited = self.try_exited()?;
+        if !exited.success() || !accepts(addr, Duration::from_millis(250)).await {
+            return None;
+        }
+        self.stop(Duration::from_secs(1)).await;
+        Some(self.startup_error(self.background_message(addr)))
+    }
+
+    fn background_message(&self, addr: SocketAddr) -> String {
+        format!(
+            "server `{}` went into the background: it exited with status 0 and a process it \
+             started listens on {addr}; run it in the foreground (most servers have an option \
+             for it, e.g. `--daemonize no` for redis-server), so that stutterfuzz sees it \
+             crash. The background process was stopped",
+            self.command_line
+        )
     }
 
     fn startup_error(&self, headline: String) -> SetupError {

@@ -269,6 +269,21 @@ impl Stutter {
         self
     }
 
+    /// Leaves the parts of every answer that match the regular expression `pattern` out of
+    /// `expect_same_response`'s comparison (each is compared as `<masked>`): for parts that
+    /// vary by themselves in ways the harness cannot learn (see the README), such as
+    /// `Date: [^\r]*`. May be called more than once. A pattern that does not parse is a setup
+    /// error when the run starts. Default: none.
+    pub fn mask(mut self, pattern: &str) -> Self {
+        match regex::bytes::Regex::new(pattern) {
+            Ok(mask) => self.plan.oracles.masks.push(mask),
+            Err(e) => self.plan.bad_masks.push(format!(
+                "mask {pattern:?} is not a regular expression: {e}; fix the pattern"
+            )),
+        }
+        self
+    }
+
     /// After the last chunk, the server must complete its response within `limit` (the
     /// whole-blob response under `expect_same_response`; otherwise at least one byte or a
     /// close), or it is a finding: "no response N ms after the last chunk". Default: off,

@@ -91,6 +91,11 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) expect_same_response: bool,
 
+    /// With --expect-same-response, leave the parts of answers matching the regular
+    /// expression PATTERN out of the comparison (repeatable), e.g. 'Date: [^\r]*'
+    #[arg(long, value_name = "PATTERN")]
+    pub(crate) mask: Vec<String>,
+
     /// Never deliver one blob twice at the same time (at most one connection per blob)
     #[arg(long)]
     pub(crate) isolate_blobs: bool,

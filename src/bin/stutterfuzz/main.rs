@@ -83,6 +83,9 @@ fn configure(args: &Args) -> Result<Stutter, String> {
     if args.isolate_blobs {
         fuzz = fuzz.isolate_blobs(true);
     }
+    for pattern in &args.mask {
+        fuzz = fuzz.mask(pattern);
+    }
     if let Some(ms) = args.response_timeout {
         fuzz = fuzz.response_timeout(Duration::from_millis(ms.max(1)));
     }
