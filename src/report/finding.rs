@@ -173,6 +173,9 @@ pub(crate) enum RegressionNote {
     Regressed(std::path::PathBuf),
 }
 
+/// How many suspects a report lists, when there are several.
+const LISTED: usize = 10;
+
 /// A bug found: what happened, the cases that may have caused it, how to replay each.
 #[derive(Clone, Debug)]
 pub struct Finding {
@@ -391,19 +394,29 @@ impl fmt::Display for Finding {
             }
             writeln!(f, "  case      = {}", only.case)?;
             writeln!(f, "  replay    = {}", self.rerun.line(&only.case))?;
-        } else if !self.suspects.is_empty() {
+        } else if let [first, ..] = self.suspects.as_slice() {
+            // At a glance: the first few suspects, one short line each; all of them are in
+            // `Finding::suspects` and in the command line's failure file.
             writeln!(f)?;
-            for (i, s) in self.suspects.iter().enumerate() {
+            for (i, s) in self.suspects.iter().take(LISTED).enumerate() {
                 writeln!(
                     f,
-                    "{:>3}. {}: {} ({} bytes), splits {}",
+                    "{:>3}. {}: {} ({} bytes), case {}",
                     i + 1,
                     s.progress(),
                     s.blob_origin,
                     s.blob_len,
-                    s.case.splits()
+                    s.case
                 )?;
-                writeln!(f, "     {}", self.rerun.line(&s.case))?;
+            }
+            if let Some(more) = self.suspects.len().checked_sub(LISTED).filter(|n| *n > 0) {
+                writeln!(
+                    f,
+                    "     and {more} more suspects (all of them: Finding::suspects(), or the failure file of the command line)"
+                )?;
+            }
+            if self.culprit().is_none() {
+                writeln!(f, "  replay    = {}", self.rerun.line(&first.case))?;
             }
         }
         if let FindingKind::ResponseDiffers {
@@ -438,38 +451,4 @@ impl fmt::Display for Finding {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::corpus::Blob;
-
-    #[test]
-    fn a_culprit_that_fails_sent_whole_is_said_to_be_no_boundary_bug() {
-        let blob = Blob::new("ping.txt", "PING\n");
-        let case: Case = "v1:ping.txt:2,3".parse().unwrap();
-        let mut finding = Finding::new(
-            FindingKind::CheckFailed {
-                message: "wrong".into(),
-            },
-            vec![Suspect::new(case.clone(), &blob, SuspectState::Culprit)],
-            Stats::default(),
-            Seed::new(1),
-            "127.0.0.1:1".into(),
-            Rerun::with_env("cargo test t"),
-        );
-        finding.narrowed = Some(Narrowed::Unsplit {
-            original: case.clone(),
-        });
-        let text = finding.to_string();
-        assert!(
-            text.contains("fails alone, and so does its blob sent whole")
-                && text.contains("no boundary bug"),
-            "{text}"
-        );
-        assert_eq!(finding.culprit(), Some(&case));
-        assert_eq!(
-            finding.minimal(),
-            None,
-            "nothing to replay as a boundary bug"
-        );
-    }
-}
+mod tests;

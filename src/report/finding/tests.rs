@@ -1,0 +1,66 @@
+//! The report of a finding, as a user reads it.
+
+use super::*;
+use crate::corpus::Blob;
+
+#[test]
+fn a_culprit_that_fails_sent_whole_is_said_to_be_no_boundary_bug() {
+    let blob = Blob::new("ping.txt", "PING\n");
+    let case: Case = "v1:ping.txt:2,3".parse().unwrap();
+    let mut finding = Finding::new(
+        FindingKind::CheckFailed {
+            message: "wrong".into(),
+        },
+        vec![Suspect::new(case.clone(), &blob, SuspectState::Culprit)],
+        Stats::default(),
+        Seed::new(1),
+        "127.0.0.1:1".into(),
+        Rerun::with_env("cargo test t"),
+    );
+    finding.narrowed = Some(Narrowed::Unsplit {
+        original: case.clone(),
+    });
+    let text = finding.to_string();
+    assert!(
+        text.contains("fails alone, and so does its blob sent whole")
+            && text.contains("no boundary bug"),
+        "{text}"
+    );
+    assert_eq!(finding.culprit(), Some(&case));
+    assert_eq!(
+        finding.minimal(),
+        None,
+        "nothing to replay as a boundary bug"
+    );
+}
+
+#[test]
+fn many_suspects_are_listed_ten_at_most_with_one_replay_line() {
+    let blob = Blob::new("ping.txt", "PING\n");
+    let suspects = (0..30)
+        .map(|i| {
+            let case: Case = format!("v1:ping.txt:{},{}", 1 + i % 4, 4 - i % 4)
+                .parse()
+                .unwrap();
+            Suspect::new(case, &blob, SuspectState::InFlight).sent(1, 1)
+        })
+        .collect();
+    let finding = Finding::new(
+        FindingKind::ServerDied {
+            status: std::os::unix::process::ExitStatusExt::from_raw(6),
+        },
+        suspects,
+        Stats::default(),
+        Seed::new(1),
+        "127.0.0.1:1".into(),
+        Rerun::with_env("cargo test t"),
+    );
+    let text = finding.to_string();
+    assert!(
+        text.contains(" 10. in flight, sent 1 of 2 chunks"),
+        "{text}"
+    );
+    assert!(!text.contains(" 11. "), "{text}");
+    assert!(text.contains("and 20 more suspects"), "{text}");
+    assert_eq!(text.matches("STUTTERFUZZ_REPLAY=").count(), 1, "{text}");
+}
