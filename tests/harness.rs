@@ -58,7 +58,17 @@ fn the_buggy_server_is_found_and_its_case_replays() {
             "the report names a real blob: {}",
             blob.display()
         );
+    }
+    // The report lists ten suspects at most, each with its splits and case string.
+    for suspect in suspects.iter().take(10) {
         assert!(report.contains(&suspect.case().splits().to_string()));
+        assert!(report.contains(&suspect.case().to_string()));
+    }
+    if suspects.len() > 10 {
+        assert!(
+            report.contains(&format!("and {} more suspects", suspects.len() - 10)),
+            "{report}"
+        );
     }
 
     // At least one suspect crashes the server again when replayed alone.

@@ -401,11 +401,12 @@ impl fmt::Display for Finding {
             for (i, s) in self.suspects.iter().take(LISTED).enumerate() {
                 writeln!(
                     f,
-                    "{:>3}. {}: {} ({} bytes), case {}",
+                    "{:>3}. {}: {} ({} bytes), splits {} = {}",
                     i + 1,
                     s.progress(),
                     s.blob_origin,
                     s.blob_len,
+                    s.case.splits(),
                     s.case
                 )?;
             }
