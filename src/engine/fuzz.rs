@@ -43,6 +43,9 @@ pub(crate) struct Run<'a> {
 
 type Outcome = Result<Delivered, ConnectError>;
 
+/// How long deliveries in flight may go on once a response is to be confirmed alone.
+const DRAIN: Duration = Duration::from_millis(100);
+
 /// How often the run loop asks whether the server stopped reading.
 const STALL_CHECK: Duration = Duration::from_millis(250);
 
@@ -92,6 +95,11 @@ impl<'a, I: Iterator<Item = (&'a Blob, Planned)>> Queue<'a, I> {
     fn done(&mut self, blob: &Blob) {
         self.busy.remove(blob.name());
     }
+
+    /// A case that was cut short is delivered again, before any new one.
+    fn again(&mut self, blob: &'a Blob, planned: Planned) {
+        self.deferred.push_front((blob, planned));
+    }
 }
 
 /// Runs the cases until they are all delivered, the budget or a stop ends the run, or a
@@ -123,6 +131,8 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     // Responses that differed while other deliveries ran: each is delivered again alone,
     // once the others are done, before it counts as a finding.
     let mut doubtful: Vec<Running<'_>> = Vec::new();
+    // Deliveries still in flight then get a moment to finish, and are cut short after it.
+    let mut drain_until: Option<Instant> = None;
     if let Some(server) = run.server.as_ref() {
         server.arm_output_watch();
     }
@@ -151,6 +161,7 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
             if doubtful.is_empty() {
                 break RunEnd::CyclesDone;
             }
+            drain_until = None;
             for running in std::mem::take(&mut doubtful) {
                 if let Some(stopped) = confirm_alone(&mut run, &mut book, running).await {
                     return Err(stopped);
@@ -181,6 +192,12 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                 return Err(Stopped::Found(book.found(kind)));
             }
             () = stop.stopped() => break RunEnd::Stopped,
+            () = sleep_until(drain_until.unwrap_or_else(far_future)), if drain_until.is_some() => {
+                // Those still waiting for an answer would hold the confirmation up to their
+                // response timeout: they are cut short, uncounted.
+                tasks.abort_all();
+                drain_until = Some(far_future());
+            }
             () = sleep_until(deadline) => break RunEnd::TimeUp,
             _ = looks.tick() => {
                 if let Some(kind) = oracle::stopped_reading(run.transport.pacing.unread_for()) {
@@ -197,14 +214,24 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                 let (id, outcome) = match joined {
                     Ok(pair) => pair,
                     Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    Err(_) => continue,
+                    Err(e) => {
+                        // Cut short on purpose: it is delivered again later.
+                        if let Some(running) = book.finish(e.id(), Instant::now()) {
+                            queue.done(running.blob);
+                            queue.again(running.blob, running.planned);
+                        }
+                        continue;
+                    }
                 };
                 let now = Instant::now();
                 let Some(running) = book.finish(id, now) else { continue };
                 queue.done(running.blob);
                 match finished(&mut run, &mut book, &mut tasks, running, outcome, now).await {
                     Finished::Counted => {}
-                    Finished::Doubtful(running) => doubtful.push(running),
+                    Finished::Doubtful(running) => {
+                        doubtful.push(running);
+                        drain_until.get_or_insert(now + DRAIN);
+                    }
                     Finished::Stop(stopped) => {
                         tasks.abort_all();
                         return Err(stopped);
