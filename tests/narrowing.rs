@@ -232,3 +232,38 @@ fn a_target_compares_each_delivery_with_the_blob_sent_whole() {
         "{finding}"
     );
 }
+
+#[test]
+fn a_crash_a_few_bytes_into_a_later_record_is_found_by_cutting_into_records() {
+    let blob = "SET session:1 alice\nGET session:1\nDEL session:1\nGET session:1\nPING\n";
+    let run = || {
+        common::stutter("127.0.0.1:0")
+            .server(fixture_command("record-crash-server", None))
+            .blob("session", blob)
+    };
+    let failure = run()
+        .splits(stutterfuzz::SplitMode::RecordStarts)
+        .cycles(300)
+        .shrink_time(Duration::from_secs(10))
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("a cut 3 bytes into the third record is drawn");
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        finding.to_string().contains("was killed by SIGABRT"),
+        "{finding}"
+    );
+    let minimal = finding
+        .minimal()
+        .unwrap_or_else(|| panic!("a minimal case:\n{finding}"));
+    assert_eq!(minimal.blob(), "session");
+    let replayed = run()
+        .replay(minimal.to_string())
+        .try_run_for(Duration::from_secs(20))
+        .expect_err("the minimal case replays");
+    assert!(
+        replayed
+            .to_string()
+            .contains("this case alone reproduces it"),
+        "{replayed}"
+    );
+}

@@ -32,6 +32,10 @@ pub enum SplitMode {
     /// A cut inside the first 8 bytes (where length prefixes and headers live), the rest
     /// whole or split as the original.
     Prefix,
+    /// A cut a few bytes (1 to 8) into a record of the blob, any record, not only the first:
+    /// records begin after line ends and NUL bytes, or at each length prefix of a blob made
+    /// of length-prefixed records; with even odds the record's start is a cut too.
+    RecordStarts,
     /// One of the above per case: the default.
     #[default]
     Mixed,
@@ -41,14 +45,18 @@ pub enum SplitMode {
 const BYTEWISE_PREFIX: usize = 64;
 
 /// The modes `Mixed` draws from, with their weights.
-const MIX: [(SplitMode, u32); 6] = [
+const MIX: [(SplitMode, u32); 7] = [
     (SplitMode::Original, 4),
     (SplitMode::HeadTail, 2),
     (SplitMode::Bytewise, 1),
     (SplitMode::EveryCut, 2),
     (SplitMode::Delimiters, 2),
     (SplitMode::Prefix, 2),
+    (SplitMode::RecordStarts, 2),
 ];
+
+/// How far into a record [`SplitMode::RecordStarts`] cuts, at most.
+const INTO_RECORD: usize = 8;
 
 /// Draws the pattern of delivery `iteration` of a `bytes.len()`-byte blob: the mode's
 /// chunks, then cut short before any chunk with chance 1/`close_chance` (never when 0).
@@ -93,6 +101,7 @@ pub(crate) fn generate(
                 vec![cut, len - cut]
             }
             SplitMode::Delimiters => delimiters(bytes, rng),
+            SplitMode::RecordStarts => into_record(bytes, rng),
             SplitMode::Prefix => {
                 let cut = rng.random_range(1..=len.min(9) - 1);
                 let mut chunks = vec![cut];
@@ -135,6 +144,30 @@ fn original(len: usize, rng: &mut impl Rng) -> Vec<usize> {
         chunks.push(chunk);
         sent += chunk;
     }
+    chunks
+}
+
+/// Chunks cut `k` bytes (1 to [`INTO_RECORD`]) into a random record, and with even odds at
+/// that record's start too.
+fn into_record(bytes: &[u8], rng: &mut impl Rng) -> Vec<usize> {
+    let len = bytes.len();
+    let starts = super::records::record_starts(bytes);
+    let i = rng.random_range(0..starts.len());
+    let start = starts[i];
+    let end = starts.get(i + 1).copied().unwrap_or(len);
+    let room = (end - start).clamp(2, INTO_RECORD + 1);
+    let cut = (start + rng.random_range(1..room)).min(len - 1);
+    let mut cuts = vec![cut];
+    if start > 0 && start < cut && rng.random_bool(0.5) {
+        cuts.insert(0, start);
+    }
+    let mut chunks = Vec::with_capacity(cuts.len() + 1);
+    let mut last = 0;
+    for cut in cuts {
+        chunks.push(cut - last);
+        last = cut;
+    }
+    chunks.push(len - last);
     chunks
 }
 
@@ -188,13 +221,14 @@ mod tests {
     use super::*;
     use crate::rng::Seed;
 
-    const MODES: [SplitMode; 7] = [
+    const MODES: [SplitMode; 8] = [
         SplitMode::Original,
         SplitMode::HeadTail,
         SplitMode::Bytewise,
         SplitMode::EveryCut,
         SplitMode::Delimiters,
         SplitMode::Prefix,
+        SplitMode::RecordStarts,
         SplitMode::Mixed,
     ];
 
@@ -253,6 +287,38 @@ mod tests {
         let long = vec![b'a'; 1000];
         let bytewise = draw(SplitMode::Bytewise, &long, 0, 0);
         assert_eq!(bytewise.len(), BYTEWISE_PREFIX + 1);
+    }
+
+    #[test]
+    fn record_starts_cut_a_few_bytes_into_every_record() {
+        let blob = b"SET counter 1\nGET counter\nDEL counter\nGET counter\n";
+        let starts = [0usize, 14, 26, 38];
+        let mut seen = std::collections::HashSet::new();
+        for iteration in 0..400 {
+            let splits = draw(SplitMode::RecordStarts, blob, iteration, 0);
+            assert_eq!(splits.total(), blob.len());
+            let mut at = 0;
+            for chunk in &splits.chunks()[..splits.len() - 1] {
+                at += chunk;
+                if starts.contains(&at) {
+                    continue; // the record's own start
+                }
+                let (record, start) = starts
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .find(|(_, s)| **s < at)
+                    .map(|(i, s)| (i, *s))
+                    .unwrap();
+                let k = at - start;
+                assert!((1..=8).contains(&k), "{splits} cuts {k} bytes in");
+                seen.insert((record, k));
+            }
+        }
+        assert!(
+            (0..4).all(|record| (1..=8).all(|k| seen.contains(&(record, k)))),
+            "every (record, offset) is cut: {seen:?}"
+        );
     }
 
     #[test]

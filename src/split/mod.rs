@@ -7,6 +7,7 @@
 mod coverage;
 mod generate;
 mod pattern;
+mod records;
 mod strategy;
 
 pub(crate) use coverage::Coverage;
