@@ -196,18 +196,23 @@ fn running_out_of_local_ports_slows_the_run_down_and_says_so() {
     assert!(!stderr.contains("could not open a connection"), "{stderr}");
 }
 
+/// Once the server recorded in `pid_file` has run 300 ms, stops it with SIGSTOP: frozen, not
+/// dead, it lives, holds its sockets, and reads nothing. Joins to the server's PIDs.
+fn freeze_when_started(pid_file: &std::path::Path) -> std::thread::JoinHandle<Vec<i32>> {
+    let pid_file = pid_file.to_owned();
+    std::thread::spawn(move || {
+        let pids = wait_for_pids(&pid_file);
+        std::thread::sleep(Duration::from_millis(300));
+        kill(Pid::from_raw(pids[0]), Signal::SIGSTOP).unwrap();
+        pids
+    })
+}
+
 #[test]
 fn a_frozen_server_is_found_and_stopped() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pids");
-    let freezer_file = pid_file.clone();
-    let freezer = std::thread::spawn(move || {
-        let pids = wait_for_pids(&freezer_file);
-        std::thread::sleep(Duration::from_millis(300));
-        // Frozen, not dead: it lives, holds its sockets, and reads nothing.
-        kill(Pid::from_raw(pids[0]), Signal::SIGSTOP).unwrap();
-        pids
-    });
+    let freezer = freeze_when_started(&pid_file);
     let failure = common::stutter("127.0.0.1:0")
         .server(fixture_command("line-server", Some(&pid_file)))
         .blobs(blob_dir())
@@ -234,13 +239,7 @@ fn a_frozen_server_is_found_and_stopped() {
 fn a_frozen_server_with_a_response_timeout_is_a_hang_within_it() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pids");
-    let freezer_file = pid_file.clone();
-    let freezer = std::thread::spawn(move || {
-        let pids = wait_for_pids(&freezer_file);
-        std::thread::sleep(Duration::from_millis(300));
-        kill(Pid::from_raw(pids[0]), Signal::SIGSTOP).unwrap();
-        pids
-    });
+    let freezer = freeze_when_started(&pid_file);
     let failure = common::stutter("127.0.0.1:0")
         .server(fixture_command("line-server", Some(&pid_file)))
         .blobs(blob_dir())

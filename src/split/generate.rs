@@ -161,9 +161,14 @@ fn into_record(bytes: &[u8], rng: &mut impl Rng) -> Vec<usize> {
     if start > 0 && start < cut && rng.random_bool(0.5) {
         cuts.insert(0, start);
     }
+    chunks_between(&cuts, len)
+}
+
+/// The chunks of a `len`-byte blob cut at `cuts` (ascending, inside the blob).
+fn chunks_between(cuts: &[usize], len: usize) -> Vec<usize> {
     let mut chunks = Vec::with_capacity(cuts.len() + 1);
     let mut last = 0;
-    for cut in cuts {
+    for &cut in cuts {
         chunks.push(cut - last);
         last = cut;
     }
@@ -206,14 +211,7 @@ fn delimiters(bytes: &[u8], rng: &mut impl Rng) -> Vec<usize> {
     if chosen.is_empty() {
         chosen.push(cuts[rng.random_range(0..cuts.len())]);
     }
-    let mut chunks = Vec::with_capacity(chosen.len() + 1);
-    let mut last = 0;
-    for cut in chosen {
-        chunks.push(cut - last);
-        last = cut;
-    }
-    chunks.push(len - last);
-    chunks
+    chunks_between(&chosen, len)
 }
 
 #[cfg(test)]
