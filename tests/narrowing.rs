@@ -267,3 +267,27 @@ fn a_crash_a_few_bytes_into_a_later_record_is_found_by_cutting_into_records() {
         "{replayed}"
     );
 }
+
+#[test]
+fn a_server_that_dies_after_n_connections_is_no_boundary_bug() {
+    let mut server = fixture_command("die-after-server", None);
+    server.env("FIXTURE_DIE_AFTER", "25");
+    let failure = common::stutter("127.0.0.1:0")
+        .server(server)
+        .blobs(blob_dir())
+        .connections(60)
+        .shrink_time(Duration::from_secs(30))
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("the 25th connection kills it");
+    let finding = failure.finding().expect("a finding");
+    let text = finding.to_string();
+    assert!(finding.culprit().is_none(), "{text}");
+    let about = text
+        .split("the server dies after about ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("no connection count:\n{text}"));
+    // Each fresh server also takes the harness's readiness connection.
+    assert!((20..=25).contains(&about), "about {about}:\n{text}");
+}

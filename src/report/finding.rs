@@ -345,6 +345,10 @@ impl fmt::Display for Finding {
                 )?;
             }
             Some(Narrowed::NotTried(why)) => writeln!(f, "  culprit   = not searched: {why}")?,
+            Some(Narrowed::DiesAfter { connections }) => writeln!(
+                f,
+                "  culprit   = none: not a boundary bug: the server dies after about {connections} connections, whatever they carry (as many blobs sent whole kill it too)"
+            )?,
             Some(Narrowed::Unsplit { original }) => writeln!(
                 f,
                 "  culprit   = {original} fails alone, and so does its blob sent whole, in one write: \

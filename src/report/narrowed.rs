@@ -14,6 +14,9 @@ pub(crate) enum Narrowed {
         tried: usize,
         together: Option<bool>,
     },
+    /// No case fails alone; all together do, and so do as many blobs sent whole: the server
+    /// dies after about that many connections, whatever they carry. No boundary bug.
+    DiesAfter { connections: usize },
     /// One case fails alone, but shrinking it led to the blob sent whole, which fails the
     /// same way: not a boundary bug.
     Unsplit { original: Case },

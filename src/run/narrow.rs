@@ -17,6 +17,7 @@ use crate::error::SetupError;
 use crate::minimize::Shrinker;
 use crate::oracle::Baseline;
 use crate::report::{FindingKind, Narrowed, NotNarrowed, Suspect};
+use crate::split::Splits;
 
 struct Spend {
     deadline: Instant,
@@ -100,7 +101,14 @@ pub(crate) async fn narrow(
             if fresh {
                 probe.fresh_server().await?;
             }
-            Some(probe.try_together(&all).await?)
+            let failed = probe.try_together(&all).await?;
+            if failed
+                && fresh
+                && let Some(connections) = dies_after(probe, &all, &mut spend).await?
+            {
+                return Ok(Narrowed::DiesAfter { connections });
+            }
+            Some(failed)
         } else {
             None
         };
@@ -142,6 +150,39 @@ pub(crate) async fn narrow(
         reproduced: (reproduced, budget.tries),
         complete,
     })
+}
+
+/// The suspects fail together and none alone. If as many deliveries of a blob sent whole, in
+/// one write each, kill a fresh server too, the server dies after a number of connections,
+/// whatever they carry: that number, found by halving (about log2 of the suspects'
+/// count in restarts).
+async fn dies_after(
+    probe: &mut Probe<'_>,
+    suspects: &[(Case, &Blob)],
+    spend: &mut Spend,
+) -> Result<Option<usize>, SetupError> {
+    let Some((_, blob)) = suspects.first() else {
+        return Ok(None);
+    };
+    let whole = |n: usize| vec![(Case::new(blob.name(), Splits::whole(blob.len())), *blob); n];
+    let (mut passes, mut fails) = (0, suspects.len());
+    if !spend.take() {
+        return Ok(None);
+    }
+    probe.fresh_server().await?;
+    if !probe.try_together(&whole(fails)).await? {
+        return Ok(None);
+    }
+    while fails - passes > 1 && spend.take() {
+        let mid = passes + (fails - passes) / 2;
+        probe.fresh_server().await?;
+        if probe.try_together(&whole(mid)).await? {
+            fails = mid;
+        } else {
+            passes = mid;
+        }
+    }
+    Ok(Some(fails))
 }
 
 /// Delivers `case` once (on a fresh server when `fresh`): does it fail with the same kind of
