@@ -256,6 +256,12 @@ fn a_crash_a_few_bytes_into_a_later_record_is_found_by_cutting_into_records() {
         .minimal()
         .unwrap_or_else(|| panic!("a minimal case:\n{finding}"));
     assert_eq!(minimal.blob(), "session");
+    // The report says what fuzzing and narrowing each took, against narrowing's budget.
+    let text = finding.to_string();
+    assert!(
+        text.contains("  time      = fuzzing ") && text.contains(" s (budget 10s)"),
+        "{text}"
+    );
     let replayed = run()
         .replay(minimal.to_string())
         .try_run_for(Duration::from_secs(20))

@@ -191,6 +191,8 @@ pub struct Finding {
     pub(crate) narrowed: Option<Narrowed>,
     pub(crate) regression: Option<RegressionNote>,
     pub(crate) notes: Vec<String>,
+    /// How long narrowing took, and its budget.
+    pub(crate) narrowing: Option<(Duration, Duration)>,
 }
 
 impl Finding {
@@ -217,6 +219,7 @@ impl Finding {
             narrowed: None,
             regression: None,
             notes: Vec::new(),
+            narrowing: None,
         }
     }
 
@@ -356,6 +359,15 @@ impl fmt::Display for Finding {
                  other clients; see .mask / --mask)"
             )?,
             None => {}
+        }
+        if let Some((took, budget)) = self.narrowing {
+            writeln!(
+                f,
+                "  time      = fuzzing {:.1} s, narrowing {:.1} s (budget {})",
+                self.stats.elapsed.as_secs_f64(),
+                took.as_secs_f64(),
+                humantime::format_duration(budget)
+            )?;
         }
         match &self.regression {
             Some(RegressionNote::Written(path)) => writeln!(

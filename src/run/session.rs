@@ -116,9 +116,11 @@ pub(crate) async fn run(
         } => (found, replay, regressed),
     };
 
+    let mut narrowing = None;
     let narrowed = if replay.is_some() || regressed.is_some() {
         None
     } else {
+        let started = std::time::Instant::now();
         let narrowed = narrow::narrow(
             &mut probe,
             &found.kind,
@@ -130,6 +132,7 @@ pub(crate) async fn run(
         .await
         .unwrap_or_else(|e| Narrowed::NotTried(NotNarrowed::RestartFailed(e.to_string())));
         probe.stop().await;
+        narrowing = Some((started.elapsed(), settings.shrink.time));
         Some(narrowed)
     };
     let mut finding = Finding::new(
@@ -143,6 +146,7 @@ pub(crate) async fn run(
     finding.server = summary;
     finding.replay = replay.map(|attempt| (attempt, replay::ATTEMPTS));
     finding.narrowed = narrowed;
+    finding.narrowing = narrowing;
     finding.notes = notes;
     finding.regression = match (regressed, &regressions, replay) {
         (Some(path), _, _) => Some(RegressionNote::Regressed(path)),
