@@ -46,6 +46,9 @@ pub struct Stats {
     pub port_waits: u64,
     /// Share of the blobs' inner offsets that have been a chunk boundary on the wire.
     pub boundary_coverage: f64,
+    /// Share of the positions 1 to 8 bytes into each record of each blob (records begin
+    /// after line ends and NUL bytes, or at length prefixes) that have been a boundary.
+    pub record_coverage: f64,
     /// Responses that differed from the blob's whole-blob response while other deliveries
     /// ran, but not when the case was delivered again alone: the deliveries disturbed each
     /// other (shared state in the server), which is no boundary bug.
@@ -73,6 +76,7 @@ impl Default for Stats {
             unread_before_next: 0,
             read_checks: 0,
             boundary_coverage: 0.0,
+            record_coverage: 0.0,
             interference: 0,
             varied: 0,
             elapsed: Duration::ZERO,
@@ -101,7 +105,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, boundaries={:.1}%, elapsed={:.1}s, chunks/s={:.0}",
+            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, boundaries={:.1}%, records={:.1}%, elapsed={:.1}s, chunks/s={:.0}",
             self.rounds,
             self.mean_cycles_to_connect,
             self.ready_to_send,
@@ -110,6 +114,7 @@ impl fmt::Display for Stats {
             self.bytes,
             self.received,
             self.boundary_coverage * 100.0,
+            self.record_coverage * 100.0,
             self.elapsed.as_secs_f64(),
             self.chunks_per_sec()
         )?;
@@ -228,6 +233,11 @@ impl StatsCollector {
         }
     }
 
+    /// Counts the boundaries a few bytes into `blob`'s records too.
+    pub(crate) fn watch_records(&mut self, blob: &str, bytes: &[u8]) {
+        self.coverage.watch_records(blob, bytes);
+    }
+
     /// Notes a difference that did not show again alone.
     pub(crate) fn interfered(&mut self) {
         self.stats.interference += 1;
@@ -247,6 +257,7 @@ impl StatsCollector {
         Stats {
             elapsed,
             boundary_coverage: self.coverage.share(),
+            record_coverage: self.coverage.records_share().0,
             ..self.stats.clone()
         }
     }

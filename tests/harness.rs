@@ -108,6 +108,10 @@ fn the_correct_server_passes_a_full_run() {
     assert_eq!(stats.deliveries, 5 * 20);
     assert_eq!(stats.rounds, 20);
     assert!(stats.chunks > stats.deliveries, "blobs were split: {stats}");
+    assert!(
+        stats.record_coverage > 0.0 && stats.to_string().contains(", records="),
+        "cuts a few bytes into records are counted: {stats}"
+    );
     assert!(report.to_string().contains("no finding"), "{report}");
 }
 

@@ -118,6 +118,10 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
         run.corpus.blobs().iter().map(|b| (b.name(), b.len())),
         run.transport.pacing.cycle_len(),
     );
+    let mut stats = stats;
+    for blob in run.corpus.blobs() {
+        stats.watch_records(blob.name(), blob.bytes());
+    }
     let mut book = Book::new(stats, settings.connections * 2);
     let deadline = book
         .started

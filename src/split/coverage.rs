@@ -1,4 +1,7 @@
-//! Which offsets of each blob have been a chunk boundary on the wire.
+//! Which offsets of each blob have been a chunk boundary on the wire, and among them the
+//! positions a few bytes into each record (where [`SplitMode::RecordStarts`] cuts).
+//!
+//! [`SplitMode::RecordStarts`]: super::SplitMode::RecordStarts
 
 use std::collections::HashMap;
 
@@ -10,6 +13,8 @@ pub(crate) struct Coverage {
     blobs: HashMap<String, Bits>,
     possible: u64,
     covered: u64,
+    /// Per blob, the offsets 1 to 8 bytes into each of its records.
+    into_records: HashMap<String, Vec<usize>>,
 }
 
 #[derive(Debug)]
@@ -32,6 +37,44 @@ impl Coverage {
             );
         }
         coverage
+    }
+
+    /// Notes where `blob`'s records begin, to count the boundaries a few bytes into each.
+    pub(crate) fn watch_records(&mut self, blob: &str, bytes: &[u8]) {
+        let starts = super::records::record_starts(bytes);
+        let mut positions = Vec::new();
+        for (i, &start) in starts.iter().enumerate() {
+            let end = starts.get(i + 1).copied().unwrap_or(bytes.len());
+            positions.extend((start + 1..=start + super::INTO_RECORD).filter(|&p| p < end));
+        }
+        self.into_records.insert(blob.to_owned(), positions);
+    }
+
+    /// The share of the positions 1 to 8 bytes into a record that have been a boundary, and
+    /// how many there are.
+    pub(crate) fn records_share(&self) -> (f64, usize) {
+        let (mut possible, mut covered) = (0usize, 0usize);
+        for (blob, positions) in &self.into_records {
+            let Some(bits) = self.blobs.get(blob) else {
+                continue;
+            };
+            possible += positions.len();
+            covered += positions
+                .iter()
+                .filter(|&&p| {
+                    let i = p - 1;
+                    bits.words
+                        .get(i / 64)
+                        .is_some_and(|w| w & (1u64 << (i % 64)) != 0)
+                })
+                .count();
+        }
+        let share = if possible == 0 {
+            1.0
+        } else {
+            covered as f64 / possible as f64
+        };
+        (share, possible)
     }
 
     /// Records the boundaries of the first `chunks_sent` chunks of `splits`.
@@ -84,5 +127,18 @@ mod tests {
         coverage.record("a", &"2,1,1,1".parse().unwrap(), 4);
         assert_eq!(coverage.share(), 1.0);
         assert_eq!(Coverage::new([("x", 1)]).share(), 1.0);
+    }
+
+    #[test]
+    fn boundaries_a_few_bytes_into_records_are_counted_apart() {
+        let bytes = b"PING\nECHO hello\n";
+        let mut c = Coverage::new([("b", bytes.len())]);
+        c.watch_records("b", bytes);
+        // Record 0 has positions 1..=4, record 1 (from 5) has 6..=13: twelve in all.
+        assert_eq!(c.records_share(), (0.0, 12));
+        c.record("b", &"7,9".parse().unwrap(), 2);
+        let (share, positions) = c.records_share();
+        assert_eq!(positions, 12);
+        assert!((share - 1.0 / 12.0).abs() < 1e-9, "{share}");
     }
 }

@@ -56,7 +56,7 @@ const MIX: [(SplitMode, u32); 7] = [
 ];
 
 /// How far into a record [`SplitMode::RecordStarts`] cuts, at most.
-const INTO_RECORD: usize = 8;
+pub(crate) const INTO_RECORD: usize = 8;
 
 /// Draws the pattern of delivery `iteration` of a `bytes.len()`-byte blob: the mode's
 /// chunks, then cut short before any chunk with chance 1/`close_chance` (never when 0).
