@@ -14,13 +14,16 @@
 //! - **Configure**: [`Stutter::server`] (spawn and supervise it; [`valgrind`] wraps it),
 //!   [`Stutter::blobs`] / [`Stutter::blob`] (what to send), [`Stutter::cycles`],
 //!   [`Stutter::connections`], [`Stutter::splits`] ([`SplitMode`]), [`Stutter::seed`];
-//!   oracles: [`Stutter::expect_same_response`], [`Stutter::response_timeout`],
+//!   oracles: [`Stutter::expect_same_response`] (with [`Stutter::mask`] and
+//!   [`Stutter::normalize`] for parts of answers that vary), [`Stutter::response_timeout`],
 //!   [`Stutter::check`], [`Stutter::fail_on_output`]; and more on [`Stutter`].
 //! - **Run**: [`Stutter::run_for`] panics with the report on a finding (for `#[test]`);
 //!   [`Stutter::try_run_for`] returns a [`Report`] or a [`Failure`], which keeps setup
-//!   errors ([`SetupError`]) apart from bugs ([`Finding`]). A finding names the culprit
-//!   case and its shrunk pattern, and is recorded in a regression file replayed first on
-//!   the next run.
+//!   errors ([`SetupError`]) apart from bugs ([`Finding`]). Both run on a thread and runtime
+//!   of their own; [`Stutter::run_for_async`] / [`Stutter::try_run_for_async`] run on the
+//!   caller's runtime (`#[tokio::test]`, a server spawned on that runtime). A finding names
+//!   the culprit case and its shrunk pattern, and is recorded in a regression file replayed
+//!   first on the next run. Every process a spawned server starts ends with the run.
 //! - **Replay**: [`Stutter::replay`] or `STUTTERFUZZ_REPLAY='<case>'` delivers one
 //!   recorded [`Case`] (a blob and its exact [`Splits`]) without any randomness.
 //! - **Property tests**: [`splits`] is a proptest strategy for split patterns;
