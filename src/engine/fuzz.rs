@@ -114,11 +114,10 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
         deferred: VecDeque::new(),
         blobs: run.corpus.blobs().len(),
     };
-    let stats = StatsCollector::new(
+    let mut stats = StatsCollector::new(
         run.corpus.blobs().iter().map(|b| (b.name(), b.len())),
         run.transport.pacing.cycle_len(),
     );
-    let mut stats = stats;
     for blob in run.corpus.blobs() {
         stats.watch_records(blob.name(), blob.bytes());
     }
@@ -132,8 +131,8 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let mut ticks = interval_at(book.started + every, every);
     let stop = run.stop.cloned().unwrap_or_default();
     let mut looks = interval_at(book.started + STALL_CHECK, STALL_CHECK);
-    // Responses that differed while other deliveries ran: each is delivered again alone,
-    // once the others are done, before it counts as a finding.
+    // Responses that differed (or a check that failed, or a short answer): each is delivered
+    // again alone, once the others are done, before it counts as a finding.
     let mut doubtful: Vec<Running<'_>> = Vec::new();
     // Deliveries still in flight then get a moment to finish, and are cut short after it.
     let mut drain_until: Option<Instant> = None;
