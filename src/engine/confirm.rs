@@ -25,15 +25,16 @@ pub(super) async fn confirm_alone<'a>(
     book: &mut Book<'a>,
     running: Running<'a>,
 ) -> Option<Stopped> {
-    let heard = match deliver_alone(run, book, &running, &running.planned).await {
-        Ok(heard) => heard,
+    let (ending, heard) = match deliver_alone(run, book, &running, &running.planned, false).await {
+        Ok(delivered) => delivered,
         Err(stopped) => return Some(stopped),
     };
-    let judge = |run: &super::Run<'a>, heard: &Heard| {
+    let judge = |run: &super::Run<'a>| {
         let baseline = run.baselines.get(running.blob.name());
-        run.oracles.judge(&running.planned.case, heard, baseline)
+        run.oracles
+            .judge_delivery(&running.planned.case, ending, &heard, baseline)
     };
-    let Some(kind) = heard.as_ref().and_then(|h| judge(run, h)) else {
+    let Some(kind) = judge(run) else {
         book.stats.interfered();
         return None;
     };
@@ -46,25 +47,21 @@ pub(super) async fn confirm_alone<'a>(
         iteration: running.planned.iteration,
         fastopen: false,
     };
-    let again = match deliver_alone(run, book, &running, &whole).await {
-        Ok(Some(again)) => again,
-        Ok(None) => return Some(Stopped::Found(book.found_in(kind, &running))),
+    let again = match deliver_alone(run, book, &running, &whole, true).await {
+        Ok((_, again)) => again,
         Err(stopped) => return Some(stopped),
     };
-    let split = heard.as_ref();
     let oracles = run.oracles;
     let Some(baseline) = run.baselines.get_mut(running.blob.name()) else {
         return Some(Stopped::Found(book.found_in(kind, &running)));
     };
     let varied = match oracles.relearn(baseline, &again.bytes) {
         Relearnt::Unchanged => false,
-        Relearnt::Learnt => split.is_some_and(|h| judge(run, h).is_none()),
+        Relearnt::Learnt => judge(run).is_none(),
         Relearnt::Reshaped => {
             // The answer moved altogether: the split answer is right if it is the new one.
-            let same = split.is_some_and(|h| {
-                oracles.normalized(&h.bytes) == oracles.normalized(&again.bytes)
-                    && h.closed() == again.closed()
-            });
+            let same = oracles.normalized(&heard.bytes) == oracles.normalized(&again.bytes)
+                && heard.closed() == again.closed();
             if same {
                 *baseline = oracle::Baseline::new(again.bytes.clone(), again.closed());
             }
@@ -78,17 +75,17 @@ pub(super) async fn confirm_alone<'a>(
     Some(Stopped::Found(book.found_in(kind, &running)))
 }
 
-/// Delivers `planned` (a case of `running`'s blob) with no other delivery in flight: what
-/// the server answered (`None` when closed early on purpose), or the finding when the server
-/// died or refused meanwhile.
+/// Delivers `planned` (a case of `running`'s blob) with no other delivery in flight,
+/// listening as for a baseline when it is the blob sent `whole`: how it ended and what the
+/// server answered, or the finding when the server died or refused meanwhile.
 async fn deliver_alone<'a>(
     run: &mut super::Run<'a>,
     book: &mut Book<'a>,
     running: &Running<'a>,
     planned: &Planned,
-) -> Result<Option<Heard>, Stopped> {
+    whole: bool,
+) -> Result<(Ending, Heard), Stopped> {
     let baseline = run.baselines.get(running.blob.name());
-    let whole = planned.case.splits().len() <= 1;
     let listen = if whole {
         run.oracles.baseline_listen()
     } else {
@@ -103,7 +100,7 @@ async fn deliver_alone<'a>(
         return Err(Stopped::Found(book.found_in(oracle::exited(exit), running)));
     }
     match outcome {
-        Ok(delivered) => Ok((delivered.ending != Ending::ClosedEarly).then_some(delivered.heard)),
+        Ok(delivered) => Ok((delivered.ending, delivered.heard)),
         Err(error) => Err(match oracle::connect_failed(error) {
             Ok(kind) => Stopped::Found(book.found(kind)),
             Err(setup) => Stopped::Setup(setup),

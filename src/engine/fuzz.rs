@@ -307,15 +307,12 @@ async fn finished<'a>(
     if delivered.ending == Ending::ClosedByServer {
         book.trouble(now);
     }
-    let verdict = (delivered.ending != Ending::ClosedEarly)
-        .then(|| {
-            run.oracles.judge(
-                &running.planned.case,
-                &delivered.heard,
-                run.baselines.get(running.blob.name()),
-            )
-        })
-        .flatten();
+    let verdict = run.oracles.judge_delivery(
+        &running.planned.case,
+        delivered.ending,
+        &delivered.heard,
+        run.baselines.get(running.blob.name()),
+    );
     let Some(kind) = verdict else {
         book.remember(now, running, delivered.closed_cleanly);
         return Finished::Counted;

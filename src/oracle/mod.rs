@@ -19,7 +19,7 @@ pub(crate) use verdict::{alarmed, connect_failed, exited, may_interfere, stopped
 
 use crate::case::Case;
 use crate::report::FindingKind;
-use crate::wire::{Heard, Listen, ReadEnd};
+use crate::wire::{Ending, Heard, Listen, ReadEnd};
 
 /// How long a complete-looking response (it has the whole-blob response's length) must stay
 /// quiet before it counts as complete. Only bytes beyond that length are waited for here, so
@@ -127,6 +127,21 @@ impl Oracles {
         } else {
             Relearnt::Reshaped
         }
+    }
+
+    /// Judges one delivery of `case` as it ended: one closed early on purpose sent no whole
+    /// request, so there is nothing to judge.
+    pub(crate) fn judge_delivery(
+        &self,
+        case: &Case,
+        ending: Ending,
+        heard: &Heard,
+        baseline: Option<&Baseline>,
+    ) -> Option<FindingKind> {
+        if ending == Ending::ClosedEarly {
+            return None;
+        }
+        self.judge(case, heard, baseline)
     }
 
     /// Judges one delivery of `case` that sent its whole blob (or was cut off by the

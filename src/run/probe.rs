@@ -15,7 +15,7 @@ use crate::oracle::{self, Baseline, Oracles, Response};
 use crate::report::FindingKind;
 use crate::server::{Exit, InProcessServer, Server, ServerProcess, ServerSummary, accepts};
 use crate::stats::DeliveryCounts;
-use crate::wire::{ConnectError, Ending};
+use crate::wire::ConnectError;
 
 /// How long a delivery the server closed cleanly is watched for a late crash: it read
 /// everything and answered, so a crash would already show.
@@ -212,7 +212,11 @@ impl<'a> Probe<'a> {
     /// started listens), having stopped what it left.
     pub(crate) async fn went_background(&mut self) -> Option<SetupError> {
         match self.server.as_mut()? {
-            Server::Process(process) => process.went_background(self.transport.addr).await,
+            Server::Process(process) => {
+                process
+                    .went_background(self.transport.addr, Duration::from_millis(250))
+                    .await
+            }
             Server::InProcess(_) => None,
         }
     }
@@ -255,9 +259,9 @@ impl<'a> Probe<'a> {
         let alarm = self.server.as_mut().and_then(Server::take_alarm);
         let (counts, response, judged) = match outcome {
             Ok(delivered) => {
-                let judged = (delivered.ending != Ending::ClosedEarly)
-                    .then(|| self.oracles.judge(case, &delivered.heard, baseline))
-                    .flatten();
+                let judged =
+                    self.oracles
+                        .judge_delivery(case, delivered.ending, &delivered.heard, baseline);
                 let closed = delivered.heard.closed();
                 let response = Response::new(delivered.heard.bytes, closed);
                 (delivered.counts, Some(response), judged)

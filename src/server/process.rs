@@ -127,17 +127,15 @@ impl ServerProcess {
         let deadline = Instant::now() + limit;
         loop {
             if let Some(status) = self.try_exited() {
-                let daemon = status.success() && accepts_within(addr, DAEMON_GRACE).await;
+                if let Some(error) = self.went_background(addr, DAEMON_GRACE).await {
+                    return Err(error);
+                }
                 self.stop(Duration::from_secs(1)).await;
-                return Err(self.startup_error(if daemon {
-                    self.background_message(addr)
-                } else {
-                    format!(
-                        "server `{}` {} before it accepted connections on {addr}",
-                        self.command_line,
-                        describe_exit(status)
-                    )
-                }));
+                return Err(self.startup_error(format!(
+                    "server `{}` {} before it accepted connections on {addr}",
+                    self.command_line,
+                    describe_exit(status)
+                )));
             }
             if accepts(addr, Duration::from_millis(250)).await {
                 // A server that went into the background may have exited just before what
@@ -163,10 +161,15 @@ impl ServerProcess {
     }
 
     /// Whether the server went into the background: it exited with status 0, and something
-    /// it started accepts connections on `addr`. If so, stops that too and says what to do.
-    pub(crate) async fn went_background(&mut self, addr: SocketAddr) -> Option<SetupError> {
+    /// it started accepts connections on `addr` (within `limit`). If so, stops that too and
+    /// says what to do.
+    pub(crate) async fn went_background(
+        &mut self,
+        addr: SocketAddr,
+        limit: Duration,
+    ) -> Option<SetupError> {
         let exited = self.try_exited()?;
-        if !exited.success() || !accepts(addr, Duration::from_millis(250)).await {
+        if !exited.success() || !accepts_within(addr, limit).await {
             return None;
         }
         self.stop(Duration::from_secs(1)).await;
