@@ -76,6 +76,37 @@ impl ReadEnd {
 }
 
 /// A delivery that did not get a connection.
+/// What a probe connection was denied (accepting, reading or answering it) while another connection paused mid-message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unserved {
+    /// The server did not accept it.
+    Accept,
+    /// It accepted it but did not read what it sent.
+    Read,
+    /// It read it but did not answer.
+    Answer,
+}
+
+impl Unserved {
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Unserved::Accept => "not accepted",
+            Unserved::Read => "not read",
+            Unserved::Answer => "not answered",
+        }
+    }
+}
+
+/// A pause mid-message during which the server did not serve a probe connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Neglect {
+    /// How long the connection paused.
+    pub(crate) pause: Duration,
+    /// How long the probe waited.
+    pub(crate) waited: Duration,
+    pub(crate) unserved: Unserved,
+}
+
 #[derive(Debug)]
 pub(crate) enum ConnectError {
     /// Refused (nothing listening) or reset during the handshake.

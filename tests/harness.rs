@@ -59,10 +59,12 @@ fn the_buggy_server_is_found_and_its_case_replays() {
             blob.display()
         );
     }
-    // The report lists ten suspects at most, each with its splits and case string.
+    // The report lists ten suspects at most, one short line each, with its case string (cut
+    // short when long).
     for suspect in suspects.iter().take(10) {
-        assert!(report.contains(&suspect.case().splits().to_string()));
-        assert!(report.contains(&suspect.case().to_string()));
+        let case = suspect.case().to_string();
+        let head = &case[..case.len().min(72)];
+        assert!(report.contains(head), "{head} in\n{report}");
     }
     if suspects.len() > 10 {
         assert!(

@@ -75,6 +75,7 @@ pub(crate) struct Requested {
     pub(crate) replay: Option<String>,
     pub(crate) shrink: Budget,
     pub(crate) isolate_blobs: bool,
+    pub(crate) stall_time: Duration,
 }
 
 impl Default for Requested {
@@ -90,6 +91,7 @@ impl Default for Requested {
             chances: Chances {
                 close: 500,
                 fastopen: 2,
+                stall: 1000,
             },
             startup_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),
@@ -97,6 +99,7 @@ impl Default for Requested {
             replay: None,
             shrink: Budget::default(),
             isolate_blobs: false,
+            stall_time: Duration::from_secs(1),
         }
     }
 }
@@ -118,6 +121,8 @@ pub(crate) struct Settings {
     pub(crate) shrink: Budget,
     /// Never two deliveries of one blob at once.
     pub(crate) isolate_blobs: bool,
+    /// How long a pause mid-message lasts.
+    pub(crate) stall_time: Duration,
 }
 
 /// The value of environment variable `name`, if it is set and valid UTF-8: the only place
@@ -199,6 +204,7 @@ impl Settings {
         for (name, value) in [
             ("startup_timeout", requested.startup_timeout),
             ("connect_timeout", requested.connect_timeout),
+            ("stall_time", requested.stall_time),
         ] {
             if value.is_zero() {
                 return Err(settings_error(format!(
@@ -224,6 +230,7 @@ impl Settings {
             replay,
             shrink,
             isolate_blobs: requested.isolate_blobs,
+            stall_time: requested.stall_time,
         })
     }
 }
@@ -235,6 +242,7 @@ impl Settings {
             seed: self.seed,
             mode: self.mode,
             chances: self.chances,
+            stall_time: self.stall_time,
         }
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::task::Id;
+use tokio::task::{AbortHandle, Id};
 use tokio::time::Instant;
 
 use super::{Found, Progress};
@@ -28,9 +28,14 @@ pub(super) struct Running<'a> {
     pub(super) planned: Planned,
     pub(super) progress: Arc<Progress>,
     pub(super) started: Instant,
+    pub(super) abort: AbortHandle,
 }
 
 impl Running<'_> {
+    fn stalling(&self) -> bool {
+        self.progress.stalling.load(Ordering::Relaxed)
+    }
+
     fn suspect(&self, state: SuspectState) -> Suspect {
         Suspect::new(self.planned.case.clone(), self.blob, state)
             .iteration(self.planned.iteration)
@@ -132,6 +137,30 @@ impl<'a> Book<'a> {
     /// Keeps a finished delivery as a possible suspect for a while.
     pub(super) fn remember(&mut self, now: Instant, running: Running<'a>, clean: bool) {
         self.recent.push_back((now, running, clean));
+    }
+
+    /// True while a delivery pauses mid-message: what other deliveries see of the server
+    /// then may be its doing.
+    pub(super) fn stalling(&self) -> bool {
+        self.running.values().any(Running::stalling)
+    }
+
+    /// Cuts short every delivery in flight but those pausing mid-message (whose probe is
+    /// still to tell).
+    pub(super) fn abort_all_but_stalling(&self) {
+        for running in self.running.values().filter(|r| !r.stalling()) {
+            running.abort.abort();
+        }
+    }
+
+    /// The deliveries in flight now, as the victims of one that paused mid-message.
+    pub(super) fn victims(&self) -> Vec<Suspect> {
+        let mut running: Vec<&Running<'a>> = self.running.values().collect();
+        running.sort_by_key(|r| std::cmp::Reverse(r.started));
+        running
+            .iter()
+            .map(|r| r.suspect(SuspectState::Victim))
+            .collect()
     }
 
     pub(super) fn stats(&self) -> Stats {

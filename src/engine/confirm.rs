@@ -13,7 +13,7 @@ use crate::case::{Case, Planned};
 use crate::oracle::{self, Relearnt};
 use crate::report::FindingKind;
 use crate::split::Splits;
-use crate::wire::{Ending, Heard};
+use crate::wire::{Ending, Heard, Neglect};
 
 /// How long after a confirming delivery the server is watched for a crash.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
@@ -25,14 +25,15 @@ pub(super) async fn confirm_alone<'a>(
     book: &mut Book<'a>,
     running: Running<'a>,
 ) -> Option<Stopped> {
-    let (ending, heard) = match deliver_alone(run, book, &running, &running.planned, false).await {
-        Ok(delivered) => delivered,
-        Err(stopped) => return Some(stopped),
-    };
+    let (ending, heard, neglect) =
+        match deliver_alone(run, book, &running, &running.planned, false).await {
+            Ok(delivered) => delivered,
+            Err(stopped) => return Some(stopped),
+        };
     let judge = |run: &super::Run<'a>| {
         let baseline = run.baselines.get(running.blob.name());
         run.oracles
-            .judge_delivery(&running.planned.case, ending, &heard, baseline)
+            .judge_delivery(&running.planned.case, ending, &heard, baseline, neglect)
     };
     let Some(kind) = judge(run) else {
         book.stats.interfered();
@@ -48,7 +49,7 @@ pub(super) async fn confirm_alone<'a>(
         fastopen: false,
     };
     let again = match deliver_alone(run, book, &running, &whole, true).await {
-        Ok((_, again)) => again,
+        Ok((_, again, _)) => again,
         Err(stopped) => return Some(stopped),
     };
     let oracles = run.oracles;
@@ -84,7 +85,7 @@ async fn deliver_alone<'a>(
     running: &Running<'a>,
     planned: &Planned,
     whole: bool,
-) -> Result<(Ending, Heard), Stopped> {
+) -> Result<(Ending, Heard, Option<Neglect>), Stopped> {
     let baseline = run.baselines.get(running.blob.name());
     let listen = if whole {
         run.oracles.baseline_listen()
@@ -100,7 +101,7 @@ async fn deliver_alone<'a>(
         return Err(Stopped::Found(book.found_in(oracle::exited(exit), running)));
     }
     match outcome {
-        Ok(delivered) => Ok((delivered.ending, delivered.heard)),
+        Ok(delivered) => Ok((delivered.ending, delivered.heard, delivered.neglect)),
         Err(error) => Err(match oracle::connect_failed(error) {
             Ok(kind) => Stopped::Found(book.found(kind)),
             Err(setup) => Stopped::Setup(setup),

@@ -4,7 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -14,10 +14,11 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::pacing::{Acked, Ends, Pacing};
+use crate::case::Stall;
 use crate::platform::{enable_fastopen, is_local_exhaustion, is_out_of_local_ports};
 use crate::split::Splits;
 use crate::stats::DeliveryCounts;
-use crate::wire::{ConnectError, Ending, Heard, Listen, ReadEnd};
+use crate::wire::{ConnectError, Ending, Heard, Listen, Neglect, ReadEnd};
 
 /// One delivery on its own connection: everything it needs; cheap to clone (the blob's
 /// bytes are shared).
@@ -30,6 +31,8 @@ pub(crate) struct Connection {
     pub(crate) connect_timeout: Duration,
     pub(crate) pacing: Pacing,
     pub(crate) listen: Listen,
+    /// A pause mid-message, with a probe of the server meanwhile.
+    pub(crate) stall: Option<Stall>,
 }
 
 /// Progress visible while the delivery runs, for reports on the cases in flight.
@@ -37,6 +40,8 @@ pub(crate) struct Connection {
 pub(crate) struct Progress {
     pub(crate) chunks: AtomicUsize,
     pub(crate) bytes: AtomicUsize,
+    /// In its pause mid-message now.
+    pub(crate) stalling: AtomicBool,
 }
 
 /// How long a connection closed early on purpose reads before it is dropped.
@@ -59,6 +64,8 @@ pub(crate) struct Delivered {
     /// The size of every `write()` the kernel accepted, in order: the chunks as they went
     /// out (a chunk the kernel took in parts shows as several).
     pub(crate) accepted: Vec<usize>,
+    /// The server did not serve a probe connection during this delivery's pause.
+    pub(crate) neglect: Option<Neglect>,
 }
 
 impl Connection {
@@ -86,6 +93,7 @@ impl Connection {
             let mut ending = Ending::Complete;
             let last = self.splits.len().saturating_sub(1);
             let mut accepted = Vec::with_capacity(self.splits.len());
+            let mut neglect = None;
             for (i, chunk) in self.splits.cut(&self.bytes).enumerate() {
                 if let Err(e) = write_chunk(&mut writer, chunk, &mut accepted).await {
                     // With fast open, a refused connect shows here, at the first write.
@@ -127,6 +135,11 @@ impl Connection {
                         return Err(ConnectError::TimedOut(self.connect_timeout));
                     }
                 }
+                if let Some(stall) = self.stall.filter(|s| s.at() as u64 == counts.bytes) {
+                    progress.stalling.store(true, Ordering::Relaxed);
+                    neglect = self.pause_with_probe(stall.pause()).await;
+                    progress.stalling.store(false, Ordering::Relaxed);
+                }
             }
             if ending == Ending::Complete && self.splits.total() < self.bytes.len() {
                 ending = Ending::ClosedEarly;
@@ -136,11 +149,11 @@ impl Connection {
                 let _ = writer.shutdown().await;
             }
             let _ = done_tx.send((Instant::now(), ending == Ending::ClosedEarly));
-            Ok((counts, ending, accepted, writer))
+            Ok((counts, ending, accepted, neglect, writer))
         };
 
         let (written, heard) = tokio::join!(write, read);
-        let (mut counts, ending, accepted, _writer) = written?;
+        let (mut counts, ending, accepted, neglect, _writer) = written?;
         counts.received = heard.received;
         counts.closed_early = ending == Ending::ClosedEarly;
         let ending = if ending == Ending::Complete && heard.end == ReadEnd::Reset {
@@ -156,6 +169,7 @@ impl Connection {
             heard,
             local_port,
             accepted,
+            neglect,
         })
     }
 

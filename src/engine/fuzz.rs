@@ -22,7 +22,7 @@ use crate::control::{ProgressHook, StopHandle};
 use crate::corpus::{Blob, Corpus};
 use crate::delivery_log::DeliveryLog;
 use crate::oracle::{self, Baseline, Oracles};
-use crate::report::RunEnd;
+use crate::report::{FindingKind, RunEnd};
 use crate::server::{Server, ServerEvent};
 use crate::stats::{Stats, StatsCollector};
 use crate::wire::{ConnectError, Ending};
@@ -133,7 +133,7 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let mut looks = interval_at(book.started + STALL_CHECK, STALL_CHECK);
     // Responses that differed (or a check that failed, or a short answer): each is delivered
     // again alone, once the others are done, before it counts as a finding.
-    let mut doubtful: Vec<Running<'_>> = Vec::new();
+    let mut doubtful: Vec<Doubt<'_>> = Vec::new();
     // Deliveries still in flight then get a moment to finish, and are cut short after it.
     let mut drain_until: Option<Instant> = None;
     if let Some(server) = run.server.as_ref() {
@@ -157,6 +157,7 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                 planned,
                 progress,
                 started: Instant::now(),
+                abort: handle.clone(),
             };
             book.running.insert(handle.id(), running);
         }
@@ -165,9 +166,16 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                 break RunEnd::CyclesDone;
             }
             drain_until = None;
-            for running in std::mem::take(&mut doubtful) {
-                if let Some(stopped) = confirm_alone(&mut run, &mut book, running).await {
-                    return Err(stopped);
+            // A pause that starved the others first: their own doubts may be its doing.
+            doubtful.sort_by_key(|d| d.victims.is_none());
+            for doubt in std::mem::take(&mut doubtful) {
+                match confirm_alone(&mut run, &mut book, doubt.running).await {
+                    None => {}
+                    Some(Stopped::Found(mut found)) => {
+                        found.suspects.extend(doubt.victims.unwrap_or_default());
+                        return Err(Stopped::Found(found));
+                    }
+                    Some(stopped) => return Err(stopped),
                 }
             }
             continue;
@@ -197,12 +205,13 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
             () = stop.stopped() => break RunEnd::Stopped,
             () = sleep_until(drain_until.unwrap_or_else(far_future)), if drain_until.is_some() => {
                 // Those still waiting for an answer would hold the confirmation up to their
-                // response timeout: they are cut short, uncounted.
-                tasks.abort_all();
+                // response timeout: they are cut short, uncounted. A pause mid-message goes
+                // on: its probe is still to tell.
+                book.abort_all_but_stalling();
                 drain_until = Some(far_future());
             }
             () = sleep_until(deadline) => break RunEnd::TimeUp,
-            _ = looks.tick() => {
+            _ = looks.tick(), if !book.stalling() => {
                 if let Some(kind) = oracle::stopped_reading(run.transport.pacing.unread_for()) {
                     tasks.abort_all();
                     return Err(Stopped::Found(book.found(kind)));
@@ -231,8 +240,8 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                 queue.done(running.blob);
                 match finished(&mut run, &mut book, &mut tasks, running, outcome, now).await {
                     Finished::Counted => {}
-                    Finished::Doubtful(running) => {
-                        doubtful.push(running);
+                    Finished::Doubtful(doubt) => {
+                        doubtful.push(doubt);
                         drain_until.get_or_insert(now + DRAIN);
                     }
                     Finished::Stop(stopped) => {
@@ -256,12 +265,20 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     Ok((book.stats(), end))
 }
 
+/// A delivery to be confirmed alone before its finding counts.
+struct Doubt<'a> {
+    running: Running<'a>,
+    /// For a delivery whose probe went unserved during its pause: the deliveries that were
+    /// in flight then.
+    victims: Option<Vec<crate::report::Suspect>>,
+}
+
 /// What became of one finished delivery.
 enum Finished<'a> {
     /// Counted; nothing wrong.
     Counted,
     /// Its response differed while other deliveries ran: to be delivered again alone.
-    Doubtful(Running<'a>),
+    Doubtful(Doubt<'a>),
     /// The run stops (the caller aborts the other deliveries, if this has not).
     Stop(Stopped),
 }
@@ -312,13 +329,18 @@ async fn finished<'a>(
         delivered.ending,
         &delivered.heard,
         run.baselines.get(running.blob.name()),
+        delivered.neglect,
     );
     let Some(kind) = verdict else {
         book.remember(now, running, delivered.closed_cleanly);
         return Finished::Counted;
     };
-    if oracle::may_interfere(&kind) {
-        return Finished::Doubtful(running);
+    let stalled = matches!(kind, FindingKind::StoppedServingOthers { .. });
+    if oracle::may_interfere(&kind) || book.stalling() {
+        return Finished::Doubtful(Doubt {
+            running,
+            victims: stalled.then(|| book.victims()),
+        });
     }
     tasks.abort_all();
     if let Some(exit) = exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {

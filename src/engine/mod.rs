@@ -7,6 +7,7 @@
 //! - [`book`]: the run loop's bookkeeping, which cases were in flight when a bug showed;
 //! - [`confirm`]: a differing response delivered again alone before it counts;
 //! - [`reads`]: whether the server still reads at all;
+//! - [`stall`]: a pause mid-message, and the probe that checks the others are served;
 //! - [`whole`]: every blob sent whole, once, for the response baselines.
 //!
 //! The engine asks the oracles whether what it saw is a bug; it never decides that itself.
@@ -17,6 +18,7 @@ mod connection;
 mod fuzz;
 mod pacing;
 mod reads;
+mod stall;
 mod whole;
 
 use std::net::SocketAddr;
@@ -93,6 +95,7 @@ impl Transport {
             connect_timeout: self.connect_timeout,
             pacing: self.pacing.clone(),
             listen,
+            stall: planned.case.stall(),
         }
     }
 }

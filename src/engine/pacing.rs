@@ -192,15 +192,11 @@ impl Pacing {
                 if !d.is_zero() {
                     sleep(d).await;
                 }
-                ends.as_mut()
-                    .and_then(|e| self.queues.server_end(e))
-                    .map(Seen::from)
+                self.look(ends)
             }
             Gap::Cycle(every) => {
                 sleep_until(next_tick(self.epoch, every, Instant::now())).await;
-                ends.as_mut()
-                    .and_then(|e| self.queues.server_end(e))
-                    .map(Seen::from)
+                self.look(ends)
             }
             Gap::Adaptive(fallback) => {
                 let Some(at) = ends.as_mut() else {
@@ -218,6 +214,13 @@ impl Pacing {
                 }
             }
         }
+    }
+
+    /// What the server's end of the connection shows now, if it can be seen.
+    pub(crate) fn look(&self, ends: &mut Option<Ends>) -> Option<Seen> {
+        ends.as_mut()
+            .and_then(|e| self.queues.server_end(e))
+            .map(Seen::from)
     }
 
     /// Waits until the server's receive queue is empty (for at most [`READ_WAIT`]): spins

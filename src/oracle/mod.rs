@@ -19,7 +19,7 @@ pub(crate) use verdict::{alarmed, connect_failed, exited, may_interfere, stopped
 
 use crate::case::Case;
 use crate::report::FindingKind;
-use crate::wire::{Ending, Heard, Listen, ReadEnd};
+use crate::wire::{Ending, Heard, Listen, Neglect, ReadEnd};
 
 /// How long a complete-looking response (it has the whole-blob response's length) must stay
 /// quiet before it counts as complete. Only bytes beyond that length are waited for here, so
@@ -130,15 +130,21 @@ impl Oracles {
     }
 
     /// Judges one delivery of `case` as it ended: one closed early on purpose sent no whole
-    /// request, so there is nothing to judge.
+    /// request, so there is nothing to judge. One that paused mid-message is judged by its
+    /// probe (`neglect`) alone: the probe sent the same request meanwhile, so on a server
+    /// with state the paused delivery's own answer may rightly differ.
     pub(crate) fn judge_delivery(
         &self,
         case: &Case,
         ending: Ending,
         heard: &Heard,
         baseline: Option<&Baseline>,
+        neglect: Option<Neglect>,
     ) -> Option<FindingKind> {
-        if ending == Ending::ClosedEarly {
+        if let Some(neglect) = neglect {
+            return Some(verdict::neglected(neglect));
+        }
+        if ending == Ending::ClosedEarly || case.stall().is_some() {
             return None;
         }
         self.judge(case, heard, baseline)

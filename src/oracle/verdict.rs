@@ -7,7 +7,7 @@ use std::time::Duration;
 use crate::error::{SetupError, SetupErrorKind};
 use crate::report::FindingKind;
 use crate::server::{Alarm, Exit, TaskEnd};
-use crate::wire::ConnectError;
+use crate::wire::{ConnectError, Neglect};
 
 /// The finding a server ending while being fuzzed is.
 pub(crate) fn exited(exit: Exit) -> FindingKind {
@@ -40,6 +40,15 @@ pub(crate) fn stopped_reading(unread_for: Option<Duration>) -> Option<FindingKin
         .map(|unread_for| FindingKind::ServerStoppedReading { unread_for })
 }
 
+/// The finding a probe that went unserved during a pause mid-message is.
+pub(crate) fn neglected(neglect: Neglect) -> FindingKind {
+    FindingKind::StoppedServingOthers {
+        pause: neglect.pause,
+        waited: neglect.waited,
+        probe: neglect.unserved.describe(),
+    }
+}
+
 /// True for a finding about one delivery's response that other deliveries running at the
 /// same time may have caused (through state they share in the server): it is confirmed
 /// alone before it counts. That is a differing response, a failed user check, and a
@@ -49,6 +58,8 @@ pub(crate) fn may_interfere(kind: &FindingKind) -> bool {
     match kind {
         FindingKind::ResponseDiffers { .. } | FindingKind::CheckFailed { .. } => true,
         FindingKind::NoResponse { received, .. } => *received > 0,
+        // The probe may have waited behind the load of the other deliveries.
+        FindingKind::StoppedServingOthers { .. } => true,
         _ => false,
     }
 }

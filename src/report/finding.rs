@@ -83,6 +83,17 @@ pub enum FindingKind {
         /// The pattern it matched.
         pattern: String,
     },
+    /// While one connection paused mid-message, a probe connection sending the same blob
+    /// whole was not accepted, read or answered: the server serves one client at a time
+    /// while a message is incomplete (a blocking read, a lock held across reads).
+    StoppedServingOthers {
+        /// How long the connection paused.
+        pause: Duration,
+        /// How long the probe waited.
+        waited: Duration,
+        /// What the probe did not get: "not accepted", "not read" or "not answered".
+        probe: &'static str,
+    },
 }
 
 impl FindingKind {
@@ -156,6 +167,15 @@ impl FindingKind {
                 line,
                 pattern,
             } => format!("the server printed {pattern:?} on {stream}: {line}"),
+            FindingKind::StoppedServingOthers {
+                pause,
+                waited,
+                probe,
+            } => format!(
+                "the server stopped serving other connections while one connection paused mid-message: during a {} ms pause, a probe connection sending the same blob whole was {probe} within {} ms",
+                pause.as_millis(),
+                waited.as_millis()
+            ),
         }
     }
 }
@@ -304,6 +324,11 @@ impl fmt::Display for Finding {
                 "  replay    = failed on attempt {attempt} of up to {of}: this case alone reproduces it"
             )?,
             (None, 0) => writeln!(f, "  suspects  = none: no case was in flight")?,
+            (None, n) if self.suspects[0].paused_culprit() => writeln!(
+                f,
+                "  suspects  = 1 case, certain: it paused mid-message; the {} others in flight then are its victims",
+                n - 1
+            )?,
             (None, 1) if self.suspects[0].state == SuspectState::Culprit => writeln!(
                 f,
                 "  suspects  = 1 case, certain: the bug shows in its own response"
@@ -330,9 +355,10 @@ impl fmt::Display for Finding {
                 };
                 writeln!(
                     f,
-                    "  minimal   = {} from {} ({how}), reproduced {x}/{y}",
+                    "  minimal   = {} from {}{} ({how}), reproduced {x}/{y}",
                     minimal.splits(),
-                    original.splits()
+                    original.splits(),
+                    minimal.pause_note()
                 )?;
                 writeln!(f, "  replay    = {}", self.rerun.line(minimal))?;
             }
@@ -404,7 +430,8 @@ impl fmt::Display for Finding {
                 "  blob      = {} ({} bytes)",
                 only.blob_origin, only.blob_len
             )?;
-            writeln!(f, "  splits    = {}", only.case.splits())?;
+            let pause = only.case.pause_note();
+            writeln!(f, "  splits    = {}{pause}", only.case.splits())?;
             if let Some(it) = only.iteration {
                 writeln!(f, "  delivery  = #{it} of this blob")?;
             }
@@ -415,16 +442,7 @@ impl fmt::Display for Finding {
             // `Finding::suspects` and in the command line's failure file.
             writeln!(f)?;
             for (i, s) in self.suspects.iter().take(LISTED).enumerate() {
-                writeln!(
-                    f,
-                    "{:>3}. {}: {} ({} bytes), splits {} = {}",
-                    i + 1,
-                    s.progress(),
-                    s.blob_origin,
-                    s.blob_len,
-                    s.case.splits(),
-                    s.case
-                )?;
+                writeln!(f, "{:>3}. {}", i + 1, s.short_line())?;
             }
             if let Some(more) = self.suspects.len().checked_sub(LISTED).filter(|n| *n > 0) {
                 writeln!(

@@ -29,13 +29,18 @@ pub(crate) fn kind_slug(kind: &FindingKind) -> &'static str {
         FindingKind::NoResponse { .. } => "no-response",
         FindingKind::CheckFailed { .. } => "check-failed",
         FindingKind::OutputMatched { .. } => "output-matched",
+        FindingKind::StoppedServingOthers { .. } => "stopped-serving-others",
     }
 }
 
 /// The line for `case` of `blob`.
 pub(crate) fn line(case: &Case, blob: &Blob, kind: &FindingKind, seed: Seed) -> String {
+    let stall = case
+        .stall()
+        .map(|s| format!(" stall={s}"))
+        .unwrap_or_default();
     format!(
-        "v1 kind={} seed={seed} fnv64={:016x} chunks={} blob={}",
+        "v1 kind={} seed={seed} fnv64={:016x}{stall} chunks={} blob={}",
         kind_slug(kind),
         fnv1a(blob.bytes()),
         case.splits().compact(),

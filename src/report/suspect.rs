@@ -16,6 +16,8 @@ pub(crate) enum SuspectState {
     Replayed,
     /// The delivery whose own response showed the bug.
     Culprit,
+    /// In flight while the culprit paused mid-message.
+    Victim,
 }
 
 /// A case that may have caused a finding.
@@ -83,12 +85,42 @@ impl Suspect {
         self.state == SuspectState::InFlight
     }
 
+    /// True for the delivery that paused mid-message while its probe went unserved.
+    pub(super) fn paused_culprit(&self) -> bool {
+        self.state == SuspectState::Culprit && self.case.stall().is_some()
+    }
+
+    /// One short line for a report's list: where it stood, its blob, and its case string
+    /// (cut short when long; the whole one is in `Finding::suspects` and the failure file).
+    pub(super) fn short_line(&self) -> String {
+        const LONG: usize = 72;
+        let mut case = self.case.to_string();
+        if case.len() > LONG {
+            let cut = (0..=LONG)
+                .rev()
+                .find(|&i| case.is_char_boundary(i))
+                .unwrap_or(0);
+            case.truncate(cut);
+            case.push('…');
+        }
+        format!(
+            "{}: {} ({} bytes), {case}",
+            self.progress(),
+            self.blob_origin,
+            self.blob_len
+        )
+    }
+
     pub(super) fn progress(&self) -> String {
         let planned = self.case.splits().len();
         let state = match self.state {
             SuspectState::InFlight => "in flight".to_owned(),
             SuspectState::Replayed => "replayed".to_owned(),
+            SuspectState::Culprit if self.case.stall().is_some() => {
+                "it paused mid-message while the probe went unserved".to_owned()
+            }
             SuspectState::Culprit => "its response shows the bug".to_owned(),
+            SuspectState::Victim => "in flight during the pause".to_owned(),
             SuspectState::FinishedBefore(d) => {
                 format!("finished {} ms before it showed", d.as_millis())
             }

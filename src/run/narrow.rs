@@ -16,7 +16,7 @@ use crate::corpus::{Blob, Corpus};
 use crate::error::SetupError;
 use crate::minimize::Shrinker;
 use crate::oracle::Baseline;
-use crate::report::{FindingKind, Narrowed, NotNarrowed, Suspect};
+use crate::report::{FindingKind, Narrowed, NotNarrowed, Suspect, SuspectState};
 use crate::split::Splits;
 
 struct Spend {
@@ -72,7 +72,15 @@ pub(crate) async fn narrow(
     // Most recent first, as listed; cases that sent nothing last.
     let mut order: Vec<&Suspect> = suspects.iter().filter(|s| s.bytes_sent > 0).collect();
     order.extend(suspects.iter().filter(|s| s.bytes_sent == 0));
-    let tries_first = if suspects.len() == 1 { budget.tries } else { 1 };
+    // A culprit known from its own delivery gets every try; one among many, one each.
+    let known = suspects
+        .first()
+        .is_some_and(|s| s.state == SuspectState::Culprit);
+    let tries_first = if suspects.len() == 1 || known {
+        budget.tries
+    } else {
+        1
+    };
 
     let mut culprit: Option<(Case, &Blob)> = None;
     let mut tried = 0;
@@ -116,10 +124,13 @@ pub(crate) async fn narrow(
     };
 
     let base = baselines.get(blob.name());
+    if case.stall().is_some() {
+        return pause_only(probe, kind, case, blob, base, budget).await;
+    }
     let mut shrinker = Shrinker::new(case.splits().clone());
     let mut complete = true;
     'shrink: while let Some(candidate) = shrinker.next_candidate() {
-        let trial = Case::new(case.blob(), candidate.clone());
+        let trial = case.resplit(candidate.clone());
         let mut failed = false;
         for _ in 0..budget.tries {
             if !spend.take() {
@@ -133,23 +144,66 @@ pub(crate) async fn narrow(
         }
         shrinker.report(candidate, failed);
     }
-    let minimal = Case::new(case.blob(), shrinker.current().clone());
+    let minimal = case.resplit(shrinker.current().clone());
     if minimal.splits().len() <= 1 && minimal.splits().total() == blob.len() {
         // The blob sent whole, in one write, fails the same way: no boundary is to blame.
         return Ok(Narrowed::Unsplit { original: case });
     }
-    let mut reproduced = 0;
-    for _ in 0..budget.tries {
-        if fails_again(probe, fresh, kind, &minimal, blob, base).await? {
-            reproduced += 1;
-        }
-    }
+    let reproduced = reproduce(probe, fresh, kind, &minimal, blob, base, budget.tries).await?;
     Ok(Narrowed::Culprit {
         original: case,
         minimal,
-        reproduced: (reproduced, budget.tries),
+        reproduced,
         complete,
     })
+}
+
+/// Narrows a case that pauses mid-message, where every try costs the pause: the pause alone,
+/// with the rest of the blob in one chunk, is the smallest form; kept if it still fails.
+async fn pause_only(
+    probe: &mut Probe<'_>,
+    kind: &FindingKind,
+    case: Case,
+    blob: &Blob,
+    base: Option<&Baseline>,
+    budget: Budget,
+) -> Result<Narrowed, SetupError> {
+    let trial = case.resplit(Splits::whole(case.splits().total()));
+    let mut minimal = case.clone();
+    if trial != case {
+        for _ in 0..budget.tries {
+            if fails_again(probe, false, kind, &trial, blob, base).await? {
+                minimal = trial;
+                break;
+            }
+        }
+    }
+    let reproduced = reproduce(probe, false, kind, &minimal, blob, base, budget.tries).await?;
+    Ok(Narrowed::Culprit {
+        original: case,
+        minimal,
+        reproduced,
+        complete: true,
+    })
+}
+
+/// How many of `tries` deliveries of `minimal` fail as `kind`.
+async fn reproduce(
+    probe: &mut Probe<'_>,
+    fresh: bool,
+    kind: &FindingKind,
+    minimal: &Case,
+    blob: &Blob,
+    base: Option<&Baseline>,
+    tries: u32,
+) -> Result<(u32, u32), SetupError> {
+    let mut reproduced = 0;
+    for _ in 0..tries {
+        if fails_again(probe, fresh, kind, minimal, blob, base).await? {
+            reproduced += 1;
+        }
+    }
+    Ok((reproduced, tries))
 }
 
 /// The suspects fail together and none alone. If as many deliveries of a blob sent whole, in

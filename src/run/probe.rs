@@ -259,9 +259,13 @@ impl<'a> Probe<'a> {
         let alarm = self.server.as_mut().and_then(Server::take_alarm);
         let (counts, response, judged) = match outcome {
             Ok(delivered) => {
-                let judged =
-                    self.oracles
-                        .judge_delivery(case, delivered.ending, &delivered.heard, baseline);
+                let judged = self.oracles.judge_delivery(
+                    case,
+                    delivered.ending,
+                    &delivered.heard,
+                    baseline,
+                    delivered.neglect,
+                );
                 let closed = delivered.heard.closed();
                 let response = Response::new(delivered.heard.bytes, closed);
                 (delivered.counts, Some(response), judged)

@@ -164,6 +164,23 @@ fn into_record(bytes: &[u8], rng: &mut impl Rng) -> Vec<usize> {
     chunks_between(&cuts, len)
 }
 
+/// An offset 1 to [`INTO_RECORD`] bytes into a random record of at least two bytes, before
+/// `limit`: where a pause leaves the server holding part of a message. `None` when there is
+/// no such place.
+pub(crate) fn mid_record(bytes: &[u8], limit: usize, rng: &mut impl Rng) -> Option<usize> {
+    let limit = limit.min(bytes.len());
+    let starts = super::records::record_starts(bytes);
+    let inside: Vec<(usize, usize)> = starts
+        .iter()
+        .enumerate()
+        .map(|(i, &start)| (start, starts.get(i + 1).copied().unwrap_or(bytes.len())))
+        .filter(|&(start, end)| end - start >= 2 && start + 1 < limit)
+        .collect();
+    let &(start, end) = inside.get(rng.random_range(0..inside.len().max(1)))?;
+    let room = (end - start).min(INTO_RECORD + 1).min(limit - start);
+    Some(start + rng.random_range(1..room))
+}
+
 /// The chunks of a `len`-byte blob cut at `cuts` (ascending, inside the blob).
 fn chunks_between(cuts: &[usize], len: usize) -> Vec<usize> {
     let mut chunks = Vec::with_capacity(cuts.len() + 1);
@@ -218,6 +235,28 @@ fn delimiters(bytes: &[u8], rng: &mut impl Rng) -> Vec<usize> {
 mod tests {
     use super::*;
     use crate::rng::Seed;
+
+    #[test]
+    fn pauses_fall_a_few_bytes_into_a_record_before_the_limit() {
+        let bytes = b"SET k v\nGET k\nQUIT\n";
+        let mut rng = Seed::new(3).case_rng("b", 0);
+        let starts = [0, 8, 14];
+        for _ in 0..200 {
+            let at = mid_record(bytes, bytes.len(), &mut rng).unwrap();
+            let start = starts.iter().rev().find(|&&s| s < at).copied().unwrap();
+            assert!(at - start <= INTO_RECORD && !starts.contains(&at), "{at}");
+        }
+        for _ in 0..50 {
+            assert!(mid_record(bytes, 3, &mut rng).unwrap() < 3);
+        }
+        assert_eq!(mid_record(b"x", 1, &mut rng), None);
+        assert_eq!(
+            mid_record(b"\n\n\n", 3, &mut rng),
+            None,
+            "no record of two bytes"
+        );
+        assert_eq!(mid_record(bytes, 1, &mut rng), None);
+    }
 
     const MODES: [SplitMode; 8] = [
         SplitMode::Original,

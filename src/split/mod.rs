@@ -12,6 +12,6 @@ mod strategy;
 
 pub(crate) use coverage::Coverage;
 pub use generate::SplitMode;
-pub(crate) use generate::{INTO_RECORD, generate};
+pub(crate) use generate::{INTO_RECORD, generate, mid_record};
 pub use pattern::{ParseSplitsError, Splits};
 pub use strategy::splits;

@@ -62,6 +62,22 @@ impl Splits {
         })
     }
 
+    /// The same chunks with a boundary at offset `at` too (the chunk holding it cut in two);
+    /// unchanged when `at` already is a boundary or is not inside the sent bytes.
+    pub fn with_boundary(&self, at: usize) -> Splits {
+        let mut chunks = Vec::with_capacity(self.0.len() + 1);
+        let mut offset = 0;
+        for &c in &self.0 {
+            if offset < at && at < offset + c {
+                chunks.extend([at - offset, offset + c - at]);
+            } else {
+                chunks.push(c);
+            }
+            offset += c;
+        }
+        Splits(chunks)
+    }
+
     /// The chunks as byte ranges of `bytes` (which must hold at least [`total`](Self::total)
     /// bytes).
     pub(crate) fn cut<'a>(&'a self, bytes: &'a [u8]) -> impl Iterator<Item = &'a [u8]> + 'a {
@@ -167,5 +183,15 @@ mod tests {
         assert_eq!(parts, [&b"he"[..], &b"llo"[..]]);
         assert_eq!(Splits::whole(0).len(), 0);
         assert_eq!(Splits::whole(4).chunks(), &[4]);
+    }
+
+    #[test]
+    fn a_boundary_is_added_by_cutting_the_chunk_that_holds_it() {
+        let splits: Splits = "5,5".parse().unwrap();
+        assert_eq!(splits.with_boundary(2).chunks(), &[2, 3, 5]);
+        assert_eq!(splits.with_boundary(5), splits, "already a boundary");
+        assert_eq!(splits.with_boundary(0), splits);
+        assert_eq!(splits.with_boundary(10), splits, "the end is no boundary");
+        assert_eq!(splits.with_boundary(12), splits);
     }
 }

@@ -179,6 +179,22 @@ impl Stutter {
         self
     }
 
+    /// Pauses a connection mid-message (a few bytes into one of its blob's records) with
+    /// chance 1 in `one_in`, for [`stall_time`](Self::stall_time), while a probe connection
+    /// checks that the server still accepts, reads and answers other clients; 1 pauses every
+    /// delivery, 0 never does. A server that serves nobody else meanwhile (a blocking read to
+    /// finish a partial message, a lock held across reads) is a finding. Default: 1000.
+    pub fn stall_chance(mut self, one_in: u32) -> Self {
+        self.plan.requested.chances.stall = one_in;
+        self
+    }
+
+    /// How long a pause mid-message lasts; the probe waits three quarters of it. Default: 1 s.
+    pub fn stall_time(mut self, pause: Duration) -> Self {
+        self.plan.requested.stall_time = pause;
+        self
+    }
+
     /// The seed of the split patterns. Default: a random one, printed in every report.
     /// `STUTTERFUZZ_SEED` overrides it.
     pub fn seed(mut self, seed: u64) -> Self {

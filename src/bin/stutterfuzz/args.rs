@@ -54,6 +54,15 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = 500)]
     pub(crate) close_chance: u32,
 
+    /// Pause a connection mid-message with chance 1 in N (1: every one; 0: never), while a
+    /// probe connection checks that the server still serves other clients
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub(crate) stall_chance: u32,
+
+    /// How long such a pause lasts, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    pub(crate) stall_ms: u64,
+
     /// Wait after each acknowledged chunk, in milliseconds, where the server's receive queue
     /// cannot be seen (a server on another machine) and no --cycle-ms is given
     #[arg(long, value_name = "MS", default_value_t = 2)]

@@ -68,6 +68,7 @@ fn configure(args: &Args) -> Result<Stutter, String> {
         .connections(args.num_conns)
         .close_chance(args.close_chance)
         .fastopen_chance(args.fastopen_chance)
+        .stall_chance(args.stall_chance)
         .pause(Duration::from_millis(args.pause_ms))
         .startup_timeout(args.startup_timeout)
         .rerun_command(rerun_template());
@@ -77,6 +78,10 @@ fn configure(args: &Args) -> Result<Stutter, String> {
         }
         fuzz = fuzz.cycle(Duration::from_millis(ms));
     }
+    if args.stall_ms == 0 {
+        return Err("--stall-ms must be at least 1; use --stall-chance 0 for no pauses".into());
+    }
+    fuzz = fuzz.stall_time(Duration::from_millis(args.stall_ms));
     if args.expect_same_response {
         fuzz = fuzz.expect_same_response();
     }

@@ -1,0 +1,87 @@
+//! A pause mid-message, and the probe that checks the others are still served meanwhile.
+//!
+//! Adaptive pacing sends the next chunk as soon as the server has read the last, so no client
+//! ever pauses: a server that finishes a partial message with blocking reads (one client
+//! that pauses mid-line freezes every other client) looks fine. A [`Stall`] makes one
+//! connection hold back the rest of its message; while it waits, a probe connection sends
+//! the same blob whole and checks that the server accepts it, reads it and, when an answer
+//! is expected, starts answering. The probe gets three quarters of the pause, so the
+//! stalled connection is still silent when the probe gives up.
+
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, sleep, sleep_until, timeout_at};
+
+use super::connection::Connection;
+use super::pacing::Ends;
+use crate::wire::{Listen, Neglect, Unserved};
+
+/// How often the probe looks at the server's end of its connection.
+const LOOK_EVERY: Duration = Duration::from_millis(1);
+
+impl Connection {
+    /// Pauses for `pause`, probing the server meanwhile: what the probe was denied, if the
+    /// server did not serve it in time.
+    pub(super) async fn pause_with_probe(&self, pause: Duration) -> Option<Neglect> {
+        let started = Instant::now();
+        let give_up = started + pause * 3 / 4;
+        let (unserved, ()) = tokio::join!(self.probe(give_up), sleep_until(started + pause));
+        unserved.map(|unserved| Neglect {
+            pause,
+            waited: give_up - started,
+            unserved,
+        })
+    }
+
+    /// One probe delivery of the whole blob, until `give_up`: `None` when the server served
+    /// it (or when there is no way to tell from here).
+    async fn probe(&self, give_up: Instant) -> Option<Unserved> {
+        let wants_answer = matches!(self.listen, Listen::Await { expect, .. } if expect != Some(0));
+        let stream = match timeout_at(give_up, TcpStream::connect(self.addr)).await {
+            Err(_) => return Some(Unserved::Accept),
+            // Refused or failed on our side: the run's own connections judge that.
+            Ok(Err(_)) => return None,
+            Ok(Ok(stream)) => stream,
+        };
+        let _ = stream.set_nodelay(true);
+        let mut ends = stream.local_addr().ok().map(|client| Ends {
+            server: self.addr,
+            client,
+        });
+        let (reader, mut writer) = stream.into_split();
+        match timeout_at(give_up, writer.write_all(&self.bytes)).await {
+            Err(_) => return Some(Unserved::Read),
+            Ok(Err(_)) => return None,
+            Ok(Ok(())) => {}
+        }
+        let mut buf = [0u8; 256];
+        let last = loop {
+            let answered = match reader.try_read(&mut buf) {
+                Ok(_) => true, // bytes, or the server closed: it dealt with us
+                Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
+            };
+            if answered {
+                return None;
+            }
+            let seen = self.pacing.look(&mut ends);
+            if !wants_answer {
+                match seen {
+                    None => return None, // nothing to tell by
+                    Some(seen) if seen.accepted && seen.all_read => return None,
+                    Some(_) => {}
+                }
+            }
+            if Instant::now() >= give_up {
+                break seen;
+            }
+            sleep(LOOK_EVERY).await;
+        };
+        Some(match last {
+            Some(seen) if !seen.accepted => Unserved::Accept,
+            Some(seen) if !seen.all_read => Unserved::Read,
+            _ => Unserved::Answer,
+        })
+    }
+}
