@@ -426,3 +426,30 @@ fn a_finding_that_cannot_be_saved_is_still_printed_whole_and_exits_1() {
         out.stderr
     );
 }
+
+#[test]
+fn replaying_a_paused_case_recreates_the_pause_and_its_probe() {
+    let paused = "--replay=v1:set-del.txt:3,59;stall=3@300ms";
+    let replay = |server: &str| {
+        run(stutterfuzz().args([
+            blobs_arg(),
+            "--host=127.0.0.1".to_owned(),
+            "--port=0".to_owned(),
+            format!("--server={}", server_arg(server)),
+            "--failures-dir=/dev/null/none".to_owned(),
+            paused.to_owned(),
+        ]))
+    };
+    let failed = (0..5)
+        .map(|_| replay("blocking-read-server"))
+        .filter(|out| {
+            out.code == Some(1)
+                && out
+                    .stdout
+                    .contains("the server stopped serving other connections")
+        })
+        .count();
+    assert!(failed >= 4, "the pause froze the probe in {failed} of 5 replays");
+    let correct = replay("line-server");
+    assert_eq!(correct.code, Some(0), "{}{}", correct.stdout, correct.stderr);
+}
