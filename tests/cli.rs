@@ -449,7 +449,16 @@ fn replaying_a_paused_case_recreates_the_pause_and_its_probe() {
                     .contains("the server stopped serving other connections")
         })
         .count();
-    assert!(failed >= 4, "the pause froze the probe in {failed} of 5 replays");
+    assert!(
+        failed >= 4,
+        "the pause froze the probe in {failed} of 5 replays"
+    );
     let correct = replay("line-server");
-    assert_eq!(correct.code, Some(0), "{}{}", correct.stdout, correct.stderr);
+    assert_eq!(
+        correct.code,
+        Some(0),
+        "{}{}",
+        correct.stdout,
+        correct.stderr
+    );
 }

@@ -297,3 +297,34 @@ fn a_server_that_dies_after_n_connections_is_no_boundary_bug() {
     // Each fresh server also takes the harness's readiness connection.
     assert!((20..=25).contains(&about), "about {about}:\n{text}");
 }
+
+#[test]
+fn among_200_suspects_the_one_case_that_crashes_alone_is_named() {
+    let blob = "SET session:1 alice\nGET session:1\nDEL session:1\nGET session:1\nPING\n";
+    let run = || {
+        common::stutter("127.0.0.1:0")
+            .server(fixture_command("record-crash-server", None))
+            .blob("session", blob)
+    };
+    let failure = run()
+        .splits(stutterfuzz::SplitMode::RecordStarts)
+        .connections(200)
+        .cycles(2000)
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("a cut 3 bytes into the third record is drawn");
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        finding.suspects().len() > 100,
+        "many cases were in flight:\n{finding}"
+    );
+    let culprit = finding
+        .culprit()
+        .unwrap_or_else(|| panic!("the culprit is named within the default budget:\n{finding}"));
+    let replayed = run()
+        .replay(culprit.to_string())
+        .try_run_for(Duration::from_secs(20));
+    assert!(
+        matches!(replayed, Err(Failure::Finding(_))),
+        "{culprit} does not fail on replay"
+    );
+}

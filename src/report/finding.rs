@@ -340,51 +340,8 @@ impl fmt::Display for Finding {
                  (replay each to see which fails alone)"
             )?,
         }
-        match &self.narrowed {
-            Some(Narrowed::Culprit {
-                original,
-                minimal,
-                reproduced: (x, y),
-                complete,
-            }) => {
-                writeln!(f, "  culprit   = {original} fails alone")?;
-                let how = if *complete {
-                    "locally minimal"
-                } else {
-                    "shrinking budget ran out"
-                };
-                writeln!(
-                    f,
-                    "  minimal   = {} from {}{} ({how}), reproduced {x}/{y}",
-                    minimal.splits(),
-                    original.splits(),
-                    minimal.pause_note()
-                )?;
-                writeln!(f, "  replay    = {}", self.rerun.line(minimal))?;
-            }
-            Some(Narrowed::NoneAlone { tried, together }) => {
-                let together = match together {
-                    Some(true) => "; all of them at once fail: the bug needs concurrency",
-                    Some(false) => "; all of them at once do not fail either: it may be flaky",
-                    None => "",
-                };
-                writeln!(
-                    f,
-                    "  culprit   = none: {tried} suspects replayed alone, none failed{together}"
-                )?;
-            }
-            Some(Narrowed::NotTried(why)) => writeln!(f, "  culprit   = not searched: {why}")?,
-            Some(Narrowed::DiesAfter { connections }) => writeln!(
-                f,
-                "  culprit   = none: not a boundary bug: the server dies after about {connections} connections, whatever they carry (as many blobs sent whole kill it too)"
-            )?,
-            Some(Narrowed::Unsplit { original }) => writeln!(
-                f,
-                "  culprit   = {original} fails alone, and so does its blob sent whole, in one write: \
-                 this is no boundary bug (the answer depends on something else: time, state, \
-                 other clients; see .mask / --mask)"
-            )?,
-            None => {}
+        if let Some(narrowed) = &self.narrowed {
+            narrowed.write(f, &self.rerun)?;
         }
         if let Some((took, budget)) = self.narrowing {
             writeln!(

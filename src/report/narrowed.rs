@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use super::Rerun;
 use crate::case::Case;
 
 /// What narrowing learnt after the finding.
@@ -14,6 +15,9 @@ pub(crate) enum Narrowed {
         tried: usize,
         together: Option<bool>,
     },
+    /// No case fails alone, but these fail together (and no smaller set of them does, as far
+    /// as the budget went): a bug that needs several cases at once.
+    Together { cases: Vec<Case> },
     /// No case fails alone; all together do, and so do as many blobs sent whole: the server
     /// dies after about that many connections, whatever they carry. No boundary bug.
     DiesAfter { connections: usize },
@@ -29,6 +33,69 @@ pub(crate) enum Narrowed {
         /// False when the budget ran out before the pattern was locally minimal.
         complete: bool,
     },
+}
+
+impl Narrowed {
+    /// The report's culprit lines: what narrowing learnt, and the replay line of the
+    /// minimal case.
+    pub(crate) fn write(&self, f: &mut fmt::Formatter<'_>, rerun: &Rerun) -> fmt::Result {
+        match self {
+            Narrowed::Culprit {
+                original,
+                minimal,
+                reproduced: (x, y),
+                complete,
+            } => {
+                writeln!(f, "  culprit   = {original} fails alone")?;
+                let how = if *complete {
+                    "locally minimal"
+                } else {
+                    "shrinking budget ran out"
+                };
+                writeln!(
+                    f,
+                    "  minimal   = {} from {}{} ({how}), reproduced {x}/{y}",
+                    minimal.splits(),
+                    original.splits(),
+                    minimal.pause_note()
+                )?;
+                writeln!(f, "  replay    = {}", rerun.line(minimal))?;
+            }
+            Narrowed::NoneAlone { tried, together } => {
+                let together = match together {
+                    Some(true) => "; all of them at once fail: the bug needs concurrency",
+                    Some(false) => "; all of them at once do not fail either: it may be flaky",
+                    None => "",
+                };
+                writeln!(
+                    f,
+                    "  culprit   = none: {tried} suspects replayed alone, none failed{together}"
+                )?;
+            }
+            Narrowed::Together { cases } => {
+                writeln!(
+                    f,
+                    "  culprit   = none alone: these {} cases fail together, and no smaller set of them does:",
+                    cases.len()
+                )?;
+                for case in cases {
+                    writeln!(f, "              {case}")?;
+                }
+            }
+            Narrowed::NotTried(why) => writeln!(f, "  culprit   = not searched: {why}")?,
+            Narrowed::DiesAfter { connections } => writeln!(
+                f,
+                "  culprit   = none: not a boundary bug: the server dies after about {connections} connections, whatever they carry (as many blobs sent whole kill it too)"
+            )?,
+            Narrowed::Unsplit { original } => writeln!(
+                f,
+                "  culprit   = {original} fails alone, and so does its blob sent whole, in one write: \
+                 this is no boundary bug (the answer depends on something else: time, state, \
+                 other clients; see .mask / --mask)"
+            )?,
+        }
+        Ok(())
+    }
 }
 
 /// Why narrowing was not tried.

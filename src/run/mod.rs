@@ -12,6 +12,7 @@
 //! - [`thread`]: the thread and runtime of a blocking entry point.
 
 mod baselines;
+mod culprit;
 mod narrow;
 mod plan;
 mod probe;

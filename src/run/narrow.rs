@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::mem::discriminant;
 use tokio::time::Instant;
 
+use super::culprit::{self, Searched};
 use super::probe::Probe;
 use crate::case::Case;
 use crate::config::Budget;
@@ -16,16 +17,18 @@ use crate::corpus::{Blob, Corpus};
 use crate::error::SetupError;
 use crate::minimize::Shrinker;
 use crate::oracle::Baseline;
-use crate::report::{FindingKind, Narrowed, NotNarrowed, Suspect, SuspectState};
+use crate::report::{FindingKind, Narrowed, NotNarrowed, Suspect};
 use crate::split::Splits;
 
-struct Spend {
-    deadline: Instant,
+/// What narrowing may still spend: time and deliveries.
+pub(super) struct Spend {
+    pub(super) deadline: Instant,
     left: u32,
 }
 
 impl Spend {
-    fn take(&mut self) -> bool {
+    /// Takes one delivery from the budget: false when it is spent.
+    pub(super) fn take(&mut self) -> bool {
         if self.left == 0 || Instant::now() >= self.deadline {
             return false;
         }
@@ -69,58 +72,13 @@ pub(crate) async fn narrow(
         deadline: Instant::now() + budget.time,
         left: budget.attempts,
     };
-    // Most recent first, as listed; cases that sent nothing last.
-    let mut order: Vec<&Suspect> = suspects.iter().filter(|s| s.bytes_sent > 0).collect();
-    order.extend(suspects.iter().filter(|s| s.bytes_sent == 0));
-    // A culprit known from its own delivery gets every try; one among many, one each.
-    let known = suspects
-        .first()
-        .is_some_and(|s| s.state == SuspectState::Culprit);
-    let tries_first = if suspects.len() == 1 || known {
-        budget.tries
-    } else {
-        1
-    };
-
-    let mut culprit: Option<(Case, &Blob)> = None;
-    let mut tried = 0;
-    'search: for suspect in &order {
-        let Some(blob) = corpus.find(suspect.case.blob()) else {
-            continue;
-        };
-        let base = baselines.get(blob.name());
-        tried += 1;
-        for _ in 0..tries_first {
-            if !spend.take() {
-                break 'search;
-            }
-            if fails_again(probe, fresh, kind, &suspect.case, blob, base).await? {
-                culprit = Some((suspect.case.clone(), blob));
-                break 'search;
-            }
-        }
-    }
-    let Some((case, blob)) = culprit else {
-        let together = if suspects.len() > 1 && Instant::now() < spend.deadline {
-            let all: Vec<(Case, &Blob)> = order
-                .iter()
-                .filter_map(|s| corpus.find(s.case.blob()).map(|b| (s.case.clone(), b)))
-                .collect();
-            if fresh {
-                probe.fresh_server().await?;
-            }
-            let failed = probe.try_together(&all).await?;
-            if failed
-                && fresh
-                && let Some(connections) = dies_after(probe, &all, &mut spend).await?
-            {
-                return Ok(Narrowed::DiesAfter { connections });
-            }
-            Some(failed)
-        } else {
-            None
-        };
-        return Ok(Narrowed::NoneAlone { tried, together });
+    let (case, blob) = match culprit::search(
+        probe, fresh, kind, suspects, corpus, baselines, budget, &mut spend,
+    )
+    .await?
+    {
+        Searched::Culprit(case, blob) => (case, blob),
+        Searched::Narrowed(narrowed) => return Ok(narrowed),
     };
 
     let base = baselines.get(blob.name());
@@ -210,7 +168,7 @@ async fn reproduce(
 /// one write each, kill a fresh server too, the server dies after a number of connections,
 /// whatever they carry: that number, found by halving (about log2 of the suspects'
 /// count in restarts).
-async fn dies_after(
+pub(super) async fn dies_after(
     probe: &mut Probe<'_>,
     suspects: &[(Case, &Blob)],
     spend: &mut Spend,
@@ -241,7 +199,7 @@ async fn dies_after(
 
 /// Delivers `case` once (on a fresh server when `fresh`): does it fail with the same kind of
 /// finding as `kind`?
-async fn fails_again(
+pub(super) async fn fails_again(
     probe: &mut Probe<'_>,
     fresh: bool,
     kind: &FindingKind,

@@ -309,15 +309,31 @@ impl<'a> Probe<'a> {
             );
             tasks.spawn(async move { connection.run(&Progress::default()).await });
         }
+        // Connections still waiting when the server dies could wait out their connect
+        // timeout: the death answers the question, so they are cut short.
         let mut refused = false;
-        while let Some(joined) = tasks.join_next().await {
-            if let Ok(Err(ConnectError::Refused(_) | ConnectError::TimedOut(_))) = joined {
-                refused = true;
+        let died = loop {
+            tokio::select! {
+                joined = tasks.join_next() => match joined {
+                    Some(Ok(Err(ConnectError::Refused(_) | ConnectError::TimedOut(_)))) => {
+                        refused = true;
+                    }
+                    Some(_) => {}
+                    None => {
+                        break exit_within(self.server.as_mut(), FINAL_SETTLE).await.is_some();
+                    }
+                },
+                _ = async {
+                    match self.server.as_mut() {
+                        Some(server) => server.exited().await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    tasks.abort_all();
+                    break true;
+                }
             }
-        }
-        let died = exit_within(self.server.as_mut(), FINAL_SETTLE)
-            .await
-            .is_some();
+        };
         let alarm = self.server.as_mut().and_then(Server::take_alarm).is_some();
         Ok(died || alarm || refused)
     }

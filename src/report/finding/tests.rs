@@ -64,3 +64,38 @@ fn many_suspects_are_listed_ten_at_most_with_one_replay_line() {
     assert!(text.contains("and 20 more suspects"), "{text}");
     assert_eq!(text.matches("STUTTERFUZZ_REPLAY=").count(), 1, "{text}");
 }
+
+#[test]
+fn cases_that_fail_only_together_are_listed_as_the_smallest_set() {
+    let blob = Blob::new("ping.txt", "PING\n");
+    let cases: Vec<Case> = ["v1:ping.txt:1,4", "v1:ping.txt:3,2"]
+        .iter()
+        .map(|c| c.parse().unwrap())
+        .collect();
+    let suspects = cases
+        .iter()
+        .map(|c| Suspect::new(c.clone(), &blob, SuspectState::InFlight))
+        .collect();
+    let mut finding = Finding::new(
+        FindingKind::ServerDied {
+            status: std::os::unix::process::ExitStatusExt::from_raw(6),
+        },
+        suspects,
+        Stats::default(),
+        Seed::new(1),
+        "127.0.0.1:1".into(),
+        Rerun::with_env("cargo test t"),
+    );
+    finding.narrowed = Some(Narrowed::Together {
+        cases: cases.clone(),
+    });
+    let text = finding.to_string();
+    assert!(
+        text.contains("culprit   = none alone: these 2 cases fail together, and no smaller set"),
+        "{text}"
+    );
+    for case in &cases {
+        assert!(text.contains(&format!("              {case}\n")), "{text}");
+    }
+    assert_eq!(finding.culprit(), None);
+}

@@ -12,6 +12,8 @@
 
 use std::collections::VecDeque;
 
+pub(crate) mod groups;
+
 use crate::split::Splits;
 
 /// A greedy search for a smaller failing pattern.

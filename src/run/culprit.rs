@@ -1,0 +1,176 @@
+//! Which suspect made the server fail: the first half of narrowing.
+//!
+//! A finding about the server as a whole (it died, refused, printed an alarm) is replayed on
+//! a fresh server each time, with group testing ([`groups`]): sets of suspects together,
+//! halved while they fail, so one culprit among hundreds costs a handful of restarts. A set
+//! that fails only together is a bug that needs several cases at once, reduced to the
+//! smallest such set; unless as many blobs sent whole kill the server too, which is a
+//! server that dies after about that many connections. A finding in one delivery's own
+//! response is tried on the live server, suspect by suspect (usually there is one).
+
+use std::collections::HashMap;
+
+use super::narrow::{Spend, dies_after, fails_again};
+use super::probe::Probe;
+use crate::case::Case;
+use crate::config::Budget;
+use crate::corpus::{Blob, Corpus};
+use crate::error::SetupError;
+use crate::minimize::groups::{self, Found, Replay};
+use crate::oracle::Baseline;
+use crate::report::{FindingKind, Narrowed, Suspect, SuspectState};
+
+/// What the search came to.
+pub(super) enum Searched<'c> {
+    /// This case fails alone: shrink it.
+    Culprit(Case, &'c Blob),
+    /// Narrowing ends here, with this.
+    Narrowed(Narrowed),
+}
+
+/// Looks for the suspect that fails alone (or the set that fails together).
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the narrowing context, passed down"
+)]
+pub(super) async fn search<'c>(
+    probe: &mut Probe<'_>,
+    fresh: bool,
+    kind: &FindingKind,
+    suspects: &[Suspect],
+    corpus: &'c Corpus,
+    baselines: &HashMap<String, Baseline>,
+    budget: Budget,
+    spend: &mut Spend,
+) -> Result<Searched<'c>, SetupError> {
+    // Most recent first, as listed; cases that sent nothing last; victims never.
+    let mut order: Vec<(Case, &'c Blob)> = Vec::new();
+    for sent_something in [true, false] {
+        order.extend(
+            suspects
+                .iter()
+                .filter(|s| (s.bytes_sent > 0) == sent_something && s.state != SuspectState::Victim)
+                .filter_map(|s| corpus.find(s.case.blob()).map(|b| (s.case.clone(), b))),
+        );
+    }
+    // A culprit known from its own delivery gets every try; one among many, one each.
+    let known = suspects
+        .first()
+        .is_some_and(|s| s.state == SuspectState::Culprit);
+    let mut replayer = Replayer {
+        tries_alone: if order.len() == 1 || known {
+            budget.tries
+        } else {
+            1
+        },
+        probe,
+        spend,
+        order: &order,
+        baselines,
+        kind,
+        fresh,
+        tried: 0,
+    };
+    if !fresh {
+        for i in 0..order.len() {
+            match replayer.alone(i).await? {
+                Some(true) => return Ok(culprit(&order, i)),
+                Some(false) => {}
+                None => break,
+            }
+        }
+        return Ok(Searched::Narrowed(Narrowed::NoneAlone {
+            tried: replayer.tried,
+            together: None,
+        }));
+    }
+    match groups::search(order.len(), &mut replayer).await? {
+        Found::Alone(i) => Ok(culprit(&order, i)),
+        Found::Together(set) => {
+            if let Some(n) = dies_after(replayer.probe, &order, replayer.spend).await? {
+                return Ok(Searched::Narrowed(Narrowed::DiesAfter { connections: n }));
+            }
+            let set = groups::smallest(set, &mut replayer).await?;
+            Ok(match set[..] {
+                [i] => culprit(&order, i),
+                _ => Searched::Narrowed(Narrowed::Together {
+                    cases: set.iter().map(|&i| order[i].0.clone()).collect(),
+                }),
+            })
+        }
+        Found::Nothing => {
+            // Nothing failed alone or in the groups tried: all of them at once, as in the run?
+            let all: Vec<usize> = (0..order.len()).collect();
+            let together = match replayer.together(&all).await? {
+                Some(true) if order.len() > 1 => {
+                    if let Some(n) = dies_after(replayer.probe, &order, replayer.spend).await? {
+                        return Ok(Searched::Narrowed(Narrowed::DiesAfter { connections: n }));
+                    }
+                    Some(true)
+                }
+                other => other,
+            };
+            Ok(Searched::Narrowed(Narrowed::NoneAlone {
+                tried: replayer.tried,
+                together,
+            }))
+        }
+    }
+}
+
+/// Replays suspects for the search, each time on a fresh server when `fresh`.
+struct Replayer<'a, 'p, 'c> {
+    probe: &'a mut Probe<'p>,
+    spend: &'a mut Spend,
+    order: &'a [(Case, &'c Blob)],
+    baselines: &'a HashMap<String, Baseline>,
+    kind: &'a FindingKind,
+    fresh: bool,
+    tries_alone: u32,
+    /// Suspects replayed alone so far.
+    tried: usize,
+}
+
+impl Replayer<'_, '_, '_> {
+    /// Does suspect `i` fail alone, within its tries?
+    async fn alone(&mut self, i: usize) -> Result<Option<bool>, SetupError> {
+        let (case, blob) = &self.order[i];
+        self.tried += 1;
+        for _ in 0..self.tries_alone {
+            if !self.spend.take() {
+                return Ok(None);
+            }
+            let base = self.baselines.get(blob.name());
+            if fails_again(self.probe, self.fresh, self.kind, case, blob, base).await? {
+                return Ok(Some(true));
+            }
+        }
+        Ok(Some(false))
+    }
+
+    /// Do these suspects fail delivered all at once, on a fresh server?
+    async fn together(&mut self, set: &[usize]) -> Result<Option<bool>, SetupError> {
+        if !self.spend.take() {
+            return Ok(None);
+        }
+        let cases: Vec<(Case, &Blob)> = set.iter().map(|&i| self.order[i].clone()).collect();
+        self.probe.fresh_server().await?;
+        Ok(Some(self.probe.try_together(&cases).await?))
+    }
+}
+
+impl Replay for Replayer<'_, '_, '_> {
+    type Error = SetupError;
+
+    async fn fails(&mut self, set: &[usize]) -> Result<Option<bool>, SetupError> {
+        match set {
+            [i] => self.alone(*i).await,
+            _ => self.together(set).await,
+        }
+    }
+}
+
+fn culprit<'c>(order: &[(Case, &'c Blob)], i: usize) -> Searched<'c> {
+    let (case, blob) = &order[i];
+    Searched::Culprit(case.clone(), blob)
+}
