@@ -35,6 +35,16 @@ impl Spend {
         self.left -= 1;
         true
     }
+
+    /// Takes `n` deliveries at once: false when the budget does not hold them.
+    fn take_many(&mut self, n: usize) -> bool {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        if self.left < n || Instant::now() >= self.deadline {
+            return false;
+        }
+        self.left -= n;
+        true
+    }
 }
 
 /// Narrows a finding made with several (or one) suspects in flight.
@@ -85,6 +95,9 @@ pub(crate) async fn narrow(
     if case.stall().is_some() {
         return pause_only(probe, kind, case, blob, base, budget).await;
     }
+    if !fresh && matches!(kind, FindingKind::NoResponse { .. }) {
+        return shrink_at_once(probe, kind, case, blob, base, budget, &mut spend).await;
+    }
     let mut shrinker = Shrinker::new(case.splits().clone());
     let mut complete = true;
     'shrink: while let Some(candidate) = shrinker.next_candidate() {
@@ -108,6 +121,79 @@ pub(crate) async fn narrow(
         return Ok(Narrowed::Unsplit { original: case });
     }
     let reproduced = reproduce(probe, fresh, kind, &minimal, blob, base, budget.tries).await?;
+    Ok(Narrowed::Culprit {
+        original: case,
+        minimal,
+        reproduced,
+        complete,
+    })
+}
+
+/// How many shrinking candidates one round delivers at once, at most.
+const ROUND: usize = 64;
+
+/// Shrinks a hang on the live server in rounds, where every failing try costs the whole
+/// response timeout: the candidates of the current pattern, `tries` copies each, all
+/// delivered at once, each on its own connection; the first (in the shrinker's order) that
+/// hangs becomes the current pattern. A round costs one timeout, however many it holds.
+async fn shrink_at_once(
+    probe: &mut Probe<'_>,
+    kind: &FindingKind,
+    case: Case,
+    blob: &Blob,
+    base: Option<&Baseline>,
+    budget: Budget,
+    spend: &mut Spend,
+) -> Result<Narrowed, SetupError> {
+    let tries = budget.tries.max(1) as usize;
+    let mut shrinker = Shrinker::new(case.splits().clone());
+    let mut reproduced = None;
+    let mut complete = true;
+    loop {
+        let round: Vec<Splits> = std::iter::from_fn(|| shrinker.next_candidate())
+            .take(ROUND)
+            .collect();
+        if round.is_empty() {
+            break;
+        }
+        if !spend.take_many(round.len() * tries) {
+            complete = false;
+            break;
+        }
+        let trials: Vec<Case> = round
+            .iter()
+            .flat_map(|c| std::iter::repeat_n(case.resplit(c.clone()), tries))
+            .collect();
+        let judged = probe.try_at_once(&trials, blob, base).await?;
+        let failures = judged.chunks(tries).map(|copies| {
+            copies
+                .iter()
+                .flatten()
+                .filter(|k| discriminant(*k) == discriminant(kind))
+                .count() as u32
+        });
+        if let Some((i, failed)) = failures.enumerate().find(|(_, f)| *f > 0) {
+            reproduced = Some((failed, tries as u32));
+            shrinker.report(round[i].clone(), true);
+        }
+    }
+    let minimal = case.resplit(shrinker.current().clone());
+    if minimal.splits().len() <= 1 && minimal.splits().total() == blob.len() {
+        return Ok(Narrowed::Unsplit { original: case });
+    }
+    let reproduced = match reproduced {
+        Some(counted) => counted,
+        None => {
+            let copies = vec![minimal.clone(); tries];
+            let judged = probe.try_at_once(&copies, blob, base).await?;
+            let failed = judged
+                .iter()
+                .flatten()
+                .filter(|k| discriminant(*k) == discriminant(kind))
+                .count();
+            (failed as u32, tries as u32)
+        }
+    };
     Ok(Narrowed::Culprit {
         original: case,
         minimal,

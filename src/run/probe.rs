@@ -288,6 +288,48 @@ impl<'a> Probe<'a> {
         })
     }
 
+    /// Delivers all `cases` (of one blob) at once on the live server, each on its own
+    /// connection, and judges each by the response oracles: a hang costs one response
+    /// timeout for all of them, not one each. `None` for every case when the server died
+    /// or printed an alarm meanwhile (the next try restarts it).
+    pub(crate) async fn try_at_once(
+        &mut self,
+        cases: &[Case],
+        blob: &Blob,
+        baseline: Option<&Baseline>,
+    ) -> Result<Vec<Option<FindingKind>>, SetupError> {
+        self.ready_for_case().await?;
+        let listen = self.oracles.listen(baseline, self.transport.linger);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, case) in cases.iter().enumerate() {
+            let planned = Planned {
+                case: case.clone(),
+                iteration: 0,
+                fastopen: false,
+            };
+            let connection = self.transport.connection(blob, &planned, listen);
+            tasks.spawn(async move { (i, connection.run(&Progress::default()).await) });
+        }
+        let mut judged = vec![None; cases.len()];
+        while let Some(joined) = tasks.join_next().await {
+            let Ok((i, outcome)) = joined else { continue };
+            judged[i] = match outcome {
+                Ok(d) => self
+                    .oracles
+                    .judge_delivery(&cases[i], d.ending, &d.heard, baseline, d.neglect),
+                Err(error) => Some(oracle::connect_failed(error)?),
+            };
+        }
+        let died = exit_within(self.server.as_mut(), CLEAN_SETTLE)
+            .await
+            .is_some();
+        let alarm = self.server.as_mut().and_then(Server::take_alarm).is_some();
+        if died || alarm {
+            judged.iter_mut().for_each(|j| *j = None);
+        }
+        Ok(judged)
+    }
+
     /// Delivers all `cases` at once (restarting the server first if it is down): does the
     /// failure need them together?
     pub(crate) async fn try_together(
