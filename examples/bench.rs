@@ -12,6 +12,7 @@
 //! cargo run --release --example bench                          # 5 s per setting
 //! cargo run --release --example bench -- --seconds 20
 //! cargo run --release --example bench -- --oracles-only       # only the response-oracle part
+//! cargo run --release --example bench -- --narrowing-only     # only the narrowing part
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -69,6 +70,9 @@ fn main() -> ExitCode {
             "crash" => servers::serve_split_crash(listener),
             "wrong" => servers::serve_split_wrong(listener),
             "straddle" => servers::serve_straddle_hang(listener),
+            "blocking" => servers::serve_blocking_reads(listener),
+            "record" => servers::serve_record_crash(listener),
+            "dies-after" => servers::serve_dying_after(listener, 25),
             _ => tokio_server::serve_panicking_task(listener),
         }
         return ExitCode::SUCCESS;
@@ -85,6 +89,10 @@ fn main() -> ExitCode {
     }
     if args.iter().any(|a| a == "--oracles-only") {
         return oracles_section(seconds);
+    }
+    if args.iter().any(|a| a == "--narrowing-only") {
+        narrowing_section();
+        return ExitCode::SUCCESS;
     }
     println!(
         "{:<22} {:>5} {:>9} {:>12} {:>10} {:>9} {:>7} {:>9} {:>8}",
@@ -121,6 +129,7 @@ fn main() -> ExitCode {
         ("wrong", "answers a split wrongly (same response)"),
         ("straddle", "hangs on a split \\r\\n (response timeout)"),
         ("panic", "tokio task panics (output watching)"),
+        ("blocking", "blocks on a partial line (pauses)"),
     ] {
         match time_to_find(kind) {
             Some(found) => println!("{label:<44} {:>11.3} s", found.as_secs_f64()),
@@ -128,7 +137,74 @@ fn main() -> ExitCode {
         }
     }
     println!();
+    narrowing_section();
+    println!();
     oracles_section(seconds)
+}
+
+/// How long narrowing takes, and what it concludes, for findings that used to be slow to
+/// narrow: a hang (each try waits the whole timeout), one crash among 200 suspects, and a
+/// server that dies after 25 connections whatever they carry.
+fn narrowing_section() {
+    println!(
+        "{:<44} {:>14}  {}",
+        "narrowing (default budget 30 s)", "narrowing", "conclusion"
+    );
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let server = |kind: &str| {
+        let mut server = Command::new(&exe);
+        server.args(["--serve", "{addr}", "--buggy", kind]);
+        Stutter::new("127.0.0.1:0")
+            .server(server)
+            .no_regression_file()
+            .seed(1)
+    };
+    let runs = [
+        (
+            "hang on a split \\r\\n, 2 s response timeout",
+            server("straddle")
+                .blob("ping", "PING\r\n")
+                .blob("get", "GET missing-key\r\n")
+                .close_chance(0)
+                .response_timeout(Duration::from_secs(2)),
+        ),
+        (
+            "crash 3 bytes into record 3, 200 conns",
+            server("record")
+                .blob(
+                    "session",
+                    "SET session:1 alice\nGET session:1\nDEL session:1\nGET session:1\nPING\n",
+                )
+                .splits(stutterfuzz::SplitMode::RecordStarts)
+                .connections(200),
+        ),
+        (
+            "dies after 25 connections, 60 conns",
+            server("dies-after")
+                .blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs"))
+                .connections(60),
+        ),
+    ];
+    for (label, fuzz) in runs {
+        match fuzz.try_run_for(Duration::from_secs(60)) {
+            Err(stutterfuzz::Failure::Finding(finding)) => {
+                let took = finding.narrowing_time().unwrap_or_default();
+                let text = finding.to_string();
+                let conclusion = text
+                    .lines()
+                    .find(|l| l.starts_with("  culprit   = "))
+                    .unwrap_or("  culprit   = ?")
+                    .trim_start_matches("  culprit   = ");
+                let conclusion: String = conclusion.chars().take(90).collect();
+                println!(
+                    "{label:<44} {:>12.1} s  {conclusion} ({} suspects)",
+                    took.as_secs_f64(),
+                    finding.suspects().len()
+                );
+            }
+            _ => println!("{label:<44} {:>14}", "not found"),
+        }
+    }
 }
 
 /// The response oracles' cost in throughput, and how fast bugs are found with them on.
@@ -144,6 +220,7 @@ fn oracles_section(seconds: u64) -> ExitCode {
         ("wrong", "answers a split wrongly"),
         ("straddle", "hangs on a split \\r\\n"),
         ("panic", "tokio task panics"),
+        ("blocking", "blocks on a partial line"),
     ] {
         let mut times: Vec<Duration> = (0..5).filter_map(|_| time_with_oracles(kind)).collect();
         times.sort();

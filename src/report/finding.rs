@@ -300,6 +300,11 @@ impl Finding {
         }
     }
 
+    /// How long narrowing took, if it ran.
+    pub fn narrowing_time(&self) -> Option<Duration> {
+        self.narrowing.map(|(took, _)| took)
+    }
+
     /// The case to replay first: the minimal culprit, or else the first suspect.
     pub fn best_case(&self) -> Option<&Case> {
         self.minimal()
