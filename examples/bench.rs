@@ -147,8 +147,8 @@ fn main() -> ExitCode {
 /// server that dies after 25 connections whatever they carry.
 fn narrowing_section() {
     println!(
-        "{:<44} {:>14}  {}",
-        "narrowing (default budget 30 s)", "narrowing", "conclusion"
+        "{:<44} {:>14}  conclusion",
+        "narrowing (default budget 30 s)", "narrowing"
     );
     let exe = std::env::current_exe().expect("the bench knows its own path");
     let server = |kind: &str| {
