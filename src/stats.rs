@@ -56,6 +56,9 @@ pub struct Stats {
     /// Responses that differed only where the blob's own answer, sent whole again, changed
     /// too (a date, an id): the server's own variation, learnt and ignored from then on.
     pub varied: u64,
+    /// Deliveries that paused mid-message while a probe checked that the server still
+    /// served other clients.
+    pub paused: u64,
     /// Time spent fuzzing.
     pub elapsed: Duration,
 }
@@ -79,6 +82,7 @@ impl Default for Stats {
             record_coverage: 0.0,
             interference: 0,
             varied: 0,
+            paused: 0,
             elapsed: Duration::ZERO,
         }
     }
@@ -105,7 +109,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, boundaries={:.1}%, records={:.1}%, elapsed={:.1}s, chunks/s={:.0}",
+            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, boundaries={:.1}%, records={:.1}%, paused={}, elapsed={:.1}s, chunks/s={:.0}",
             self.rounds,
             self.mean_cycles_to_connect,
             self.ready_to_send,
@@ -115,6 +119,7 @@ impl fmt::Display for Stats {
             self.received,
             self.boundary_coverage * 100.0,
             self.record_coverage * 100.0,
+            self.paused,
             self.elapsed.as_secs_f64(),
             self.chunks_per_sec()
         )?;
@@ -241,6 +246,11 @@ impl StatsCollector {
     /// Notes a difference that did not show again alone.
     pub(crate) fn interfered(&mut self) {
         self.stats.interference += 1;
+    }
+
+    /// Notes a delivery that paused mid-message (and its probe was served).
+    pub(crate) fn paused(&mut self) {
+        self.stats.paused += 1;
     }
 
     /// Notes a difference that the blob's own answer showed too.

@@ -165,3 +165,19 @@ fn redis_told_to_daemonize_is_a_clear_setup_error_and_is_stopped() {
         "{addr} still accepts connections"
     );
 }
+
+#[test]
+fn redis_and_memcached_serve_others_through_pauses_mid_message() {
+    for (server, blobs) in [(redis(), "redis"), (memcached(), "memcached")] {
+        let report = common::stutter("127.0.0.1:0")
+            .server(server)
+            .blobs(fixtures(blobs))
+            .stall_chance(2)
+            .stall_time(Duration::from_millis(300))
+            .response_timeout(Duration::from_secs(2))
+            .cycles(4)
+            .try_run_for(Duration::from_secs(60))
+            .unwrap_or_else(|f| panic!("{blobs}: no false alarm:\n{f}"));
+        assert!(report.stats().paused > 0, "{blobs}: some paused:\n{report}");
+    }
+}

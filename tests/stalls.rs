@@ -87,6 +87,10 @@ fn a_correct_server_serves_the_others_through_every_pause_with_the_oracles_on() 
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("no false alarm:\n{f}"));
     assert!(report.stats().deliveries >= 15, "{report}");
+    assert!(
+        report.stats().paused * 2 >= report.stats().deliveries,
+        "most deliveries paused (those whose blob has a record of two bytes or more):\n{report}"
+    );
 }
 
 #[test]

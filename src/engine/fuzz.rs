@@ -332,6 +332,9 @@ async fn finished<'a>(
         delivered.neglect,
     );
     let Some(kind) = verdict else {
+        if running.planned.case.stall().is_some() {
+            book.stats.paused();
+        }
         book.remember(now, running, delivered.closed_cleanly);
         return Finished::Counted;
     };

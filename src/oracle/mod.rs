@@ -24,9 +24,10 @@ use crate::wire::{Ending, Heard, Listen, Neglect, ReadEnd};
 /// How long a complete-looking response (it has the whole-blob response's length) must stay
 /// quiet before it counts as complete. Only bytes beyond that length are waited for here, so
 /// a shorter settle can only miss a late extra byte, never raise a false alarm; every
-/// delivery pays it, so it is kept short (measured: 10 ms cost 40 % of the deliveries/s of a
-/// run without response oracles, 2 ms about 20 %).
-pub(crate) const SETTLE: Duration = Duration::from_millis(2);
+/// delivery pays it, so it is kept short (measured against the correct fixture at 100
+/// connections: 10 ms cost 40 % of the deliveries/s of a run without response oracles, 2 ms
+/// about 20 %, 1 ms about 11 %).
+pub(crate) const SETTLE: Duration = Duration::from_millis(1);
 /// The whole-blob delivery has no length to wait for: it waits for this much quiet.
 pub(crate) const BASELINE_SETTLE: Duration = Duration::from_millis(200);
 /// Without `.response_timeout`, how long to wait for a response before judging what came.

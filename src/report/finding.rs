@@ -412,7 +412,9 @@ impl fmt::Display for Finding {
                     "     and {more} more suspects (all of them: Finding::suspects(), or the failure file of the command line)"
                 )?;
             }
-            if self.culprit().is_none() {
+            // No replay line where narrowing showed no case is to blame.
+            let blameless = matches!(self.narrowed, Some(Narrowed::DiesAfter { .. }));
+            if self.culprit().is_none() && !blameless {
                 writeln!(f, "  replay    = {}", self.rerun.line(&first.case))?;
             }
         }
