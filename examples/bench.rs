@@ -255,12 +255,6 @@ fn oracle_cost(seconds: u64) {
             )
             .no_regression_file()
             .seed(1)
-            .stall_chance(
-                std::env::var("BENCH_STALL")
-                    .ok()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(1000),
-            )
             .connections(100);
         if oracles {
             fuzz = fuzz
