@@ -5,15 +5,18 @@
 //! client writes each message at once. stutterfuzz sends real client traffic ("blobs")
 //! over many connections, each blob cut into random chunks, and waits for each chunk to be
 //! acknowledged and for the server to have had time to read it before sending the next,
-//! so the server really sees those boundaries. A crash, a refused connection or a server
-//! that stops accepting is a bug found, reported with a case string that replays it.
+//! so the server really sees those boundaries. Now and then a connection pauses
+//! mid-message while a probe checks that the server still serves others. A crash, a refused
+//! connection, a server that stops accepting or serving is a bug found, reported with a
+//! case string that replays it.
 //!
 //! ## The API
 //! - **Create**: [`Stutter::new`] with the address the server listens on, or
 //!   [`Stutter::serve`] for a server that is a future in this process.
 //! - **Configure**: [`Stutter::server`] (spawn and supervise it; [`valgrind`] wraps it),
 //!   [`Stutter::blobs`] / [`Stutter::blob`] (what to send), [`Stutter::cycles`],
-//!   [`Stutter::connections`], [`Stutter::splits`] ([`SplitMode`]), [`Stutter::seed`];
+//!   [`Stutter::connections`], [`Stutter::splits`] ([`SplitMode`]), [`Stutter::seed`],
+//!   [`Stutter::stall_chance`] (pauses mid-message, [`Stall`]);
 //!   oracles: [`Stutter::expect_same_response`] (with [`Stutter::mask`] and
 //!   [`Stutter::normalize`] for parts of answers that vary), [`Stutter::response_timeout`],
 //!   [`Stutter::check`], [`Stutter::fail_on_output`]; and more on [`Stutter`].

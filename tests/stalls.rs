@@ -108,3 +108,28 @@ fn a_paused_case_string_replays_its_pause() {
         "the pause was kept"
     );
 }
+
+#[test]
+fn the_delivery_record_holds_each_pause_probe_as_a_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("record.txt");
+    let report = common::stutter("127.0.0.1:0")
+        .server(fixture_command("line-server", None))
+        .blobs(blob_dir())
+        .connections(10)
+        .stall_chance(1)
+        .stall_time(Duration::from_millis(100))
+        .cycles(2)
+        .record(&record)
+        .try_run_for(Duration::from_secs(60))
+        .unwrap_or_else(|f| panic!("no false alarm:\n{f}"));
+    let text = std::fs::read_to_string(&record).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
+    let stats = report.stats();
+    assert!(stats.paused > 0, "{report}");
+    assert_eq!(
+        lines.len() as u64,
+        stats.deliveries + stats.paused,
+        "one line per delivery and one per probe:\n{text}"
+    );
+}

@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::pacing::{Acked, Ends, Pacing};
+use super::stall::{Paused, ProbeSent};
 use crate::case::Stall;
 use crate::platform::{enable_fastopen, is_local_exhaustion, is_out_of_local_ports};
 use crate::split::Splits;
@@ -66,6 +67,8 @@ pub(crate) struct Delivered {
     pub(crate) accepted: Vec<usize>,
     /// The server did not serve a probe connection during this delivery's pause.
     pub(crate) neglect: Option<Neglect>,
+    /// The probe connection of this delivery's pause, if it connected.
+    pub(crate) probe: Option<ProbeSent>,
 }
 
 impl Connection {
@@ -93,7 +96,7 @@ impl Connection {
             let mut ending = Ending::Complete;
             let last = self.splits.len().saturating_sub(1);
             let mut accepted = Vec::with_capacity(self.splits.len());
-            let mut neglect = None;
+            let mut paused = Paused::default();
             for (i, chunk) in self.splits.cut(&self.bytes).enumerate() {
                 if let Err(e) = write_chunk(&mut writer, chunk, &mut accepted).await {
                     // With fast open, a refused connect shows here, at the first write.
@@ -137,7 +140,7 @@ impl Connection {
                 }
                 if let Some(stall) = self.stall.filter(|s| s.at() as u64 == counts.bytes) {
                     progress.stalling.store(true, Ordering::Relaxed);
-                    neglect = self.pause_with_probe(stall.pause()).await;
+                    paused = self.pause_with_probe(stall.pause()).await;
                     progress.stalling.store(false, Ordering::Relaxed);
                 }
             }
@@ -149,11 +152,11 @@ impl Connection {
                 let _ = writer.shutdown().await;
             }
             let _ = done_tx.send((Instant::now(), ending == Ending::ClosedEarly));
-            Ok((counts, ending, accepted, neglect, writer))
+            Ok((counts, ending, accepted, paused, writer))
         };
 
         let (written, heard) = tokio::join!(write, read);
-        let (mut counts, ending, accepted, neglect, _writer) = written?;
+        let (mut counts, ending, accepted, paused, _writer) = written?;
         counts.received = heard.received;
         counts.closed_early = ending == Ending::ClosedEarly;
         let ending = if ending == Ending::Complete && heard.end == ReadEnd::Reset {
@@ -169,7 +172,8 @@ impl Connection {
             heard,
             local_port,
             accepted,
-            neglect,
+            neglect: paused.neglect,
+            probe: paused.probe,
         })
     }
 
@@ -212,7 +216,7 @@ impl Connection {
 
 /// Writes one chunk: one `write()`, and more only if the kernel took less; records what
 /// each accepted.
-async fn write_chunk(
+pub(super) async fn write_chunk(
     writer: &mut tokio::net::tcp::OwnedWriteHalf,
     mut chunk: &[u8],
     accepted: &mut Vec<usize>,

@@ -317,6 +317,16 @@ async fn finished<'a>(
             running.blob.len(),
             running.blob.name(),
         );
+        // A pause's probe is a connection too: joined with the server's reads by port, it
+        // must be in the record.
+        if let Some(probe) = &delivered.probe {
+            log.delivery(
+                probe.local_port,
+                &probe.accepted,
+                running.blob.len(),
+                running.blob.name(),
+            );
+        }
     }
     let splits = running.planned.case.splits();
     book.stats

@@ -10,34 +10,55 @@
 
 use std::time::Duration;
 
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep, sleep_until, timeout_at};
 
-use super::connection::Connection;
+use super::connection::{Connection, write_chunk};
 use super::pacing::Ends;
 use crate::wire::{Listen, Neglect, Unserved};
+
+/// What a pause came to.
+#[derive(Debug, Default)]
+pub(crate) struct Paused {
+    /// What the probe was denied, if the server did not serve it.
+    pub(crate) neglect: Option<Neglect>,
+    /// What the probe sent, if it connected.
+    pub(crate) probe: Option<ProbeSent>,
+}
+
+/// The probe connection, for the delivery record: its local port and the sizes of the
+/// writes the kernel accepted (the blob whole, as one chunk).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ProbeSent {
+    pub(crate) local_port: u16,
+    pub(crate) accepted: Vec<usize>,
+}
 
 /// How often the probe looks at the server's end of its connection.
 const LOOK_EVERY: Duration = Duration::from_millis(1);
 
 impl Connection {
     /// Pauses for `pause`, probing the server meanwhile: what the probe was denied, if the
-    /// server did not serve it in time.
-    pub(super) async fn pause_with_probe(&self, pause: Duration) -> Option<Neglect> {
+    /// server did not serve it in time, and what the probe sent.
+    pub(super) async fn pause_with_probe(&self, pause: Duration) -> Paused {
         let started = Instant::now();
         let give_up = started + pause * 3 / 4;
-        let (unserved, ()) = tokio::join!(self.probe(give_up), sleep_until(started + pause));
-        unserved.map(|unserved| Neglect {
-            pause,
-            waited: give_up - started,
-            unserved,
-        })
+        let mut sent = None;
+        let (unserved, ()) =
+            tokio::join!(self.probe(give_up, &mut sent), sleep_until(started + pause));
+        Paused {
+            neglect: unserved.map(|unserved| Neglect {
+                pause,
+                waited: give_up - started,
+                unserved,
+            }),
+            probe: sent,
+        }
     }
 
     /// One probe delivery of the whole blob, until `give_up`: `None` when the server served
-    /// it (or when there is no way to tell from here).
-    async fn probe(&self, give_up: Instant) -> Option<Unserved> {
+    /// it (or when there is no way to tell from here). What it sent goes to `sent`.
+    async fn probe(&self, give_up: Instant, sent: &mut Option<ProbeSent>) -> Option<Unserved> {
         let wants_answer = matches!(self.listen, Listen::Await { expect, .. } if expect != Some(0));
         let stream = match timeout_at(give_up, TcpStream::connect(self.addr)).await {
             Err(_) => return Some(Unserved::Accept),
@@ -50,8 +71,14 @@ impl Connection {
             server: self.addr,
             client,
         });
+        let local_port = ends.map_or(0, |e| e.client.port());
         let (reader, mut writer) = stream.into_split();
-        match timeout_at(give_up, writer.write_all(&self.bytes)).await {
+        let probe = sent.insert(ProbeSent {
+            local_port,
+            accepted: Vec::new(),
+        });
+        let write = write_chunk(&mut writer, &self.bytes, &mut probe.accepted);
+        match timeout_at(give_up, write).await {
             Err(_) => return Some(Unserved::Read),
             Ok(Err(_)) => return None,
             Ok(Ok(())) => {}
