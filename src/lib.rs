@@ -96,7 +96,7 @@ mod split;
 mod stats;
 mod wire;
 
-pub use case::{Case, ParseCaseError, Stall};
+pub use case::{Case, ParseCaseError, SlowRead, Stall};
 pub use control::StopHandle;
 pub use corpus::{Blob, BlobSummary};
 pub use error::{SetupError, SetupErrorKind};

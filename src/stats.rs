@@ -59,6 +59,12 @@ pub struct Stats {
     /// Deliveries that paused mid-message while a probe checked that the server still
     /// served other clients.
     pub paused: u64,
+    /// Deliveries that read their response slowly (a small receive buffer and segment size,
+    /// small reads with pauses).
+    pub slow_reads: u64,
+    /// Slow-reading deliveries during which the server's send buffer was seen full at least
+    /// once: its `write()` came up short or failed with `EAGAIN` (where its socket can be seen).
+    pub backpressured: u64,
     /// Time spent fuzzing.
     pub elapsed: Duration,
 }
@@ -83,6 +89,8 @@ impl Default for Stats {
             interference: 0,
             varied: 0,
             paused: 0,
+            slow_reads: 0,
+            backpressured: 0,
             elapsed: Duration::ZERO,
         }
     }
@@ -109,7 +117,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, boundaries={:.1}%, records={:.1}%, paused={}, elapsed={:.1}s, chunks/s={:.0}",
+            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, boundaries={:.1}%, records={:.1}%, paused={}, slow={}, backpressured={}, elapsed={:.1}s, chunks/s={:.0}",
             self.rounds,
             self.mean_cycles_to_connect,
             self.ready_to_send,
@@ -120,6 +128,8 @@ impl fmt::Display for Stats {
             self.boundary_coverage * 100.0,
             self.record_coverage * 100.0,
             self.paused,
+            self.slow_reads,
+            self.backpressured,
             self.elapsed.as_secs_f64(),
             self.chunks_per_sec()
         )?;
@@ -194,6 +204,8 @@ pub(crate) struct DeliveryCounts {
     pub(crate) port_waits: u64,
     pub(crate) read_checks: u64,
     pub(crate) unread_before_next: u64,
+    pub(crate) slow_read: bool,
+    pub(crate) backpressured: bool,
 }
 
 impl StatsCollector {
@@ -226,6 +238,8 @@ impl StatsCollector {
         s.unread_before_next += d.unread_before_next;
         s.closed_early += u64::from(d.closed_early);
         s.closed_by_server += u64::from(d.closed_by_server);
+        s.slow_reads += u64::from(d.slow_read);
+        s.backpressured += u64::from(d.backpressured);
         let cycles = (d.connect_time.as_secs_f64() / self.cycle.as_secs_f64())
             .ceil()
             .max(1.0);

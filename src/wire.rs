@@ -24,6 +24,27 @@ pub(crate) enum Listen {
 }
 
 /// How a delivery ended from the connection's point of view.
+impl Listen {
+    /// The same, for a slow reader: each quiet wait longer by its `pause` between reads, and
+    /// the whole by its reads' `span`.
+    pub(crate) fn stretched(self, pause: Duration, span: Duration) -> Listen {
+        match self {
+            Listen::HalfClose { linger } => Listen::HalfClose {
+                linger: linger + span,
+            },
+            Listen::Await {
+                expect,
+                settle,
+                limit,
+            } => Listen::Await {
+                expect,
+                settle: settle + pause,
+                limit: limit + span,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ending {
     /// Every chunk was sent.

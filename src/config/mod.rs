@@ -92,6 +92,7 @@ impl Default for Requested {
                 close: 500,
                 fastopen: 2,
                 stall: 1000,
+                slow: 100,
             },
             startup_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(5),

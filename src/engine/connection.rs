@@ -15,8 +15,10 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use super::pacing::{Acked, Ends, Pacing};
 use super::stall::{Paused, ProbeSent};
-use crate::case::Stall;
-use crate::platform::{enable_fastopen, is_local_exhaustion, is_out_of_local_ports};
+use crate::case::{SlowRead, Stall};
+use crate::platform::{
+    enable_fastopen, is_local_exhaustion, is_out_of_local_ports, make_slow_reader,
+};
 use crate::split::Splits;
 use crate::stats::DeliveryCounts;
 use crate::wire::{ConnectError, Ending, Heard, Listen, Neglect, ReadEnd};
@@ -34,6 +36,8 @@ pub(crate) struct Connection {
     pub(crate) listen: Listen,
     /// A pause mid-message, with a probe of the server meanwhile.
     pub(crate) stall: Option<Stall>,
+    /// Read the response slowly, through a small window.
+    pub(crate) slow: Option<SlowRead>,
 }
 
 /// Progress visible while the delivery runs, for reports on the cases in flight.
@@ -85,7 +89,12 @@ impl Connection {
         });
         let (reader, mut writer) = stream.into_split();
         let (done_tx, done_rx) = oneshot::channel();
-        let read = read_response(reader, done_rx, self.listen);
+        let slow = self.slow.map(|schedule| Slow {
+            schedule,
+            pacing: &self.pacing,
+            ends,
+        });
+        let read = read_response(reader, done_rx, self.listen, slow);
 
         let write = async {
             let mut counts = DeliveryCounts {
@@ -155,9 +164,11 @@ impl Connection {
             Ok((counts, ending, accepted, paused, writer))
         };
 
-        let (written, heard) = tokio::join!(write, read);
+        let (written, (heard, backpressured)) = tokio::join!(write, read);
         let (mut counts, ending, accepted, paused, _writer) = written?;
         counts.received = heard.received;
+        counts.slow_read = self.slow.is_some();
+        counts.backpressured = backpressured;
         counts.closed_early = ending == Ending::ClosedEarly;
         let ending = if ending == Ending::Complete && heard.end == ReadEnd::Reset {
             Ending::ClosedByServer
@@ -206,6 +217,9 @@ impl Connection {
         if self.fastopen {
             enable_fastopen(&socket);
         }
+        if self.slow.is_some() {
+            make_slow_reader(&socket);
+        }
         match timeout(self.connect_timeout, socket.connect(self.addr)).await {
             Err(_) => Err(ConnectError::TimedOut(self.connect_timeout)),
             Ok(Ok(stream)) => Ok(stream),
@@ -243,14 +257,24 @@ fn classify_connect_error(e: io::Error) -> ConnectError {
     }
 }
 
+/// A slow reader's schedule, and where to watch the server's send buffer.
+struct Slow<'a> {
+    schedule: SlowRead,
+    pacing: &'a Pacing,
+    ends: Option<Ends>,
+}
+
 /// Reads the server's response until it is complete as `listen` defines it, the server
 /// closes, or the connection fails. The clock for lingering and settling starts when the
-/// writer reports its last chunk sent.
+/// writer reports its last chunk sent. A slow reader reads its first pieces small and
+/// apart, its waits stretched by its pauses, and notes whether the server's send buffer was
+/// full meanwhile (the second value).
 async fn read_response(
     mut reader: OwnedReadHalf,
     mut writer_done: oneshot::Receiver<(Instant, bool)>,
     mut listen: Listen,
-) -> Heard {
+    slow: Option<Slow<'_>>,
+) -> (Heard, bool) {
     let mut heard = Heard {
         bytes: Vec::new(),
         received: 0,
@@ -260,6 +284,16 @@ async fn read_response(
     let mut buf = vec![0u8; 16 * 1024];
     let mut done_at: Option<Instant> = None;
     let mut last_byte_at: Option<Instant> = None;
+    let mut slow_left = slow.as_ref().map_or(0, |s| s.schedule.pieces());
+    let backpressured = AtomicBool::new(false);
+    let full = |slow: &Slow<'_>| {
+        if slow.pacing.server_send_full(slow.ends.as_ref()) == Some(true) {
+            backpressured.store(true, Ordering::Relaxed);
+        }
+    };
+    if let Some(slow) = &slow {
+        listen = listen.stretched(slow.schedule.pause(), slow.schedule.span());
+    }
     loop {
         let stop = done_at.map(|done| stop_time(listen, done, last_byte_at, heard.received));
         let until_stop = async {
@@ -268,14 +302,34 @@ async fn read_response(
                 None => std::future::pending().await,
             }
         };
+        let (slowly, size) = match &slow {
+            Some(slow) if slow_left > 0 => (Some(slow), slow.schedule.piece().min(buf.len())),
+            _ => (None, buf.len()),
+        };
+        let first = heard.received == 0;
+        let read = async {
+            if let Some(slow) = slowly {
+                if first {
+                    // The server's send buffer is fullest before the first read.
+                    let _ = reader.readable().await;
+                } else {
+                    tokio::time::sleep(slow.schedule.pause()).await;
+                }
+                full(slow);
+            }
+            reader.read(&mut buf[..size]).await
+        };
         tokio::select! {
-            read = reader.read(&mut buf) => match read {
+            read = read => match read {
                 Ok(0) => { heard.end = ReadEnd::Closed; break; }
                 Ok(n) => {
                     heard.received += n as u64;
                     let room = KEEP.saturating_sub(heard.bytes.len());
                     heard.bytes.extend_from_slice(&buf[..n.min(room)]);
                     last_byte_at = Some(Instant::now());
+                    if slow.is_some() && slow_left > 0 {
+                        slow_left -= 1;
+                    }
                 }
                 Err(_) => { heard.end = ReadEnd::Reset; break; }
             },
@@ -294,7 +348,7 @@ async fn read_response(
         }
     }
     heard.waited = done_at.map_or(Duration::ZERO, |d| d.elapsed());
-    heard
+    (heard, backpressured.into_inner())
 }
 
 /// When to stop reading, and what that stop means, once the last chunk went out at `done`.

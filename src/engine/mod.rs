@@ -59,6 +59,10 @@ pub(crate) struct Found {
 
 /// Why the engine stopped.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "made once, when a run stops; boxing would only add an allocation"
+)]
 pub(crate) enum Stopped {
     Found(Found),
     Setup(SetupError),
@@ -96,6 +100,7 @@ impl Transport {
             pacing: self.pacing.clone(),
             listen,
             stall: planned.case.stall(),
+            slow: planned.case.slow(),
         }
     }
 }

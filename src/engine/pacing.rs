@@ -72,6 +72,20 @@ impl Queues {
         Some(end)
     }
 
+    /// Whether the server's send buffer for this connection is full, if it can be seen.
+    fn send_full(&self, ends: &Ends) -> Option<bool> {
+        let mut slot = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
+        let QueueSlot::Open(queue) = &mut *slot else {
+            return None;
+        };
+        if let Ok(Some(full)) = queue.send_full(ends.server, ends.client) {
+            return Some(full);
+        }
+        // A dual-stack server socket sees an IPv4 client in its IPv6-mapped form.
+        let (server, client) = (mapped(ends.server)?, mapped(ends.client)?);
+        queue.send_full(server, client).ok().flatten()
+    }
+
     fn look(&self, ends: &mut Ends) -> Option<ServerEnd> {
         let mut slot = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
         if matches!(*slot, QueueSlot::Unopened) {
@@ -221,6 +235,12 @@ impl Pacing {
         ends.as_mut()
             .and_then(|e| self.queues.server_end(e))
             .map(Seen::from)
+    }
+
+    /// Whether the server's send buffer for this connection is full now, if it can be seen
+    /// (slow readers count the deliveries that made it so).
+    pub(crate) fn server_send_full(&self, ends: Option<&Ends>) -> Option<bool> {
+        self.queues.send_full(ends?)
     }
 
     /// Waits until the server's receive queue is empty (for at most [`READ_WAIT`]): spins

@@ -13,6 +13,11 @@ pub(crate) fn unacknowledged(_socket: &impl AsRawFd) -> io::Result<usize> {
 /// Fast open is Linux's `TCP_FASTOPEN_CONNECT`; elsewhere the connect is an ordinary one.
 pub(crate) fn enable_fastopen(_socket: &tokio::net::TcpSocket) {}
 
+/// A small receive buffer, where the segment size cannot be set.
+pub(crate) fn make_slow_reader(socket: &tokio::net::TcpSocket) {
+    let _ = socket.set_recv_buffer_size(2048);
+}
+
 /// The server's end of one connection (never seen here).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct ServerEnd {
@@ -34,6 +39,14 @@ impl ServerQueue {
         _server: SocketAddr,
         _client: SocketAddr,
     ) -> io::Result<Option<ServerEnd>> {
+        Ok(None)
+    }
+
+    pub(crate) fn send_full(
+        &mut self,
+        _server: SocketAddr,
+        _client: SocketAddr,
+    ) -> io::Result<Option<bool>> {
         Ok(None)
     }
 }

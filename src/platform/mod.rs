@@ -6,6 +6,8 @@
 //! | the server's unread bytes (pacing)     | `sock_diag` (inet_diag) receive queue | not visible: ACK + fixed pause        |
 //! | our unacknowledged bytes (pacing)      | `SIOCOUTQ`                           | not visible: the fixed pause alone    |
 //! | TCP fast open on connect               | `TCP_FASTOPEN_CONNECT`               | an ordinary connect                   |
+//! | a slow reader's socket                 | small `SO_RCVBUF` and `TCP_MAXSEG`   | small `SO_RCVBUF` only                |
+//! | the server's send buffer full (slow reads) | `sock_diag` SKMEMINFO            | not visible                           |
 //! | every process the server starts ends with the run | a supervisor that is a child subreaper, killing every descendant, also when the harness is killed | the supervisor kills the server's process group |
 //! | stopping the server                    | process-group SIGTERM, then SIGKILL  | the same                              |
 //! | the open-file limit                    | `getrlimit` / `setrlimit`            | the same                              |
@@ -20,9 +22,11 @@ mod supervisor;
 mod unix;
 
 #[cfg(not(target_os = "linux"))]
-pub(crate) use fallback::{ServerEnd, ServerQueue, enable_fastopen, unacknowledged};
+pub(crate) use fallback::{
+    ServerEnd, ServerQueue, enable_fastopen, make_slow_reader, unacknowledged,
+};
 #[cfg(target_os = "linux")]
-pub(crate) use linux::{enable_fastopen, unacknowledged};
+pub(crate) use linux::{enable_fastopen, make_slow_reader, unacknowledged};
 #[cfg(target_os = "linux")]
 pub(crate) use sock_diag::{ServerEnd, ServerQueue};
 pub(crate) use supervisor::{Exec, Supervisor, spawn_supervised};

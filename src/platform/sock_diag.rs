@@ -10,7 +10,9 @@ use std::net::SocketAddr;
 use netlink_packet_core::{NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload};
 use netlink_packet_sock_diag::SockDiagMessage;
 use netlink_packet_sock_diag::constants::{AF_INET, AF_INET6, IPPROTO_TCP};
-use netlink_packet_sock_diag::inet::{ExtensionFlags, InetRequest, SocketId, StateFlags};
+use netlink_packet_sock_diag::inet::{
+    ExtensionFlags, InetRequest, InetResponse, SocketId, StateFlags, nlas::Nla,
+};
 use netlink_sys::protocols::NETLINK_SOCK_DIAG;
 use netlink_sys::{Socket, SocketAddr as NetlinkAddr};
 
@@ -52,6 +54,38 @@ impl ServerQueue {
         server: SocketAddr,
         client: SocketAddr,
     ) -> io::Result<Option<ServerEnd>> {
+        Ok(self
+            .query(server, client, ExtensionFlags::empty())?
+            .map(|response| ServerEnd {
+                unread: response.header.recv_queue,
+                accepted: response.header.inode != 0,
+            }))
+    }
+
+    /// Whether the server's socket of the connection between `server` and `client` has its
+    /// send buffer full (its queued bytes reach `SO_SNDBUF`, so a `write()` now comes up short
+    /// or fails with `EAGAIN`); `None` when it cannot be seen.
+    pub(crate) fn send_full(
+        &mut self,
+        server: SocketAddr,
+        client: SocketAddr,
+    ) -> io::Result<Option<bool>> {
+        let Some(response) = self.query(server, client, ExtensionFlags::SKMEMINFO)? else {
+            return Ok(None);
+        };
+        Ok(response.nlas.iter().find_map(|nla| match nla {
+            Nla::MemInfo(memory) => Some(memory.send_queue >= memory.send_queue_max),
+            _ => None,
+        }))
+    }
+
+    /// The kernel's record of one socket, with the `extensions` asked for.
+    fn query(
+        &mut self,
+        server: SocketAddr,
+        client: SocketAddr,
+        extensions: ExtensionFlags,
+    ) -> io::Result<Option<InetResponse>> {
         let family = if server.is_ipv4() { AF_INET } else { AF_INET6 };
         let socket_id = SocketId {
             source_port: server.port(),
@@ -69,7 +103,7 @@ impl ServerQueue {
             SockDiagMessage::InetRequest(InetRequest {
                 family,
                 protocol: IPPROTO_TCP,
-                extensions: ExtensionFlags::empty(),
+                extensions,
                 states: StateFlags::all(),
                 socket_id,
             })
@@ -88,10 +122,7 @@ impl ServerQueue {
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
         Ok(match reply.payload {
             NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(response)) => {
-                Some(ServerEnd {
-                    unread: response.header.recv_queue,
-                    accepted: response.header.inode != 0,
-                })
+                Some(*response)
             }
             _ => None,
         })
@@ -158,5 +189,36 @@ mod tests {
                 accepted: false
             })
         );
+    }
+
+    #[test]
+    fn sees_the_server_send_buffer_fill_when_the_client_does_not_read() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let server_addr = listener.local_addr().unwrap();
+        let client = std::net::TcpStream::connect(server_addr).unwrap();
+        let (mut server, _) = listener.accept().unwrap();
+        let client_addr = client.local_addr().unwrap();
+        let mut queue = ServerQueue::open().unwrap();
+        assert_eq!(
+            queue.send_full(server_addr, client_addr).unwrap(),
+            Some(false)
+        );
+        server.set_nonblocking(true).unwrap();
+        let block = vec![b'x'; 64 * 1024];
+        let mut written = 0usize;
+        // The client never reads: the server's writes fill its send buffer, then fail.
+        while written < 64 << 20 {
+            match server.write(&block) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(written < 64 << 20, "the writes came up short");
+        assert_eq!(
+            queue.send_full(server_addr, client_addr).unwrap(),
+            Some(true)
+        );
+        drop(client);
     }
 }

@@ -35,10 +35,13 @@ pub(crate) fn kind_slug(kind: &FindingKind) -> &'static str {
 
 /// The line for `case` of `blob`.
 pub(crate) fn line(case: &Case, blob: &Blob, kind: &FindingKind, seed: Seed) -> String {
-    let stall = case
+    let mut stall = case
         .stall()
         .map(|s| format!(" stall={s}"))
         .unwrap_or_default();
+    if let Some(slow) = case.slow() {
+        stall.push_str(&format!(" slow={slow}"));
+    }
     format!(
         "v1 kind={} seed={seed} fnv64={:016x}{stall} chunks={} blob={}",
         kind_slug(kind),

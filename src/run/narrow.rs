@@ -115,9 +115,33 @@ pub(crate) async fn narrow(
         }
         shrinker.report(candidate, failed);
     }
-    let minimal = case.resplit(shrinker.current().clone());
-    if minimal.splits().len() <= 1 && minimal.splits().total() == blob.len() {
-        // The blob sent whole, in one write, fails the same way: no boundary is to blame.
+    let mut minimal = case.resplit(shrinker.current().clone());
+    // A slow reader's schedule, made gentler while it still fails: fewer, larger reads,
+    // shorter pauses.
+    'gentle: while let Some(slow) = minimal.slow() {
+        let mut gentler = None;
+        for schedule in slow.gentler() {
+            let trial = minimal.clone().with_slow_read(Some(schedule));
+            for _ in 0..budget.tries {
+                if !spend.take() {
+                    complete = false;
+                    break 'gentle;
+                }
+                if fails_again(probe, fresh, kind, &trial, blob, base).await? {
+                    gentler = Some(trial);
+                    break;
+                }
+            }
+            if gentler.is_some() {
+                break;
+            }
+        }
+        match gentler {
+            Some(trial) => minimal = trial,
+            None => break,
+        }
+    }
+    if unsplit(&minimal, blob) {
         return Ok(Narrowed::Unsplit { original: case });
     }
     let reproduced = reproduce(probe, fresh, kind, &minimal, blob, base, budget.tries).await?;
@@ -127,6 +151,14 @@ pub(crate) async fn narrow(
         reproduced,
         complete,
     })
+}
+
+/// True when `minimal` is the blob sent whole, in one write, read at full speed: failing
+/// that way, no boundary (and no slow read) is to blame.
+fn unsplit(minimal: &Case, blob: &Blob) -> bool {
+    minimal.splits().len() <= 1
+        && minimal.splits().total() == blob.len()
+        && minimal.slow().is_none()
 }
 
 /// How many shrinking candidates one round delivers at once, at most.
@@ -178,7 +210,7 @@ async fn shrink_at_once(
         }
     }
     let minimal = case.resplit(shrinker.current().clone());
-    if minimal.splits().len() <= 1 && minimal.splits().total() == blob.len() {
+    if unsplit(&minimal, blob) {
         return Ok(Narrowed::Unsplit { original: case });
     }
     let reproduced = match reproduced {

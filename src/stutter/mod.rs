@@ -189,6 +189,19 @@ impl Stutter {
         self
     }
 
+    /// Reads a delivery's response slowly with chance 1 in `one_in`: the connection asks for a
+    /// small receive buffer and the smallest segment size before it connects, then reads the
+    /// response in small pieces with pauses ([`SlowRead`](crate::SlowRead)), so the server's
+    /// `write()` comes up short or fails with `EAGAIN` at varying points. A response that
+    /// arrives truncated or garbled is a finding under
+    /// [`expect_same_response`](Self::expect_same_response); the stats count the deliveries
+    /// that filled the server's send buffer (`backpressured=`). 1 reads every response slowly,
+    /// 0 never. Default: 100.
+    pub fn slow_read_chance(mut self, one_in: u32) -> Self {
+        self.plan.requested.chances.slow = one_in;
+        self
+    }
+
     /// How long a pause mid-message lasts; the probe waits three quarters of it. Default: 1 s.
     pub fn stall_time(mut self, pause: Duration) -> Self {
         self.plan.requested.stall_time = pause;

@@ -59,6 +59,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = 1000)]
     pub(crate) stall_chance: u32,
 
+    /// Read a response slowly, through a small window, with chance 1 in N (1: every one;
+    /// 0: never), so the server's writes come up short
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    pub(crate) slow_read_chance: u32,
+
     /// How long such a pause lasts, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub(crate) stall_ms: u64,

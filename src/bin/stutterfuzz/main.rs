@@ -69,6 +69,7 @@ fn configure(args: &Args) -> Result<Stutter, String> {
         .close_chance(args.close_chance)
         .fastopen_chance(args.fastopen_chance)
         .stall_chance(args.stall_chance)
+        .slow_read_chance(args.slow_read_chance)
         .pause(Duration::from_millis(args.pause_ms))
         .startup_timeout(args.startup_timeout)
         .rerun_command(rerun_template());

@@ -3,9 +3,13 @@
 //!
 //! A case string carries the blob's name and the chunk sizes explicitly, so replaying it
 //! needs neither the seed nor the random generator, and still works after blobs are added.
-//! A case may also pause mid-message (a [`Stall`], written `;stall=AT@MSms` after the
-//! sizes): the one thing about a delivery besides its chunks that decides what the server
-//! sees, so the string replays it too.
+//! A case may also pause mid-message (a [`Stall`], `;stall=AT@MSms` after the sizes) and
+//! read its response slowly (a [`SlowRead`], `;slow=PIECExCOUNT@MSms`): both decide what the
+//! server sees as much as the chunks do, so the string replays them too.
+
+mod manner;
+
+pub use manner::{SlowRead, Stall};
 
 use std::fmt;
 use std::str::FromStr;
@@ -35,63 +39,7 @@ pub struct Case {
     blob: String,
     splits: Splits,
     stall: Option<Stall>,
-}
-
-/// A pause in the middle of a delivery: after the first `at` bytes, the connection waits
-/// `pause` before it sends the rest, while a probe connection checks that the server still
-/// serves other clients.
-///
-/// ```
-/// use std::time::Duration;
-/// use stutterfuzz::Case;
-///
-/// let case: Case = "v1:set-get.txt:3,1,19;stall=4@1000ms".parse()?;
-/// let stall = case.stall().unwrap();
-/// assert_eq!((stall.at(), stall.pause()), (4, Duration::from_secs(1)));
-/// # Ok::<(), stutterfuzz::ParseCaseError>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Stall {
-    at: usize,
-    pause: Duration,
-}
-
-impl Stall {
-    /// A pause of `pause` after the first `at` bytes.
-    pub fn new(at: usize, pause: Duration) -> Self {
-        Stall { at, pause }
-    }
-
-    /// How many bytes go out before the pause.
-    pub fn at(&self) -> usize {
-        self.at
-    }
-
-    /// How long the connection pauses.
-    pub fn pause(&self) -> Duration {
-        self.pause
-    }
-}
-
-impl fmt::Display for Stall {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}@{}ms", self.at, self.pause.as_millis())
-    }
-}
-
-impl FromStr for Stall {
-    type Err = ();
-
-    /// Parses `AT@MSms`, as in a case string's `;stall=` field.
-    fn from_str(s: &str) -> Result<Self, ()> {
-        let (at, ms) = s.split_once('@').ok_or(())?;
-        let ms = ms.strip_suffix("ms").ok_or(())?;
-        let at = at.parse().map_err(|_| ())?;
-        let ms: u64 = ms.parse().map_err(|_| ())?;
-        (at > 0 && ms > 0)
-            .then(|| Stall::new(at, Duration::from_millis(ms)))
-            .ok_or(())
-    }
+    slow: Option<SlowRead>,
 }
 
 impl Case {
@@ -101,6 +49,7 @@ impl Case {
             blob: blob.into(),
             splits,
             stall: None,
+            slow: None,
         }
     }
 
@@ -108,8 +57,8 @@ impl Case {
     /// there is none. A pause at or after the last byte sent is dropped: there is nothing
     /// after it to wait for.
     pub fn with_stall(mut self, stall: Stall) -> Self {
-        if stall.at > 0 && stall.at < self.splits.total() {
-            self.splits = self.splits.with_boundary(stall.at);
+        if stall.at() > 0 && stall.at() < self.splits.total() {
+            self.splits = self.splits.with_boundary(stall.at());
             self.stall = Some(stall);
         } else {
             self.stall = None;
@@ -117,13 +66,24 @@ impl Case {
         self
     }
 
-    /// The same blob and pause in other chunks (the pause keeps its place).
+    /// The same case, reading its response slowly as `slow` says (or at full speed).
+    pub fn with_slow_read(mut self, slow: Option<SlowRead>) -> Self {
+        self.slow = slow;
+        self
+    }
+
+    /// The same blob, pause and reads in other chunks (the pause keeps its place).
     pub(crate) fn resplit(&self, splits: Splits) -> Self {
-        let case = Case::new(self.blob.clone(), splits);
+        let case = Case::new(self.blob.clone(), splits).with_slow_read(self.slow);
         match self.stall {
             Some(stall) => case.with_stall(stall),
             None => case,
         }
+    }
+
+    /// How the response is read, when slowly.
+    pub fn slow(&self) -> Option<SlowRead> {
+        self.slow
     }
 
     /// The pause in the middle of the delivery, if any.
@@ -131,11 +91,23 @@ impl Case {
         self.stall
     }
 
-    /// What reports add after the chunks: `, pausing 1000 ms after byte 2`, or nothing.
+    /// What reports add after the chunks: `, pausing 1000 ms after byte 2`, `, read slowly
+    /// (2048x19@1ms)`, or nothing.
     pub(crate) fn pause_note(&self) -> String {
-        self.stall
-            .map(|s| format!(", pausing {} ms after byte {}", s.pause.as_millis(), s.at))
-            .unwrap_or_default()
+        let mut note = self
+            .stall
+            .map(|s| {
+                format!(
+                    ", pausing {} ms after byte {}",
+                    s.pause().as_millis(),
+                    s.at()
+                )
+            })
+            .unwrap_or_default();
+        if let Some(slow) = self.slow {
+            note.push_str(&format!(", read slowly ({slow})"));
+        }
+        note
     }
 
     /// The blob's name.
@@ -155,6 +127,9 @@ impl fmt::Display for Case {
         if let Some(stall) = self.stall {
             write!(f, ";stall={stall}")?;
         }
+        if let Some(slow) = self.slow {
+            write!(f, ";slow={slow}")?;
+        }
         Ok(())
     }
 }
@@ -169,7 +144,7 @@ impl fmt::Display for ParseCaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:?} is not a case: expected the form v1:BLOB:SIZES (with ;stall=AT@MSms for a pause) as printed in a report, such as v1:ping.txt:2,4",
+            "{:?} is not a case: expected the form v1:BLOB:SIZES (with ;stall=AT@MSms for a pause, ;slow=PIECExCOUNT@MSms for slow reads) as printed in a report, such as v1:ping.txt:2,4",
             self.input
         )
     }
@@ -189,7 +164,7 @@ impl FromStr for Case {
         if let Some(fields) = s.trim().strip_prefix("v1 ") {
             let line = RegressionFields::parse(fields).ok_or_else(err)?;
             let case = Case::new(line.blob, line.chunks.parse().map_err(|_| err())?);
-            return stalled(case, line.stall).ok_or_else(err);
+            return with_manner(case, line.stall, line.slow).ok_or_else(err);
         }
         let rest = s
             .trim()
@@ -201,19 +176,30 @@ impl FromStr for Case {
         if blob.is_empty() {
             return Err(err());
         }
-        let (sizes, stall) = match sizes.split_once(';') {
-            Some((sizes, field)) => (sizes, Some(field.strip_prefix("stall=").ok_or_else(err)?)),
-            None => (sizes, None),
-        };
-        let splits = sizes.parse().map_err(|_| err())?;
-        stalled(Case::new(blob, splits), stall).ok_or_else(err)
+        let mut fields = sizes.split(';');
+        let splits = fields.next().unwrap_or("").parse().map_err(|_| err())?;
+        let (mut stall, mut slow) = (None, None);
+        for field in fields {
+            match field.split_once('=') {
+                Some(("stall", value)) if stall.is_none() => stall = Some(value),
+                Some(("slow", value)) if slow.is_none() => slow = Some(value),
+                _ => return Err(err()),
+            }
+        }
+        with_manner(Case::new(blob, splits), stall, slow).ok_or_else(err)
     }
 }
 
-/// `case` with the pause `field` (`AT@MSms`) describes, if any; `None` when the field does
-/// not parse or the pause does not fall inside what the case sends.
-fn stalled(case: Case, field: Option<&str>) -> Option<Case> {
-    let Some(field) = field else {
+/// `case` with the pause (`AT@MSms`) and the slow reads (`PIECExCOUNT@MSms`) its fields
+/// describe, if any; `None` when a field does not parse or the pause does not fall inside
+/// what the case sends.
+fn with_manner(case: Case, stall: Option<&str>, slow: Option<&str>) -> Option<Case> {
+    let slow = match slow {
+        Some(field) => Some(field.parse().ok()?),
+        None => None,
+    };
+    let case = case.with_slow_read(slow);
+    let Some(field) = stall else {
         return Some(case);
     };
     let case = case.with_stall(field.parse().ok()?);
@@ -228,6 +214,7 @@ pub(crate) struct RegressionFields<'a> {
     pub(crate) chunks: &'a str,
     pub(crate) fnv64: Option<u64>,
     pub(crate) stall: Option<&'a str>,
+    pub(crate) slow: Option<&'a str>,
 }
 
 impl<'a> RegressionFields<'a> {
@@ -237,12 +224,14 @@ impl<'a> RegressionFields<'a> {
         let mut chunks = None;
         let mut fnv64 = None;
         let mut stall = None;
+        let mut slow = None;
         for pair in head.split_whitespace() {
             let (key, value) = pair.split_once('=')?;
             match key {
                 "chunks" => chunks = Some(value),
                 "fnv64" => fnv64 = u64::from_str_radix(value, 16).ok(),
                 "stall" => stall = Some(value),
+                "slow" => slow = Some(value),
                 _ => {}
             }
         }
@@ -252,6 +241,7 @@ impl<'a> RegressionFields<'a> {
             chunks: chunks?,
             fnv64,
             stall,
+            slow,
         })
     }
 }
@@ -263,6 +253,8 @@ pub(crate) struct Chances {
     pub(crate) fastopen: u32,
     /// A pause mid-message.
     pub(crate) stall: u32,
+    /// A slow reader.
+    pub(crate) slow: u32,
 }
 
 /// How a run draws its cases.
@@ -284,7 +276,8 @@ pub(crate) struct Planned {
 }
 
 /// Draws delivery number `iteration` of `blob` from its own stream. Draw order (stable):
-/// the fast-open roll, then the split pattern, then the pause roll and its place.
+/// the fast-open roll, then the split pattern, then the pause roll and its place, then the
+/// slow-reader roll and its schedule.
 pub(crate) fn plan(blob: &Blob, iteration: u64, drawing: Drawing) -> Planned {
     let Drawing {
         seed,
@@ -299,7 +292,17 @@ pub(crate) fn plan(blob: &Blob, iteration: u64, drawing: Drawing) -> Planned {
         .then(|| split::mid_record(blob.bytes(), splits.total(), &mut rng))
         .flatten()
         .map(|at| Stall::new(at, stall_time));
-    let case = Case::new(blob.name(), splits);
+    let slow = (chances.slow > 0 && rng.random_ratio(1, chances.slow)).then(|| {
+        // Pieces from 64 bytes to 16 KiB, up to 128 of them, 1 to 3 ms apart: a few hundred
+        // milliseconds at most, and nothing for a response that fits in one read.
+        let piece = 64 << rng.random_range(0..=8);
+        SlowRead::new(
+            piece,
+            rng.random_range(8..=128),
+            Duration::from_millis(rng.random_range(1..=3)),
+        )
+    });
+    let case = Case::new(blob.name(), splits).with_slow_read(slow);
     Planned {
         case: match stall {
             Some(stall) => case.with_stall(stall),
@@ -321,6 +324,8 @@ mod tests {
             "v1:odd:name.bin:3,1,19",
             "v1:empty:-",
             "v1:a;b:3,1,19;stall=3@1500ms",
+            "v1:a:3,1,19;slow=512x64@2ms",
+            "v1:a:3,1,19;stall=3@1500ms;slow=64x8@1ms",
         ] {
             let case: Case = text.parse().unwrap();
             assert_eq!(case.to_string(), text);
@@ -341,6 +346,9 @@ mod tests {
         let line = "v1 kind=server-stopped-serving stall=2@900ms chunks=5,1 blob=a";
         let case: Case = line.parse().unwrap();
         assert_eq!(case.to_string(), "v1:a:2,3,1;stall=2@900ms");
+        let line = "v1 kind=response-differs slow=256x16@2ms chunks=5,1 blob=a";
+        let case: Case = line.parse().unwrap();
+        assert_eq!(case.to_string(), "v1:a:5,1;slow=256x16@2ms");
     }
 
     #[test]
@@ -369,6 +377,9 @@ mod tests {
             "v1:a:3,1;stall=0@10ms",
             "v1:a:3,1;stall=2@0ms",
             "v1:a:3,1;pause=2@10ms",
+            "v1:a:3,1;slow=0x8@1ms",
+            "v1:a:3,1;slow=64x8",
+            "v1:a:3,1;slow=64x8@1ms;slow=64x8@1ms",
         ] {
             assert!(text.parse::<Case>().is_err(), "{text:?}");
         }
@@ -384,6 +395,7 @@ mod tests {
                 close: 500,
                 fastopen: 2,
                 stall: 3,
+                slow: 4,
             },
             stall_time: Duration::from_millis(40),
         };
@@ -400,6 +412,8 @@ mod tests {
             "about one in three pauses: {}",
             stalls.len()
         );
+        let slow = cases(5).iter().filter(|c| c.slow().is_some()).count();
+        assert!(slow > 3, "about one in four reads slowly: {slow}");
         for case in cases(5).iter().filter(|c| c.stall().is_some()) {
             let at = case.stall().unwrap().at();
             assert!(case.splits().boundaries().any(|b| b == at), "{case}");
