@@ -13,6 +13,7 @@
 //! cargo run --release --example bench -- --seconds 20
 //! cargo run --release --example bench -- --oracles-only       # only the response-oracle part
 //! cargo run --release --example bench -- --narrowing-only     # only the narrowing part
+//! cargo run --release --example bench -- --slow-readers-only  # only the slow-reader part
 //! ```
 
 use std::collections::{HashMap, VecDeque};
@@ -94,6 +95,10 @@ fn main() -> ExitCode {
         narrowing_section();
         return ExitCode::SUCCESS;
     }
+    if args.iter().any(|a| a == "--slow-readers-only") {
+        slow_reader_section(seconds);
+        return ExitCode::SUCCESS;
+    }
     println!(
         "{:<22} {:>5} {:>9} {:>12} {:>10} {:>9} {:>7} {:>9} {:>8}",
         "setting",
@@ -139,7 +144,57 @@ fn main() -> ExitCode {
     println!();
     narrowing_section();
     println!();
+    slow_reader_section(seconds);
+    println!();
     oracles_section(seconds)
+}
+
+/// What slow readers cost, and whether they reach the server: deliveries/s against the
+/// correct fixture with a 200 kB reply, slow readers off, at the default rate and always, and
+/// the share of slow deliveries during which the server's send buffer was full.
+fn slow_reader_section(seconds: u64) {
+    println!(
+        "{:<32} {:>12} {:>10} {:>14} {:>7}",
+        "slow readers (200 kB reply)", "deliveries/s", "slow", "backpressured", "share"
+    );
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let blob = format!("SET big {}\nGET big\n", "v".repeat(200_000));
+    for (label, one_in) in [("off", 0), ("1 in 100 (default)", 100), ("always", 1)] {
+        let mut server = Command::new(&exe);
+        server.args(["--serve", "{addr}", "--buggy", "correct"]);
+        let run = Stutter::new("127.0.0.1:0")
+            .server(server)
+            .blob("big", blob.clone())
+            .no_regression_file()
+            .seed(1)
+            .connections(100)
+            .slow_read_chance(one_in)
+            .try_run_for(Duration::from_secs(seconds));
+        match run {
+            Ok(report) => {
+                let stats = report.stats();
+                let share = if stats.slow_reads > 0 {
+                    format!(
+                        "{:.0}%",
+                        100.0 * stats.backpressured as f64 / stats.slow_reads as f64
+                    )
+                } else {
+                    "-".to_owned()
+                };
+                println!(
+                    "{label:<32} {:>12.0} {:>10} {:>14} {:>7}",
+                    stats.deliveries_per_sec(),
+                    stats.slow_reads,
+                    stats.backpressured,
+                    share
+                );
+            }
+            Err(failure) => println!(
+                "{label:<32} failed: {}",
+                failure.to_string().lines().next().unwrap_or("")
+            ),
+        }
+    }
 }
 
 /// How long narrowing takes, and what it concludes, for findings that used to be slow to

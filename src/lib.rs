@@ -6,7 +6,8 @@
 //! over many connections, each blob cut into random chunks, and waits for each chunk to be
 //! acknowledged and for the server to have had time to read it before sending the next,
 //! so the server really sees those boundaries. Now and then a connection pauses
-//! mid-message while a probe checks that the server still serves others. A crash, a refused
+//! mid-message while a probe checks that the server still serves others, or reads its
+//! response slowly through a small window, so the server's writes come up short. A crash, a refused
 //! connection, a server that stops accepting or serving is a bug found, reported with a
 //! case string that replays it.
 //!
@@ -16,7 +17,8 @@
 //! - **Configure**: [`Stutter::server`] (spawn and supervise it; [`valgrind`] wraps it),
 //!   [`Stutter::blobs`] / [`Stutter::blob`] (what to send), [`Stutter::cycles`],
 //!   [`Stutter::connections`], [`Stutter::splits`] ([`SplitMode`]), [`Stutter::seed`],
-//!   [`Stutter::stall_chance`] (pauses mid-message, [`Stall`]);
+//!   [`Stutter::stall_chance`] (pauses mid-message, [`Stall`]),
+//!   [`Stutter::slow_read_chance`] (slow readers, [`SlowRead`]);
 //!   oracles: [`Stutter::expect_same_response`] (with [`Stutter::mask`] and
 //!   [`Stutter::normalize`] for parts of answers that vary), [`Stutter::response_timeout`],
 //!   [`Stutter::check`], [`Stutter::fail_on_output`]; and more on [`Stutter`].

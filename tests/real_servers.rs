@@ -181,3 +181,33 @@ fn redis_and_memcached_serve_others_through_pauses_mid_message() {
         assert!(report.stats().paused > 0, "{blobs}: some paused:\n{report}");
     }
 }
+
+#[test]
+fn redis_and_memcached_answer_slow_readers_in_full() {
+    let value = "v".repeat(200_000);
+    let redis_blob = format!(
+        "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n{value}\r\n*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n",
+        value.len()
+    );
+    let memcached_blob = format!("set big 0 0 {}\r\n{value}\r\nget big\r\n", value.len());
+    for (server, name, blob) in [
+        (redis(), "redis", redis_blob),
+        (memcached(), "memcached", memcached_blob),
+    ] {
+        let report = common::stutter("127.0.0.1:0")
+            .server(server)
+            .blob("big", blob)
+            .connections(8)
+            .slow_read_chance(1)
+            .expect_same_response()
+            .cycles(6)
+            .try_run_for(Duration::from_secs(60))
+            .unwrap_or_else(|f| panic!("{name}: no false alarm:\n{f}"));
+        let stats = report.stats();
+        assert_eq!(stats.slow_reads, stats.deliveries, "{name}:\n{report}");
+        assert!(
+            stats.backpressured > 0,
+            "{name}: slow readers filled its send buffer:\n{report}"
+        );
+    }
+}
