@@ -179,6 +179,17 @@ mod tests {
         );
         let file = fs::read_to_string(&path).unwrap();
         assert!(file.starts_with("# first finding\nv1 "), "{file}");
+
+        // A pause and a slow reader are part of the case, and of its line.
+        let case: Case = "v1:ping.txt:2,3,1;stall=2@500ms;slow=64x8@2ms"
+            .parse()
+            .unwrap();
+        let text = line(&case, &blob, &kind, Seed::new(42));
+        assert!(
+            text.contains(" stall=2@500ms slow=64x8@2ms chunks=2,3,1 "),
+            "{text}"
+        );
+        assert_eq!(text.parse::<Case>().unwrap(), case);
     }
 
     #[test]
