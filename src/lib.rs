@@ -82,6 +82,8 @@ mod oracle;
 mod server;
 // What a run tells its user.
 mod report;
+// Real traffic in: blobs from packet captures.
+pub mod traffic;
 // The operating system's parts, behind one seam.
 mod platform;
 // Leaves: data, settings and algorithms.

@@ -1,6 +1,6 @@
 //! The `stutterfuzz` command: the original C tool's interface (same options, defaults and
 //! output lines) over the library's public API, plus spawning the server, time and round
-//! budgets, seeds, replay and failure files.
+//! budgets, seeds, replay and failure files; and `stutterfuzz import` (blobs from a capture).
 //!
 //! Exit status: 0 no finding (budget reached, interrupted, or a replayed case passed);
 //! 1 a finding; 2 a usage or setup error, as one line that says what to do.
@@ -13,6 +13,7 @@
 
 mod args;
 mod failures;
+mod import;
 mod terminal;
 
 use std::process::{Command, ExitCode};
@@ -24,6 +25,14 @@ use crate::args::{Args, accept_single_dash};
 use crate::terminal::StatsLine;
 
 fn main() -> ExitCode {
+    // Subcommands first; the bare form is the original tool's.
+    let mut argv = std::env::args_os();
+    let program = argv.next().unwrap_or_default();
+    let rest: Vec<std::ffi::OsString> = argv.collect();
+    if rest.first().is_some_and(|a| a == "import") {
+        let name = std::ffi::OsString::from(format!("{} import", program.to_string_lossy()));
+        return import::main(std::iter::once(name).chain(rest.into_iter().skip(1)));
+    }
     let args = Args::from_env();
     match run(&args) {
         Ok(code) => code,

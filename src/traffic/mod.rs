@@ -1,0 +1,133 @@
+//! Real traffic in: blobs from the connections in a packet capture.
+//!
+//! A user's blobs are best taken from real clients. [`import_capture`] reads a pcap or
+//! pcapng file (tcpdump, tshark, Wireshark), reassembles every TCP stream to one server port
+//! (IPv4 and IPv6, segments out of order or retransmitted, streams that began before the
+//! capture) and returns each client's bytes; a stream the capture lost a segment of is
+//! reported as a [`Gap`] and skipped, never guessed. [`write_blobs`] writes them as blob
+//! files whose names sort by time and start with the stream's first word.
+//!
+//! ```no_run
+//! let imported = stutterfuzz::traffic::import_capture("redis.pcap", 6379)?;
+//! let written = stutterfuzz::traffic::write_blobs(&imported.streams, "fixtures/redis")?;
+//! println!("{} blobs, {} streams with gaps skipped", written.len(), imported.gaps.len());
+//! # Ok::<(), stutterfuzz::traffic::ImportError>(())
+//! ```
+
+mod capture_file;
+mod reassemble;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use reassemble::{Gap, Stream};
+
+/// The streams of a capture.
+#[derive(Clone, Debug)]
+pub struct Imported {
+    /// Each whole stream with client bytes, oldest first.
+    pub streams: Vec<Stream>,
+    /// The streams the capture lost part of, skipped.
+    pub gaps: Vec<Gap>,
+    /// Streams to the port whose client sent nothing.
+    pub empty: usize,
+    /// Packets in the capture.
+    pub packets: usize,
+}
+
+/// Why a capture could not be imported, or its blobs written: one line that says what to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportError {
+    message: String,
+}
+
+impl fmt::Display for ImportError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ImportError {}
+
+fn error(message: String) -> ImportError {
+    ImportError { message }
+}
+
+/// Reads the capture at `path` and reassembles the client-to-server stream of every TCP
+/// connection to port `port`.
+pub fn import_capture(path: impl AsRef<Path>, port: u16) -> Result<Imported, ImportError> {
+    let path = path.as_ref();
+    let file = std::fs::File::open(path).map_err(|e| {
+        error(format!(
+            "cannot read capture {}: {e}; check the path",
+            path.display()
+        ))
+    })?;
+    let bytes = capture_file::read_all(file)
+        .map_err(|e| error(format!("cannot read capture {}: {e}", path.display())))?;
+    let captured = capture_file::segments_to(&bytes, port).map_err(|e| {
+        error(format!(
+            "{} is not a pcap or pcapng capture ({e}); write one with `tcpdump -i lo -w FILE port {port}`",
+            path.display()
+        ))
+    })?;
+    let mut imported = Imported {
+        streams: Vec::new(),
+        gaps: Vec::new(),
+        empty: 0,
+        packets: captured.packets,
+    };
+    for stream in reassemble::reassemble(captured.segments) {
+        match stream {
+            Ok(stream) if stream.bytes.is_empty() => imported.empty += 1,
+            Ok(stream) => imported.streams.push(stream),
+            Err(gap) => imported.gaps.push(gap),
+        }
+    }
+    Ok(imported)
+}
+
+/// Writes each stream as a blob file in `dir` (created if missing): `0001-set`, `0002-get`…,
+/// numbered in the order the streams began, named by their first word. Returns the paths.
+pub fn write_blobs(streams: &[Stream], dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, ImportError> {
+    let dir = dir.as_ref();
+    std::fs::create_dir_all(dir)
+        .map_err(|e| error(format!("cannot create {}: {e}", dir.display())))?;
+    let mut written = Vec::with_capacity(streams.len());
+    for (i, stream) in streams.iter().enumerate() {
+        let path = dir.join(blob_name(i + 1, &stream.bytes));
+        std::fs::write(&path, &stream.bytes)
+            .map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// `0007-set`: the number, then the first word of the first 256 bytes that holds a letter
+/// (letters and digits, at most 16, lower case; `data` when there is none).
+pub(crate) fn blob_name(number: usize, bytes: &[u8]) -> String {
+    let head = &bytes[..bytes.len().min(256)];
+    let word = head
+        .split(|b| !b.is_ascii_alphanumeric())
+        .find(|w| w.iter().any(u8::is_ascii_alphabetic))
+        .map(|w| {
+            w.iter()
+                .take(16)
+                .map(|b| b.to_ascii_lowercase() as char)
+                .collect::<String>()
+        })
+        .unwrap_or_else(|| "data".to_owned());
+    format!("{number:04}-{word}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_sort_by_number_and_say_the_first_word() {
+        assert_eq!(blob_name(7, b"SET k v\r\n"), "0007-set");
+        assert_eq!(blob_name(12, b"*1\r\n$4\r\nPING\r\n"), "0012-ping");
+        assert_eq!(blob_name(3, &[0, 1, 255]), "0003-data");
+    }
+}
