@@ -1,6 +1,9 @@
-//! Real traffic in: blobs from the connections in a packet capture.
+//! Real traffic in: blobs from real clients, recorded through a proxy or taken from a
+//! packet capture.
 //!
-//! A user's blobs are best taken from real clients. [`import_capture`] reads a pcap or
+//! A user's blobs are best taken from real clients. [`RecordingProxy`] stands between a
+//! client and the server, passes bytes both ways unchanged and writes what each client
+//! connection sent as a blob. [`import_capture`] reads a pcap or
 //! pcapng file (tcpdump, tshark, Wireshark), reassembles every TCP stream to one server port
 //! (IPv4 and IPv6, segments out of order or retransmitted, streams that began before the
 //! capture) and returns each client's bytes; a stream the capture lost a segment of is
@@ -11,15 +14,17 @@
 //! let imported = stutterfuzz::traffic::import_capture("redis.pcap", 6379)?;
 //! let written = stutterfuzz::traffic::write_blobs(&imported.streams, "fixtures/redis")?;
 //! println!("{} blobs, {} streams with gaps skipped", written.len(), imported.gaps.len());
-//! # Ok::<(), stutterfuzz::traffic::ImportError>(())
+//! # Ok::<(), stutterfuzz::traffic::TrafficError>(())
 //! ```
 
 mod capture_file;
+mod proxy;
 mod reassemble;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use proxy::{Recorded, RecordingProxy};
 pub use reassemble::{Gap, Stream};
 
 /// The streams of a capture.
@@ -37,25 +42,25 @@ pub struct Imported {
 
 /// Why a capture could not be imported, or its blobs written: one line that says what to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportError {
+pub struct TrafficError {
     message: String,
 }
 
-impl fmt::Display for ImportError {
+impl fmt::Display for TrafficError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.message)
     }
 }
 
-impl std::error::Error for ImportError {}
+impl std::error::Error for TrafficError {}
 
-fn error(message: String) -> ImportError {
-    ImportError { message }
+fn error(message: String) -> TrafficError {
+    TrafficError { message }
 }
 
 /// Reads the capture at `path` and reassembles the client-to-server stream of every TCP
 /// connection to port `port`.
-pub fn import_capture(path: impl AsRef<Path>, port: u16) -> Result<Imported, ImportError> {
+pub fn import_capture(path: impl AsRef<Path>, port: u16) -> Result<Imported, TrafficError> {
     let path = path.as_ref();
     let file = std::fs::File::open(path).map_err(|e| {
         error(format!(
@@ -89,7 +94,10 @@ pub fn import_capture(path: impl AsRef<Path>, port: u16) -> Result<Imported, Imp
 
 /// Writes each stream as a blob file in `dir` (created if missing): `0001-set`, `0002-get`…,
 /// numbered in the order the streams began, named by their first word. Returns the paths.
-pub fn write_blobs(streams: &[Stream], dir: impl AsRef<Path>) -> Result<Vec<PathBuf>, ImportError> {
+pub fn write_blobs(
+    streams: &[Stream],
+    dir: impl AsRef<Path>,
+) -> Result<Vec<PathBuf>, TrafficError> {
     let dir = dir.as_ref();
     std::fs::create_dir_all(dir)
         .map_err(|e| error(format!("cannot create {}: {e}", dir.display())))?;

@@ -17,7 +17,8 @@ and saved in --failures-dir.";
 const AFTER: &str = "Exit status: 0 when the budget ran out or the run was interrupted with no \
 finding (or a replayed case passed), 1 on a finding, 2 on a usage or setup error.\n\n\
 Options of the original tool also work with a single dash (-blob-dir=PATH).\n\n\
-Blobs from a packet capture: stutterfuzz import FILE --port P --out DIR (see stutterfuzz import --help).";
+Blobs from real clients: stutterfuzz capture --listen ADDR --upstream ADDR --out DIR (a \
+recording proxy), stutterfuzz import FILE --port P --out DIR (a packet capture); see their --help.";
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]

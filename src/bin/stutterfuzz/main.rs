@@ -1,6 +1,7 @@
 //! The `stutterfuzz` command: the original C tool's interface (same options, defaults and
 //! output lines) over the library's public API, plus spawning the server, time and round
-//! budgets, seeds, replay and failure files; and `stutterfuzz import` (blobs from a capture).
+//! budgets, seeds, replay and failure files; and `stutterfuzz capture` (a recording proxy) and
+//! `stutterfuzz import` (blobs from a packet capture).
 //!
 //! Exit status: 0 no finding (budget reached, interrupted, or a replayed case passed);
 //! 1 a finding; 2 a usage or setup error, as one line that says what to do.
@@ -12,6 +13,7 @@
 )]
 
 mod args;
+mod capture;
 mod failures;
 mod import;
 mod terminal;
@@ -29,9 +31,16 @@ fn main() -> ExitCode {
     let mut argv = std::env::args_os();
     let program = argv.next().unwrap_or_default();
     let rest: Vec<std::ffi::OsString> = argv.collect();
-    if rest.first().is_some_and(|a| a == "import") {
-        let name = std::ffi::OsString::from(format!("{} import", program.to_string_lossy()));
-        return import::main(std::iter::once(name).chain(rest.into_iter().skip(1)));
+    let sub =
+        |word: &str| std::ffi::OsString::from(format!("{} {word}", program.to_string_lossy()));
+    match rest.first().and_then(|a| a.to_str()) {
+        Some("import") => {
+            return import::main(std::iter::once(sub("import")).chain(rest.into_iter().skip(1)));
+        }
+        Some("capture") => {
+            return capture::main(std::iter::once(sub("capture")).chain(rest.into_iter().skip(1)));
+        }
+        _ => {}
     }
     let args = Args::from_env();
     match run(&args) {

@@ -1,0 +1,149 @@
+//! A recording proxy: clients connect to it, it connects each to the real server and passes
+//! bytes both ways unchanged, and keeps what each client sent. Each connection becomes one
+//! blob, written when it closes (or when the proxy stops, with what it has so far).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use super::{TrafficError, blob_name, error};
+
+/// What a recording session wrote.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Client connections passed through.
+    pub connections: usize,
+    /// Bytes the clients sent, in all.
+    pub bytes: u64,
+    /// The blob files written, in the order their connections began.
+    pub files: Vec<PathBuf>,
+}
+
+/// One client connection: its number (in the order they began) and what it sent so far.
+type Kept = (usize, Arc<Mutex<Vec<u8>>>);
+
+/// A proxy bound to its listening address.
+pub struct RecordingProxy {
+    listener: TcpListener,
+    upstream: SocketAddr,
+    out: PathBuf,
+}
+
+impl RecordingProxy {
+    /// Listens on `listen` (port 0 picks a free port) for clients to pass to `upstream`;
+    /// blobs go to `out` (created if missing).
+    pub async fn bind(
+        listen: SocketAddr,
+        upstream: SocketAddr,
+        out: impl AsRef<Path>,
+    ) -> Result<Self, TrafficError> {
+        let out = out.as_ref().to_path_buf();
+        std::fs::create_dir_all(&out)
+            .map_err(|e| error(format!("cannot create {}: {e}", out.display())))?;
+        let listener = TcpListener::bind(listen).await.map_err(|e| {
+            error(format!(
+                "cannot listen on {listen}: {e}; pick a free address (port 0 picks one)"
+            ))
+        })?;
+        Ok(RecordingProxy {
+            listener,
+            upstream,
+            out,
+        })
+    }
+
+    /// The address clients connect to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Passes clients through until `stop` completes; then writes every connection still open
+    /// with what it sent so far.
+    pub async fn run(self, stop: impl Future<Output = ()>) -> Result<Recorded, TrafficError> {
+        let mut tasks: JoinSet<Kept> = JoinSet::new();
+        let mut open: Vec<Kept> = Vec::new();
+        let mut recorded = Recorded::default();
+        let mut done: Vec<Kept> = Vec::new();
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => break,
+                accepted = self.listener.accept() => {
+                    let Ok((client, _)) = accepted else { continue };
+                    recorded.connections += 1;
+                    let kept: Kept = (recorded.connections, Arc::default());
+                    open.push(kept.clone());
+                    tasks.spawn(pass(client, self.upstream, kept));
+                }
+                Some(Ok(kept)) = tasks.join_next(), if !tasks.is_empty() => {
+                    open.retain(|(n, _)| *n != kept.0);
+                    done.push(kept);
+                    // Written as each connection closes, so a killed proxy loses none.
+                    write(&self.out, &mut done, &mut recorded)?;
+                }
+            }
+        }
+        tasks.abort_all();
+        done.extend(open);
+        write(&self.out, &mut done, &mut recorded)?;
+        recorded.files.sort();
+        Ok(recorded)
+    }
+}
+
+/// Writes the finished connections that sent something, and forgets them.
+fn write(out: &Path, done: &mut Vec<Kept>, recorded: &mut Recorded) -> Result<(), TrafficError> {
+    for (number, bytes) in done.drain(..) {
+        let bytes = bytes.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if bytes.is_empty() {
+            continue;
+        }
+        let path = out.join(blob_name(number, &bytes));
+        std::fs::write(&path, &bytes)
+            .map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;
+        recorded.bytes += bytes.len() as u64;
+        recorded.files.push(path);
+    }
+    Ok(())
+}
+
+/// Passes one client to the server and back, keeping what the client sent.
+async fn pass(client: TcpStream, upstream: SocketAddr, kept: Kept) -> Kept {
+    let Ok(server) = TcpStream::connect(upstream).await else {
+        return kept; // the client sees its connection closed
+    };
+    let _ = client.set_nodelay(true);
+    let _ = server.set_nodelay(true);
+    let (mut from_client, mut to_client) = client.into_split();
+    let (mut from_server, mut to_server) = server.into_split();
+    let sent = Arc::clone(&kept.1);
+    let up = async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match from_client.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            sent.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(&buf[..n]);
+            if to_server.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = to_server.shutdown().await;
+    };
+    let down = async move {
+        let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+        let _ = to_client.shutdown().await;
+    };
+    tokio::join!(up, down);
+    kept
+}
