@@ -115,24 +115,13 @@ fn each_client_connection_becomes_a_blob_and_answers_pass_unchanged() {
 
 #[test]
 fn redis_cli_through_the_proxy_gives_blobs_that_fuzz_redis_server_clean() {
-    common::require("redis-server", "redis-server");
     common::require("redis-cli", "redis-tools");
     let port = {
         let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         probe.local_addr().unwrap().port()
     };
     let redis = common::KillOnDrop(
-        Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+        common::redis_server(&port.to_string())
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
@@ -168,19 +157,8 @@ fn redis_cli_through_the_proxy_gives_blobs_that_fuzz_redis_server_clean() {
     assert!(said.contains("4 connections"), "{said}");
     drop(redis);
 
-    let mut server = Command::new("redis-server");
-    server.args([
-        "--port",
-        "{port}",
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-    ]);
     common::stutter("127.0.0.1:0")
-        .server(server)
+        .server(common::redis_server("{port}"))
         .blobs(&out)
         .expect_same_response()
         .cycles(40)

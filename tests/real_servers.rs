@@ -18,21 +18,7 @@ fn fixtures(dir: &str) -> std::path::PathBuf {
 }
 
 fn redis() -> Command {
-    common::require("redis-server", "redis-server");
-    let mut cmd = Command::new("redis-server");
-    cmd.args([
-        "--port",
-        "{port}",
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--protected-mode",
-        "no",
-    ]);
-    cmd
+    common::redis_server("{port}")
 }
 
 fn memcached() -> Command {

@@ -136,3 +136,23 @@ pub(crate) fn require(program: &str, package: &str) {
         "{program} is not installed: run scripts/test, which installs it, or apt-get install {package}"
     );
 }
+
+/// Debian's redis-server on loopback port `port` (a number, or `{port}` for one the harness
+/// picks), with no persistence: fails saying how to install it when it is missing.
+pub(crate) fn redis_server(port: &str) -> Command {
+    require("redis-server", "redis-server");
+    let mut cmd = Command::new("redis-server");
+    cmd.args([
+        "--port",
+        port,
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--protected-mode",
+        "no",
+    ]);
+    cmd
+}
