@@ -328,3 +328,35 @@ fn among_200_suspects_the_one_case_that_crashes_alone_is_named() {
         "{culprit} does not fail on replay"
     );
 }
+
+#[test]
+fn a_crash_that_needs_two_split_cases_at_once_is_reported_with_the_pair() {
+    let failure = common::stutter("127.0.0.1:0")
+        .server(fixture_command("shared-partial-server", None))
+        .blob("one", "SET a 1\nGET a\n")
+        .blob("two", "PING\nECHO hi\n")
+        .connections(20)
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("two partial lines at once crash it");
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        finding.culprit().is_none(),
+        "no case fails alone:\n{finding}"
+    );
+    let pair = finding
+        .together()
+        .unwrap_or_else(|| panic!("the smallest set that fails together:\n{finding}"));
+    assert_eq!(pair.len(), 2, "{finding}");
+    for case in pair {
+        assert!(
+            case.splits().len() >= 2,
+            "each leaves a line partial: {case}"
+        );
+    }
+    assert!(
+        finding
+            .to_string()
+            .contains("none alone: these 2 cases fail together, and no smaller set of them does"),
+        "{finding}"
+    );
+}

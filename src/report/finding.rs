@@ -300,6 +300,15 @@ impl Finding {
         }
     }
 
+    /// The smallest set of cases that fail only together (a bug that needs several
+    /// connections at once), when narrowing found one.
+    pub fn together(&self) -> Option<&[Case]> {
+        match &self.narrowed {
+            Some(Narrowed::Together { cases }) => Some(cases),
+            _ => None,
+        }
+    }
+
     /// How long narrowing took, if it ran.
     pub fn narrowing_time(&self) -> Option<Duration> {
         self.narrowing.map(|(took, _)| took)
@@ -413,7 +422,10 @@ impl fmt::Display for Finding {
                 )?;
             }
             // No replay line where narrowing showed no case is to blame.
-            let blameless = matches!(self.narrowed, Some(Narrowed::DiesAfter { .. }));
+            let blameless = matches!(
+                self.narrowed,
+                Some(Narrowed::DiesAfter { .. } | Narrowed::Together { .. })
+            );
             if self.culprit().is_none() && !blameless {
                 writeln!(f, "  replay    = {}", self.rerun.line(&first.case))?;
             }
