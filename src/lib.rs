@@ -98,6 +98,7 @@ mod minimize;
 mod rng;
 mod split;
 mod stats;
+mod tls;
 mod wire;
 
 pub use case::{Case, ParseCaseError, SlowRead, Stall};
@@ -112,6 +113,7 @@ pub use server::{VALGRIND_FLAGS, valgrind};
 pub use split::{ParseSplitsError, SplitMode, Splits, splits};
 pub use stats::Stats;
 pub use stutter::Stutter;
+pub use tls::TlsOptions;
 
 /// The README's examples, compiled as doc tests so they keep working when pasted. The README
 /// has no hidden lines (they would show on every page that renders it): a test function

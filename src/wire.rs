@@ -136,4 +136,7 @@ pub(crate) enum ConnectError {
     TimedOut(Duration),
     /// The harness's own side failed (no local port, no descriptor).
     Local(io::Error),
+    /// The TLS handshake was refused for its certificate or protocol (a setting to fix,
+    /// not a bug in the server).
+    Tls(io::Error),
 }

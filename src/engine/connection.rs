@@ -8,12 +8,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::pacing::{Acked, Ends, Pacing};
+use super::socket::{Opened, Reader, open, write_chunk};
 use super::stall::{Paused, ProbeSent};
 use crate::case::{SlowRead, Stall};
 use crate::platform::{
@@ -21,6 +21,7 @@ use crate::platform::{
 };
 use crate::split::Splits;
 use crate::stats::DeliveryCounts;
+use crate::tls::Tls;
 use crate::wire::{ConnectError, Ending, Heard, Listen, Neglect, ReadEnd};
 
 /// One delivery on its own connection: everything it needs; cheap to clone (the blob's
@@ -38,6 +39,8 @@ pub(crate) struct Connection {
     pub(crate) stall: Option<Stall>,
     /// Read the response slowly, through a small window.
     pub(crate) slow: Option<SlowRead>,
+    /// Speak TLS over the connection, each chunk its own record.
+    pub(crate) tls: Option<Tls>,
 }
 
 /// Progress visible while the delivery runs, for reports on the cases in flight.
@@ -80,14 +83,18 @@ impl Connection {
         let started = Instant::now();
         let mut port_waits = 0;
         let stream = self.connect(&mut port_waits).await?;
+        let Opened {
+            reader,
+            mut writer,
+            fd,
+            local,
+        } = open(stream, self.tls.as_ref(), self.connect_timeout).await?;
         let connect_time = started.elapsed();
-        let local = stream.local_addr().ok();
         let local_port = local.map_or(0, |a| a.port());
         let mut ends = local.map(|client| Ends {
             server: self.addr,
             client,
         });
-        let (reader, mut writer) = stream.into_split();
         let (done_tx, done_rx) = oneshot::channel();
         let slow = self.slow.map(|schedule| Slow {
             schedule,
@@ -127,7 +134,7 @@ impl Connection {
                     break;
                 }
                 counts.ready_checks += 1;
-                match self.pacing.wait_acked(writer.as_ref()).await {
+                match self.pacing.wait_acked(&fd).await {
                     Ok(Acked::WithinCycle) => counts.ready_first += 1,
                     Ok(_) => {}
                     Err(_) => {
@@ -228,24 +235,6 @@ impl Connection {
     }
 }
 
-/// Writes one chunk: one `write()`, and more only if the kernel took less; records what
-/// each accepted.
-pub(super) async fn write_chunk(
-    writer: &mut tokio::net::tcp::OwnedWriteHalf,
-    mut chunk: &[u8],
-    accepted: &mut Vec<usize>,
-) -> io::Result<()> {
-    while !chunk.is_empty() {
-        let n = writer.write(chunk).await?;
-        if n == 0 {
-            return Err(io::ErrorKind::WriteZero.into());
-        }
-        accepted.push(n);
-        chunk = &chunk[n..];
-    }
-    Ok(())
-}
-
 /// How many times one connection waits for a free local port before giving up.
 const MAX_PORT_WAITS: u64 = 20;
 
@@ -270,7 +259,7 @@ struct Slow<'a> {
 /// apart, its waits stretched by its pauses, and notes whether the server's send buffer was
 /// full meanwhile (the second value).
 async fn read_response(
-    mut reader: OwnedReadHalf,
+    mut reader: Reader,
     mut writer_done: oneshot::Receiver<(Instant, bool)>,
     mut listen: Listen,
     slow: Option<Slow<'_>>,
@@ -307,17 +296,19 @@ async fn read_response(
             _ => (None, buf.len()),
         };
         let first = heard.received == 0;
+        // The server's send buffer is fullest before the first read: it takes one byte,
+        // then looks.
+        let size = if first && slowly.is_some() { 1 } else { size };
         let read = async {
-            if let Some(slow) = slowly {
-                if first {
-                    // The server's send buffer is fullest before the first read.
-                    let _ = reader.readable().await;
-                } else {
-                    tokio::time::sleep(slow.schedule.pause()).await;
-                }
+            if let Some(slow) = slowly.filter(|_| !first) {
+                tokio::time::sleep(slow.schedule.pause()).await;
                 full(slow);
             }
-            reader.read(&mut buf[..size]).await
+            let read = reader.read(&mut buf[..size]).await;
+            if let Some(slow) = slowly.filter(|_| first) {
+                full(slow);
+            }
+            read
         };
         tokio::select! {
             read = read => match read {

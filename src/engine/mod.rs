@@ -6,6 +6,7 @@
 //! - [`mod@fuzz`]: the run loop, `connections` deliveries in flight, one tokio task each;
 //! - [`book`]: the run loop's bookkeeping, which cases were in flight when a bug showed;
 //! - [`confirm`]: a differing response delivered again alone before it counts;
+//! - [`socket`]: a connected socket as a delivery uses it, plain or TLS;
 //! - [`reads`]: whether the server still reads at all;
 //! - [`stall`]: a pause mid-message, and the probe that checks the others are served;
 //! - [`whole`]: every blob sent whole, once, for the response baselines.
@@ -18,6 +19,7 @@ mod connection;
 mod fuzz;
 mod pacing;
 mod reads;
+mod socket;
 mod stall;
 mod whole;
 
@@ -38,6 +40,7 @@ use crate::error::SetupError;
 use crate::report::{FindingKind, Suspect};
 use crate::server::{Exit, Server};
 use crate::stats::Stats;
+use crate::tls::Tls;
 use crate::wire::Listen;
 
 /// How long a connection that half-closed waits for the server's answer or close.
@@ -76,16 +79,27 @@ pub(crate) struct Transport {
     pub(crate) pacing: Pacing,
     /// Half-close mode's wait for the server's answer or close.
     pub(crate) linger: Duration,
+    /// TLS over each connection, when the server speaks it.
+    pub(crate) tls: Option<Tls>,
 }
 
 impl Transport {
     /// How a run with these settings reaches the server at `addr`.
-    pub(crate) fn new(addr: SocketAddr, settings: &Settings) -> Self {
+    pub(crate) fn new(addr: SocketAddr, settings: &Settings, tls: Option<Tls>) -> Self {
         Transport {
             addr,
             connect_timeout: settings.connect_timeout,
             pacing: Pacing::new(settings.gap, settings.connect_timeout),
             linger: RESPONSE_WINDOW,
+            tls,
+        }
+    }
+
+    /// Where deliveries go, as reports show it: the address, and TLS if they speak it.
+    pub(crate) fn describe(&self) -> String {
+        match &self.tls {
+            Some(tls) => format!("{} over {}", self.addr, tls.describe()),
+            None => self.addr.to_string(),
         }
     }
 
@@ -101,6 +115,7 @@ impl Transport {
             listen,
             stall: planned.case.stall(),
             slow: planned.case.slow(),
+            tls: self.tls.clone(),
         }
     }
 }

@@ -10,12 +10,14 @@
 
 use std::time::Duration;
 
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep, sleep_until, timeout_at};
+use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 
-use super::connection::{Connection, write_chunk};
+use super::connection::Connection;
 use super::pacing::Ends;
-use crate::wire::{Listen, Neglect, Unserved};
+use super::socket::{Opened, open, write_chunk};
+use crate::wire::{ConnectError, Listen, Neglect, Unserved};
 
 /// What a pause came to.
 #[derive(Debug, Default)]
@@ -67,12 +69,23 @@ impl Connection {
             Ok(Ok(stream)) => stream,
         };
         let _ = stream.set_nodelay(true);
-        let mut ends = stream.local_addr().ok().map(|client| Ends {
+        let limit = give_up.saturating_duration_since(Instant::now());
+        let Opened {
+            mut reader,
+            mut writer,
+            local,
+            ..
+        } = match open(stream, self.tls.as_ref(), limit).await {
+            Ok(opened) => opened,
+            // A handshake the server did not finish in time: it did not serve the probe.
+            Err(ConnectError::TimedOut(_)) => return Some(Unserved::Read),
+            Err(_) => return None,
+        };
+        let mut ends = local.map(|client| Ends {
             server: self.addr,
             client,
         });
         let local_port = ends.map_or(0, |e| e.client.port());
-        let (reader, mut writer) = stream.into_split();
         let probe = sent.insert(ProbeSent {
             local_port,
             accepted: Vec::new(),
@@ -85,10 +98,8 @@ impl Connection {
         }
         let mut buf = [0u8; 256];
         let last = loop {
-            let answered = match reader.try_read(&mut buf) {
-                Ok(_) => true, // bytes, or the server closed: it dealt with us
-                Err(e) => e.kind() != std::io::ErrorKind::WouldBlock,
-            };
+            // Bytes, or the server closed (or reset): it dealt with us.
+            let answered = timeout(LOOK_EVERY, reader.read(&mut buf)).await.is_ok();
             if answered {
                 return None;
             }
@@ -103,7 +114,6 @@ impl Connection {
             if Instant::now() >= give_up {
                 break seen;
             }
-            sleep(LOOK_EVERY).await;
         };
         Some(match last {
             Some(seen) if !seen.accepted => Unserved::Accept,

@@ -71,6 +71,13 @@ pub(crate) fn connect_failed(error: ConnectError) -> Result<FindingKind, SetupEr
             error: e.to_string(),
         }),
         ConnectError::TimedOut(after) => Ok(FindingKind::ConnectTimeout { after }),
+        ConnectError::Tls(e) => Err(SetupError::new(
+            SetupErrorKind::Settings,
+            format!(
+                "the TLS handshake failed: {e}; check the CA (--tls-ca / TlsOptions::with_ca) and the server name (--tls-server-name), or skip the check for a test server (--tls-insecure)"
+            ),
+        )
+        .with_source(e)),
         ConnectError::Local(e) => Err(SetupError::new(
             SetupErrorKind::Harness,
             format!(

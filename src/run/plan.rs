@@ -35,6 +35,8 @@ pub(crate) struct Plan {
     pub(crate) bad_masks: Vec<String>,
     /// Where the delivery log goes (`.record(path)`).
     pub(crate) delivery_log: Option<PathBuf>,
+    /// TLS to the server (`.tls(...)`).
+    pub(crate) tls: Option<crate::tls::TlsOptions>,
 }
 
 /// An in-process server's future, as the plan keeps it.
@@ -88,6 +90,7 @@ impl Plan {
             regressions: Regressions::default(),
             bad_masks: Vec::new(),
             delivery_log: None,
+            tls: None,
         }
     }
 

@@ -15,6 +15,7 @@ use crate::oracle::{self, Baseline, Oracles, Response};
 use crate::report::FindingKind;
 use crate::server::{Exit, InProcessServer, Server, ServerProcess, ServerSummary, accepts};
 use crate::stats::DeliveryCounts;
+use crate::tls::Tls;
 use crate::wire::ConnectError;
 
 /// How long a delivery the server closed cleanly is watched for a late crash: it read
@@ -56,7 +57,17 @@ impl<'a> Probe<'a> {
         settings: &'a Settings,
     ) -> Result<Probe<'a>, SetupError> {
         let addr = resolve_addr(&plan.addr, plan.port_zero())?;
-        let transport = Transport::new(addr, settings);
+        let tls = match &plan.tls {
+            Some(options) => {
+                let host = plan
+                    .addr
+                    .rsplit_once(':')
+                    .map_or(plan.addr.as_str(), |(h, _)| h);
+                Some(Tls::new(options, host)?)
+            }
+            None => None,
+        };
+        let transport = Transport::new(addr, settings, tls);
         let launch = plan.launch();
         let mut probe = Probe {
             launch,

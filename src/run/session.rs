@@ -59,7 +59,7 @@ pub(crate) async fn run(
         None => plan.regression_path(caller),
     };
     let mut probe = Probe::start(plan, &settings).await?;
-    let addr = probe.transport().addr;
+    let addr = probe.transport().describe();
     let mut baselines = HashMap::new();
     let outcome = drive(
         plan,
@@ -140,7 +140,7 @@ pub(crate) async fn run(
         found.suspects,
         found.stats,
         settings.seed,
-        addr.to_string(),
+        addr,
         plan.rerun(caller),
     );
     finding.server = summary;

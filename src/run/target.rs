@@ -240,7 +240,7 @@ impl Served<'_> {
             found.suspects,
             found.stats,
             self.settings.seed,
-            probe.transport().addr.to_string(),
+            probe.transport().describe(),
             self.rerun.clone(),
         )
         .into()

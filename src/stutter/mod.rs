@@ -189,6 +189,25 @@ impl Stutter {
         self
     }
 
+    /// Speaks TLS to the server: the handshake first, not fuzzed; then each chunk goes out as
+    /// its own TLS record (one write, flushed), paced as without TLS, since behind TLS only a
+    /// record boundary is a read boundary. The blob sent whole goes out in as few records as
+    /// the 16 KiB record limit allows. Reports name the connection as TLS.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use stutterfuzz::{Stutter, TlsOptions};
+    ///
+    /// Stutter::new("localhost:4433")
+    ///     .tls(TlsOptions::with_ca("tests/cert.pem"))
+    ///     .blobs("fixtures/blobs")
+    ///     .run_for(Duration::from_secs(10));
+    /// ```
+    pub fn tls(mut self, options: crate::TlsOptions) -> Self {
+        self.plan.tls = Some(options);
+        self
+    }
+
     /// Reads a delivery's response slowly with chance 1 in `one_in`: the connection asks for a
     /// small receive buffer and the smallest segment size before it connects, then reads the
     /// response in small pieces with pauses ([`SlowRead`](crate::SlowRead)), so the server's

@@ -66,6 +66,22 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = 100)]
     pub(crate) slow_read_chance: u32,
 
+    /// Speak TLS to the server: the handshake first, then each chunk as its own TLS record
+    #[arg(long)]
+    pub(crate) tls: bool,
+
+    /// With --tls, trust the certificates in this PEM file (a test CA, or the server's own)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) tls_ca: Option<PathBuf>,
+
+    /// With --tls, do not check the server's certificate (test servers only)
+    #[arg(long)]
+    pub(crate) tls_insecure: bool,
+
+    /// With --tls, the server name to ask for and check (default: --host)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) tls_server_name: Option<String>,
+
     /// How long such a pause lasts, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = 1000)]
     pub(crate) stall_ms: u64,

@@ -101,6 +101,25 @@ fn configure(args: &Args) -> Result<Stutter, String> {
         return Err("--stall-ms must be at least 1; use --stall-chance 0 for no pauses".into());
     }
     fuzz = fuzz.stall_time(Duration::from_millis(args.stall_ms));
+    if args.tls || args.tls_ca.is_some() || args.tls_insecure || args.tls_server_name.is_some() {
+        if !args.tls {
+            return Err("--tls-ca, --tls-insecure and --tls-server-name need --tls".into());
+        }
+        let mut options = match (&args.tls_ca, args.tls_insecure) {
+            (_, true) => stutterfuzz::TlsOptions::insecure(),
+            (Some(ca), false) => stutterfuzz::TlsOptions::with_ca(ca),
+            (None, false) => {
+                return Err(
+                    "--tls needs --tls-ca FILE (the CA or the server's certificate) or --tls-insecure (test servers)"
+                        .into(),
+                );
+            }
+        };
+        if let Some(name) = &args.tls_server_name {
+            options = options.server_name(name);
+        }
+        fuzz = fuzz.tls(options);
+    }
     if args.expect_same_response {
         fuzz = fuzz.expect_same_response();
     }

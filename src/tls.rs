@@ -1,0 +1,181 @@
+//! TLS for servers behind it (`.tls(...)`, `--tls`). Behind TLS the server reads one record
+//! at a time, so a TCP cut inside a record is invisible to it: only a record boundary is a
+//! read boundary. So the handshake comes first, unfuzzed, and then each chunk goes out as
+//! its own record (one write, flushed), paced as without TLS: the server's TCP receive queue
+//! still shows when it has read. The blob sent whole goes out in as few records as the
+//! 16 KiB record limit allows. rustls (with ring) does the TLS.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::error::{SetupError, SetupErrorKind};
+
+/// How to speak TLS to the server, as the user asked.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TlsOptions {
+    pub(crate) ca: Option<PathBuf>,
+    pub(crate) insecure: bool,
+    pub(crate) server_name: Option<String>,
+}
+
+impl TlsOptions {
+    /// TLS, trusting the certificates in the PEM file `ca` (a test CA, or the server's own
+    /// self-signed certificate).
+    pub fn with_ca(ca: impl Into<PathBuf>) -> Self {
+        TlsOptions {
+            ca: Some(ca.into()),
+            ..TlsOptions::default()
+        }
+    }
+
+    /// TLS without checking the server's certificate: for test servers with throwaway
+    /// certificates only.
+    pub fn insecure() -> Self {
+        TlsOptions {
+            insecure: true,
+            ..TlsOptions::default()
+        }
+    }
+
+    /// The name to ask for and check the certificate against. Default: the host of the
+    /// address given to `Stutter::new`.
+    pub fn server_name(mut self, name: impl Into<String>) -> Self {
+        self.server_name = Some(name.into());
+        self
+    }
+}
+
+/// A ready TLS client: the configuration and the server name.
+#[derive(Clone)]
+pub(crate) struct Tls {
+    connector: TlsConnector,
+    name: ServerName<'static>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Tls({:?})", self.name)
+    }
+}
+
+fn tls_error(message: String) -> SetupError {
+    SetupError::new(SetupErrorKind::Settings, message)
+}
+
+impl Tls {
+    /// The client for `options`, against a server whose address was given with `host`.
+    pub(crate) fn new(options: &TlsOptions, host: &str) -> Result<Tls, SetupError> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .map_err(|e| tls_error(format!("TLS cannot be set up: {e}")))?;
+        let config = match (&options.ca, options.insecure) {
+            (_, true) => builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AnyCertificate(
+                    provider.signature_verification_algorithms,
+                )))
+                .with_no_client_auth(),
+            (Some(ca), false) => builder
+                .with_root_certificates(roots(ca)?)
+                .with_no_client_auth(),
+            (None, false) => {
+                return Err(tls_error(
+                    "TLS needs to know whom to trust: give the CA or the server's certificate \
+                     (.tls(TlsOptions::with_ca(path)) / --tls-ca FILE), or skip the check for a \
+                     test server (TlsOptions::insecure() / --tls-insecure)"
+                        .to_owned(),
+                ));
+            }
+        };
+        let name = options.server_name.as_deref().unwrap_or(host);
+        let name = ServerName::try_from(name.trim_matches(['[', ']']).to_owned()).map_err(|_| {
+            tls_error(format!(
+                "{name:?} is not a TLS server name: give a host name or an IP address (--tls-server-name)"
+            ))
+        })?;
+        Ok(Tls {
+            connector: TlsConnector::from(Arc::new(config)),
+            name,
+        })
+    }
+
+    /// The handshake on a connected socket.
+    pub(crate) async fn connect(&self, stream: TcpStream) -> std::io::Result<TlsStream<TcpStream>> {
+        self.connector.connect(self.name.clone(), stream).await
+    }
+
+    /// What reports say of the connection.
+    pub(crate) fn describe(&self) -> String {
+        format!("TLS, server name {}", self.name.to_str())
+    }
+}
+
+/// The certificates in the PEM file at `path`, as trusted roots.
+fn roots(path: &Path) -> Result<RootCertStore, SetupError> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .and_then(|iter| iter.collect::<Result<_, _>>())
+        .map_err(|e| {
+            tls_error(format!(
+                "cannot read the TLS CA file {}: {e}; give a PEM file of certificates",
+                path.display()
+            ))
+        })?;
+    let mut store = RootCertStore::empty();
+    let (added, _) = store.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(tls_error(format!(
+            "the TLS CA file {} holds no certificate: give a PEM file of certificates",
+            path.display()
+        )));
+    }
+    Ok(store)
+}
+
+/// Accepts any certificate (but still checks the handshake's signatures): for test servers.
+#[derive(Debug)]
+struct AnyCertificate(WebPkiSupportedAlgorithms);
+
+impl ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(message, cert, dss, &self.0)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(message, cert, dss, &self.0)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_schemes()
+    }
+}
