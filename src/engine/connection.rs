@@ -15,7 +15,9 @@ use tokio::time::{Instant, sleep_until, timeout};
 use super::pacing::{Acked, Ends, Pacing};
 use super::socket::{Opened, Reader, open, write_chunk};
 use super::stall::{Paused, ProbeSent};
+use super::turns;
 use crate::case::{SlowRead, Stall};
+use crate::corpus::Wait;
 use crate::platform::{
     enable_fastopen, is_local_exhaustion, is_out_of_local_ports, make_slow_reader,
 };
@@ -30,6 +32,8 @@ use crate::wire::{ConnectError, Ending, Heard, Listen, Neglect, ReadEnd};
 pub(crate) struct Connection {
     pub(crate) addr: SocketAddr,
     pub(crate) bytes: Arc<[u8]>,
+    /// Where a conversation waits for the server.
+    pub(crate) waits: Arc<[Wait]>,
     pub(crate) splits: Splits,
     pub(crate) fastopen: bool,
     pub(crate) connect_timeout: Duration,
@@ -101,7 +105,8 @@ impl Connection {
             pacing: &self.pacing,
             ends,
         });
-        let read = read_response(reader, done_rx, self.listen, slow);
+        let turns = (!self.waits.is_empty()).then(turns::SoFar::default);
+        let read = read_response(reader, done_rx, self.listen, slow, turns.as_ref());
 
         let write = async {
             let mut counts = DeliveryCounts {
@@ -114,6 +119,11 @@ impl Connection {
             let mut accepted = Vec::with_capacity(self.splits.len());
             let mut paused = Paused::default();
             for (i, chunk) in self.splits.cut(&self.bytes).enumerate() {
+                if let Some(turns) = &turns {
+                    turns
+                        .wait_at(&self.waits, counts.bytes as usize, self.connect_timeout)
+                        .await;
+                }
                 if let Err(e) = write_chunk(&mut writer, chunk, &mut accepted).await {
                     // With fast open, a refused connect shows here, at the first write.
                     if counts.chunks == 0 && e.kind() == io::ErrorKind::ConnectionRefused {
@@ -159,6 +169,13 @@ impl Connection {
                     paused = self.pause_with_probe(stall.pause()).await;
                     progress.stalling.store(false, Ordering::Relaxed);
                 }
+            }
+            if let Some(turns) = turns.as_ref().filter(|_| ending == Ending::Complete) {
+                // A wait after the last byte: the conversation ends when the server has had
+                // its last say.
+                turns
+                    .wait_at(&self.waits, counts.bytes as usize, self.connect_timeout)
+                    .await;
             }
             if ending == Ending::Complete && self.splits.total() < self.bytes.len() {
                 ending = Ending::ClosedEarly;
@@ -263,6 +280,7 @@ async fn read_response(
     mut writer_done: oneshot::Receiver<(Instant, bool)>,
     mut listen: Listen,
     slow: Option<Slow<'_>>,
+    turns: Option<&turns::SoFar>,
 ) -> (Heard, bool) {
     let mut heard = Heard {
         bytes: Vec::new(),
@@ -318,6 +336,9 @@ async fn read_response(
                     let room = KEEP.saturating_sub(heard.bytes.len());
                     heard.bytes.extend_from_slice(&buf[..n.min(room)]);
                     last_byte_at = Some(Instant::now());
+                    if let Some(turns) = turns {
+                        turns.got(&buf[..n]);
+                    }
                     if slow.is_some() && slow_left > 0 {
                         slow_left -= 1;
                     }
@@ -339,6 +360,9 @@ async fn read_response(
         }
     }
     heard.waited = done_at.map_or(Duration::ZERO, |d| d.elapsed());
+    if let Some(turns) = turns {
+        turns.ended();
+    }
     (heard, backpressured.into_inner())
 }
 

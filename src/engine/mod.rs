@@ -7,6 +7,7 @@
 //! - [`book`]: the run loop's bookkeeping, which cases were in flight when a bug showed;
 //! - [`confirm`]: a differing response delivered again alone before it counts;
 //! - [`socket`]: a connected socket as a delivery uses it, plain or TLS;
+//! - [`turns`]: a conversation's waits for the server between its parts;
 //! - [`reads`]: whether the server still reads at all;
 //! - [`stall`]: a pause mid-message, and the probe that checks the others are served;
 //! - [`whole`]: every blob sent whole, once, for the response baselines.
@@ -21,6 +22,7 @@ mod pacing;
 mod reads;
 mod socket;
 mod stall;
+mod turns;
 mod whole;
 
 use std::net::SocketAddr;
@@ -105,10 +107,18 @@ impl Transport {
 
     /// The connection that delivers `planned` (a case of `blob`), listening as `listen` says.
     pub(crate) fn connection(&self, blob: &Blob, planned: &Planned, listen: Listen) -> Connection {
+        // Every wait of a conversation is a boundary too.
+        let splits = blob
+            .waits()
+            .iter()
+            .fold(planned.case.splits().clone(), |splits, wait| {
+                splits.with_boundary(wait.at)
+            });
         Connection {
             addr: self.addr,
             bytes: blob.shared_bytes(),
-            splits: planned.case.splits().clone(),
+            waits: blob.shared_waits(),
+            splits,
             fastopen: planned.fastopen,
             connect_timeout: self.connect_timeout,
             pacing: self.pacing.clone(),

@@ -1,10 +1,14 @@
 //! A recording proxy: clients connect to it, it connects each to the real server and passes
 //! bytes both ways unchanged, and keeps what each client sent. Each connection becomes one
-//! blob, written when it closes (or when the proxy stops, with what it has so far).
+//! blob, written when it closes (or when the proxy stops, with what it has so far). Where the
+//! client, at the start or after a line end, sent more only after the server had spoken (a
+//! greeting, an answer it waited for), the blob is a conversation that waits for as many
+//! bytes there.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -12,6 +16,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::{TrafficError, blob_name, error};
+use crate::corpus::{Until, Wait, can_wait_at, write_conversation};
 
 /// What a recording session wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,8 +29,15 @@ pub struct Recorded {
     pub files: Vec<PathBuf>,
 }
 
-/// One client connection: its number (in the order they began) and what it sent so far.
-type Kept = (usize, Arc<Mutex<Vec<u8>>>);
+/// What one client connection sent so far, and where it waited for the server.
+#[derive(Default)]
+struct Recording {
+    bytes: Vec<u8>,
+    waits: Vec<Wait>,
+}
+
+/// One client connection: its number (in the order they began) and its recording.
+type Kept = (usize, Arc<Mutex<Recording>>);
 
 /// A proxy bound to its listening address.
 pub struct RecordingProxy {
@@ -100,21 +112,27 @@ impl RecordingProxy {
 
 /// Writes the finished connections that sent something, and forgets them.
 fn write(out: &Path, done: &mut Vec<Kept>, recorded: &mut Recorded) -> Result<(), TrafficError> {
-    for (number, bytes) in done.drain(..) {
-        let bytes = bytes.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        if bytes.is_empty() {
+    for (number, recording) in done.drain(..) {
+        let recording = std::mem::take(&mut *recording.lock().unwrap_or_else(|e| e.into_inner()));
+        if recording.bytes.is_empty() && recording.waits.is_empty() {
             continue;
         }
-        let path = out.join(blob_name(number, &bytes));
-        std::fs::write(&path, &bytes)
+        let path = out.join(blob_name(number, &recording.bytes));
+        let file = if recording.waits.is_empty() {
+            recording.bytes.clone()
+        } else {
+            write_conversation(&recording.bytes, &recording.waits)
+        };
+        std::fs::write(&path, file)
             .map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;
-        recorded.bytes += bytes.len() as u64;
+        recorded.bytes += recording.bytes.len() as u64;
         recorded.files.push(path);
     }
     Ok(())
 }
 
-/// Passes one client to the server and back, keeping what the client sent.
+/// Passes one client to the server and back, keeping what the client sent, and a wait for
+/// the server wherever the client sent more after the server had spoken (its turns).
 async fn pass(client: TcpStream, upstream: SocketAddr, kept: Kept) -> Kept {
     let Ok(server) = TcpStream::connect(upstream).await else {
         return kept; // the client sees its connection closed
@@ -124,16 +142,31 @@ async fn pass(client: TcpStream, upstream: SocketAddr, kept: Kept) -> Kept {
     let (mut from_client, mut to_client) = client.into_split();
     let (mut from_server, mut to_server) = server.into_split();
     let sent = Arc::clone(&kept.1);
+    let answered = Arc::new(AtomicU64::new(0));
+    let heard = Arc::clone(&answered);
     let up = async move {
         let mut buf = vec![0u8; 16 * 1024];
+        let mut heard_before = 0;
         loop {
             let n = match from_client.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            sent.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .extend_from_slice(&buf[..n]);
+            let heard_now = heard.load(Ordering::Acquire);
+            {
+                let mut recording = sent.lock().unwrap_or_else(|e| e.into_inner());
+                let at = recording.bytes.len();
+                // The server spoke since the client's last bytes, which ended a line (or there
+                // were none): the client waited for it. (A pause mid-line is no turn.)
+                if heard_now > heard_before && can_wait_at(&recording.bytes, at) {
+                    recording.waits.push(Wait {
+                        at,
+                        until: Until::Bytes(heard_now),
+                    });
+                    heard_before = heard_now;
+                }
+                recording.bytes.extend_from_slice(&buf[..n]);
+            }
             if to_server.write_all(&buf[..n]).await.is_err() {
                 break;
             }
@@ -141,7 +174,17 @@ async fn pass(client: TcpStream, upstream: SocketAddr, kept: Kept) -> Kept {
         let _ = to_server.shutdown().await;
     };
     let down = async move {
-        let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match from_server.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            if to_client.write_all(&buf[..n]).await.is_err() {
+                break;
+            }
+            answered.fetch_add(n as u64, Ordering::Release);
+        }
         let _ = to_client.shutdown().await;
     };
     tokio::join!(up, down);

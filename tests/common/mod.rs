@@ -49,6 +49,9 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
 pub(crate) fn fixture_command(name: &str, pid_file: Option<&Path>) -> Command {
     let mut command = Command::new(fixture(name));
     command.args(["--listen", "{addr}"]);
+    // A planted panic prints its message and ends the process at once, with no backtrace
+    // to symbolize first (which can take longer than the harness waits for the death).
+    command.env("RUST_BACKTRACE", "0");
     if let Some(path) = pid_file {
         command.env("FIXTURE_PID_FILE", path);
     }

@@ -8,6 +8,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+mod conversation;
+
+pub use conversation::{Until, Wait};
+pub(crate) use conversation::{can_wait_at, write as write_conversation};
+
 use crate::error::{SetupError, SetupErrorKind};
 
 /// One input: bytes a client sends to the server, with the name it is known by.
@@ -16,6 +21,8 @@ pub struct Blob {
     name: String,
     path: Option<PathBuf>,
     bytes: Arc<[u8]>,
+    /// For a conversation: where it waits for the server, and what for.
+    waits: Arc<[Wait]>,
 }
 
 impl Blob {
@@ -25,7 +32,31 @@ impl Blob {
             name: name.into(),
             path: None,
             bytes: Arc::from(bytes.into()),
+            waits: Arc::from([]),
         }
+    }
+
+    /// A conversation made in code: these bytes, waiting for the server as `waits` say.
+    pub fn conversation(
+        name: impl Into<String>,
+        bytes: impl Into<Vec<u8>>,
+        waits: impl Into<Vec<Wait>>,
+    ) -> Self {
+        let mut blob = Blob::new(name, bytes);
+        let mut waits: Vec<Wait> = waits.into();
+        waits.retain(|w| w.at <= blob.bytes.len());
+        waits.sort_by_key(|w| w.at);
+        blob.waits = Arc::from(waits);
+        blob
+    }
+
+    /// Where a conversation waits for the server (none for a plain blob).
+    pub fn waits(&self) -> &[Wait] {
+        &self.waits
+    }
+
+    pub(crate) fn shared_waits(&self) -> Arc<[Wait]> {
+        Arc::clone(&self.waits)
     }
 
     /// Its name: the file name for blobs loaded from a directory.
@@ -222,10 +253,19 @@ fn load_dir(dir: &Path) -> Result<Vec<Blob>, SetupError> {
             ))
             .with_source(e)
         })?;
+        let blob = match conversation::parse(&bytes) {
+            None => Blob::new(name, bytes),
+            Some(Ok((bytes, waits))) => Blob::conversation(name, bytes, waits),
+            Some(Err(why)) => {
+                return Err(blob_error(format!(
+                    "conversation {} does not parse: {why}",
+                    path.display()
+                )));
+            }
+        };
         blobs.push(Blob {
-            name,
             path: Some(path),
-            bytes: Arc::from(bytes),
+            ..blob
         });
     }
     if blobs.is_empty() {

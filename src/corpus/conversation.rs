@@ -1,0 +1,164 @@
+//! Conversations: blobs that wait for the server between their parts. Servers that speak
+//! first (a greeting) or that answer one request before they read the next cannot be fuzzed
+//! with one stream of bytes: an early talker is rejected, or answered differently. A blob
+//! file that begins with the line `#~ stutterfuzz conversation` is a conversation: its other
+//! lines are sent as they are, except lines beginning with `#~ `, which say what to wait for
+//! before the bytes that follow:
+//!
+//! ```text
+//! #~ stutterfuzz conversation
+//! #~ wait bytes=11
+//! HELO fuzzer
+//! #~ wait pattern=250
+//! QUIT
+//! ```
+//!
+//! - `wait bytes=N`: until the server has sent N bytes in all, since the connection opened;
+//! - `wait pattern=TEXT`: until TEXT shows in what the server sent since the wait began;
+//! - `wait quiet=MS`: until the server has sent nothing for MS milliseconds.
+//!
+//! A wait before any byte waits for the server to speak first. Data lines keep their line
+//! ends as written in the file (write `\r\n` files for CRLF protocols); a wait is a line of
+//! its own, so in a file it stands at the start or after a line end. Splits fall inside
+//! each part: every wait is also a boundary. A plain file means what it always meant.
+
+use std::time::Duration;
+
+/// The first line of a conversation file.
+pub(crate) const HEADER: &str = "#~ stutterfuzz conversation";
+
+/// What to wait for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// The server has sent this many bytes in all.
+    Bytes(u64),
+    /// These bytes show in what the server sent since the wait began.
+    Pattern(Vec<u8>),
+    /// The server has sent nothing for this long.
+    Quiet(Duration),
+}
+
+/// A wait: before the byte at offset `at` of the blob, wait `until`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Wait {
+    /// The offset in the blob's bytes.
+    pub at: usize,
+    /// What for.
+    pub until: Until,
+}
+
+/// A conversation's bytes and waits.
+pub(crate) type Parts = (Vec<u8>, Vec<Wait>);
+
+/// The bytes and waits of a conversation file, or `None` when `file` is no conversation
+/// (a plain blob). `Err` names the line that does not parse.
+pub(crate) fn parse(file: &[u8]) -> Option<Result<Parts, String>> {
+    let rest = file.strip_prefix(HEADER.as_bytes())?;
+    let rest = rest
+        .strip_prefix(b"\r\n")
+        .or_else(|| rest.strip_prefix(b"\n"))?;
+    let mut bytes = Vec::new();
+    let mut waits = Vec::new();
+    for (i, line) in rest.split_inclusive(|&b| b == b'\n').enumerate() {
+        let Some(directive) = line.strip_prefix(b"#~ ") else {
+            bytes.extend_from_slice(line);
+            continue;
+        };
+        let text = String::from_utf8_lossy(directive);
+        let text = text.trim_end_matches(['\r', '\n']);
+        let Some(until) = directive_until(text) else {
+            return Some(Err(format!(
+                "line {}: {text:?} is not a wait: write `#~ wait bytes=N`, `#~ wait pattern=TEXT` or `#~ wait quiet=MS`",
+                i + 2
+            )));
+        };
+        waits.push(Wait {
+            at: bytes.len(),
+            until,
+        });
+    }
+    Some(Ok((bytes, waits)))
+}
+
+fn directive_until(text: &str) -> Option<Until> {
+    let (key, value) = text.strip_prefix("wait ")?.split_once('=')?;
+    match key {
+        "bytes" => value.parse().ok().map(Until::Bytes),
+        "pattern" if !value.is_empty() => Some(Until::Pattern(value.as_bytes().to_vec())),
+        "quiet" => value
+            .parse()
+            .ok()
+            .map(|ms| Until::Quiet(Duration::from_millis(ms))),
+        _ => None,
+    }
+}
+
+/// Whether a file can hold a wait at `at`: a directive is a line of its own, so a wait
+/// stands at the start or after a line end.
+pub(crate) fn can_wait_at(bytes: &[u8], at: usize) -> bool {
+    at == 0 || bytes.get(at - 1) == Some(&b'\n')
+}
+
+/// The same conversation as a file, with the waits a file can hold ([`can_wait_at`]).
+pub(crate) fn write(bytes: &[u8], waits: &[Wait]) -> Vec<u8> {
+    let mut out = format!("{HEADER}\n").into_bytes();
+    let mut from = 0;
+    for wait in waits.iter().filter(|w| can_wait_at(bytes, w.at)) {
+        out.extend_from_slice(&bytes[from..wait.at]);
+        let until = match &wait.until {
+            Until::Bytes(n) => format!("bytes={n}"),
+            Until::Pattern(p) => format!("pattern={}", String::from_utf8_lossy(p)),
+            Until::Quiet(d) => format!("quiet={}", d.as_millis()),
+        };
+        out.extend_from_slice(format!("#~ wait {until}\n").as_bytes());
+        from = wait.at;
+    }
+    out.extend_from_slice(&bytes[from..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_conversation_file_gives_its_bytes_and_waits() {
+        let file = b"#~ stutterfuzz conversation\n#~ wait bytes=11\nHELO x\r\n#~ wait pattern=250\nQUIT\r\n#~ wait quiet=50\n";
+        let (bytes, waits) = parse(file).unwrap().unwrap();
+        assert_eq!(bytes, b"HELO x\r\nQUIT\r\n");
+        assert_eq!(
+            waits,
+            [
+                Wait {
+                    at: 0,
+                    until: Until::Bytes(11)
+                },
+                Wait {
+                    at: 8,
+                    until: Until::Pattern(b"250".to_vec())
+                },
+                Wait {
+                    at: 14,
+                    until: Until::Quiet(Duration::from_millis(50))
+                },
+            ]
+        );
+        assert_eq!(
+            parse(&write(&bytes, &waits)).unwrap().unwrap(),
+            (bytes, waits)
+        );
+    }
+
+    #[test]
+    fn plain_files_stay_plain_and_bad_waits_name_their_line() {
+        assert!(parse(b"PING\r\n").is_none());
+        assert!(parse(b"#~ stutterfuzz conversations\n").is_none());
+        let err = parse(b"#~ stutterfuzz conversation\nPING\n#~ sleep 5\n")
+            .unwrap()
+            .unwrap_err();
+        assert!(
+            err.starts_with("line 3: \"sleep 5\" is not a wait"),
+            "{err}"
+        );
+    }
+}

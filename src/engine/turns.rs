@@ -1,0 +1,102 @@
+//! Turns of a conversation: before the bytes at a wait's offset, the writer waits for the
+//! server as the wait says, watching what the reader has heard so far.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::{Instant, sleep_until, timeout};
+
+use crate::corpus::{Until, Wait};
+
+/// What the server has said so far, as the reader heard it, shared with the writer of a
+/// conversation.
+#[derive(Default)]
+pub(crate) struct SoFar {
+    state: Mutex<State>,
+    changed: Notify,
+}
+
+#[derive(Default)]
+struct State {
+    bytes: Vec<u8>,
+    received: u64,
+    last: Option<Instant>,
+    closed: bool,
+}
+
+/// Bytes kept for pattern waits: a pattern is looked for in the last ones.
+const KEEP: usize = 64 * 1024;
+
+impl SoFar {
+    /// The reader got `bytes`.
+    pub(crate) fn got(&self, bytes: &[u8]) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.received += bytes.len() as u64;
+        state.bytes.extend_from_slice(bytes);
+        let excess = state.bytes.len().saturating_sub(KEEP);
+        state.bytes.drain(..excess);
+        state.last = Some(Instant::now());
+        drop(state);
+        self.changed.notify_waiters();
+    }
+
+    /// The reader is done: nothing more will come.
+    pub(crate) fn ended(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).closed = true;
+        self.changed.notify_waiters();
+    }
+
+    /// Waits (at most `limit`) for every wait at offset `at`.
+    pub(crate) async fn wait_at(&self, waits: &[Wait], at: usize, limit: Duration) {
+        for wait in waits.iter().filter(|w| w.at == at) {
+            let _ = timeout(limit, self.until(&wait.until)).await;
+        }
+    }
+
+    async fn until(&self, until: &Until) {
+        let (start, began) = {
+            let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            (state.received, Instant::now())
+        };
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let quiet_until = {
+                let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                if state.closed {
+                    return;
+                }
+                match until {
+                    Until::Bytes(n) if state.received >= *n => return,
+                    Until::Pattern(p) => {
+                        let new = (state.received - start).min(state.bytes.len() as u64) as usize;
+                        let since = &state.bytes[state.bytes.len() - new..];
+                        if since.windows(p.len()).any(|w| w == p.as_slice()) {
+                            return;
+                        }
+                        None
+                    }
+                    Until::Quiet(d) => {
+                        let from = state.last.map_or(began, |l| l.max(began));
+                        if Instant::now() >= from + *d {
+                            return;
+                        }
+                        Some(from + *d)
+                    }
+                    Until::Bytes(_) => None,
+                }
+            };
+            match quiet_until {
+                Some(at) => {
+                    tokio::select! {
+                        () = changed => {}
+                        () = sleep_until(at) => {}
+                    }
+                }
+                None => changed.await,
+            }
+        }
+    }
+}
