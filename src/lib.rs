@@ -33,6 +33,9 @@
 //!   recorded [`Case`] (a blob and its exact [`Splits`]) without any randomness.
 //! - **Property tests**: [`splits`] is a proptest strategy for split patterns;
 //!   [`Stutter::start`] gives a [`Target`] that delivers one chosen pattern at a time.
+//! - **Real traffic in**: [`traffic`] records blobs through a proxy or imports them from a
+//!   packet capture; a blob may be a conversation that waits for the server ([`Wait`]);
+//!   [`Stutter::tls`] ([`TlsOptions`]) reaches servers behind TLS.
 //!
 //! ## Example
 //! A test in the server's own crate (`myserver` is its binary):
