@@ -5,71 +5,18 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-use assert_cmd::cargo::CommandCargoExt;
-
-/// Starts the proxy in front of `upstream`, writing to `out`; returns it with the address
-/// it listens on.
-fn start_proxy(
-    upstream: &str,
-    out: &std::path::Path,
-) -> (
-    common::KillOnDrop,
-    String,
-    BufReader<std::process::ChildStderr>,
-) {
-    let mut child: Child = Command::cargo_bin("stutterfuzz")
-        .unwrap()
-        .args([
-            "capture",
-            "--listen",
-            "127.0.0.1:0",
-            "--upstream",
-            upstream,
-            "--out",
-        ])
-        .arg(out)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .unwrap_or_else(|| panic!("the proxy says where it listens: {line:?}"))
-        .to_owned();
-    (common::KillOnDrop(child), addr, stderr)
-}
-
-/// Stops the proxy with SIGINT, as Ctrl-C would, and returns what it printed then.
-fn interrupt(
-    proxy: &mut common::KillOnDrop,
-    mut stderr: BufReader<std::process::ChildStderr>,
-) -> (Option<i32>, String) {
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(proxy.0.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    (proxy.0.wait().unwrap().code(), rest)
-}
 
 #[test]
 fn each_client_connection_becomes_a_blob_and_answers_pass_unchanged() {
     let (_server, server_addr) = common::start_fixture("line-server", "127.0.0.1:0");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("captured");
-    let (mut proxy, addr, stderr) = start_proxy(&server_addr, &out);
+    let proxy = common::Proxy::start(&server_addr, &out);
+    let addr = proxy.addr.clone();
 
     let mut first = TcpStream::connect(&addr).unwrap();
     first.write_all(b"SET who alice\nGET w").unwrap();
@@ -87,7 +34,7 @@ fn each_client_connection_becomes_a_blob_and_answers_pass_unchanged() {
     second.read_exact(&mut pong).unwrap();
     assert_eq!(&pong, b"+PONG\n");
 
-    let (code, said) = interrupt(&mut proxy, stderr);
+    let (code, said) = proxy.interrupt();
     assert_eq!(code, Some(0), "{said}");
     assert!(
         said.contains("2 connections, 27 bytes, 2 blobs written"),
@@ -113,31 +60,48 @@ fn each_client_connection_becomes_a_blob_and_answers_pass_unchanged() {
     );
 }
 
+/// A redis-server of our own on a port nobody else took meanwhile (the port is picked free,
+/// then bound by redis-server: another test may take it between the two, so redis-cli
+/// checks that this redis-server answers there, and another port is tried if not).
+fn redis_on_a_free_port() -> (common::KillOnDrop, u16) {
+    for _ in 0..5 {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let mut redis = common::KillOnDrop(
+            common::redis_server(&port.to_string())
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            if redis.0.try_wait().unwrap().is_some() {
+                break; // it could not bind: the port was taken
+            }
+            let pong = Command::new("redis-cli")
+                .args(["-h", "127.0.0.1", "-p", &port.to_string(), "ping"])
+                .output()
+                .unwrap();
+            if pong.stdout.starts_with(b"PONG") {
+                return (redis, port);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    panic!("redis-server did not start on a free port in 5 tries");
+}
+
 #[test]
 fn redis_cli_through_the_proxy_gives_blobs_that_fuzz_redis_server_clean() {
     common::require("redis-cli", "redis-tools");
-    let port = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        probe.local_addr().unwrap().port()
-    };
-    let redis = common::KillOnDrop(
-        common::redis_server(&port.to_string())
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let (redis, port) = redis_on_a_free_port();
     let upstream = format!("127.0.0.1:{port}");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while TcpStream::connect(&upstream).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "redis-server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("redis");
-    let (mut proxy, addr, stderr) = start_proxy(&upstream, &out);
+    let proxy = common::Proxy::start(&upstream, &out);
+    let addr = proxy.addr.clone();
     let proxy_port = addr.rsplit_once(':').unwrap().1.to_owned();
     for command in [
         &["set", "greeting", "hello"][..],
@@ -152,7 +116,7 @@ fn redis_cli_through_the_proxy_gives_blobs_that_fuzz_redis_server_clean() {
             .unwrap();
         assert!(output.status.success(), "{:?}", output);
     }
-    let (code, said) = interrupt(&mut proxy, stderr);
+    let (code, said) = proxy.interrupt();
     assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("4 connections"), "{said}");
     drop(redis);

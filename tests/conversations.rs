@@ -5,13 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use assert_cmd::cargo::CommandCargoExt;
 use common::fixture_command;
 use stutterfuzz::FindingKind;
 
@@ -83,32 +81,8 @@ fn a_conversation_recorded_by_the_proxy_waits_for_the_greeting_and_fuzzes_clean(
     let (_server, server_addr) = common::start_fixture("greeting-server", "127.0.0.1:0");
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("captured");
-    let mut proxy = common::KillOnDrop(
-        Command::cargo_bin("stutterfuzz")
-            .unwrap()
-            .args([
-                "capture",
-                "--listen",
-                "127.0.0.1:0",
-                "--upstream",
-                &server_addr,
-                "--out",
-            ])
-            .arg(&out)
-            .stdin(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut stderr = BufReader::new(proxy.0.stderr.take().unwrap());
-    let mut line = String::new();
-    stderr.read_line(&mut line).unwrap();
-    let addr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .unwrap()
-        .to_owned();
+    let proxy = common::Proxy::start(&server_addr, &out);
+    let addr = proxy.addr.clone();
     // A client that waits for the greeting, and for each answer.
     let mut client = TcpStream::connect(&addr).unwrap();
     let mut reader = BufReader::new(client.try_clone().unwrap());
@@ -126,14 +100,8 @@ fn a_conversation_recorded_by_the_proxy_waits_for_the_greeting_and_fuzzes_clean(
     drop(reader);
     drop(client);
     std::thread::sleep(Duration::from_millis(100));
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(proxy.0.id() as i32),
-        nix::sys::signal::Signal::SIGINT,
-    )
-    .unwrap();
-    let mut rest = String::new();
-    stderr.read_to_string(&mut rest).unwrap();
-    assert_eq!(proxy.0.wait().unwrap().code(), Some(0), "{rest}");
+    let (code, rest) = proxy.interrupt();
+    assert_eq!(code, Some(0), "{rest}");
     let recorded = std::fs::read_to_string(out.join("0001-set")).unwrap();
     assert_eq!(
         recorded,

@@ -159,3 +159,65 @@ pub(crate) fn redis_server(port: &str) -> Command {
     ]);
     cmd
 }
+
+/// `stutterfuzz capture` running in front of `upstream`, writing blobs to `out`.
+pub(crate) struct Proxy {
+    process: KillOnDrop,
+    /// Where clients connect.
+    pub(crate) addr: String,
+    stderr: std::io::BufReader<std::process::ChildStderr>,
+}
+
+impl Proxy {
+    /// Starts the proxy on a free loopback port and reads where it listens.
+    pub(crate) fn start(upstream: &str, out: &Path) -> Proxy {
+        use assert_cmd::cargo::CommandCargoExt;
+        use std::io::BufRead;
+        let mut child = Command::cargo_bin("stutterfuzz")
+            .expect("the binary is built")
+            .args([
+                "capture",
+                "--listen",
+                "127.0.0.1:0",
+                "--upstream",
+                upstream,
+                "--out",
+            ])
+            .arg(out)
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the proxy starts");
+        let mut stderr = std::io::BufReader::new(child.stderr.take().expect("piped"));
+        let mut line = String::new();
+        stderr
+            .read_line(&mut line)
+            .expect("the proxy says where it listens");
+        let addr = line
+            .split("listening on ")
+            .nth(1)
+            .and_then(|rest| rest.split(',').next())
+            .unwrap_or_else(|| panic!("the proxy says where it listens: {line:?}"))
+            .to_owned();
+        Proxy {
+            process: KillOnDrop(child),
+            addr,
+            stderr,
+        }
+    }
+
+    /// Stops it with SIGINT, as Ctrl-C would: its exit code and what it printed then.
+    pub(crate) fn interrupt(mut self) -> (Option<i32>, String) {
+        use std::io::Read;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(self.process.0.id() as i32),
+            nix::sys::signal::Signal::SIGINT,
+        )
+        .expect("the proxy is ours to signal");
+        let mut rest = String::new();
+        self.stderr
+            .read_to_string(&mut rest)
+            .expect("its stderr reads");
+        (self.process.0.wait().expect("it ends").code(), rest)
+    }
+}
