@@ -150,15 +150,15 @@ fn main() -> ExitCode {
 }
 
 /// What slow readers cost, and whether they reach the server: deliveries/s against the
-/// correct fixture with a 200 kB reply, slow readers off, at the default rate and always, and
+/// correct fixture with a 2 MB reply, slow readers off, at the default rate and always, and
 /// the share of slow deliveries during which the server's send buffer was full.
 fn slow_reader_section(seconds: u64) {
     println!(
         "{:<32} {:>12} {:>10} {:>14} {:>7}",
-        "slow readers (200 kB reply)", "deliveries/s", "slow", "backpressured", "share"
+        "slow readers (2 MB reply)", "deliveries/s", "slow", "backpressured", "share"
     );
     let exe = std::env::current_exe().expect("the bench knows its own path");
-    let blob = format!("SET big {}\nGET big\n", "v".repeat(200_000));
+    let blob = format!("SET big {}\nGET big\n", "v".repeat(2_000_000));
     for (label, one_in) in [("off", 0), ("1 in 100 (default)", 100), ("always", 1)] {
         let mut server = Command::new(&exe);
         server.args(["--serve", "{addr}", "--buggy", "correct"]);

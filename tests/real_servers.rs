@@ -170,15 +170,19 @@ fn redis_and_memcached_serve_others_through_pauses_mid_message() {
 
 #[test]
 fn redis_and_memcached_answer_slow_readers_in_full() {
-    let value = "v".repeat(200_000);
+    // 2 MB: past what the servers' send buffers take at once for a slow reader (see
+    // tests/slow_readers.rs); memcached is told to take items that large.
+    let value = "v".repeat(2_000_000);
     let redis_blob = format!(
         "*3\r\n$3\r\nSET\r\n$3\r\nbig\r\n${}\r\n{value}\r\n*2\r\n$3\r\nGET\r\n$3\r\nbig\r\n",
         value.len()
     );
     let memcached_blob = format!("set big 0 0 {}\r\n{value}\r\nget big\r\n", value.len());
+    let mut big_memcached = memcached();
+    big_memcached.args(["-I", "4m"]);
     for (server, name, blob) in [
         (redis(), "redis", redis_blob),
-        (memcached(), "memcached", memcached_blob),
+        (big_memcached, "memcached", memcached_blob),
     ] {
         let report = common::stutter("127.0.0.1:0")
             .server(server)

@@ -9,9 +9,12 @@ use std::time::Duration;
 use common::fixture_command;
 use stutterfuzz::FindingKind;
 
-/// A large value stored, then read back: a reply of 200 kB.
+/// A large value stored, then read back: a reply of 2 MB. Large enough that a slow reader's
+/// small window makes the server's one write come up short whatever the congestion control
+/// sizes its send buffer to (measured here: after 20 kB once, after 627 kB with bbr), small
+/// enough that a fast reader's never does (it took 2.9 MB and more at once).
 fn big_value() -> String {
-    format!("SET big {}\nGET big\n", "v".repeat(200_000))
+    format!("SET big {}\nGET big\n", "v".repeat(2_000_000))
 }
 
 fn against(fixture: &str) -> stutterfuzz::Stutter {

@@ -28,10 +28,12 @@ const SMALLEST_SEGMENT: u32 = 88;
 const SMALL_RECEIVE_BUFFER: u32 = 2048;
 
 /// Makes `socket` (not yet connected) a slow reader's: a small receive buffer and the
-/// smallest segment size. On loopback the server's send buffer grows with the segment size;
-/// measured here, a server's non-blocking `write()` of a large response comes up short after
-/// about 3.9 MB with the defaults, 2.8 MB with a 4 KiB receive buffer alone, and 20 KB with
-/// both. Best effort: a refused option leaves the default.
+/// smallest segment size. On loopback the server's send buffer grows with the segment size
+/// (and with its congestion window): measured on the development machine, a server's
+/// non-blocking `write()` of a large response came up short after about 3.9 MB with the
+/// defaults, 2.8 MB with a 4 KiB receive buffer alone, and with both after 20 kB at one time
+/// and 627 kB at another (with bbr as the congestion control). Best effort: a refused option
+/// leaves the default.
 pub(crate) fn make_slow_reader(socket: &tokio::net::TcpSocket) {
     let _ = socket.set_recv_buffer_size(SMALL_RECEIVE_BUFFER);
     let _ = nix::sys::socket::setsockopt(

@@ -63,8 +63,10 @@ impl ServerQueue {
     }
 
     /// Whether the server's socket of the connection between `server` and `client` has its
-    /// send buffer full (its queued bytes reach `SO_SNDBUF`, so a `write()` now comes up short
-    /// or fails with `EAGAIN`); `None` when it cannot be seen.
+    /// send buffer full: its queued memory within an eighth of `SO_SNDBUF` (a writer blocked
+    /// on it refills it as soon as the peer takes a segment, so it is seldom caught at the
+    /// very top; a `write()` then comes up short or fails with `EAGAIN`); `None` when it
+    /// cannot be seen.
     pub(crate) fn send_full(
         &mut self,
         server: SocketAddr,
@@ -74,7 +76,9 @@ impl ServerQueue {
             return Ok(None);
         };
         Ok(response.nlas.iter().find_map(|nla| match nla {
-            Nla::MemInfo(memory) => Some(memory.send_queue >= memory.send_queue_max),
+            Nla::MemInfo(memory) => {
+                Some(u64::from(memory.send_queue) * 8 >= u64::from(memory.send_queue_max) * 7)
+            }
             _ => None,
         }))
     }
