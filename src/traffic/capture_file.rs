@@ -17,7 +17,8 @@ use super::reassemble::Segment;
 /// The first four bytes of a pcapng file (its section header block type).
 const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
 
-/// What reading a capture found: the segments to port `port`, and how many packets it held.
+/// What reading a capture found: the segments of the connections to port `port` (both ways),
+/// and how many packets it held.
 pub(crate) struct Captured {
     pub(crate) segments: Vec<Segment>,
     pub(crate) packets: usize,
@@ -67,7 +68,8 @@ pub(crate) fn segments_to(bytes: &[u8], port: u16) -> Result<Captured, String> {
     Ok(captured)
 }
 
-/// The client-to-server TCP segment in one captured frame, if it is one (to `port`).
+/// The TCP segment in one captured frame, if it belongs to a connection to `port` (either
+/// way).
 fn segment(time: Duration, link: DataLink, data: &[u8], port: u16) -> Option<Segment> {
     let sliced = match link {
         DataLink::ETHERNET => SlicedPacket::from_ethernet(data).ok()?,
@@ -92,15 +94,22 @@ fn segment(time: Duration, link: DataLink, data: &[u8], port: u16) -> Option<Seg
     let TransportSlice::Tcp(tcp) = sliced.transport? else {
         return None;
     };
-    if tcp.destination_port() != port {
+    let source = SocketAddr::new(source, tcp.source_port());
+    let destination = SocketAddr::new(destination, tcp.destination_port());
+    let (client, server, from_server) = if destination.port() == port {
+        (source, destination, false)
+    } else if source.port() == port {
+        (destination, source, true)
+    } else {
         return None;
-    }
+    };
     Some(Segment {
         time,
-        client: SocketAddr::new(source, tcp.source_port()),
-        server: SocketAddr::new(destination, tcp.destination_port()),
+        client,
+        server,
         seq: tcp.sequence_number(),
-        syn: tcp.syn() && !tcp.ack(),
+        syn: tcp.syn() && (tcp.ack() == from_server),
+        from_server,
         payload: tcp.payload().to_vec(),
     })
 }

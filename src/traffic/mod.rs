@@ -6,7 +6,8 @@
 //! connection sent as a blob. [`import_capture`] reads a pcap or
 //! pcapng file (tcpdump, tshark, Wireshark), reassembles every TCP stream to one server port
 //! (IPv4 and IPv6, segments out of order or retransmitted, streams that began before the
-//! capture) and returns each client's bytes; a stream the capture lost a segment of is
+//! capture) and returns each client's bytes, with its turns (where it went on only after the
+//! server had spoken); a stream the capture lost a segment of is
 //! reported as a [`Gap`] and skipped, never guessed. [`write_blobs`] writes them as blob
 //! files whose names sort by time and start with the stream's first word.
 //!
@@ -84,7 +85,7 @@ pub fn import_capture(path: impl AsRef<Path>, port: u16) -> Result<Imported, Tra
     };
     for stream in reassemble::reassemble(captured.segments) {
         match stream {
-            Ok(stream) if stream.bytes.is_empty() => imported.empty += 1,
+            Ok(stream) if stream.bytes.is_empty() && stream.waits.is_empty() => imported.empty += 1,
             Ok(stream) => imported.streams.push(stream),
             Err(gap) => imported.gaps.push(gap),
         }
@@ -93,7 +94,8 @@ pub fn import_capture(path: impl AsRef<Path>, port: u16) -> Result<Imported, Tra
 }
 
 /// Writes each stream as a blob file in `dir` (created if missing): `0001-set`, `0002-get`…,
-/// numbered in the order the streams began, named by their first word. Returns the paths.
+/// numbered in the order the streams began, named by their first word; a stream with turns
+/// as a conversation that waits for the server there. Returns the paths.
 pub fn write_blobs(
     streams: &[Stream],
     dir: impl AsRef<Path>,
@@ -104,7 +106,12 @@ pub fn write_blobs(
     let mut written = Vec::with_capacity(streams.len());
     for (i, stream) in streams.iter().enumerate() {
         let path = dir.join(blob_name(i + 1, &stream.bytes));
-        std::fs::write(&path, &stream.bytes)
+        let file = if stream.waits.is_empty() {
+            stream.bytes.clone()
+        } else {
+            crate::corpus::write_conversation(&stream.bytes, &stream.waits)
+        };
+        std::fs::write(&path, file)
             .map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;
         written.push(path);
     }

@@ -7,15 +7,19 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-/// One captured client-to-server TCP segment.
+use crate::corpus::{Until, Wait, can_wait_at};
+
+/// One captured TCP segment of a connection to the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Segment {
     pub(crate) time: Duration,
     pub(crate) client: SocketAddr,
     pub(crate) server: SocketAddr,
     pub(crate) seq: u32,
-    /// The connection's first segment: its data starts at `seq + 1`.
+    /// Its side's first segment (SYN, or the server's SYN-ACK): data starts at `seq + 1`.
     pub(crate) syn: bool,
+    /// Sent by the server (an answer), not the client.
+    pub(crate) from_server: bool,
     pub(crate) payload: Vec<u8>,
 }
 
@@ -33,6 +37,9 @@ pub struct Stream {
     pub saw_open: bool,
     /// What the client sent, in order.
     pub bytes: Vec<u8>,
+    /// Where the client, at its start or after a line end, sent more only once the server
+    /// had sent more (a greeting, an answer it waited for): its turns.
+    pub waits: Vec<Wait>,
 }
 
 /// A stream the capture lost part of.
@@ -48,11 +55,19 @@ pub struct Gap {
     pub missing: usize,
 }
 
+/// One side of a connection being put together: where its data starts (after its SYN), and
+/// its segments (sequence number, capture time, payload).
+#[derive(Default)]
+struct Side {
+    syn: Option<u32>,
+    segments: Vec<(u32, Duration, Vec<u8>)>,
+}
+
 /// One connection being put together.
 struct Open {
     first_seen: Duration,
-    syn: Option<u32>,
-    segments: Vec<(u32, Vec<u8>)>,
+    client: Side,
+    server: Side,
 }
 
 /// The client-to-server streams of `segments` (in capture order), oldest first: each whole,
@@ -62,11 +77,12 @@ pub(crate) fn reassemble(segments: Vec<Segment>) -> Vec<Result<Stream, Gap>> {
     let mut done = Vec::new();
     for segment in segments {
         let key = (segment.client, segment.server);
-        // A new SYN on the same addresses after data is a new connection.
+        // A new client SYN on the same addresses after data is a new connection.
         if segment.syn
+            && !segment.from_server
             && let Some(previous) = open.remove(&key)
         {
-            if previous.syn == Some(segment.seq) {
+            if previous.client.syn == Some(segment.seq) {
                 open.insert(key, previous); // a retransmitted SYN
             } else {
                 done.push((previous.first_seen, finish(key, previous)));
@@ -74,14 +90,20 @@ pub(crate) fn reassemble(segments: Vec<Segment>) -> Vec<Result<Stream, Gap>> {
         }
         let entry = open.entry(key).or_insert_with(|| Open {
             first_seen: segment.time,
-            syn: None,
-            segments: Vec::new(),
+            client: Side::default(),
+            server: Side::default(),
         });
+        let side = if segment.from_server {
+            &mut entry.server
+        } else {
+            &mut entry.client
+        };
         if segment.syn {
-            entry.syn = Some(segment.seq);
+            side.syn = Some(segment.seq);
         }
         if !segment.payload.is_empty() {
-            entry.segments.push((segment.seq, segment.payload));
+            side.segments
+                .push((segment.seq, segment.time, segment.payload));
         }
     }
     done.extend(
@@ -92,29 +114,57 @@ pub(crate) fn reassemble(segments: Vec<Segment>) -> Vec<Result<Stream, Gap>> {
     done.into_iter().map(|(_, stream)| stream).collect()
 }
 
-/// Puts one connection's segments in order.
-fn finish((client, server): (SocketAddr, SocketAddr), open: Open) -> Result<Stream, Gap> {
-    // Offsets relative to the data's first byte: after the SYN, or else the earliest
-    // sequence number seen (sequence numbers wrap, so compared as signed distances).
-    let reference = match (open.syn, open.segments.first()) {
+/// One side's segments by their offset from its first data byte (sequence numbers wrap, so
+/// compared as signed distances from the SYN, or else from the earliest seen), in order.
+fn placed(side: Side) -> Vec<(i64, Duration, Vec<u8>)> {
+    let reference = match (side.syn, side.segments.first()) {
         (Some(syn), _) => syn.wrapping_add(1),
-        (None, Some((seq, _))) => *seq,
+        (None, Some((seq, _, _))) => *seq,
         (None, None) => 0,
     };
-    let mut placed: Vec<(i64, Vec<u8>)> = open
+    let mut placed: Vec<(i64, Duration, Vec<u8>)> = side
         .segments
         .into_iter()
-        .map(|(seq, payload)| (i64::from(seq.wrapping_sub(reference) as i32), payload))
+        .map(|(seq, time, payload)| (i64::from(seq.wrapping_sub(reference) as i32), time, payload))
         .collect();
-    let start = if open.syn.is_some() {
+    let start = if side.syn.is_some() {
         0
     } else {
-        placed.iter().map(|(offset, _)| *offset).min().unwrap_or(0)
+        placed
+            .iter()
+            .map(|(offset, _, _)| *offset)
+            .min()
+            .unwrap_or(0)
     };
-    placed.sort_by_key(|(offset, _)| *offset);
+    for segment in &mut placed {
+        segment.0 -= start;
+    }
+    // Stable: of two copies of one offset, the first sent stays first.
+    placed.sort_by_key(|(offset, _, _)| *offset);
+    placed
+}
+
+/// Puts one connection's client segments in order, with a wait wherever the client sent more
+/// only after the server had.
+fn finish((client, server): (SocketAddr, SocketAddr), open: Open) -> Result<Stream, Gap> {
+    let saw_open = open.client.syn.is_some();
+    // How far the server's answer had gone by each moment.
+    let answers: Vec<(Duration, u64)> = placed(open.server)
+        .into_iter()
+        .map(|(offset, time, payload)| (time, (offset.max(0) as u64) + payload.len() as u64))
+        .collect();
+    let heard_by = |time: Duration| {
+        answers
+            .iter()
+            .filter(|(at, _)| *at < time)
+            .map(|(_, end)| *end)
+            .max()
+            .unwrap_or(0)
+    };
     let mut bytes = Vec::new();
-    for (offset, payload) in placed {
-        let offset = offset - start;
+    let mut waits = Vec::new();
+    let mut heard_before = 0;
+    for (offset, time, payload) in placed(open.client) {
         let have = bytes.len() as i64;
         if offset > have {
             return Err(Gap {
@@ -125,16 +175,26 @@ fn finish((client, server): (SocketAddr, SocketAddr), open: Open) -> Result<Stre
             });
         }
         let skip = (have - offset) as usize;
-        if skip < payload.len() {
-            bytes.extend_from_slice(&payload[skip..]);
+        if skip >= payload.len() {
+            continue; // all of it already placed
         }
+        let heard = heard_by(time);
+        if heard > heard_before && can_wait_at(&bytes, bytes.len()) {
+            waits.push(Wait {
+                at: bytes.len(),
+                until: Until::Bytes(heard),
+            });
+            heard_before = heard;
+        }
+        bytes.extend_from_slice(&payload[skip..]);
     }
     Ok(Stream {
         client,
         server,
         first_seen: open.first_seen,
-        saw_open: open.syn.is_some(),
+        saw_open,
         bytes,
+        waits,
     })
 }
 
@@ -149,8 +209,44 @@ mod tests {
             server: SocketAddr::from(([127, 0, 0, 1], 6379)),
             seq,
             syn,
+            from_server: false,
             payload: payload.to_vec(),
         }
+    }
+
+    fn answer(port: u16, ms: u64, seq: u32, syn: bool, payload: &[u8]) -> Segment {
+        Segment {
+            from_server: true,
+            ..seg(port, ms, seq, syn, payload)
+        }
+    }
+
+    #[test]
+    fn the_client_waiting_for_the_server_becomes_waits_at_line_ends() {
+        let streams = reassemble(vec![
+            seg(5000, 0, 100, true, b""),
+            answer(5000, 1, 700, true, b""),
+            answer(5000, 2, 701, false, b"220 ready\r\n"), // a greeting first
+            seg(5000, 3, 101, false, b"SET k v\n"),
+            answer(5000, 4, 712, false, b"+OK\n"),
+            seg(5000, 5, 109, false, b"GET "), // sent after the answer: a turn
+            seg(5000, 6, 113, false, b"k\n"),
+        ]);
+        let stream = streams[0].clone().unwrap();
+        assert_eq!(stream.bytes, b"SET k v\nGET k\n");
+        assert_eq!(
+            stream.waits,
+            [
+                Wait {
+                    at: 0,
+                    until: Until::Bytes(11)
+                },
+                Wait {
+                    at: 8,
+                    until: Until::Bytes(15)
+                },
+            ]
+        );
     }
 
     #[test]
@@ -165,6 +261,7 @@ mod tests {
         let stream = streams[0].clone().unwrap();
         assert_eq!(stream.bytes, b"SET k v\nGET k\n");
         assert!(stream.saw_open);
+        assert!(stream.waits.is_empty(), "the server never spoke");
     }
 
     #[test]
