@@ -74,19 +74,21 @@ impl Queues {
 
     /// Whether the server's send buffer for this connection is full, if it can be seen.
     fn send_full(&self, ends: &Ends) -> Option<bool> {
-        let mut slot = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
-        let QueueSlot::Open(queue) = &mut *slot else {
-            return None;
-        };
-        if let Ok(Some(full)) = queue.send_full(ends.server, ends.client) {
-            return Some(full);
-        }
-        // A dual-stack server socket sees an IPv4 client in its IPv6-mapped form.
-        let (server, client) = (mapped(ends.server)?, mapped(ends.client)?);
-        queue.send_full(server, client).ok().flatten()
+        self.ask(&mut ends.clone(), ServerQueue::send_full)
     }
 
     fn look(&self, ends: &mut Ends) -> Option<ServerEnd> {
+        self.ask(ends, ServerQueue::server_end)
+    }
+
+    /// Asks the run's sock_diag socket (opened on first use) about the server's end of the
+    /// connection; tries the IPv4-mapped form too, and keeps it in `ends` when that is the one
+    /// the kernel knows (a dual-stack server socket).
+    fn ask<T>(
+        &self,
+        ends: &mut Ends,
+        query: impl Fn(&mut ServerQueue, SocketAddr, SocketAddr) -> io::Result<Option<T>>,
+    ) -> Option<T> {
         let mut slot = self.0.0.lock().unwrap_or_else(|e| e.into_inner());
         if matches!(*slot, QueueSlot::Unopened) {
             *slot = ServerQueue::open().map_or(QueueSlot::Failed, QueueSlot::Open);
@@ -94,13 +96,13 @@ impl Queues {
         let QueueSlot::Open(queue) = &mut *slot else {
             return None;
         };
-        if let Ok(Some(end)) = queue.server_end(ends.server, ends.client) {
-            return Some(end);
+        if let Ok(Some(answer)) = query(queue, ends.server, ends.client) {
+            return Some(answer);
         }
         let (server, client) = (mapped(ends.server)?, mapped(ends.client)?);
-        let end = queue.server_end(server, client).ok()??;
+        let answer = query(queue, server, client).ok()??;
         *ends = Ends { server, client };
-        Some(end)
+        Some(answer)
     }
 }
 

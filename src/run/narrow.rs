@@ -197,13 +197,7 @@ async fn shrink_at_once(
             .flat_map(|c| std::iter::repeat_n(case.resplit(c.clone()), tries))
             .collect();
         let judged = probe.try_at_once(&trials, blob, base).await?;
-        let failures = judged.chunks(tries).map(|copies| {
-            copies
-                .iter()
-                .flatten()
-                .filter(|k| discriminant(*k) == discriminant(kind))
-                .count() as u32
-        });
+        let failures = judged.chunks(tries).map(|copies| failing(copies, kind));
         if let Some((i, failed)) = failures.enumerate().find(|(_, f)| *f > 0) {
             reproduced = Some((failed, tries as u32));
             shrinker.report(round[i].clone(), true);
@@ -218,12 +212,7 @@ async fn shrink_at_once(
         None => {
             let copies = vec![minimal.clone(); tries];
             let judged = probe.try_at_once(&copies, blob, base).await?;
-            let failed = judged
-                .iter()
-                .flatten()
-                .filter(|k| discriminant(*k) == discriminant(kind))
-                .count();
-            (failed as u32, tries as u32)
+            (failing(&judged, kind), tries as u32)
         }
     };
     Ok(Narrowed::Culprit {
@@ -232,6 +221,15 @@ async fn shrink_at_once(
         reproduced,
         complete,
     })
+}
+
+/// How many of the deliveries `judged` at once failed the way `kind` says.
+fn failing(judged: &[Option<FindingKind>], kind: &FindingKind) -> u32 {
+    judged
+        .iter()
+        .flatten()
+        .filter(|k| discriminant(*k) == discriminant(kind))
+        .count() as u32
 }
 
 /// Narrows a case that pauses mid-message, where every try costs the pause: the pause alone,
