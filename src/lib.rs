@@ -106,7 +106,7 @@ mod wire;
 
 pub use case::{Case, ParseCaseError, SlowRead, Stall};
 pub use control::StopHandle;
-pub use corpus::{Blob, BlobSummary, Until, Wait};
+pub use corpus::{Blob, BlobSummary, Heard, Until, Wait};
 pub use error::{SetupError, SetupErrorKind};
 pub use oracle::Response;
 pub use report::{Failure, Finding, FindingKind, Report, RunEnd, Suspect};

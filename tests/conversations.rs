@@ -11,7 +11,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use common::fixture_command;
-use stutterfuzz::FindingKind;
+use stutterfuzz::{Case, FindingKind};
 
 const GREETING: &str = "220 ready\r\n";
 
@@ -74,6 +74,31 @@ fn its_bug_after_the_greeting_is_found_and_replays() {
         .replay(minimal.to_string())
         .try_run_for(Duration::from_secs(30));
     assert!(replayed.is_err(), "{minimal} fails again on replay");
+
+    // The case string carries the conversation's waits (a v2 string), so it replays the
+    // conversation exactly even from a plain file with the same bytes.
+    let text = minimal.to_string();
+    assert!(text.starts_with("v2:"), "{text}");
+    assert!(!minimal.waits().is_empty(), "{text}");
+    let file = dir.path().join(minimal.blob());
+    let conversation = std::fs::read_to_string(&file).unwrap();
+    let plain: String = conversation
+        .lines()
+        .filter(|l| !l.starts_with("#~ "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&file, plain).unwrap();
+    let replayed = run()
+        .replay(text.clone())
+        .try_run_for(Duration::from_secs(30));
+    assert!(replayed.is_err(), "{text} fails again from a plain file");
+    // Without the waits the same chunks talk early, and are turned away before any line is
+    // read: nothing to find.
+    let early = Case::new(minimal.blob(), minimal.splits().clone()).to_string();
+    run()
+        .replay(early.clone())
+        .try_run_for(Duration::from_secs(30))
+        .unwrap_or_else(|f| panic!("{early} without waits passes:\n{f}"));
 }
 
 #[test]
@@ -105,7 +130,9 @@ fn a_conversation_recorded_by_the_proxy_waits_for_the_greeting_and_fuzzes_clean(
     let recorded = std::fs::read_to_string(out.join("0001-set")).unwrap();
     assert_eq!(
         recorded,
-        "#~ stutterfuzz conversation\n#~ wait bytes=11\nSET who alice\n#~ wait bytes=15\nGET who\n"
+        "#~ stutterfuzz conversation\n#~ heard 220 ready%0D%0A\n#~ wait bytes=11\nSET who alice\n\
+         #~ heard +OK%0A\n#~ wait bytes=15\nGET who\n#~ heard +alice%0A\n",
+        "the waits, and what the server said before each"
     );
 
     common::stutter("127.0.0.1:0")

@@ -261,10 +261,16 @@ fn traffic_that_tcpdump_captured_imports_as_the_blobs_sent_and_fuzzes_its_server
     );
     let got: Vec<Vec<u8>> = blobs(&out).into_iter().map(|(_, bytes)| bytes).collect();
     // The first client sent its GET after the server had answered its SET (4 bytes): a turn,
-    // written as a wait. The second sent everything at once.
+    // written as a wait. The second sent everything at once. What the server answered is
+    // kept too, each answer after the client bytes it followed (`#~ heard`, never sent).
     let expected: Vec<Vec<u8>> = vec![
-        b"#~ stutterfuzz conversation\nSET session alice\n#~ wait bytes=4\nGET session\n".to_vec(),
-        sent[1].concat(),
+        b"#~ stutterfuzz conversation\nSET session alice\n#~ heard +OK%0A\n#~ wait bytes=4\nGET session\n#~ heard +alice%0A\n".to_vec(),
+        [
+            b"#~ stutterfuzz conversation\n".to_vec(),
+            sent[1].concat(),
+            b"#~ heard +PONG%0A+captured%0A\n".to_vec(),
+        ]
+        .concat(),
     ];
     assert_eq!(
         got,

@@ -72,6 +72,17 @@ fn a_server_that_takes_each_record_for_whole_lines_is_found_with_record_splittin
     assert!(text.contains(" over TLS, server name 127.0.0.1"), "{text}");
     let minimal = finding.minimal().expect("a minimal case").clone();
     assert!(minimal.splits().len() >= 2, "{minimal}");
+    // The case string says it went over TLS, and will not replay over plain TCP.
+    assert!(minimal.is_tls(), "{minimal}");
+    assert!(minimal.to_string().ends_with(";tls"), "{minimal}");
+    let plain = common::stutter("127.0.0.1:0")
+        .server(tls_fixture("tls-line-server-buggy", &cert, &key))
+        .blobs(blob_dir())
+        .replay(minimal.to_string())
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("a TLS case does not replay without TLS");
+    let text = plain.to_string();
+    assert!(text.contains("it was sent over TLS"), "{text}");
     let replayed = against("tls-line-server-buggy", &cert, &key)
         .replay(minimal.to_string())
         .try_run_for(Duration::from_secs(30));

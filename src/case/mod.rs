@@ -6,22 +6,28 @@
 //! A case may also pause mid-message (a [`Stall`], `;stall=AT@MSms` after the sizes) and
 //! read its response slowly (a [`SlowRead`], `;slow=PIECExCOUNT@MSms`): both decide what the
 //! server sees as much as the chunks do, so the string replays them too.
+//!
+//! Version 2 adds what version 1 cannot say: where a conversation waits for the server
+//! (`;waits=bytes=11@0,pattern=250@8`, see [`waits`]) and that the case went over TLS
+//! (`;tls`). A case that has neither is still written `v1`, so strings printed before keep
+//! their meaning and older versions of the tool can replay it; both versions are read.
 
 mod manner;
+mod text;
+mod waits;
 
 pub use manner::{SlowRead, Stall};
+pub use text::ParseCaseError;
+pub(crate) use text::{RegressionFields, regression_fields};
 
-use std::fmt;
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngExt;
 
-use crate::corpus::Blob;
+use crate::corpus::{Blob, Wait};
 use crate::rng::Seed;
 use crate::split::{self, SplitMode, Splits};
-
-const VERSION: &str = "v1";
 
 /// One delivery: which blob, cut into which chunks.
 ///
@@ -40,6 +46,10 @@ pub struct Case {
     splits: Splits,
     stall: Option<Stall>,
     slow: Option<SlowRead>,
+    /// A conversation's waits; empty: the blob's own (a plain blob has none).
+    waits: Arc<[Wait]>,
+    /// Sent over TLS, one record per chunk.
+    tls: bool,
 }
 
 impl Case {
@@ -50,7 +60,40 @@ impl Case {
             splits,
             stall: None,
             slow: None,
+            waits: Arc::from([]),
+            tls: false,
         }
+    }
+
+    /// The same case, waiting for the server as `waits` say (a conversation's turns); each
+    /// wait inside what the case sends is a chunk boundary too.
+    pub fn with_waits(mut self, waits: &[Wait]) -> Self {
+        let mut waits = waits.to_vec();
+        waits.sort_by_key(|w| w.at);
+        for wait in &waits {
+            if wait.at > 0 && wait.at < self.splits.total() {
+                self.splits = self.splits.with_boundary(wait.at);
+            }
+        }
+        self.waits = Arc::from(waits);
+        self
+    }
+
+    /// The same case, sent over TLS (`true`) or plain TCP.
+    pub fn over_tls(mut self, tls: bool) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// Where the case waits for the server: the waits it was recorded with, or none when it
+    /// takes its blob's own (a `v1` string, or a plain blob).
+    pub fn waits(&self) -> &[Wait] {
+        &self.waits
+    }
+
+    /// Whether the case went over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls
     }
 
     /// The same case, pausing as `stall` says; a boundary is added where the pause falls, if
@@ -72,13 +115,27 @@ impl Case {
         self
     }
 
-    /// The same blob, pause and reads in other chunks (the pause keeps its place).
+    /// The same blob, pause, reads, waits and transport in other chunks (the pause keeps its
+    /// place).
     pub(crate) fn resplit(&self, splits: Splits) -> Self {
-        let case = Case::new(self.blob.clone(), splits).with_slow_read(self.slow);
+        let case = Case {
+            splits,
+            stall: None,
+            waits: Arc::from([]),
+            ..self.clone()
+        }
+        .with_waits(&self.waits);
         match self.stall {
             Some(stall) => case.with_stall(stall),
             None => case,
         }
+    }
+
+    /// The boundaries that belong to the case rather than to its split pattern: where a
+    /// conversation waits, where the pause falls. Narrowing keeps them.
+    pub(crate) fn kept_boundaries(&self) -> Vec<usize> {
+        let waits = self.waits.iter().map(|w| w.at);
+        waits.chain(self.stall.map(|s| s.at())).collect()
     }
 
     /// How the response is read, when slowly.
@@ -121,131 +178,6 @@ impl Case {
     }
 }
 
-impl fmt::Display for Case {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{VERSION}:{}:{}", self.blob, self.splits.compact())?;
-        if let Some(stall) = self.stall {
-            write!(f, ";stall={stall}")?;
-        }
-        if let Some(slow) = self.slow {
-            write!(f, ";slow={slow}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Why a case string did not parse.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ParseCaseError {
-    input: String,
-}
-
-impl fmt::Display for ParseCaseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:?} is not a case: expected the form v1:BLOB:SIZES (with ;stall=AT@MSms for a pause, ;slow=PIECExCOUNT@MSms for slow reads) as printed in a report, such as v1:ping.txt:2,4",
-            self.input
-        )
-    }
-}
-
-impl std::error::Error for ParseCaseError {}
-
-impl FromStr for Case {
-    type Err = ParseCaseError;
-
-    /// Parses a case string (`v1:BLOB:SIZES`) or a regression-file line
-    /// (`v1 kind=... chunks=SIZES blob=BLOB`).
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = || ParseCaseError {
-            input: s.to_owned(),
-        };
-        if let Some(fields) = s.trim().strip_prefix("v1 ") {
-            let line = RegressionFields::parse(fields).ok_or_else(err)?;
-            let case = Case::new(line.blob, line.chunks.parse().map_err(|_| err())?);
-            return with_manner(case, line.stall, line.slow).ok_or_else(err);
-        }
-        let rest = s
-            .trim()
-            .strip_prefix(VERSION)
-            .and_then(|r| r.strip_prefix(':'))
-            .ok_or_else(err)?;
-        // Sizes never hold a ':', so the last one ends the blob name (which may hold one).
-        let (blob, sizes) = rest.rsplit_once(':').ok_or_else(err)?;
-        if blob.is_empty() {
-            return Err(err());
-        }
-        let mut fields = sizes.split(';');
-        let splits = fields.next().unwrap_or("").parse().map_err(|_| err())?;
-        let (mut stall, mut slow) = (None, None);
-        for field in fields {
-            match field.split_once('=') {
-                Some(("stall", value)) if stall.is_none() => stall = Some(value),
-                Some(("slow", value)) if slow.is_none() => slow = Some(value),
-                _ => return Err(err()),
-            }
-        }
-        with_manner(Case::new(blob, splits), stall, slow).ok_or_else(err)
-    }
-}
-
-/// `case` with the pause (`AT@MSms`) and the slow reads (`PIECExCOUNT@MSms`) its fields
-/// describe, if any; `None` when a field does not parse or the pause does not fall inside
-/// what the case sends.
-fn with_manner(case: Case, stall: Option<&str>, slow: Option<&str>) -> Option<Case> {
-    let slow = match slow {
-        Some(field) => Some(field.parse().ok()?),
-        None => None,
-    };
-    let case = case.with_slow_read(slow);
-    let Some(field) = stall else {
-        return Some(case);
-    };
-    let case = case.with_stall(field.parse().ok()?);
-    case.stall.is_some().then_some(case)
-}
-
-/// The fields of a regression-file line after its `v1 `: `key=value` pairs separated by
-/// spaces, `blob=` last (it takes the rest of the line, so a name may hold spaces).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct RegressionFields<'a> {
-    pub(crate) blob: &'a str,
-    pub(crate) chunks: &'a str,
-    pub(crate) fnv64: Option<u64>,
-    pub(crate) stall: Option<&'a str>,
-    pub(crate) slow: Option<&'a str>,
-}
-
-impl<'a> RegressionFields<'a> {
-    pub(crate) fn parse(fields: &'a str) -> Option<Self> {
-        let (head, blob) = fields.split_once("blob=")?;
-        let blob = blob.trim();
-        let mut chunks = None;
-        let mut fnv64 = None;
-        let mut stall = None;
-        let mut slow = None;
-        for pair in head.split_whitespace() {
-            let (key, value) = pair.split_once('=')?;
-            match key {
-                "chunks" => chunks = Some(value),
-                "fnv64" => fnv64 = u64::from_str_radix(value, 16).ok(),
-                "stall" => stall = Some(value),
-                "slow" => slow = Some(value),
-                _ => {}
-            }
-        }
-        (!blob.is_empty()).then_some(())?;
-        Some(RegressionFields {
-            blob,
-            chunks: chunks?,
-            fnv64,
-            stall,
-            slow,
-        })
-    }
-}
-
 /// How often the rare events of a delivery happen: one in `n`, never when 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Chances {
@@ -265,6 +197,8 @@ pub(crate) struct Drawing {
     pub(crate) chances: Chances,
     /// How long a pause mid-message lasts.
     pub(crate) stall_time: Duration,
+    /// The cases go over TLS.
+    pub(crate) tls: bool,
 }
 
 /// A case drawn for the run, with where it came from.
@@ -284,6 +218,7 @@ pub(crate) fn plan(blob: &Blob, iteration: u64, drawing: Drawing) -> Planned {
         mode,
         chances,
         stall_time,
+        tls,
     } = drawing;
     let mut rng = seed.case_rng(blob.name(), iteration);
     let fastopen = chances.fastopen > 0 && rng.random_ratio(1, chances.fastopen);
@@ -302,7 +237,10 @@ pub(crate) fn plan(blob: &Blob, iteration: u64, drawing: Drawing) -> Planned {
             Duration::from_millis(rng.random_range(1..=3)),
         )
     });
-    let case = Case::new(blob.name(), splits).with_slow_read(slow);
+    let case = Case::new(blob.name(), splits)
+        .with_slow_read(slow)
+        .with_waits(blob.waits())
+        .over_tls(tls);
     Planned {
         case: match stall {
             Some(stall) => case.with_stall(stall),
@@ -318,40 +256,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn case_strings_round_trip_even_with_colons_in_names() {
-        for text in [
-            "v1:a:1",
-            "v1:odd:name.bin:3,1,19",
-            "v1:empty:-",
-            "v1:a;b:3,1,19;stall=3@1500ms",
-            "v1:a:3,1,19;slow=512x64@2ms",
-            "v1:a:3,1,19;stall=3@1500ms;slow=64x8@1ms",
-        ] {
-            let case: Case = text.parse().unwrap();
-            assert_eq!(case.to_string(), text);
-        }
-        let case: Case = "v1:odd:name.bin:3,1,19".parse().unwrap();
-        assert_eq!(case.blob(), "odd:name.bin");
-    }
-
-    #[test]
-    fn regression_lines_parse_as_cases() {
-        let line = "v1 kind=server-died seed=42 fnv64=00000000000000ff chunks=5,1 blob=ping with space.txt";
-        let case: Case = line.parse().unwrap();
-        assert_eq!(case.to_string(), "v1:ping with space.txt:5,1");
-        let fields = RegressionFields::parse(&line[3..]).unwrap();
-        assert_eq!(fields.fnv64, Some(255));
-        assert!("v1 kind=x chunks=5,1".parse::<Case>().is_err(), "no blob");
-        assert!("v1 kind=x blob=a".parse::<Case>().is_err(), "no chunks");
-        let line = "v1 kind=server-stopped-serving stall=2@900ms chunks=5,1 blob=a";
-        let case: Case = line.parse().unwrap();
-        assert_eq!(case.to_string(), "v1:a:2,3,1;stall=2@900ms");
-        let line = "v1 kind=response-differs slow=256x16@2ms chunks=5,1 blob=a";
-        let case: Case = line.parse().unwrap();
-        assert_eq!(case.to_string(), "v1:a:5,1;slow=256x16@2ms");
-    }
-
-    #[test]
     fn a_stall_adds_its_boundary_and_keeps_it_in_other_chunks() {
         let stall = Stall::new(2, Duration::from_millis(50));
         let case = Case::new("a", "5,5".parse().unwrap()).with_stall(stall);
@@ -362,27 +266,6 @@ mod tests {
         let past_the_end =
             Case::new("a", "5".parse().unwrap()).with_stall(Stall::new(5, stall.pause()));
         assert_eq!(past_the_end.stall(), None);
-    }
-
-    #[test]
-    fn malformed_case_strings_are_rejected() {
-        for text in [
-            "",
-            "v2:a:1",
-            "v1:a",
-            "v1::1",
-            "v1:a:0",
-            "v1:a:x",
-            "v1:a:3,1;stall=4@10ms",
-            "v1:a:3,1;stall=0@10ms",
-            "v1:a:3,1;stall=2@0ms",
-            "v1:a:3,1;pause=2@10ms",
-            "v1:a:3,1;slow=0x8@1ms",
-            "v1:a:3,1;slow=64x8",
-            "v1:a:3,1;slow=64x8@1ms;slow=64x8@1ms",
-        ] {
-            assert!(text.parse::<Case>().is_err(), "{text:?}");
-        }
     }
 
     #[test]
@@ -398,6 +281,7 @@ mod tests {
                 slow: 4,
             },
             stall_time: Duration::from_millis(40),
+            tls: false,
         };
         let cases = |seed| -> Vec<Case> {
             (0..50)

@@ -124,6 +124,8 @@ pub(crate) struct Settings {
     pub(crate) isolate_blobs: bool,
     /// How long a pause mid-message lasts.
     pub(crate) stall_time: Duration,
+    /// Deliveries go over TLS (set by the run, which holds the TLS options).
+    pub(crate) tls: bool,
 }
 
 /// The value of environment variable `name`, if it is set and valid UTF-8: the only place
@@ -232,6 +234,7 @@ impl Settings {
             shrink,
             isolate_blobs: requested.isolate_blobs,
             stall_time: requested.stall_time,
+            tls: false,
         })
     }
 }
@@ -244,6 +247,7 @@ impl Settings {
             mode: self.mode,
             chances: self.chances,
             stall_time: self.stall_time,
+            tls: self.tls,
         }
     }
 }

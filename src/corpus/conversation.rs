@@ -14,8 +14,14 @@
 //! ```
 //!
 //! - `wait bytes=N`: until the server has sent N bytes in all, since the connection opened;
-//! - `wait pattern=TEXT`: until TEXT shows in what the server sent since the wait began;
+//! - `wait pattern=TEXT`: until TEXT shows in what the server sent since the previous wait
+//!   ended (or since the connection opened), so an answer that came early still counts;
 //! - `wait quiet=MS`: until the server has sent nothing for MS milliseconds.
+//!
+//! A recorded conversation (`stutterfuzz capture`, `stutterfuzz import`) also keeps what the
+//! server answered, in lines `#~ heard TEXT` (control bytes, `%` and bytes past ASCII written
+//! `%XX`), each at the first line start after the client bytes it came after: for reading and
+//! for writing waits by hand. They are never sent.
 //!
 //! A wait before any byte waits for the server to speak first. Data lines keep their line
 //! ends as written in the file (write `\r\n` files for CRLF protocols); a wait is a line of
@@ -24,28 +30,49 @@
 
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, CONTROLS, percent_encode};
+
 /// The first line of a conversation file.
 pub(crate) const HEADER: &str = "#~ stutterfuzz conversation";
 
 /// What to wait for.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Until {
     /// The server has sent this many bytes in all.
     Bytes(u64),
-    /// These bytes show in what the server sent since the wait began.
+    /// These bytes show in what the server sent since the previous wait ended.
     Pattern(Vec<u8>),
     /// The server has sent nothing for this long.
     Quiet(Duration),
 }
 
 /// A wait: before the byte at offset `at` of the blob, wait `until`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Wait {
     /// The offset in the blob's bytes.
     pub at: usize,
     /// What for.
     pub until: Until,
 }
+
+/// What the server sent while the client had sent `at` bytes: kept in recorded files, never
+/// sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Heard {
+    /// The client's bytes sent by then.
+    pub at: usize,
+    /// What the server sent.
+    pub bytes: Vec<u8>,
+}
+
+/// The directive of a line that holds what the server said.
+const HEARD: &str = "heard";
+
+/// At most this much of one answer is written to a file; the rest is counted.
+const HEARD_KEPT: usize = 4096;
+
+/// What a `#~ heard` line writes as it is; everything else is `%XX`.
+const HEARD_TEXT: &AsciiSet = &CONTROLS.add(b'%');
 
 /// A conversation's bytes and waits.
 pub(crate) type Parts = (Vec<u8>, Vec<Wait>);
@@ -66,6 +93,9 @@ pub(crate) fn parse(file: &[u8]) -> Option<Result<Parts, String>> {
         };
         let text = String::from_utf8_lossy(directive);
         let text = text.trim_end_matches(['\r', '\n']);
+        if text.split_once(' ').map_or(text, |(word, _)| word) == HEARD {
+            continue; // what the server said, for the reader
+        }
         let Some(until) = directive_until(text) else {
             return Some(Err(format!(
                 "line {}: {text:?} is not a wait: write `#~ wait bytes=N`, `#~ wait pattern=TEXT` or `#~ wait quiet=MS`",
@@ -99,22 +129,49 @@ pub(crate) fn can_wait_at(bytes: &[u8], at: usize) -> bool {
     at == 0 || bytes.get(at - 1) == Some(&b'\n')
 }
 
-/// The same conversation as a file, with the waits a file can hold ([`can_wait_at`]).
-pub(crate) fn write(bytes: &[u8], waits: &[Wait]) -> Vec<u8> {
-    let mut out = format!("{HEADER}\n").into_bytes();
-    let mut from = 0;
+/// The same conversation as a file, with the waits a file can hold ([`can_wait_at`]) and
+/// what the server said (`heard`), each at the first line start at or after its place (or
+/// before the last line, when that does not end).
+pub(crate) fn write(bytes: &[u8], waits: &[Wait], heard: &[Heard]) -> Vec<u8> {
+    // (offset, order, line): at one offset, what was heard comes before the wait it answers.
+    let mut lines: Vec<(usize, u8, String)> = Vec::new();
     for wait in waits.iter().filter(|w| can_wait_at(bytes, w.at)) {
-        out.extend_from_slice(&bytes[from..wait.at]);
         let until = match &wait.until {
             Until::Bytes(n) => format!("bytes={n}"),
             Until::Pattern(p) => format!("pattern={}", String::from_utf8_lossy(p)),
             Until::Quiet(d) => format!("quiet={}", d.as_millis()),
         };
-        out.extend_from_slice(format!("#~ wait {until}\n").as_bytes());
-        from = wait.at;
+        lines.push((wait.at, 1, format!("#~ wait {until}\n")));
+    }
+    for answer in heard.iter().filter(|h| !h.bytes.is_empty()) {
+        let kept = &answer.bytes[..answer.bytes.len().min(HEARD_KEPT)];
+        let mut line = format!("#~ {HEARD} {}\n", percent_encode(kept, HEARD_TEXT));
+        if kept.len() < answer.bytes.len() {
+            let more = answer.bytes.len() - kept.len();
+            line.push_str(&format!("#~ {HEARD} (and {more} more bytes)\n"));
+        }
+        lines.push((line_start_from(bytes, answer.at), 0, line));
+    }
+    lines.sort_by_key(|(at, order, _)| (*at, *order));
+    let mut out = format!("{HEADER}\n").into_bytes();
+    let mut from = 0;
+    for (at, _, line) in lines {
+        out.extend_from_slice(&bytes[from..at]);
+        out.extend_from_slice(line.as_bytes());
+        from = at;
     }
     out.extend_from_slice(&bytes[from..]);
     out
+}
+
+/// The first offset at or after `at` where a line of a file may begin; the last one before,
+/// when none follows.
+fn line_start_from(bytes: &[u8], at: usize) -> usize {
+    let at = at.min(bytes.len());
+    (at..=bytes.len())
+        .find(|&p| can_wait_at(bytes, p))
+        .or_else(|| (0..at).rev().find(|&p| can_wait_at(bytes, p)))
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -144,9 +201,40 @@ mod tests {
             ]
         );
         assert_eq!(
-            parse(&write(&bytes, &waits)).unwrap().unwrap(),
+            parse(&write(&bytes, &waits, &[])).unwrap().unwrap(),
             (bytes, waits)
         );
+    }
+
+    #[test]
+    fn what_the_server_said_is_written_for_the_reader_and_never_sent() {
+        let bytes = b"PING\r\nQUIT\r\n".to_vec();
+        let waits = [Wait {
+            at: 6,
+            until: Until::Bytes(11),
+        }];
+        let heard = [
+            Heard {
+                at: 0,
+                bytes: b"220 ok\r\n".to_vec(),
+            },
+            Heard {
+                at: 3,
+                bytes: b"+PONG 100%\r\n".to_vec(),
+            },
+            Heard {
+                at: 12,
+                bytes: vec![b'x'; HEARD_KEPT + 5],
+            },
+        ];
+        let file = write(&bytes, &waits, &heard);
+        let text = String::from_utf8_lossy(&file);
+        let expected = format!(
+            "{HEADER}\n#~ heard 220 ok%0D%0A\nPING\r\n#~ heard +PONG 100%25%0D%0A\n#~ wait bytes=11\nQUIT\r\n#~ heard {}\n#~ heard (and 5 more bytes)\n",
+            "x".repeat(HEARD_KEPT)
+        );
+        assert_eq!(text, expected);
+        assert_eq!(parse(&file).unwrap().unwrap(), (bytes, waits.to_vec()));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 mod conversation;
 
-pub use conversation::{Until, Wait};
+pub use conversation::{Heard, Until, Wait};
 pub(crate) use conversation::{can_wait_at, write as write_conversation};
 
 use crate::error::{SetupError, SetupErrorKind};
@@ -47,6 +47,13 @@ impl Blob {
         waits.retain(|w| w.at <= blob.bytes.len());
         waits.sort_by_key(|w| w.at);
         blob.waits = Arc::from(waits);
+        blob
+    }
+
+    /// The same bytes under the same name, waiting as `waits` say (a recorded case's own).
+    pub(crate) fn with_waits(&self, waits: &[Wait]) -> Blob {
+        let mut blob = Blob::conversation(self.name.clone(), self.bytes.to_vec(), waits);
+        blob.path = self.path.clone();
         blob
     }
 

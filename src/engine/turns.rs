@@ -21,6 +21,9 @@ pub(crate) struct SoFar {
 struct State {
     bytes: Vec<u8>,
     received: u64,
+    /// `received` when the last wait ended (0 before the first): a pattern is looked for
+    /// in what the server sent since, so an answer that came before its wait began counts.
+    turn_began: u64,
     last: Option<Instant>,
     closed: bool,
 }
@@ -51,13 +54,16 @@ impl SoFar {
     pub(crate) async fn wait_at(&self, waits: &[Wait], at: usize, limit: Duration) {
         for wait in waits.iter().filter(|w| w.at == at) {
             let _ = timeout(limit, self.until(&wait.until)).await;
+            // The next turn's pattern is looked for in what comes after this wait.
+            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+            state.turn_began = state.received;
         }
     }
 
     async fn until(&self, until: &Until) {
         let (start, began) = {
             let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            (state.received, Instant::now())
+            (state.turn_began, Instant::now())
         };
         loop {
             let changed = self.changed.notified();
@@ -98,5 +104,33 @@ impl SoFar {
                 None => changed.await,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait(at: usize, until: Until) -> Vec<Wait> {
+        vec![Wait { at, until }]
+    }
+
+    #[tokio::test]
+    async fn a_pattern_counts_from_the_previous_wait_even_if_it_came_early() {
+        let so_far = SoFar::default();
+        let limit = Duration::from_millis(300);
+        so_far.got(b"220 ready\r\n");
+        so_far.wait_at(&wait(0, Until::Bytes(11)), 0, limit).await;
+        // The answer to the next part comes before its wait begins: it counts.
+        so_far.got(b"PONG\r\n");
+        let started = Instant::now();
+        let pong = wait(5, Until::Pattern(b"PONG".to_vec()));
+        so_far.wait_at(&pong, 5, limit).await;
+        assert!(started.elapsed() < limit, "{:?}", started.elapsed());
+        // What came before the previous wait ended does not.
+        let started = Instant::now();
+        let again = wait(9, Until::Pattern(b"PONG".to_vec()));
+        so_far.wait_at(&again, 9, limit).await;
+        assert!(started.elapsed() >= limit, "{:?}", started.elapsed());
     }
 }

@@ -9,6 +9,10 @@
 //! neighbours, which drops one cut), then each remaining boundary slid toward the start of
 //! the blob as far as it still fails (to the first possible offset, halfway, one byte). The
 //! result is locally minimal: no merge and no left slide of a single boundary still fails.
+//!
+//! Some boundaries are part of the case, not of the search: where a conversation waits for
+//! the server, where a pause falls. A shrinker made [`Shrinker::keeping`] them puts them back
+//! into every candidate, and proposes only candidates smaller than the current pattern.
 
 use std::collections::VecDeque;
 
@@ -21,16 +25,42 @@ use crate::split::Splits;
 pub(crate) struct Shrinker {
     current: Splits,
     candidates: VecDeque<Splits>,
+    /// Offsets every candidate keeps as boundaries.
+    kept: Vec<usize>,
 }
 
 impl Shrinker {
     /// Starts from a pattern known to fail.
+    #[cfg(test)]
     pub(crate) fn new(failing: Splits) -> Self {
-        let candidates = candidates(&failing);
-        Shrinker {
+        Shrinker::keeping(failing, Vec::new())
+    }
+
+    /// Starts from a pattern known to fail; every candidate keeps the boundaries at `kept`.
+    pub(crate) fn keeping(failing: Splits, kept: Vec<usize>) -> Self {
+        let mut shrinker = Shrinker {
             current: failing,
-            candidates,
+            candidates: VecDeque::new(),
+            kept,
+        };
+        shrinker.candidates = shrinker.candidates_of(&shrinker.current);
+        shrinker
+    }
+
+    /// The candidates of `splits`, with the kept boundaries put back, each new.
+    fn candidates_of(&self, splits: &Splits) -> VecDeque<Splits> {
+        let mut out = VecDeque::new();
+        for candidate in candidates(splits) {
+            let candidate = self
+                .kept
+                .iter()
+                .filter(|&&at| at > 0 && at < splits.total())
+                .fold(candidate, |c, &at| c.with_boundary(at));
+            if smaller(&candidate, splits) && !out.contains(&candidate) {
+                out.push_back(candidate);
+            }
         }
+        out
     }
 
     /// The next pattern to try, or `None` when the current one is locally minimal.
@@ -42,7 +72,7 @@ impl Shrinker {
     /// pattern and the search goes on from it.
     pub(crate) fn report(&mut self, candidate: Splits, failed: bool) {
         if failed {
-            self.candidates = candidates(&candidate);
+            self.candidates = self.candidates_of(&candidate);
             self.current = candidate;
         }
     }
@@ -51,6 +81,12 @@ impl Shrinker {
     pub(crate) fn current(&self) -> &Splits {
         &self.current
     }
+}
+
+/// Whether `a` is smaller than `b`: fewer chunks, or as many with boundaries further left.
+/// Every step of the search goes down this order, so the search ends.
+fn smaller(a: &Splits, b: &Splits) -> bool {
+    (a.len(), a.chunks()) < (b.len(), b.chunks())
 }
 
 /// Every smaller neighbour of `splits`, most promising first: the first `k` chunks kept and
@@ -148,6 +184,20 @@ mod tests {
         let (minimal, tries) = shrink(&start, |s| s.chunks().first() == Some(&1));
         assert_eq!(minimal.chunks(), &[1, 69]);
         assert!(tries < 10, "{tries} tries");
+    }
+
+    #[test]
+    fn kept_boundaries_stay_in_every_candidate() {
+        let start: Splits = "3,4,5,6".parse().unwrap();
+        let mut shrinker = Shrinker::keeping(start.clone(), vec![7]);
+        let mut tries = 0;
+        while let Some(candidate) = shrinker.next_candidate() {
+            tries += 1;
+            assert!(candidate.boundaries().any(|b| b == 7), "{candidate}");
+            assert_ne!(&candidate, shrinker.current());
+            shrinker.report(candidate, true);
+        }
+        assert_eq!(shrinker.current().chunks(), &[7, 11], "{tries} tries");
     }
 
     #[test]

@@ -5,13 +5,39 @@ use std::os::fd::AsRawFd;
 
 nix::ioctl_read_bad!(siocoutq, libc::TIOCOUTQ, libc::c_int);
 
-/// Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ).
+/// Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ). A
+/// connection the peer reset is an error: its unacknowledged bytes never will be.
 pub(crate) fn unacknowledged(socket: &impl AsRawFd) -> io::Result<usize> {
     let mut queued: libc::c_int = 0;
     // SAFETY: SIOCOUTQ writes one int through the pointer, which points to a live c_int;
     // the descriptor belongs to a socket the caller holds open.
     unsafe { siocoutq(socket.as_raw_fd(), &mut queued) }.map_err(io::Error::from)?;
+    if queued > 0 && tcp_state(socket) == Some(TCP_CLOSE) {
+        return Err(io::ErrorKind::ConnectionReset.into());
+    }
     Ok(usize::try_from(queued).unwrap_or(0))
+}
+
+/// `TCP_CLOSE` of the kernel's TCP states: what a connection becomes when the peer resets it.
+const TCP_CLOSE: u8 = 7;
+
+/// The kernel's TCP state of `socket` (`TCP_INFO`'s `tcpi_state`), if it can be read.
+fn tcp_state(socket: &impl AsRawFd) -> Option<u8> {
+    // SAFETY: an all-zero tcp_info is a valid value of a plain C struct of integers.
+    let mut info: libc::tcp_info = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::tcp_info>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `info`, which is that large and
+    // live; the descriptor belongs to a socket the caller holds open.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            (&raw mut info).cast(),
+            &mut len,
+        )
+    };
+    (rc == 0 && len > 0).then_some(info.tcpi_state)
 }
 
 /// Asks for TCP fast open on `socket`'s connect: the first write goes out in the SYN where

@@ -12,7 +12,7 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::case::{Case, RegressionFields};
+use crate::case::{Case, RegressionFields, regression_fields};
 use crate::corpus::Blob;
 use crate::report::FindingKind;
 use crate::rng::{Seed, fnv1a};
@@ -35,15 +35,9 @@ pub(crate) fn kind_slug(kind: &FindingKind) -> &'static str {
 
 /// The line for `case` of `blob`.
 pub(crate) fn line(case: &Case, blob: &Blob, kind: &FindingKind, seed: Seed) -> String {
-    let mut stall = case
-        .stall()
-        .map(|s| format!(" stall={s}"))
-        .unwrap_or_default();
-    if let Some(slow) = case.slow() {
-        stall.push_str(&format!(" slow={slow}"));
-    }
+    let (version, fields) = regression_fields(case);
     format!(
-        "v1 kind={} seed={seed} fnv64={:016x}{stall} chunks={} blob={}",
+        "{version} kind={} seed={seed} fnv64={:016x}{fields} chunks={} blob={}",
         kind_slug(kind),
         fnv1a(blob.bytes()),
         case.splits().compact(),
@@ -97,13 +91,15 @@ pub(crate) fn read(path: &Path) -> std::io::Result<Vec<Entry>> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let entry = line.strip_prefix("v1 ").and_then(|fields| {
-            let parsed = RegressionFields::parse(fields)?;
-            Some(Entry {
-                case: Case::new(parsed.blob, parsed.chunks.parse().ok()?),
-                fnv64: parsed.fnv64,
-            })
-        });
+        let entry = line
+            .strip_prefix("v1 ")
+            .or_else(|| line.strip_prefix("v2 "))
+            .and_then(|fields| {
+                Some(Entry {
+                    case: line.parse().ok()?,
+                    fnv64: RegressionFields::parse(fields)?.fnv64,
+                })
+            });
         match entry {
             Some(entry) => entries.push(entry),
             None => {
@@ -190,6 +186,17 @@ mod tests {
             "{text}"
         );
         assert_eq!(text.parse::<Case>().unwrap(), case);
+
+        // Read back from the file, whole: a conversation's waits and TLS too (a `v2` line).
+        let case: Case = "v2:ping.txt:2,3,1;stall=2@500ms;waits=pattern=%2B@2;tls"
+            .parse()
+            .unwrap();
+        let text = line(&case, &blob, &kind, Seed::new(42));
+        assert!(text.starts_with("v2 kind="), "{text}");
+        append(&path, "third finding", &[text]).unwrap();
+        let recorded = read(&path).unwrap();
+        assert_eq!(recorded.len(), 3);
+        assert_eq!(recorded[2].case, case);
     }
 
     #[test]

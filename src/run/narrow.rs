@@ -98,7 +98,7 @@ pub(crate) async fn narrow(
     if !fresh && matches!(kind, FindingKind::NoResponse { .. }) {
         return shrink_at_once(probe, kind, case, blob, base, budget, &mut spend).await;
     }
-    let mut shrinker = Shrinker::new(case.splits().clone());
+    let mut shrinker = Shrinker::keeping(case.splits().clone(), case.kept_boundaries());
     let mut complete = true;
     'shrink: while let Some(candidate) = shrinker.next_candidate() {
         let trial = case.resplit(candidate.clone());
@@ -156,9 +156,10 @@ pub(crate) async fn narrow(
 /// True when `minimal` is the blob sent whole, in one write, read at full speed: failing
 /// that way, no boundary (and no slow read) is to blame.
 fn unsplit(minimal: &Case, blob: &Blob) -> bool {
-    minimal.splits().len() <= 1
-        && minimal.splits().total() == blob.len()
+    minimal.splits().total() == blob.len()
         && minimal.slow().is_none()
+        && minimal.stall().is_none()
+        && *minimal == minimal.resplit(Splits::whole(blob.len()))
 }
 
 /// How many shrinking candidates one round delivers at once, at most.
@@ -178,7 +179,7 @@ async fn shrink_at_once(
     spend: &mut Spend,
 ) -> Result<Narrowed, SetupError> {
     let tries = budget.tries.max(1) as usize;
-    let mut shrinker = Shrinker::new(case.splits().clone());
+    let mut shrinker = Shrinker::keeping(case.splits().clone(), case.kept_boundaries());
     let mut reproduced = None;
     let mut complete = true;
     loop {

@@ -100,7 +100,9 @@ impl Plan {
         if let Some(error) = self.bad_masks.first() {
             return Err(SetupError::new(SetupErrorKind::Settings, error.clone()));
         }
-        Settings::resolve(&self.requested, budget, env_var)
+        let mut settings = Settings::resolve(&self.requested, budget, env_var)?;
+        settings.tls = self.tls.is_some();
+        Ok(settings)
     }
 
     /// The blobs.

@@ -45,9 +45,11 @@ pub(crate) async fn replay_recorded(
         let Some(blob) = corpus.find(entry.case.blob()) else {
             continue;
         };
-        if !entry.fits(blob) {
+        // A case recorded over TLS does not replay over plain TCP.
+        if !entry.fits(blob) || (entry.case.is_tls() && probe.transport().tls.is_none()) {
             continue;
         }
+        let blob = &super::replay::as_recorded(&entry.case, blob);
         let probed = probe
             .try_case(&entry.case, blob, baselines.get(blob.name()))
             .await?;

@@ -14,8 +14,17 @@ use crate::stats::{Stats, StatsCollector};
 /// How many times a case is delivered before the replay counts as passed.
 pub(crate) const ATTEMPTS: u32 = 5;
 
-/// Finds the case's blob and checks the case still fits it.
-pub(crate) fn blob_for<'a>(case: &Case, corpus: &'a Corpus) -> Result<&'a Blob, SetupError> {
+/// Finds the case's blob and checks the case still fits it and the run: the blob as the
+/// case was recorded, with the case's own waits when it carries them (a `v2` string).
+pub(crate) fn blob_for(case: &Case, corpus: &Corpus, tls: bool) -> Result<Blob, SetupError> {
+    if case.is_tls() && !tls {
+        return Err(SetupError::new(
+            SetupErrorKind::Replay,
+            format!(
+                "cannot replay {case}: it was sent over TLS; replay it with TLS on (--tls with --tls-ca FILE or --tls-insecure, or .tls(...) in code)"
+            ),
+        ));
+    }
     let blob = corpus.find(case.blob()).ok_or_else(|| {
         SetupError::new(
             SetupErrorKind::Replay,
@@ -36,7 +45,16 @@ pub(crate) fn blob_for<'a>(case: &Case, corpus: &'a Corpus) -> Result<&'a Blob, 
             ),
         ));
     }
-    Ok(blob)
+    Ok(as_recorded(case, blob))
+}
+
+/// `blob` as `case` was recorded with it: with the case's waits, if it carries any.
+pub(crate) fn as_recorded(case: &Case, blob: &Blob) -> Blob {
+    if case.waits().is_empty() || case.waits() == blob.waits() {
+        blob.clone()
+    } else {
+        blob.with_waits(case.waits())
+    }
 }
 
 /// How a replay went.

@@ -51,7 +51,7 @@ pub(crate) async fn run(
     settings.connections = connections;
     let corpus = plan.load_corpus().await?;
     let replay_blob = match &settings.replay {
-        Some(case) => Some(replay::blob_for(case, &corpus)?),
+        Some(case) => Some(replay::blob_for(case, &corpus, settings.tls)?),
         None => None,
     };
     let regressions = match settings.replay {
@@ -66,7 +66,7 @@ pub(crate) async fn run(
         &mut probe,
         &settings,
         &corpus,
-        replay_blob,
+        replay_blob.as_ref(),
         regressions.as_deref(),
         &mut baselines,
     )

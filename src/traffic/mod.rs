@@ -106,10 +106,10 @@ pub fn write_blobs(
     let mut written = Vec::with_capacity(streams.len());
     for (i, stream) in streams.iter().enumerate() {
         let path = dir.join(blob_name(i + 1, &stream.bytes));
-        let file = if stream.waits.is_empty() {
+        let file = if stream.waits.is_empty() && stream.heard.is_empty() {
             stream.bytes.clone()
         } else {
-            crate::corpus::write_conversation(&stream.bytes, &stream.waits)
+            crate::corpus::write_conversation(&stream.bytes, &stream.waits, &stream.heard)
         };
         std::fs::write(&path, file)
             .map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;

@@ -3,7 +3,8 @@
 //! blob, written when it closes (or when the proxy stops, with what it has so far). Where the
 //! client, at the start or after a line end, sent more only after the server had spoken (a
 //! greeting, an answer it waited for), the blob is a conversation that waits for as many
-//! bytes there.
+//! bytes there. What the server answered is kept in the file too (`#~ heard` lines, never
+//! sent), so a recorded blob shows both sides.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -16,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::{TrafficError, blob_name, error};
-use crate::corpus::{Until, Wait, can_wait_at, write_conversation};
+use crate::corpus::{Heard, Until, Wait, can_wait_at, write_conversation};
 
 /// What a recording session wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,6 +35,21 @@ pub struct Recorded {
 struct Recording {
     bytes: Vec<u8>,
     waits: Vec<Wait>,
+    heard: Vec<Heard>,
+}
+
+impl Recording {
+    /// The server sent `bytes` now: after the client's bytes so far.
+    fn heard(&mut self, bytes: &[u8]) {
+        let at = self.bytes.len();
+        match self.heard.last_mut() {
+            Some(last) if last.at == at => last.bytes.extend_from_slice(bytes),
+            _ => self.heard.push(Heard {
+                at,
+                bytes: bytes.to_vec(),
+            }),
+        }
+    }
 }
 
 /// One client connection: its number (in the order they began) and its recording.
@@ -118,10 +134,10 @@ fn write(out: &Path, done: &mut Vec<Kept>, recorded: &mut Recorded) -> Result<()
             continue;
         }
         let path = out.join(blob_name(number, &recording.bytes));
-        let file = if recording.waits.is_empty() {
+        let file = if recording.waits.is_empty() && recording.heard.is_empty() {
             recording.bytes.clone()
         } else {
-            write_conversation(&recording.bytes, &recording.waits)
+            write_conversation(&recording.bytes, &recording.waits, &recording.heard)
         };
         std::fs::write(&path, file)
             .map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;
@@ -142,6 +158,7 @@ async fn pass(client: TcpStream, upstream: SocketAddr, kept: Kept) -> Kept {
     let (mut from_client, mut to_client) = client.into_split();
     let (mut from_server, mut to_server) = server.into_split();
     let sent = Arc::clone(&kept.1);
+    let said = Arc::clone(&kept.1);
     let answered = Arc::new(AtomicU64::new(0));
     let heard = Arc::clone(&answered);
     let up = async move {
@@ -180,6 +197,9 @@ async fn pass(client: TcpStream, upstream: SocketAddr, kept: Kept) -> Kept {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
+            said.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .heard(&buf[..n]);
             if to_client.write_all(&buf[..n]).await.is_err() {
                 break;
             }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::corpus::{Until, Wait, can_wait_at};
+use crate::corpus::{Heard, Until, Wait, can_wait_at};
 
 /// One captured TCP segment of a connection to the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +40,9 @@ pub struct Stream {
     /// Where the client, at its start or after a line end, sent more only once the server
     /// had sent more (a greeting, an answer it waited for): its turns.
     pub waits: Vec<Wait>,
+    /// What the server sent, each piece after the client bytes the capture saw before it
+    /// (up to the first byte the capture lost of the server's side).
+    pub heard: Vec<Heard>,
 }
 
 /// A stream the capture lost part of.
@@ -149,9 +152,10 @@ fn placed(side: Side) -> Vec<(i64, Duration, Vec<u8>)> {
 fn finish((client, server): (SocketAddr, SocketAddr), open: Open) -> Result<Stream, Gap> {
     let saw_open = open.client.syn.is_some();
     // How far the server's answer had gone by each moment.
-    let answers: Vec<(Duration, u64)> = placed(open.server)
-        .into_iter()
-        .map(|(offset, time, payload)| (time, (offset.max(0) as u64) + payload.len() as u64))
+    let server_side = placed(open.server);
+    let answers: Vec<(Duration, u64)> = server_side
+        .iter()
+        .map(|(offset, time, payload)| (*time, ((*offset).max(0) as u64) + payload.len() as u64))
         .collect();
     let heard_by = |time: Duration| {
         answers
@@ -164,6 +168,7 @@ fn finish((client, server): (SocketAddr, SocketAddr), open: Open) -> Result<Stre
     let mut bytes = Vec::new();
     let mut waits = Vec::new();
     let mut heard_before = 0;
+    let mut sent_by = Vec::new();
     for (offset, time, payload) in placed(open.client) {
         let have = bytes.len() as i64;
         if offset > have {
@@ -187,7 +192,9 @@ fn finish((client, server): (SocketAddr, SocketAddr), open: Open) -> Result<Stre
             heard_before = heard;
         }
         bytes.extend_from_slice(&payload[skip..]);
+        sent_by.push((time, bytes.len()));
     }
+    let heard = server_said(server_side, &sent_by);
     Ok(Stream {
         client,
         server,
@@ -195,7 +202,42 @@ fn finish((client, server): (SocketAddr, SocketAddr), open: Open) -> Result<Stre
         saw_open,
         bytes,
         waits,
+        heard,
     })
+}
+
+/// The server's side in order, each new piece placed after the client bytes sent before it
+/// (`sent_by`: capture time, client bytes by then); it stops where the capture lost some.
+fn server_said(
+    server_side: Vec<(i64, Duration, Vec<u8>)>,
+    sent_by: &[(Duration, usize)],
+) -> Vec<Heard> {
+    let mut heard: Vec<Heard> = Vec::new();
+    let mut have = 0i64;
+    for (offset, time, payload) in server_side {
+        if offset > have {
+            break; // lost: what follows would be guessed
+        }
+        let skip = (have - offset) as usize;
+        if skip >= payload.len() {
+            continue;
+        }
+        have += (payload.len() - skip) as i64;
+        let at = sent_by
+            .iter()
+            .filter(|(t, _)| *t < time)
+            .map(|(_, end)| *end)
+            .max()
+            .unwrap_or(0);
+        match heard.last_mut() {
+            Some(last) if last.at == at => last.bytes.extend_from_slice(&payload[skip..]),
+            _ => heard.push(Heard {
+                at,
+                bytes: payload[skip..].to_vec(),
+            }),
+        }
+    }
+    heard
 }
 
 #[cfg(test)]
@@ -244,6 +286,20 @@ mod tests {
                 Wait {
                     at: 8,
                     until: Until::Bytes(15)
+                },
+            ]
+        );
+        // And what the server said, each piece after what the client had sent by then.
+        assert_eq!(
+            stream.heard,
+            [
+                Heard {
+                    at: 0,
+                    bytes: b"220 ready\r\n".to_vec()
+                },
+                Heard {
+                    at: 8,
+                    bytes: b"+OK\n".to_vec()
                 },
             ]
         );

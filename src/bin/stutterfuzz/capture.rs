@@ -12,8 +12,10 @@ use clap::Parser;
     name = "stutterfuzz capture",
     about = "Record blobs from real clients: listen on --listen, pass every connection to \
 --upstream and its answers back, unchanged, and write what each client connection sent as one \
-blob in --out (named in the order they began, by their first word). Ctrl-C (or SIGTERM) \
-stops it; connections still open are written with what they sent so far.",
+blob in --out (named in the order they began, by their first word), with where the client \
+waited for the server (`#~ wait` lines) and what the server answered (`#~ heard` lines, never \
+sent). Ctrl-C (or SIGTERM) stops it; connections still open are written with what they sent \
+so far.",
     after_help = "Example: stutterfuzz capture --listen 127.0.0.1:7379 --upstream 127.0.0.1:6379 \
 --out fixtures/redis, then point the client at port 7379 (redis-cli -p 7379 ...)"
 )]

@@ -11,8 +11,9 @@ use clap::Parser;
 #[command(
     name = "stutterfuzz import",
     about = "Turn every TCP connection to one server port in a pcap or pcapng capture (tcpdump, \
-tshark, Wireshark) into a blob: the bytes the client sent, reassembled. Streams the capture \
-lost a segment of are reported and skipped.",
+tshark, Wireshark) into a blob: the bytes the client sent, reassembled, with where it waited \
+for the server (`#~ wait` lines) and what the server answered (`#~ heard` lines, never sent). \
+Streams the capture lost a segment of are reported and skipped.",
     after_help = "Example: tcpdump -i lo -w redis.pcap port 6379, run a client, then \
 stutterfuzz import redis.pcap --port 6379 --out fixtures/redis"
 )]

@@ -1,0 +1,98 @@
+//! The waits of a conversation as a case string writes them (`;waits=bytes=11@0,pattern=250@8`),
+//! so a case replays the conversation exactly even when the blob file changed or is plain.
+//!
+//! Each wait is `UNTIL@AT`, as a conversation file would say it (`bytes=N`, `pattern=TEXT`,
+//! `quiet=MSms`) followed by the offset it waits before. A pattern is percent-encoded where
+//! it holds anything but letters, digits and `-._~`, so a case string stays one word without
+//! `:` or `;`, fit for a shell and a regression line.
+
+use std::time::Duration;
+
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
+
+use crate::corpus::{Until, Wait};
+
+/// What a pattern keeps as it is; everything else is `%XX`.
+const PATTERN: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `waits` as one field value: `bytes=11@0,quiet=50ms@14`.
+pub(crate) fn format(waits: &[Wait]) -> String {
+    let items: Vec<String> = waits
+        .iter()
+        .map(|wait| {
+            let until = match &wait.until {
+                Until::Bytes(n) => format!("bytes={n}"),
+                Until::Pattern(p) => format!("pattern={}", percent_encode(p, PATTERN)),
+                Until::Quiet(d) => format!("quiet={}ms", d.as_millis()),
+            };
+            format!("{until}@{}", wait.at)
+        })
+        .collect();
+    items.join(",")
+}
+
+/// The waits a field value names, in order of their offsets; `None` when one does not parse.
+pub(crate) fn parse(value: &str) -> Option<Vec<Wait>> {
+    let mut waits = Vec::new();
+    for item in value.split(',') {
+        let (until, at) = item.rsplit_once('@')?;
+        let at = at.parse().ok()?;
+        let until = match until.split_once('=')? {
+            ("bytes", n) => Until::Bytes(n.parse().ok()?),
+            ("pattern", p) if !p.is_empty() => Until::Pattern(percent_decode_str(p).collect()),
+            ("quiet", ms) => {
+                Until::Quiet(Duration::from_millis(ms.strip_suffix("ms")?.parse().ok()?))
+            }
+            _ => return None,
+        };
+        waits.push(Wait { at, until });
+    }
+    waits.sort_by_key(|w| w.at);
+    Some(waits)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_round_trip_with_any_pattern() {
+        let waits = vec![
+            Wait {
+                at: 0,
+                until: Until::Bytes(11),
+            },
+            Wait {
+                at: 8,
+                until: Until::Pattern(b"250 OK;a:b,c@d=e%\r\n\xff".to_vec()),
+            },
+            Wait {
+                at: 14,
+                until: Until::Quiet(Duration::from_millis(50)),
+            },
+        ];
+        let text = format(&waits);
+        assert!(!text.contains([':', ';', ' ']), "{text}");
+        assert!(text.starts_with("bytes=11@0,pattern=250%20OK%3B"), "{text}");
+        assert_eq!(parse(&text), Some(waits));
+    }
+
+    #[test]
+    fn malformed_waits_are_rejected() {
+        for text in [
+            "",
+            "bytes=11",
+            "bytes=x@0",
+            "pattern=@3",
+            "quiet=50@1",
+            "sleep=5@1",
+            "bytes=1@0,",
+        ] {
+            assert_eq!(parse(text), None, "{text:?}");
+        }
+    }
+}
