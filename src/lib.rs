@@ -87,6 +87,8 @@ mod server;
 mod report;
 // Real traffic in: blobs from packet captures.
 pub mod traffic;
+// Coverage-guided split search: the body of a libFuzzer or AFL fuzz target.
+pub mod fuzz;
 // The operating system's parts, behind one seam.
 mod platform;
 // Leaves: data, settings and algorithms.

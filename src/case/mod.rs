@@ -12,10 +12,12 @@
 //! (`;tls`). A case that has neither is still written `v1`, so strings printed before keep
 //! their meaning and older versions of the tool can replay it; both versions are read.
 
+mod input;
 mod manner;
 mod text;
 mod waits;
 
+pub use input::{InputError, case_of_input, input_of_case};
 pub use manner::{SlowRead, Stall};
 pub use text::ParseCaseError;
 pub(crate) use text::{RegressionFields, regression_fields};

@@ -9,10 +9,12 @@
 //! - [`narrow`]: from a finding to the case that fails alone, shrunk;
 //! - [`replay`]: one recorded case, delivered a few times;
 //! - [`target`]: a server kept up for single deliveries (property tests);
+//! - [`fuzz`]: the same for a coverage-guided fuzzer's inputs;
 //! - [`thread`]: the thread and runtime of a blocking entry point.
 
 mod baselines;
 mod culprit;
+mod fuzz;
 mod narrow;
 mod plan;
 mod probe;
@@ -24,6 +26,7 @@ mod thread;
 
 use std::time::Duration;
 
+pub use fuzz::FuzzTarget;
 pub(crate) use plan::{InProcess, Plan, Regressions};
 pub use target::{Delivery, Target};
 

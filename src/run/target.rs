@@ -63,8 +63,8 @@ impl Reply {
 }
 
 struct Request {
-    bytes: Vec<u8>,
-    splits: Splits,
+    blob: Blob,
+    case: Case,
     reply: Reply,
 }
 
@@ -123,8 +123,16 @@ impl Target {
     /// runtime it is refused at once (a server on that runtime could not answer).
     pub fn deliver(&self, blob: impl AsRef<[u8]>, splits: &Splits) -> Result<Delivery, Failure> {
         thread::may_block("Target::deliver", "deliver_async")?;
+        let (blob, case) = unnamed(blob.as_ref(), splits);
+        self.deliver_case(&blob, &case)
+    }
+
+    /// Delivers `case` of `blob` as [`deliver`](Self::deliver) does: its chunks, its slow
+    /// reads, its conversation's waits.
+    pub(crate) fn deliver_case(&self, blob: &Blob, case: &Case) -> Result<Delivery, Failure> {
+        thread::may_block("Target::deliver", "deliver_async")?;
         let (reply, answer) = mpsc::channel();
-        self.send(blob.as_ref(), splits, Reply::Blocking(reply))?;
+        self.send(blob, case, Reply::Blocking(reply))?;
         answer
             .recv()
             .unwrap_or_else(|_| Err(gone("the target has stopped")))
@@ -140,16 +148,17 @@ impl Target {
         splits: &Splits,
     ) -> Result<Delivery, Failure> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        self.send(blob.as_ref(), splits, Reply::Async(reply))?;
+        let (blob, case) = unnamed(blob.as_ref(), splits);
+        self.send(&blob, &case, Reply::Async(reply))?;
         answer
             .await
             .unwrap_or_else(|_| Err(gone("the target has stopped")))
     }
 
-    fn send(&self, blob: &[u8], splits: &Splits, reply: Reply) -> Result<(), Failure> {
+    fn send(&self, blob: &Blob, case: &Case, reply: Reply) -> Result<(), Failure> {
         let request = Request {
-            bytes: blob.to_vec(),
-            splits: splits.clone(),
+            blob: blob.clone(),
+            case: case.clone(),
             reply,
         };
         let sent = self
@@ -181,6 +190,13 @@ impl Drop for Target {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Bytes given without a name, as a blob and case named `blob`.
+fn unnamed(bytes: &[u8], splits: &Splits) -> (Blob, Case) {
+    let blob = Blob::new("blob", bytes);
+    let case = Case::new(blob.name(), splits.clone());
+    (blob, case)
 }
 
 fn gone(why: &str) -> Failure {
@@ -217,7 +233,7 @@ async fn serve(
     };
     while let Some(request) = inbox.recv().await {
         let result = target
-            .deliver(&mut probe, request.bytes, request.splits)
+            .deliver(&mut probe, &request.blob, request.case)
             .await;
         request.reply.send(result);
     }
@@ -275,23 +291,23 @@ impl Served<'_> {
     async fn deliver(
         &mut self,
         probe: &mut Probe<'_>,
-        bytes: Vec<u8>,
-        splits: Splits,
+        blob: &Blob,
+        case: Case,
     ) -> Result<Delivery, Failure> {
-        if splits.total() > bytes.len() {
+        let splits = case.splits();
+        if splits.total() > blob.len() {
             return Err(SetupError::new(
                 SetupErrorKind::Replay,
                 format!(
                     "the chunks {splits} add up to {} bytes, more than the blob's {}",
                     splits.total(),
-                    bytes.len()
+                    blob.len()
                 ),
             )
             .into());
         }
-        let blob = Blob::new("blob", bytes);
+        let blob = blob.clone();
         let baseline = self.baseline(probe, &blob).await?;
-        let case = Case::new(blob.name(), splits);
         let probed = probe.try_case(&case, &blob, baseline.as_ref()).await?;
         let Some(kind) = probed.failure else {
             return Ok(Delivery {

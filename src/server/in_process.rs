@@ -10,10 +10,11 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::panic::PanicHookInfo;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, MutexGuard};
 use std::thread::ThreadId;
 
@@ -58,9 +59,13 @@ fn hook_server(id: u64, sink: mpsc::UnboundedSender<Alarm>) {
     if previous.is_none() {
         let before: Arc<Hook> = Arc::new(std::panic::take_hook());
         let forward = Arc::clone(&before);
-        std::panic::set_hook(Box::new(move |info| {
-            report_panic(info);
-            forward(info);
+        std::panic::set_hook(Box::new(move |info| match report_panic(info) {
+            // Printed as the default hook would; a closed stderr loses only this copy (the
+            // finding keeps the line).
+            Some(line) if KEEP_SERVER_PANICS.load(Ordering::Relaxed) => {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+            _ => forward(info),
         }));
         *previous = Some(before);
     }
@@ -84,27 +89,37 @@ fn unhook_server(id: u64) {
     }
 }
 
-/// Sends a panic on one of a live server's threads to that server's sink.
-fn report_panic(info: &PanicHookInfo<'_>) {
+/// Set when a server's panics must not reach the hook before ours: under a fuzzer, whose
+/// hook aborts the process at any panic, before the case that caused it is known.
+static KEEP_SERVER_PANICS: AtomicBool = AtomicBool::new(false);
+
+/// From now on a panic on an in-process server's thread is printed and reported as a
+/// finding, and not handed on to the hook installed before ours (a fuzzer's, which aborts).
+pub(crate) fn keep_server_panics() {
+    KEEP_SERVER_PANICS.store(true, Ordering::Relaxed);
+}
+
+/// Sends a panic on one of a live server's threads to that server's sink, and returns its
+/// line; `None` for a panic elsewhere.
+fn report_panic(info: &PanicHookInfo<'_>) -> Option<String> {
     let thread = std::thread::current();
     let state = hooked();
-    let Some(sink) = state
+    let sink = state
         .threads
         .get(&thread.id())
-        .and_then(|id| state.sinks.get(id))
-    else {
-        return;
-    };
+        .and_then(|id| state.sinks.get(id))?;
     let line = format!(
         "thread '{}' panicked at {}",
         thread.name().unwrap_or("<unnamed>"),
         info.location().map(ToString::to_string).unwrap_or_default()
     );
+    let line = format!("{line}: {}", panic_message(info.payload()));
     let _ = sink.send(Alarm {
         source: AlarmSource::TaskPanic,
-        line: format!("{line}: {}", panic_message(info.payload())),
+        line: line.clone(),
         pattern: "panicked at".to_owned(),
     });
+    Some(line)
 }
 
 /// How an in-process server ended.

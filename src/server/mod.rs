@@ -16,7 +16,7 @@ mod valgrind;
 use std::process::ExitStatus;
 use std::time::Duration;
 
-pub(crate) use in_process::{InProcessServer, ServeFn, TaskEnd};
+pub(crate) use in_process::{InProcessServer, ServeFn, TaskEnd, keep_server_panics};
 pub(crate) use output::{Alarm, AlarmSource, OutputSnapshot};
 pub(crate) use process::{ServerProcess, accepts, describe_exit};
 

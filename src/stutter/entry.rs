@@ -8,7 +8,7 @@ use crate::case::Case;
 use crate::corpus::BlobSummary;
 use crate::error::SetupError;
 use crate::report::{Failure, Report};
-use crate::run::{self, Target};
+use crate::run::{self, FuzzTarget, Target};
 
 impl Stutter {
     /// The first `n` cases this configuration delivers, in order, without touching the
@@ -56,6 +56,38 @@ impl Stutter {
     /// A setup error if the server does not start or nothing listens at the address.
     pub fn start(&self) -> Result<Target, Failure> {
         Target::start(&self.plan)
+    }
+
+    /// Starts the server for a coverage-guided fuzzer: each input becomes a case of one of
+    /// the blobs (see [`fuzz`](crate::fuzz)), delivered and judged; a failing case panics
+    /// with its case string, which the fuzzer records as a crash.
+    ///
+    /// ```no_run
+    /// use std::sync::OnceLock;
+    /// use stutterfuzz::{Stutter, fuzz::FuzzTarget};
+    ///
+    /// fn target() -> &'static FuzzTarget {
+    ///     static TARGET: OnceLock<FuzzTarget> = OnceLock::new();
+    ///     TARGET.get_or_init(|| {
+    ///         Stutter::serve(|listener| async move {
+    ///             # let _ = listener; /*
+    ///             myserver::serve(listener).await
+    ///             # */
+    ///         })
+    ///         .blob("set-get", "SET k v\nGET k\n")
+    ///         .fuzz_target()
+    ///         .expect("the server starts")
+    ///     })
+    /// }
+    ///
+    /// // In fuzz/fuzz_targets/splits.rs: `fuzz_target!(|data: &[u8]| target().run(data));`
+    /// target().run(&[0, 0, 3]);
+    /// ```
+    ///
+    /// # Errors
+    /// A setup error if there is no blob, the server does not start or nothing listens.
+    pub fn fuzz_target(&self) -> Result<FuzzTarget, Failure> {
+        FuzzTarget::start(&self.plan)
     }
 
     /// Loads the blobs and says how many there are and how large, without running.

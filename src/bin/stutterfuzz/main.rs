@@ -1,7 +1,8 @@
 //! The `stutterfuzz` command: the original C tool's interface (same options, defaults and
 //! output lines) over the library's public API, plus spawning the server, time and round
 //! budgets, seeds, replay and failure files; and `stutterfuzz capture` (a recording proxy) and
-//! `stutterfuzz import` (blobs from a packet capture).
+//! `stutterfuzz import` (blobs from a packet capture); `stutterfuzz case-of-input` and
+//! `stutterfuzz input-of-case` (between fuzzer inputs and case strings).
 //!
 //! Exit status: 0 no finding (budget reached, interrupted, or a replayed case passed);
 //! 1 a finding; 2 a usage or setup error, as one line that says what to do.
@@ -15,6 +16,7 @@
 mod args;
 mod capture;
 mod failures;
+mod fuzz_input;
 mod import;
 mod terminal;
 
@@ -39,6 +41,14 @@ fn main() -> ExitCode {
         }
         Some("capture") => {
             return capture::main(std::iter::once(sub("capture")).chain(rest.into_iter().skip(1)));
+        }
+        Some("case-of-input") => {
+            let args = std::iter::once(sub("case-of-input")).chain(rest.into_iter().skip(1));
+            return fuzz_input::case_of_input_main(args);
+        }
+        Some("input-of-case") => {
+            let args = std::iter::once(sub("input-of-case")).chain(rest.into_iter().skip(1));
+            return fuzz_input::input_of_case_main(args);
         }
         _ => {}
     }
