@@ -19,7 +19,9 @@
 
 use std::path::PathBuf;
 
-pub use crate::case::{InputError, case_of_input, input_of_case};
+pub use crate::case::{
+    InputError, MAX_SLOW_PAUSE_MS, MAX_SLOW_READS, case_of_input, input_of_case,
+};
 use crate::corpus::{Blob, Corpus};
 use crate::error::SetupError;
 pub use crate::run::FuzzTarget;

@@ -107,6 +107,7 @@ mod tls;
 mod wire;
 
 pub use case::{Case, ParseCaseError, SlowRead, Stall};
+pub use config::Shard;
 pub use control::StopHandle;
 pub use corpus::{Blob, BlobSummary, Heard, Until, Wait};
 pub use error::{SetupError, SetupErrorKind};

@@ -118,6 +118,33 @@ fn the_correct_server_passes_a_full_run() {
 }
 
 #[test]
+fn shards_of_one_seed_deliver_disjoint_rounds_of_the_same_run() {
+    let cases = |stutter: stutterfuzz::Stutter, rounds| {
+        stutter.seed(7).cycles(rounds).preview(usize::MAX).unwrap()
+    };
+    let whole = cases(correct(), 18);
+    let per_round = whole.len() / 18;
+    for k in 1..=3 {
+        let shard = cases(correct().shard(k, 3), 6);
+        assert_eq!(shard.len(), 6 * per_round);
+        // Round n of shard k is round 3n + k - 1 of the whole run.
+        for (n, round) in shard.chunks(per_round).enumerate() {
+            let r = 3 * n + k as usize - 1;
+            assert_eq!(
+                round,
+                &whole[r * per_round..(r + 1) * per_round],
+                "shard {k}/3, its round {n}"
+            );
+        }
+    }
+    let err = correct()
+        .shard(4, 3)
+        .try_run_for(Duration::from_secs(5))
+        .expect_err("a shard outside its count");
+    assert!(err.to_string().contains("shard 4/3"), "{err}");
+}
+
+#[test]
 fn the_same_seed_sends_the_same_patterns() {
     let preview = |seed| correct().seed(seed).preview(40).unwrap();
     assert_eq!(preview(7), preview(7));

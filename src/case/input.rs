@@ -10,7 +10,9 @@
 //! - 1 byte of flags: `0x01` closes the connection after the chunks listed (the rest of the
 //!   blob is never sent), `0x02` reads the response slowly, with the schedule right after;
 //!   other bits are ignored;
-//! - with `0x02`: the slow reads' piece size, count and pause in milliseconds, three varints;
+//! - with `0x02`: the slow reads' piece size, count and pause in milliseconds, three varints
+//!   (the count at most [`MAX_SLOW_READS`], the pause at most [`MAX_SLOW_PAUSE_MS`]: an input
+//!   must stay quick to deliver, and runs draw 8 to 128 reads 1 to 3 ms apart);
 //! - the chunk sizes, each a varint of the size minus one (LEB128: seven bits a byte, the top
 //!   bit set on every byte but the last), each cut to what is left of the blob. When the input
 //!   runs out the rest of the blob is one last chunk, unless `0x01` is set.
@@ -28,6 +30,11 @@ use crate::split::Splits;
 const CLOSE_EARLY: u8 = 0x01;
 const SLOW: u8 = 0x02;
 
+/// The most slow reads an input asks for.
+pub const MAX_SLOW_READS: u32 = 1024;
+/// The longest pause between slow reads an input asks for, in milliseconds.
+pub const MAX_SLOW_PAUSE_MS: u64 = 10;
+
 /// The case a fuzzer input stands for, among `blobs` (in name order); `None` when there are
 /// no blobs.
 pub fn case_of_input(input: &[u8], blobs: &[Blob]) -> Option<Case> {
@@ -40,8 +47,8 @@ pub fn case_of_input(input: &[u8], blobs: &[Blob]) -> Option<Case> {
         let pause = varint(&mut bytes).unwrap_or(0);
         SlowRead::new(
             usize::try_from(piece).unwrap_or(usize::MAX),
-            u32::try_from(pieces).unwrap_or(u32::MAX),
-            Duration::from_millis(pause),
+            u32::try_from(pieces.min(u64::from(MAX_SLOW_READS))).unwrap_or(MAX_SLOW_READS),
+            Duration::from_millis(pause.min(MAX_SLOW_PAUSE_MS)),
         )
     });
     let mut left = blob.len();
@@ -109,6 +116,13 @@ pub fn input_of_case(case: &Case, blobs: &[Blob]) -> Result<Vec<u8>, InputError>
             splits.total(),
             case.blob(),
             blob.len()
+        )));
+    }
+    if let Some(slow) = case.slow()
+        && (slow.pieces() > MAX_SLOW_READS || slow.pause().as_millis() > MAX_SLOW_PAUSE_MS.into())
+    {
+        return Err(error(format!(
+            "its slow reads ({slow}) are more than an input asks for: at most {MAX_SLOW_READS} reads, {MAX_SLOW_PAUSE_MS} ms apart"
         )));
     }
     let close_early = splits.total() < blob.len();
@@ -204,6 +218,9 @@ mod tests {
         let missing: Case = "v1:gone:1,1".parse().unwrap();
         let err = input_of_case(&missing, &blobs).unwrap_err().to_string();
         assert!(err.starts_with("no blob is named \"gone\""), "{err}");
+        let slow: Case = "v1:a-ping:6;slow=64x8@50ms".parse().unwrap();
+        let err = input_of_case(&slow, &blobs).unwrap_err().to_string();
+        assert!(err.contains("at most 1024 reads, 10 ms apart"), "{err}");
         let long: Case = "v1:a-ping:4,4".parse().unwrap();
         let err = input_of_case(&long, &blobs).unwrap_err().to_string();
         assert!(
@@ -229,7 +246,7 @@ mod tests {
             blob in 0usize..2,
             chunks in proptest::collection::vec(1usize..300, 1..20),
             close_early in any::<bool>(),
-            slow in proptest::option::of((1usize..1 << 20, 1u32..200, 0u64..5)),
+            slow in proptest::option::of((1usize..1 << 20, 1u32..=MAX_SLOW_READS, 0u64..=MAX_SLOW_PAUSE_MS)),
         ) {
             let blobs = blobs();
             let len = blobs[blob].len();

@@ -17,7 +17,7 @@ mod manner;
 mod text;
 mod waits;
 
-pub use input::{InputError, case_of_input, input_of_case};
+pub use input::{InputError, MAX_SLOW_PAUSE_MS, MAX_SLOW_READS, case_of_input, input_of_case};
 pub use manner::{SlowRead, Stall};
 pub use text::ParseCaseError;
 pub(crate) use text::{RegressionFields, regression_fields};

@@ -8,6 +8,7 @@
 //! | `STUTTERFUZZ_DURATION` | `run_for(d)`'s `d`     | `30s`, `2m`, `1h 30m`   |
 //! | `STUTTERFUZZ_REPLAY`   | `.replay(case)`        | `v1:ping.txt:2,4`       |
 //! | `STUTTERFUZZ_SHRINK_TIME` | `.shrink_time(d)`   | `10s`, `0s` (off)       |
+//! | `STUTTERFUZZ_SHARD`    | `.shard(k, n)`         | `2/4`                   |
 //!
 //! A variable that is set but does not parse is an error naming it: never a silent default.
 
@@ -20,9 +21,11 @@ use crate::split::SplitMode;
 
 mod address;
 mod output_watch;
+mod shard;
 
 pub(crate) use address::{PortZero, free_port, resolve_addr};
 pub(crate) use output_watch::OutputWatch;
+pub use shard::Shard;
 
 /// What happens between an acknowledged chunk and the next.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -76,6 +79,7 @@ pub(crate) struct Requested {
     pub(crate) shrink: Budget,
     pub(crate) isolate_blobs: bool,
     pub(crate) stall_time: Duration,
+    pub(crate) shard: Shard,
 }
 
 impl Default for Requested {
@@ -101,6 +105,7 @@ impl Default for Requested {
             shrink: Budget::default(),
             isolate_blobs: false,
             stall_time: Duration::from_secs(1),
+            shard: Shard::default(),
         }
     }
 }
@@ -126,6 +131,13 @@ pub(crate) struct Settings {
     pub(crate) stall_time: Duration,
     /// Deliveries go over TLS (set by the run, which holds the TLS options).
     pub(crate) tls: bool,
+    /// The longest a delivery waits after its last chunk, for the server's answer, close or
+    /// exit, when no response oracle needs more; `None`: the engine's defaults. A fuzz
+    /// target's is short: its server is in process (a panic is seen at once) and its speed
+    /// is its inputs per second.
+    pub(crate) after_last: Option<Duration>,
+    /// Which share of the run's rounds this run delivers.
+    pub(crate) shard: Shard,
 }
 
 /// The value of environment variable `name`, if it is set and valid UTF-8: the only place
@@ -161,6 +173,12 @@ impl Settings {
                 .parse::<Seed>()
                 .map_err(|e| env_error("STUTTERFUZZ_SEED", &v, e))?,
             None => requested.seed.unwrap_or_else(Seed::random),
+        };
+        let shard = match env("STUTTERFUZZ_SHARD") {
+            Some(v) => v
+                .parse::<Shard>()
+                .map_err(|e| env_error("STUTTERFUZZ_SHARD", &v, e))?,
+            None => requested.shard,
         };
         let budget = match env("STUTTERFUZZ_DURATION") {
             Some(v) => humantime::parse_duration(v.trim())
@@ -235,6 +253,8 @@ impl Settings {
             isolate_blobs: requested.isolate_blobs,
             stall_time: requested.stall_time,
             tls: false,
+            after_last: None,
+            shard,
         })
     }
 }

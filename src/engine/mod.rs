@@ -92,7 +92,7 @@ impl Transport {
             addr,
             connect_timeout: settings.connect_timeout,
             pacing: Pacing::new(settings.gap, settings.connect_timeout),
-            linger: RESPONSE_WINDOW,
+            linger: settings.after_last.unwrap_or(RESPONSE_WINDOW),
             tls,
         }
     }
@@ -130,13 +130,16 @@ impl Transport {
     }
 }
 
-/// Every case of the run, in order: round by round, each blob once per round.
+/// Every case of the run, in order: round by round, each blob once per round (a shard's
+/// rounds: see [`Shard`](crate::Shard)).
 pub(crate) fn schedule<'a>(
     corpus: &'a Corpus,
     settings: &'a Settings,
 ) -> impl Iterator<Item = (&'a Blob, Planned)> + 'a {
     let rounds = settings.cycles.unwrap_or(u64::MAX);
-    (0..rounds).flat_map(move |round| {
+    (0..rounds).flat_map(move |n| {
+        // A shard's rounds are its share of the whole run's: each draws its own cases.
+        let round = settings.shard.round(n);
         corpus
             .blobs()
             .iter()

@@ -9,6 +9,7 @@
 //! of its parser a split reaches: that is what guides the search.
 
 use std::fmt;
+use std::time::Duration;
 
 use super::plan::Plan;
 use super::target::{Delivery, Target};
@@ -16,6 +17,9 @@ use crate::case::{Case, InputError, case_of_input, input_of_case};
 use crate::corpus::Blob;
 use crate::error::{SetupError, SetupErrorKind};
 use crate::report::Failure;
+
+/// The longest an input waits after its last chunk for the server's answer, close or exit.
+const LINGER: Duration = Duration::from_millis(5);
 
 /// A server kept up for a fuzzer's inputs. Made by
 /// [`Stutter::fuzz_target`](crate::Stutter::fuzz_target); stops the server when dropped.
@@ -45,8 +49,13 @@ impl FuzzTarget {
         // A fuzzer's panic hook aborts the process at once: a server's panic must become a
         // finding first, so that the abort that follows comes with the case string.
         crate::server::keep_server_panics();
+        // Each input waits at most this long after its last chunk: the server has read
+        // every chunk by then (pacing saw to it), an in-process server's panic is seen at
+        // once, and a fuzzer's speed is its inputs per second.
+        let mut plan = plan.clone();
+        plan.after_last = Some(LINGER);
         Ok(FuzzTarget {
-            target: Target::start(plan)?,
+            target: Target::start(&plan)?,
             blobs,
         })
     }

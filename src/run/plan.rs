@@ -31,12 +31,16 @@ pub(crate) struct Plan {
     pub(crate) oracles: Oracles,
     pub(crate) output: Option<OutputWatch>,
     pub(crate) regressions: Regressions,
-    /// Masks given that are no regular expression: each a setup error when the run starts.
-    pub(crate) bad_masks: Vec<String>,
+    /// Settings given that do not hold (a mask that is no regular expression, a shard outside
+    /// its count): each a setup error when the run starts.
+    pub(crate) bad_settings: Vec<String>,
     /// Where the delivery log goes (`.record(path)`).
     pub(crate) delivery_log: Option<PathBuf>,
     /// TLS to the server (`.tls(...)`).
     pub(crate) tls: Option<crate::tls::TlsOptions>,
+    /// The longest a delivery waits after its last chunk, if not the engine's defaults
+    /// (a fuzz target's is short).
+    pub(crate) after_last: Option<std::time::Duration>,
 }
 
 /// An in-process server's future, as the plan keeps it.
@@ -88,20 +92,22 @@ impl Plan {
             oracles: Oracles::default(),
             output: Some(OutputWatch::default()),
             regressions: Regressions::default(),
-            bad_masks: Vec::new(),
+            bad_settings: Vec::new(),
             delivery_log: None,
             tls: None,
+            after_last: None,
         }
     }
 
     /// The settings of a run with this time budget, the `STUTTERFUZZ_*` variables laid over
     /// them.
     pub(crate) fn settings(&self, budget: Duration) -> Result<Settings, SetupError> {
-        if let Some(error) = self.bad_masks.first() {
+        if let Some(error) = self.bad_settings.first() {
             return Err(SetupError::new(SetupErrorKind::Settings, error.clone()));
         }
         let mut settings = Settings::resolve(&self.requested, budget, env_var)?;
         settings.tls = self.tls.is_some();
+        settings.after_last = self.after_last;
         Ok(settings)
     }
 

@@ -266,6 +266,10 @@ impl<'a> Probe<'a> {
             Ok(_) => FINAL_SETTLE,
             Err(_) => EXIT_GRACE,
         };
+        let settle = self
+            .settings
+            .after_last
+            .map_or(settle, |cap| settle.min(cap));
         let died = exit_within(self.server.as_mut(), settle).await;
         let alarm = self.server.as_mut().and_then(Server::take_alarm);
         let (counts, response, judged) = match outcome {

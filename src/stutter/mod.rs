@@ -121,6 +121,18 @@ impl Stutter {
         self
     }
 
+    /// Runs shard `number` of `count` (from 1, as cargo-nextest's `--partition count:k/n`):
+    /// with the same seed, the shards deliver disjoint rounds of one run, so a campaign split
+    /// across machines never repeats a case. Also `STUTTERFUZZ_SHARD=k/n`. A number outside
+    /// `1..=count` is a setup error when the run starts.
+    pub fn shard(mut self, number: u64, count: u64) -> Self {
+        match crate::Shard::new(number, count) {
+            Ok(shard) => self.plan.requested.shard = shard,
+            Err(e) => self.plan.bad_settings.push(e),
+        }
+        self
+    }
+
     /// Delivers each blob `n` times, each with a fresh split pattern. Default: no limit,
     /// the run lasts its whole time budget.
     pub fn cycles(mut self, n: u64) -> Self {
@@ -325,7 +337,7 @@ impl Stutter {
     pub fn mask(mut self, pattern: &str) -> Self {
         match regex::bytes::Regex::new(pattern) {
             Ok(mask) => self.plan.oracles.masks.push(mask),
-            Err(e) => self.plan.bad_masks.push(format!(
+            Err(e) => self.plan.bad_settings.push(format!(
                 "mask {pattern:?} is not a regular expression: {e}; fix the pattern"
             )),
         }

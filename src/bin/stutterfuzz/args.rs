@@ -113,7 +113,12 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N")]
     pub(crate) seed: Option<Seed>,
 
-    /// Replay a case instead of fuzzing: a case string from a report (v1:BLOB:SIZES) or the
+    /// Run shard K of N (K from 1): with one --seed, the shards deliver disjoint rounds of one
+    /// run, so machines sharing a campaign never repeat each other's cases
+    #[arg(long, value_name = "K/N")]
+    pub(crate) shard: Option<stutterfuzz::Shard>,
+
+    /// Replay a case instead of fuzzing: a case string from a report (v1:BLOB:SIZES, v2:...) or the
     /// path of a failure file. Exit 1 if it still fails, 0 if not
     #[arg(long, value_name = "CASE|FILE")]
     pub(crate) replay: Option<String>,

@@ -154,6 +154,9 @@ fn configure(args: &Args) -> Result<Stutter, String> {
     if let Some(seed) = args.seed {
         fuzz = fuzz.seed(seed.value());
     }
+    if let Some(shard) = args.shard {
+        fuzz = fuzz.shard(shard.number(), shard.count());
+    }
     if let Some(rounds) = args.rounds {
         fuzz = fuzz.cycles(rounds);
     }
