@@ -5,18 +5,23 @@
 //! counts as the whole limit, and is marked.
 //!
 //! ```text
-//! cargo run --release --example guidance -- [--runs 5] [--seconds 60]
+//! cargo run --release --example guidance -- [--runs 5] [--seconds 60] [--no-seeds] [--fork N]
 //! ```
 //!
 //! Random: `Stutter::serve(...).run_for(limit)`, a new seed each run (100 connections at
 //! once). Guided: `scripts/fuzz framed` (libFuzzer, one connection at a time) with
-//! `-use_value_profile=1`, an empty corpus and a new `-seed` each run.
+//! `-use_value_profile=1` and a new `-seed` each run, its corpus seeded with the case strings
+//! of `fuzz/seeds/framed/cases.txt` (two splits of the first frame's header, as a user who
+//! knows the protocol would write them); `--no-seeds` starts it from an empty corpus, and
+//! `--guided-only` skips the random runs; `--fork N` runs N fuzzing processes at once (libFuzzer's `-fork=N`: the random search
+//! has 100 connections at once, a fuzzer one per process).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use stutterfuzz::Stutter;
+use stutterfuzz::fuzz::{blobs_in, input_file_name, input_of_case};
+use stutterfuzz::{Case, Stutter};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -26,23 +31,29 @@ fn main() -> ExitCode {
             .and_then(|i| args.get(i + 1))
             .map_or(Ok(default), |v| v.parse::<u64>())
     };
-    let (Ok(runs), Ok(seconds)) = (value("--runs", 5), value("--seconds", 60)) else {
-        eprintln!("guidance: --runs and --seconds take whole numbers");
+    let (Ok(runs), Ok(seconds), Ok(fork)) = (
+        value("--runs", 5),
+        value("--seconds", 60),
+        value("--fork", 0),
+    ) else {
+        eprintln!("guidance: --runs, --seconds and --fork take whole numbers");
         return ExitCode::from(2);
     };
+    let skip_random = args.iter().any(|a| a == "--guided-only");
+    let seeded = !args.iter().any(|a| a == "--no-seeds");
     let limit = Duration::from_secs(seconds);
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     println!("limit {seconds} s, {runs} runs each");
 
     let mut random = Vec::new();
-    for run in 0..runs {
+    for run in (0..runs).filter(|_| !skip_random) {
         let found = random_search(&root, run, limit);
         println!("random  run {}: {}", run + 1, shown(found, limit));
         random.push(found);
     }
     let mut guided = Vec::new();
     for run in 0..runs {
-        let found = match guided_search(&root, run, limit) {
+        let found = match guided_search(&root, run, limit, seeded, fork) {
             Ok(found) => found,
             Err(e) => {
                 eprintln!("guidance: {e}");
@@ -52,7 +63,9 @@ fn main() -> ExitCode {
         println!("guided  run {}: {}", run + 1, shown(found, limit));
         guided.push(found);
     }
-    println!("random: {}", summary(&random, limit));
+    if !skip_random {
+        println!("random: {}", summary(&random, limit));
+    }
     println!("guided: {}", summary(&guided, limit));
     ExitCode::SUCCESS
 }
@@ -72,8 +85,30 @@ fn random_search(root: &Path, run: u64, limit: Duration) -> Option<Duration> {
 }
 
 /// The time libFuzzer took to write a crash file, if it did within `limit`.
-fn guided_search(root: &Path, run: u64, limit: Duration) -> Result<Option<Duration>, String> {
+fn guided_search(
+    root: &Path,
+    run: u64,
+    limit: Duration,
+    seeded: bool,
+    fork: u64,
+) -> Result<Option<Duration>, String> {
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let corpus = dir.path().join("corpus/framed");
+    std::fs::create_dir_all(&corpus).map_err(|e| e.to_string())?;
+    if seeded {
+        let blobs = blobs_in(&[root.join("fixtures/framed")]).map_err(|e| e.to_string())?;
+        let seeds = std::fs::read_to_string(root.join("fuzz/seeds/framed/cases.txt"))
+            .map_err(|e| e.to_string())?;
+        for line in seeds
+            .lines()
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            let case: Case = line.parse().map_err(|e| format!("{line}: {e}"))?;
+            let input = input_of_case(&case, &blobs).map_err(|e| e.to_string())?;
+            std::fs::write(corpus.join(input_file_name(&input)), input)
+                .map_err(|e| e.to_string())?;
+        }
+    }
     let script = root.join("scripts/fuzz");
     // Built once before the clock starts.
     let built = Command::new(&script)
@@ -90,7 +125,8 @@ fn guided_search(root: &Path, run: u64, limit: Duration) -> Result<Option<Durati
         .arg("framed")
         .arg(format!("-max_total_time={}", limit.as_secs()))
         .arg(format!("-seed={}", 1000 + run))
-        .args(["-use_value_profile=1", "-max_len=64", "-len_control=0"])
+        .args(["-use_value_profile=1", "-max_len=16", "-len_control=0"])
+        .args((fork > 0).then(|| format!("-fork={fork}")))
         .env("STUTTERFUZZ_FUZZ_DIR", dir.path())
         .stderr(Stdio::null())
         .status()

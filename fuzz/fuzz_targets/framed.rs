@@ -11,9 +11,11 @@ use stutterfuzz::fuzz::FuzzTarget;
 fn target() -> &'static FuzzTarget {
     static TARGET: OnceLock<FuzzTarget> = OnceLock::new();
     TARGET.get_or_init(|| {
-        let blobs = concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures/framed");
+        // Built in, so the target runs where the sources are not (ClusterFuzzLite); the name
+        // is the file's, so case strings replay with `--blob-dir fixtures/framed`.
+        let frames = include_bytes!("../../fixtures/framed/frames.bin");
         Stutter::serve(stutterfuzz_fixtures::framed::serve_framed_buggy)
-            .blobs(blobs)
+            .blob("frames.bin", frames.as_slice())
             .fuzz_target()
             .unwrap_or_else(|e| panic!("the fuzz target cannot start: {e}"))
     })

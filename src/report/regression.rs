@@ -200,6 +200,55 @@ mod tests {
     }
 
     #[test]
+    fn files_of_several_machines_merge_by_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let blob = Blob::new("ping.txt", "PING\r\n");
+        let kind = FindingKind::ConnectTimeout {
+            after: std::time::Duration::from_secs(1),
+        };
+        let line_of = |text: &str| {
+            let case: Case = text.parse().unwrap();
+            line(&case, &blob, &kind, Seed::new(1))
+        };
+        let (a, b) = (dir.path().join("a.txt"), dir.path().join("b.txt"));
+        append(
+            &a,
+            "machine a",
+            &[line_of("v1:ping.txt:1,5"), line_of("v1:ping.txt:2,4")],
+        )
+        .unwrap();
+        append(
+            &b,
+            "machine b",
+            &[line_of("v1:ping.txt:2,4"), line_of("v1:ping.txt:3,3")],
+        )
+        .unwrap();
+        // Concatenated, duplicate lines dropped in order (`awk '!seen[$0]++'`).
+        let joined = [
+            fs::read_to_string(&a).unwrap(),
+            fs::read_to_string(&b).unwrap(),
+        ]
+        .concat();
+        let mut seen = std::collections::HashSet::new();
+        let merged: String = joined
+            .lines()
+            .filter(|l| seen.insert(*l))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let path = dir.path().join("merged.txt");
+        fs::write(&path, merged).unwrap();
+        let cases: Vec<String> = read(&path)
+            .unwrap()
+            .iter()
+            .map(|e| e.case.to_string())
+            .collect();
+        assert_eq!(
+            cases,
+            ["v1:ping.txt:1,5", "v1:ping.txt:2,4", "v1:ping.txt:3,3"]
+        );
+    }
+
+    #[test]
     fn a_corrupt_line_is_an_error_naming_it() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("regressions.txt");
