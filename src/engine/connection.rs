@@ -144,7 +144,11 @@ impl Connection {
                     break;
                 }
                 counts.ready_checks += 1;
-                match self.pacing.wait_acked(&fd).await {
+                match self
+                    .pacing
+                    .wait_delivered(&fd, &mut ends, counts.bytes)
+                    .await
+                {
                     Ok(Acked::WithinCycle) => counts.ready_first += 1,
                     Ok(_) => {}
                     Err(_) => {

@@ -91,7 +91,14 @@ impl Transport {
         Transport {
             addr,
             connect_timeout: settings.connect_timeout,
-            pacing: Pacing::new(settings.gap, settings.connect_timeout),
+            pacing: {
+                let pacing = Pacing::new(settings.gap, settings.connect_timeout);
+                if settings.pace_by_receipt {
+                    pacing.by_receipt()
+                } else {
+                    pacing
+                }
+            },
             linger: settings.after_last.unwrap_or(RESPONSE_WINDOW),
             tls,
         }

@@ -77,6 +77,10 @@ impl Queues {
         self.ask(&mut ends.clone(), ServerQueue::send_full)
     }
 
+    fn received(&self, ends: &mut Ends) -> Option<u64> {
+        self.ask(ends, ServerQueue::received)
+    }
+
     fn look(&self, ends: &mut Ends) -> Option<ServerEnd> {
         self.ask(ends, ServerQueue::server_end)
     }
@@ -145,6 +149,10 @@ pub(crate) struct Pacing {
     /// Give up waiting for an acknowledgement after this long and send anyway.
     ack_limit: Duration,
     queues: Queues,
+    /// Wait for the server's end to have received each chunk rather than for our end to see
+    /// it acknowledged, where the server's end can be seen (a fuzz target's choice: the
+    /// server's delayed acknowledgements cost up to 40 ms a chunk).
+    by_receipt: bool,
 }
 
 /// How the wait for an acknowledgement went.
@@ -167,6 +175,53 @@ impl Pacing {
             epoch: Instant::now(),
             ack_limit,
             queues: Queues::default(),
+            by_receipt: false,
+        }
+    }
+
+    /// The same pacing, waiting for receipt rather than acknowledgement where it can.
+    pub(crate) fn by_receipt(mut self) -> Self {
+        self.by_receipt = true;
+        self
+    }
+
+    /// Waits until the server's end has received `sent` bytes (bounded by `ack_limit`), when
+    /// pacing goes by receipt and that end can be seen; otherwise until our bytes are
+    /// acknowledged ([`wait_acked`](Self::wait_acked)).
+    pub(crate) async fn wait_delivered(
+        &self,
+        socket: &impl AsRawFd,
+        ends: &mut Option<Ends>,
+        sent: u64,
+    ) -> io::Result<Acked> {
+        let Some(at) = ends.as_mut().filter(|_| self.by_receipt) else {
+            return self.wait_acked(socket).await;
+        };
+        let start = Instant::now();
+        let mut spins = 0u32;
+        loop {
+            match self.queues.received(at) {
+                None => return self.wait_acked(socket).await,
+                Some(received) if received >= sent => {
+                    return Ok(if start.elapsed() <= self.cycle_len() {
+                        Acked::WithinCycle
+                    } else {
+                        Acked::Late
+                    });
+                }
+                Some(_) => {}
+            }
+            // A reset connection never receives more.
+            unacknowledged(socket)?;
+            if start.elapsed() >= self.ack_limit {
+                return Ok(Acked::NotWithinLimit);
+            }
+            if spins < 16 {
+                tokio::task::yield_now().await;
+            } else {
+                sleep(Duration::from_millis(1)).await;
+            }
+            spins += 1;
         }
     }
 

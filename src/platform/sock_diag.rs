@@ -62,6 +62,24 @@ impl ServerQueue {
             }))
     }
 
+    /// How many bytes the server's socket of the connection between `server` and `client`
+    /// has received from the client in all (`tcpi_bytes_received`), read or not; `None` when
+    /// it cannot be seen. Unlike our end's acknowledgements, which the server's kernel may
+    /// delay by up to 40 ms, it counts a segment as soon as it arrives.
+    pub(crate) fn received(
+        &mut self,
+        server: SocketAddr,
+        client: SocketAddr,
+    ) -> io::Result<Option<u64>> {
+        let Some(response) = self.query(server, client, ExtensionFlags::INFO)? else {
+            return Ok(None);
+        };
+        Ok(response.nlas.iter().find_map(|nla| match nla {
+            Nla::TcpInfo(info) => Some(info.bytes_received),
+            _ => None,
+        }))
+    }
+
     /// Whether the server's socket of the connection between `server` and `client` has its
     /// send buffer full: its queued memory within an eighth of `SO_SNDBUF` (a writer blocked
     /// on it refills it as soon as the peer takes a segment, so it is seldom caught at the
@@ -154,6 +172,7 @@ mod tests {
                 accepted: true
             })
         );
+        assert_eq!(queue.received(server_addr, client_addr).unwrap(), Some(0));
         client.write_all(b"hello").unwrap();
         // Loopback delivers at once; the server has not read yet.
         let mut waited = 0;
@@ -168,6 +187,7 @@ mod tests {
             waited += 1;
         }
         assert_eq!(end(&mut queue).map(|e| e.unread), Some(5));
+        assert_eq!(queue.received(server_addr, client_addr).unwrap(), Some(5));
         let mut buf = [0u8; 5];
         server.read_exact(&mut buf).unwrap();
         assert_eq!(end(&mut queue).map(|e| e.unread), Some(0));

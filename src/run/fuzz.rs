@@ -19,7 +19,7 @@ use crate::error::{SetupError, SetupErrorKind};
 use crate::report::Failure;
 
 /// The longest an input waits after its last chunk for the server's answer, close or exit.
-const LINGER: Duration = Duration::from_millis(5);
+pub(crate) const AFTER_LAST: Duration = Duration::from_millis(5);
 
 /// A server kept up for a fuzzer's inputs. Made by
 /// [`Stutter::fuzz_target`](crate::Stutter::fuzz_target); stops the server when dropped.
@@ -49,11 +49,13 @@ impl FuzzTarget {
         // A fuzzer's panic hook aborts the process at once: a server's panic must become a
         // finding first, so that the abort that follows comes with the case string.
         crate::server::keep_server_panics();
-        // Each input waits at most this long after its last chunk: the server has read
-        // every chunk by then (pacing saw to it), an in-process server's panic is seen at
-        // once, and a fuzzer's speed is its inputs per second.
+        // A fuzzer's speed is its inputs per second: each input waits at most
+        // [`AFTER_LAST`] after its last chunk (the server has read every chunk by then, and
+        // an in-process server's panic is seen at once), and each chunk waits for the
+        // server's end to receive and read it, not for its acknowledgement (which the
+        // server's kernel may hold back 40 ms).
         let mut plan = plan.clone();
-        plan.after_last = Some(LINGER);
+        plan.for_fuzzer = true;
         Ok(FuzzTarget {
             target: Target::start(&plan)?,
             blobs,

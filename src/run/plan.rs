@@ -38,9 +38,8 @@ pub(crate) struct Plan {
     pub(crate) delivery_log: Option<PathBuf>,
     /// TLS to the server (`.tls(...)`).
     pub(crate) tls: Option<crate::tls::TlsOptions>,
-    /// The longest a delivery waits after its last chunk, if not the engine's defaults
-    /// (a fuzz target's is short).
-    pub(crate) after_last: Option<std::time::Duration>,
+    /// Deliveries for a fuzz target: judged quickly, paced by receipt (see [`super::fuzz`]).
+    pub(crate) for_fuzzer: bool,
 }
 
 /// An in-process server's future, as the plan keeps it.
@@ -95,7 +94,7 @@ impl Plan {
             bad_settings: Vec::new(),
             delivery_log: None,
             tls: None,
-            after_last: None,
+            for_fuzzer: false,
         }
     }
 
@@ -107,7 +106,10 @@ impl Plan {
         }
         let mut settings = Settings::resolve(&self.requested, budget, env_var)?;
         settings.tls = self.tls.is_some();
-        settings.after_last = self.after_last;
+        if self.for_fuzzer {
+            settings.after_last = Some(super::fuzz::AFTER_LAST);
+            settings.pace_by_receipt = true;
+        }
         Ok(settings)
     }
 
