@@ -46,9 +46,6 @@ impl FuzzTarget {
             )
             .into());
         }
-        // A fuzzer's panic hook aborts the process at once: a server's panic must become a
-        // finding first, so that the abort that follows comes with the case string.
-        crate::server::keep_server_panics();
         // A fuzzer's speed is its inputs per second: each input waits at most
         // [`AFTER_LAST`] after its last chunk (the server has read every chunk by then, and
         // an in-process server's panic is seen at once), and each chunk waits for the
@@ -56,10 +53,11 @@ impl FuzzTarget {
         // server's kernel may hold back 40 ms).
         let mut plan = plan.clone();
         plan.for_fuzzer = true;
-        Ok(FuzzTarget {
-            target: Target::start(&plan)?,
-            blobs,
-        })
+        let target = Target::start(&plan)?;
+        // A fuzzer's panic hook aborts the process at once: a server's panic must become a
+        // finding first, so that the abort that follows comes with the case string.
+        crate::server::keep_server_panics();
+        Ok(FuzzTarget { target, blobs })
     }
 
     /// The case `input` stands for.

@@ -306,9 +306,8 @@ impl Served<'_> {
             )
             .into());
         }
-        let blob = blob.clone();
-        let baseline = self.baseline(probe, &blob).await?;
-        let probed = probe.try_case(&case, &blob, baseline.as_ref()).await?;
+        let baseline = self.baseline(probe, blob).await?;
+        let probed = probe.try_case(&case, blob, baseline.as_ref()).await?;
         let Some(kind) = probed.failure else {
             return Ok(Delivery {
                 response: probed
@@ -317,7 +316,7 @@ impl Served<'_> {
                 chunks: probed.counts.chunks as usize,
             });
         };
-        let suspect = Suspect::new(case, &blob, SuspectState::Culprit)
+        let suspect = Suspect::new(case, blob, SuspectState::Culprit)
             .sent(probed.counts.chunks as usize, probed.counts.bytes as usize);
         let found = Found {
             kind,
