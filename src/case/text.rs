@@ -125,7 +125,11 @@ impl<'a> Manner<'a> {
             }
             _ => return false,
         };
-        slot.is_none() && !value.is_empty() && slot.replace(value).is_none()
+        if slot.is_some() || value.is_empty() {
+            return false;
+        }
+        *slot = Some(value);
+        true
     }
 
     /// `case` as these fields describe it; `None` when a field does not parse or the pause

@@ -65,6 +65,20 @@ pub struct Heard {
     pub bytes: Vec<u8>,
 }
 
+impl Heard {
+    /// Adds to `heard` what the server sent while the client had sent `at` bytes: joined to
+    /// the last piece when that came at the same place.
+    pub(crate) fn add(heard: &mut Vec<Heard>, at: usize, bytes: &[u8]) {
+        match heard.last_mut() {
+            Some(last) if last.at == at => last.bytes.extend_from_slice(bytes),
+            _ => heard.push(Heard {
+                at,
+                bytes: bytes.to_vec(),
+            }),
+        }
+    }
+}
+
 /// The directive of a line that holds what the server said.
 const HEARD: &str = "heard";
 

@@ -197,60 +197,57 @@ impl Pacing {
         let Some(at) = ends.as_mut().filter(|_| self.by_receipt) else {
             return self.wait_acked(socket).await;
         };
-        let start = Instant::now();
-        let mut spins = 0u32;
-        loop {
-            match self.queues.received(at) {
-                None => return self.wait_acked(socket).await,
-                Some(received) if received >= sent => {
-                    return Ok(if start.elapsed() <= self.cycle_len() {
-                        Acked::WithinCycle
-                    } else {
-                        Acked::Late
-                    });
-                }
-                Some(_) => {}
-            }
-            // A reset connection never receives more.
-            unacknowledged(socket)?;
-            if start.elapsed() >= self.ack_limit {
-                return Ok(Acked::NotWithinLimit);
-            }
-            if spins < 16 {
-                tokio::task::yield_now().await;
-            } else {
-                sleep(Duration::from_millis(1)).await;
-            }
-            spins += 1;
+        let received = self
+            .poll(|| match self.queues.received(at) {
+                None => Ok(None),
+                Some(received) if received >= sent => Ok(Some(true)),
+                // A reset connection never receives more.
+                Some(_) => unacknowledged(socket).map(|_| Some(false)),
+            })
+            .await?;
+        match received {
+            Some(acked) => Ok(acked),
+            None => self.wait_acked(socket).await,
         }
     }
 
     /// Waits until the socket's bytes are acknowledged (bounded by `ack_limit`).
     pub(crate) async fn wait_acked(&self, socket: &impl AsRawFd) -> io::Result<Acked> {
-        if unacknowledged(socket)? == 0 {
-            return Ok(Acked::WithinCycle);
-        }
+        let acked = self
+            .poll(|| unacknowledged(socket).map(|queued| Some(queued == 0)))
+            .await?;
+        Ok(acked.unwrap_or(Acked::NotWithinLimit))
+    }
+
+    /// Asks `delivered` until it says yes, for at most `ack_limit`: at once, then after each
+    /// of a few yields (loopback is quick), then each millisecond. `None` when it cannot tell.
+    async fn poll(
+        &self,
+        mut delivered: impl FnMut() -> io::Result<Option<bool>>,
+    ) -> io::Result<Option<Acked>> {
         let start = Instant::now();
-        let deadline = start + self.ack_limit;
         let mut spins = 0u32;
         loop {
-            // Yield a few times first (loopback ACKs are quick), then poll each millisecond.
+            match delivered()? {
+                None => return Ok(None),
+                Some(true) => {
+                    return Ok(Some(if start.elapsed() <= self.cycle_len() {
+                        Acked::WithinCycle
+                    } else {
+                        Acked::Late
+                    }));
+                }
+                Some(false) => {}
+            }
+            if start.elapsed() >= self.ack_limit {
+                return Ok(Some(Acked::NotWithinLimit));
+            }
             if spins < 16 {
                 tokio::task::yield_now().await;
             } else {
                 sleep(Duration::from_millis(1)).await;
             }
             spins += 1;
-            if unacknowledged(socket)? == 0 {
-                return Ok(if start.elapsed() <= self.cycle_len() {
-                    Acked::WithinCycle
-                } else {
-                    Acked::Late
-                });
-            }
-            if Instant::now() >= deadline {
-                return Ok(Acked::NotWithinLimit);
-            }
         }
     }
 

@@ -41,14 +41,7 @@ struct Recording {
 impl Recording {
     /// The server sent `bytes` now: after the client's bytes so far.
     fn heard(&mut self, bytes: &[u8]) {
-        let at = self.bytes.len();
-        match self.heard.last_mut() {
-            Some(last) if last.at == at => last.bytes.extend_from_slice(bytes),
-            _ => self.heard.push(Heard {
-                at,
-                bytes: bytes.to_vec(),
-            }),
-        }
+        Heard::add(&mut self.heard, self.bytes.len(), bytes);
     }
 }
 

@@ -229,13 +229,7 @@ fn server_said(
             .map(|(_, end)| *end)
             .max()
             .unwrap_or(0);
-        match heard.last_mut() {
-            Some(last) if last.at == at => last.bytes.extend_from_slice(&payload[skip..]),
-            _ => heard.push(Heard {
-                at,
-                bytes: payload[skip..].to_vec(),
-            }),
-        }
+        Heard::add(&mut heard, at, &payload[skip..]);
     }
     heard
 }
