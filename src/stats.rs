@@ -49,13 +49,18 @@ pub struct Stats {
     /// Share of the positions 1 to 8 bytes into each record of each blob (records begin
     /// after line ends and NUL bytes, or at length prefixes) that have been a boundary.
     pub record_coverage: f64,
-    /// Responses that differed from the blob's whole-blob response while other deliveries
-    /// ran, but not when the case was delivered again alone: the deliveries disturbed each
-    /// other (shared state in the server), which is no boundary bug.
-    pub interference: u64,
-    /// Responses that differed only where the blob's own answer, sent whole again, changed
-    /// too (a date, an id): the server's own variation, learnt and ignored from then on.
+    /// Findings about an answer that did not pass the verdict gate: delivered again alone,
+    /// beside fresh whole answers, the case did not fail every time. Other deliveries
+    /// disturbed it (shared state in the server), or the server was not ready: no bug.
+    pub unconfirmed: u64,
+    /// The first few unconfirmed cases, as case strings, to replay by hand.
+    pub unconfirmed_cases: Vec<String>,
+    /// Findings about an answer that passed the gate only once what varies in the blob's own
+    /// whole answer (a date, an id, a random token, the order of records) was learnt.
     pub varied: u64,
+    /// Findings about an answer whose blob, sent whole in one write, failed the same way:
+    /// no boundary is to blame, so no finding (a warning in the stats line).
+    pub unsplit_fails: u64,
     /// Deliveries that paused mid-message while a probe checked that the server still
     /// served other clients.
     pub paused: u64,
@@ -86,8 +91,10 @@ impl Default for Stats {
             read_checks: 0,
             boundary_coverage: 0.0,
             record_coverage: 0.0,
-            interference: 0,
+            unconfirmed: 0,
+            unconfirmed_cases: Vec::new(),
             varied: 0,
+            unsplit_fails: 0,
             paused: 0,
             slow_reads: 0,
             backpressured: 0,
@@ -148,18 +155,31 @@ impl fmt::Display for Stats {
                 self.unread_before_next
             )?;
         }
-        if self.interference > 0 {
+        if self.unconfirmed > 0 {
             write!(
                 f,
-                " (interference={}: responses that differed while other deliveries ran, but not alone)",
-                self.interference
+                " (unconfirmed={}: answers that failed once but not every time alone, so no finding: {}{})",
+                self.unconfirmed,
+                self.unconfirmed_cases.join(" "),
+                if self.unconfirmed > self.unconfirmed_cases.len() as u64 {
+                    " ..."
+                } else {
+                    ""
+                }
             )?;
         }
         if self.varied > 0 {
             write!(
                 f,
-                " (varied={}: responses that differed where the blob's own answer varies too)",
+                " (varied={}: answers that differed only where the blob's own answer varies too)",
                 self.varied
+            )?;
+        }
+        if self.unsplit_fails > 0 {
+            write!(
+                f,
+                " (warning: unsplit_fails={}: the blob sent whole, in one write, failed the same way, so no boundary is to blame)",
+                self.unsplit_fails
             )?;
         }
         if self.port_waits > 0 {
@@ -175,6 +195,9 @@ impl fmt::Display for Stats {
 
 /// Below this `ready_to_send`, the stats line warns that boundaries are at risk.
 const SLOW_READY: f64 = 0.95;
+
+/// How many unconfirmed cases the stats list.
+const LISTED_UNCONFIRMED: usize = 5;
 
 /// Smoothing of the connect-cycles moving average, as in the original tool.
 const SMOOTHING: f64 = 0.9999;
@@ -257,9 +280,17 @@ impl StatsCollector {
         self.coverage.watch_records(blob, bytes);
     }
 
-    /// Notes a difference that did not show again alone.
-    pub(crate) fn interfered(&mut self) {
-        self.stats.interference += 1;
+    /// Notes a finding about an answer that did not pass the verdict gate.
+    pub(crate) fn unconfirmed(&mut self, case: &crate::case::Case) {
+        self.stats.unconfirmed += 1;
+        if self.stats.unconfirmed_cases.len() < LISTED_UNCONFIRMED {
+            self.stats.unconfirmed_cases.push(case.to_string());
+        }
+    }
+
+    /// Notes a finding about an answer whose blob sent whole failed the same way.
+    pub(crate) fn unsplit_fails(&mut self) {
+        self.stats.unsplit_fails += 1;
     }
 
     /// Notes a delivery that paused mid-message (and its probe was served).

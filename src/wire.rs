@@ -15,11 +15,15 @@ pub(crate) enum Listen {
     /// Keep the connection open, as a client waiting for its answer does, until the
     /// response is complete: the server closed, or at least `expect` bytes arrived (one, if
     /// no length is known) and nothing more came for `settle`. Give up `limit` after the last
-    /// chunk.
+    /// chunk. With `until_close` (the blob's whole answer ended with the server closing),
+    /// the answer is complete only when the server closes: a connection still open at
+    /// `limit` with all its bytes was kept open, judged after the whole limit, never after
+    /// a short quiet (a server may close some milliseconds after its last byte).
     Await {
         expect: Option<usize>,
         settle: Duration,
         limit: Duration,
+        until_close: bool,
     },
 }
 
@@ -36,10 +40,12 @@ impl Listen {
                 expect,
                 settle,
                 limit,
+                until_close,
             } => Listen::Await {
                 expect,
                 settle: settle + pause,
                 limit: limit + span,
+                until_close,
             },
         }
     }

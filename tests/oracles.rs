@@ -39,7 +39,8 @@ fn a_wrong_answer_on_a_split_is_found_by_expect_same_response() {
         panic!("expected a response difference:\n{finding}");
     };
     assert_ne!(expected, actual);
-    assert_eq!(expected[..*first_difference], actual[..*first_difference]);
+    let first_difference = first_difference.expect("the bytes differ");
+    assert_eq!(expected[..first_difference], actual[..first_difference]);
     let report = finding.to_string();
     assert!(
         report.contains("response to the blob sent whole"),
@@ -226,7 +227,7 @@ fn the_correct_server_runs_clean_under_valgrind() {
 }
 
 #[test]
-fn clients_that_change_each_others_answers_are_interference_not_a_finding() {
+fn clients_that_change_each_others_answers_are_unconfirmed_not_a_finding() {
     // Twenty copies of one blob at once on one key: each answer depends on the others.
     let report = against("line-server")
         .blob(
@@ -239,11 +240,15 @@ fn clients_that_change_each_others_answers_are_interference_not_a_finding() {
         .run_for(Duration::from_secs(120));
     assert_eq!(report.stats().deliveries, 80);
     assert!(
-        report.stats().interference > 0,
+        report.stats().unconfirmed > 0,
         "copies disturbed each other, and each was cleared alone: {}",
         report.stats()
     );
-    assert!(report.to_string().contains("interference="), "{report}");
+    assert!(report.to_string().contains("unconfirmed="), "{report}");
+    assert!(
+        report.to_string().contains("v1:shared-key:"),
+        "the unconfirmed cases are listed: {report}"
+    );
 }
 
 #[test]
@@ -255,12 +260,9 @@ fn answers_with_a_clock_and_request_ids_are_learnt_not_reported() {
         .response_timeout(Duration::from_secs(2))
         .cycles(30)
         .run_for(Duration::from_secs(120));
+    // Every delivery judged, none reported: what varies was learnt from the whole answers
+    // (two at the start, and a fresh one beside each second look).
     assert_eq!(report.stats().deliveries, 5 * 30);
-    assert!(
-        report.stats().varied > 0,
-        "the varying words were learnt: {}",
-        report.stats()
-    );
 }
 
 #[test]

@@ -1,79 +1,88 @@
-//! Confirming a differing response before it counts. Deliveries run concurrently, so a
-//! server with shared state (counters, keys that several blobs use) may answer one delivery
-//! differently because of another: that is interference. And a server may answer the same
-//! request differently by itself (a date, an id): that is variation. Neither is a boundary
-//! bug. So the case is delivered again with no other delivery in flight; if the answer is
-//! then right, the difference is counted (`interference=`). If it is still wrong, the blob is
-//! sent whole once more: where that answer changed too, the changed words are learnt as
-//! varying, and a difference only there is counted (`varied=`), not reported.
+//! The verdict gate: a finding about an answer (it differs, ended otherwise, came short or
+//! not at all, failed the user's check, a probe went unserved during a pause) counts only
+//! when it reproduces. Deliveries run concurrently, so a server with shared state may
+//! answer one differently because of another; a server may answer the same request
+//! differently by itself (a date, an id, a random token); a server may not be ready yet.
+//! None of that is a boundary bug.
+//!
+//! So, with no other delivery in flight, [`ROUNDS`] times: the blob is sent whole (a fresh
+//! answer, from which what varies is learnt, and which becomes the baseline if the answer
+//! changed for good), then the case is delivered and judged again against it. The finding
+//! counts only when every round fails. One round that passes makes it `unconfirmed=` in
+//! the stats, listed by case string; a whole blob that fails the same way makes it
+//! `unsplit_fails=`, a warning; the run goes on either way.
 
 use super::book::{Book, Running};
 use super::{Progress, Stopped, exit_within};
 use crate::case::{Case, Planned};
-use crate::oracle::{self, Relearnt};
-use crate::report::FindingKind;
+use crate::oracle::{self, Rejudged};
 use crate::split::Splits;
 use crate::wire::{Ending, Heard, Neglect};
+
+/// How many times a finding about an answer must fail alone before it counts.
+pub(crate) const ROUNDS: u32 = 3;
 
 /// How long after a confirming delivery the server is watched for a crash.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Delivers `running`'s case again, alone: `Some` is the finding when it fails again (or
-/// kills the server), `None` when the difference was interference or variation.
+/// Takes `running`'s case through the verdict gate: `Some` is the finding when it fails
+/// every round (or kills the server, or a connect fails), `None` when it does not count.
 pub(super) async fn confirm_alone<'a>(
     run: &mut super::Run<'a>,
     book: &mut Book<'a>,
     running: Running<'a>,
 ) -> Option<Stopped> {
-    let (ending, heard, neglect) =
-        match deliver_alone(run, book, &running, &running.planned, false).await {
-            Ok(delivered) => delivered,
-            Err(stopped) => return Some(stopped),
-        };
-    let judge = |run: &super::Run<'a>| {
-        let baseline = run.baselines.get(running.blob.name());
-        run.oracles
-            .judge_delivery(&running.planned.case, ending, &heard, baseline, neglect)
-    };
-    let Some(kind) = judge(run) else {
-        book.stats.interfered();
-        return None;
-    };
-    if !matches!(kind, FindingKind::ResponseDiffers { .. }) {
-        return Some(Stopped::Found(book.found_in(kind, &running)));
-    }
-    // Still different alone: does the blob's own answer vary?
     let whole = Planned {
         case: Case::new(running.blob.name(), Splits::whole(running.blob.len())),
         iteration: running.planned.iteration,
         fastopen: false,
     };
-    let again = match deliver_alone(run, book, &running, &whole, true).await {
-        Ok((_, again, _)) => again,
-        Err(stopped) => return Some(stopped),
-    };
-    let oracles = run.oracles;
-    let Some(baseline) = run.baselines.get_mut(running.blob.name()) else {
-        return Some(Stopped::Found(book.found_in(kind, &running)));
-    };
-    let varied = match oracles.relearn(baseline, &again.bytes) {
-        Relearnt::Unchanged => false,
-        Relearnt::Learnt => judge(run).is_none(),
-        Relearnt::Reshaped => {
-            // The answer moved altogether: the split answer is right if it is the new one.
-            let same = oracles.normalized(&heard.bytes) == oracles.normalized(&again.bytes)
-                && heard.closed() == again.closed();
-            if same {
-                *baseline = oracle::Baseline::new(again.bytes.clone(), again.closed());
+    let mut varied = false;
+    let mut last = None;
+    for _ in 0..ROUNDS {
+        let fresh = match deliver_alone(run, book, &running, &whole, true).await {
+            Ok((_, fresh, _)) => fresh,
+            Err(stopped) => return Some(stopped),
+        };
+        let (ending, heard, neglect) =
+            match deliver_alone(run, book, &running, &running.planned, false).await {
+                Ok(delivered) => delivered,
+                Err(stopped) => return Some(stopped),
+            };
+        let baseline = run.baselines.get_mut(running.blob.name());
+        match run.oracles.rejudge(
+            &running.planned.case,
+            (ending, &heard, neglect),
+            baseline,
+            &fresh,
+        ) {
+            Rejudged::Fails(kind) => last = Some(kind),
+            Rejudged::Varied => {
+                varied = true;
+                last = None;
+                break;
             }
-            same
+            Rejudged::Passes => {
+                last = None;
+                break;
+            }
+            Rejudged::WholeFailsToo(_) => {
+                book.stats.unsplit_fails();
+                return None;
+            }
         }
-    };
-    if varied {
-        book.stats.varied();
-        return None;
     }
-    Some(Stopped::Found(book.found_in(kind, &running)))
+    match last {
+        Some(kind) => Some(Stopped::Found(book.found_in(kind, &running))),
+        None if varied => {
+            book.stats.varied();
+            None
+        }
+        None => {
+            book.stats.unconfirmed(&running.planned.case);
+            None
+        }
+    }
 }
 
 /// Delivers `planned` (a case of `running`'s blob) with no other delivery in flight,

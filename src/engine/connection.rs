@@ -383,11 +383,16 @@ fn stop_time(
             expect,
             settle,
             limit,
+            until_close,
         } => {
             let give_up = done + limit;
             let enough = received >= expect.unwrap_or(1) as u64;
             if !enough {
                 return (give_up, ReadEnd::TimedOut);
+            }
+            if until_close {
+                // Only the close completes it: kept open means open for the whole limit.
+                return (give_up, ReadEnd::Settled);
             }
             let quiet_from = last_byte_at.map_or(done, |t| t.max(done));
             ((quiet_from + settle).min(give_up), ReadEnd::Settled)
@@ -407,6 +412,7 @@ mod tests {
             expect: Some(10),
             settle: ms(10),
             limit: ms(500),
+            until_close: false,
         };
         assert_eq!(
             stop_time(listen, done, None, 0),
@@ -420,6 +426,7 @@ mod tests {
             expect: None,
             settle: ms(10),
             limit: ms(500),
+            until_close: false,
         };
         assert_eq!(stop_time(no_length, done, None, 0).1, ReadEnd::TimedOut);
         assert_eq!(
@@ -430,6 +437,7 @@ mod tests {
             expect: Some(0),
             settle: ms(10),
             limit: ms(500),
+            until_close: false,
         };
         assert_eq!(
             stop_time(nothing_expected, done, None, 0),
@@ -438,6 +446,27 @@ mod tests {
         assert_eq!(
             stop_time(Listen::HalfClose { linger: ms(50) }, done, None, 0),
             (done + ms(50), ReadEnd::Lingered)
+        );
+    }
+
+    #[test]
+    fn an_answer_that_ended_with_a_close_is_complete_only_at_the_close() {
+        let done = Instant::now();
+        let ms = Duration::from_millis;
+        let listen = Listen::Await {
+            expect: Some(10),
+            settle: ms(1),
+            limit: ms(3000),
+            until_close: true,
+        };
+        // All the bytes came at once: still open after a quiet millisecond is no verdict.
+        assert_eq!(
+            stop_time(listen, done, Some(done + ms(3)), 10),
+            (done + ms(3000), ReadEnd::Settled)
+        );
+        assert_eq!(
+            stop_time(listen, done, Some(done + ms(3)), 4),
+            (done + ms(3000), ReadEnd::TimedOut)
         );
     }
 }

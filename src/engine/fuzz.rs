@@ -349,7 +349,7 @@ async fn finished<'a>(
         return Finished::Counted;
     };
     let stalled = matches!(kind, FindingKind::StoppedServingOthers { .. });
-    if oracle::may_interfere(&kind) || book.stalling() {
+    if oracle::gated(&kind) || book.stalling() {
         return Finished::Doubtful(Doubt {
             running,
             victims: stalled.then(|| book.victims()),

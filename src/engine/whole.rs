@@ -1,5 +1,5 @@
-//! Every blob delivered whole, in one write, once: the responses that `expect_same_response`
-//! compares split deliveries with.
+//! Every blob delivered whole, in one write, once: the answers that `expect_same_response`
+//! compares split deliveries with are made of these.
 
 use std::collections::HashMap;
 
@@ -8,18 +8,18 @@ use tokio::task::JoinSet;
 use super::{Progress, Transport};
 use crate::case::{Case, Planned};
 use crate::corpus::Corpus;
-use crate::oracle::{Baseline, Oracles};
+use crate::oracle::Oracles;
 use crate::split::Splits;
-use crate::wire::ConnectError;
+use crate::wire::{ConnectError, Heard};
 
-/// Delivers every blob whole, at most `connections` at once, and keeps each response. The
-/// first delivery that fails to connect ends it, with its case.
+/// Delivers every blob whole, at most `connections` at once, and keeps what each heard.
+/// The first delivery that fails to connect ends it, with its case.
 pub(crate) async fn deliver_whole(
     corpus: &Corpus,
     transport: &Transport,
     oracles: &Oracles,
     connections: usize,
-) -> Result<HashMap<String, Baseline>, (ConnectError, Case)> {
+) -> Result<HashMap<String, Heard>, (ConnectError, Case)> {
     let mut baselines = HashMap::new();
     let mut tasks = JoinSet::new();
     let mut blobs = corpus.blobs().iter();
@@ -48,8 +48,7 @@ pub(crate) async fn deliver_whole(
         };
         match outcome {
             Ok(delivered) => {
-                let closed = delivered.heard.closed();
-                baselines.insert(name, Baseline::new(delivered.heard.bytes, closed));
+                baselines.insert(name, delivered.heard);
             }
             Err(error) => return Err((error, case)),
         }

@@ -32,12 +32,15 @@ pub(crate) struct Baseline {
     pub(crate) bytes: Vec<u8>,
     pub(crate) closed: bool,
     pub(crate) volatile: Volatile,
+    /// The shortest whole answer seen: a split delivery waits for this many bytes.
+    pub(crate) shortest: usize,
 }
 
 impl Baseline {
     /// The whole-blob response `bytes`, closed by the server or not; nothing known to vary.
     pub(crate) fn new(bytes: Vec<u8>, closed: bool) -> Self {
         Baseline {
+            shortest: bytes.len(),
             bytes,
             closed,
             volatile: Volatile::default(),
@@ -45,10 +48,17 @@ impl Baseline {
     }
 
     /// How many bytes a split delivery waits for before its answer can be complete: the
-    /// whole-blob response's length. (An answer whose varying words came out shorter waits
-    /// for its response timeout, and is then confirmed alone like any short answer.)
+    /// shortest whole answer's length. (An answer whose varying words came out shorter
+    /// still waits for its response timeout, and then passes the verdict gate like any
+    /// short answer.)
     pub(crate) fn expected_len(&self) -> usize {
-        self.bytes.len()
+        self.shortest
+    }
+
+    /// True when a split delivery waits for the server to close: the whole answer ended
+    /// with a close, and always does.
+    pub(crate) fn awaits_close(&self) -> bool {
+        self.closed && !self.volatile.closing
     }
 }
 

@@ -49,19 +49,20 @@ pub(crate) fn neglected(neglect: Neglect) -> FindingKind {
     }
 }
 
-/// True for a finding about one delivery's response that other deliveries running at the
-/// same time may have caused (through state they share in the server): it is confirmed
-/// alone before it counts. That is a differing response, a failed user check, and a
-/// response that stopped short of the expected length (another client's change made it
-/// shorter); a server that answered nothing at all is a hang as it is.
-pub(crate) fn may_interfere(kind: &FindingKind) -> bool {
-    match kind {
-        FindingKind::ResponseDiffers { .. } | FindingKind::CheckFailed { .. } => true,
-        FindingKind::NoResponse { received, .. } => *received > 0,
-        // The probe may have waited behind the load of the other deliveries.
-        FindingKind::StoppedServingOthers { .. } => true,
-        _ => false,
-    }
+/// True for a finding about one delivery's answer (it differs, ended otherwise, came short
+/// or not at all, failed the user's check, or a probe went unserved during a pause): it
+/// counts only once it passes the verdict gate, delivered again alone beside fresh whole
+/// answers. Other deliveries running at the same time may have caused it (through state
+/// they share in the server), the server may vary by itself, or it may not have been
+/// ready. A server that died, refused or printed an alarm is a finding as it is.
+pub(crate) fn gated(kind: &FindingKind) -> bool {
+    matches!(
+        kind,
+        FindingKind::ResponseDiffers { .. }
+            | FindingKind::CheckFailed { .. }
+            | FindingKind::NoResponse { .. }
+            | FindingKind::StoppedServingOthers { .. }
+    )
 }
 
 /// The finding a failed connect is, or the setup error when the harness's own side failed.
@@ -121,24 +122,28 @@ mod tests {
     }
 
     #[test]
-    fn only_answers_other_clients_may_have_changed_are_confirmed_alone() {
+    fn only_findings_about_an_answer_pass_the_gate() {
         let differs = FindingKind::ResponseDiffers {
             expected: b"+1".to_vec(),
             actual: b"-nil".to_vec(),
-            first_difference: 0,
+            first_difference: Some(0),
             expected_closed: false,
             actual_closed: false,
         };
-        assert!(may_interfere(&differs));
+        assert!(gated(&differs));
         let short = |received| FindingKind::NoResponse {
             waited: Duration::from_secs(2),
             received,
+            expected: Some(20),
             last_boundary: 3,
         };
-        assert!(may_interfere(&short(16)), "a short answer");
-        assert!(!may_interfere(&short(0)), "no answer at all is a hang");
-        assert!(!may_interfere(&FindingKind::ConnectTimeout {
+        assert!(gated(&short(16)), "a short answer");
+        assert!(gated(&short(0)), "no answer at all");
+        assert!(!gated(&FindingKind::ConnectTimeout {
             after: Duration::from_secs(1)
+        }));
+        assert!(!gated(&FindingKind::ConnectRefused {
+            error: "refused".into()
         }));
     }
 

@@ -51,8 +51,9 @@ pub enum FindingKind {
         expected: Vec<u8>,
         /// This delivery's response.
         actual: Vec<u8>,
-        /// Offset of the first differing byte.
-        first_difference: usize,
+        /// Offset of the first differing byte that counted (not in a part masked or learnt
+        /// to vary); `None` when the bytes agree but the connection ended otherwise.
+        first_difference: Option<usize>,
         /// Whether the server closed the whole-blob delivery's connection.
         expected_closed: bool,
         /// Whether it closed this one.
@@ -65,6 +66,8 @@ pub enum FindingKind {
         waited: Duration,
         /// Bytes that did arrive.
         received: u64,
+        /// The length of the blob's whole answer (the shortest seen), when it is known.
+        expected: Option<u64>,
         /// Offset in the blob of the last boundary (where the last chunk began).
         last_boundary: usize,
     },
@@ -129,7 +132,7 @@ impl FindingKind {
                 actual,
                 first_difference,
             } => {
-                if expected == actual {
+                let Some(first_difference) = first_difference else {
                     let how = |closed: &bool| {
                         if *closed {
                             "closed the connection"
@@ -137,23 +140,46 @@ impl FindingKind {
                             "kept the connection open"
                         }
                     };
-                    format!(
-                        "the response to a split delivery ended differently: the server {} where, for the blob sent whole, it {}",
+                    let same = if expected == actual {
+                        "the same answer"
+                    } else {
+                        "the same answer but for the parts that vary"
+                    };
+                    return format!(
+                        "the response to a split delivery ended differently: {same}, but the server {} where, for the blob sent whole, it {}",
                         how(actual_closed),
                         how(expected_closed)
-                    )
-                } else {
-                    format!(
-                        "the response to a split delivery differs from the response to the blob sent whole, from byte {first_difference}"
-                    )
-                }
+                    );
+                };
+                format!(
+                    "the response to a split delivery differs from the response to the blob sent whole, from byte {first_difference}"
+                )
             }
             FindingKind::NoResponse {
                 waited,
+                received: 0,
+                last_boundary,
+                ..
+            } => format!(
+                "no response {} ms after the last chunk (nothing received; the last chunk began at byte {last_boundary})",
+                waited.as_millis()
+            ),
+            FindingKind::NoResponse {
+                waited,
                 received,
+                expected: Some(expected),
                 last_boundary,
             } => format!(
-                "no response {} ms after the last chunk ({received} bytes received; the last chunk began at byte {last_boundary})",
+                "the answer stopped short of the whole blob's: {received} of {expected} bytes {} ms after the last chunk, the connection still open (the last chunk began at byte {last_boundary})",
+                waited.as_millis()
+            ),
+            FindingKind::NoResponse {
+                waited,
+                received,
+                expected: None,
+                last_boundary,
+            } => format!(
+                "the answer did not complete: {received} bytes {} ms after the last chunk, the connection still open (the last chunk began at byte {last_boundary})",
                 waited.as_millis()
             ),
             FindingKind::CheckFailed { message } => format!("the check failed: {message}"),

@@ -1,24 +1,75 @@
-//! The whole-blob responses that `expect_same_response` compares split deliveries with,
-//! taken on the probe's server. A server that dies, refuses or stops accepting meanwhile is
-//! a finding like any other.
+//! The whole-blob answers that `expect_same_response` compares split deliveries with,
+//! taken on the probe's server. A baseline counts only once two whole answers in a row
+//! agree (but for what they show to vary): a server that accepts before it is ready
+//! ("starting up", "loading") answers otherwise at first, and is asked again, with
+//! backoff. A server that dies, refuses or stops accepting meanwhile is a finding like any
+//! other.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use super::probe::Probe;
 use crate::case::Case;
 use crate::corpus::{Blob, Corpus};
 use crate::engine::{FINAL_SETTLE, Found, Stopped, deliver_whole, exit_within};
-use crate::oracle::{self, Baseline};
+use crate::oracle::{self, Baseline, Relearnt};
 use crate::report::{Suspect, SuspectState};
 use crate::split::Splits;
 use crate::stats::Stats;
 
-/// Delivers each of `blobs` whole (at most `connections` at once) and keeps the responses.
+/// The waits between rounds of whole answers while some blob's two last answers disagree;
+/// after the last, the latest answer is taken as it is.
+const BACKOFF: [Duration; 6] = [
+    Duration::ZERO,
+    Duration::from_millis(25),
+    Duration::from_millis(50),
+    Duration::from_millis(100),
+    Duration::from_millis(200),
+    Duration::from_millis(400),
+];
+
+/// Delivers each of `blobs` whole (at most `connections` at once) until two answers in a
+/// row agree, and keeps them, with what varies between them learnt.
 pub(crate) async fn take_baselines(
     probe: &mut Probe<'_>,
     blobs: &Corpus,
     connections: usize,
 ) -> Result<HashMap<String, Baseline>, Stopped> {
+    let mut baselines: HashMap<String, Baseline> = HashMap::new();
+    let mut unsettled: Vec<Blob> = blobs.blobs().to_vec();
+    let deadline = tokio::time::Instant::now() + probe.startup_timeout();
+    for wait in std::iter::once(Duration::ZERO).chain(BACKOFF) {
+        if unsettled.is_empty() || tokio::time::Instant::now() + wait > deadline {
+            break;
+        }
+        tokio::time::sleep(wait).await;
+        let round = Corpus::from_blobs(unsettled.clone());
+        let heard = whole_round(probe, &round, connections).await?;
+        let oracles = probe.oracles();
+        unsettled.retain(|blob| {
+            let Some(heard) = heard.get(blob.name()) else {
+                return false;
+            };
+            match baselines.get_mut(blob.name()) {
+                None => {
+                    let first = Baseline::new(heard.bytes.clone(), heard.closed());
+                    baselines.insert(blob.name().to_owned(), first);
+                    true
+                }
+                // Agreed, or differed only in words or bytes that vary: settled.
+                Some(baseline) => oracles.relearn(baseline, heard) == Relearnt::Reshaped,
+            }
+        });
+    }
+    Ok(baselines)
+}
+
+/// One whole delivery of each of `blobs`, or the finding (or setup error) that ended it.
+async fn whole_round(
+    probe: &mut Probe<'_>,
+    blobs: &Corpus,
+    connections: usize,
+) -> Result<HashMap<String, crate::wire::Heard>, Stopped> {
     let recorded = deliver_whole(blobs, probe.transport(), probe.oracles(), connections).await;
     let whole = |blob: &Blob| {
         let case = Case::new(blob.name(), Splits::whole(blob.len()));
@@ -36,7 +87,7 @@ pub(crate) async fn take_baselines(
         return Err(found(oracle::exited(exit), suspects));
     }
     let (error, case) = match recorded {
-        Ok(baselines) => return Ok(baselines),
+        Ok(heard) => return Ok(heard),
         Err(failed) => failed,
     };
     let suspects = blobs.find(case.blob()).map(whole).into_iter().collect();

@@ -97,6 +97,11 @@ impl<'a> Probe<'a> {
         self.oracles
     }
 
+    /// How long the server may take to start (and to give settled answers).
+    pub(crate) fn startup_timeout(&self) -> Duration {
+        self.settings.startup_timeout
+    }
+
     /// The running server, if the harness started one.
     pub(crate) fn server(&mut self) -> Option<&mut Server> {
         self.server.as_mut()
@@ -274,13 +279,17 @@ impl<'a> Probe<'a> {
         let alarm = self.server.as_mut().and_then(Server::take_alarm);
         let (counts, response, judged) = match outcome {
             Ok(delivered) => {
-                let judged = self.oracles.judge_delivery(
+                let mut judged = self.oracles.judge_delivery(
                     case,
                     delivered.ending,
                     &delivered.heard,
                     baseline,
                     delivered.neglect,
                 );
+                if judged.as_ref().is_some_and(oracle::gated) && died.is_none() {
+                    let delivered = (delivered.ending, &delivered.heard, delivered.neglect);
+                    judged = self.rejudge(case, blob, delivered, baseline).await;
+                }
                 let closed = delivered.heard.closed();
                 let response = Response::new(delivered.heard.bytes, closed);
                 (delivered.counts, Some(response), judged)
@@ -301,6 +310,50 @@ impl<'a> Probe<'a> {
             counts,
             response,
         })
+    }
+
+    /// The verdict gate's second look, as a probe takes it: the blob sent whole now, and the
+    /// failing delivery judged again against that answer (with what varies in it learnt).
+    /// The finding if it still fails; none if it passes or the whole blob fails too.
+    async fn rejudge(
+        &mut self,
+        case: &Case,
+        blob: &Blob,
+        delivered: (
+            crate::wire::Ending,
+            &crate::wire::Heard,
+            Option<crate::wire::Neglect>,
+        ),
+        baseline: Option<&Baseline>,
+    ) -> Option<FindingKind> {
+        let whole = Planned {
+            case: Case::new(blob.name(), crate::split::Splits::whole(blob.len())),
+            iteration: 0,
+            fastopen: false,
+        };
+        let fresh = self
+            .transport
+            .connection(blob, &whole, self.oracles.baseline_listen())
+            .run(&Progress::default())
+            .await;
+        let Ok(fresh) = fresh else {
+            // The whole blob got no connection: the first verdict stands.
+            return self.oracles.judge_delivery(
+                case,
+                delivered.0,
+                delivered.1,
+                baseline,
+                delivered.2,
+            );
+        };
+        let mut learnt = baseline.cloned();
+        match self
+            .oracles
+            .rejudge(case, delivered, learnt.as_mut(), &fresh.heard)
+        {
+            oracle::Rejudged::Fails(kind) => Some(kind),
+            _ => None,
+        }
     }
 
     /// Delivers all `cases` (of one blob) at once on the live server, each on its own
