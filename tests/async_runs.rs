@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::blob_dir;
-use stutterfuzz::{FindingKind, RunEnd};
+use stutterfuzz::{FindingKind, RunEnd, Stutter};
 use stutterfuzz_fixtures::tokio_server;
 
 /// The number of blobs in the fixture directory.
@@ -102,4 +102,22 @@ fn the_async_runs_can_be_spawned() {
     spawnable(&run);
     let run = stutter.run_for_async(Duration::from_secs(1));
     spawnable(&run);
+}
+
+#[tokio::test]
+async fn a_server_task_that_panics_is_found_when_the_harness_runs_the_server() {
+    // The README's async pattern: the server given to `Stutter::serve` runs on the
+    // harness's runtime, whose task panics are watched, even from an async test. (A server
+    // `tokio::spawn`ed on the test's own runtime is not: its panics never reach the
+    // harness.)
+    let failure = Stutter::serve(tokio_server::serve_panicking)
+        .no_regression_file()
+        .blobs(blob_dir())
+        .cycles(50)
+        .shrink_time(Duration::from_secs(5))
+        .try_run_for_async(Duration::from_secs(30))
+        .await
+        .expect_err("a split command panics a task of the server");
+    let finding = failure.finding().expect("a finding, not a setup error");
+    assert!(finding.kind().headline().contains("panicked"), "{finding}");
 }

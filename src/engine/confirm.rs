@@ -5,9 +5,10 @@
 //! differently by itself (a date, an id, a random token); a server may not be ready yet.
 //! None of that is a boundary bug.
 //!
-//! So, with no other delivery in flight, [`ROUNDS`] times: the blob is sent whole (a fresh
-//! answer, from which what varies is learnt, and which becomes the baseline if the answer
-//! changed for good), then the case is delivered and judged again against it. The finding
+//! So, with no other delivery in flight, [`ROUNDS`] times: the blob is sent whole twice,
+//! back to back (fresh answers, from which what varies is learnt, and which become the
+//! baseline if the answer changed for good), then the case is delivered and judged again
+//! against them. The finding
 //! counts only when every round fails. One round that passes makes it `unconfirmed=` in
 //! the stats, listed by case string; a whole blob that fails the same way makes it
 //! `unsplit_fails=`, a warning; the run goes on either way.
@@ -15,7 +16,7 @@
 use super::book::{Book, Running};
 use super::{Progress, Stopped, exit_within};
 use crate::case::{Case, Planned};
-use crate::oracle::{self, Rejudged};
+use crate::oracle::{self, Rejudged, Relearnt};
 use crate::split::Splits;
 use crate::wire::{Ending, Heard, Neglect};
 
@@ -40,6 +41,15 @@ pub(super) async fn confirm_alone<'a>(
     let mut varied = false;
     let mut last = None;
     for _ in 0..ROUNDS {
+        // Two whole answers back to back: what a server varies from one request to the
+        // next (records it rotates) shows between them, whatever the split's turn is.
+        let earlier = match deliver_alone(run, book, &running, &whole, true).await {
+            Ok((_, earlier, _)) => earlier,
+            Err(stopped) => return Some(stopped),
+        };
+        if let Some(baseline) = run.baselines.get_mut(running.blob.name()) {
+            varied |= run.oracles.relearn(baseline, &earlier) != Relearnt::Unchanged;
+        }
         let fresh = match deliver_alone(run, book, &running, &whole, true).await {
             Ok((_, fresh, _)) => fresh,
             Err(stopped) => return Some(stopped),

@@ -18,6 +18,9 @@ pub enum RunEnd {
     Stopped,
     /// A replayed case did not fail in any attempt.
     ReplayPassed,
+    /// The run stopped at a finding about an answer that did not hold up when narrowed
+    /// (no case failed again alone, or only the blob sent whole did): not reported.
+    Unconfirmed,
 }
 
 /// The outcome of a run that found no bug.
@@ -70,6 +73,9 @@ impl fmt::Display for Report {
             (None, RunEnd::TimeUp) => "the time budget ran out".to_owned(),
             (None, RunEnd::Stopped) => "stopped on request".to_owned(),
             (None, RunEnd::ReplayPassed) => "the replay passed".to_owned(),
+            (None, RunEnd::Unconfirmed) => {
+                "the run stopped at a finding that did not hold up when narrowed".to_owned()
+            }
         };
         writeln!(f, "stutterfuzz: no finding; {why} (seed {})", self.seed)?;
         for note in &self.notes {

@@ -135,6 +135,27 @@ pub(crate) async fn run(
         narrowing = Some((started.elapsed(), settings.shrink.time));
         Some(narrowed)
     };
+    if oracle::gated(&found.kind)
+        && let Some(why) = narrowed.as_ref().and_then(disowned)
+    {
+        // Narrowing could not make it fail again alone, or only with the blob sent whole:
+        // a finding about an answer that does not hold up is not reported.
+        let mut stats = found.stats;
+        stats.unconfirmed += 1;
+        stats
+            .unconfirmed_cases
+            .extend(found.suspects.first().map(|s| s.case.to_string()));
+        let mut notes = notes;
+        notes.push(format!("{} (not reported: {why})", found.kind.headline()));
+        return Ok(Report {
+            stats,
+            seed: settings.seed,
+            notes,
+            end: RunEnd::Unconfirmed,
+            replayed: None,
+            server_pid,
+        });
+    }
     let mut finding = Finding::new(
         found.kind,
         found.suspects,
@@ -157,6 +178,17 @@ pub(crate) async fn run(
         _ => None,
     };
     Err(finding.into())
+}
+
+/// Why narrowing disowns a finding about an answer, if it does.
+fn disowned(narrowed: &Narrowed) -> Option<&'static str> {
+    match narrowed {
+        Narrowed::NoneAlone { .. } => Some("no suspect failed again alone"),
+        Narrowed::Unsplit { .. } => Some(
+            "its blob sent whole, in one write, fails the same way, so no boundary is to blame",
+        ),
+        _ => None,
+    }
 }
 
 async fn drive(

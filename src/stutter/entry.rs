@@ -125,9 +125,11 @@ impl Stutter {
         run::run_blocking(&self.plan, budget)
     }
 
-    /// Like [`run_for`](Self::run_for), on the caller's own runtime: a server that runs on
-    /// that runtime (spawned by the test) goes on running while it is fuzzed. Works on a
-    /// current-thread runtime (`#[tokio::test]`) and a multi-threaded one.
+    /// Like [`run_for`](Self::run_for), on the caller's own runtime. Works on a
+    /// current-thread runtime (`#[tokio::test]`) and a multi-threaded one. Give the server
+    /// to [`Stutter::serve`]: it runs on the harness's own runtime, where a panic in any of
+    /// its tasks is a finding. (A server spawned on the test's runtime is fuzzed too, but
+    /// its tasks' panics stay in their `JoinHandle`s, out of the harness's sight.)
     ///
     /// ```no_run
     /// use std::time::Duration;
@@ -142,10 +144,7 @@ impl Stutter {
     /// #[tokio::test]
     /// # */
     /// async fn my_server_survives_splits() {
-    ///     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    ///     let addr = listener.local_addr().unwrap();
-    ///     tokio::spawn(my_server(listener)); // the server runs on the test's own runtime
-    ///     Stutter::new(addr)
+    ///     Stutter::serve(my_server)
     ///         .blobs("fixtures/blobs")
     ///         .cycles(50)
     ///         .run_for_async(Duration::from_secs(10))
