@@ -13,9 +13,14 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --all-targets -- -D warnings
 
-# Benchmarks: measure throughput and fidelity (not part of the tests).
+# Benchmarks: measure throughput and fidelity, then the false-alarm row (not part of the tests).
 bench *ARGS:
     cargo run --release --example bench -- {{ARGS}}
+    scripts/false-alarms 30
+
+# False alarms: correct servers fuzzed SECS seconds each with both response oracles; must be 0.
+false-alarms SECS="30":
+    scripts/false-alarms {{SECS}}
 
 # Soak: long run at many connections, sampling descriptors and memory (10 min by default).
 soak *ARGS:

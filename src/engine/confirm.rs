@@ -5,18 +5,22 @@
 //! differently by itself (a date, an id, a random token); a server may not be ready yet.
 //! None of that is a boundary bug.
 //!
-//! So, with no other delivery in flight, [`ROUNDS`] times: the blob is sent whole twice,
+//! First the delivery is judged again against what is known now: when a clock ticks, every
+//! delivery in flight differs at once, and the first one through the gate teaches the rest.
+//! Then, with no other delivery in flight, [`ROUNDS`] times: the blob is sent whole twice,
 //! back to back (fresh answers, from which what varies is learnt, and which become the
 //! baseline if the answer changed for good), then the case is delivered and judged again
-//! against them. The finding
-//! counts only when every round fails. One round that passes makes it `unconfirmed=` in
-//! the stats, listed by case string; a whole blob that fails the same way makes it
-//! `unsplit_fails=`, a warning; the run goes on either way.
+//! against them. (A hang costs its whole response timeout: its copies wait side by side, in
+//! one round.) The finding counts only when every round fails. One round that passes makes
+//! it `unconfirmed=` in the stats, listed by case string (`varied=` when it passed once what
+//! varies was learnt); a whole blob that fails the same way makes it `unsplit_fails=`, a
+//! warning; the run goes on either way.
 
 use super::book::{Book, Running};
 use super::{Progress, Stopped, exit_within};
 use crate::case::{Case, Planned};
 use crate::oracle::{self, Rejudged, Relearnt};
+use crate::report::FindingKind;
 use crate::split::Splits;
 use crate::wire::{Ending, Heard, Neglect};
 
@@ -26,65 +30,88 @@ pub(crate) const ROUNDS: u32 = 3;
 /// How long after a confirming delivery the server is watched for a crash.
 const SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
 
-/// Takes `running`'s case through the verdict gate: `Some` is the finding when it fails
-/// every round (or kills the server, or a connect fails), `None` when it does not count.
+/// What a delivery that failed heard, kept for the gate.
+pub(super) type Answered = (Ending, Heard, Option<Neglect>);
+
+/// Takes `running`'s case, which failed as `first` with `delivered`, through the verdict
+/// gate: `Some` is the finding when it fails every round (or kills the server, or a connect
+/// fails), `None` when it does not count.
 pub(super) async fn confirm_alone<'a>(
     run: &mut super::Run<'a>,
     book: &mut Book<'a>,
     running: Running<'a>,
+    first: &FindingKind,
+    delivered: &Answered,
 ) -> Option<Stopped> {
+    let (ending, heard, neglect) = delivered;
+    let baseline = run.baselines.get(running.blob.name());
+    if run
+        .oracles
+        .judge_delivery(&running.planned.case, *ending, heard, baseline, *neglect)
+        .is_none()
+    {
+        // Another delivery's pass through the gate taught what varies here.
+        book.stats.varied();
+        return None;
+    }
     let whole = Planned {
         case: Case::new(running.blob.name(), Splits::whole(running.blob.len())),
         iteration: running.planned.iteration,
         fastopen: false,
     };
-    let mut varied = false;
+    let mut learnt = false;
     let mut last = None;
-    for _ in 0..ROUNDS {
+    let hang = matches!(first, FindingKind::NoResponse { .. });
+    let (rounds, copies) = if hang { (1, ROUNDS) } else { (ROUNDS, 1) };
+    'rounds: for _ in 0..rounds {
         // Two whole answers back to back: what a server varies from one request to the
         // next (records it rotates) shows between them, whatever the split's turn is.
-        let earlier = match deliver_alone(run, book, &running, &whole, true).await {
-            Ok((_, earlier, _)) => earlier,
-            Err(stopped) => return Some(stopped),
-        };
-        if let Some(baseline) = run.baselines.get_mut(running.blob.name()) {
-            varied |= run.oracles.relearn(baseline, &earlier) != Relearnt::Unchanged;
-        }
-        let fresh = match deliver_alone(run, book, &running, &whole, true).await {
-            Ok((_, fresh, _)) => fresh,
-            Err(stopped) => return Some(stopped),
-        };
-        let (ending, heard, neglect) =
-            match deliver_alone(run, book, &running, &running.planned, false).await {
-                Ok(delivered) => delivered,
+        let earlier =
+            match deliver_alone(run, book, &running, std::slice::from_ref(&whole), true).await {
+                Ok(mut heard) => heard.remove(0).1,
                 Err(stopped) => return Some(stopped),
             };
-        let baseline = run.baselines.get_mut(running.blob.name());
-        match run.oracles.rejudge(
-            &running.planned.case,
-            (ending, &heard, neglect),
-            baseline,
-            &fresh,
-        ) {
-            Rejudged::Fails(kind) => last = Some(kind),
-            Rejudged::Varied => {
-                varied = true;
-                last = None;
-                break;
-            }
-            Rejudged::Passes => {
-                last = None;
-                break;
-            }
-            Rejudged::WholeFailsToo(_) => {
-                book.stats.unsplit_fails();
-                return None;
+        if let Some(baseline) = run.baselines.get_mut(running.blob.name()) {
+            learnt |= run.oracles.relearn(baseline, &earlier) != Relearnt::Unchanged;
+        }
+        let fresh =
+            match deliver_alone(run, book, &running, std::slice::from_ref(&whole), true).await {
+                Ok(mut heard) => heard.remove(0).1,
+                Err(stopped) => return Some(stopped),
+            };
+        let split = vec![running.planned.clone(); copies as usize];
+        let delivered = match deliver_alone(run, book, &running, &split, false).await {
+            Ok(delivered) => delivered,
+            Err(stopped) => return Some(stopped),
+        };
+        for (ending, heard, neglect) in delivered {
+            let baseline = run.baselines.get_mut(running.blob.name());
+            match run.oracles.rejudge(
+                &running.planned.case,
+                (ending, &heard, neglect),
+                baseline,
+                &fresh,
+            ) {
+                Rejudged::Fails(kind) => last = Some(kind),
+                Rejudged::Varied => {
+                    learnt = true;
+                    last = None;
+                    break 'rounds;
+                }
+                Rejudged::Passes => {
+                    last = None;
+                    break 'rounds;
+                }
+                Rejudged::WholeFailsToo(_) => {
+                    book.stats.unsplit_fails();
+                    return None;
+                }
             }
         }
     }
     match last {
         Some(kind) => Some(Stopped::Found(book.found_in(kind, &running))),
-        None if varied => {
+        None if learnt => {
             book.stats.varied();
             None
         }
@@ -95,35 +122,44 @@ pub(super) async fn confirm_alone<'a>(
     }
 }
 
-/// Delivers `planned` (a case of `running`'s blob) with no other delivery in flight,
-/// listening as for a baseline when it is the blob sent `whole`: how it ended and what the
-/// server answered, or the finding when the server died or refused meanwhile.
+/// Delivers `planned` (cases of `running`'s blob, side by side) with no other delivery in
+/// flight, listening as the gate's whole answers do when they are the blob sent `whole`:
+/// how each ended and what the server answered, or the finding when the server died or
+/// refused meanwhile.
 async fn deliver_alone<'a>(
     run: &mut super::Run<'a>,
     book: &mut Book<'a>,
     running: &Running<'a>,
-    planned: &Planned,
+    planned: &[Planned],
     whole: bool,
-) -> Result<(Ending, Heard, Option<Neglect>), Stopped> {
+) -> Result<Vec<Answered>, Stopped> {
     let baseline = run.baselines.get(running.blob.name());
     let listen = if whole {
-        run.oracles.baseline_listen()
+        run.oracles.whole_listen(baseline)
     } else {
         run.oracles.listen(baseline, run.transport.linger)
     };
-    let outcome = run
-        .transport
-        .connection(running.blob, planned, listen)
-        .run(&Progress::default())
-        .await;
+    let mut tasks = tokio::task::JoinSet::new();
+    for (i, planned) in planned.iter().enumerate() {
+        let connection = run.transport.connection(running.blob, planned, listen);
+        tasks.spawn(async move { (i, connection.run(&Progress::default()).await) });
+    }
+    let mut outcomes: Vec<_> = tasks.join_all().await;
+    outcomes.sort_by_key(|(i, _)| *i);
     if let Some(exit) = exit_within(run.server.as_deref_mut(), SETTLE).await {
         return Err(Stopped::Found(book.found_in(oracle::exited(exit), running)));
     }
-    match outcome {
-        Ok(delivered) => Ok((delivered.ending, delivered.heard, delivered.neglect)),
-        Err(error) => Err(match oracle::connect_failed(error) {
-            Ok(kind) => Stopped::Found(book.found(kind)),
-            Err(setup) => Stopped::Setup(setup),
-        }),
+    let mut heard = Vec::with_capacity(outcomes.len());
+    for (_, outcome) in outcomes {
+        match outcome {
+            Ok(delivered) => heard.push((delivered.ending, delivered.heard, delivered.neglect)),
+            Err(error) => {
+                return Err(match oracle::connect_failed(error) {
+                    Ok(kind) => Stopped::Found(book.found(kind)),
+                    Err(setup) => Stopped::Setup(setup),
+                });
+            }
+        }
     }
+    Ok(heard)
 }

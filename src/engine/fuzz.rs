@@ -169,7 +169,15 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
             // A pause that starved the others first: their own doubts may be its doing.
             doubtful.sort_by_key(|d| d.victims.is_none());
             for doubt in std::mem::take(&mut doubtful) {
-                match confirm_alone(&mut run, &mut book, doubt.running).await {
+                match confirm_alone(
+                    &mut run,
+                    &mut book,
+                    doubt.running,
+                    &doubt.kind,
+                    &doubt.delivered,
+                )
+                .await
+                {
                     None => {}
                     Some(Stopped::Found(mut found)) => {
                         found.suspects.extend(doubt.victims.unwrap_or_default());
@@ -271,6 +279,10 @@ struct Doubt<'a> {
     /// For a delivery whose probe went unserved during its pause: the deliveries that were
     /// in flight then.
     victims: Option<Vec<crate::report::Suspect>>,
+    /// What it was first found to be.
+    kind: FindingKind,
+    /// What it heard then.
+    delivered: super::confirm::Answered,
 }
 
 /// What became of one finished delivery.
@@ -353,6 +365,8 @@ async fn finished<'a>(
         return Finished::Doubtful(Doubt {
             running,
             victims: stalled.then(|| book.victims()),
+            kind,
+            delivered: (delivered.ending, delivered.heard, delivered.neglect),
         });
     }
     tasks.abort_all();

@@ -30,6 +30,9 @@ use crate::wire::{Ending, Heard, Listen, Neglect, ReadEnd};
 pub(crate) const SETTLE: Duration = Duration::from_millis(1);
 /// The whole-blob delivery has no length to wait for: it waits for this much quiet.
 pub(crate) const BASELINE_SETTLE: Duration = Duration::from_millis(200);
+/// A whole-blob delivery of the verdict gate, once the answer's length is known, waits
+/// this much quiet after it.
+pub(crate) const WHOLE_SETTLE: Duration = Duration::from_millis(20);
 /// Without `.response_timeout`, how long to wait for a response before judging what came.
 pub(crate) const RESPONSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -114,6 +117,20 @@ impl Oracles {
             settle: BASELINE_SETTLE,
             limit: self.response_timeout.unwrap_or(RESPONSE_WAIT),
             until_close: false,
+        }
+    }
+
+    /// How the verdict gate's whole-blob deliveries listen: for the baseline's length (or
+    /// its close), then a short quiet; as for a baseline when none is known yet.
+    pub(crate) fn whole_listen(&self, baseline: Option<&Baseline>) -> Listen {
+        let Some(baseline) = baseline else {
+            return self.baseline_listen();
+        };
+        Listen::Await {
+            expect: Some(baseline.expected_len()),
+            settle: WHOLE_SETTLE,
+            limit: self.response_timeout.unwrap_or(RESPONSE_WAIT),
+            until_close: baseline.awaits_close(),
         }
     }
 

@@ -333,7 +333,7 @@ impl<'a> Probe<'a> {
         };
         let fresh = self
             .transport
-            .connection(blob, &whole, self.oracles.baseline_listen())
+            .connection(blob, &whole, self.oracles.whole_listen(baseline))
             .run(&Progress::default())
             .await;
         let Ok(fresh) = fresh else {
