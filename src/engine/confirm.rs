@@ -10,8 +10,8 @@
 //! Then, with no other delivery in flight, [`ROUNDS`] times: the blob is sent whole twice,
 //! back to back (fresh answers, from which what varies is learnt, and which become the
 //! baseline if the answer changed for good), then the case is delivered and judged again
-//! against them. (A hang costs its whole response timeout: its copies wait side by side, in
-//! one round.) The finding counts only when every round fails. One round that passes makes
+//! against them. (A hang costs its whole response timeout, a pause its length: their copies
+//! wait side by side, in one round.) The finding counts only when every round fails. One round that passes makes
 //! it `unconfirmed=` in the stats, listed by case string (`varied=` when it passed once what
 //! varies was learnt); a whole blob that fails the same way makes it `unsplit_fails=`, a
 //! warning; the run goes on either way.
@@ -61,8 +61,13 @@ pub(super) async fn confirm_alone<'a>(
     };
     let mut learnt = false;
     let mut last = None;
-    let hang = matches!(first, FindingKind::NoResponse { .. });
-    let (rounds, copies) = if hang { (1, ROUNDS) } else { (ROUNDS, 1) };
+    // A hang or a pause costs a long wait: its copies wait side by side, in one round
+    // (copies of a correct case do not stop each other being answered or served).
+    let waits = matches!(
+        first,
+        FindingKind::NoResponse { .. } | FindingKind::StoppedServingOthers { .. }
+    );
+    let (rounds, copies) = if waits { (1, ROUNDS) } else { (ROUNDS, 1) };
     'rounds: for _ in 0..rounds {
         // Two whole answers back to back: what a server varies from one request to the
         // next (records it rotates) shows between them, whatever the split's turn is.

@@ -8,16 +8,19 @@ use tokio::task::JoinSet;
 use super::{Progress, Transport};
 use crate::case::{Case, Planned};
 use crate::corpus::Corpus;
-use crate::oracle::Oracles;
+use crate::oracle::{Baseline, Oracles};
 use crate::split::Splits;
 use crate::wire::{ConnectError, Heard};
 
 /// Delivers every blob whole, at most `connections` at once, and keeps what each heard.
-/// The first delivery that fails to connect ends it, with its case.
+/// A blob with a baseline already listens for its known length (a short quiet after it);
+/// one without, for a long quiet. The first delivery that fails to connect ends it, with
+/// its case.
 pub(crate) async fn deliver_whole(
     corpus: &Corpus,
     transport: &Transport,
     oracles: &Oracles,
+    known: &HashMap<String, Baseline>,
     connections: usize,
 ) -> Result<HashMap<String, Heard>, (ConnectError, Case)> {
     let mut baselines = HashMap::new();
@@ -31,7 +34,8 @@ pub(crate) async fn deliver_whole(
                 iteration: 0,
                 fastopen: false,
             };
-            let connection = transport.connection(blob, &planned, oracles.baseline_listen());
+            let listen = oracles.whole_listen(known.get(blob.name()));
+            let connection = transport.connection(blob, &planned, listen);
             let name = blob.name().to_owned();
             tasks.spawn(async move {
                 let outcome = connection.run(&Progress::default()).await;

@@ -44,7 +44,7 @@ pub(crate) async fn take_baselines(
         }
         tokio::time::sleep(wait).await;
         let round = Corpus::from_blobs(unsettled.clone());
-        let heard = whole_round(probe, &round, connections).await?;
+        let heard = whole_round(probe, &round, &baselines, connections).await?;
         let oracles = probe.oracles();
         unsettled.retain(|blob| {
             let Some(heard) = heard.get(blob.name()) else {
@@ -68,9 +68,11 @@ pub(crate) async fn take_baselines(
 async fn whole_round(
     probe: &mut Probe<'_>,
     blobs: &Corpus,
+    known: &HashMap<String, Baseline>,
     connections: usize,
 ) -> Result<HashMap<String, crate::wire::Heard>, Stopped> {
-    let recorded = deliver_whole(blobs, probe.transport(), probe.oracles(), connections).await;
+    let (transport, oracles) = (probe.transport(), probe.oracles());
+    let recorded = deliver_whole(blobs, transport, oracles, known, connections).await;
     let whole = |blob: &Blob| {
         let case = Case::new(blob.name(), Splits::whole(blob.len()));
         Suspect::new(case, blob, SuspectState::InFlight)
