@@ -139,6 +139,16 @@ fn listening_depends_on_the_oracles() {
     );
 }
 
+/// The gate's second look at `split`, beside the whole answer `whole`.
+fn again(oracles: &Oracles, split: &Heard, baseline: &mut Baseline, whole: &Heard) -> Rejudged {
+    oracles.rejudge(
+        &case(),
+        (Ending::Complete, split, None),
+        Some(baseline),
+        whole,
+    )
+}
+
 fn same_response() -> Oracles {
     Oracles {
         expect_same: true,
@@ -180,12 +190,7 @@ fn a_server_that_was_not_ready_is_baselined_again() {
     let split = heard(b"+OK\n", ReadEnd::Settled);
     let whole = heard(b"+OK\n", ReadEnd::Settled);
     assert_eq!(
-        oracles.rejudge(
-            &case(),
-            (Ending::Complete, &split, None),
-            Some(&mut baseline),
-            &whole
-        ),
+        again(&oracles, &split, &mut baseline, &whole),
         Rejudged::Varied
     );
     assert_eq!(baseline.bytes, b"+OK\n");
@@ -199,12 +204,7 @@ fn closing_that_varies_by_itself_is_not_a_finding() {
     let whole_open = heard(b"bye\n", ReadEnd::Settled);
     assert!(oracles.judge(&case(), &open, Some(&baseline)).is_some());
     assert_eq!(
-        oracles.rejudge(
-            &case(),
-            (Ending::Complete, &open, None),
-            Some(&mut baseline),
-            &whole_open
-        ),
+        again(&oracles, &open, &mut baseline, &whole_open),
         Rejudged::Varied
     );
     assert!(baseline.volatile.closing);
@@ -255,22 +255,12 @@ fn an_answer_complete_but_shorter_than_the_first_whole_one_is_no_hang() {
     );
     let whole = heard(b"+OK id=11\n", ReadEnd::Settled);
     assert_eq!(
-        oracles.rejudge(
-            &case(),
-            (Ending::Complete, &split, None),
-            Some(&mut baseline),
-            &whole
-        ),
+        again(&oracles, &split, &mut baseline, &whole),
         Rejudged::Varied
     );
     // A short answer that stays short is the finding, with its true label.
     let cut = heard(b"+OK", ReadEnd::TimedOut);
-    let kind = match oracles.rejudge(
-        &case(),
-        (Ending::Complete, &cut, None),
-        Some(&mut baseline),
-        &whole,
-    ) {
+    let kind = match again(&oracles, &cut, &mut baseline, &whole) {
         Rejudged::Fails(kind) => kind,
         other => panic!("{other:?}"),
     };
