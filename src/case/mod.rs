@@ -211,6 +211,17 @@ pub(crate) struct Planned {
     pub(crate) fastopen: bool,
 }
 
+impl Planned {
+    /// `blob` sent whole, in one write: the delivery whose answer the others are compared with.
+    pub(crate) fn whole(blob: &Blob, iteration: u64) -> Planned {
+        Planned {
+            case: Case::new(blob.name(), Splits::whole(blob.len())),
+            iteration,
+            fastopen: false,
+        }
+    }
+}
+
 /// Draws delivery number `iteration` of `blob` from its own stream. Draw order (stable):
 /// the fast-open roll, then the split pattern, then the pause roll and its place, then the
 /// slow-reader roll and its schedule.

@@ -18,10 +18,9 @@
 
 use super::book::{Book, Running};
 use super::{Progress, Stopped, exit_within};
-use crate::case::{Case, Planned};
+use crate::case::Planned;
 use crate::oracle::{self, Rejudged, Relearnt};
 use crate::report::FindingKind;
-use crate::split::Splits;
 use crate::wire::{Ending, Heard, Neglect};
 
 /// How many times a finding about an answer must fail alone before it counts.
@@ -54,11 +53,7 @@ pub(super) async fn confirm_alone<'a>(
         book.stats.varied();
         return None;
     }
-    let whole = Planned {
-        case: Case::new(running.blob.name(), Splits::whole(running.blob.len())),
-        iteration: running.planned.iteration,
-        fastopen: false,
-    };
+    let whole = Planned::whole(running.blob, running.planned.iteration);
     let mut learnt = false;
     let mut last = None;
     // A hang or a pause costs a long wait: its copies wait side by side, in one round

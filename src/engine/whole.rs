@@ -9,7 +9,6 @@ use super::{Progress, Transport};
 use crate::case::{Case, Planned};
 use crate::corpus::Corpus;
 use crate::oracle::{Baseline, Oracles};
-use crate::split::Splits;
 use crate::wire::{ConnectError, Heard};
 
 /// Delivers every blob whole, at most `connections` at once, and keeps what each heard.
@@ -23,17 +22,13 @@ pub(crate) async fn deliver_whole(
     known: &HashMap<String, Baseline>,
     connections: usize,
 ) -> Result<HashMap<String, Heard>, (ConnectError, Case)> {
-    let mut baselines = HashMap::new();
+    let mut heard = HashMap::new();
     let mut tasks = JoinSet::new();
     let mut blobs = corpus.blobs().iter();
     loop {
         while tasks.len() < connections {
             let Some(blob) = blobs.next() else { break };
-            let planned = Planned {
-                case: Case::new(blob.name(), Splits::whole(blob.len())),
-                iteration: 0,
-                fastopen: false,
-            };
+            let planned = Planned::whole(blob, 0);
             let listen = oracles.whole_listen(known.get(blob.name()));
             let connection = transport.connection(blob, &planned, listen);
             let name = blob.name().to_owned();
@@ -43,7 +38,7 @@ pub(crate) async fn deliver_whole(
             });
         }
         let Some(joined) = tasks.join_next().await else {
-            return Ok(baselines);
+            return Ok(heard);
         };
         let (name, case, outcome) = match joined {
             Ok(done) => done,
@@ -52,7 +47,7 @@ pub(crate) async fn deliver_whole(
         };
         match outcome {
             Ok(delivered) => {
-                baselines.insert(name, delivered.heard);
+                heard.insert(name, delivered.heard);
             }
             Err(error) => return Err((error, case)),
         }

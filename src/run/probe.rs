@@ -326,11 +326,7 @@ impl<'a> Probe<'a> {
         ),
         baseline: Option<&Baseline>,
     ) -> Option<FindingKind> {
-        let whole = Planned {
-            case: Case::new(blob.name(), crate::split::Splits::whole(blob.len())),
-            iteration: 0,
-            fastopen: false,
-        };
+        let whole = Planned::whole(blob, 0);
         let fresh = self
             .transport
             .connection(blob, &whole, self.oracles.whole_listen(baseline))
