@@ -25,6 +25,9 @@ pub enum SetupErrorKind {
     Replay,
     /// The harness itself could not run (for example, no thread or runtime).
     Harness,
+    /// The client under test could not be started, never connected, or fails even when the
+    /// answers reach it whole.
+    Client,
 }
 
 /// A run that could not start or go on, with a message that says what to do.

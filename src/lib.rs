@@ -77,6 +77,8 @@
 mod stutter;
 // The run layer: a run from its plan to its report.
 mod run;
+// The client direction: the client under test, its answers cut.
+mod client;
 // The delivery engine: connections, pacing, the run loop.
 mod engine;
 // What counts as a bug.
@@ -107,6 +109,10 @@ mod tls;
 mod wire;
 
 pub use case::{Case, ParseCaseError, SlowRead, Stall};
+pub use client::{
+    ClientCase, ClientFailure, ClientFinding, ClientFindingKind, ClientReport,
+    ParseClientCaseError, StutterClient,
+};
 pub use config::Shard;
 pub use control::StopHandle;
 pub use corpus::{Blob, BlobSummary, Heard, Until, Wait};

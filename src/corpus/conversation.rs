@@ -124,6 +124,40 @@ pub(crate) fn parse(file: &[u8]) -> Option<Result<Parts, String>> {
     Some(Ok((bytes, waits)))
 }
 
+/// What the server said in a recorded conversation file, each answer at the client bytes
+/// sent before it (the `#~ heard` lines, decoded): what a stand-in server answers a client
+/// with. `None` when `file` is no conversation; `Err` names a line that cannot be served (an
+/// answer cut short when it was recorded).
+pub(crate) fn heard(file: &[u8]) -> Option<Result<Vec<Heard>, String>> {
+    let rest = file.strip_prefix(HEADER.as_bytes())?;
+    let rest = rest
+        .strip_prefix(b"\r\n")
+        .or_else(|| rest.strip_prefix(b"\n"))?;
+    let mut sent = 0;
+    let mut heard = Vec::new();
+    for (i, line) in rest.split_inclusive(|&b| b == b'\n').enumerate() {
+        let Some(directive) = line.strip_prefix(b"#~ ") else {
+            sent += line.len();
+            continue;
+        };
+        let Some(text) = directive.strip_prefix(HEARD.as_bytes()) else {
+            continue;
+        };
+        let text = text.strip_prefix(b" ").unwrap_or(text);
+        let text = text.strip_suffix(b"\n").unwrap_or(text);
+        let text = text.strip_suffix(b"\r").unwrap_or(text);
+        if text.starts_with(b"(and ") {
+            return Some(Err(format!(
+                "line {}: this answer was cut short when it was recorded (only its first {HEARD_KEPT} bytes are kept), so it cannot be answered with; record a shorter exchange, or test against the real server",
+                i + 2
+            )));
+        }
+        let bytes: Vec<u8> = percent_encoding::percent_decode(text).collect();
+        Heard::add(&mut heard, sent, &bytes);
+    }
+    Some(Ok(heard))
+}
+
 fn directive_until(text: &str) -> Option<Until> {
     let (key, value) = text.strip_prefix("wait ")?.split_once('=')?;
     match key {
@@ -249,6 +283,36 @@ mod tests {
         );
         assert_eq!(text, expected);
         assert_eq!(parse(&file).unwrap().unwrap(), (bytes, waits.to_vec()));
+    }
+
+    #[test]
+    fn recorded_answers_are_read_back_at_the_bytes_they_followed() {
+        let heard_list = [
+            Heard {
+                at: 0,
+                bytes: b"220 ok\r\n".to_vec(),
+            },
+            Heard {
+                at: 6,
+                bytes: b"+PONG 100%\r\n".to_vec(),
+            },
+        ];
+        let file = write(b"PING\r\nQUIT\r\n", &[], &heard_list);
+        assert_eq!(heard(&file).unwrap().unwrap(), heard_list);
+        assert!(heard(b"PING\r\n").is_none());
+        let long = write(
+            b"GET\n",
+            &[],
+            &[Heard {
+                at: 4,
+                bytes: vec![b'x'; HEARD_KEPT + 1],
+            }],
+        );
+        let err = heard(&long).unwrap().unwrap_err();
+        assert!(
+            err.starts_with("line 4: this answer was cut short"),
+            "{err}"
+        );
     }
 
     #[test]

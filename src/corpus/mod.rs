@@ -11,7 +11,9 @@ use std::sync::Arc;
 mod conversation;
 
 pub use conversation::{Heard, Until, Wait};
-pub(crate) use conversation::{can_wait_at, write as write_conversation};
+pub(crate) use conversation::{
+    can_wait_at, heard as recorded_answers, write as write_conversation,
+};
 
 use crate::error::{SetupError, SetupErrorKind};
 

@@ -32,7 +32,7 @@ use tokio::time::{Instant, timeout};
 
 pub(crate) use connection::{Connection, Delivered, Progress};
 pub(crate) use fuzz::{Run, fuzz};
-pub(crate) use pacing::Pacing;
+pub(crate) use pacing::{Ends, Pacing};
 pub(crate) use whole::deliver_whole;
 
 use crate::case::{Planned, plan};

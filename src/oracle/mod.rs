@@ -16,6 +16,7 @@ use std::time::Duration;
 pub use response::Response;
 pub(crate) use response::{Baseline, first_difference};
 pub(crate) use verdict::{alarmed, connect_failed, exited, gated, stopped_reading};
+pub(crate) use volatile::Volatile;
 
 use crate::case::Case;
 use crate::report::FindingKind;

@@ -28,7 +28,9 @@ use std::time::Duration;
 
 pub use fuzz::FuzzTarget;
 pub(crate) use plan::{InProcess, Plan, Regressions};
+pub(crate) use probe::check_listening;
 pub use target::{Delivery, Target};
+pub(crate) use thread::{may_block, named as named_thread, runtime, thread_error};
 
 use crate::case::Case;
 use crate::engine::schedule;

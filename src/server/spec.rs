@@ -45,6 +45,13 @@ impl ServerSpec {
         words.join(" ")
     }
 
+    /// The command line as written, placeholders kept, for messages.
+    pub(crate) fn template(&self) -> String {
+        let mut words = vec![self.program.to_string_lossy().into_owned()];
+        words.extend(self.args.iter().map(|a| a.to_string_lossy().into_owned()));
+        words.join(" ")
+    }
+
     /// The arguments for a server listening on `addr`: `{addr}`, `{host}` and `{port}`
     /// replaced.
     fn args(&self, addr: SocketAddr) -> Vec<OsString> {

@@ -1,0 +1,237 @@
+//! The client direction: the same bug on the other side of the connection. A driver, an
+//! SDK, a proxy or a command-line tool that takes one `read()` of the server's answer as
+//! the whole answer works on loopback, where one `write_all` almost always arrives as one
+//! read, and breaks on a real network. Here the client under test connects to the harness,
+//! which answers it (relaying a real server's answers, or a recorded conversation's) cut into
+//! chunks that the client reads one at a time, and watches what the client does.
+//!
+//! - [`plan`]: what [`StutterClient`] was told, the environment laid over it;
+//! - [`under_test`]: the client, a process or a function in this process, run once;
+//! - [`relay`]: the listener the client connects to, and the cutting of the answers;
+//! - [`answers`]: a real server's answers, or a stand-in's recorded ones;
+//! - [`judge`]: what counts as a bug in a client;
+//! - [`session`]: a run from its plan to its report (the verdict gate and narrowing too);
+//! - [`case`], [`report`]: what a run tells its user.
+
+mod answers;
+mod case;
+mod judge;
+mod plan;
+mod relay;
+mod report;
+mod session;
+mod under_test;
+
+use std::fmt::Debug;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use case::{ClientCase, ParseClientCaseError};
+pub use judge::ClientFindingKind;
+pub use report::{ClientFailure, ClientFinding, ClientReport};
+
+use crate::config::{PortZero, resolve_addr};
+use crate::rng::Seed;
+use crate::server::ServerSpec;
+use crate::split::SplitMode;
+use plan::{Requested, Source};
+use under_test::{ClientFn, UnderTest};
+
+/// A test of a client: how it reacts when the server's answers reach it cut into pieces.
+///
+/// The client is a command (run once per try, with `{addr}`, `{host}` and `{port}` in its
+/// arguments filled in with where the harness listens) or an async function in this process
+/// (given that address). Its answers come from a real server the harness relays to
+/// ([`upstream`](Self::upstream), [`server`](Self::server)) or from recorded conversations
+/// ([`answers`](Self::answers)). It fails when it exits non-zero, dies, panics, hangs past
+/// the [`timeout`](Self::timeout), prints a sanitizer or panic line, or prints (returns)
+/// something else than when the answers arrive whole. A failure counts only when the same
+/// cut fails 3 times alone, each after a pass with whole answers; it is then narrowed and
+/// reported with a case string that [`replay`](Self::replay) (or `STUTTERFUZZ_REPLAY`) runs
+/// again.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use stutterfuzz::StutterClient;
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+///
+/// # /*
+/// #[test]
+/// # */
+/// fn my_client_reads_whole_replies() {
+///     StutterClient::function(|addr| async move {
+///         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+///         stream.write_all(b"PING\r\n").await.unwrap();
+///         let mut reply = Vec::new();
+///         while !reply.ends_with(b"\r\n") {
+///             let mut buf = [0u8; 64];
+///             let n = stream.read(&mut buf).await.unwrap();
+///             assert!(n > 0, "closed early");
+///             reply.extend_from_slice(&buf[..n]);
+///         }
+///         String::from_utf8(reply).unwrap()
+///     })
+///     .answers("fixtures/answers")
+///     .cycles(200)
+///     .run_for(Duration::from_secs(10));
+/// }
+/// # my_client_reads_whole_replies();
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a StutterClient does nothing until run_for or try_run_for"]
+pub struct StutterClient {
+    requested: Requested,
+}
+
+impl StutterClient {
+    /// A client that is a program, run once per try: `{addr}`, `{host}` and `{port}` in its
+    /// arguments become where the harness listens (`STUTTERFUZZ_ADDR` and
+    /// `STUTTERFUZZ_PORT` are set too). What it prints on stdout is compared.
+    pub fn command(command: Command) -> Self {
+        let spec = ServerSpec::from_command(&command);
+        StutterClient {
+            requested: Requested::new(UnderTest::Process(spec)),
+        }
+    }
+
+    /// A client that is an async function in this process, called once per try with the
+    /// address to connect to. What it returns (as `{:?}`) is compared; a panic is a failure.
+    pub fn function<F, Fut, T>(client: F) -> Self
+    where
+        F: Fn(SocketAddr) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Debug + Send + 'static,
+    {
+        let client: ClientFn = Arc::new(move |addr| {
+            let run = client(addr);
+            Box::pin(async move { format!("{:?}", run.await) })
+        });
+        StutterClient {
+            requested: Requested::new(UnderTest::InProcess(client)),
+        }
+    }
+
+    /// Answers from the server listening at `addr` (`HOST:PORT`), relayed by the harness.
+    pub fn upstream(mut self, addr: impl AsRef<str>) -> Self {
+        self.requested.source = Some(
+            resolve_addr(addr.as_ref(), PortZero::Refuse)
+                .map(Source::Upstream)
+                .map_err(|e| e.to_string()),
+        );
+        self
+    }
+
+    /// Answers from a server the run spawns (`{addr}`, `{host}`, `{port}` in its arguments
+    /// become a free port), relayed by the harness, and stops with the run.
+    pub fn server(mut self, command: Command) -> Self {
+        self.requested.source = Some(Ok(Source::Server(ServerSpec::from_command(&command))));
+        self
+    }
+
+    /// Answers from recorded conversations: each file of `dir` holds what a client sent and
+    /// what the server answered (`#~ heard` lines, as `stutterfuzz capture` writes them); a
+    /// stand-in answers the client with them. No server is needed.
+    pub fn answers(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.requested.source = Some(Ok(Source::Recorded(dir.into())));
+        self
+    }
+
+    /// At most `n` tries with cut answers (default: until the time budget).
+    pub fn cycles(mut self, n: u64) -> Self {
+        self.requested.cycles = Some(n);
+        self
+    }
+
+    /// The seed the cuts are drawn from (default: a random one, printed in reports).
+    pub fn seed(mut self, seed: impl Into<Seed>) -> Self {
+        self.requested.seed = Some(seed.into());
+        self
+    }
+
+    /// How many tries run side by side (default 4).
+    pub fn parallel(mut self, n: usize) -> Self {
+        self.requested.parallel = n;
+        self
+    }
+
+    /// How long one run of the client may take before it counts as hung (default 5 s).
+    pub fn timeout(mut self, limit: Duration) -> Self {
+        self.requested.timeout = limit;
+        self
+    }
+
+    /// Where the harness listens for the client (default 127.0.0.1; `::1` for IPv6).
+    pub fn host(mut self, host: IpAddr) -> Self {
+        self.requested.host = host;
+        self
+    }
+
+    /// How cuts are drawn (default [`SplitMode::Mixed`]).
+    pub fn splits(mut self, mode: SplitMode) -> Self {
+        self.requested.mode = mode;
+        self
+    }
+
+    /// A substring of the client's output that marks a bug, besides sanitizer reports and
+    /// panics (a process's stdout and stderr).
+    pub fn fail_on_output(mut self, pattern: impl Into<String>) -> Self {
+        self.requested.watch.fail_on.push(pattern.into());
+        self
+    }
+
+    /// Runs this one case (as a report prints it), with no randomness, instead of fuzzing.
+    pub fn replay(mut self, case: ClientCase) -> Self {
+        self.requested.replay = Some(case);
+        self
+    }
+
+    /// Runs for at most `budget` (`STUTTERFUZZ_DURATION` overrides it) and panics with the
+    /// report when the client fails or the run cannot start: for `#[test]` functions.
+    #[track_caller]
+    pub fn run_for(&self, budget: Duration) -> ClientReport {
+        match self.try_run_for(budget) {
+            Ok(report) => report,
+            Err(failure) => panic!("{failure}"),
+        }
+    }
+
+    /// Like [`run_for`](Self::run_for), but returns what went wrong instead of panicking.
+    ///
+    /// # Errors
+    /// [`ClientFailure::Finding`] when the client misbehaved, [`ClientFailure::Setup`] when
+    /// the run could not start (no answers, the client fails with whole answers, never
+    /// connects), or was called from the only thread of a current-thread runtime.
+    pub fn try_run_for(&self, budget: Duration) -> Result<ClientReport, ClientFailure> {
+        crate::run::may_block("run_for / try_run_for", "try_run_for_async")?;
+        let (plan, budget) = self
+            .requested
+            .resolve(budget, |name| std::env::var(name).ok())?;
+        std::thread::scope(|scope| {
+            let worker = crate::run::named_thread("stutterfuzz-client")
+                .spawn_scoped(scope, || {
+                    crate::run::runtime()?.block_on(session::run(plan, budget))
+                })
+                .map_err(|e| crate::run::thread_error("client run", e))?;
+            match worker.join() {
+                Ok(outcome) => outcome,
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        })
+    }
+
+    /// Like [`try_run_for`](Self::try_run_for), on the caller's own runtime
+    /// (`#[tokio::test]`).
+    ///
+    /// # Errors
+    /// As [`try_run_for`](Self::try_run_for).
+    pub async fn try_run_for_async(&self, budget: Duration) -> Result<ClientReport, ClientFailure> {
+        let (plan, budget) = self
+            .requested
+            .resolve(budget, |name| std::env::var(name).ok())?;
+        session::run(plan, budget).await
+    }
+}

@@ -1,0 +1,144 @@
+//! What the client builder was told, as plain data, with the environment laid over it
+//! (`STUTTERFUZZ_SEED`, `STUTTERFUZZ_DURATION`, and `STUTTERFUZZ_REPLAY` when it holds a
+//! client case).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::case::ClientCase;
+use super::under_test::UnderTest;
+use crate::config::OutputWatch;
+use crate::error::{SetupError, SetupErrorKind};
+use crate::rng::Seed;
+use crate::server::ServerSpec;
+use crate::split::SplitMode;
+
+/// Where the answers come from.
+#[derive(Clone, Debug)]
+pub(crate) enum Source {
+    /// A server already listening.
+    Upstream(SocketAddr),
+    /// A server the run spawns (`{addr}` filled in).
+    Server(ServerSpec),
+    /// Recorded conversations in a directory.
+    Recorded(PathBuf),
+}
+
+/// A resolved client run.
+#[derive(Clone, Debug)]
+pub(crate) struct ClientPlan {
+    pub(crate) client: UnderTest,
+    pub(crate) source: Source,
+    pub(crate) host: IpAddr,
+    pub(crate) seed: Seed,
+    pub(crate) cycles: Option<u64>,
+    pub(crate) parallel: usize,
+    pub(crate) timeout: Duration,
+    pub(crate) startup_timeout: Duration,
+    pub(crate) watch: OutputWatch,
+    pub(crate) replay: Option<ClientCase>,
+    pub(crate) mode: SplitMode,
+}
+
+/// What the builder holds before the environment is read.
+#[derive(Clone, Debug)]
+pub(crate) struct Requested {
+    pub(crate) client: UnderTest,
+    pub(crate) source: Option<Result<Source, String>>,
+    pub(crate) host: IpAddr,
+    pub(crate) seed: Option<Seed>,
+    pub(crate) cycles: Option<u64>,
+    pub(crate) parallel: usize,
+    pub(crate) timeout: Duration,
+    pub(crate) watch: OutputWatch,
+    pub(crate) replay: Option<ClientCase>,
+    pub(crate) mode: SplitMode,
+}
+
+impl Requested {
+    pub(crate) fn new(client: UnderTest) -> Self {
+        Requested {
+            client,
+            source: None,
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            seed: None,
+            cycles: None,
+            parallel: 4,
+            timeout: Duration::from_secs(5),
+            watch: OutputWatch::default(),
+            replay: None,
+            mode: SplitMode::Mixed,
+        }
+    }
+
+    /// The plan and the time budget, the environment laid over what was requested.
+    pub(crate) fn resolve(
+        &self,
+        budget: Duration,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<(ClientPlan, Duration), SetupError> {
+        let settings = |m: String| SetupError::new(SetupErrorKind::Settings, m);
+        let parse_error = |name: &str, value: &str, why: &dyn std::fmt::Display| {
+            settings(format!(
+                "{name}={value:?} does not parse: {why}; fix or unset {name}"
+            ))
+        };
+        let source = match &self.source {
+            None => {
+                return Err(settings(
+                    "no answers for the client: give .upstream(ADDR), .server(COMMAND) or .answers(DIR)".to_owned(),
+                ));
+            }
+            Some(Err(why)) => {
+                return Err(SetupError::new(SetupErrorKind::Address, why.clone()));
+            }
+            Some(Ok(source)) => source.clone(),
+        };
+        let seed = match env("STUTTERFUZZ_SEED") {
+            Some(v) => v
+                .parse::<Seed>()
+                .map_err(|e| parse_error("STUTTERFUZZ_SEED", &v, &e))?,
+            None => self.seed.unwrap_or_else(Seed::random),
+        };
+        let budget = match env("STUTTERFUZZ_DURATION") {
+            Some(v) => humantime::parse_duration(v.trim())
+                .map_err(|e| parse_error("STUTTERFUZZ_DURATION", &v, &e))?,
+            None => budget,
+        };
+        if budget.is_zero() {
+            return Err(settings(
+                "the time budget is zero: give run_for a positive duration such as 10s".to_owned(),
+            ));
+        }
+        let replay = match env("STUTTERFUZZ_REPLAY").filter(|v| v.trim().starts_with("c1:")) {
+            Some(v) => Some(
+                v.parse::<ClientCase>()
+                    .map_err(|e| parse_error("STUTTERFUZZ_REPLAY", &v, &e))?,
+            ),
+            None => self.replay.clone(),
+        };
+        if self.parallel == 0 || self.cycles == Some(0) || self.timeout.is_zero() {
+            return Err(settings(
+                "parallel(0), cycles(0) and timeout(0) would run nothing: give at least 1"
+                    .to_owned(),
+            ));
+        }
+        Ok((
+            ClientPlan {
+                client: self.client.clone(),
+                source,
+                host: self.host,
+                seed,
+                cycles: self.cycles,
+                parallel: self.parallel,
+                timeout: self.timeout,
+                startup_timeout: Duration::from_secs(10),
+                watch: self.watch.clone(),
+                replay,
+                mode: self.mode,
+            },
+            budget,
+        ))
+    }
+}

@@ -1,0 +1,205 @@
+//! What a client run tells its user: a report when nothing was found, a finding that names
+//! the case and its narrowed form with the line that replays it, or why it could not run.
+
+use std::fmt;
+use std::time::Duration;
+
+use super::case::ClientCase;
+use super::judge::ClientFindingKind;
+use crate::error::SetupError;
+use crate::rng::Seed;
+
+/// How many unconfirmed cases a report lists.
+pub(crate) const UNCONFIRMED_LISTED: usize = 5;
+
+/// What a client run did, when it found nothing.
+#[derive(Clone, Debug)]
+pub struct ClientReport {
+    pub(crate) seed: Seed,
+    pub(crate) runs: u64,
+    pub(crate) boundaries: u64,
+    pub(crate) kept: u64,
+    pub(crate) unconfirmed: u64,
+    pub(crate) unconfirmed_cases: Vec<String>,
+    pub(crate) elapsed: Duration,
+    pub(crate) replayed: Option<ClientCase>,
+}
+
+impl ClientReport {
+    /// How many times the client ran with its answers cut (the whole runs not counted).
+    pub fn runs(&self) -> u64 {
+        self.runs
+    }
+
+    /// How many cuts the answers reached the client with.
+    pub fn boundaries(&self) -> u64 {
+        self.boundaries
+    }
+
+    /// The share of cuts the client had read up to before the next chunk was written (its
+    /// reads were each one chunk): 1.0 where its socket can be seen and it reads.
+    pub fn fidelity(&self) -> f64 {
+        if self.boundaries == 0 {
+            return 1.0;
+        }
+        self.kept as f64 / self.boundaries as f64
+    }
+
+    /// Failures that did not fail again when tried alone (not reported as bugs).
+    pub fn unconfirmed(&self) -> u64 {
+        self.unconfirmed
+    }
+
+    /// The seed the run drew its cases from.
+    pub fn seed(&self) -> Seed {
+        self.seed
+    }
+}
+
+impl fmt::Display for ClientReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(case) = &self.replayed {
+            return write!(f, "replayed {case}: the client passed");
+        }
+        let secs = self.elapsed.as_secs_f64().max(1e-3);
+        write!(
+            f,
+            "client runs={} ({:.0}/s), cuts={}, read alone={:.1}%, unconfirmed={}, seed={}",
+            self.runs,
+            self.runs as f64 / secs,
+            self.boundaries,
+            self.fidelity() * 100.0,
+            self.unconfirmed,
+            self.seed
+        )?;
+        if !self.unconfirmed_cases.is_empty() {
+            write!(f, " ({})", self.unconfirmed_cases.join(" "))?;
+        }
+        Ok(())
+    }
+}
+
+/// A bug found in the client.
+#[derive(Clone, Debug)]
+pub struct ClientFinding {
+    pub(crate) kind: ClientFindingKind,
+    pub(crate) case: ClientCase,
+    pub(crate) minimal: ClientCase,
+    pub(crate) client: String,
+    pub(crate) answers: String,
+    pub(crate) whole_output: Vec<u8>,
+    pub(crate) split_output: Vec<u8>,
+    pub(crate) stderr: String,
+    pub(crate) seed: Seed,
+    pub(crate) runs: u64,
+    pub(crate) narrowing: Option<String>,
+}
+
+impl ClientFinding {
+    /// What went wrong.
+    pub fn kind(&self) -> &ClientFindingKind {
+        &self.kind
+    }
+
+    /// The case that failed first.
+    pub fn case(&self) -> &ClientCase {
+        &self.case
+    }
+
+    /// The case narrowed to fewest cuts, each as early as it still fails.
+    pub fn minimal(&self) -> &ClientCase {
+        &self.minimal
+    }
+}
+
+/// Up to `limit` bytes of `bytes` as one quoted line.
+fn quoted(bytes: &[u8], limit: usize) -> String {
+    let shown = &bytes[..bytes.len().min(limit)];
+    let more = if bytes.len() > limit { " ..." } else { "" };
+    format!("{:?}{more}", String::from_utf8_lossy(shown))
+}
+
+impl fmt::Display for ClientFinding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "stutterfuzz found a client bug: {}", self.kind)?;
+        writeln!(f, "  client:   {}", self.client)?;
+        writeln!(f, "  answers:  {}", self.answers)?;
+        let chunks = self.minimal.answers().chunks();
+        writeln!(
+            f,
+            "  minimal:  the answers in {} chunk{} {} (first cut after byte {})",
+            chunks.len(),
+            if chunks.len() == 1 { "" } else { "s" },
+            self.minimal.answers(),
+            chunks.first().copied().unwrap_or(0)
+        )?;
+        writeln!(f, "  case:     {}", self.minimal)?;
+        if self.case != self.minimal {
+            writeln!(f, "  found as: {}", self.case)?;
+        }
+        if let Some(note) = &self.narrowing {
+            writeln!(f, "  note:     {note}")?;
+        }
+        writeln!(
+            f,
+            "  whole answers, it gave:  {}",
+            quoted(&self.whole_output, 200)
+        )?;
+        writeln!(
+            f,
+            "  cut answers, it gave:    {}",
+            quoted(&self.split_output, 200)
+        )?;
+        if !self.stderr.is_empty() {
+            writeln!(f, "  its stderr:")?;
+            write!(f, "{}", self.stderr)?;
+        }
+        writeln!(
+            f,
+            "  confirmed alone 3 times; seed {}, {} runs",
+            self.seed, self.runs
+        )?;
+        write!(
+            f,
+            "  replay:   STUTTERFUZZ_REPLAY='{}' cargo test ...",
+            self.minimal
+        )
+    }
+}
+
+/// Why a client run did not pass.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ClientFailure {
+    /// It could not run; the client was not (fully) tested.
+    Setup(SetupError),
+    /// The client misbehaved.
+    Finding(Box<ClientFinding>),
+}
+
+impl ClientFailure {
+    /// The finding, if this failure is one.
+    pub fn finding(&self) -> Option<&ClientFinding> {
+        match self {
+            ClientFailure::Finding(f) => Some(f),
+            ClientFailure::Setup(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for ClientFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientFailure::Setup(e) => write!(f, "stutterfuzz could not run: {e}"),
+            ClientFailure::Finding(finding) => finding.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for ClientFailure {}
+
+impl From<SetupError> for ClientFailure {
+    fn from(e: SetupError) -> Self {
+        ClientFailure::Setup(e)
+    }
+}

@@ -1,0 +1,368 @@
+//! One client run from its plan to its report: the answers' source made ready, the client
+//! run twice with its answers whole (what it should give, and what of that varies), then
+//! with its answers cut, several at a time; a failure is confirmed alone before it counts,
+//! narrowed to a locally minimal cut, and reported.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use super::answers::{self, Answers};
+use super::case::{ClientCase, UPSTREAM};
+use super::judge::{ClientFindingKind, Expected};
+use super::plan::{ClientPlan, Source};
+use super::relay::{Cuts, Served, Stage};
+use super::report::{ClientFailure, ClientFinding, ClientReport, UNCONFIRMED_LISTED};
+use super::under_test::{ClientRun, Ending};
+use crate::config::{Gap, free_port};
+use crate::engine::Pacing;
+use crate::error::{SetupError, SetupErrorKind};
+use crate::minimize::Shrinker;
+use crate::server::ServerProcess;
+use crate::split::{Splits, generate};
+
+/// Confirmation rounds: a failure counts when the case fails alone this many times, each
+/// after the client passed with its answers whole.
+const ROUNDS: usize = 3;
+
+/// How long narrowing may take.
+const NARROW_TIME: Duration = Duration::from_secs(20);
+
+/// How long to wait for acknowledgements, and for a client to read a chunk.
+const ACK_LIMIT: Duration = Duration::from_secs(1);
+
+/// One run of the client with its answers cut (or whole) and what the connections got.
+struct Attempt {
+    run: ClientRun,
+    served: Vec<Served>,
+}
+
+/// What a run shares between its tasks.
+struct Ctx {
+    plan: ClientPlan,
+    answers: Arc<Answers>,
+    pacing: Arc<Pacing>,
+}
+
+impl Ctx {
+    async fn attempt(&self, cuts: Cuts) -> Result<Attempt, SetupError> {
+        let stage = Stage::open(
+            self.plan.host,
+            self.answers.clone(),
+            cuts,
+            self.pacing.clone(),
+        )
+        .await
+        .map_err(|e| {
+            SetupError::new(
+                SetupErrorKind::Address,
+                format!("cannot listen on {} for the client: {e}", self.plan.host),
+            )
+        })?;
+        let run = self
+            .plan
+            .client
+            .run(stage.addr(), self.plan.timeout, &self.plan.watch)
+            .await?;
+        let served = stage.close().await;
+        Ok(Attempt { run, served })
+    }
+
+    fn describe_client(&self) -> String {
+        self.plan.client.describe()
+    }
+}
+
+/// Runs the plan for at most `budget`.
+pub(crate) async fn run(plan: ClientPlan, budget: Duration) -> Result<ClientReport, ClientFailure> {
+    let started = Instant::now();
+    let mut server = None;
+    let answers = match &plan.source {
+        Source::Upstream(addr) => {
+            crate::run::check_listening(*addr, plan.timeout).await?;
+            Answers::Upstream(*addr)
+        }
+        Source::Server(spec) => {
+            let addr = free_port(plan.host)?;
+            let mut process = ServerProcess::spawn(spec, addr, None).await?;
+            process.wait_ready(addr, plan.startup_timeout).await?;
+            server = Some(process);
+            Answers::Upstream(addr)
+        }
+        Source::Recorded(dir) => Answers::Recorded(answers::load(dir)?.into()),
+    };
+    let ctx = Arc::new(Ctx {
+        answers: Arc::new(answers),
+        pacing: Arc::new(Pacing::new(
+            Gap::Adaptive(Duration::from_millis(2)),
+            ACK_LIMIT,
+        )),
+        plan,
+    });
+    let outcome = fuzz(&ctx, started, budget).await;
+    if let Some(mut process) = server {
+        process.stop(Duration::from_secs(1)).await;
+    }
+    outcome
+}
+
+async fn fuzz(
+    ctx: &Arc<Ctx>,
+    started: Instant,
+    budget: Duration,
+) -> Result<ClientReport, ClientFailure> {
+    let (mut expected, stream, source) = baseline(ctx).await?;
+    let mut report = ClientReport {
+        seed: ctx.plan.seed,
+        runs: 0,
+        boundaries: 0,
+        kept: 0,
+        unconfirmed: 0,
+        unconfirmed_cases: Vec::new(),
+        elapsed: Duration::ZERO,
+        replayed: None,
+    };
+    if let Some(case) = ctx.plan.replay.clone() {
+        let attempt = ctx.attempt(case.cuts().into()).await?;
+        report.runs = 1;
+        count(&mut report, &attempt);
+        if let Some(kind) = expected.judge(&attempt.run) {
+            return Err(finding(
+                ctx,
+                &mut expected,
+                kind,
+                case.clone(),
+                case,
+                &attempt,
+                &report,
+            )
+            .await);
+        }
+        report.elapsed = started.elapsed();
+        report.replayed = Some(case);
+        return Ok(report);
+    }
+    let mut iteration = 0u64;
+    let within = |report: &ClientReport| {
+        started.elapsed() < budget && ctx.plan.cycles.is_none_or(|n| report.runs < n)
+    };
+    while within(&report) {
+        let mut batch = JoinSet::new();
+        for _ in 0..ctx.plan.parallel {
+            let splits = draw(ctx, &source, &stream, iteration);
+            iteration += 1;
+            let ctx = ctx.clone();
+            batch.spawn(async move {
+                let attempt = ctx
+                    .attempt(splits.boundaries().collect::<Vec<_>>().into())
+                    .await;
+                (splits, attempt)
+            });
+        }
+        let mut doubts = Vec::new();
+        while let Some(done) = batch.join_next().await {
+            let Ok((splits, attempt)) = done else {
+                continue;
+            };
+            let attempt = attempt?;
+            report.runs += 1;
+            count(&mut report, &attempt);
+            if let Some(kind) = expected.judge(&attempt.run) {
+                doubts.push((ClientCase::new(source.clone(), splits), kind));
+            }
+        }
+        // Each doubt alone, with no other run of the client beside it.
+        for (case, kind) in doubts {
+            match confirm(ctx, &mut expected, &case, &kind).await? {
+                Some(attempt) => {
+                    let minimal = narrow(ctx, &mut expected, &case, &kind).await?;
+                    return Err(finding(
+                        ctx,
+                        &mut expected,
+                        kind,
+                        case,
+                        minimal,
+                        &attempt,
+                        &report,
+                    )
+                    .await);
+                }
+                None => {
+                    report.unconfirmed += 1;
+                    if report.unconfirmed_cases.len() < UNCONFIRMED_LISTED {
+                        report.unconfirmed_cases.push(case.to_string());
+                    }
+                }
+            }
+        }
+    }
+    report.elapsed = started.elapsed();
+    Ok(report)
+}
+
+/// The pattern of run `iteration`, drawn over the whole answers' bytes.
+fn draw(ctx: &Ctx, source: &str, stream: &[u8], iteration: u64) -> Splits {
+    let mut rng = ctx.plan.seed.case_rng(source, iteration);
+    generate(ctx.plan.mode, stream, iteration, 0, &mut rng)
+}
+
+fn count(report: &mut ClientReport, attempt: &Attempt) {
+    for served in &attempt.served {
+        report.boundaries += served.boundaries;
+        report.kept += served.kept;
+    }
+}
+
+/// Runs the client twice with its answers whole: what it gives, what of that varies, the
+/// answers' bytes (patterns are drawn over them) and their source's name.
+async fn baseline(ctx: &Ctx) -> Result<(Expected, Vec<u8>, String), SetupError> {
+    let first = whole(ctx).await?;
+    let second = whole(ctx).await?;
+    let mut expected = Expected {
+        output: first.run.output.clone(),
+        ..Expected::default()
+    };
+    expected.learn(&second.run.output);
+    let served = &first.served[0];
+    let source = served
+        .conversation
+        .clone()
+        .unwrap_or_else(|| UPSTREAM.to_owned());
+    Ok((expected, served.answered.clone(), source))
+}
+
+/// One run with the answers whole, which must pass.
+async fn whole(ctx: &Ctx) -> Result<Attempt, SetupError> {
+    let attempt = ctx.attempt(Cuts::default()).await?;
+    let client = ctx.describe_client();
+    let error = |message: String| SetupError::new(SetupErrorKind::Client, message);
+    if let Some(why) = attempt.served.iter().find_map(|s| s.unreachable.clone()) {
+        return Err(error(format!(
+            "{why}; start the server first, or give .server(...)"
+        )));
+    }
+    let stderr = attempt.run.stderr.indented();
+    match &attempt.run.ending {
+        Ending::Passed if attempt.run.alarm.is_none() => {}
+        Ending::Passed | Ending::Failed(_) | Ending::Hung(_) => {
+            let how = match (&attempt.run.ending, &attempt.run.alarm) {
+                (Ending::Failed(how), _) => how.clone(),
+                (Ending::Hung(after), _) => format!(
+                    "was still running after {} (raise .timeout(..) if it needs longer)",
+                    humantime::format_duration(*after)
+                ),
+                (_, alarm) => format!("printed {:?}", alarm.clone().unwrap_or_default()),
+            };
+            let never = if attempt.served.is_empty() {
+                " and never connected (give it the address as {addr}, or {host} and {port})"
+            } else {
+                ""
+            };
+            return Err(error(format!(
+                "the client {how}{never} even with the answers whole, so cut answers would prove nothing: fix the client or its command ({client}){}",
+                if stderr.is_empty() {
+                    String::new()
+                } else {
+                    format!("; its stderr:\n{stderr}")
+                }
+            )));
+        }
+    }
+    if attempt.served.is_empty() {
+        return Err(error(format!(
+            "the client ({client}) passed without connecting: give it the address to connect to as {{addr}}, or {{host}} and {{port}}"
+        )));
+    }
+    if attempt.served[0].answered.is_empty() {
+        return Err(error(
+            "the client's first connection got no answer at all, so there is nothing to cut: check what it sends".to_owned(),
+        ));
+    }
+    Ok(attempt)
+}
+
+/// Tries `case` alone [`ROUNDS`] times, each after a run with the answers whole (whose
+/// output the noise model learns from): the last failing attempt when every round failed
+/// the same way, `None` when the case passed once or the client failed with whole answers.
+async fn confirm(
+    ctx: &Ctx,
+    expected: &mut Expected,
+    case: &ClientCase,
+    kind: &ClientFindingKind,
+) -> Result<Option<Attempt>, SetupError> {
+    let mut last = None;
+    for _ in 0..ROUNDS {
+        let again = ctx.attempt(Cuts::default()).await?;
+        if expected
+            .judge(&again.run)
+            .is_some_and(|k| !matches!(k, ClientFindingKind::OutputDiffers { .. }))
+        {
+            return Ok(None);
+        }
+        expected.learn(&again.run.output);
+        let attempt = ctx.attempt(case.cuts().into()).await?;
+        match expected.judge(&attempt.run) {
+            Some(k) if k.same_kind(kind) => last = Some(attempt),
+            _ => return Ok(None),
+        }
+    }
+    Ok(last)
+}
+
+/// The case narrowed: fewer cuts, each slid as early as the client still fails alike.
+async fn narrow(
+    ctx: &Ctx,
+    expected: &mut Expected,
+    case: &ClientCase,
+    kind: &ClientFindingKind,
+) -> Result<ClientCase, SetupError> {
+    let deadline = Instant::now() + NARROW_TIME;
+    let mut shrinker = Shrinker::keeping(case.answers().clone(), Vec::new());
+    while let Some(candidate) = shrinker.next_candidate() {
+        if Instant::now() >= deadline {
+            break;
+        }
+        let attempt = ctx
+            .attempt(candidate.boundaries().collect::<Vec<_>>().into())
+            .await?;
+        let failed = expected
+            .judge(&attempt.run)
+            .is_some_and(|k| k.same_kind(kind));
+        shrinker.report(candidate, failed);
+    }
+    let minimal = ClientCase::new(case.source(), shrinker.current().clone());
+    if minimal != *case && confirm(ctx, expected, &minimal, kind).await?.is_none() {
+        return Ok(case.clone());
+    }
+    Ok(minimal)
+}
+
+async fn finding(
+    ctx: &Ctx,
+    expected: &mut Expected,
+    kind: ClientFindingKind,
+    case: ClientCase,
+    minimal: ClientCase,
+    attempt: &Attempt,
+    report: &ClientReport,
+) -> ClientFailure {
+    // What the narrowed case gives, for the report (the first failure's when it passes now).
+    let shown = match ctx.attempt(minimal.cuts().into()).await {
+        Ok(again) if expected.judge(&again.run).is_some() => again.run,
+        _ => attempt.run.clone(),
+    };
+    ClientFailure::Finding(Box::new(ClientFinding {
+        kind,
+        case,
+        minimal,
+        client: ctx.describe_client(),
+        answers: ctx.answers.describe(),
+        whole_output: expected.output.clone(),
+        split_output: shown.output,
+        stderr: shown.stderr.indented(),
+        seed: ctx.plan.seed,
+        runs: report.runs,
+        narrowing: None,
+    }))
+}
