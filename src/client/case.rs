@@ -88,7 +88,11 @@ impl FromStr for ClientCase {
         if source.is_empty() {
             return Err(err());
         }
-        Ok(ClientCase::new(source, sizes.parse().map_err(|_| err())?))
+        let answers: Splits = sizes.parse().map_err(|_| err())?;
+        if answers.is_empty() {
+            return Err(err());
+        }
+        Ok(ClientCase::new(source, answers))
     }
 }
 
