@@ -3,6 +3,7 @@
 //! client as a read of its own.
 
 use std::net::SocketAddr;
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -127,4 +128,146 @@ fn every_cut_reaches_the_client_as_a_read_of_its_own() {
     assert_eq!(reads.len(), 3, "{reads:?}");
     assert_eq!(reads[0], [19]);
     assert_eq!(reads[2], [1, 1, 3, 2, 5, 7]);
+}
+
+fn fixture_client(interpreter: &str, script: &str, buggy: bool) -> StutterClient {
+    let mut command = Command::new(interpreter);
+    command.args([&format!("fixtures/client/bin/{script}"), "{host}", "{port}"]);
+    if buggy {
+        command.arg("--buggy");
+    }
+    StutterClient::command(command)
+        .answers(ANSWERS)
+        .seed(11)
+        .parallel(2)
+}
+
+fn finding_of(client: StutterClient) -> stutterfuzz::ClientFinding {
+    match client.try_run_for(Duration::from_secs(60)) {
+        Err(ClientFailure::Finding(finding)) => *finding,
+        other => panic!("expected a finding, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_python_client_that_needs_the_header_block_in_one_read_is_found() {
+    let finding = finding_of(fixture_client("python3", "http_get.py", true).cycles(150));
+    assert!(
+        matches!(finding.kind(), ClientFindingKind::Failed { how } if how == "exited with status 1"),
+        "{finding}"
+    );
+    assert_eq!(finding.minimal().source(), "get-index.http");
+    // The cut falls inside the header block (which ends at byte 78).
+    assert!(finding.minimal().answers().chunks()[0] < 78, "{finding}");
+    assert!(finding.to_string().contains("Traceback"), "{finding}");
+}
+
+#[test]
+fn a_perl_client_that_takes_a_length_header_as_whole_is_found() {
+    let finding = finding_of(fixture_client("perl", "frame_client.pl", true).cycles(150));
+    assert_eq!(finding.minimal().source(), "ping.frame");
+    // A cut inside the 4-byte length header.
+    assert!(finding.minimal().answers().chunks()[0] < 4, "{finding}");
+}
+
+#[test]
+fn their_correct_twins_run_clean() {
+    for (interpreter, script) in [("python3", "http_get.py"), ("perl", "frame_client.pl")] {
+        let report = fixture_client(interpreter, script, false)
+            .cycles(60)
+            .run_for(Duration::from_secs(60));
+        assert_eq!(report.runs(), 60, "{script}: {report}");
+        assert_eq!(report.unconfirmed(), 0, "{script}: {report}");
+        assert!(report.fidelity() > 0.99, "{script}: {report}");
+    }
+}
+
+#[test]
+fn redis_cli_against_redis_server_through_the_relay_runs_clean() {
+    let mut client = Command::new("redis-cli");
+    client.args([
+        "-h",
+        "{host}",
+        "-p",
+        "{port}",
+        "EVAL",
+        "return {1,2,'three',{'x','yz'}}",
+        "0",
+    ]);
+    let mut server = Command::new("redis-server");
+    server.args(["--port", "{port}", "--save", "", "--appendonly", "no"]);
+    let report = StutterClient::command(client)
+        .server(server)
+        .cycles(300)
+        .run_for(Duration::from_secs(60));
+    assert_eq!(report.runs(), 300, "{report}");
+    assert!(report.boundaries() > 300, "{report}");
+    assert_eq!(report.unconfirmed(), 0, "{report}");
+    assert!(report.fidelity() > 0.99, "{report}");
+}
+
+/// A server in this process that answers every `GET greeting` line with the bulk reply.
+fn greeting_server() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                use std::io::{BufRead, Write};
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    let _ = stream.write_all(b"$12\r\nhello, world\r\n");
+                    line.clear();
+                }
+            });
+        }
+    });
+    addr
+}
+
+#[test]
+fn answers_relayed_from_a_running_server_are_cut_too() {
+    let upstream = greeting_server().to_string();
+    let finding = StutterClient::function(|addr| get_greeting(addr, true))
+        .upstream(&upstream)
+        .seed(3)
+        .cycles(300)
+        .try_run_for(Duration::from_secs(30))
+        .unwrap_err();
+    let finding = finding.finding().expect("a finding");
+    assert_eq!(finding.minimal().source(), "upstream");
+    assert_eq!(finding.minimal().answers().len(), 2, "{finding}");
+    let report = StutterClient::function(|addr| get_greeting(addr, false))
+        .upstream(&upstream)
+        .cycles(100)
+        .run_for(Duration::from_secs(30));
+    assert_eq!(report.unconfirmed(), 0, "{report}");
+}
+
+#[test]
+fn a_client_that_cannot_pass_with_whole_answers_is_a_setup_error_that_says_why() {
+    let setup = |client: StutterClient| match client.try_run_for(Duration::from_secs(30)) {
+        Err(ClientFailure::Setup(e)) => e.to_string(),
+        other => panic!("expected a setup error, got {other:?}"),
+    };
+    // It never connects: the address is not in its command.
+    let mut nowhere = Command::new("python3");
+    nowhere.args(["-c", "print('hi')"]);
+    let message = setup(StutterClient::command(nowhere).answers(ANSWERS));
+    assert!(message.contains("without connecting"), "{message}");
+    // It fails whatever the answers.
+    let failing = StutterClient::function(|_addr| async { panic!("always") }).answers(ANSWERS);
+    let message = setup(failing);
+    assert!(message.contains("even with the answers whole"), "{message}");
+    // No answers given, or none in the directory.
+    let message = setup(StutterClient::function(|addr| get_greeting(addr, false)));
+    assert!(message.contains("give .upstream(ADDR)"), "{message}");
+    let message =
+        setup(StutterClient::function(|addr| get_greeting(addr, false)).answers("fixtures/blobs"));
+    assert!(
+        message.contains("is not a recorded conversation"),
+        "{message}"
+    );
 }

@@ -1,7 +1,8 @@
 //! The `stutterfuzz` command: the original C tool's interface (same options, defaults and
 //! output lines) over the library's public API, plus spawning the server, time and round
 //! budgets, seeds, replay and failure files; and `stutterfuzz capture` (a recording proxy) and
-//! `stutterfuzz import` (blobs from a packet capture); `stutterfuzz case-of-input` and
+//! `stutterfuzz import` (blobs from a packet capture); `stutterfuzz client` (a client's answers
+//! cut); `stutterfuzz case-of-input` and
 //! `stutterfuzz input-of-case` (between fuzzer inputs and case strings).
 //!
 //! Exit status: 0 no finding (budget reached, interrupted, or a replayed case passed);
@@ -15,6 +16,7 @@
 
 mod args;
 mod capture;
+mod client;
 mod failures;
 mod fuzz_input;
 mod import;
@@ -38,6 +40,9 @@ fn main() -> ExitCode {
     match rest.first().and_then(|a| a.to_str()) {
         Some("import") => {
             return import::main(std::iter::once(sub("import")).chain(rest.into_iter().skip(1)));
+        }
+        Some("client") => {
+            return client::main(std::iter::once(sub("client")).chain(rest.into_iter().skip(1)));
         }
         Some("capture") => {
             return capture::main(std::iter::once(sub("capture")).chain(rest.into_iter().skip(1)));

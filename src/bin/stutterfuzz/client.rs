@@ -1,0 +1,149 @@
+//! `stutterfuzz client --client 'CMD {addr}' (--upstream ADDR | --server CMD | --answers DIR)`:
+//! the client direction from the command line, over [`stutterfuzz::StutterClient`].
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+use std::time::Duration;
+
+use clap::Parser;
+use stutterfuzz::{ClientCase, ClientFailure, Seed, StutterClient};
+
+/// Fuzz a client by cutting the server's answers
+#[derive(Debug, Parser)]
+#[command(
+    name = "stutterfuzz client",
+    about = "Test a client: run --client once per try against a listener of the harness, which \
+answers it cut into chunks the client reads one at a time, from the real server (--upstream, or \
+--server started here) or from recorded conversations (--answers, `#~ heard` lines as `stutterfuzz \
+capture` writes them). The client fails when it exits non-zero, dies, hangs past --timeout, prints \
+a sanitizer or panic line, or prints on stdout something else than when the answers arrive whole. \
+A failure counts when its cut fails 3 times alone; it is narrowed and printed with a case that \
+--replay runs again.\n\nExit status: 0 nothing found; 1 a client bug; 2 a usage or setup error.",
+    after_help = "Example: stutterfuzz client --client 'redis-cli -h {host} -p {port} GET key' \
+--server 'redis-server --port {port} --save \"\"' --duration 20s"
+)]
+pub(crate) struct ClientArgs {
+    /// The client command, run once per try ({addr}, {host} and {port} are where to connect;
+    /// split like a shell would)
+    #[arg(long, value_name = "'CMD ARGS'")]
+    client: String,
+
+    /// The real server, already running: HOST:PORT
+    #[arg(long, value_name = "HOST:PORT", conflicts_with_all = ["server", "answers"])]
+    upstream: Option<String>,
+
+    /// Start this server ({addr}, {host}, {port} are a free port) and relay to it
+    #[arg(long, value_name = "'CMD ARGS'", conflicts_with = "answers")]
+    server: Option<String>,
+
+    /// Answer with the recorded conversations in DIR instead of a server
+    #[arg(long, value_name = "DIR")]
+    answers: Option<PathBuf>,
+
+    /// Stop after this long, e.g. 30s, 2m
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+
+    /// Stop after N tries with cut answers
+    #[arg(long, value_name = "N")]
+    cycles: Option<u64>,
+
+    /// Seed of the cuts (decimal or 0x hex). Default: random, printed in reports
+    #[arg(long, value_name = "N")]
+    seed: Option<Seed>,
+
+    /// Tries side by side
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    parallel: usize,
+
+    /// How long one run of the client may take before it counts as hung
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+
+    /// Where the harness listens for the client (127.0.0.1 or ::1)
+    #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
+    host: std::net::IpAddr,
+
+    /// A substring of the client's output that marks a bug (repeatable), besides sanitizer
+    /// reports and panics
+    #[arg(long, value_name = "TEXT")]
+    fail_on_output: Vec<String>,
+
+    /// Run this one case (c1:SOURCE:SIZES, as a report prints it) instead of fuzzing
+    #[arg(long, value_name = "CASE")]
+    replay: Option<ClientCase>,
+
+    /// Print nothing but findings and errors
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+/// Runs `client` with the arguments after the word `client`.
+pub(crate) fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let args = ClientArgs::parse_from(args);
+    match run(&args) {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("stutterfuzz client: error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn command(flag: &str, line: &str) -> Result<Command, String> {
+    let words = shell_words::split(line).map_err(|e| format!("{flag} {line:?}: {e}"))?;
+    let (program, args) = words
+        .split_first()
+        .ok_or_else(|| format!("{flag} is empty: give the command to run"))?;
+    let mut command = Command::new(program);
+    command.args(args);
+    Ok(command)
+}
+
+fn run(args: &ClientArgs) -> Result<ExitCode, String> {
+    let mut fuzz = StutterClient::command(command("--client", &args.client)?)
+        .parallel(args.parallel)
+        .timeout(args.timeout)
+        .host(args.host);
+    fuzz = match (&args.upstream, &args.server, &args.answers) {
+        (Some(addr), _, _) => fuzz.upstream(addr),
+        (_, Some(server), _) => fuzz.server(command("--server", server)?),
+        (_, _, Some(dir)) => fuzz.answers(dir),
+        _ => {
+            return Err(
+                "no answers for the client: give --upstream HOST:PORT, --server 'CMD' or --answers DIR"
+                    .to_owned(),
+            );
+        }
+    };
+    if let Some(n) = args.cycles {
+        fuzz = fuzz.cycles(n);
+    }
+    if let Some(seed) = args.seed {
+        fuzz = fuzz.seed(seed);
+    }
+    if let Some(case) = &args.replay {
+        fuzz = fuzz.replay(case.clone());
+    }
+    for pattern in &args.fail_on_output {
+        fuzz = fuzz.fail_on_output(pattern);
+    }
+    match fuzz.try_run_for(args.duration) {
+        Ok(report) => {
+            if !args.quiet {
+                eprintln!("{report}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(ClientFailure::Finding(finding)) => {
+            println!("{finding}");
+            Ok(ExitCode::from(1))
+        }
+        Err(failure @ ClientFailure::Setup(_)) => {
+            Err(failure
+                .to_string()
+                .replacen("stutterfuzz could not run: ", "", 1))
+        }
+        Err(other) => Err(other.to_string()),
+    }
+}
