@@ -271,3 +271,67 @@ fn a_client_that_cannot_pass_with_whole_answers_is_a_setup_error_that_says_why()
         "{message}"
     );
 }
+
+#[test]
+fn the_command_line_finds_replays_and_refuses_bad_input_in_one_line() {
+    let stutterfuzz = || assert_cmd::Command::cargo_bin("stutterfuzz").unwrap();
+    let client = "perl fixtures/client/bin/frame_client.pl {host} {port} --buggy";
+    let found = stutterfuzz()
+        .args(["client", "--client", client, "--answers", ANSWERS])
+        .args(["--seed", "5", "--cycles", "200", "--duration", "60s"])
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&found.get_output().stdout).into_owned();
+    let case = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("case:"))
+        .expect("a case line")
+        .trim()
+        .to_owned();
+    assert!(case.starts_with("c1:ping.frame:"), "{stdout}");
+    stutterfuzz()
+        .args([
+            "client",
+            "--client",
+            client,
+            "--answers",
+            ANSWERS,
+            "--replay",
+            &case,
+        ])
+        .assert()
+        .code(1);
+    let correct = "perl fixtures/client/bin/frame_client.pl {host} {port}";
+    stutterfuzz()
+        .args([
+            "client",
+            "--client",
+            correct,
+            "--answers",
+            ANSWERS,
+            "--replay",
+            &case,
+        ])
+        .assert()
+        .code(0);
+    for (args, expected) in [
+        (vec!["--client", correct], "no answers for the client"),
+        (
+            vec!["--client", correct, "--answers", "no/such/dir"],
+            "does not exist",
+        ),
+        (
+            vec!["--client", "no-such-client {port}", "--answers", ANSWERS],
+            "cannot start client",
+        ),
+    ] {
+        let out = stutterfuzz().arg("client").args(&args).assert().code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.starts_with("stutterfuzz client: error: "),
+            "{stderr}"
+        );
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
