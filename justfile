@@ -16,6 +16,7 @@ lint:
 # Benchmarks: measure throughput and fidelity, then the false-alarm row (not part of the tests).
 bench *ARGS:
     cargo run --release --example bench -- {{ARGS}}
+    cargo run --release --example client_bench
     scripts/false-alarms 30
 
 # False alarms: correct servers fuzzed SECS seconds each with both response oracles; must be 0.
