@@ -55,6 +55,7 @@ fn complete_bulk(reply: &[u8]) -> bool {
 fn an_in_process_client_that_parses_after_one_read_is_found_and_narrowed() {
     let failure = StutterClient::function(|addr| get_greeting(addr, true))
         .answers(ANSWERS)
+        .no_regression_file()
         .seed(7)
         .cycles(400)
         .try_run_for(Duration::from_secs(30))
@@ -80,6 +81,7 @@ fn an_in_process_client_that_parses_after_one_read_is_found_and_narrowed() {
     // The case replays: the same failure, with no randomness.
     let replayed = StutterClient::function(|addr| get_greeting(addr, true))
         .answers(ANSWERS)
+        .no_regression_file()
         .replay(minimal.clone())
         .try_run_for(Duration::from_secs(30))
         .unwrap_err();
@@ -90,6 +92,7 @@ fn an_in_process_client_that_parses_after_one_read_is_found_and_narrowed() {
 fn its_correct_twin_runs_clean() {
     let report = StutterClient::function(|addr| get_greeting(addr, false))
         .answers(ANSWERS)
+        .no_regression_file()
         .cycles(200)
         .run_for(Duration::from_secs(30));
     assert_eq!(report.runs(), 200);
@@ -138,6 +141,7 @@ fn fixture_client(interpreter: &str, script: &str, buggy: bool) -> StutterClient
     }
     StutterClient::command(command)
         .answers(ANSWERS)
+        .no_regression_file()
         .seed(11)
         .parallel(2)
 }
@@ -232,6 +236,7 @@ fn answers_relayed_from_a_running_server_are_cut_too() {
     let upstream = greeting_server().to_string();
     let finding = StutterClient::function(|addr| get_greeting(addr, true))
         .upstream(&upstream)
+        .no_regression_file()
         .seed(3)
         .cycles(300)
         .try_run_for(Duration::from_secs(30))
@@ -241,6 +246,7 @@ fn answers_relayed_from_a_running_server_are_cut_too() {
     assert_eq!(finding.minimal().answers().len(), 2, "{finding}");
     let report = StutterClient::function(|addr| get_greeting(addr, false))
         .upstream(&upstream)
+        .no_regression_file()
         .cycles(100)
         .run_for(Duration::from_secs(30));
     assert_eq!(report.unconfirmed(), 0, "{report}");
@@ -334,4 +340,31 @@ fn the_command_line_finds_replays_and_refuses_bad_input_in_one_line() {
         );
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn a_finding_is_recorded_and_fails_first_on_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("regressions.txt");
+    let run = |buggy: bool, seed: u64| {
+        StutterClient::function(move |addr| get_greeting(addr, buggy))
+            .answers(ANSWERS)
+            .regression_file(&file)
+            .seed(seed)
+            .cycles(300)
+            .try_run_for(Duration::from_secs(30))
+    };
+    let first = run(true, 1).unwrap_err();
+    let first = first.finding().expect("a finding");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(&first.minimal().to_string()), "{text}");
+    assert!(first.to_string().contains("recorded in"), "{first}");
+    // Another seed: the recorded case fails first, before any fuzzing.
+    let again = run(true, 2).unwrap_err();
+    let again = again.finding().expect("a finding");
+    assert_eq!(again.minimal(), first.minimal());
+    assert!(again.to_string().contains("failing again"), "{again}");
+    // Fixed: the recorded case passes, and the run goes on clean.
+    let fixed = run(false, 2).unwrap();
+    assert_eq!(fixed.runs(), 301, "{fixed}");
 }

@@ -10,6 +10,7 @@
 //! - [`relay`]: the listener the client connects to, and the cutting of the answers;
 //! - [`answers`]: a real server's answers, or a stand-in's recorded ones;
 //! - [`judge`]: what counts as a bug in a client;
+//! - [`regressions`]: the regression file, run first and appended to;
 //! - [`session`]: a run from its plan to its report (the verdict gate and narrowing too);
 //! - [`case`], [`report`]: what a run tells its user.
 
@@ -17,6 +18,7 @@ mod answers;
 mod case;
 mod judge;
 mod plan;
+mod regressions;
 mod relay;
 mod report;
 mod session;
@@ -39,6 +41,7 @@ use crate::rng::Seed;
 use crate::server::ServerSpec;
 use crate::split::SplitMode;
 use plan::{Requested, Source};
+use regressions::Regressions;
 use under_test::{ClientFn, UnderTest};
 
 /// A test of a client: how it reacts when the server's answers reach it cut into pieces.
@@ -183,6 +186,21 @@ impl StutterClient {
         self
     }
 
+    /// Records each finding's case in this file, and runs the recorded cases first on every
+    /// run. Default: `stutterfuzz-regressions/<test name>-client.txt` in the crate being
+    /// tested, when the run is called from a test (under `CI` only shown, unless
+    /// `STUTTERFUZZ_SAVE_REGRESSIONS` is set); commit it, so a fixed bug stays fixed.
+    pub fn regression_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.requested.regressions = Regressions::At(path.into());
+        self
+    }
+
+    /// Neither records findings nor runs recorded ones.
+    pub fn no_regression_file(mut self) -> Self {
+        self.requested.regressions = Regressions::Off;
+        self
+    }
+
     /// Runs this one case (as a report prints it), with no randomness, instead of fuzzing.
     pub fn replay(mut self, case: ClientCase) -> Self {
         self.requested.replay = Some(case);
@@ -207,9 +225,10 @@ impl StutterClient {
     /// connects), or was called from the only thread of a current-thread runtime.
     pub fn try_run_for(&self, budget: Duration) -> Result<ClientReport, ClientFailure> {
         crate::run::may_block("run_for / try_run_for", "try_run_for_async")?;
+        let caller = std::thread::current().name().map(str::to_owned);
         let (plan, budget) = self
             .requested
-            .resolve(budget, |name| std::env::var(name).ok())?;
+            .resolve(budget, caller.as_deref(), |name| std::env::var(name).ok())?;
         std::thread::scope(|scope| {
             let worker = crate::run::named_thread("stutterfuzz-client")
                 .spawn_scoped(scope, || {
@@ -229,9 +248,10 @@ impl StutterClient {
     /// # Errors
     /// As [`try_run_for`](Self::try_run_for).
     pub async fn try_run_for_async(&self, budget: Duration) -> Result<ClientReport, ClientFailure> {
+        let caller = std::thread::current().name().map(str::to_owned);
         let (plan, budget) = self
             .requested
-            .resolve(budget, |name| std::env::var(name).ok())?;
+            .resolve(budget, caller.as_deref(), |name| std::env::var(name).ok())?;
         session::run(plan, budget).await
     }
 }

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::case::ClientCase;
+use super::regressions::{RegressionFile, Regressions};
 use super::under_test::UnderTest;
 use crate::config::OutputWatch;
 use crate::error::{SetupError, SetupErrorKind};
@@ -39,6 +40,7 @@ pub(crate) struct ClientPlan {
     pub(crate) watch: OutputWatch,
     pub(crate) replay: Option<ClientCase>,
     pub(crate) mode: SplitMode,
+    pub(crate) regressions: Option<RegressionFile>,
 }
 
 /// What the builder holds before the environment is read.
@@ -54,6 +56,7 @@ pub(crate) struct Requested {
     pub(crate) watch: OutputWatch,
     pub(crate) replay: Option<ClientCase>,
     pub(crate) mode: SplitMode,
+    pub(crate) regressions: Regressions,
 }
 
 impl Requested {
@@ -69,13 +72,16 @@ impl Requested {
             watch: OutputWatch::default(),
             replay: None,
             mode: SplitMode::Mixed,
+            regressions: Regressions::default(),
         }
     }
 
-    /// The plan and the time budget, the environment laid over what was requested.
+    /// The plan and the time budget, the environment laid over what was requested, for a
+    /// run called from thread `caller`.
     pub(crate) fn resolve(
         &self,
         budget: Duration,
+        caller: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<(ClientPlan, Duration), SetupError> {
         let settings = |m: String| SetupError::new(SetupErrorKind::Settings, m);
@@ -137,6 +143,7 @@ impl Requested {
                 watch: self.watch.clone(),
                 replay,
                 mode: self.mode,
+                regressions: self.regressions.file(caller),
             },
             budget,
         ))

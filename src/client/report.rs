@@ -92,7 +92,7 @@ pub struct ClientFinding {
     pub(crate) stderr: String,
     pub(crate) seed: Seed,
     pub(crate) runs: u64,
-    pub(crate) narrowing: Option<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 impl ClientFinding {
@@ -137,7 +137,7 @@ impl fmt::Display for ClientFinding {
         if self.case != self.minimal {
             writeln!(f, "  found as: {}", self.case)?;
         }
-        if let Some(note) = &self.narrowing {
+        for note in &self.notes {
             writeln!(f, "  note:     {note}")?;
         }
         writeln!(
@@ -161,7 +161,7 @@ impl fmt::Display for ClientFinding {
         )?;
         write!(
             f,
-            "  replay:   STUTTERFUZZ_REPLAY='{}' cargo test ...",
+            "  replay:   STUTTERFUZZ_REPLAY='{0}' in the test's environment, or --replay '{0}' on the command line",
             self.minimal
         )
     }

@@ -12,6 +12,7 @@ use super::answers::{self, Answers};
 use super::case::{ClientCase, UPSTREAM};
 use super::judge::{ClientFindingKind, Expected};
 use super::plan::{ClientPlan, Source};
+use super::regressions;
 use super::relay::{Cuts, Served, Stage};
 use super::report::{ClientFailure, ClientFinding, ClientReport, UNCONFIRMED_LISTED};
 use super::under_test::{ClientRun, Ending};
@@ -128,20 +129,21 @@ async fn fuzz(
         report.runs = 1;
         count(&mut report, &attempt);
         if let Some(kind) = expected.judge(&attempt.run) {
-            return Err(finding(
-                ctx,
-                &mut expected,
+            let found = Found {
                 kind,
-                case.clone(),
-                case,
-                &attempt,
-                &report,
-            )
-            .await);
+                case: case.clone(),
+                minimal: case,
+                attempt,
+                notes: Vec::new(),
+            };
+            return Err(finding(ctx, &mut expected, found, &report).await);
         }
         report.elapsed = started.elapsed();
         report.replayed = Some(case);
         return Ok(report);
+    }
+    if let Some(found) = regressed(ctx, &mut expected, &mut report).await? {
+        return Err(finding(ctx, &mut expected, found, &report).await);
     }
     let mut iteration = 0u64;
     let within = |report: &ClientReport| {
@@ -177,16 +179,15 @@ async fn fuzz(
             match confirm(ctx, &mut expected, &case, &kind).await? {
                 Some(attempt) => {
                     let minimal = narrow(ctx, &mut expected, &case, &kind).await?;
-                    return Err(finding(
-                        ctx,
-                        &mut expected,
+                    let notes = vec![record(ctx, &minimal, &kind)];
+                    let found = Found {
                         kind,
                         case,
                         minimal,
-                        &attempt,
-                        &report,
-                    )
-                    .await);
+                        attempt,
+                        notes,
+                    };
+                    return Err(finding(ctx, &mut expected, found, &report).await);
                 }
                 None => {
                     report.unconfirmed += 1;
@@ -338,15 +339,79 @@ async fn narrow(
     Ok(minimal)
 }
 
-async fn finding(
+/// The first case recorded in the regression file that fails again, confirmed.
+async fn regressed(
     ctx: &Ctx,
     expected: &mut Expected,
+    report: &mut ClientReport,
+) -> Result<Option<Found>, SetupError> {
+    let Some(file) = &ctx.plan.regressions else {
+        return Ok(None);
+    };
+    for case in regressions::recorded(&file.path)? {
+        let attempt = ctx.attempt(case.cuts().into()).await?;
+        report.runs += 1;
+        count(report, &attempt);
+        let Some(kind) = expected.judge(&attempt.run) else {
+            continue;
+        };
+        if let Some(attempt) = confirm(ctx, expected, &case, &kind).await? {
+            let notes = vec![format!(
+                "recorded in {} and failing again",
+                file.path.display()
+            )];
+            return Ok(Some(Found {
+                kind,
+                minimal: case.clone(),
+                case,
+                attempt,
+                notes,
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Appends the case to the regression file, when there is one to write; what became of it.
+fn record(ctx: &Ctx, case: &ClientCase, kind: &ClientFindingKind) -> String {
+    match &ctx.plan.regressions {
+        None => "no regression file: the case is not recorded".to_owned(),
+        Some(file) if !file.write => format!(
+            "not recorded under CI (set STUTTERFUZZ_SAVE_REGRESSIONS to write it): add the line {case} to {}",
+            file.path.display()
+        ),
+        Some(file) => match regressions::record(&file.path, case, &kind.to_string()) {
+            Ok(()) => format!("recorded in {}, run first from now on", file.path.display()),
+            Err(e) => format!(
+                "could not record it in {}: {e}; add the line {case} by hand",
+                file.path.display()
+            ),
+        },
+    }
+}
+
+/// A confirmed failure, before it is reported.
+struct Found {
     kind: ClientFindingKind,
     case: ClientCase,
     minimal: ClientCase,
-    attempt: &Attempt,
+    attempt: Attempt,
+    notes: Vec<String>,
+}
+
+async fn finding(
+    ctx: &Ctx,
+    expected: &mut Expected,
+    found: Found,
     report: &ClientReport,
 ) -> ClientFailure {
+    let Found {
+        kind,
+        case,
+        minimal,
+        attempt,
+        notes,
+    } = found;
     // What the narrowed case gives, for the report (the first failure's when it passes now).
     let shown = match ctx.attempt(minimal.cuts().into()).await {
         Ok(again) if expected.judge(&again.run).is_some() => again.run,
@@ -363,6 +428,6 @@ async fn finding(
         stderr: shown.stderr.indented(),
         seed: ctx.plan.seed,
         runs: report.runs,
-        narrowing: None,
+        notes,
     }))
 }

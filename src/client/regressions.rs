@@ -1,0 +1,107 @@
+//! A client test's regression file: its recorded cases (`c1:` lines) are run first on every
+//! later run, and a new finding's narrowed case is appended, so a fixed client bug stays
+//! fixed. The same file rules as a server test's: by default
+//! `stutterfuzz-regressions/<test name>-client.txt` in the crate being tested, only shown in
+//! the report under `CI` unless `STUTTERFUZZ_SAVE_REGRESSIONS` is set; a file named with
+//! `regression_file` is always written.
+
+use std::path::{Path, PathBuf};
+
+use super::case::ClientCase;
+use crate::config::{env_var, in_ci};
+use crate::error::{SetupError, SetupErrorKind};
+use crate::report::regression;
+
+/// Where findings are recorded and recorded cases come from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) enum Regressions {
+    /// The default place, for a run called from a test.
+    #[default]
+    Beside,
+    At(PathBuf),
+    Off,
+}
+
+/// The file of a run, and whether a finding is written to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RegressionFile {
+    pub(crate) path: PathBuf,
+    pub(crate) write: bool,
+}
+
+impl Regressions {
+    /// The file of a run called from thread `caller` (a test's thread bears its name).
+    pub(crate) fn file(&self, caller: Option<&str>) -> Option<RegressionFile> {
+        match self {
+            Regressions::Off => None,
+            Regressions::At(path) => Some(RegressionFile {
+                path: path.clone(),
+                write: true,
+            }),
+            Regressions::Beside => {
+                let test = caller.filter(|name| *name != "main")?;
+                let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::current_dir().ok())?;
+                Some(RegressionFile {
+                    path: regression::default_path(&dir, &format!("{test}-client")),
+                    write: !in_ci() || env_var("STUTTERFUZZ_SAVE_REGRESSIONS").is_some(),
+                })
+            }
+        }
+    }
+}
+
+/// The cases recorded in `path` (none when it does not exist yet).
+pub(crate) fn recorded(path: &Path) -> Result<Vec<ClientCase>, SetupError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => {
+            return Err(SetupError::new(
+                SetupErrorKind::Replay,
+                format!("cannot read regression file {}: {e}", path.display()),
+            ));
+        }
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim_start().starts_with("c1:"))
+        .map(|(i, line)| {
+            line.parse::<ClientCase>().map_err(|e| {
+                SetupError::new(
+                    SetupErrorKind::Replay,
+                    format!(
+                        "regression file {} line {}: {e}; fix or remove the line",
+                        path.display(),
+                        i + 1
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Appends `case` with a comment saying what it found.
+pub(crate) fn record(path: &Path, case: &ClientCase, headline: &str) -> std::io::Result<()> {
+    let stamp = humantime::format_rfc3339_seconds(std::time::SystemTime::now());
+    regression::append(path, &format!("{stamp} {headline}"), &[case.to_string()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_cases_read_back_and_bad_lines_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/t.txt");
+        assert!(recorded(&path).unwrap().is_empty());
+        let case: ClientCase = "c1:upstream:1,5".parse().unwrap();
+        record(&path, &case, "the client exited with status 1").unwrap();
+        assert_eq!(recorded(&path).unwrap(), [case]);
+        std::fs::write(&path, "# note\nc1:upstream:x\n").unwrap();
+        let err = recorded(&path).unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+}
