@@ -6,7 +6,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::Parser;
-use stutterfuzz::{ClientCase, ClientFailure, Seed, StutterClient};
+use stutterfuzz::{ClientCase, ClientFailure, ClientFinding, Seed, StutterClient};
 
 /// Fuzz a client by cutting the server's answers
 #[derive(Debug, Parser)]
@@ -73,6 +73,10 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_name = "CASE")]
     replay: Option<ClientCase>,
 
+    /// Also write each finding to a new file in DIR (created if needed), synced before exit
+    #[arg(long, value_name = "DIR")]
+    failures_dir: Option<PathBuf>,
+
     /// Print nothing but findings and errors
     #[arg(short, long)]
     quiet: bool,
@@ -137,6 +141,16 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
         }
         Err(ClientFailure::Finding(finding)) => {
             println!("{finding}");
+            if let Some(dir) = &args.failures_dir {
+                // The finding is printed first, so it is never lost when it cannot be saved.
+                match save(dir, &finding) {
+                    Ok(path) => eprintln!("finding written to {}", path.display()),
+                    Err(e) => eprintln!(
+                        "stutterfuzz client: error: cannot write the finding to {}: {e} (it is printed above)",
+                        dir.display()
+                    ),
+                }
+            }
             Ok(ExitCode::from(1))
         }
         Err(failure @ ClientFailure::Setup(_)) => {
@@ -146,4 +160,24 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
         }
         Err(other) => Err(other.to_string()),
     }
+}
+
+/// Writes the finding to a new file in `dir`: a `case c1:...` line, then the report.
+fn save(dir: &std::path::Path, finding: &ClientFinding) -> std::io::Result<PathBuf> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::Builder::new()
+        .prefix("client-finding-")
+        .suffix(".txt")
+        .tempfile_in(dir)?;
+    writeln!(
+        file,
+        "# {}\ncase {}\n\n{finding}",
+        finding.kind(),
+        finding.minimal()
+    )?;
+    file.as_file().sync_all()?;
+    let (_, path) = file.keep().map_err(|e| e.error)?;
+    std::fs::File::open(dir)?.sync_all()?;
+    Ok(path)
 }
