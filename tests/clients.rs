@@ -295,6 +295,7 @@ fn the_command_line_finds_replays_and_refuses_bad_input_in_one_line() {
         .trim()
         .to_owned();
     assert!(case.starts_with("c1:ping.frame:"), "{stdout}");
+    let failures = tempfile::tempdir().unwrap();
     stutterfuzz()
         .args([
             "client",
@@ -305,8 +306,14 @@ fn the_command_line_finds_replays_and_refuses_bad_input_in_one_line() {
             "--replay",
             &case,
         ])
+        .arg("--failures-dir")
+        .arg(failures.path())
         .assert()
         .code(1);
+    let saved: Vec<_> = std::fs::read_dir(failures.path()).unwrap().collect();
+    assert_eq!(saved.len(), 1);
+    let text = std::fs::read_to_string(saved[0].as_ref().unwrap().path()).unwrap();
+    assert!(text.contains(&format!("case {case}\n")), "{text}");
     let correct = "perl fixtures/client/bin/frame_client.pl {host} {port}";
     stutterfuzz()
         .args([
