@@ -151,7 +151,8 @@ async fn fuzz(
     };
     while within(&report) {
         let mut batch = JoinSet::new();
-        for _ in 0..ctx.plan.parallel {
+        let left = ctx.plan.cycles.map_or(u64::MAX, |n| n - report.runs);
+        for _ in 0..left.min(ctx.plan.parallel as u64) {
             let splits = draw(ctx, &source, &stream, iteration);
             iteration += 1;
             let ctx = ctx.clone();
@@ -159,27 +160,29 @@ async fn fuzz(
                 let attempt = ctx
                     .attempt(splits.boundaries().collect::<Vec<_>>().into())
                     .await;
-                (splits, attempt)
+                (iteration, splits, attempt)
             });
         }
         let mut doubts = Vec::new();
         while let Some(done) = batch.join_next().await {
-            let Ok((splits, attempt)) = done else {
+            let Ok((at, splits, attempt)) = done else {
                 continue;
             };
             let attempt = attempt?;
             report.runs += 1;
             count(&mut report, &attempt);
             if let Some(kind) = expected.judge(&attempt.run) {
-                doubts.push((ClientCase::new(source.clone(), splits), kind));
+                doubts.push((at, ClientCase::new(source.clone(), splits), kind));
             }
         }
         // Each doubt alone, with no other run of the client beside it.
-        for (case, kind) in doubts {
+        // In the order they were drawn, so a seed finds the same case whatever ran first.
+        doubts.sort_by_key(|(at, _, _)| *at);
+        for (_, case, kind) in doubts {
             match confirm(ctx, &mut expected, &case, &kind).await? {
                 Some(attempt) => {
                     let minimal = narrow(ctx, &mut expected, &case, &kind).await?;
-                    let notes = vec![record(ctx, &minimal, &kind)];
+                    let notes = record(ctx, &minimal, &kind).into_iter().collect();
                     let found = Found {
                         kind,
                         case,
@@ -373,21 +376,21 @@ async fn regressed(
 }
 
 /// Appends the case to the regression file, when there is one to write; what became of it.
-fn record(ctx: &Ctx, case: &ClientCase, kind: &ClientFindingKind) -> String {
-    match &ctx.plan.regressions {
-        None => "no regression file: the case is not recorded".to_owned(),
-        Some(file) if !file.write => format!(
+fn record(ctx: &Ctx, case: &ClientCase, kind: &ClientFindingKind) -> Option<String> {
+    let file = ctx.plan.regressions.as_ref()?;
+    Some(match file {
+        file if !file.write => format!(
             "not recorded under CI (set STUTTERFUZZ_SAVE_REGRESSIONS to write it): add the line {case} to {}",
             file.path.display()
         ),
-        Some(file) => match regressions::record(&file.path, case, &kind.to_string()) {
+        file => match regressions::record(&file.path, case, &kind.to_string()) {
             Ok(()) => format!("recorded in {}, run first from now on", file.path.display()),
             Err(e) => format!(
                 "could not record it in {}: {e}; add the line {case} by hand",
                 file.path.display()
             ),
         },
-    }
+    })
 }
 
 /// A confirmed failure, before it is reported.
