@@ -373,5 +373,6 @@ fn a_finding_is_recorded_and_fails_first_on_the_next_run() {
     assert!(again.to_string().contains("failing again"), "{again}");
     // Fixed: the recorded case passes, and the run goes on clean.
     let fixed = run(false, 2).unwrap();
-    assert_eq!(fixed.runs(), 301, "{fixed}");
+    assert_eq!(fixed.runs(), 300, "{fixed}");
+    assert_eq!(fixed.unconfirmed(), 0, "{fixed}");
 }
