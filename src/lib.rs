@@ -33,6 +33,9 @@
 //!   recorded [`Case`] (a blob and its exact [`Splits`]) without any randomness.
 //! - **Property tests**: [`splits`] is a proptest strategy for split patterns;
 //!   [`Stutter::start`] gives a [`Target`] that delivers one chosen pattern at a time.
+//! - **Clients too**: [`StutterClient`] runs a client (a command, or an async function) against
+//!   answers cut into reads of their own, from a real server or recorded conversations, and
+//!   reports a [`ClientFinding`] with a [`ClientCase`] that replays it.
 //! - **Real traffic in**: [`traffic`] records blobs through a proxy or imports them from a
 //!   packet capture; a blob may be a conversation that waits for the server ([`Wait`]);
 //!   [`Stutter::tls`] ([`TlsOptions`]) reaches servers behind TLS.
