@@ -376,3 +376,73 @@ fn a_finding_is_recorded_and_fails_first_on_the_next_run() {
     assert_eq!(fixed.runs(), 300, "{fixed}");
     assert_eq!(fixed.unconfirmed(), 0, "{fixed}");
 }
+
+#[test]
+fn a_client_that_waits_for_one_read_of_the_whole_size_hangs_and_is_found() {
+    let finding = StutterClient::function(|addr| async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET greeting\r\n").await.unwrap();
+        let mut buf = [0u8; 1024];
+        // BUG: waits for a read that returns the whole 19-byte reply at once.
+        loop {
+            let n = stream.read(&mut buf).await.unwrap();
+            if n == 19 || n == 0 {
+                return n;
+            }
+        }
+    })
+    .answers(ANSWERS)
+    .no_regression_file()
+    .timeout(Duration::from_millis(300))
+    .seed(4)
+    .cycles(100)
+    .try_run_for(Duration::from_secs(60))
+    .unwrap_err();
+    let finding = finding.finding().expect("a finding");
+    assert!(
+        matches!(finding.kind(), ClientFindingKind::Hung { .. }),
+        "{finding}"
+    );
+    assert_eq!(finding.minimal().answers().len(), 2, "{finding}");
+}
+
+#[test]
+fn output_that_varies_by_itself_is_no_finding() {
+    let runs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let report = StutterClient::function(move |addr| {
+        let runs = runs.clone();
+        async move {
+            let n = runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let reply = get_greeting(addr, false).await;
+            format!("run {n}: {reply:?}")
+        }
+    })
+    .answers(ANSWERS)
+    .no_regression_file()
+    .cycles(100)
+    .run_for(Duration::from_secs(30));
+    assert_eq!(report.runs(), 100, "{report}");
+    assert_eq!(report.unconfirmed(), 0, "{report}");
+}
+
+#[tokio::test]
+async fn a_client_test_runs_on_the_tests_own_runtime() {
+    let failure = StutterClient::function(|addr| get_greeting(addr, true))
+        .answers(ANSWERS)
+        .no_regression_file()
+        .seed(9)
+        .cycles(200)
+        .try_run_for_async(Duration::from_secs(30))
+        .await
+        .unwrap_err();
+    assert!(failure.finding().is_some(), "{failure}");
+    // The blocking entry point says what to call instead on this runtime.
+    let refused = StutterClient::function(|addr| get_greeting(addr, false))
+        .answers(ANSWERS)
+        .try_run_for(Duration::from_secs(1))
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("try_run_for_async"),
+        "{refused}"
+    );
+}

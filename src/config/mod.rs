@@ -198,7 +198,10 @@ impl Settings {
             shrink.time = humantime::parse_duration(v.trim())
                 .map_err(|e| env_error("STUTTERFUZZ_SHRINK_TIME", &v, e))?;
         }
-        let replay = match env("STUTTERFUZZ_REPLAY").filter(|t| !t.trim().is_empty()) {
+        // A client case (`c1:`) is for the client tests of the same `cargo test`.
+        let replay = match env("STUTTERFUZZ_REPLAY")
+            .filter(|t| !t.trim().is_empty() && !t.trim().starts_with("c1:"))
+        {
             Some(v) => Some(
                 v.parse::<Case>()
                     .map_err(|e| env_error("STUTTERFUZZ_REPLAY", &v, e))?,
