@@ -212,6 +212,11 @@ fn redis_cli_against_redis_server_through_the_relay_runs_clean() {
 
 /// A server in this process that answers every `GET greeting` line with the bulk reply.
 fn greeting_server() -> SocketAddr {
+    greeting_server_reading(false)
+}
+
+/// The same; `buggy`, it takes each read for one whole request line.
+fn greeting_server_reading(buggy: bool) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -219,6 +224,20 @@ fn greeting_server() -> SocketAddr {
             let Ok(mut stream) = stream else { return };
             std::thread::spawn(move || {
                 use std::io::{BufRead, Write};
+                if buggy {
+                    use std::io::Read;
+                    let mut buf = [0u8; 1024];
+                    // BUG: one read is taken for one whole request line.
+                    while let Ok(n @ 1..) = stream.read(&mut buf) {
+                        let reply: &[u8] = if buf[..n] == *b"GET greeting\r\n" {
+                            b"$12\r\nhello, world\r\n"
+                        } else {
+                            b"-ERR unknown command\r\n"
+                        };
+                        let _ = stream.write_all(reply);
+                    }
+                    return;
+                }
                 let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
                 let mut line = String::new();
                 while reader.read_line(&mut line).unwrap_or(0) > 0 {
@@ -445,4 +464,44 @@ async fn a_client_test_runs_on_the_tests_own_runtime() {
         refused.to_string().contains("try_run_for_async"),
         "{refused}"
     );
+}
+
+#[test]
+fn the_clients_requests_can_be_cut_on_their_way_to_the_server_too() {
+    let buggy_server = greeting_server_reading(true).to_string();
+    let client = |upstream: &str| {
+        StutterClient::function(|addr| get_greeting(addr, false))
+            .upstream(upstream)
+            .no_regression_file()
+            .seed(2)
+            .cycles(200)
+    };
+    // Answers cut alone: the correct client and the server that reads one line per read
+    // agree.
+    let report = client(&buggy_server).run_for(Duration::from_secs(30));
+    assert_eq!(report.unconfirmed(), 0, "{report}");
+    // Requests cut too: the server answers a cut request line with an error.
+    let failure = client(&buggy_server)
+        .split_requests(true)
+        .try_run_for(Duration::from_secs(30))
+        .unwrap_err();
+    let finding = failure.finding().expect("a finding");
+    let requests = finding.minimal().requests().expect("the requests were cut");
+    assert_eq!(requests.len(), 2, "{finding}");
+    assert!(
+        finding.minimal().to_string().contains(";requests="),
+        "{finding}"
+    );
+    // A server that reads whole lines passes with both directions cut.
+    let report = client(&greeting_server().to_string())
+        .split_requests(true)
+        .run_for(Duration::from_secs(30));
+    assert_eq!(report.unconfirmed(), 0, "{report}");
+    // Recorded answers have no server to cut requests for.
+    let refused = StutterClient::function(|addr| get_greeting(addr, false))
+        .answers(ANSWERS)
+        .split_requests(true)
+        .try_run_for(Duration::from_secs(5))
+        .unwrap_err();
+    assert!(refused.to_string().contains("split_requests"), "{refused}");
 }

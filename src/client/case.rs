@@ -3,7 +3,8 @@
 //! conversation the stand-in answered with, or `upstream` for a real server; SIZES are the
 //! chunks the server's answers (all answers of a connection, as one stream) reached the
 //! client in, the last chunk taking whatever more came. The `c` says the server-to-client
-//! direction was split; server cases (`v1:`, `v2:`) keep their form.
+//! direction was split; server cases (`v1:`, `v2:`) keep their form. When the client's own
+//! bytes were cut on their way to the server too, `;requests=SIZES` says how.
 
 use std::fmt;
 use std::str::FromStr;
@@ -20,6 +21,7 @@ pub(crate) const UPSTREAM: &str = "upstream";
 pub struct ClientCase {
     source: String,
     answers: Splits,
+    requests: Option<Splits>,
 }
 
 impl ClientCase {
@@ -29,7 +31,19 @@ impl ClientCase {
         ClientCase {
             source: source.into(),
             answers,
+            requests: None,
         }
+    }
+
+    /// The same, with the client's bytes cut into `requests` on their way to the server.
+    pub fn with_requests(mut self, requests: Splits) -> Self {
+        self.requests = Some(requests).filter(|r| !r.is_empty());
+        self
+    }
+
+    /// The chunks the client's bytes reached the server in, when they were cut.
+    pub fn requests(&self) -> Option<&Splits> {
+        self.requests.as_ref()
     }
 
     /// The recorded conversation the stand-in answered with, or `upstream`.
@@ -46,11 +60,22 @@ impl ClientCase {
     pub(crate) fn cuts(&self) -> Vec<usize> {
         self.answers.boundaries().collect()
     }
+
+    /// The offsets where the client's bytes are cut (none when they go as they come).
+    pub(crate) fn request_cuts(&self) -> Vec<usize> {
+        self.requests
+            .as_ref()
+            .map_or_else(Vec::new, |r| r.boundaries().collect())
+    }
 }
 
 impl fmt::Display for ClientCase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{VERSION}:{}:{}", self.source, self.answers.compact())
+        write!(f, "{VERSION}:{}:{}", self.source, self.answers.compact())?;
+        if let Some(requests) = &self.requests {
+            write!(f, ";requests={}", requests.compact())?;
+        }
+        Ok(())
     }
 }
 
@@ -64,7 +89,7 @@ impl fmt::Display for ParseClientCaseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:?} is not a client case: expected the form c1:SOURCE:SIZES as printed in a report, such as c1:upstream:1,6 (SOURCE is a recorded conversation's name or `upstream`)",
+            "{:?} is not a client case: expected the form c1:SOURCE:SIZES (with ;requests=SIZES when the client's bytes were cut too) as printed in a report, such as c1:upstream:1,6 (SOURCE is a recorded conversation's name or `upstream`)",
             self.input
         )
     }
@@ -88,11 +113,26 @@ impl FromStr for ClientCase {
         if source.is_empty() {
             return Err(err());
         }
+        let (sizes, requests) = match sizes.split_once(';') {
+            Some((sizes, field)) => (
+                sizes,
+                Some(field.strip_prefix("requests=").ok_or_else(err)?),
+            ),
+            None => (sizes, None),
+        };
         let answers: Splits = sizes.parse().map_err(|_| err())?;
         if answers.is_empty() {
             return Err(err());
         }
-        Ok(ClientCase::new(source, answers))
+        let mut case = ClientCase::new(source, answers);
+        if let Some(requests) = requests {
+            let requests: Splits = requests.parse().map_err(|_| err())?;
+            if requests.is_empty() {
+                return Err(err());
+            }
+            case = case.with_requests(requests);
+        }
+        Ok(case)
     }
 }
 
@@ -107,11 +147,17 @@ mod tests {
         assert!(text.starts_with("c1:get:1.resp:"), "{text}");
         assert_eq!(text.parse::<ClientCase>().unwrap(), case);
         assert_eq!(case.cuts(), [1, 2, 3]);
+        let both = case.clone().with_requests(Splits::new(vec![2, 5]).unwrap());
+        assert_eq!(both.to_string(), "c1:get:1.resp:1,1,1,4;requests=2,5");
+        assert_eq!(both.to_string().parse::<ClientCase>().unwrap(), both);
+        assert_eq!(both.request_cuts(), [2]);
         for bad in [
             "v1:ping.txt:1,2",
             "c1::1,2",
             "c1:upstream:",
             "c1:upstream:0,2",
+            "c1:upstream:1,2;tls",
+            "c1:upstream:1,2;requests=",
         ] {
             let err = bad.parse::<ClientCase>().unwrap_err().to_string();
             assert!(err.contains("c1:SOURCE:SIZES"), "{bad}: {err}");

@@ -56,7 +56,7 @@ impl fmt::Display for ClientFindingKind {
             ClientFindingKind::Alarm { line } => write!(f, "the client printed {line:?}"),
             ClientFindingKind::OutputDiffers { first_difference } => write!(
                 f,
-                "the client's output differs from its output when the answers arrive whole, from byte {first_difference}"
+                "the client's output differs from what it gives when nothing is cut, from byte {first_difference}"
             ),
         }
     }

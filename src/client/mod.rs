@@ -179,6 +179,15 @@ impl StutterClient {
         self
     }
 
+    /// Also cuts what the client sends on its way to the real server, paced by the server's
+    /// reads as [`Stutter`](crate::Stutter) paces them (default off): a case then says how
+    /// both directions were cut (`;requests=SIZES`), and narrowing shrinks both. Not with
+    /// recorded answers.
+    pub fn split_requests(mut self, on: bool) -> Self {
+        self.requested.split_requests = on;
+        self
+    }
+
     /// A substring of the client's output that marks a bug, besides sanitizer reports and
     /// panics (a process's stdout and stderr).
     pub fn fail_on_output(mut self, pattern: impl Into<String>) -> Self {

@@ -40,6 +40,7 @@ pub(crate) struct ClientPlan {
     pub(crate) watch: OutputWatch,
     pub(crate) replay: Option<ClientCase>,
     pub(crate) mode: SplitMode,
+    pub(crate) split_requests: bool,
     pub(crate) regressions: Option<RegressionFile>,
 }
 
@@ -56,6 +57,7 @@ pub(crate) struct Requested {
     pub(crate) watch: OutputWatch,
     pub(crate) replay: Option<ClientCase>,
     pub(crate) mode: SplitMode,
+    pub(crate) split_requests: bool,
     pub(crate) regressions: Regressions,
 }
 
@@ -72,6 +74,7 @@ impl Requested {
             watch: OutputWatch::default(),
             replay: None,
             mode: SplitMode::Mixed,
+            split_requests: false,
             regressions: Regressions::default(),
         }
     }
@@ -101,6 +104,11 @@ impl Requested {
             }
             Some(Ok(source)) => source.clone(),
         };
+        if self.split_requests && matches!(source, Source::Recorded(_)) {
+            return Err(settings(
+                "split_requests cuts the client's bytes on their way to a server, and recorded answers have none: give .upstream(ADDR) or .server(COMMAND), or leave it off".to_owned(),
+            ));
+        }
         let seed = match env("STUTTERFUZZ_SEED") {
             Some(v) => v
                 .parse::<Seed>()
@@ -143,6 +151,7 @@ impl Requested {
                 watch: self.watch.clone(),
                 replay,
                 mode: self.mode,
+                split_requests: self.split_requests,
                 regressions: self.regressions.file(caller),
             },
             budget,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
@@ -26,12 +26,20 @@ use crate::engine::{Ends, Pacing};
 /// start, in a binary protocol).
 const QUIET: Duration = Duration::from_millis(50);
 
-/// How long the connections may take to finish once the client is done.
-const SETTLE: Duration = Duration::from_millis(200);
+/// How long the connections may take to finish by themselves once the client is done;
+/// then they stop where they are (the client cannot read any more of them).
+const SETTLE: Duration = Duration::from_millis(50);
 
-/// Where the answers are cut: offsets into the stream of all answers of one connection;
-/// empty for answers sent whole (as they come).
+/// Where one direction is cut: offsets into the stream of all its bytes on one connection;
+/// empty for bytes sent whole (as they come).
 pub(crate) type Cuts = Arc<[usize]>;
+
+/// Where both directions are cut (the client's requests only on the way to a real server).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Cutting {
+    pub(crate) answers: Cuts,
+    pub(crate) requests: Cuts,
+}
 
 /// What one connection of the client got.
 #[derive(Clone, Debug, Default)]
@@ -40,6 +48,8 @@ pub(crate) struct Served {
     pub(crate) conversation: Option<String>,
     /// Every byte written to the client.
     pub(crate) answered: Vec<u8>,
+    /// Every byte the client sent.
+    pub(crate) requested: Vec<u8>,
     /// Cuts reached, and those the client had read up to before the next chunk went.
     pub(crate) boundaries: u64,
     pub(crate) kept: u64,
@@ -56,16 +66,17 @@ pub(crate) struct Stage {
 
 impl Stage {
     /// Listens on `host` (a free port) and serves every connection the client makes with
-    /// `answers`, cut at `cuts`.
+    /// `answers`, both directions cut as `cuts` say.
     pub(crate) async fn open(
         host: std::net::IpAddr,
         answers: Arc<Answers>,
-        cuts: Cuts,
+        cuts: Cutting,
         pacing: Arc<Pacing>,
     ) -> std::io::Result<Stage> {
         let listener = TcpListener::bind(SocketAddr::new(host, 0)).await?;
         let addr = listener.local_addr()?;
         let (stop, mut stopped) = oneshot::channel();
+        let (halt, halted) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut connections = JoinSet::new();
             let mut order = 0usize;
@@ -75,9 +86,12 @@ impl Stage {
                     accepted = listener.accept() => {
                         let Ok((stream, _)) = accepted else { continue };
                         let (answers, cuts, pacing) = (answers.clone(), cuts.clone(), pacing.clone());
+                        let halted = halted.clone();
                         let at = order;
                         order += 1;
-                        connections.spawn(async move { (at, serve(stream, &answers, cuts, pacing).await) });
+                        connections.spawn(async move {
+                            (at, serve(stream, &answers, cuts, pacing, halted).await)
+                        });
                     }
                 }
             }
@@ -91,8 +105,9 @@ impl Stage {
                     served.push(one);
                 }
             }
-            connections.abort_all();
-            while let Some(done) = connections.join_next().await {
+            // The rest stop where they are, and tell what they carried so far.
+            let _ = halt.send(true);
+            while let Ok(Some(done)) = tokio::time::timeout(SETTLE, connections.join_next()).await {
                 if let Ok(one) = done {
                     served.push(one);
                 }
@@ -113,8 +128,8 @@ impl Stage {
     }
 
     /// Stops accepting, lets the connections finish for a moment, and tells what each got
-    /// (in the order the client opened them). A connection still open then is closed, with
-    /// what it got so far lost: the client was done with it.
+    /// (in the order the client opened them). A connection still open then is stopped where
+    /// it is: the client was done with it.
     pub(crate) async fn close(mut self) -> Vec<Served> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
@@ -129,73 +144,114 @@ impl Drop for Stage {
     }
 }
 
-async fn serve(client: TcpStream, answers: &Answers, cuts: Cuts, pacing: Arc<Pacing>) -> Served {
+async fn serve(
+    client: TcpStream,
+    answers: &Answers,
+    cuts: Cutting,
+    pacing: Arc<Pacing>,
+    mut halted: watch::Receiver<bool>,
+) -> Served {
     let _ = client.set_nodelay(true);
     // The client's socket, seen from the kernel: its address is our peer's.
     let ends = match (client.peer_addr(), client.local_addr()) {
         (Ok(server), Ok(client)) => Some(Ends { server, client }),
         _ => None,
     };
-    let splitter = Splitter {
-        cuts,
-        next: 0,
-        pacing,
-        ends,
-        served: Served::default(),
+    let mut to_client = Splitter::new(cuts.answers, pacing.clone(), ends);
+    let halt = async move {
+        let _ = halted.wait_for(|h| *h).await;
     };
     match answers {
-        Answers::Upstream(addr) => relay(client, *addr, splitter).await,
-        Answers::Recorded(all) => stand_in(client, all, splitter).await,
+        Answers::Upstream(addr) => {
+            let mut to_server = Splitter::new(cuts.requests, pacing, None);
+            let unreachable = tokio::select! {
+                unreachable = relay(client, *addr, &mut to_client, &mut to_server) => unreachable,
+                () = halt => None,
+            };
+            let mut served = to_client.served(Some(to_server));
+            served.unreachable = unreachable;
+            served
+        }
+        Answers::Recorded(all) => {
+            let mut talk = Talk::default();
+            tokio::select! {
+                () = stand_in(client, all, &mut to_client, &mut talk) => {}
+                () = halt => {}
+            }
+            let mut served = to_client.served(None);
+            served.conversation = talk.conversation;
+            served.requested = talk.got;
+            served
+        }
     }
 }
 
-/// Relays the client's bytes to the server as they come, and the server's answers back cut.
-async fn relay(client: TcpStream, upstream: SocketAddr, mut splitter: Splitter) -> Served {
+/// Relays the client's bytes to the server (cut too, when asked) and the server's answers
+/// back cut. Why the server could not be reached, if it could not.
+async fn relay(
+    client: TcpStream,
+    upstream: SocketAddr,
+    to_client: &mut Splitter,
+    to_server: &mut Splitter,
+) -> Option<String> {
     let upstream = match TcpStream::connect(upstream).await {
         Ok(stream) => stream,
-        Err(e) => {
-            splitter.served.unreachable =
-                Some(format!("cannot reach the server at {upstream}: {e}"));
-            return splitter.served;
-        }
+        Err(e) => return Some(format!("cannot reach the server at {upstream}: {e}")),
     };
     let _ = upstream.set_nodelay(true);
-    let (mut from_client, mut to_client) = client.into_split();
-    let (mut from_server, mut to_server) = upstream.into_split();
+    // The server's socket of this connection, as the server direction watches it.
+    to_server.ends = match (upstream.peer_addr(), upstream.local_addr()) {
+        (Ok(server), Ok(client)) => Some(Ends { server, client }),
+        _ => None,
+    };
+    let (mut from_client, mut client_writer) = client.into_split();
+    let (mut from_server, mut server_writer) = upstream.into_split();
     let forward = async {
-        let _ = tokio::io::copy(&mut from_client, &mut to_server).await;
-        let _ = to_server.shutdown().await;
+        let mut buf = vec![0u8; 64 * 1024];
+        while let Ok(n @ 1..) = from_client.read(&mut buf).await {
+            if to_server.send(&mut server_writer, &buf[..n]).await.is_err() {
+                break;
+            }
+        }
+        let _ = server_writer.shutdown().await;
     };
     let back = async {
         let mut buf = vec![0u8; 64 * 1024];
         while let Ok(n @ 1..) = from_server.read(&mut buf).await {
-            if splitter.send(&mut to_client, &buf[..n]).await.is_err() {
+            if to_client.send(&mut client_writer, &buf[..n]).await.is_err() {
                 break;
             }
         }
-        let _ = to_client.shutdown().await;
+        let _ = client_writer.shutdown().await;
     };
     tokio::join!(forward, back);
-    splitter.served
+    None
+}
+
+/// What a stand-in learnt of its client: the conversation it is having, the bytes it sent.
+#[derive(Default)]
+struct Talk {
+    conversation: Option<String>,
+    got: Vec<u8>,
 }
 
 /// Answers with a recorded conversation: each answer once the client has sent the bytes it
 /// followed (or has sent some and then gone quiet), then closes its side.
-async fn stand_in(client: TcpStream, all: &[Recorded], mut splitter: Splitter) -> Served {
+async fn stand_in(client: TcpStream, all: &[Recorded], splitter: &mut Splitter, talk: &mut Talk) {
     let (mut from_client, mut to_client) = client.into_split();
-    let mut got = Vec::new();
-    if all.len() > 1 && from_client.read_buf(&mut got).await.unwrap_or(0) == 0 {
-        return splitter.served;
+    let got = &mut talk.got;
+    if all.len() > 1 && from_client.read_buf(got).await.unwrap_or(0) == 0 {
+        return;
     }
-    let Some(conversation) = Recorded::pick(all, &got) else {
-        return splitter.served;
+    let Some(conversation) = Recorded::pick(all, got) else {
+        return;
     };
-    splitter.served.conversation = Some(conversation.name.clone());
+    talk.conversation = Some(conversation.name.clone());
     let mut answered_at = 0;
     for heard in &conversation.heard {
         while got.len() < heard.at {
-            match timeout(QUIET, from_client.read_buf(&mut got)).await {
-                Ok(Ok(0) | Err(_)) => return splitter.served,
+            match timeout(QUIET, from_client.read_buf(got)).await {
+                Ok(Ok(0) | Err(_)) => return,
                 Ok(Ok(_)) => {}
                 Err(_) if got.len() > answered_at => break,
                 Err(_) => {}
@@ -203,39 +259,52 @@ async fn stand_in(client: TcpStream, all: &[Recorded], mut splitter: Splitter) -
         }
         answered_at = got.len();
         if splitter.send(&mut to_client, &heard.bytes).await.is_err() {
-            return splitter.served;
+            return;
         }
     }
     let _ = to_client.shutdown().await;
     let mut rest = [0u8; 4096];
     while let Ok(1..) = from_client.read(&mut rest).await {}
-    splitter.served
 }
 
-/// Writes a connection's answers to the client, cut at the offsets given, pacing each chunk
-/// after a cut until the client has read what came before.
+/// Writes one direction's bytes cut at the offsets given, pacing each chunk after a cut
+/// until the reader (the client, or the server) has read what came before.
 struct Splitter {
     cuts: Cuts,
     next: usize,
     pacing: Arc<Pacing>,
     ends: Option<Ends>,
-    served: Served,
+    sent: Vec<u8>,
+    boundaries: u64,
+    kept: u64,
 }
 
 impl Splitter {
+    fn new(cuts: Cuts, pacing: Arc<Pacing>, ends: Option<Ends>) -> Self {
+        Splitter {
+            cuts,
+            next: 0,
+            pacing,
+            ends,
+            sent: Vec::new(),
+            boundaries: 0,
+            kept: 0,
+        }
+    }
+
     async fn send(&mut self, to: &mut OwnedWriteHalf, mut bytes: &[u8]) -> std::io::Result<()> {
         while !bytes.is_empty() {
-            let offset = self.served.answered.len();
+            let offset = self.sent.len();
             let n = match self.cuts.get(self.next) {
                 Some(&at) => (at - offset).min(bytes.len()),
                 None => bytes.len(),
             };
             to.write_all(&bytes[..n]).await?;
-            self.served.answered.extend_from_slice(&bytes[..n]);
+            self.sent.extend_from_slice(&bytes[..n]);
             bytes = &bytes[n..];
-            if self.cuts.get(self.next) == Some(&self.served.answered.len()) {
+            if self.cuts.get(self.next) == Some(&self.sent.len()) {
                 self.next += 1;
-                self.served.boundaries += 1;
+                self.boundaries += 1;
                 self.pacing.wait_acked(to.as_ref()).await?;
                 if self
                     .pacing
@@ -243,10 +312,25 @@ impl Splitter {
                     .await
                     .is_some_and(|seen| seen.all_read)
                 {
-                    self.served.kept += 1;
+                    self.kept += 1;
                 }
             }
         }
         Ok(())
+    }
+
+    /// What the connection got, with the other direction's cuts counted too.
+    fn served(self, requests: Option<Splitter>) -> Served {
+        let (requested, boundaries, kept) = match requests {
+            Some(r) => (r.sent, r.boundaries, r.kept),
+            None => (Vec::new(), 0, 0),
+        };
+        Served {
+            answered: self.sent,
+            requested,
+            boundaries: self.boundaries + boundaries,
+            kept: self.kept + kept,
+            ..Served::default()
+        }
     }
 }

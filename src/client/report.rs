@@ -121,18 +121,42 @@ fn quoted(bytes: &[u8], limit: usize) -> String {
 
 impl fmt::Display for ClientFinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "stutterfuzz found a client bug: {}", self.kind)?;
+        let chunks = self.minimal.answers().chunks();
+        if chunks.len() > 1 || self.minimal.requests().is_none() {
+            writeln!(f, "stutterfuzz found a client bug: {}", self.kind)?;
+        } else {
+            // Only the requests are cut: what reads them whole is the server.
+            writeln!(
+                f,
+                "stutterfuzz found a bug with the client's requests cut, the answers whole (look at the server): {}",
+                self.kind
+            )?;
+        }
         writeln!(f, "  client:   {}", self.client)?;
         writeln!(f, "  answers:  {}", self.answers)?;
-        let chunks = self.minimal.answers().chunks();
-        writeln!(
-            f,
-            "  minimal:  the answers in {} chunk{} {} (first cut after byte {})",
-            chunks.len(),
-            if chunks.len() == 1 { "" } else { "s" },
-            self.minimal.answers(),
-            chunks.first().copied().unwrap_or(0)
-        )?;
+        if chunks.len() > 1 {
+            writeln!(
+                f,
+                "  minimal:  the answers in {} chunks {} (first cut after byte {})",
+                chunks.len(),
+                self.minimal.answers(),
+                chunks[0]
+            )?;
+        } else {
+            writeln!(
+                f,
+                "  minimal:  the answers whole {}",
+                self.minimal.answers()
+            )?;
+        }
+        if let Some(requests) = self.minimal.requests() {
+            writeln!(
+                f,
+                "  requests: the client's bytes reached the server in {} chunk{} {requests}",
+                requests.len(),
+                if requests.len() == 1 { "" } else { "s" }
+            )?;
+        }
         writeln!(f, "  case:     {}", self.minimal)?;
         if self.case != self.minimal {
             writeln!(f, "  found as: {}", self.case)?;

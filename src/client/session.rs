@@ -13,7 +13,7 @@ use super::case::{ClientCase, UPSTREAM};
 use super::judge::{ClientFindingKind, Expected};
 use super::plan::{ClientPlan, Source};
 use super::regressions;
-use super::relay::{Cuts, Served, Stage};
+use super::relay::{Cutting, Served, Stage};
 use super::report::{ClientFailure, ClientFinding, ClientReport, UNCONFIRMED_LISTED};
 use super::under_test::{ClientRun, Ending};
 use crate::config::{Gap, free_port};
@@ -47,7 +47,7 @@ struct Ctx {
 }
 
 impl Ctx {
-    async fn attempt(&self, cuts: Cuts) -> Result<Attempt, SetupError> {
+    async fn attempt(&self, cuts: Cutting) -> Result<Attempt, SetupError> {
         let stage = Stage::open(
             self.plan.host,
             self.answers.clone(),
@@ -113,7 +113,7 @@ async fn fuzz(
     started: Instant,
     budget: Duration,
 ) -> Result<ClientReport, ClientFailure> {
-    let (mut expected, stream, source) = baseline(ctx).await?;
+    let (mut expected, streams, source) = baseline(ctx).await?;
     let mut report = ClientReport {
         seed: ctx.plan.seed,
         runs: 0,
@@ -125,7 +125,7 @@ async fn fuzz(
         replayed: None,
     };
     if let Some(case) = ctx.plan.replay.clone() {
-        let attempt = ctx.attempt(case.cuts().into()).await?;
+        let attempt = ctx.attempt(cutting(&case)).await?;
         report.runs = 1;
         count(&mut report, &attempt);
         if let Some(kind) = expected.judge(&attempt.run) {
@@ -153,26 +153,24 @@ async fn fuzz(
         let mut batch = JoinSet::new();
         let left = ctx.plan.cycles.map_or(u64::MAX, |n| n - report.runs);
         for _ in 0..left.min(ctx.plan.parallel as u64) {
-            let splits = draw(ctx, &source, &stream, iteration);
+            let case = draw(ctx, &source, &streams, iteration);
             iteration += 1;
             let ctx = ctx.clone();
             batch.spawn(async move {
-                let attempt = ctx
-                    .attempt(splits.boundaries().collect::<Vec<_>>().into())
-                    .await;
-                (iteration, splits, attempt)
+                let attempt = ctx.attempt(cutting(&case)).await;
+                (iteration, case, attempt)
             });
         }
         let mut doubts = Vec::new();
         while let Some(done) = batch.join_next().await {
-            let Ok((at, splits, attempt)) = done else {
+            let Ok((at, case, attempt)) = done else {
                 continue;
             };
             let attempt = attempt?;
             report.runs += 1;
             count(&mut report, &attempt);
             if let Some(kind) = expected.judge(&attempt.run) {
-                doubts.push((at, ClientCase::new(source.clone(), splits), kind));
+                doubts.push((at, case, kind));
             }
         }
         // Each doubt alone, with no other run of the client beside it.
@@ -205,10 +203,40 @@ async fn fuzz(
     Ok(report)
 }
 
-/// The pattern of run `iteration`, drawn over the whole answers' bytes.
-fn draw(ctx: &Ctx, source: &str, stream: &[u8], iteration: u64) -> Splits {
+/// The case of run `iteration`: the answers cut as drawn over the whole answers' bytes, and
+/// the client's requests over its own, when they are cut too.
+fn draw(ctx: &Ctx, source: &str, streams: &Streams, iteration: u64) -> ClientCase {
     let mut rng = ctx.plan.seed.case_rng(source, iteration);
-    generate(ctx.plan.mode, stream, iteration, 0, &mut rng)
+    let answers = generate(ctx.plan.mode, &streams.answers, iteration, 0, &mut rng);
+    let case = ClientCase::new(source, answers);
+    if !ctx.plan.split_requests || streams.requests.is_empty() {
+        return case;
+    }
+    let mut rng = ctx
+        .plan
+        .seed
+        .case_rng(&format!("{source};requests"), iteration);
+    case.with_requests(generate(
+        ctx.plan.mode,
+        &streams.requests,
+        iteration,
+        0,
+        &mut rng,
+    ))
+}
+
+/// Where a case cuts both directions.
+fn cutting(case: &ClientCase) -> Cutting {
+    Cutting {
+        answers: case.cuts().into(),
+        requests: case.request_cuts().into(),
+    }
+}
+
+/// What the first connection of a whole run carried, each way.
+struct Streams {
+    answers: Vec<u8>,
+    requests: Vec<u8>,
 }
 
 fn count(report: &mut ClientReport, attempt: &Attempt) {
@@ -220,7 +248,7 @@ fn count(report: &mut ClientReport, attempt: &Attempt) {
 
 /// Runs the client twice with its answers whole: what it gives, what of that varies, the
 /// answers' bytes (patterns are drawn over them) and their source's name.
-async fn baseline(ctx: &Ctx) -> Result<(Expected, Vec<u8>, String), SetupError> {
+async fn baseline(ctx: &Ctx) -> Result<(Expected, Streams, String), SetupError> {
     let first = whole(ctx).await?;
     let second = whole(ctx).await?;
     let mut expected = Expected {
@@ -233,12 +261,16 @@ async fn baseline(ctx: &Ctx) -> Result<(Expected, Vec<u8>, String), SetupError> 
         .conversation
         .clone()
         .unwrap_or_else(|| UPSTREAM.to_owned());
-    Ok((expected, served.answered.clone(), source))
+    let streams = Streams {
+        answers: served.answered.clone(),
+        requests: served.requested.clone(),
+    };
+    Ok((expected, streams, source))
 }
 
 /// One run with the answers whole, which must pass.
 async fn whole(ctx: &Ctx) -> Result<Attempt, SetupError> {
-    let attempt = ctx.attempt(Cuts::default()).await?;
+    let attempt = ctx.attempt(Cutting::default()).await?;
     let client = ctx.describe_client();
     let error = |message: String| SetupError::new(SetupErrorKind::Client, message);
     if let Some(why) = attempt.served.iter().find_map(|s| s.unreachable.clone()) {
@@ -297,7 +329,7 @@ async fn confirm(
 ) -> Result<Option<Attempt>, SetupError> {
     let mut last = None;
     for _ in 0..ROUNDS {
-        let again = ctx.attempt(Cuts::default()).await?;
+        let again = ctx.attempt(Cutting::default()).await?;
         if expected
             .judge(&again.run)
             .is_some_and(|k| !matches!(k, ClientFindingKind::OutputDiffers { .. }))
@@ -305,7 +337,7 @@ async fn confirm(
             return Ok(None);
         }
         expected.learn(&again.run.output);
-        let attempt = ctx.attempt(case.cuts().into()).await?;
+        let attempt = ctx.attempt(cutting(case)).await?;
         match expected.judge(&attempt.run) {
             Some(k) if k.same_kind(kind) => last = Some(attempt),
             _ => return Ok(None),
@@ -322,20 +354,32 @@ async fn narrow(
     kind: &ClientFindingKind,
 ) -> Result<ClientCase, SetupError> {
     let deadline = Instant::now() + NARROW_TIME;
-    let mut shrinker = Shrinker::keeping(case.answers().clone(), Vec::new());
-    while let Some(candidate) = shrinker.next_candidate() {
-        if Instant::now() >= deadline {
-            break;
+    let mut minimal = case.clone();
+    // The answers first, then the requests (when they were cut), the other kept as it is.
+    for requests in [false, true] {
+        let start = match (requests, minimal.requests()) {
+            (false, _) => minimal.answers().clone(),
+            (true, Some(cut)) => cut.clone(),
+            (true, None) => break,
+        };
+        let with = |splits: Splits| match requests {
+            false => ClientCase::new(minimal.source(), splits)
+                .with_requests(minimal.requests().cloned().unwrap_or_default()),
+            true => minimal.clone().with_requests(splits),
+        };
+        let mut shrinker = Shrinker::keeping(start, Vec::new());
+        while let Some(candidate) = shrinker.next_candidate() {
+            if Instant::now() >= deadline {
+                break;
+            }
+            let attempt = ctx.attempt(cutting(&with(candidate.clone()))).await?;
+            let failed = expected
+                .judge(&attempt.run)
+                .is_some_and(|k| k.same_kind(kind));
+            shrinker.report(candidate, failed);
         }
-        let attempt = ctx
-            .attempt(candidate.boundaries().collect::<Vec<_>>().into())
-            .await?;
-        let failed = expected
-            .judge(&attempt.run)
-            .is_some_and(|k| k.same_kind(kind));
-        shrinker.report(candidate, failed);
+        minimal = with(shrinker.current().clone());
     }
-    let minimal = ClientCase::new(case.source(), shrinker.current().clone());
     if minimal != *case && confirm(ctx, expected, &minimal, kind).await?.is_none() {
         return Ok(case.clone());
     }
@@ -352,7 +396,7 @@ async fn regressed(
         return Ok(None);
     };
     for case in regressions::recorded(&file.path)? {
-        let attempt = ctx.attempt(case.cuts().into()).await?;
+        let attempt = ctx.attempt(cutting(&case)).await?;
         report.runs += 1;
         count(report, &attempt);
         let Some(kind) = expected.judge(&attempt.run) else {
@@ -416,7 +460,7 @@ async fn finding(
         notes,
     } = found;
     // What the narrowed case gives, for the report (the first failure's when it passes now).
-    let shown = match ctx.attempt(minimal.cuts().into()).await {
+    let shown = match ctx.attempt(cutting(&minimal)).await {
         Ok(again) if expected.judge(&again.run).is_some() => again.run,
         _ => attempt.run.clone(),
     };

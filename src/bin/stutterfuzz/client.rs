@@ -69,6 +69,10 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_name = "TEXT")]
     fail_on_output: Vec<String>,
 
+    /// Also cut what the client sends on its way to the server (--upstream or --server)
+    #[arg(long)]
+    split_requests: bool,
+
     /// Run this one case (c1:SOURCE:SIZES, as a report prints it) instead of fuzzing
     #[arg(long, value_name = "CASE")]
     replay: Option<ClientCase>,
@@ -108,7 +112,8 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
     let mut fuzz = StutterClient::command(command("--client", &args.client)?)
         .parallel(args.parallel)
         .timeout(args.timeout)
-        .host(args.host);
+        .host(args.host)
+        .split_requests(args.split_requests);
     fuzz = match (&args.upstream, &args.server, &args.answers) {
         (Some(addr), _, _) => fuzz.upstream(addr),
         (_, Some(server), _) => fuzz.server(command("--server", server)?),
