@@ -505,3 +505,32 @@ fn the_clients_requests_can_be_cut_on_their_way_to_the_server_too() {
         .unwrap_err();
     assert!(refused.to_string().contains("split_requests"), "{refused}");
 }
+
+#[test]
+fn a_panic_line_on_the_clients_stderr_is_found_though_it_exits_0() {
+    // Reads the 19-byte reply; a short first read makes it complain on stderr, then carry on.
+    let script = r#"
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+s.sendall(b'GET greeting\r\n')
+got = s.recv(4096)
+if len(got) < 19:
+    print("thread 'main' panicked at src/reply.rs:3:5", file=sys.stderr)
+while len(got) < 19:
+    got += s.recv(4096)
+print(got)
+"#;
+    let mut command = Command::new("python3");
+    command.args(["-c", script, "{host}", "{port}"]);
+    let finding = finding_of(
+        StutterClient::command(command)
+            .answers(ANSWERS)
+            .no_regression_file()
+            .seed(1)
+            .cycles(100),
+    );
+    assert!(
+        matches!(finding.kind(), ClientFindingKind::Alarm { line } if line.contains("panicked at")),
+        "{finding}"
+    );
+}
