@@ -5,10 +5,14 @@
 //! caller decides how a candidate is tried (on real sockets: several times, within a time
 //! and attempt budget).
 //!
-//! Order: fewer chunks first (keep the first chunks and send the rest at once; merge two
-//! neighbours, which drops one cut), then each remaining boundary slid toward the start of
-//! the blob as far as it still fails (to the first possible offset, halfway, one byte). The
-//! result is locally minimal: no merge and no left slide of a single boundary still fails.
+//! Order: first many cuts dropped at once, in the manner of delta debugging (the cuts split
+//! into 2 groups, each group dropped in turn; when none can go, into twice as many smaller
+//! groups, down to single cuts), so a pattern of hundreds of chunks loses all cuts the bug
+//! does not need in a few dozen tries; then fewer chunks one at a time (keep the first chunks
+//! and send the rest at once; merge two neighbours, which drops one cut), then each remaining
+//! boundary slid toward the start of the blob as far as it still fails (to the first possible
+//! offset, halfway, one byte). The result is locally minimal: no merge and no left slide of a
+//! single boundary still fails.
 //!
 //! Some boundaries are part of the case, not of the search: where a conversation waits for
 //! the server, where a pause falls. A shrinker made [`Shrinker::keeping`] them puts them back
@@ -20,14 +24,26 @@ pub(crate) mod groups;
 
 use crate::split::Splits;
 
-/// A greedy search for a smaller failing pattern.
+/// A search for a smaller failing pattern: groups of cuts dropped, then greedy steps.
 #[derive(Debug)]
 pub(crate) struct Shrinker {
     current: Splits,
     candidates: VecDeque<Splits>,
     /// Offsets every candidate keeps as boundaries.
     kept: Vec<usize>,
+    /// Dropping groups of cuts: the cuts of `current` in `groups` groups, the next to drop.
+    /// `None` once no group of any size can go: then the greedy steps.
+    dropping: Option<Dropping>,
 }
+
+#[derive(Clone, Copy, Debug)]
+struct Dropping {
+    groups: usize,
+    next: usize,
+}
+
+/// Fewer cuts than this are left to the greedy steps alone.
+const DROP_FROM: usize = 4;
 
 impl Shrinker {
     /// Starts from a pattern known to fail.
@@ -42,9 +58,62 @@ impl Shrinker {
             current: failing,
             candidates: VecDeque::new(),
             kept,
+            dropping: None,
         };
-        shrinker.candidates = shrinker.candidates_of(&shrinker.current);
+        shrinker.restart();
         shrinker
+    }
+
+    /// Starts the search over from `current`: groups of cuts first, when there are many.
+    fn restart(&mut self) {
+        self.dropping =
+            (self.droppable().len() >= DROP_FROM).then_some(Dropping { groups: 2, next: 0 });
+        let mut candidates = self.candidates_of(&self.current);
+        if self.dropping.is_some() {
+            // A bug that needs only the first cuts shows on the first tries, before the groups.
+            candidates.truncate(2);
+        }
+        self.candidates = candidates;
+    }
+
+    /// The cuts of `current` that may be dropped (the kept ones may not).
+    fn droppable(&self) -> Vec<usize> {
+        self.current
+            .boundaries()
+            .filter(|b| !self.kept.contains(b))
+            .collect()
+    }
+
+    /// The next candidate that drops a group of cuts, or `None` when no group of any size is
+    /// left to try (the greedy steps take over).
+    fn next_drop(&mut self) -> Option<Splits> {
+        let cuts = self.droppable();
+        while let Some(state) = self.dropping {
+            if state.next < state.groups {
+                self.dropping = Some(Dropping {
+                    next: state.next + 1,
+                    ..state
+                });
+                let size = cuts.len().div_ceil(state.groups);
+                let group = &cuts[(state.next * size).min(cuts.len())
+                    ..((state.next + 1) * size).min(cuts.len())];
+                if group.is_empty() {
+                    continue;
+                }
+                let left: Vec<usize> = self
+                    .current
+                    .boundaries()
+                    .filter(|b| !group.contains(b))
+                    .collect();
+                return Some(from_boundaries(&left, self.current.total()));
+            }
+            self.dropping = (state.groups < cuts.len()).then(|| Dropping {
+                groups: (state.groups * 2).min(cuts.len()),
+                next: 0,
+            });
+        }
+        self.candidates = self.candidates_of(&self.current);
+        None
     }
 
     /// The candidates of `splits`, with the kept boundaries put back, each new.
@@ -65,15 +134,23 @@ impl Shrinker {
 
     /// The next pattern to try, or `None` when the current one is locally minimal.
     pub(crate) fn next_candidate(&mut self) -> Option<Splits> {
+        if self.dropping.is_some() {
+            if let Some(candidate) = self.candidates.pop_front() {
+                return Some(candidate);
+            }
+            if let Some(candidate) = self.next_drop() {
+                return Some(candidate);
+            }
+        }
         self.candidates.pop_front()
     }
 
     /// Reports whether the last candidate still failed: if so, it becomes the current
     /// pattern and the search goes on from it.
     pub(crate) fn report(&mut self, candidate: Splits, failed: bool) {
-        if failed {
-            self.candidates = self.candidates_of(&candidate);
+        if failed && smaller(&candidate, &self.current) {
             self.current = candidate;
+            self.restart();
         }
     }
 
@@ -81,6 +158,17 @@ impl Shrinker {
     pub(crate) fn current(&self) -> &Splits {
         &self.current
     }
+}
+
+/// The pattern of `total` bytes cut at `boundaries` (ascending, inside).
+fn from_boundaries(boundaries: &[usize], total: usize) -> Splits {
+    let mut chunks = Vec::with_capacity(boundaries.len() + 1);
+    let mut at = 0;
+    for &b in boundaries.iter().chain(std::iter::once(&total)) {
+        chunks.push(b - at);
+        at = b;
+    }
+    Splits::new(chunks).unwrap_or_else(|| Splits::whole(total))
 }
 
 /// Whether `a` is smaller than `b`: fewer chunks, or as many with boundaries further left.
@@ -184,6 +272,24 @@ mod tests {
         let (minimal, tries) = shrink(&start, |s| s.chunks().first() == Some(&1));
         assert_eq!(minimal.chunks(), &[1, 69]);
         assert!(tries < 10, "{tries} tries");
+    }
+
+    #[test]
+    fn hundreds_of_one_byte_chunks_lose_every_unneeded_cut_in_few_tries() {
+        let start = vec!["1"; 300].join(",");
+        // Fails when byte 150 is read alone, and when bytes 6 and 296 start reads.
+        let (minimal, tries) = shrink(&start, |s| {
+            let b: Vec<usize> = s.boundaries().collect();
+            b.contains(&150) && b.contains(&151)
+        });
+        assert_eq!(minimal.chunks(), &[150, 1, 149]);
+        assert!(tries < 120, "{tries} tries");
+        let (minimal, tries) = shrink(&start, |s| {
+            let b: Vec<usize> = s.boundaries().collect();
+            b.contains(&6) && b.contains(&296)
+        });
+        assert_eq!(minimal.chunks(), &[6, 290, 4]);
+        assert!(tries < 120, "{tries} tries");
     }
 
     #[test]
