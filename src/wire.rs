@@ -29,6 +29,27 @@ pub(crate) enum Listen {
 
 /// How a delivery ended from the connection's point of view.
 impl Listen {
+    /// The same, giving up after `limit` at most when one is given.
+    pub(crate) fn within(self, limit: Option<Duration>) -> Listen {
+        match (self, limit) {
+            (
+                Listen::Await {
+                    expect,
+                    settle,
+                    limit: own,
+                    until_close,
+                },
+                Some(limit),
+            ) => Listen::Await {
+                expect,
+                settle,
+                limit: own.min(limit),
+                until_close,
+            },
+            (listen, _) => listen,
+        }
+    }
+
     /// The same, for a slow reader: each quiet wait longer by its `pause` between reads, and
     /// the whole by its reads' `span`.
     pub(crate) fn stretched(self, pause: Duration, span: Duration) -> Listen {

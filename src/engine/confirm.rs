@@ -16,6 +16,10 @@
 //! varies was learnt); a whole blob that fails the same way makes it `unsplit_fails=`, a
 //! warning; the run goes on either way.
 
+use std::time::Duration;
+
+use tokio::time::Instant;
+
 use super::book::{Book, Running};
 use super::{Progress, Stopped, exit_within};
 use crate::case::Planned;
@@ -27,7 +31,14 @@ use crate::wire::{Ending, Heard, Neglect};
 pub(crate) const ROUNDS: u32 = 3;
 
 /// How long after a confirming delivery the server is watched for a crash.
-const SETTLE: std::time::Duration = std::time::Duration::from_millis(20);
+const SETTLE: Duration = Duration::from_millis(20);
+
+/// A hang's copies, alone on the server, wait this many times as long as the blob sent whole
+/// took to be answered alone just before them (at least [`ALONE_FLOOR`], at most the
+/// response timeout): a correct server with nothing else to do answers a split request
+/// about as fast as a whole one, and it gets 10 times that, three times over.
+const ALONE_FACTOR: u32 = 10;
+const ALONE_FLOOR: Duration = Duration::from_millis(250);
 
 /// What a delivery that failed heard, kept for the gate.
 pub(super) type Answered = (Ending, Heard, Option<Neglect>);
@@ -63,24 +74,31 @@ pub(super) async fn confirm_alone<'a>(
         FindingKind::NoResponse { .. } | FindingKind::StoppedServingOthers { .. }
     );
     let (rounds, copies) = if waits { (1, ROUNDS) } else { (ROUNDS, 1) };
+    let hang = matches!(first, FindingKind::NoResponse { .. });
     'rounds: for _ in 0..rounds {
         // Two whole answers back to back: what a server varies from one request to the
         // next (records it rotates) shows between them, whatever the split's turn is.
         let earlier =
-            match deliver_alone(run, book, &running, std::slice::from_ref(&whole), true).await {
+            match deliver_alone(run, book, &running, std::slice::from_ref(&whole), None).await {
                 Ok(mut heard) => heard.remove(0).1,
                 Err(stopped) => return Some(stopped),
             };
         if let Some(baseline) = run.baselines.get_mut(running.blob.name()) {
             learnt |= run.oracles.relearn(baseline, &earlier) != Relearnt::Unchanged;
         }
+        // The second is answered after whatever the server still had queued from the
+        // deliveries cut short: its time is the server's own, alone.
+        let started = Instant::now();
         let fresh =
-            match deliver_alone(run, book, &running, std::slice::from_ref(&whole), true).await {
+            match deliver_alone(run, book, &running, std::slice::from_ref(&whole), None).await {
                 Ok(mut heard) => heard.remove(0).1,
                 Err(stopped) => return Some(stopped),
             };
+        // Less the quiet its listening waits out after the answer.
+        let whole_took = started.elapsed().saturating_sub(oracle::WHOLE_SETTLE);
         let split = vec![running.planned.clone(); copies as usize];
-        let delivered = match deliver_alone(run, book, &running, &split, false).await {
+        let alone = hang.then(|| (whole_took * ALONE_FACTOR).max(ALONE_FLOOR));
+        let delivered = match deliver_alone(run, book, &running, &split, Some(alone)).await {
             Ok(delivered) => delivered,
             Err(stopped) => return Some(stopped),
         };
@@ -92,6 +110,11 @@ pub(super) async fn confirm_alone<'a>(
                 baseline,
                 &fresh,
             ) {
+                // Unanswered within the shorter wait alone: the hang as first seen, after its
+                // whole response timeout.
+                Rejudged::Fails(FindingKind::NoResponse { .. }) if hang => {
+                    last = Some(first.clone());
+                }
                 Rejudged::Fails(kind) => last = Some(kind),
                 Rejudged::Varied => {
                     learnt = true;
@@ -123,21 +146,24 @@ pub(super) async fn confirm_alone<'a>(
 }
 
 /// Delivers `planned` (cases of `running`'s blob, side by side) with no other delivery in
-/// flight, listening as the gate's whole answers do when they are the blob sent `whole`:
-/// how each ended and what the server answered, or the finding when the server died or
-/// refused meanwhile.
+/// flight, listening as the gate's whole answers do when `split` is `None` (they are the
+/// blob sent whole), else as split deliveries do, for at most the limit given if any: how
+/// each ended and what the server answered, or the finding when the server died or refused
+/// meanwhile.
 async fn deliver_alone<'a>(
     run: &mut super::Run<'a>,
     book: &mut Book<'a>,
     running: &Running<'a>,
     planned: &[Planned],
-    whole: bool,
+    split: Option<Option<Duration>>,
 ) -> Result<Vec<Answered>, Stopped> {
     let baseline = run.baselines.get(running.blob.name());
-    let listen = if whole {
-        run.oracles.whole_listen(baseline)
-    } else {
-        run.oracles.listen(baseline, run.transport.linger)
+    let listen = match split {
+        None => run.oracles.whole_listen(baseline),
+        Some(limit) => run
+            .oracles
+            .listen(baseline, run.transport.linger)
+            .within(limit),
     };
     let mut tasks = tokio::task::JoinSet::new();
     for (i, planned) in planned.iter().enumerate() {

@@ -12,6 +12,7 @@ use tokio::time::{Instant, interval_at, sleep_until};
 
 use super::book::{Book, Running};
 use super::confirm::confirm_alone;
+use super::window::Window;
 use super::{
     Delivered, EXIT_GRACE, FINAL_SETTLE, Progress, Stopped, Transport, exit_within, far_future,
     schedule,
@@ -140,8 +141,10 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
         server.arm_output_watch();
     }
 
+    // Fewer in flight while the server queues them (only where answers are awaited).
+    let mut window = Window::new(settings.connections, run.oracles.listens());
     let end = loop {
-        while doubtful.is_empty() && tasks.len() < settings.connections {
+        while doubtful.is_empty() && tasks.len() < window.limit() {
             let Some((blob, planned)) = queue.next() else {
                 break;
             };
@@ -246,6 +249,14 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                 let now = Instant::now();
                 let Some(running) = book.finish(id, now) else { continue };
                 queue.done(running.blob);
+                let case = &running.planned.case;
+                if let Ok(delivered) = &outcome
+                    && run.oracles.listens()
+                    && case.stall().is_none()
+                    && case.slow().is_none()
+                {
+                    window.answered(delivered.heard.waited, now);
+                }
                 match finished(&mut run, &mut book, &mut tasks, running, outcome, now).await {
                     Finished::Counted => {}
                     Finished::Doubtful(doubt) => {

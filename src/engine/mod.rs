@@ -24,6 +24,7 @@ mod socket;
 mod stall;
 mod turns;
 mod whole;
+mod window;
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -13,7 +13,7 @@ use crate::case::Case;
 use crate::corpus::{Blob, Corpus};
 use crate::engine::{FINAL_SETTLE, Found, Stopped, deliver_whole, exit_within};
 use crate::oracle::{self, Baseline, Relearnt};
-use crate::report::{Suspect, SuspectState};
+use crate::report::{FindingKind, Suspect, SuspectState};
 use crate::split::Splits;
 use crate::stats::Stats;
 
@@ -61,7 +61,26 @@ pub(crate) async fn take_baselines(
             }
         });
     }
+    // A crash the whole deliveries caused shows a moment after them: watched once, after the
+    // last round (each round before only looks).
+    if let Some(exit) = exit_within(probe.server(), FINAL_SETTLE).await {
+        let suspects = blobs.blobs().iter().map(whole_suspect).collect();
+        return Err(found(oracle::exited(exit), suspects));
+    }
     Ok(baselines)
+}
+
+fn whole_suspect(blob: &Blob) -> Suspect {
+    let case = Case::new(blob.name(), Splits::whole(blob.len()));
+    Suspect::new(case, blob, SuspectState::InFlight)
+}
+
+fn found(kind: FindingKind, suspects: Vec<Suspect>) -> Stopped {
+    Stopped::Found(Found {
+        kind,
+        suspects,
+        stats: Stats::default(),
+    })
 }
 
 /// One whole delivery of each of `blobs`, or the finding (or setup error) that ended it.
@@ -73,18 +92,8 @@ async fn whole_round(
 ) -> Result<HashMap<String, crate::wire::Heard>, Stopped> {
     let (transport, oracles) = (probe.transport(), probe.oracles());
     let recorded = deliver_whole(blobs, transport, oracles, known, connections).await;
-    let whole = |blob: &Blob| {
-        let case = Case::new(blob.name(), Splits::whole(blob.len()));
-        Suspect::new(case, blob, SuspectState::InFlight)
-    };
-    let found = |kind, suspects| {
-        Stopped::Found(Found {
-            kind,
-            suspects,
-            stats: Stats::default(),
-        })
-    };
-    if let Some(exit) = exit_within(probe.server(), FINAL_SETTLE).await {
+    let whole = whole_suspect;
+    if let Some(exit) = exit_within(probe.server(), Duration::ZERO).await {
         let suspects = blobs.blobs().iter().map(whole).collect();
         return Err(found(oracle::exited(exit), suspects));
     }

@@ -1,0 +1,92 @@
+//! Measures how fast the search finds and narrows what is hard to find: a hang behind the
+//! last byte of a 1 KiB blob in a read of its own, on a server that answers about 100
+//! commands a second, with both response oracles on (time to find, median of 5 runs, and
+//! what the run counted on the way); and how long narrowing takes from a culprit delivered
+//! one byte at a time.
+//!
+//! ```text
+//! cargo run --release --example search_bench -- [--runs 5]
+//! ```
+
+#![allow(clippy::print_stdout, reason = "a benchmark prints its table")]
+
+use std::process::{Command, ExitCode};
+use std::time::{Duration, Instant};
+
+use stutterfuzz::{Failure, Stutter};
+
+/// The 1 KiB command whose last byte, read alone, is never answered.
+fn tail_blob() -> String {
+    format!("SET key {}\r\n", "v".repeat(1024 - 10))
+}
+
+fn slow_server() -> Command {
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let mut server = Command::new(exe);
+    server.args(["--serve", "{addr}"]);
+    server
+}
+
+fn tail_run(seed: u64) -> (Option<Duration>, String) {
+    let fuzz = Stutter::new("127.0.0.1:0")
+        .server(slow_server())
+        .no_regression_file()
+        .seed(seed)
+        .shrink_time(Duration::ZERO)
+        .expect_same_response()
+        .response_timeout(Duration::from_secs(2))
+        .blob("tail", tail_blob());
+    let started = Instant::now();
+    match fuzz.try_run_for(Duration::from_secs(30)) {
+        Err(Failure::Finding(finding)) => {
+            let stats = if std::env::var_os("SHOW").is_some() {
+                finding.to_string()
+            } else {
+                finding.stats().to_string()
+            };
+            (Some(started.elapsed()), stats)
+        }
+        Err(other) => (None, other.to_string()),
+        Ok(report) => (None, report.stats().to_string()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve") {
+        let listener = std::net::TcpListener::bind(&args[i + 1]).expect("the bench server binds");
+        stutterfuzz_fixtures::servers::serve_slow_straddle_hang(
+            listener,
+            Duration::from_millis(10),
+        );
+        return ExitCode::SUCCESS;
+    }
+    let runs: u64 = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5);
+    println!("rare tail cut, slow server (~100 commands/s), both oracles, 2 s response timeout");
+    let mut times = Vec::new();
+    for seed in 1..=runs {
+        let (took, stats) = tail_run(seed);
+        match took {
+            Some(t) => {
+                println!("  seed {seed}: found in {:.2} s; {stats}", t.as_secs_f64());
+                times.push(t);
+            }
+            None => println!("  seed {seed}: not found in 30 s; {stats}"),
+        }
+    }
+    times.sort();
+    if let (Some(median), Some(max)) = (times.get(times.len() / 2), times.last()) {
+        println!(
+            "median {:.2} s, max {:.2} s, found {}/{runs}",
+            median.as_secs_f64(),
+            max.as_secs_f64(),
+            times.len()
+        );
+    }
+    ExitCode::SUCCESS
+}
