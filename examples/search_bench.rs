@@ -27,6 +27,46 @@ fn slow_server() -> Command {
     server
 }
 
+/// Narrowing from a culprit delivered one byte at a time: the server that crashes on a
+/// read ending 3 bytes into a later record, given a 300-byte blob of records, its first 64
+/// bytes one per chunk (`SplitMode::Bytewise`). How long narrowing takes and what it ends at.
+fn narrowing_row() {
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let mut server = Command::new(exe);
+    server.args(["--serve-record", "{addr}"]);
+    let records: String = (0..15)
+        .map(|i| format!("SET key:{i:02} value-{i:02}\n"))
+        .collect();
+    let fuzz = Stutter::new("127.0.0.1:0")
+        .server(server)
+        .no_regression_file()
+        .seed(1)
+        .blob("records", records.clone())
+        .splits(stutterfuzz::SplitMode::Bytewise)
+        .connections(1);
+    let started = Instant::now();
+    match fuzz.try_run_for(Duration::from_secs(120)) {
+        Err(Failure::Finding(finding)) => {
+            let text = finding.to_string();
+            let line = |key: &str| {
+                text.lines()
+                    .find(|l| l.starts_with(key))
+                    .unwrap_or("?")
+                    .to_owned()
+            };
+            println!(
+                "narrowing a {}-byte blob sent bytewise: {:.1} s in all, narrowing {:.1} s\n{}\n{}",
+                records.len(),
+                started.elapsed().as_secs_f64(),
+                finding.narrowing_time().unwrap_or_default().as_secs_f64(),
+                line("  culprit"),
+                line("  minimal")
+            );
+        }
+        other => println!("narrowing row: no finding: {other:?}"),
+    }
+}
+
 fn tail_run(seed: u64) -> (Option<Duration>, String) {
     let fuzz = Stutter::new("127.0.0.1:0")
         .server(slow_server())
@@ -53,6 +93,15 @@ fn tail_run(seed: u64) -> (Option<Duration>, String) {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(i) = args.iter().position(|a| a == "--serve-record") {
+        let listener = std::net::TcpListener::bind(&args[i + 1]).expect("the bench server binds");
+        stutterfuzz_fixtures::servers::serve_record_crash(listener);
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--narrowing-only") {
+        narrowing_row();
+        return ExitCode::SUCCESS;
+    }
     if let Some(i) = args.iter().position(|a| a == "--serve") {
         let listener = std::net::TcpListener::bind(&args[i + 1]).expect("the bench server binds");
         stutterfuzz_fixtures::servers::serve_slow_straddle_hang(
