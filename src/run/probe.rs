@@ -271,10 +271,14 @@ impl<'a> Probe<'a> {
             Ok(_) => FINAL_SETTLE,
             Err(_) => EXIT_GRACE,
         };
-        let settle = self
-            .settings
-            .after_last
-            .map_or(settle, |cap| settle.min(cap));
+        // A fuzzer's input that the server closed cleanly after reading it all is done: a
+        // crash on it would have come before the close (and an in-process server's panic
+        // is seen at once); other inputs wait at most the fuzzer's short settle.
+        let settle = match (self.settings.after_last, &outcome) {
+            (Some(_), Ok(d)) if d.closed_cleanly => Duration::ZERO,
+            (Some(cap), _) => settle.min(cap),
+            (None, _) => settle,
+        };
         let died = exit_within(self.server.as_mut(), settle).await;
         let alarm = self.server.as_mut().and_then(Server::take_alarm);
         let (counts, response, judged) = match outcome {
