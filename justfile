@@ -17,6 +17,9 @@ lint:
 bench *ARGS:
     cargo run --release --example bench -- {{ARGS}}
     cargo run --release --example client_bench
+    cargo run --release --example search_bench
+    cargo run --release --example search_bench -- --narrowing-only
+    cargo run --release --example search_bench -- --fuzz-target-only
     scripts/false-alarms 30
 
 # False alarms: correct servers fuzzed SECS seconds each with both response oracles; must be 0.
