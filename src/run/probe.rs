@@ -146,6 +146,7 @@ impl<'a> Probe<'a> {
                     self.transport.addr = free_port(self.transport.addr.ip())?;
                 }
                 loop {
+                    let started = tokio::time::Instant::now();
                     let mut process =
                         ServerProcess::spawn(spec, self.transport.addr, self.watch.clone()).await?;
                     match process
@@ -155,10 +156,13 @@ impl<'a> Probe<'a> {
                         Ok(()) => break Server::Process(Box::new(process)),
                         // A server that fails at once on a port the harness picked may have
                         // lost that port to another process in the meantime: pick again. (It
-                        // is stopped, with all it started, before the next one starts.)
+                        // is stopped, with all it started, before the next one starts.) One
+                        // that never accepted within the startup timeout was stopped by us:
+                        // that is the error, said once, after that timeout.
                         Err(_)
                             if self.repick
                                 && picks < MAX_PICKS
+                                && started.elapsed() < self.settings.startup_timeout
                                 && process.try_exited().is_some_and(|s| !s.success()) =>
                         {
                             picks += 1;

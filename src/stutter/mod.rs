@@ -241,8 +241,8 @@ impl Stutter {
 
     /// The seed of the split patterns. Default: a random one, printed in every report.
     /// `STUTTERFUZZ_SEED` overrides it.
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.plan.requested.seed = Some(Seed::new(seed));
+    pub fn seed(mut self, seed: impl Into<Seed>) -> Self {
+        self.plan.requested.seed = Some(seed.into());
         self
     }
 
