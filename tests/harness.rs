@@ -51,6 +51,10 @@ fn the_buggy_server_is_found_and_its_case_replays() {
     );
     let suspects = finding.suspects();
     assert!(!suspects.is_empty(), "{report}");
+    // What was delivered counts, the deliveries in flight at the crash too.
+    let sent: usize = suspects.iter().map(|s| s.chunks_sent()).sum();
+    assert!(finding.stats().chunks >= sent as u64, "{report}");
+    assert!(finding.stats().deliveries > 0, "{report}");
     for suspect in suspects {
         let blob = blob_dir().join(suspect.case().blob());
         assert!(

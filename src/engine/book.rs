@@ -167,12 +167,27 @@ impl<'a> Book<'a> {
         self.stats.snapshot(self.started.elapsed())
     }
 
+    /// The stats a finding shows: what was delivered, the deliveries still in flight with
+    /// the chunks they had sent counted too (a crash mid-delivery is what they show).
+    fn finding_stats(&self) -> Stats {
+        let mut stats = self.stats();
+        for running in self.running.values() {
+            let chunks = running.progress.chunks.load(Ordering::Relaxed) as u64;
+            if chunks > 0 {
+                stats.deliveries += 1;
+                stats.chunks += chunks;
+                stats.bytes += running.progress.bytes.load(Ordering::Relaxed) as u64;
+            }
+        }
+        stats
+    }
+
     /// A finding about one delivery's own response: that delivery is the culprit.
     pub(super) fn found_in(&mut self, kind: FindingKind, culprit: &Running<'a>) -> Found {
         Found {
             kind,
             suspects: vec![culprit.suspect(SuspectState::Culprit)],
-            stats: self.stats(),
+            stats: self.finding_stats(),
         }
     }
 
@@ -181,7 +196,7 @@ impl<'a> Book<'a> {
         Found {
             kind,
             suspects: self.suspects(Instant::now()),
-            stats: self.stats(),
+            stats: self.finding_stats(),
         }
     }
 }
