@@ -27,6 +27,111 @@ fn slow_server() -> Command {
     server
 }
 
+/// An independent sink, in a process of its own: it reads and discards every connection's
+/// bytes; with `--receipts`, it writes one byte back after every read (what the reference
+/// sender paces by).
+fn sink(addr: &str) {
+    use std::io::{Read, Write};
+    let receipts = std::env::args().any(|a| a == "--receipts");
+    let listener = std::net::TcpListener::bind(addr).expect("the sink binds");
+    for stream in listener.incoming().flatten() {
+        std::thread::spawn(move || {
+            let mut stream = stream;
+            let _ = stream.set_nodelay(true);
+            let mut buf = [0u8; 64 * 1024];
+            while let Ok(n @ 1..) = stream.read(&mut buf) {
+                if receipts && stream.write_all(&[n.min(255) as u8]).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+fn spawn_sink(receipts: bool) -> (std::process::Child, std::net::SocketAddr) {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    let addr = probe.local_addr().expect("its address");
+    drop(probe);
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let mut command = Command::new(exe);
+    command.args(["--sink", &addr.to_string()]);
+    if receipts {
+        command.arg("--receipts");
+    }
+    let child = command.spawn().expect("the sink starts");
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (child, addr)
+}
+
+/// Boundaries kept per second on one connection: a minimal reference sender (one connection
+/// held open, each chunk of the bench corpus's blobs written once the sink's receipt of the
+/// one before came back), then stutterfuzz with one connection, with its defaults and with
+/// stalls, slow reads, early closes and fast open off. 5 s each.
+fn one_connection_rows() {
+    use std::io::{Read, Write};
+    let seconds = 5.0;
+    let corpus = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench");
+    let (mut child, addr) = spawn_sink(true);
+    let mut stream = std::net::TcpStream::connect(addr).expect("the sink accepts");
+    stream.set_nodelay(true).expect("nodelay");
+    let started = Instant::now();
+    let mut boundaries = 0u64;
+    let mut receipt = [0u8; 1];
+    while started.elapsed().as_secs_f64() < seconds {
+        // Chunks of 1 to 16 bytes, as a split pattern cuts them.
+        for size in 1..=16usize {
+            stream.write_all(&vec![b'x'; size]).expect("the sink reads");
+            stream
+                .read_exact(&mut receipt)
+                .expect("the sink answers each read");
+            boundaries += 1;
+        }
+    }
+    let reference = boundaries as f64 / started.elapsed().as_secs_f64();
+    let _ = child.kill();
+    let _ = child.wait();
+    println!("one connection, boundaries kept per second (5 s each)");
+    println!("  reference sender (receipt per read):        {reference:>8.0}");
+    for (label, extras) in [
+        ("stutterfuzz, defaults", true),
+        ("stutterfuzz, no stalls/slow/close/fastopen", false),
+    ] {
+        let (mut child, addr) = spawn_sink(false);
+        let mut fuzz = Stutter::new(addr.to_string())
+            .blobs(&corpus)
+            .connections(1)
+            .no_regression_file()
+            .seed(1);
+        if !extras {
+            fuzz = fuzz
+                .stall_chance(0)
+                .slow_read_chance(0)
+                .close_chance(0)
+                .fastopen_chance(0);
+        }
+        let report = fuzz.run_for(Duration::from_secs_f64(seconds));
+        let stats = report.stats();
+        let kept = stats
+            .chunks
+            .saturating_sub(stats.deliveries + stats.unread_before_next);
+        let rate = kept as f64 / stats.elapsed.as_secs_f64();
+        println!(
+            "  {label:<44} {rate:>8.0}  ({:.2}x; {} deliveries, {} chunks, {} unread before next)",
+            rate / reference,
+            stats.deliveries,
+            stats.chunks,
+            stats.unread_before_next
+        );
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
 /// Inputs per second through the framed fixture's fuzz target (as `fuzz/fuzz_targets/framed.rs`
 /// builds it, without libFuzzer): 2,000 inputs of 5 pseudo-random bytes (the few that find
 /// its planted bug are counted, and the target goes on).
@@ -151,6 +256,14 @@ fn main() -> ExitCode {
     if let Some(i) = args.iter().position(|a| a == "--serve-record") {
         let listener = std::net::TcpListener::bind(&args[i + 1]).expect("the bench server binds");
         stutterfuzz_fixtures::servers::serve_record_crash(listener);
+        return ExitCode::SUCCESS;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--sink") {
+        sink(&args[i + 1]);
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--one-connection-only") {
+        one_connection_rows();
         return ExitCode::SUCCESS;
     }
     if args.iter().any(|a| a == "--fuzz-target-only") {

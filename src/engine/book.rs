@@ -167,6 +167,15 @@ impl<'a> Book<'a> {
         self.stats.snapshot(self.started.elapsed())
     }
 
+    /// Deliveries in flight that pause mid-message or read slowly: they run beside the
+    /// others.
+    pub(super) fn beside(&self) -> usize {
+        self.running
+            .values()
+            .filter(|r| r.planned.case.stall().is_some() || r.planned.case.slow().is_some())
+            .count()
+    }
+
     /// The stats a finding shows: what was delivered, the deliveries still in flight with
     /// the chunks they had sent counted too (a crash mid-delivery is what they show).
     fn finding_stats(&self) -> Stats {

@@ -144,7 +144,11 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     // Fewer in flight while the server queues them (only where answers are awaited).
     let mut window = Window::new(settings.connections, run.oracles.listens());
     let end = loop {
-        while doubtful.is_empty() && tasks.len() < window.limit() {
+        // Pauses mid-message and slow readers run beside the others, on connections of their
+        // own (at most as many more): one that pauses a second does not hold up the run.
+        while doubtful.is_empty()
+            && tasks.len() - book.beside().min(settings.connections) < window.limit()
+        {
             let Some((blob, planned)) = queue.next() else {
                 break;
             };
