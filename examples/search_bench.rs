@@ -98,8 +98,9 @@ fn one_connection_rows() {
     println!("one connection, boundaries kept per second (5 s each)");
     println!("  reference sender (receipt per read):        {reference:>8.0}");
     for (label, extras) in [
-        ("stutterfuzz, defaults", true),
-        ("stutterfuzz, no stalls/slow/close/fastopen", false),
+        ("stutterfuzz, defaults", Some(1000)),
+        ("stutterfuzz, 1 in 100 pausing a second", Some(100)),
+        ("stutterfuzz, no stalls/slow/close/fastopen", None),
     ] {
         let (mut child, addr) = spawn_sink(false);
         let mut fuzz = Stutter::new(addr.to_string())
@@ -107,7 +108,9 @@ fn one_connection_rows() {
             .connections(1)
             .no_regression_file()
             .seed(1);
-        if !extras {
+        if let Some(one_in) = extras {
+            fuzz = fuzz.stall_chance(one_in);
+        } else {
             fuzz = fuzz
                 .stall_chance(0)
                 .slow_read_chance(0)
@@ -121,11 +124,11 @@ fn one_connection_rows() {
             .saturating_sub(stats.deliveries + stats.unread_before_next);
         let rate = kept as f64 / stats.elapsed.as_secs_f64();
         println!(
-            "  {label:<44} {rate:>8.0}  ({:.2}x; {} deliveries, {} chunks, {} unread before next)",
+            "  {label:<44} {rate:>8.0}  ({:.2}x; {} deliveries, {} paused, {} slow)",
             rate / reference,
             stats.deliveries,
-            stats.chunks,
-            stats.unread_before_next
+            stats.paused,
+            stats.slow_reads
         );
         let _ = child.kill();
         let _ = child.wait();

@@ -44,6 +44,9 @@ pub(crate) struct Run<'a> {
 
 type Outcome = Result<Delivered, ConnectError>;
 
+/// Deliveries that pause or read slowly that may run beside the others, at least.
+const BESIDE: usize = 16;
+
 /// How long deliveries in flight may go on once a response is to be confirmed alone.
 const DRAIN: Duration = Duration::from_millis(100);
 
@@ -145,9 +148,10 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let mut window = Window::new(settings.connections, run.oracles.listens());
     let end = loop {
         // Pauses mid-message and slow readers run beside the others, on connections of their
-        // own (at most as many more): one that pauses a second does not hold up the run.
+        // own (at most as many more, and at least 16): one that pauses a second does not
+        // hold up the run.
         while doubtful.is_empty()
-            && tasks.len() - book.beside().min(settings.connections) < window.limit()
+            && tasks.len() - book.beside().min(settings.connections.max(BESIDE)) < window.limit()
         {
             let Some((blob, planned)) = queue.next() else {
                 break;
