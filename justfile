@@ -20,6 +20,7 @@ bench *ARGS:
     cargo run --release --example search_bench
     cargo run --release --example search_bench -- --narrowing-only
     cargo run --release --example search_bench -- --fuzz-target-only
+    cargo run --release --example search_bench -- --one-connection-only
     scripts/false-alarms 30
 
 # False alarms: correct servers fuzzed SECS seconds each with both response oracles; must be 0.
