@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
@@ -206,26 +206,22 @@ async fn relay(
     };
     let (mut from_client, mut client_writer) = client.into_split();
     let (mut from_server, mut server_writer) = upstream.into_split();
-    let forward = async {
-        let mut buf = vec![0u8; 64 * 1024];
-        while let Ok(n @ 1..) = from_client.read(&mut buf).await {
-            if to_server.send(&mut server_writer, &buf[..n]).await.is_err() {
-                break;
-            }
-        }
-        let _ = server_writer.shutdown().await;
-    };
-    let back = async {
-        let mut buf = vec![0u8; 64 * 1024];
-        while let Ok(n @ 1..) = from_server.read(&mut buf).await {
-            if to_client.send(&mut client_writer, &buf[..n]).await.is_err() {
-                break;
-            }
-        }
-        let _ = client_writer.shutdown().await;
-    };
-    tokio::join!(forward, back);
+    tokio::join!(
+        pump(&mut from_client, &mut server_writer, to_server),
+        pump(&mut from_server, &mut client_writer, to_client),
+    );
     None
+}
+
+/// Copies one direction as it comes, cut by `splitter`, and passes on the end.
+async fn pump(from: &mut OwnedReadHalf, to: &mut OwnedWriteHalf, splitter: &mut Splitter) {
+    let mut buf = vec![0u8; 64 * 1024];
+    while let Ok(n @ 1..) = from.read(&mut buf).await {
+        if splitter.send(to, &buf[..n]).await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
 
 /// What a stand-in learnt of its client: the conversation it is having, the bytes it sent.
