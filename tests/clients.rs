@@ -534,3 +534,37 @@ print(got)
         "{finding}"
     );
 }
+
+#[test]
+fn a_server_that_dies_during_the_run_is_named_not_blamed_on_the_client() {
+    // Serves three connections, then exits with status 3.
+    let script = r#"
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+for _ in range(3):
+    c, _ = s.accept()
+    if c.recv(1024):
+        c.sendall(b"$12\r\nhello, world\r\n")
+    c.close()
+sys.exit(3)
+"#;
+    let mut server = Command::new("python3");
+    server.args(["-c", script, "{port}"]);
+    let failure = StutterClient::function(|addr| get_greeting(addr, false))
+        .server(server)
+        .no_regression_file()
+        .cycles(50)
+        .try_run_for(Duration::from_secs(30))
+        .unwrap_err();
+    let ClientFailure::Setup(error) = failure else {
+        panic!("expected a setup error, got {failure}");
+    };
+    let text = error.to_string();
+    assert!(
+        text.contains("exited with status 3 during the client run"),
+        "{text}"
+    );
+}

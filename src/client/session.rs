@@ -20,7 +20,7 @@ use crate::config::{Gap, free_port};
 use crate::engine::Pacing;
 use crate::error::{SetupError, SetupErrorKind};
 use crate::minimize::Shrinker;
-use crate::server::ServerProcess;
+use crate::server::{ServerProcess, describe_exit};
 use crate::split::{Splits, generate};
 
 /// Confirmation rounds: a failure counts when the case fails alone this many times, each
@@ -44,6 +44,8 @@ struct Ctx {
     plan: ClientPlan,
     answers: Arc<Answers>,
     pacing: Arc<Pacing>,
+    /// The real server, when the run started it.
+    server: std::sync::Mutex<Option<ServerProcess>>,
 }
 
 impl Ctx {
@@ -73,6 +75,26 @@ impl Ctx {
     fn describe_client(&self) -> String {
         self.plan.client.describe()
     }
+
+    /// The setup error for a server the run started that has ended meanwhile: what the
+    /// client did since then says nothing about the client.
+    fn server_died(&self) -> Result<(), SetupError> {
+        let mut server = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(process) = server.as_mut() else {
+            return Ok(());
+        };
+        match process.try_exited() {
+            None => Ok(()),
+            Some(status) => Err(SetupError::new(
+                SetupErrorKind::ServerStartup,
+                format!(
+                    "the server `{}` {} during the client run, so the client's failures since say nothing about the client: the server may have a bug of its own (fuzz it with Stutter, or `stutterfuzz --server ...`)",
+                    process.command_line(),
+                    describe_exit(status)
+                ),
+            )),
+        }
+    }
 }
 
 /// Runs the plan for at most `budget`.
@@ -94,6 +116,7 @@ pub(crate) async fn run(plan: ClientPlan, budget: Duration) -> Result<ClientRepo
         Source::Recorded(dir) => Answers::Recorded(answers::load(dir)?.into()),
     };
     let ctx = Arc::new(Ctx {
+        server: std::sync::Mutex::new(server),
         answers: Arc::new(answers),
         pacing: Arc::new(Pacing::new(
             Gap::Adaptive(Duration::from_millis(2)),
@@ -102,6 +125,11 @@ pub(crate) async fn run(plan: ClientPlan, budget: Duration) -> Result<ClientRepo
         plan,
     });
     let outcome = fuzz(&ctx, started, budget).await;
+    let outcome = match ctx.server_died() {
+        Err(died) => Err(ClientFailure::Setup(died)),
+        Ok(()) => outcome,
+    };
+    let server = ctx.server.lock().unwrap_or_else(|e| e.into_inner()).take();
     if let Some(mut process) = server {
         process.stop(Duration::from_secs(1)).await;
     }
@@ -173,6 +201,7 @@ async fn fuzz(
                 doubts.push((at, case, kind));
             }
         }
+        ctx.server_died()?;
         // Each doubt alone, with no other run of the client beside it.
         // In the order they were drawn, so a seed finds the same case whatever ran first.
         doubts.sort_by_key(|(at, _, _)| *at);
