@@ -323,7 +323,10 @@ async fn read_response(
         let size = if first && slowly.is_some() { 1 } else { size };
         let read = async {
             if let Some(slow) = slowly.filter(|_| !first) {
-                tokio::time::sleep(slow.schedule.pause()).await;
+                // A zero pause is no pause (a zero sleep would wait for the timer's next tick).
+                if !slow.schedule.pause().is_zero() {
+                    tokio::time::sleep(slow.schedule.pause()).await;
+                }
                 full(slow);
             }
             let read = reader.read(&mut buf[..size]).await;
