@@ -7,15 +7,18 @@
 //!
 //! - [`plan`]: what [`StutterClient`] was told, the environment laid over it;
 //! - [`under_test`]: the client, a process or a function in this process, run once;
+//! - [`attempt`]: one try of the client, on a stage of its own;
 //! - [`relay`]: the listener the client connects to, and the cutting of the answers;
 //! - [`answers`]: a real server's answers, or a stand-in's recorded ones;
-//! - [`judge`]: what counts as a bug in a client;
+//! - [`judge`]: what counts as a bug in a client; [`gate`]: confirmed alone, then narrowed;
 //! - [`regressions`]: the regression file, run first and appended to;
 //! - [`session`]: a run from its plan to its report (the verdict gate and narrowing too);
 //! - [`case`], [`report`]: what a run tells its user.
 
 mod answers;
+mod attempt;
 mod case;
+mod gate;
 mod judge;
 mod plan;
 mod regressions;

@@ -9,93 +9,23 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use super::answers::{self, Answers};
+use super::attempt::{Attempt, Ctx, cutting};
 use super::case::{ClientCase, UPSTREAM};
+use super::gate::{confirm, narrow};
 use super::judge::{ClientFindingKind, Expected};
 use super::plan::{ClientPlan, Source};
 use super::regressions;
-use super::relay::{Cutting, Served, Stage};
+use super::relay::Cutting;
 use super::report::{ClientFailure, ClientFinding, ClientReport, UNCONFIRMED_LISTED};
-use super::under_test::{ClientRun, Ending};
+use super::under_test::Ending;
 use crate::config::{Gap, free_port};
 use crate::engine::Pacing;
 use crate::error::{SetupError, SetupErrorKind};
-use crate::minimize::Shrinker;
-use crate::server::{ServerProcess, describe_exit};
-use crate::split::{Splits, generate};
-
-/// Confirmation rounds: a failure counts when the case fails alone this many times, each
-/// after the client passed with its answers whole.
-const ROUNDS: usize = 3;
-
-/// How long narrowing may take.
-const NARROW_TIME: Duration = Duration::from_secs(20);
+use crate::server::ServerProcess;
+use crate::split::generate;
 
 /// How long to wait for acknowledgements, and for a client to read a chunk.
 const ACK_LIMIT: Duration = Duration::from_secs(1);
-
-/// One run of the client with its answers cut (or whole) and what the connections got.
-struct Attempt {
-    run: ClientRun,
-    served: Vec<Served>,
-}
-
-/// What a run shares between its tasks.
-struct Ctx {
-    plan: ClientPlan,
-    answers: Arc<Answers>,
-    pacing: Arc<Pacing>,
-    /// The real server, when the run started it.
-    server: std::sync::Mutex<Option<ServerProcess>>,
-}
-
-impl Ctx {
-    async fn attempt(&self, cuts: Cutting) -> Result<Attempt, SetupError> {
-        let stage = Stage::open(
-            self.plan.host,
-            self.answers.clone(),
-            cuts,
-            self.pacing.clone(),
-        )
-        .await
-        .map_err(|e| {
-            SetupError::new(
-                SetupErrorKind::Address,
-                format!("cannot listen on {} for the client: {e}", self.plan.host),
-            )
-        })?;
-        let run = self
-            .plan
-            .client
-            .run(stage.addr(), self.plan.timeout, &self.plan.watch)
-            .await?;
-        let served = stage.close().await;
-        Ok(Attempt { run, served })
-    }
-
-    fn describe_client(&self) -> String {
-        self.plan.client.describe()
-    }
-
-    /// The setup error for a server the run started that has ended meanwhile: what the
-    /// client did since then says nothing about the client.
-    fn server_died(&self) -> Result<(), SetupError> {
-        let mut server = self.server.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(process) = server.as_mut() else {
-            return Ok(());
-        };
-        match process.try_exited() {
-            None => Ok(()),
-            Some(status) => Err(SetupError::new(
-                SetupErrorKind::ServerStartup,
-                format!(
-                    "the server `{}` {} during the client run, so the client's failures since say nothing about the client: the server may have a bug of its own (fuzz it with Stutter, or `stutterfuzz --server ...`)",
-                    process.command_line(),
-                    describe_exit(status)
-                ),
-            )),
-        }
-    }
-}
 
 /// Runs the plan for at most `budget`.
 pub(crate) async fn run(plan: ClientPlan, budget: Duration) -> Result<ClientReport, ClientFailure> {
@@ -254,14 +184,6 @@ fn draw(ctx: &Ctx, source: &str, streams: &Streams, iteration: u64) -> ClientCas
     ))
 }
 
-/// Where a case cuts both directions.
-fn cutting(case: &ClientCase) -> Cutting {
-    Cutting {
-        answers: case.cuts().into(),
-        requests: case.request_cuts().into(),
-    }
-}
-
 /// What the first connection of a whole run carried, each way.
 struct Streams {
     answers: Vec<u8>,
@@ -345,74 +267,6 @@ async fn whole(ctx: &Ctx) -> Result<Attempt, SetupError> {
         ));
     }
     Ok(attempt)
-}
-
-/// Tries `case` alone [`ROUNDS`] times, each after a run with the answers whole (whose
-/// output the noise model learns from): the last failing attempt when every round failed
-/// the same way, `None` when the case passed once or the client failed with whole answers.
-async fn confirm(
-    ctx: &Ctx,
-    expected: &mut Expected,
-    case: &ClientCase,
-    kind: &ClientFindingKind,
-) -> Result<Option<Attempt>, SetupError> {
-    let mut last = None;
-    for _ in 0..ROUNDS {
-        let again = ctx.attempt(Cutting::default()).await?;
-        if expected
-            .judge(&again.run)
-            .is_some_and(|k| !matches!(k, ClientFindingKind::OutputDiffers { .. }))
-        {
-            return Ok(None);
-        }
-        expected.learn(&again.run.output);
-        let attempt = ctx.attempt(cutting(case)).await?;
-        match expected.judge(&attempt.run) {
-            Some(k) if k.same_kind(kind) => last = Some(attempt),
-            _ => return Ok(None),
-        }
-    }
-    Ok(last)
-}
-
-/// The case narrowed: fewer cuts, each slid as early as the client still fails alike.
-async fn narrow(
-    ctx: &Ctx,
-    expected: &mut Expected,
-    case: &ClientCase,
-    kind: &ClientFindingKind,
-) -> Result<ClientCase, SetupError> {
-    let deadline = Instant::now() + NARROW_TIME;
-    let mut minimal = case.clone();
-    // The answers first, then the requests (when they were cut), the other kept as it is.
-    for requests in [false, true] {
-        let start = match (requests, minimal.requests()) {
-            (false, _) => minimal.answers().clone(),
-            (true, Some(cut)) => cut.clone(),
-            (true, None) => break,
-        };
-        let with = |splits: Splits| match requests {
-            false => ClientCase::new(minimal.source(), splits)
-                .with_requests(minimal.requests().cloned().unwrap_or_default()),
-            true => minimal.clone().with_requests(splits),
-        };
-        let mut shrinker = Shrinker::keeping(start, Vec::new());
-        while let Some(candidate) = shrinker.next_candidate() {
-            if Instant::now() >= deadline {
-                break;
-            }
-            let attempt = ctx.attempt(cutting(&with(candidate.clone()))).await?;
-            let failed = expected
-                .judge(&attempt.run)
-                .is_some_and(|k| k.same_kind(kind));
-            shrinker.report(candidate, failed);
-        }
-        minimal = with(shrinker.current().clone());
-    }
-    if minimal != *case && confirm(ctx, expected, &minimal, kind).await?.is_none() {
-        return Ok(case.clone());
-    }
-    Ok(minimal)
 }
 
 /// The first case recorded in the regression file that fails again, confirmed.

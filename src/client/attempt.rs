@@ -1,0 +1,85 @@
+//! One try of the client: a stage of its own, the client run against it, and what each
+//! connection carried; with what a run shares between its tries.
+
+use std::sync::Arc;
+
+use super::answers::Answers;
+use super::case::ClientCase;
+use super::plan::ClientPlan;
+use super::relay::{Cutting, Served, Stage};
+use super::under_test::ClientRun;
+use crate::engine::Pacing;
+use crate::error::{SetupError, SetupErrorKind};
+use crate::server::{ServerProcess, describe_exit};
+
+/// One run of the client with its answers cut (or whole) and what the connections got.
+pub(super) struct Attempt {
+    pub(super) run: ClientRun,
+    pub(super) served: Vec<Served>,
+}
+
+/// What a run shares between its tasks.
+pub(super) struct Ctx {
+    pub(super) plan: ClientPlan,
+    pub(super) answers: Arc<Answers>,
+    pub(super) pacing: Arc<Pacing>,
+    /// The real server, when the run started it.
+    pub(super) server: std::sync::Mutex<Option<ServerProcess>>,
+}
+
+impl Ctx {
+    pub(super) async fn attempt(&self, cuts: Cutting) -> Result<Attempt, SetupError> {
+        let stage = Stage::open(
+            self.plan.host,
+            self.answers.clone(),
+            cuts,
+            self.pacing.clone(),
+        )
+        .await
+        .map_err(|e| {
+            SetupError::new(
+                SetupErrorKind::Address,
+                format!("cannot listen on {} for the client: {e}", self.plan.host),
+            )
+        })?;
+        let run = self
+            .plan
+            .client
+            .run(stage.addr(), self.plan.timeout, &self.plan.watch)
+            .await?;
+        let served = stage.close().await;
+        Ok(Attempt { run, served })
+    }
+
+    pub(super) fn describe_client(&self) -> String {
+        self.plan.client.describe()
+    }
+
+    /// The setup error for a server the run started that has ended meanwhile: what the
+    /// client did since then says nothing about the client.
+    pub(super) fn server_died(&self) -> Result<(), SetupError> {
+        let mut server = self.server.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(process) = server.as_mut() else {
+            return Ok(());
+        };
+        match process.try_exited() {
+            None => Ok(()),
+            Some(status) => Err(SetupError::new(
+                SetupErrorKind::ServerStartup,
+                format!(
+                    "the server `{}` {} during the client run, so the client's failures since say nothing about the client: the server may have a bug of its own (fuzz it with Stutter, or `stutterfuzz --server ...`)",
+                    process.command_line(),
+                    describe_exit(status)
+                ),
+            )),
+        }
+    }
+}
+
+/// Where a case cuts both directions.
+pub(super) fn cutting(case: &ClientCase) -> Cutting {
+    Cutting {
+        answers: case.cuts().into(),
+        requests: case.request_cuts().into(),
+    }
+}
