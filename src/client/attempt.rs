@@ -64,16 +64,21 @@ impl Ctx {
         };
         match process.try_exited() {
             None => Ok(()),
-            Some(status) => Err(SetupError::new(
-                SetupErrorKind::ServerStartup,
-                format!(
-                    "the server `{}` {} during the client run, so the client's failures since say nothing about the client: the server may have a bug of its own (fuzz it with Stutter, or `stutterfuzz --server ...`)",
-                    process.command_line(),
-                    describe_exit(status)
-                ),
-            )),
+            Some(status) => Err(server_died(process, status)),
         }
     }
+}
+
+/// The setup error for a server the run started that ended during it.
+pub(super) fn server_died(process: &ServerProcess, status: std::process::ExitStatus) -> SetupError {
+    SetupError::new(
+        SetupErrorKind::ServerStartup,
+        format!(
+            "the server `{}` {} during the client run, so the client's failures since say nothing about the client: the server may have a bug of its own (fuzz it with Stutter, or `stutterfuzz --server ...`)",
+            process.command_line(),
+            describe_exit(status)
+        ),
+    )
 }
 
 /// Where a case cuts both directions.

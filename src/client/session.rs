@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinSet;
 
 use super::answers::{self, Answers};
-use super::attempt::{Attempt, Ctx, cutting};
+use super::attempt::{Attempt, Ctx, cutting, server_died};
 use super::case::{ClientCase, UPSTREAM};
 use super::gate::{confirm, narrow};
 use super::judge::{ClientFindingKind, Expected};
@@ -23,6 +23,9 @@ use crate::engine::Pacing;
 use crate::error::{SetupError, SetupErrorKind};
 use crate::server::ServerProcess;
 use crate::split::generate;
+
+/// How long a server the run started is watched for its exit when the run ends.
+const EXIT_SETTLE: Duration = Duration::from_millis(100);
 
 /// How long to wait for acknowledgements, and for a client to read a chunk.
 const ACK_LIMIT: Duration = Duration::from_secs(1);
@@ -55,15 +58,18 @@ pub(crate) async fn run(plan: ClientPlan, budget: Duration) -> Result<ClientRepo
         plan,
     });
     let outcome = fuzz(&ctx, started, budget).await;
-    let outcome = match ctx.server_died() {
-        Err(died) => Err(ClientFailure::Setup(died)),
-        Ok(()) => outcome,
-    };
     let server = ctx.server.lock().unwrap_or_else(|e| e.into_inner()).take();
-    if let Some(mut process) = server {
-        process.stop(Duration::from_secs(1)).await;
+    let Some(mut process) = server else {
+        return outcome;
+    };
+    // A server that is ending as the run ends (a process takes some milliseconds to exit)
+    // counts as one that ended during it.
+    let ended = tokio::time::timeout(EXIT_SETTLE, process.exited()).await;
+    process.stop(Duration::from_secs(1)).await;
+    match ended {
+        Ok(status) => Err(ClientFailure::Setup(server_died(&process, status))),
+        Err(_) => outcome,
     }
-    outcome
 }
 
 async fn fuzz(
