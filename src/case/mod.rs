@@ -150,6 +150,12 @@ impl Case {
         self.stall
     }
 
+    /// True when the delivery pauses mid-message or reads slowly: how long it takes is its
+    /// own doing, not the server's.
+    pub(crate) fn takes_its_time(&self) -> bool {
+        self.stall.is_some() || self.slow.is_some()
+    }
+
     /// What reports add after the chunks: `, pausing 1000 ms after byte 2`, `, read slowly
     /// (2048x19@1ms)`, or nothing.
     pub(crate) fn pause_note(&self) -> String {

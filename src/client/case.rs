@@ -35,6 +35,12 @@ impl ClientCase {
         }
     }
 
+    /// The same, with the answers cut into `answers`.
+    pub(crate) fn with_answers(mut self, answers: Splits) -> Self {
+        self.answers = answers;
+        self
+    }
+
     /// The same, with the client's bytes cut into `requests` on their way to the server.
     pub fn with_requests(mut self, requests: Splits) -> Self {
         self.requests = Some(requests).filter(|r| !r.is_empty());

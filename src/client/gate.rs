@@ -64,8 +64,7 @@ pub(super) async fn narrow(
             (true, None) => break,
         };
         let with = |splits: Splits| match requests {
-            false => ClientCase::new(minimal.source(), splits)
-                .with_requests(minimal.requests().cloned().unwrap_or_default()),
+            false => minimal.clone().with_answers(splits),
             true => minimal.clone().with_requests(splits),
         };
         let mut shrinker = Shrinker::keeping(start, Vec::new());

@@ -94,10 +94,7 @@ pub(crate) type Parts = (Vec<u8>, Vec<Wait>);
 /// The bytes and waits of a conversation file, or `None` when `file` is no conversation
 /// (a plain blob). `Err` names the line that does not parse.
 pub(crate) fn parse(file: &[u8]) -> Option<Result<Parts, String>> {
-    let rest = file.strip_prefix(HEADER.as_bytes())?;
-    let rest = rest
-        .strip_prefix(b"\r\n")
-        .or_else(|| rest.strip_prefix(b"\n"))?;
+    let rest = body(file)?;
     let mut bytes = Vec::new();
     let mut waits = Vec::new();
     for (i, line) in rest.split_inclusive(|&b| b == b'\n').enumerate() {
@@ -124,15 +121,19 @@ pub(crate) fn parse(file: &[u8]) -> Option<Result<Parts, String>> {
     Some(Ok((bytes, waits)))
 }
 
+/// A conversation file's lines after its header line; `None` when it is no conversation.
+fn body(file: &[u8]) -> Option<&[u8]> {
+    let rest = file.strip_prefix(HEADER.as_bytes())?;
+    rest.strip_prefix(b"\r\n")
+        .or_else(|| rest.strip_prefix(b"\n"))
+}
+
 /// What the server said in a recorded conversation file, each answer at the client bytes
 /// sent before it (the `#~ heard` lines, decoded): what a stand-in server answers a client
 /// with. `None` when `file` is no conversation; `Err` names a line that cannot be served (an
 /// answer cut short when it was recorded).
 pub(crate) fn heard(file: &[u8]) -> Option<Result<Vec<Heard>, String>> {
-    let rest = file.strip_prefix(HEADER.as_bytes())?;
-    let rest = rest
-        .strip_prefix(b"\r\n")
-        .or_else(|| rest.strip_prefix(b"\n"))?;
+    let rest = body(file)?;
     let mut sent = 0;
     let mut heard = Vec::new();
     for (i, line) in rest.split_inclusive(|&b| b == b'\n').enumerate() {

@@ -172,7 +172,7 @@ impl<'a> Book<'a> {
     pub(super) fn beside(&self) -> usize {
         self.running
             .values()
-            .filter(|r| r.planned.case.stall().is_some() || r.planned.case.slow().is_some())
+            .filter(|r| r.planned.case.takes_its_time())
             .count()
     }
 

@@ -10,11 +10,12 @@
 //! Then, with no other delivery in flight, [`ROUNDS`] times: the blob is sent whole twice,
 //! back to back (fresh answers, from which what varies is learnt, and which become the
 //! baseline if the answer changed for good), then the case is delivered and judged again
-//! against them. (A hang costs its whole response timeout, a pause its length: their copies
-//! wait side by side, in one round.) The finding counts only when every round fails. One round that passes makes
-//! it `unconfirmed=` in the stats, listed by case string (`varied=` when it passed once what
-//! varies was learnt); a whole blob that fails the same way makes it `unsplit_fails=`, a
-//! warning; the run goes on either way.
+//! against them. (A pause costs its length: its copies wait side by side, in one round; so
+//! do a hang's, each for 10 times what the blob sent whole just took alone.) The finding
+//! counts only when every round fails. One round that passes makes it `unconfirmed=` in the
+//! stats, listed by case string (`varied=` when it passed once what varies was learnt); a
+//! whole blob that fails the same way makes it `unsplit_fails=`, a warning; the run goes on
+//! either way.
 
 use std::time::Duration;
 
@@ -78,22 +79,20 @@ pub(super) async fn confirm_alone<'a>(
     'rounds: for _ in 0..rounds {
         // Two whole answers back to back: what a server varies from one request to the
         // next (records it rotates) shows between them, whatever the split's turn is.
-        let earlier =
-            match deliver_alone(run, book, &running, std::slice::from_ref(&whole), None).await {
-                Ok(mut heard) => heard.remove(0).1,
-                Err(stopped) => return Some(stopped),
-            };
+        let earlier = match whole_alone(run, book, &running, &whole).await {
+            Ok(heard) => heard,
+            Err(stopped) => return Some(stopped),
+        };
         if let Some(baseline) = run.baselines.get_mut(running.blob.name()) {
             learnt |= run.oracles.relearn(baseline, &earlier) != Relearnt::Unchanged;
         }
         // The second is answered after whatever the server still had queued from the
         // deliveries cut short: its time is the server's own, alone.
         let started = Instant::now();
-        let fresh =
-            match deliver_alone(run, book, &running, std::slice::from_ref(&whole), None).await {
-                Ok(mut heard) => heard.remove(0).1,
-                Err(stopped) => return Some(stopped),
-            };
+        let fresh = match whole_alone(run, book, &running, &whole).await {
+            Ok(heard) => heard,
+            Err(stopped) => return Some(stopped),
+        };
         // Less the quiet its listening waits out after the answer.
         let whole_took = started.elapsed().saturating_sub(oracle::WHOLE_SETTLE);
         let split = vec![running.planned.clone(); copies as usize];
@@ -143,6 +142,17 @@ pub(super) async fn confirm_alone<'a>(
             None
         }
     }
+}
+
+/// What the server answers `running`'s blob sent `whole`, alone.
+async fn whole_alone<'a>(
+    run: &mut super::Run<'a>,
+    book: &mut Book<'a>,
+    running: &Running<'a>,
+    whole: &Planned,
+) -> Result<Heard, Stopped> {
+    let mut answered = deliver_alone(run, book, running, std::slice::from_ref(whole), None).await?;
+    Ok(answered.remove(0).1)
 }
 
 /// Delivers `planned` (cases of `running`'s blob, side by side) with no other delivery in

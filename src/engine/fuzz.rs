@@ -44,7 +44,7 @@ pub(crate) struct Run<'a> {
 
 type Outcome = Result<Delivered, ConnectError>;
 
-/// Deliveries that pause or read slowly that may run beside the others, at least.
+/// How many deliveries that pause or read slowly may run beside the others, at least.
 const BESIDE: usize = 16;
 
 /// How long deliveries in flight may go on once a response is to be confirmed alone.
@@ -151,7 +151,10 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
         // own (at most as many more, and at least 16): one that pauses a second does not
         // hold up the run.
         while doubtful.is_empty()
-            && tasks.len() - book.beside().min(settings.connections.max(BESIDE)) < window.limit()
+            && tasks
+                .len()
+                .saturating_sub(book.beside().min(settings.connections.max(BESIDE)))
+                < window.limit()
         {
             let Some((blob, planned)) = queue.next() else {
                 break;
@@ -257,11 +260,9 @@ pub(crate) async fn fuzz(mut run: Run<'_>) -> Result<(Stats, RunEnd), Stopped> {
                 let now = Instant::now();
                 let Some(running) = book.finish(id, now) else { continue };
                 queue.done(running.blob);
-                let case = &running.planned.case;
                 if let Ok(delivered) = &outcome
                     && run.oracles.listens()
-                    && case.stall().is_none()
-                    && case.slow().is_none()
+                    && !running.planned.case.takes_its_time()
                 {
                     window.answered(delivered.heard.waited, now);
                 }

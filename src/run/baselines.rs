@@ -92,16 +92,19 @@ async fn whole_round(
 ) -> Result<HashMap<String, crate::wire::Heard>, Stopped> {
     let (transport, oracles) = (probe.transport(), probe.oracles());
     let recorded = deliver_whole(blobs, transport, oracles, known, connections).await;
-    let whole = whole_suspect;
     if let Some(exit) = exit_within(probe.server(), Duration::ZERO).await {
-        let suspects = blobs.blobs().iter().map(whole).collect();
+        let suspects = blobs.blobs().iter().map(whole_suspect).collect();
         return Err(found(oracle::exited(exit), suspects));
     }
     let (error, case) = match recorded {
         Ok(heard) => return Ok(heard),
         Err(failed) => failed,
     };
-    let suspects = blobs.find(case.blob()).map(whole).into_iter().collect();
+    let suspects = blobs
+        .find(case.blob())
+        .map(whole_suspect)
+        .into_iter()
+        .collect();
     Err(match oracle::connect_failed(error) {
         Ok(kind) => found(kind, suspects),
         Err(setup) => Stopped::Setup(setup),

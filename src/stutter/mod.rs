@@ -141,10 +141,10 @@ impl Stutter {
     }
 
     /// How many connections are in flight at once. Default: 100. Deliveries that pause
-    /// mid-message or read slowly run beside them, on up to as many connections more (at least
-    /// 16), so a long pause never holds the others up. Where answers are awaited, fewer are in flight
-    /// while the server queues them (a window that starts at 8 and opens with each prompt
-    /// answer).
+    /// mid-message or read slowly run beside them, on up to as many connections more (at
+    /// least 16), so a long pause never holds the others up. Where answers are awaited, fewer
+    /// are in flight while the server queues them (a window that starts at 8 and opens with
+    /// each prompt answer).
     pub fn connections(mut self, n: usize) -> Self {
         self.plan.requested.connections = n;
         self
