@@ -568,3 +568,27 @@ sys.exit(3)
         "{text}"
     );
 }
+
+#[test]
+fn an_in_process_client_that_panics_on_a_short_read_is_a_failure_naming_the_panic() {
+    let failure = StutterClient::function(|addr| async move {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream.write_all(b"GET greeting\r\n").await.unwrap();
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).await.unwrap();
+        // BUG: one read is taken for the whole 19-byte reply.
+        assert_eq!(n, 19, "a short reply");
+        n
+    })
+    .answers(ANSWERS)
+    .no_regression_file()
+    .seed(5)
+    .cycles(200)
+    .try_run_for(Duration::from_secs(30))
+    .unwrap_err();
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        matches!(finding.kind(), ClientFindingKind::Failed { how } if how.contains("panicked") && how.contains("a short reply")),
+        "{finding}"
+    );
+}
