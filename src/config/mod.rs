@@ -136,9 +136,6 @@ pub(crate) struct Settings {
     /// target's is short: its server is in process (a panic is seen at once) and its speed
     /// is its inputs per second.
     pub(crate) after_last: Option<Duration>,
-    /// Each chunk waits for the server's end to have received it, where that end can be
-    /// seen, rather than for its acknowledgement (a fuzz target's choice).
-    pub(crate) pace_by_receipt: bool,
     /// Which share of the run's rounds this run delivers.
     pub(crate) shard: Shard,
 }
@@ -260,7 +257,6 @@ impl Settings {
             stall_time: requested.stall_time,
             tls: false,
             after_last: None,
-            pace_by_receipt: false,
             shard,
         })
     }

@@ -94,7 +94,9 @@ impl Transport {
             connect_timeout: settings.connect_timeout,
             pacing: {
                 let pacing = Pacing::new(settings.gap, settings.connect_timeout);
-                if settings.pace_by_receipt {
+                // Over TLS the server's end counts records, not the bytes we count: there
+                // the acknowledgement tells when a chunk arrived.
+                if tls.is_none() {
                     pacing.by_receipt()
                 } else {
                     pacing

@@ -1,12 +1,15 @@
-//! Keeping chunks apart: after each chunk, wait until the kernel reports every byte sent so
-//! far acknowledged, then until the server has read it, before the next. This is the only
+//! Keeping chunks apart: after each chunk, wait until the server's end has received every
+//! byte sent so far (or, where that end cannot be seen, until the kernel reports them
+//! acknowledged), then until the server has read it, before the next. This is the only
 //! place in the crate that sleeps to pace traffic.
 //!
 //! On loopback the ACK returns microseconds after `send()`, long before the server reads:
-//! the ACK alone keeps almost no boundary. By default ([`Gap::Adaptive`]) each connection
-//! watches the server's receive queue (sock_diag) and moves as soon as it is empty, which
-//! keeps every boundary at the machine's speed; where that queue cannot be seen (a server
-//! on another machine), a fixed pause after the ACK stands in for it.
+//! the ACK alone keeps almost no boundary; and once the server delays its ACKs, waiting for
+//! one costs milliseconds a chunk. By default ([`Gap::Adaptive`]) each connection watches
+//! the server's end (sock_diag): what it has received, then its receive queue, moving as
+//! soon as that queue is empty, which keeps every boundary at the machine's speed; where
+//! that end cannot be seen (a server on another machine), a fixed pause after the ACK
+//! stands in for it.
 
 use std::fmt;
 use std::io;
@@ -150,8 +153,9 @@ pub(crate) struct Pacing {
     ack_limit: Duration,
     queues: Queues,
     /// Wait for the server's end to have received each chunk rather than for our end to see
-    /// it acknowledged, where the server's end can be seen (a fuzz target's choice: the
-    /// server's delayed acknowledgements cost up to 40 ms a chunk).
+    /// it acknowledged, where the server's end can be seen: the server's delayed
+    /// acknowledgements cost up to 40 ms a chunk (on one connection, 2 ms a chunk of
+    /// polling), and receipt is what keeping a boundary needs.
     by_receipt: bool,
 }
 
@@ -323,6 +327,12 @@ impl Pacing {
     /// wait (only where the server's queues can be seen).
     pub(crate) fn unread_for(&self) -> Option<Duration> {
         self.queues.0.1.unread_for()
+    }
+
+    /// How long bytes have waited unread with no read seen since, however long ago they were
+    /// last seen waiting.
+    pub(crate) fn unread_since(&self) -> Option<Duration> {
+        self.queues.0.1.unread_since()
     }
 
     /// What one "cycle" is in this run, for `mean_cycles_to_connect`: the fixed cycle, or

@@ -56,6 +56,14 @@ impl ReadWatch {
         }
     }
 
+    /// How long bytes have waited with no queue seen empty since, however long ago they
+    /// were last seen waiting: when connects stop completing too, no connection can look
+    /// again, and the last look still stands.
+    pub(crate) fn unread_since(&self) -> Option<Duration> {
+        let since = self.waiting_since.load(Ordering::Relaxed);
+        (since != 0).then(|| Duration::from_millis(self.now().saturating_sub(since)))
+    }
+
     /// How long bytes have waited with no queue seen empty since, if they still wait.
     pub(crate) fn unread_for(&self) -> Option<Duration> {
         let since = self.waiting_since.load(Ordering::Relaxed);
@@ -102,6 +110,11 @@ mod tests {
             watch.unread_for(),
             None,
             "no connection has looked lately: nothing is known of the reading"
+        );
+        assert_eq!(
+            watch.unread_since(),
+            Some(Duration::from_millis(3200)),
+            "but the last look still stands"
         );
     }
 }

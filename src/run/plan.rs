@@ -108,7 +108,6 @@ impl Plan {
         settings.tls = self.tls.is_some();
         if self.for_fuzzer {
             settings.after_last = Some(super::fuzz::AFTER_LAST);
-            settings.pace_by_receipt = true;
         }
         Ok(settings)
     }
