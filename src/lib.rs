@@ -90,6 +90,8 @@ mod oracle;
 mod server;
 // What a run tells its user.
 mod report;
+// The guide: docs-only chapters whose examples are compiled.
+pub mod guide;
 // Real traffic in: blobs from packet captures.
 pub mod traffic;
 // Coverage-guided split search: the body of a libFuzzer or AFL fuzz target.
