@@ -128,7 +128,7 @@ pub use rng::{ParseSeedError, Seed};
 pub use run::{Delivery, Target};
 pub use server::{VALGRIND_FLAGS, valgrind};
 pub use split::{ParseSplitsError, SplitMode, Splits, splits};
-pub use stats::Stats;
+pub use stats::{OriginalStats, Stats};
 pub use stutter::Stutter;
 pub use tls::TlsOptions;
 

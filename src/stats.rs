@@ -120,32 +120,75 @@ fn per_sec(count: u64, elapsed: Duration) -> f64 {
     if secs > 0.0 { count as f64 / secs } else { 0.0 }
 }
 
+/// The line for people, read at a glance: how fast, how much of the blobs' boundaries and
+/// records was covered, what was held back, and the notes that need attention. The original
+/// tool's fields are [`Stats::original`].
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, boundaries={:.1}%, records={:.1}%, paused={}, slow={}, backpressured={}, elapsed={:.1}s, chunks/s={:.0}",
-            self.rounds,
-            self.mean_cycles_to_connect,
-            self.ready_to_send,
+            "Stats: deliveries={} ({:.0}/s), boundaries covered={:.1}%, record starts={:.1}%, unconfirmed={}, paused={}, slow reads={}, elapsed={:.1}s",
             self.deliveries,
-            self.chunks,
-            self.bytes,
-            self.received,
+            self.deliveries_per_sec(),
             self.boundary_coverage * 100.0,
             self.record_coverage * 100.0,
+            self.unconfirmed,
             self.paused,
             self.slow_reads,
-            self.backpressured,
             self.elapsed.as_secs_f64(),
-            self.chunks_per_sec()
         )?;
+        self.notes(f)
+    }
+}
+
+/// The stats line with the original tool's fields first (`rounds`, `mean_cycles_to_connect`,
+/// `ready_to_send`), then every counter: [`Stats::original`].
+pub struct OriginalStats<'a>(&'a Stats);
+
+impl Stats {
+    /// The stats line as the original tool printed it, every counter after its fields
+    /// (`--original-stats` on the command line).
+    pub fn original(&self) -> OriginalStats<'_> {
+        OriginalStats(self)
+    }
+}
+
+impl fmt::Display for OriginalStats<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        write!(
+            f,
+            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, boundaries={:.1}%, records={:.1}%, paused={}, slow={}, backpressured={}, elapsed={:.1}s, chunks/s={:.0}",
+            s.rounds,
+            s.mean_cycles_to_connect,
+            s.ready_to_send,
+            s.deliveries,
+            s.chunks,
+            s.bytes,
+            s.received,
+            s.boundary_coverage * 100.0,
+            s.record_coverage * 100.0,
+            s.paused,
+            s.slow_reads,
+            s.backpressured,
+            s.elapsed.as_secs_f64(),
+            s.chunks_per_sec()
+        )?;
+        s.notes(f)
+    }
+}
+
+impl Stats {
+    /// What needs attention, after either line: boundaries at risk, answers held back, ports
+    /// that ran out.
+    fn notes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Where the server's reads are watched, `unread_before_next` says directly whether
         // chunks may have merged; elsewhere a low ready_to_send is the only sign.
         if self.deliveries > 0 && self.read_checks == 0 && self.ready_to_send < SLOW_READY {
             write!(
                 f,
-                " (warning: ready_to_send below {SLOW_READY:.2}: the server is slow to take its bytes, so the kernel may merge chunks and boundaries are lost; lower the connection count or lengthen the pause)"
+                " (warning: ready_to_send={:.2}, below {SLOW_READY:.2}: the server is slow to take its bytes, so the kernel may merge chunks and boundaries are lost; lower the connection count or lengthen the pause)",
+                self.ready_to_send
             )?;
         }
         if self.unread_before_next > 0 {
@@ -343,10 +386,14 @@ mod tests {
         assert_eq!(s.mean_cycles_to_connect, 1.0);
         assert_eq!(s.chunks_per_sec(), 7.5);
         assert_eq!(s.boundary_coverage, 1.0 / 6.0);
-        let line = s.to_string();
+        let line = s.original().to_string();
         assert!(
             line.starts_with("Stats: rounds=2, mean_cycles_to_connect=1.00, ready_to_send=0.50"),
             "{line}"
+        );
+        assert_eq!(
+            s.to_string(),
+            "Stats: deliveries=5 (2/s), boundaries covered=16.7%, record starts=100.0%, unconfirmed=0, paused=0, slow reads=0, elapsed=2.0s (warning: ready_to_send=0.50, below 0.95: the server is slow to take its bytes, so the kernel may merge chunks and boundaries are lost; lower the connection count or lengthen the pause)"
         );
     }
 

@@ -176,6 +176,7 @@ fn a_short_run_against_the_correct_server_exits_0_with_the_original_lines() {
         "--port=0",
         &format!("--server={}", server_arg("line-server")),
         "--duration=1s",
+        "--original-stats",
     ]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(
@@ -207,6 +208,7 @@ fn rounds_and_a_fixed_cycle_end_the_run_cleanly() {
         "-cycle-ms=20",
         "--rounds=2",
         "--seed=5",
+        "-original-stats",
     ]));
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert!(out.stderr.contains("Stats: rounds=2,"), "{}", out.stderr);
@@ -340,7 +342,7 @@ fn sigint_stops_cleanly_with_a_final_stats_line_and_no_server_left() {
     let code = wait_bounded(child, Duration::from_secs(15));
     let stderr = stderr_of(child);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(stderr.contains("Stats: rounds="), "{stderr}");
+    assert!(stderr.contains("Stats: deliveries="), "{stderr}");
     assert!(stderr.contains("stopped on request"), "{stderr}");
     assert_all_gone(&read_pids(&pid_file));
 }
@@ -386,7 +388,7 @@ fn a_script_for_the_original_tool_runs_unchanged() {
         stderr.starts_with("Loaded 5 blobs. Bytes: 6 min, 227 mean, 929 max\n"),
         "{stderr}"
     );
-    assert!(stderr.contains("Stats: rounds="), "{stderr}");
+    assert!(stderr.contains("Stats: deliveries="), "{stderr}");
 }
 
 #[test]
@@ -413,7 +415,7 @@ fn a_finding_that_cannot_be_saved_is_still_printed_whole_and_exits_1() {
     );
     assert!(out.stdout.contains("--replay 'v1:"), "{}", out.stdout);
     assert!(
-        out.stdout.contains("Stats: rounds="),
+        out.stdout.contains("Stats: deliveries="),
         "the whole report: {}",
         out.stdout
     );

@@ -244,7 +244,10 @@ fn clients_that_change_each_others_answers_are_unconfirmed_not_a_finding() {
         "copies disturbed each other, and each was cleared alone: {}",
         report.stats()
     );
-    assert!(report.to_string().contains("unconfirmed="), "{report}");
+    assert!(
+        report.to_string().contains("(unconfirmed="),
+        "the note that says what they are: {report}"
+    );
     assert!(
         report.to_string().contains("v1:shared-key:"),
         "the unconfirmed cases are listed: {report}"

@@ -160,6 +160,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DIR", default_value = "stutterfuzz-failures")]
     pub(crate) failures_dir: PathBuf,
 
+    /// Print the stats line with the original tool's fields (rounds, mean_cycles_to_connect,
+    /// ready_to_send) and every counter, instead of the line for people
+    #[arg(long)]
+    pub(crate) original_stats: bool,
+
     /// Print only errors and findings
     #[arg(long, short, conflicts_with = "verbose")]
     pub(crate) quiet: bool,

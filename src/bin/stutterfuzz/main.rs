@@ -184,7 +184,7 @@ fn fuzz_until_done(args: &Args, fuzz: Stutter) -> Result<ExitCode, String> {
     let on_signal = stop.clone();
     ctrlc::set_handler(move || on_signal.stop())
         .map_err(|e| format!("cannot install the interrupt handler: {e}"))?;
-    let line = StatsLine::new();
+    let line = StatsLine::new(args.original_stats);
     let mut fuzz = fuzz.stop_handle(stop);
     if !args.quiet {
         let printer = line.clone();
@@ -195,7 +195,7 @@ fn fuzz_until_done(args: &Args, fuzz: Stutter) -> Result<ExitCode, String> {
     match outcome {
         Ok(report) => {
             if !args.quiet {
-                eprintln!("{}", report.stats());
+                eprintln!("{}", line.line(report.stats()));
                 eprintln!("{}", report.to_string().lines().next().unwrap_or_default());
             }
             for note in report.notes() {

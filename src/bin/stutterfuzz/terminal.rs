@@ -12,14 +12,17 @@ use stutterfuzz::Stats;
 #[derive(Clone)]
 pub(crate) struct StatsLine {
     tty: bool,
+    /// The original tool's fields (`--original-stats`) rather than the line for people.
+    original: bool,
     /// A line is on screen without its newline yet.
     open: Arc<AtomicBool>,
 }
 
 impl StatsLine {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(original: bool) -> Self {
         StatsLine {
             tty: std::io::stderr().is_terminal(),
+            original,
             open: Arc::new(AtomicBool::new(false)),
         }
     }
@@ -34,11 +37,21 @@ impl StatsLine {
     }
 
     pub(crate) fn show(&self, stats: &Stats) {
+        let line = self.line(stats);
         if self.tty {
-            eprint!("\r{stats}\x1b[K");
+            eprint!("\r{line}\x1b[K");
             self.open.store(true, Ordering::Relaxed);
         } else {
-            eprintln!("{stats}");
+            eprintln!("{line}");
+        }
+    }
+
+    /// The stats as this run prints them.
+    pub(crate) fn line(&self, stats: &Stats) -> String {
+        if self.original {
+            stats.original().to_string()
+        } else {
+            stats.to_string()
         }
     }
 
