@@ -20,6 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
+use stutterfuzz::{Chance, Disruptions, Pacing, Shrinking};
 
 use stutterfuzz::Stutter;
 
@@ -168,7 +169,7 @@ fn slow_reader_section(seconds: u64) {
             .no_regression_file()
             .seed(1)
             .connections(100)
-            .slow_read_chance(one_in)
+            .disruptions(Disruptions::default().slow_read(Chance::one_in(one_in)))
             .try_run_for(Duration::from_secs(seconds));
         match run {
             Ok(report) => {
@@ -220,7 +221,7 @@ fn narrowing_section() {
             server("straddle")
                 .blob("ping", "PING\r\n")
                 .blob("get", "GET missing-key\r\n")
-                .close_chance(0)
+                .disruptions(Disruptions::default().close(Chance::NEVER))
                 .response_timeout(Duration::from_secs(2)),
         ),
         (
@@ -342,7 +343,7 @@ fn time_with_oracles(kind: &str) -> Option<Duration> {
     let fuzz = Stutter::new("127.0.0.1:0")
         .server(server)
         .no_regression_file()
-        .shrink_time(Duration::ZERO)
+        .shrinking(Shrinking::default().time(Duration::ZERO))
         .expect_same_response()
         .response_timeout(Duration::from_secs(2));
     let fuzz = match kind {
@@ -367,7 +368,7 @@ fn time_to_find(kind: &str) -> Option<Duration> {
     let mut fuzz = Stutter::new("127.0.0.1:0")
         .server(server)
         .no_regression_file()
-        .shrink_time(Duration::ZERO);
+        .shrinking(Shrinking::default().time(Duration::ZERO));
     fuzz = match kind {
         "wrong" => fuzz
             .blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs"))
@@ -404,14 +405,14 @@ fn run_one(setting: &str, seconds: u64) -> ExitCode {
         .server(server)
         .blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench"))
         .no_regression_file()
-        .close_chance(0)
+        .disruptions(Disruptions::default().close(Chance::NEVER))
         .seed(1)
         .connections(connections)
         .record(&record);
     fuzz = match mode {
         Mode::Adaptive | Mode::Noisy => fuzz,
-        Mode::Pause(ms) => fuzz.adaptive_pacing(false).pause(Duration::from_millis(ms)),
-        Mode::Cycle(ms) => fuzz.cycle(Duration::from_millis(ms)),
+        Mode::Pause(ms) => fuzz.pacing(Pacing::AfterAck(Duration::from_millis(ms))),
+        Mode::Cycle(ms) => fuzz.pacing(Pacing::Cycle(Duration::from_millis(ms))),
     };
     let cpu_before = cpu_seconds();
     let report = match fuzz.try_run_for(Duration::from_secs(seconds)) {

@@ -12,6 +12,7 @@
 
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
+use stutterfuzz::{Chance, Disruptions, Shrinking};
 
 use stutterfuzz::{Failure, Stutter};
 
@@ -109,13 +110,9 @@ fn one_connection_rows() {
             .no_regression_file()
             .seed(1);
         if let Some(one_in) = extras {
-            fuzz = fuzz.stall_chance(one_in);
+            fuzz = fuzz.disruptions(Disruptions::default().pause(Chance::one_in(one_in)));
         } else {
-            fuzz = fuzz
-                .stall_chance(0)
-                .slow_read_chance(0)
-                .close_chance(0)
-                .fastopen_chance(0);
+            fuzz = fuzz.disruptions(Disruptions::none());
         }
         let report = fuzz.run_for(Duration::from_secs_f64(seconds));
         let stats = report.stats();
@@ -235,7 +232,7 @@ fn tail_run(seed: u64) -> (Option<Duration>, String) {
         .server(slow_server())
         .no_regression_file()
         .seed(seed)
-        .shrink_time(Duration::ZERO)
+        .shrinking(Shrinking::default().time(Duration::ZERO))
         .expect_same_response()
         .response_timeout(Duration::from_secs(2))
         .blob("tail", tail_blob());

@@ -17,11 +17,11 @@
 //! - **Configure**: [`Stutter::server`] (spawn and supervise it; [`valgrind`] wraps it),
 //!   [`Stutter::blobs`] / [`Stutter::blob`] (what to send), [`Stutter::cycles`],
 //!   [`Stutter::connections`], [`Stutter::splits`] ([`SplitMode`]), [`Stutter::seed`],
-//!   [`Stutter::stall_chance`] (pauses mid-message, [`Stall`]),
-//!   [`Stutter::slow_read_chance`] (slow readers, [`SlowRead`]);
+//!   [`Stutter::disruptions`] (pauses mid-message, [`Stall`]; slow readers, [`SlowRead`];
+//!   as [`Chance`]s), [`Stutter::pacing`], [`Stutter::timeouts`], [`Stutter::shrinking`];
 //!   oracles: [`Stutter::expect_same_response`] (with [`Stutter::mask`] and
 //!   [`Stutter::normalize`] for parts of answers that vary), [`Stutter::response_timeout`],
-//!   [`Stutter::check`], [`Stutter::fail_on_output`]; and more on [`Stutter`].
+//!   [`Stutter::check`], [`Stutter::output`]; and more on [`Stutter`].
 //! - **Run**: [`Stutter::run_for`] panics with the report on a finding (for `#[test]`);
 //!   [`Stutter::try_run_for`] returns a [`Report`] or a [`Failure`], which keeps setup
 //!   errors ([`SetupError`]) apart from bugs ([`Finding`]). Both run on a thread and runtime
@@ -129,7 +129,7 @@ pub use run::{Delivery, Target};
 pub use server::{VALGRIND_FLAGS, valgrind};
 pub use split::{ParseSplitsError, SplitMode, Splits, splits};
 pub use stats::{OriginalStats, Stats};
-pub use stutter::Stutter;
+pub use stutter::{Chance, Disruptions, OutputRules, Pacing, Shrinking, Stutter, Timeouts};
 pub use tls::TlsOptions;
 
 /// The README's examples, compiled as doc tests so they keep working when pasted. The README

@@ -4,6 +4,7 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::Shrinking;
 
 use common::blob_dir;
 use stutterfuzz::{FindingKind, RunEnd, Stutter};
@@ -56,7 +57,7 @@ async fn a_bug_in_a_server_on_the_tests_own_runtime_is_found() {
         .blobs(blob_dir())
         .cycles(50)
         .expect_same_response()
-        .shrink_time(Duration::from_secs(5))
+        .shrinking(Shrinking::default().time(Duration::from_secs(5)))
         .try_run_for_async(Duration::from_secs(30))
         .await
         .expect_err("a split command kills its connection's task, so its answer differs");
@@ -114,7 +115,7 @@ async fn a_server_task_that_panics_is_found_when_the_harness_runs_the_server() {
         .no_regression_file()
         .blobs(blob_dir())
         .cycles(50)
-        .shrink_time(Duration::from_secs(5))
+        .shrinking(Shrinking::default().time(Duration::from_secs(5)))
         .try_run_for_async(Duration::from_secs(30))
         .await
         .expect_err("a split command panics a task of the server");

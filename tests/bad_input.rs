@@ -4,6 +4,7 @@ mod common;
 
 use std::process::Command;
 use std::time::Duration;
+use stutterfuzz::Timeouts;
 
 use common::{blob_dir, fixture, fixture_command};
 use stutterfuzz::{SetupErrorKind, Stutter};
@@ -116,7 +117,7 @@ fn a_server_listening_elsewhere_times_out_naming_the_address_waited_for() {
     let stutter = common::stutter("127.0.0.1:0")
         .server(server)
         .blobs(blob_dir())
-        .startup_timeout(Duration::from_millis(800));
+        .timeouts(Timeouts::default().startup(Duration::from_millis(800)));
     let started = std::time::Instant::now();
     let (kind, text) = setup_error(stutter);
     // The timeout means what it says: one wait, not one per port picked again.

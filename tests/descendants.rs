@@ -8,6 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use stutterfuzz::Shrinking;
 
 use common::{assert_all_gone, blob_dir, fixture, fixture_command, read_pids};
 use nix::sys::signal::{Signal, kill};
@@ -68,7 +69,7 @@ fn a_finding_leaves_no_daemon_of_any_server_it_started() {
     let failure = common::stutter(&addr)
         .server(with_daemon("line-server-buggy", &pid_file))
         .blobs(blob_dir())
-        .shrink_time(Duration::from_secs(3))
+        .shrinking(Shrinking::default().time(Duration::from_secs(3)))
         .try_run_for(Duration::from_secs(30))
         .expect_err("the planted crash is found");
     // The panic's line, or the death that follows it.

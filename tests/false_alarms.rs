@@ -7,6 +7,7 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::{Chance, Disruptions};
 
 use common::{blob_dir, fixture_command};
 use stutterfuzz::{Report, Stutter};
@@ -21,7 +22,7 @@ fn fuzz_correct(fixture: &str, slow_read_chance: Option<u32>) -> Report {
         .expect_same_response()
         .response_timeout(Duration::from_secs(3));
     if let Some(one_in) = slow_read_chance {
-        stutter = stutter.slow_read_chance(one_in);
+        stutter = stutter.disruptions(Disruptions::default().slow_read(Chance::one_in(one_in)));
     }
     let report = match stutter.try_run_for(FUZZ_FOR) {
         Ok(report) => report,

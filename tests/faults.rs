@@ -5,6 +5,7 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use stutterfuzz::{Shrinking, Timeouts};
 
 use common::{assert_all_gone, blob_dir, fixture, fixture_command, read_pids};
 use nix::sys::signal::{Signal, kill};
@@ -37,7 +38,7 @@ fn a_server_killed_from_outside_is_a_finding_naming_the_signal() {
     let failure = common::stutter("127.0.0.1:0")
         .server(fixture_command("line-server", Some(&pid_file)))
         .blobs(blob_dir())
-        .shrink_time(Duration::from_secs(3))
+        .shrinking(Shrinking::default().time(Duration::from_secs(3)))
         .try_run_for(Duration::from_secs(30))
         .expect_err("the death is found");
     killer.join().unwrap();
@@ -85,7 +86,7 @@ fn the_harness_own_error_leaves_no_server_behind() {
     let failure = common::stutter("127.0.0.1:0")
         .server(server)
         .blobs(blob_dir())
-        .startup_timeout(Duration::from_millis(500))
+        .timeouts(Timeouts::default().startup(Duration::from_millis(500)))
         .try_run_for(Duration::from_secs(10))
         .expect_err("never ready");
     assert!(failure.setup_error().is_some(), "{failure}");
@@ -134,7 +135,7 @@ fn a_finding_is_on_disk_before_the_panic() {
             .server(fixture_command("line-server-buggy", None))
             .blobs(blob_dir())
             .regression_file(&file)
-            .shrink_time(Duration::from_secs(5))
+            .shrinking(Shrinking::default().time(Duration::from_secs(5)))
             .run_for(Duration::from_secs(30));
     }));
     assert!(panicked.is_err(), "the finding panics");
@@ -158,7 +159,7 @@ fn a_server_that_restarts_on_its_own_after_a_crash_is_still_a_finding() {
     let failure = common::stutter("127.0.0.1:0")
         .server(server)
         .blobs(blob_dir())
-        .shrink_time(Duration::ZERO)
+        .shrinking(Shrinking::default().time(Duration::ZERO))
         .try_run_for(Duration::from_secs(30))
         .expect_err("the crash is found although the server came back");
     let finding = failure.finding().expect("a finding, not a setup error");
@@ -245,7 +246,7 @@ fn a_frozen_server_with_a_response_timeout_is_a_hang_within_it() {
         .blobs(blob_dir())
         .connections(20)
         .response_timeout(Duration::from_millis(500))
-        .shrink_time(Duration::ZERO)
+        .shrinking(Shrinking::default().time(Duration::ZERO))
         .try_run_for(Duration::from_secs(30))
         .expect_err("the frozen server is found");
     let pids = freezer.join().unwrap();

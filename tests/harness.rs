@@ -5,6 +5,7 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::Command;
 use std::time::Duration;
+use stutterfuzz::{Chance, Disruptions, Timeouts};
 
 use common::{assert_all_gone, blob_dir, fixture, fixture_command, read_pids};
 use stutterfuzz::{Failure, FindingKind, RunEnd, SetupErrorKind, Stutter};
@@ -115,7 +116,7 @@ fn the_correct_server_passes_a_full_run() {
     assert_eq!(stats.rounds, 20);
     assert!(stats.chunks > stats.deliveries, "blobs were split: {stats}");
     assert!(
-        stats.record_coverage > 0.0 && stats.to_string().contains(", records="),
+        stats.record_coverage > 0.0 && stats.to_string().contains(", record starts="),
         "cuts a few bytes into records are counted: {stats}"
     );
     assert!(report.to_string().contains("no finding"), "{report}");
@@ -158,7 +159,7 @@ fn the_same_seed_sends_the_same_patterns() {
     let run = |seed| {
         let report = correct()
             .seed(seed)
-            .close_chance(0)
+            .disruptions(Disruptions::default().close(Chance::NEVER))
             .cycles(8)
             .connections(10)
             .run_for(Duration::from_secs(60));
@@ -168,7 +169,7 @@ fn the_same_seed_sends_the_same_patterns() {
     assert_eq!(first, run(21));
     let planned: usize = correct()
         .seed(21)
-        .close_chance(0)
+        .disruptions(Disruptions::default().close(Chance::NEVER))
         .cycles(8)
         .preview(usize::MAX)
         .unwrap()
@@ -230,7 +231,7 @@ fn a_server_that_never_listens_times_out_naming_the_address() {
     let err = common::stutter("127.0.0.1:0")
         .server(server)
         .blobs(blob_dir())
-        .startup_timeout(Duration::from_millis(500))
+        .timeouts(Timeouts::default().startup(Duration::from_millis(500)))
         .try_run_for(Duration::from_secs(10))
         .expect_err("never ready");
     assert_eq!(
@@ -280,7 +281,7 @@ fn a_server_that_stops_accepting_is_found() {
         .server(fixture_command("stalling-server", None))
         .blobs(blob_dir())
         .connections(50)
-        .connect_timeout(Duration::from_secs(1))
+        .timeouts(Timeouts::default().connect(Duration::from_secs(1)))
         .try_run_for(Duration::from_secs(60))
         .expect_err("the stall is found");
     let finding = failure.finding().expect("a finding");

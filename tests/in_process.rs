@@ -3,6 +3,7 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::Shrinking;
 
 use common::blob_dir;
 use stutterfuzz::{FindingKind, Stutter};
@@ -65,7 +66,7 @@ fn an_in_process_server_that_returns_is_a_finding() {
     .blobs(blob_dir())
     .cycles(20)
     .connections(4)
-    .shrink_time(Duration::from_secs(1))
+    .shrinking(Shrinking::default().time(Duration::from_secs(1)))
     .try_run_for(Duration::from_secs(30))
     .expect_err("the server stops");
     let finding = failure.finding().expect("a finding");

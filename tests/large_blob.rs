@@ -2,6 +2,7 @@
 //! binary, so that the process's peak memory is this test's alone.)
 
 use std::time::Duration;
+use stutterfuzz::{Chance, Disruptions};
 
 use stutterfuzz::Stutter;
 use tokio::io::AsyncReadExt;
@@ -36,7 +37,7 @@ fn a_100_mb_blob_is_shared_by_every_connection() {
     let report = Stutter::serve(discard)
         .no_regression_file()
         .blobs(dir.path())
-        .close_chance(0)
+        .disruptions(Disruptions::default().close(Chance::NEVER))
         .connections(4)
         .cycles(4)
         .run_for(Duration::from_secs(120));

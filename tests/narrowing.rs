@@ -6,6 +6,7 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::Duration;
+use stutterfuzz::Shrinking;
 
 use common::{blob_dir, fixture_command};
 use proptest::prelude::*;
@@ -244,7 +245,7 @@ fn a_crash_a_few_bytes_into_a_later_record_is_found_by_cutting_into_records() {
     let failure = run()
         .splits(stutterfuzz::SplitMode::RecordStarts)
         .cycles(300)
-        .shrink_time(Duration::from_secs(10))
+        .shrinking(Shrinking::default().time(Duration::from_secs(10)))
         .try_run_for(Duration::from_secs(60))
         .expect_err("a cut 3 bytes into the third record is drawn");
     let finding = failure.finding().expect("a finding");
@@ -282,7 +283,7 @@ fn a_server_that_dies_after_n_connections_is_no_boundary_bug() {
         .server(server)
         .blobs(blob_dir())
         .connections(60)
-        .shrink_time(Duration::from_secs(30))
+        .shrinking(Shrinking::default().time(Duration::from_secs(30)))
         .try_run_for(Duration::from_secs(60))
         .expect_err("the 25th connection kills it");
     let finding = failure.finding().expect("a finding");

@@ -3,6 +3,7 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::{Chance, Disruptions, OutputRules, Timeouts};
 
 use common::{blob_dir, fixture_command};
 use stutterfuzz::{FindingKind, Stutter};
@@ -110,7 +111,7 @@ fn a_user_check_finds_error_replies() {
 fn a_terminator_straddling_two_reads_is_found_by_the_response_timeout() {
     let failure = crlf_blobs(against("line-server-straddle"))
         .response_timeout(Duration::from_millis(300))
-        .close_chance(0)
+        .disruptions(Disruptions::default().close(Chance::NEVER))
         .cycles(100)
         .try_run_for(Duration::from_secs(60))
         .expect_err("the hang is found");
@@ -181,14 +182,14 @@ fn a_panicking_tokio_task_is_found_by_output_watching() {
 fn a_panicking_task_is_not_a_crash_finding_when_output_is_not_watched() {
     let report = against("tokio-panic-server")
         .blobs(blob_dir())
-        .watch_output(false)
+        .output(OutputRules::off())
         .cycles(20)
         .run_for(Duration::from_secs(60));
     assert_eq!(report.stats().deliveries, 5 * 20);
     // Ignoring the line has the same effect.
     against("tokio-panic-server")
         .blobs(blob_dir())
-        .ignore_output("tokio_server.rs")
+        .output(OutputRules::default().ignore("tokio_server.rs"))
         .cycles(10)
         .run_for(Duration::from_secs(60));
 }
@@ -207,7 +208,7 @@ fn the_correct_server_passes_with_every_oracle_on() {
                 Ok(())
             }
         })
-        .fail_on_output("ERROR")
+        .output(OutputRules::default().fail_on("ERROR"))
         .cycles(60)
         .run_for(Duration::from_secs(120));
     assert_eq!(report.stats().deliveries, 6 * 60);
@@ -218,7 +219,7 @@ fn the_correct_server_runs_clean_under_valgrind() {
     common::require("valgrind", "valgrind");
     let report = common::stutter("127.0.0.1:0")
         .server(stutterfuzz::valgrind(&fixture_command("line-server", None)))
-        .startup_timeout(Duration::from_secs(60))
+        .timeouts(Timeouts::default().startup(Duration::from_secs(60)))
         .blobs(blob_dir())
         .connections(10)
         .cycles(3)

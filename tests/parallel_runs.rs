@@ -5,6 +5,7 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::Shrinking;
 
 use common::{blob_dir, fixture_command};
 use stutterfuzz::{FindingKind, RunEnd, Stutter};
@@ -18,7 +19,7 @@ fn a_panicking_in_process_server_beside_a_correct_one_is_found_and_only_there() 
                 .no_regression_file()
                 .blobs(blob_dir())
                 .cycles(50)
-                .shrink_time(Duration::from_secs(3))
+                .shrinking(Shrinking::default().time(Duration::from_secs(3)))
                 .try_run_for(Duration::from_secs(60))
         });
         let correct = scope.spawn(|| {

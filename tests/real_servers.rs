@@ -8,6 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use stutterfuzz::{Chance, Disruptions};
 
 use stutterfuzz::Stutter;
 
@@ -154,8 +155,11 @@ fn redis_and_memcached_serve_others_through_pauses_mid_message() {
         let report = common::stutter("127.0.0.1:0")
             .server(server)
             .blobs(fixtures(blobs))
-            .stall_chance(2)
-            .stall_time(Duration::from_millis(300))
+            .disruptions(
+                Disruptions::default()
+                    .pause(Chance::one_in(2))
+                    .pause_time(Duration::from_millis(300)),
+            )
             .response_timeout(Duration::from_secs(2))
             .cycles(4)
             .try_run_for(Duration::from_secs(60))
@@ -184,7 +188,7 @@ fn redis_and_memcached_answer_slow_readers_in_full() {
             .server(server)
             .blob("big", blob)
             .connections(8)
-            .slow_read_chance(1)
+            .disruptions(Disruptions::default().slow_read(Chance::ALWAYS))
             .expect_same_response()
             .cycles(6)
             .try_run_for(Duration::from_secs(60))

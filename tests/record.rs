@@ -4,6 +4,7 @@ mod common;
 
 use std::collections::HashMap;
 use std::time::Duration;
+use stutterfuzz::{Chance, Disruptions, Pacing};
 
 use common::{blob_dir, fixture_command};
 
@@ -80,9 +81,12 @@ fn against_a_slow_reader(stutter: stutterfuzz::Stutter) -> (SentAndRead, stutter
         .server(server)
         .blob("lines", "SET a 1\nGET a\n")
         .splits(stutterfuzz::SplitMode::Bytewise)
-        .close_chance(0)
         // Pauses mid-message add probe connections and boundaries of their own.
-        .stall_chance(0)
+        .disruptions(
+            Disruptions::default()
+                .close(Chance::NEVER)
+                .pause(Chance::NEVER),
+        )
         .record(&record)
         .connections(4)
         .cycles(4)
@@ -125,9 +129,7 @@ fn adaptive_pacing_waits_for_a_slow_server_to_read_each_chunk() {
 #[test]
 fn a_fixed_pause_shorter_than_the_server_merges_chunks_and_the_stats_say_so() {
     let (pairs, stats) = against_a_slow_reader(
-        common::stutter("127.0.0.1:0")
-            .adaptive_pacing(false)
-            .pause(Duration::ZERO),
+        common::stutter("127.0.0.1:0").pacing(Pacing::AfterAck(Duration::ZERO)),
     );
     assert!(
         pairs.iter().any(|(sent, read)| read != sent),

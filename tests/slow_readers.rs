@@ -5,6 +5,7 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::{Chance, Disruptions};
 
 use common::fixture_command;
 use stutterfuzz::FindingKind;
@@ -28,7 +29,7 @@ fn against(fixture: &str) -> stutterfuzz::Stutter {
 #[test]
 fn a_server_that_ignores_short_writes_is_found_by_slow_readers_and_replays() {
     let failure = against("short-write-server")
-        .slow_read_chance(3)
+        .disruptions(Disruptions::default().slow_read(Chance::one_in(3)))
         .try_run_for(Duration::from_secs(60))
         .expect_err("a slow reader's reply arrives truncated");
     let finding = failure.finding().expect("a finding");
@@ -54,7 +55,7 @@ fn a_server_that_ignores_short_writes_is_found_by_slow_readers_and_replays() {
 #[test]
 fn without_slow_readers_the_short_write_bug_stays_hidden() {
     let report = against("short-write-server")
-        .slow_read_chance(0)
+        .disruptions(Disruptions::default().slow_read(Chance::NEVER))
         .cycles(30)
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("fast readers never make a write come up short:\n{f}"));
@@ -64,7 +65,7 @@ fn without_slow_readers_the_short_write_bug_stays_hidden() {
 #[test]
 fn a_correct_server_is_clean_with_every_reader_slow_and_its_buffer_fills() {
     let report = against("line-server")
-        .slow_read_chance(1)
+        .disruptions(Disruptions::default().slow_read(Chance::ALWAYS))
         .cycles(10)
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("no false alarm:\n{f}"));

@@ -5,22 +5,26 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::{Chance, Disruptions};
 
 use common::{blob_dir, fixture_command};
 use stutterfuzz::{Case, FindingKind};
 
-fn blocking_run() -> stutterfuzz::Stutter {
+fn blocking_run(pause: Chance) -> stutterfuzz::Stutter {
     common::stutter("127.0.0.1:0")
         .server(fixture_command("blocking-read-server", None))
         .blobs(blob_dir())
         .connections(20)
-        .stall_time(Duration::from_millis(400))
+        .disruptions(
+            Disruptions::default()
+                .pause(pause)
+                .pause_time(Duration::from_millis(400)),
+        )
 }
 
 #[test]
 fn a_server_that_blocks_on_a_partial_line_is_found_by_a_pause_and_replays() {
-    let failure = blocking_run()
-        .stall_chance(20)
+    let failure = blocking_run(Chance::one_in(20))
         .try_run_for(Duration::from_secs(60))
         .expect_err("a pause mid-line freezes the other clients");
     let finding = failure.finding().expect("a finding");
@@ -55,7 +59,7 @@ fn a_server_that_blocks_on_a_partial_line_is_found_by_a_pause_and_replays() {
     // Replay re-creates the pause and its probe.
     let failed = (0..5)
         .filter(|_| {
-            blocking_run()
+            blocking_run(Chance::NEVER)
                 .replay(minimal.to_string())
                 .try_run_for(Duration::from_secs(20))
                 .is_err()
@@ -66,8 +70,7 @@ fn a_server_that_blocks_on_a_partial_line_is_found_by_a_pause_and_replays() {
 
 #[test]
 fn without_pauses_the_blocking_server_looks_correct() {
-    blocking_run()
-        .stall_chance(0)
+    blocking_run(Chance::NEVER)
         .cycles(40)
         .try_run_for(Duration::from_secs(60))
         .expect("paced delivery never leaves a line unfinished for long");
@@ -79,8 +82,11 @@ fn a_correct_server_serves_the_others_through_every_pause_with_the_oracles_on() 
         .server(fixture_command("line-server", None))
         .blobs(blob_dir())
         .connections(20)
-        .stall_chance(1)
-        .stall_time(Duration::from_millis(200))
+        .disruptions(
+            Disruptions::default()
+                .pause(Chance::ALWAYS)
+                .pause_time(Duration::from_millis(200)),
+        )
         .expect_same_response()
         .response_timeout(Duration::from_secs(2))
         .cycles(3)
@@ -117,8 +123,11 @@ fn the_delivery_record_holds_each_pause_probe_as_a_connection() {
         .server(fixture_command("line-server", None))
         .blobs(blob_dir())
         .connections(10)
-        .stall_chance(1)
-        .stall_time(Duration::from_millis(100))
+        .disruptions(
+            Disruptions::default()
+                .pause(Chance::ALWAYS)
+                .pause_time(Duration::from_millis(100)),
+        )
         .cycles(2)
         .record(&record)
         .try_run_for(Duration::from_secs(60))

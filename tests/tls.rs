@@ -8,6 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use stutterfuzz::{Chance, Disruptions};
 
 use common::{blob_dir, fixture_command};
 use stutterfuzz::{FindingKind, Stutter, TlsOptions};
@@ -124,7 +125,7 @@ fn openssl_s_server_runs_clean() {
         .blob("lines", "hello\nworld\npacket boundaries\n")
         .connections(1)
         // s_server serves one connection at a time, by design: a pause would starve the probe.
-        .stall_chance(0)
+        .disruptions(Disruptions::default().pause(Chance::NEVER))
         .expect_same_response()
         .cycles(20)
         .try_run_for(Duration::from_secs(60))

@@ -7,7 +7,7 @@
 //! | `STUTTERFUZZ_SEED`     | `.seed(n)`             | `42`, `0x2a`            |
 //! | `STUTTERFUZZ_DURATION` | `run_for(d)`'s `d`     | `30s`, `2m`, `1h 30m`   |
 //! | `STUTTERFUZZ_REPLAY`   | `.replay(case)`        | `v1:ping.txt:2,4`       |
-//! | `STUTTERFUZZ_SHRINK_TIME` | `.shrink_time(d)`   | `10s`, `0s` (off)       |
+//! | `STUTTERFUZZ_SHRINK_TIME` | `Shrinking::time`   | `10s`, `0s` (off)       |
 //! | `STUTTERFUZZ_SHARD`    | `.shard(k, n)`         | `2/4`                   |
 //!
 //! A variable that is set but does not parse is an error naming it: never a silent default.

@@ -1,6 +1,6 @@
 //! Which lines of the server's output mark a bug even when the process lives on: sanitizer
 //! reports, Rust panics (tokio catches a task's panic and goes on), valgrind errors. The
-//! setting of `fail_on_output` / `ignore_output`; the server's output drains apply it.
+//! setting of `OutputRules` (`--fail-on-output` / `--ignore-output`); the server's output drains apply it.
 
 /// Substrings that mark a bug in a server's stdout or stderr.
 pub(crate) const DEFAULT_PATTERNS: [&str; 8] = [

@@ -151,7 +151,7 @@ impl ServerProcess {
                 return Err(self.startup_error(format!(
                     "server `{}` did not accept connections on {addr} within {}; \
                      check that it listens on the address it is given ({{addr}}, {{port}} or \
-                     STUTTERFUZZ_ADDR), or raise the startup timeout (.startup_timeout / --startup-timeout)",
+                     STUTTERFUZZ_ADDR), or raise the startup timeout (Timeouts::startup / --startup-timeout)",
                     self.command_line,
                     humantime::format_duration(limit)
                 )));

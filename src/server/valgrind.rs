@@ -19,13 +19,13 @@ pub const VALGRIND_FLAGS: [&str; 5] = [
 ///
 /// ```no_run
 /// use std::{process::Command, time::Duration};
-/// use stutterfuzz::{Stutter, valgrind};
+/// use stutterfuzz::{Stutter, Timeouts, valgrind};
 ///
 /// let mut server = Command::new("target/debug/myserver");
 /// server.args(["--listen", "{addr}"]);
 /// Stutter::new("127.0.0.1:0")
 ///     .server(valgrind(&server))
-///     .startup_timeout(Duration::from_secs(30)) // valgrind starts slowly
+///     .timeouts(Timeouts::default().startup(Duration::from_secs(30))) // valgrind starts slowly
 ///     .blobs("fixtures/blobs")
 ///     .run_for(Duration::from_secs(60));
 /// ```

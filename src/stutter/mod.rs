@@ -4,6 +4,9 @@
 //! twins.
 
 mod entry;
+mod options;
+
+pub use options::{Chance, Disruptions, OutputRules, Pacing, Shrinking, Timeouts};
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -11,7 +14,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::case::Case;
-use crate::config::OutputWatch;
 use crate::control::{ProgressHook, StopHandle};
 use crate::corpus::Blob;
 use crate::oracle::Response;
@@ -150,58 +152,62 @@ impl Stutter {
         self
     }
 
-    /// How long to wait after a chunk is acknowledged before sending the next, where the
-    /// server's receive queue cannot be seen (a server on another machine), or always with
-    /// `.adaptive_pacing(false)`. Default: 2 ms.
-    pub fn pause(mut self, pause: Duration) -> Self {
-        self.plan.requested.pause = pause;
+    /// How each connection waits between two chunks. Default: [`Pacing::Adaptive`], each
+    /// chunk once the server has read the previous one.
+    pub fn pacing(mut self, pacing: Pacing) -> Self {
+        let requested = &mut self.plan.requested;
+        match pacing {
+            Pacing::Adaptive { fallback } => {
+                (requested.adaptive, requested.pause, requested.cycle) = (true, fallback, None);
+            }
+            Pacing::AfterAck(pause) => {
+                (requested.adaptive, requested.pause, requested.cycle) = (false, pause, None);
+            }
+            Pacing::Cycle(every) => requested.cycle = Some(every),
+        }
         self
     }
 
-    /// Adaptive pacing: for a server on this machine, each connection sends its next chunk
-    /// as soon as the server has read the previous one (its receive queue, asked of the
-    /// kernel through sock_diag, is empty), so every boundary is kept without a fixed
-    /// pause. Elsewhere it falls back to the ACK and [`pause`](Self::pause). Default: on.
-    pub fn adaptive_pacing(mut self, on: bool) -> Self {
-        self.plan.requested.adaptive = on;
+    /// What the harness does to some deliveries besides cutting them: early closes, fast
+    /// open, pauses mid-message with a probe, slow readers. Default: [`Disruptions::default`].
+    pub fn disruptions(mut self, disruptions: Disruptions) -> Self {
+        let requested = &mut self.plan.requested;
+        requested.chances.close = disruptions.close.n();
+        requested.chances.fastopen = disruptions.fastopen.n();
+        requested.chances.stall = disruptions.pause.n();
+        requested.chances.slow = disruptions.slow_read.n();
+        requested.stall_time = disruptions.pause_time;
         self
     }
 
-    /// Paces like the original tool's `--cycle-ms`: a fixed cycle shared by all
-    /// connections, each sending at most one chunk per cycle (after its previous chunk is
-    /// acknowledged). Replaces [`pause`](Self::pause). Default: no fixed cycle.
-    pub fn cycle(mut self, every: Duration) -> Self {
-        self.plan.requested.cycle = Some(every);
+    /// How long the harness waits for the server to start, accept and stop. Default:
+    /// [`Timeouts::default`].
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        let requested = &mut self.plan.requested;
+        requested.startup_timeout = timeouts.startup;
+        requested.connect_timeout = timeouts.connect;
+        requested.stop_grace = timeouts.stop;
+        self
+    }
+
+    /// Which lines of the started server's output are findings. Default: sanitizer
+    /// reports, Rust panics and valgrind errors ([`OutputRules::default`]).
+    pub fn output(mut self, rules: OutputRules) -> Self {
+        self.plan.output = rules.0;
+        self
+    }
+
+    /// How long narrowing may take. Default: [`Shrinking::default`] (30 s).
+    pub fn shrinking(mut self, shrinking: Shrinking) -> Self {
+        let budget = &mut self.plan.requested.shrink;
+        (budget.time, budget.attempts, budget.tries) =
+            (shrinking.time, shrinking.attempts, shrinking.tries);
         self
     }
 
     /// How split patterns are drawn. Default: [`SplitMode::Mixed`], one mode per case.
     pub fn splits(mut self, mode: SplitMode) -> Self {
         self.plan.requested.mode = mode;
-        self
-    }
-
-    /// Closes a connection early, before any chunk, with chance 1 in `one_in`; 0 never
-    /// does. Default: 500, as the original tool.
-    pub fn close_chance(mut self, one_in: u32) -> Self {
-        self.plan.requested.chances.close = one_in;
-        self
-    }
-
-    /// Sends the first chunk with TCP fast open (in the SYN, where the kernel allows it)
-    /// with chance 1 in `one_in`; 0 never does. Default: 2, as the original tool.
-    pub fn fastopen_chance(mut self, one_in: u32) -> Self {
-        self.plan.requested.chances.fastopen = one_in;
-        self
-    }
-
-    /// Pauses a connection mid-message (a few bytes into one of its blob's records) with
-    /// chance 1 in `one_in`, for [`stall_time`](Self::stall_time), while a probe connection
-    /// checks that the server still accepts, reads and answers other clients; 1 pauses every
-    /// delivery, 0 never does. A server that serves nobody else meanwhile (a blocking read to
-    /// finish a partial message, a lock held across reads) is a finding. Default: 1000.
-    pub fn stall_chance(mut self, one_in: u32) -> Self {
-        self.plan.requested.chances.stall = one_in;
         self
     }
 
@@ -224,49 +230,10 @@ impl Stutter {
         self
     }
 
-    /// Reads a delivery's response slowly with chance 1 in `one_in`: the connection asks for a
-    /// small receive buffer and the smallest segment size before it connects, then reads the
-    /// response in small pieces with pauses ([`SlowRead`](crate::SlowRead)), so the server's
-    /// `write()` comes up short or fails with `EAGAIN` at varying points. A response that
-    /// arrives truncated or garbled is a finding under
-    /// [`expect_same_response`](Self::expect_same_response); the stats count the deliveries
-    /// that filled the server's send buffer (`backpressured=`). 1 reads every response slowly,
-    /// 0 never. Default: 100.
-    pub fn slow_read_chance(mut self, one_in: u32) -> Self {
-        self.plan.requested.chances.slow = one_in;
-        self
-    }
-
-    /// How long a pause mid-message lasts; the probe waits three quarters of it. Default: 1 s.
-    pub fn stall_time(mut self, pause: Duration) -> Self {
-        self.plan.requested.stall_time = pause;
-        self
-    }
-
     /// The seed of the split patterns. Default: a random one, printed in every report.
     /// `STUTTERFUZZ_SEED` overrides it.
     pub fn seed(mut self, seed: impl Into<Seed>) -> Self {
         self.plan.requested.seed = Some(seed.into());
-        self
-    }
-
-    /// How long the spawned server may take to accept connections. Default: 10 s.
-    pub fn startup_timeout(mut self, limit: Duration) -> Self {
-        self.plan.requested.startup_timeout = limit;
-        self
-    }
-
-    /// How long a connect may take before the server counts as no longer accepting.
-    /// Default: 5 s.
-    pub fn connect_timeout(mut self, limit: Duration) -> Self {
-        self.plan.requested.connect_timeout = limit;
-        self
-    }
-
-    /// How long the server gets to exit after SIGTERM before its process group gets
-    /// SIGKILL. Default: 2 s.
-    pub fn stop_timeout(mut self, grace: Duration) -> Self {
-        self.plan.requested.stop_grace = grace;
         self
     }
 
@@ -380,58 +347,6 @@ impl Stutter {
         oracle: impl Fn(&Case, &Response) -> Result<(), String> + Send + Sync + 'static,
     ) -> Self {
         self.plan.oracles.check = Some(Arc::new(oracle));
-        self
-    }
-
-    /// A line of the spawned server's stdout or stderr containing `pattern` is a finding.
-    /// On by default for `AddressSanitizer`, `LeakSanitizer`, `ThreadSanitizer`,
-    /// `runtime error:` (UBSan), `panicked at` (Rust), and valgrind's `Invalid read`,
-    /// `Invalid write` and `definitely lost`.
-    pub fn fail_on_output(mut self, pattern: impl Into<String>) -> Self {
-        self.plan
-            .output
-            .get_or_insert_with(OutputWatch::default)
-            .fail_on
-            .push(pattern.into());
-        self
-    }
-
-    /// A line containing `pattern` is never a finding, whatever else it contains: for a
-    /// false alarm (a server that logs a handled panic, say).
-    pub fn ignore_output(mut self, pattern: impl Into<String>) -> Self {
-        self.plan
-            .output
-            .get_or_insert_with(OutputWatch::default)
-            .ignore
-            .push(pattern.into());
-        self
-    }
-
-    /// Turns watching the server's output on or off. Default: on.
-    pub fn watch_output(mut self, on: bool) -> Self {
-        self.plan.output = on.then(|| self.plan.output.take().unwrap_or_default());
-        self
-    }
-
-    /// The time budget for narrowing a finding: replaying each suspect alone to find the
-    /// culprit, then shrinking its split pattern. `STUTTERFUZZ_SHRINK_TIME` overrides it;
-    /// zero turns narrowing off. Default: 30 s.
-    pub fn shrink_time(mut self, limit: Duration) -> Self {
-        self.plan.requested.shrink.time = limit;
-        self
-    }
-
-    /// The most deliveries narrowing may make. Default: 500.
-    pub fn shrink_attempts(mut self, attempts: u32) -> Self {
-        self.plan.requested.shrink.attempts = attempts;
-        self
-    }
-
-    /// How many times each shrinking candidate is delivered before it counts as passing
-    /// (sockets are not perfectly deterministic), and how many times the minimal case is
-    /// delivered to report how reliably it fails. Default: 3.
-    pub fn shrink_tries(mut self, tries: u32) -> Self {
-        self.plan.requested.shrink.tries = tries.max(1);
         self
     }
 

@@ -24,6 +24,7 @@ mod terminal;
 
 use std::process::{Command, ExitCode};
 use std::time::Duration;
+use stutterfuzz::{Chance, Disruptions, OutputRules, Pacing, Timeouts};
 
 use stutterfuzz::{Failure, Finding, StopHandle, Stutter};
 
@@ -99,23 +100,28 @@ fn configure(args: &Args) -> Result<Stutter, String> {
     let mut fuzz = Stutter::new(args.address())
         .blobs(&args.blob_dir)
         .connections(args.num_conns)
-        .close_chance(args.close_chance)
-        .fastopen_chance(args.fastopen_chance)
-        .stall_chance(args.stall_chance)
-        .slow_read_chance(args.slow_read_chance)
-        .pause(Duration::from_millis(args.pause_ms))
-        .startup_timeout(args.startup_timeout)
+        .pacing(Pacing::Adaptive {
+            fallback: Duration::from_millis(args.pause_ms),
+        })
+        .timeouts(Timeouts::default().startup(args.startup_timeout))
         .rerun_command(rerun_template());
     if let Some(ms) = args.cycle_ms {
         if ms == 0 {
             return Err("--cycle-ms must be at least 1; leave it out for paced delivery".into());
         }
-        fuzz = fuzz.cycle(Duration::from_millis(ms));
+        fuzz = fuzz.pacing(Pacing::Cycle(Duration::from_millis(ms)));
     }
     if args.stall_ms == 0 {
         return Err("--stall-ms must be at least 1; use --stall-chance 0 for no pauses".into());
     }
-    fuzz = fuzz.stall_time(Duration::from_millis(args.stall_ms));
+    fuzz = fuzz.disruptions(
+        Disruptions::default()
+            .close(Chance::one_in(args.close_chance))
+            .fastopen(Chance::one_in(args.fastopen_chance))
+            .pause(Chance::one_in(args.stall_chance))
+            .pause_time(Duration::from_millis(args.stall_ms))
+            .slow_read(Chance::one_in(args.slow_read_chance)),
+    );
     if args.tls || args.tls_ca.is_some() || args.tls_insecure || args.tls_server_name.is_some() {
         if !args.tls {
             return Err("--tls-ca, --tls-insecure and --tls-server-name need --tls".into());
@@ -148,10 +154,10 @@ fn configure(args: &Args) -> Result<Stutter, String> {
         fuzz = fuzz.response_timeout(Duration::from_millis(ms.max(1)));
     }
     for pattern in &args.fail_on_output {
-        fuzz = fuzz.fail_on_output(pattern);
+        fuzz = fuzz.output(OutputRules::default().fail_on(pattern));
     }
     for pattern in &args.ignore_output {
-        fuzz = fuzz.ignore_output(pattern);
+        fuzz = fuzz.output(OutputRules::default().ignore(pattern));
     }
     if let Some(path) = &args.record {
         fuzz = fuzz.record(path);
