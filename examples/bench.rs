@@ -20,6 +20,8 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
+use stutterfuzz::Regressions;
+use stutterfuzz::Responses;
 use stutterfuzz::{Chance, Disruptions, Pacing, Shrinking};
 
 use stutterfuzz::Stutter;
@@ -166,7 +168,7 @@ fn slow_reader_section(seconds: u64) {
         let run = Stutter::new("127.0.0.1:0")
             .server(server)
             .blob("big", blob.clone())
-            .no_regression_file()
+            .regressions(Regressions::Off)
             .seed(1)
             .connections(100)
             .disruptions(Disruptions::default().slow_read(Chance::one_in(one_in)))
@@ -212,7 +214,7 @@ fn narrowing_section() {
         server.args(["--serve", "{addr}", "--buggy", kind]);
         Stutter::new("127.0.0.1:0")
             .server(server)
-            .no_regression_file()
+            .regressions(Regressions::Off)
             .seed(1)
     };
     let runs = [
@@ -222,7 +224,7 @@ fn narrowing_section() {
                 .blob("ping", "PING\r\n")
                 .blob("get", "GET missing-key\r\n")
                 .disruptions(Disruptions::default().close(Chance::NEVER))
-                .response_timeout(Duration::from_secs(2)),
+                .responses(Responses::default().within(Duration::from_secs(2))),
         ),
         (
             "crash 3 bytes into record 3, 200 conns",
@@ -309,13 +311,11 @@ fn oracle_cost(seconds: u64) {
                 "echo",
                 "ECHO hello world\nECHO packet boundaries are not message boundaries\nPING\n",
             )
-            .no_regression_file()
+            .regressions(Regressions::Off)
             .seed(1)
             .connections(100);
         if oracles {
-            fuzz = fuzz
-                .expect_same_response()
-                .response_timeout(Duration::from_secs(2));
+            fuzz = fuzz.responses(Responses::same().within(Duration::from_secs(2)));
         }
         match fuzz.try_run_for(Duration::from_secs(seconds)) {
             Ok(report) => format!("{:.0}", report.stats().deliveries_per_sec()),
@@ -342,10 +342,9 @@ fn time_with_oracles(kind: &str) -> Option<Duration> {
     server.args(["--serve", "{addr}", "--buggy", kind]);
     let fuzz = Stutter::new("127.0.0.1:0")
         .server(server)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .shrinking(Shrinking::default().time(Duration::ZERO))
-        .expect_same_response()
-        .response_timeout(Duration::from_secs(2));
+        .responses(Responses::same().within(Duration::from_secs(2)));
     let fuzz = match kind {
         "straddle" => fuzz
             .blob("ping", "PING\r\n")
@@ -367,16 +366,16 @@ fn time_to_find(kind: &str) -> Option<Duration> {
     server.args(["--serve", "{addr}", "--buggy", kind]);
     let mut fuzz = Stutter::new("127.0.0.1:0")
         .server(server)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .shrinking(Shrinking::default().time(Duration::ZERO));
     fuzz = match kind {
         "wrong" => fuzz
             .blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs"))
-            .expect_same_response(),
+            .responses(Responses::same()),
         "straddle" => fuzz
             .blob("ping", "PING\r\n")
             .blob("echo", "ECHO packet boundaries\r\n")
-            .response_timeout(Duration::from_millis(300)),
+            .responses(Responses::default().within(Duration::from_millis(300))),
         _ => fuzz.blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs")),
     };
     let started = std::time::Instant::now();
@@ -404,7 +403,7 @@ fn run_one(setting: &str, seconds: u64) -> ExitCode {
     let mut fuzz = Stutter::new("127.0.0.1:0")
         .server(server)
         .blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench"))
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .disruptions(Disruptions::default().close(Chance::NEVER))
         .seed(1)
         .connections(connections)

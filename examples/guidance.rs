@@ -19,6 +19,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
+use stutterfuzz::Regressions;
 
 use stutterfuzz::fuzz::{blobs_in, input_file_name, input_of_case};
 use stutterfuzz::{Case, Stutter};
@@ -76,7 +77,7 @@ fn random_search(root: &Path, run: u64, limit: Duration) -> Option<Duration> {
     let outcome = Stutter::serve(stutterfuzz_fixtures::framed::serve_framed_buggy)
         .blobs(root.join("fixtures/framed"))
         .seed(1000 + run)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .try_run_for(limit);
     match outcome {
         Err(failure) if failure.finding().is_some() => Some(started.elapsed()),

@@ -14,6 +14,7 @@ mod line_server;
 
 use std::process::ExitCode;
 use std::time::Duration;
+use stutterfuzz::Regressions;
 
 use stutterfuzz::{Failure, Report, Stutter};
 
@@ -23,7 +24,7 @@ fn fuzz(buggy: bool) -> Stutter {
         .blob("ping", "PING\n")
         .blob("echo", "ECHO hello\nPING\n")
         .cycles(200)
-        .no_regression_file()
+        .regressions(Regressions::Off)
 }
 
 fn main() -> ExitCode {

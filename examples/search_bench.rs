@@ -12,6 +12,8 @@
 
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
+use stutterfuzz::Regressions;
+use stutterfuzz::Responses;
 use stutterfuzz::{Chance, Disruptions, Shrinking};
 
 use stutterfuzz::{Failure, Stutter};
@@ -107,7 +109,7 @@ fn one_connection_rows() {
         let mut fuzz = Stutter::new(addr.to_string())
             .blobs(&corpus)
             .connections(1)
-            .no_regression_file()
+            .regressions(Regressions::Off)
             .seed(1);
         if let Some(one_in) = extras {
             fuzz = fuzz.disruptions(Disruptions::default().pause(Chance::one_in(one_in)));
@@ -199,7 +201,7 @@ fn narrowing_row() {
         .collect();
     let fuzz = Stutter::new("127.0.0.1:0")
         .server(server)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .seed(1)
         .blob("records", records.clone())
         .splits(stutterfuzz::SplitMode::Bytewise)
@@ -230,11 +232,10 @@ fn narrowing_row() {
 fn tail_run(seed: u64) -> (Option<Duration>, String) {
     let fuzz = Stutter::new("127.0.0.1:0")
         .server(slow_server())
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .seed(seed)
         .shrinking(Shrinking::default().time(Duration::ZERO))
-        .expect_same_response()
-        .response_timeout(Duration::from_secs(2))
+        .responses(Responses::same().within(Duration::from_secs(2)))
         .blob("tail", tail_blob());
     let started = Instant::now();
     match fuzz.try_run_for(Duration::from_secs(30)) {

@@ -11,7 +11,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use stutterfuzz::Stutter;
+use stutterfuzz::{Regressions, RunControl, Stutter};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,18 +48,20 @@ fn main() -> ExitCode {
     let fuzz = Stutter::new("127.0.0.1:0")
         .server(server)
         .blobs(blobs)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .connections(connections as usize)
-        .on_progress(Duration::from_secs(every.max(1)), move |stats| {
-            println!(
-                "{:>6}s  {:>5}  {:>9}  {:>10}  {:>9.0}",
-                started.elapsed().as_secs(),
-                open_fds(),
-                rss_kib(),
-                stats.deliveries,
-                stats.chunks_per_sec()
-            );
-        });
+        .control(
+            RunControl::default().progress(Duration::from_secs(every.max(1)), move |stats| {
+                println!(
+                    "{:>6}s  {:>5}  {:>9}  {:>10}  {:>9.0}",
+                    started.elapsed().as_secs(),
+                    open_fds(),
+                    rss_kib(),
+                    stats.deliveries,
+                    stats.chunks_per_sec()
+                );
+            }),
+        );
     match fuzz.try_run_for(Duration::from_secs(seconds)) {
         Ok(report) => {
             println!("{report}");

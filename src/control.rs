@@ -73,3 +73,45 @@ impl fmt::Debug for ProgressHook {
             .finish_non_exhaustive()
     }
 }
+
+/// Steering a run from outside it: a [`StopHandle`] that ends it cleanly, and a callback that
+/// hears its stats as it goes (the library itself never prints). Default: neither.
+///
+/// ```
+/// use std::time::Duration;
+/// use stutterfuzz::{RunControl, StopHandle, Stutter};
+///
+/// let stop = StopHandle::new();
+/// let fuzz = Stutter::new("127.0.0.1:6789").control(
+///     RunControl::default()
+///         .stop(stop.clone())
+///         .progress(Duration::from_secs(1), |stats| eprintln!("{stats}")),
+/// );
+/// # let _ = fuzz;
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct RunControl {
+    pub(crate) stop: Option<StopHandle>,
+    pub(crate) progress: Option<ProgressHook>,
+}
+
+impl RunControl {
+    /// Lets another thread stop the run cleanly through `handle`.
+    pub fn stop(mut self, handle: StopHandle) -> Self {
+        self.stop = Some(handle);
+        self
+    }
+
+    /// Calls `callback` with the stats every `every` (at least 10 ms) while fuzzing.
+    pub fn progress(
+        mut self,
+        every: Duration,
+        callback: impl Fn(&Stats) + Send + Sync + 'static,
+    ) -> Self {
+        self.progress = Some(ProgressHook {
+            every: every.max(Duration::from_millis(10)),
+            callback: Arc::new(callback),
+        });
+        self
+    }
+}

@@ -19,9 +19,9 @@
 //!   [`Stutter::connections`], [`Stutter::splits`] ([`SplitMode`]), [`Stutter::seed`],
 //!   [`Stutter::disruptions`] (pauses mid-message, [`Stall`]; slow readers, [`SlowRead`];
 //!   as [`Chance`]s), [`Stutter::pacing`], [`Stutter::timeouts`], [`Stutter::shrinking`];
-//!   oracles: [`Stutter::expect_same_response`] (with [`Stutter::mask`] and
-//!   [`Stutter::normalize`] for parts of answers that vary), [`Stutter::response_timeout`],
-//!   [`Stutter::check`], [`Stutter::output`]; and more on [`Stutter`].
+//!   answer oracles: [`Stutter::responses`] ([`Responses::same`], with masks and a
+//!   normalizer for parts of answers that vary, a time limit, your own check),
+//!   [`Stutter::output`]; and more on [`Stutter`].
 //! - **Run**: [`Stutter::run_for`] panics with the report on a finding (for `#[test]`);
 //!   [`Stutter::try_run_for`] returns a [`Report`] or a [`Failure`], which keeps setup
 //!   errors ([`SetupError`]) apart from bugs ([`Finding`]). Both run on a thread and runtime
@@ -119,17 +119,19 @@ pub use client::{
     ParseClientCaseError, StutterClient,
 };
 pub use config::Shard;
-pub use control::StopHandle;
+pub use control::{RunControl, StopHandle};
 pub use corpus::{Blob, BlobSummary, Heard, Until, Wait};
 pub use error::{SetupError, SetupErrorKind};
 pub use oracle::Response;
 pub use report::{Failure, Finding, FindingKind, Report, RunEnd, Suspect};
 pub use rng::{ParseSeedError, Seed};
-pub use run::{Delivery, Target};
+pub use run::{Delivery, Regressions, Target};
 pub use server::{VALGRIND_FLAGS, valgrind};
 pub use split::{ParseSplitsError, SplitMode, Splits, splits};
 pub use stats::{OriginalStats, Stats};
-pub use stutter::{Chance, Disruptions, OutputRules, Pacing, Shrinking, Stutter, Timeouts};
+pub use stutter::{
+    Chance, Disruptions, OutputRules, Pacing, Responses, Shrinking, Stutter, Timeouts,
+};
 pub use tls::TlsOptions;
 
 /// The README's examples, compiled as doc tests so they keep working when pasted. The README

@@ -4,6 +4,8 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::Regressions;
+use stutterfuzz::Responses;
 use stutterfuzz::Shrinking;
 
 use common::blob_dir;
@@ -42,7 +44,7 @@ async fn a_server_on_the_tests_own_multi_threaded_runtime_is_fuzzed() {
     let report = common::stutter(addr)
         .blobs(blob_dir())
         .cycles(20)
-        .expect_same_response()
+        .responses(Responses::same())
         .run_for_async(Duration::from_secs(30))
         .await;
     server.abort();
@@ -56,7 +58,7 @@ async fn a_bug_in_a_server_on_the_tests_own_runtime_is_found() {
     let failure = common::stutter(addr)
         .blobs(blob_dir())
         .cycles(50)
-        .expect_same_response()
+        .responses(Responses::same())
         .shrinking(Shrinking::default().time(Duration::from_secs(5)))
         .try_run_for_async(Duration::from_secs(30))
         .await
@@ -112,7 +114,7 @@ async fn a_server_task_that_panics_is_found_when_the_harness_runs_the_server() {
     // `tokio::spawn`ed on the test's own runtime is not: its panics never reach the
     // harness.)
     let failure = Stutter::serve(tokio_server::serve_panicking)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .blobs(blob_dir())
         .cycles(50)
         .shrinking(Shrinking::default().time(Duration::from_secs(5)))

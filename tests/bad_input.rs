@@ -4,6 +4,7 @@ mod common;
 
 use std::process::Command;
 use std::time::Duration;
+use stutterfuzz::Regressions;
 use stutterfuzz::Timeouts;
 
 use common::{blob_dir, fixture, fixture_command};
@@ -212,7 +213,7 @@ fn a_corrupt_regression_line_is_a_setup_error_naming_file_and_line() {
         Stutter::new("127.0.0.1:0")
             .server(fixture_command("line-server", None))
             .blobs(blob_dir())
-            .regression_file(&file),
+            .regressions(Regressions::at(&file)),
     );
     assert_eq!(kind, SetupErrorKind::Replay);
     assert!(text.contains(&file.display().to_string()), "{text}");

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use stutterfuzz::Regressions;
 
 use stutterfuzz::{ClientCase, ClientFailure, ClientFindingKind, StutterClient};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -55,7 +56,7 @@ fn complete_bulk(reply: &[u8]) -> bool {
 fn an_in_process_client_that_parses_after_one_read_is_found_and_narrowed() {
     let failure = StutterClient::function(|addr| get_greeting(addr, true))
         .answers(ANSWERS)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .seed(7)
         .cycles(400)
         .try_run_for(Duration::from_secs(30))
@@ -81,7 +82,7 @@ fn an_in_process_client_that_parses_after_one_read_is_found_and_narrowed() {
     // The case replays: the same failure, with no randomness.
     let replayed = StutterClient::function(|addr| get_greeting(addr, true))
         .answers(ANSWERS)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .replay(minimal.clone())
         .try_run_for(Duration::from_secs(30))
         .unwrap_err();
@@ -92,7 +93,7 @@ fn an_in_process_client_that_parses_after_one_read_is_found_and_narrowed() {
 fn its_correct_twin_runs_clean() {
     let report = StutterClient::function(|addr| get_greeting(addr, false))
         .answers(ANSWERS)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .cycles(200)
         .run_for(Duration::from_secs(30));
     assert_eq!(report.runs(), 200);
@@ -141,7 +142,7 @@ fn fixture_client(interpreter: &str, script: &str, buggy: bool) -> StutterClient
     }
     StutterClient::command(command)
         .answers(ANSWERS)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .seed(11)
         .parallel(2)
 }
@@ -255,7 +256,7 @@ fn answers_relayed_from_a_running_server_are_cut_too() {
     let upstream = greeting_server().to_string();
     let finding = StutterClient::function(|addr| get_greeting(addr, true))
         .upstream(&upstream)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .seed(3)
         .cycles(300)
         .try_run_for(Duration::from_secs(30))
@@ -265,7 +266,7 @@ fn answers_relayed_from_a_running_server_are_cut_too() {
     assert_eq!(finding.minimal().answers().len(), 2, "{finding}");
     let report = StutterClient::function(|addr| get_greeting(addr, false))
         .upstream(&upstream)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .cycles(100)
         .run_for(Duration::from_secs(30));
     assert_eq!(report.unconfirmed(), 0, "{report}");
@@ -375,7 +376,7 @@ fn a_finding_is_recorded_and_fails_first_on_the_next_run() {
     let run = |buggy: bool, seed: u64| {
         StutterClient::function(move |addr| get_greeting(addr, buggy))
             .answers(ANSWERS)
-            .regression_file(&file)
+            .regressions(Regressions::at(&file))
             .seed(seed)
             .cycles(300)
             .try_run_for(Duration::from_secs(30))
@@ -411,7 +412,7 @@ fn a_client_that_waits_for_one_read_of_the_whole_size_hangs_and_is_found() {
         }
     })
     .answers(ANSWERS)
-    .no_regression_file()
+    .regressions(Regressions::Off)
     .timeout(Duration::from_millis(300))
     .seed(4)
     .cycles(100)
@@ -437,7 +438,7 @@ fn output_that_varies_by_itself_is_no_finding() {
         }
     })
     .answers(ANSWERS)
-    .no_regression_file()
+    .regressions(Regressions::Off)
     .cycles(100)
     .run_for(Duration::from_secs(30));
     assert_eq!(report.runs(), 100, "{report}");
@@ -448,7 +449,7 @@ fn output_that_varies_by_itself_is_no_finding() {
 async fn a_client_test_runs_on_the_tests_own_runtime() {
     let failure = StutterClient::function(|addr| get_greeting(addr, true))
         .answers(ANSWERS)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .seed(9)
         .cycles(200)
         .try_run_for_async(Duration::from_secs(30))
@@ -472,7 +473,7 @@ fn the_clients_requests_can_be_cut_on_their_way_to_the_server_too() {
     let client = |upstream: &str| {
         StutterClient::function(|addr| get_greeting(addr, false))
             .upstream(upstream)
-            .no_regression_file()
+            .regressions(Regressions::Off)
             .seed(2)
             .cycles(200)
     };
@@ -525,7 +526,7 @@ print(got)
     let finding = finding_of(
         StutterClient::command(command)
             .answers(ANSWERS)
-            .no_regression_file()
+            .regressions(Regressions::Off)
             .seed(1)
             .cycles(100),
     );
@@ -555,7 +556,7 @@ sys.exit(3)
     server.args(["-c", script, "{port}"]);
     let failure = StutterClient::function(|addr| get_greeting(addr, false))
         .server(server)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .cycles(50)
         .try_run_for(Duration::from_secs(30))
         .unwrap_err();
@@ -581,7 +582,7 @@ fn an_in_process_client_that_panics_on_a_short_read_is_a_failure_naming_the_pani
         n
     })
     .answers(ANSWERS)
-    .no_regression_file()
+    .regressions(Regressions::Off)
     .seed(5)
     .cycles(200)
     .try_run_for(Duration::from_secs(30))

@@ -8,6 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use stutterfuzz::Responses;
 use stutterfuzz::Shrinking;
 
 use common::{assert_all_gone, blob_dir, fixture, fixture_command, read_pids};
@@ -140,7 +141,7 @@ fn a_panic_in_the_users_check_leaves_no_daemon() {
         .server(with_daemon("line-server", &pid_file))
         .blobs(blob_dir())
         .cycles(3)
-        .check(|_, _| panic!("a bug in the test's own check"));
+        .responses(Responses::default().check(|_, _| panic!("a bug in the test's own check")));
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         run.try_run_for(Duration::from_secs(30))
     }));

@@ -7,6 +7,7 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::Responses;
 use stutterfuzz::{Chance, Disruptions};
 
 use common::{blob_dir, fixture_command};
@@ -19,8 +20,7 @@ fn fuzz_correct(fixture: &str, slow_read_chance: Option<u32>) -> Report {
     let mut stutter = common::stutter("127.0.0.1:0")
         .server(fixture_command(fixture, None))
         .blobs(blob_dir())
-        .expect_same_response()
-        .response_timeout(Duration::from_secs(3));
+        .responses(Responses::same().within(Duration::from_secs(3)));
     if let Some(one_in) = slow_read_chance {
         stutter = stutter.disruptions(Disruptions::default().slow_read(Chance::one_in(one_in)));
     }
@@ -65,8 +65,7 @@ fn the_same_servers_with_a_planted_bug_are_still_found() {
     let failure = common::stutter("127.0.0.1:0")
         .server(fixture_command("line-server-splitwrong", None))
         .blobs(blob_dir())
-        .expect_same_response()
-        .response_timeout(Duration::from_secs(3))
+        .responses(Responses::same().within(Duration::from_secs(3)))
         .seed(3)
         .try_run_for(Duration::from_secs(60))
         .expect_err("the wrong answer is found");

@@ -5,6 +5,8 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use stutterfuzz::Regressions;
+use stutterfuzz::Responses;
 use stutterfuzz::{Shrinking, Timeouts};
 
 use common::{assert_all_gone, blob_dir, fixture, fixture_command, read_pids};
@@ -134,7 +136,7 @@ fn a_finding_is_on_disk_before_the_panic() {
         common::stutter("127.0.0.1:0")
             .server(fixture_command("line-server-buggy", None))
             .blobs(blob_dir())
-            .regression_file(&file)
+            .regressions(Regressions::at(&file))
             .shrinking(Shrinking::default().time(Duration::from_secs(5)))
             .run_for(Duration::from_secs(30));
     }));
@@ -245,7 +247,7 @@ fn a_frozen_server_with_a_response_timeout_is_a_hang_within_it() {
         .server(fixture_command("line-server", Some(&pid_file)))
         .blobs(blob_dir())
         .connections(20)
-        .response_timeout(Duration::from_millis(500))
+        .responses(Responses::default().within(Duration::from_millis(500)))
         .shrinking(Shrinking::default().time(Duration::ZERO))
         .try_run_for(Duration::from_secs(30))
         .expect_err("the frozen server is found");

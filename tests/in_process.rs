@@ -3,6 +3,8 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::Regressions;
+use stutterfuzz::Responses;
 use stutterfuzz::Shrinking;
 
 use common::blob_dir;
@@ -11,7 +13,7 @@ use stutterfuzz::{FindingKind, Stutter};
 #[test]
 fn a_panicking_task_of_an_in_process_server_is_found() {
     let failure = Stutter::serve(stutterfuzz_fixtures::tokio_server::serve_panicking)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .blobs(blob_dir())
         .cycles(50)
         .try_run_for(Duration::from_secs(60))
@@ -44,9 +46,9 @@ fn a_panicking_task_of_an_in_process_server_is_found() {
 #[test]
 fn a_correct_in_process_server_passes() {
     let report = Stutter::serve(stutterfuzz_fixtures::tokio_server::serve_correct)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .blobs(blob_dir())
-        .expect_same_response()
+        .responses(Responses::same())
         .cycles(20)
         .run_for(Duration::from_secs(60));
     assert_eq!(report.stats().deliveries, 5 * 20);
@@ -62,7 +64,7 @@ fn an_in_process_server_that_returns_is_a_finding() {
             let _ = listener.accept().await;
         }
     })
-    .no_regression_file()
+    .regressions(Regressions::Off)
     .blobs(blob_dir())
     .cycles(20)
     .connections(4)

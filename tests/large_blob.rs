@@ -2,6 +2,7 @@
 //! binary, so that the process's peak memory is this test's alone.)
 
 use std::time::Duration;
+use stutterfuzz::Regressions;
 use stutterfuzz::{Chance, Disruptions};
 
 use stutterfuzz::Stutter;
@@ -35,7 +36,7 @@ fn a_100_mb_blob_is_shared_by_every_connection() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("big.bin"), vec![b'x'; SIZE]).unwrap();
     let report = Stutter::serve(discard)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .blobs(dir.path())
         .disruptions(Disruptions::default().close(Chance::NEVER))
         .connections(4)

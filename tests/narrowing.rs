@@ -6,6 +6,8 @@ mod common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::Duration;
+use stutterfuzz::Regressions;
+use stutterfuzz::Responses;
 use stutterfuzz::Shrinking;
 
 use common::{blob_dir, fixture_command};
@@ -75,7 +77,7 @@ fn a_finding_is_recorded_and_replayed_first_on_the_next_run() {
         Stutter::new("127.0.0.1:0")
             .server(fixture_command("line-server-buggy", None))
             .blobs(blob_dir())
-            .regression_file(&file)
+            .regressions(Regressions::at(&file))
             .connections(8)
             .try_run_for(Duration::from_secs(60))
             .expect_err("the split bug is found")
@@ -216,7 +218,7 @@ fn the_proptest_macro_reports_a_minimal_split_of_three_chunks_at_most() {
 fn a_target_compares_each_delivery_with_the_blob_sent_whole() {
     let target = common::stutter("127.0.0.1:0")
         .server(fixture_command("line-server-splitwrong", None))
-        .expect_same_response()
+        .responses(Responses::same())
         .start()
         .expect("the server starts");
     let whole = Splits::whole(REQUEST.len());

@@ -3,6 +3,7 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::Responses;
 use stutterfuzz::{Chance, Disruptions, OutputRules, Timeouts};
 
 use common::{blob_dir, fixture_command};
@@ -25,7 +26,7 @@ fn crlf_blobs(s: Stutter) -> Stutter {
 fn a_wrong_answer_on_a_split_is_found_by_expect_same_response() {
     let failure = against("line-server-splitwrong")
         .blobs(blob_dir())
-        .expect_same_response()
+        .responses(Responses::same())
         .cycles(50)
         .try_run_for(Duration::from_secs(60))
         .expect_err("the wrong answer is found");
@@ -90,7 +91,7 @@ fn a_user_check_finds_error_replies() {
     };
     let failure = against("line-server-splitwrong")
         .blobs(blob_dir())
-        .check(check)
+        .responses(Responses::default().check(check))
         .cycles(50)
         .try_run_for(Duration::from_secs(60))
         .expect_err("the check objects");
@@ -102,7 +103,7 @@ fn a_user_check_finds_error_replies() {
     // The correct server passes the same check.
     against("line-server")
         .blobs(blob_dir())
-        .check(check)
+        .responses(Responses::default().check(check))
         .cycles(10)
         .run_for(Duration::from_secs(60));
 }
@@ -110,7 +111,7 @@ fn a_user_check_finds_error_replies() {
 #[test]
 fn a_terminator_straddling_two_reads_is_found_by_the_response_timeout() {
     let failure = crlf_blobs(against("line-server-straddle"))
-        .response_timeout(Duration::from_millis(300))
+        .responses(Responses::default().within(Duration::from_millis(300)))
         .disruptions(Disruptions::default().close(Chance::NEVER))
         .cycles(100)
         .try_run_for(Duration::from_secs(60))
@@ -199,15 +200,17 @@ fn the_correct_server_passes_with_every_oracle_on() {
     let report = against("line-server")
         .blobs(blob_dir())
         .blob("crlf-ping", "PING\r\n")
-        .expect_same_response()
-        .response_timeout(Duration::from_secs(2))
-        .check(|_, response| {
-            if response.bytes().is_empty() {
-                Err("empty response".into())
-            } else {
-                Ok(())
-            }
-        })
+        .responses(
+            Responses::same()
+                .within(Duration::from_secs(2))
+                .check(|_, response| {
+                    if response.bytes().is_empty() {
+                        Err("empty response".into())
+                    } else {
+                        Ok(())
+                    }
+                }),
+        )
         .output(OutputRules::default().fail_on("ERROR"))
         .cycles(60)
         .run_for(Duration::from_secs(120));
@@ -235,7 +238,7 @@ fn clients_that_change_each_others_answers_are_unconfirmed_not_a_finding() {
             "shared-key",
             "SET counter 1\nGET counter\nDEL counter\nGET counter\n",
         )
-        .expect_same_response()
+        .responses(Responses::same())
         .connections(20)
         .cycles(80)
         .run_for(Duration::from_secs(120));
@@ -260,8 +263,7 @@ fn answers_with_a_clock_and_request_ids_are_learnt_not_reported() {
     // Each answer carries the time to the millisecond and an id counted over all clients.
     let report = against("clock-server")
         .blobs(blob_dir())
-        .expect_same_response()
-        .response_timeout(Duration::from_secs(2))
+        .responses(Responses::same().within(Duration::from_secs(2)))
         .cycles(30)
         .run_for(Duration::from_secs(120));
     // Every delivery judged, none reported: what varies was learnt from the whole answers
@@ -273,8 +275,7 @@ fn answers_with_a_clock_and_request_ids_are_learnt_not_reported() {
 fn a_mask_leaves_a_part_of_every_answer_out() {
     let report = against("clock-server")
         .blob("ping", "PING\n")
-        .expect_same_response()
-        .mask(r"at [0-9:.]+ id=[0-9]+")
+        .responses(Responses::same().mask(r"at [0-9:.]+ id=[0-9]+"))
         .connections(1)
         .cycles(20)
         .run_for(Duration::from_secs(60));
@@ -287,7 +288,7 @@ fn a_mask_leaves_a_part_of_every_answer_out() {
     );
     let bad = against("clock-server")
         .blob("ping", "PING\n")
-        .mask("id=(")
+        .responses(Responses::default().mask("id=("))
         .try_run_for(Duration::from_secs(10))
         .expect_err("a bad pattern");
     let text = bad.to_string();

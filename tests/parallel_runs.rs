@@ -5,6 +5,7 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::Regressions;
 use stutterfuzz::Shrinking;
 
 use common::{blob_dir, fixture_command};
@@ -16,7 +17,7 @@ fn a_panicking_in_process_server_beside_a_correct_one_is_found_and_only_there() 
     let (buggy, correct) = std::thread::scope(|scope| {
         let buggy = scope.spawn(|| {
             Stutter::serve(tokio_server::serve_panicking)
-                .no_regression_file()
+                .regressions(Regressions::Off)
                 .blobs(blob_dir())
                 .cycles(50)
                 .shrinking(Shrinking::default().time(Duration::from_secs(3)))
@@ -24,7 +25,7 @@ fn a_panicking_in_process_server_beside_a_correct_one_is_found_and_only_there() 
         });
         let correct = scope.spawn(|| {
             Stutter::serve(tokio_server::serve_correct)
-                .no_regression_file()
+                .regressions(Regressions::Off)
                 .blobs(blob_dir())
                 .cycles(40)
                 .try_run_for(Duration::from_secs(60))

@@ -9,6 +9,8 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use stutterfuzz::Regressions;
+use stutterfuzz::Responses;
 
 use stutterfuzz::Stutter;
 
@@ -44,11 +46,10 @@ fn configured(program: &str, name: &str, dir: &Path, args: &str) -> Command {
 /// Fuzzes one real server as a user who has just recorded its traffic would.
 fn assert_clean(name: &str, server: Command, blobs: PathBuf) {
     let report = Stutter::new("127.0.0.1:0")
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .server(server)
         .blobs(blobs)
-        .expect_same_response()
-        .response_timeout(Duration::from_secs(3))
+        .responses(Responses::same().within(Duration::from_secs(3)))
         .try_run_for(FUZZ_FOR)
         .unwrap_or_else(|failure| panic!("{name} is correct, yet:\n{failure}"));
     assert!(

@@ -8,6 +8,8 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use stutterfuzz::Regressions;
+use stutterfuzz::Responses;
 use stutterfuzz::{Chance, Disruptions};
 
 use stutterfuzz::Stutter;
@@ -54,8 +56,7 @@ fn redis_has_no_false_alarm() {
     let report = Stutter::new("127.0.0.1:0")
         .server(redis())
         .blobs(fixtures("redis"))
-        .expect_same_response()
-        .response_timeout(Duration::from_secs(2))
+        .responses(Responses::same().within(Duration::from_secs(2)))
         .cycles(40)
         .run_for(Duration::from_secs(120));
     assert_eq!(report.stats().deliveries, 7 * 40);
@@ -71,9 +72,11 @@ fn memcached_has_no_false_alarm() {
     let report = Stutter::new("127.0.0.1:0")
         .server(memcached())
         .blobs(fixtures("memcached"))
-        .expect_same_response()
-        .normalize(without_cas)
-        .response_timeout(Duration::from_secs(2))
+        .responses(
+            Responses::same()
+                .normalize(without_cas)
+                .within(Duration::from_secs(2)),
+        )
         .cycles(40)
         .run_for(Duration::from_secs(120));
     assert_eq!(report.stats().deliveries, 7 * 40);
@@ -84,10 +87,10 @@ fn without_normalize_memcached_cas_tokens_are_learnt_as_varying() {
     // `gets` answers a new CAS token each time: the blob's whole answers show it, so the
     // token is learnt as varying, not reported as a boundary bug.
     let report = Stutter::new("127.0.0.1:0")
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .server(memcached())
         .blobs(fixtures("memcached"))
-        .expect_same_response()
+        .responses(Responses::same())
         .cycles(10)
         .run_for(Duration::from_secs(60));
     assert_eq!(report.stats().deliveries, 7 * 10, "{}", report.stats());
@@ -107,7 +110,7 @@ fn redis_told_to_daemonize_is_a_clear_setup_error_and_is_stopped() {
         .arg(&pid_file);
     server.current_dir(dir.path());
     let failure = Stutter::new(addr)
-        .no_regression_file()
+        .regressions(Regressions::Off)
         .server(server)
         .blobs(fixtures("redis"))
         .try_run_for(Duration::from_secs(30))
@@ -160,7 +163,7 @@ fn redis_and_memcached_serve_others_through_pauses_mid_message() {
                     .pause(Chance::one_in(2))
                     .pause_time(Duration::from_millis(300)),
             )
-            .response_timeout(Duration::from_secs(2))
+            .responses(Responses::default().within(Duration::from_secs(2)))
             .cycles(4)
             .try_run_for(Duration::from_secs(60))
             .unwrap_or_else(|f| panic!("{blobs}: no false alarm:\n{f}"));
@@ -189,7 +192,7 @@ fn redis_and_memcached_answer_slow_readers_in_full() {
             .blob("big", blob)
             .connections(8)
             .disruptions(Disruptions::default().slow_read(Chance::ALWAYS))
-            .expect_same_response()
+            .responses(Responses::same())
             .cycles(6)
             .try_run_for(Duration::from_secs(60))
             .unwrap_or_else(|f| panic!("{name}: no false alarm:\n{f}"));

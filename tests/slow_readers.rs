@@ -5,6 +5,7 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::Responses;
 use stutterfuzz::{Chance, Disruptions};
 
 use common::fixture_command;
@@ -23,7 +24,7 @@ fn against(fixture: &str) -> stutterfuzz::Stutter {
         .server(fixture_command(fixture, None))
         .blob("big", big_value())
         .connections(8)
-        .expect_same_response()
+        .responses(Responses::same())
 }
 
 #[test]

@@ -5,6 +5,7 @@
 mod common;
 
 use std::time::Duration;
+use stutterfuzz::Responses;
 use stutterfuzz::{Chance, Disruptions};
 
 use common::{blob_dir, fixture_command};
@@ -87,8 +88,7 @@ fn a_correct_server_serves_the_others_through_every_pause_with_the_oracles_on() 
                 .pause(Chance::ALWAYS)
                 .pause_time(Duration::from_millis(200)),
         )
-        .expect_same_response()
-        .response_timeout(Duration::from_secs(2))
+        .responses(Responses::same().within(Duration::from_secs(2)))
         .cycles(3)
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("no false alarm:\n{f}"));

@@ -8,6 +8,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use stutterfuzz::Responses;
 use stutterfuzz::{Chance, Disruptions};
 
 use common::{blob_dir, fixture_command};
@@ -101,8 +102,7 @@ fn the_correct_tls_server_runs_clean_with_both_oracles() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = certificate(dir.path(), false);
     let report = against("tls-line-server", &cert, &key)
-        .expect_same_response()
-        .response_timeout(Duration::from_secs(2))
+        .responses(Responses::same().within(Duration::from_secs(2)))
         .cycles(20)
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("no false alarm:\n{f}"));
@@ -126,7 +126,7 @@ fn openssl_s_server_runs_clean() {
         .connections(1)
         // s_server serves one connection at a time, by design: a pause would starve the probe.
         .disruptions(Disruptions::default().pause(Chance::NEVER))
-        .expect_same_response()
+        .responses(Responses::same())
         .cycles(20)
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("openssl s_server -rev answers every split the same:\n{f}"));

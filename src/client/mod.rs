@@ -198,18 +198,11 @@ impl StutterClient {
         self
     }
 
-    /// Records each finding's case in this file, and runs the recorded cases first on every
-    /// run. Default: `stutterfuzz-regressions/<test name>-client.txt` in the crate being
-    /// tested, when the run is called from a test (under `CI` only shown, unless
-    /// `STUTTERFUZZ_SAVE_REGRESSIONS` is set); commit it, so a fixed bug stays fixed.
-    pub fn regression_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.requested.regressions = Regressions::At(path.into());
-        self
-    }
-
-    /// Neither records findings nor runs recorded ones.
-    pub fn no_regression_file(mut self) -> Self {
-        self.requested.regressions = Regressions::Off;
+    /// Where findings are recorded, and run first on every later run. Default:
+    /// [`Regressions::Beside`]: `stutterfuzz-regressions/<test name>-client.txt` in the crate
+    /// being tested, when the run is called from a test.
+    pub fn regressions(mut self, regressions: Regressions) -> Self {
+        self.requested.regressions = regressions;
         self
     }
 

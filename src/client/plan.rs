@@ -152,7 +152,7 @@ impl Requested {
                 replay,
                 mode: self.mode,
                 split_requests: self.split_requests,
-                regressions: self.regressions.file(caller),
+                regressions: self.regressions.client_file(caller),
             },
             budget,
         ))

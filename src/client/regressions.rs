@@ -12,15 +12,7 @@ use crate::config::{env_var, in_ci};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::report::regression;
 
-/// Where findings are recorded and recorded cases come from.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) enum Regressions {
-    /// The default place, for a run called from a test.
-    #[default]
-    Beside,
-    At(PathBuf),
-    Off,
-}
+pub(crate) use crate::run::Regressions;
 
 /// The file of a run, and whether a finding is written to it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,7 +23,7 @@ pub(crate) struct RegressionFile {
 
 impl Regressions {
     /// The file of a run called from thread `caller` (a test's thread bears its name).
-    pub(crate) fn file(&self, caller: Option<&str>) -> Option<RegressionFile> {
+    pub(crate) fn client_file(&self, caller: Option<&str>) -> Option<RegressionFile> {
         match self {
             Regressions::Off => None,
             Regressions::At(path) => Some(RegressionFile {

@@ -54,7 +54,7 @@ const DRAIN: Duration = Duration::from_millis(100);
 const STALL_CHECK: Duration = Duration::from_millis(250);
 
 /// The cases still to start, and which blobs are in flight when one blob may not overlap
-/// itself (under `expect_same_response`, two copies of a request on the same keys would
+/// itself (under `Responses::same`, two copies of a request on the same keys would
 /// change each other's responses).
 struct Queue<'a, I> {
     cases: I,

@@ -1,4 +1,4 @@
-//! Every blob delivered whole, in one write, once: the answers that `expect_same_response`
+//! Every blob delivered whole, in one write, once: the answers that `Responses::same`
 //! compares split deliveries with are made of these.
 
 use std::collections::HashMap;

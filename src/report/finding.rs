@@ -45,7 +45,7 @@ pub enum FindingKind {
         unread_for: Duration,
     },
     /// A split delivery got another response than the blob delivered whole
-    /// (`expect_same_response`), after normalization.
+    /// (`Responses::same`), after normalization.
     ResponseDiffers {
         /// The whole-blob delivery's response.
         expected: Vec<u8>,
@@ -71,7 +71,7 @@ pub enum FindingKind {
         /// Offset in the blob of the last boundary (where the last chunk began).
         last_boundary: usize,
     },
-    /// The user's `.check(...)` rejected a delivery.
+    /// The user's `Responses::check` rejected a delivery.
     CheckFailed {
         /// The check's message.
         message: String,

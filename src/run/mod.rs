@@ -27,7 +27,8 @@ mod thread;
 use std::time::Duration;
 
 pub use fuzz::FuzzTarget;
-pub(crate) use plan::{InProcess, Plan, Regressions};
+pub use plan::Regressions;
+pub(crate) use plan::{InProcess, Plan};
 pub(crate) use probe::check_listening;
 pub use target::{Delivery, Target};
 pub(crate) use thread::{may_block, named as named_thread, runtime, thread_error};

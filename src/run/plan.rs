@@ -52,16 +52,26 @@ impl fmt::Debug for InProcess {
     }
 }
 
-/// Where findings are recorded for replay on later runs.
-#[derive(Clone, Debug, Default)]
-pub(crate) enum Regressions {
-    /// `stutterfuzz-regressions/<test name>.txt` beside the test crate, when run from a test.
+/// Where findings are recorded, one line per case, and replayed first on every later run.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Regressions {
+    /// `stutterfuzz-regressions/<test name>.txt` (`<test name>-client.txt` for clients) in
+    /// the crate being tested, when the run is called from a test: commit it, so a fixed bug
+    /// stays fixed. Under `CI` the lines are only shown in the report (a CI checkout is
+    /// thrown away), unless `STUTTERFUZZ_SAVE_REGRESSIONS` is set.
     #[default]
     Beside,
-    /// This file.
+    /// This file, always written.
     At(PathBuf),
-    /// Nowhere.
+    /// Nowhere: findings are not recorded, and nothing recorded is replayed.
     Off,
+}
+
+impl Regressions {
+    /// This file, always written.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        Regressions::At(path.into())
+    }
 }
 
 /// How the server under test comes to be.

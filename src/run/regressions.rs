@@ -115,7 +115,7 @@ pub(crate) async fn record(
 }
 
 /// Whether a finding is written to the regression file: always when the file was named in
-/// code (`.regression_file`), otherwise not under CI unless `STUTTERFUZZ_SAVE_REGRESSIONS`
+/// code (`Regressions::At`), otherwise not under CI unless `STUTTERFUZZ_SAVE_REGRESSIONS`
 /// asks for it (a CI checkout is thrown away; the line is shown in the report instead).
 fn writes_regressions(in_ci: bool, asked: bool, explicit: bool) -> bool {
     explicit || asked || !in_ci

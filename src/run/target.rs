@@ -245,7 +245,7 @@ struct Served<'a> {
     rerun: Rerun,
     expect_same: bool,
     settings: &'a Settings,
-    /// The whole-blob response of each blob delivered so far, under `expect_same_response`.
+    /// The whole-blob response of each blob delivered so far, under `Responses::same`.
     baselines: Vec<(Vec<u8>, Baseline)>,
 }
 

@@ -5,23 +5,21 @@
 
 mod entry;
 mod options;
+mod responses;
 
 pub use options::{Chance, Disruptions, OutputRules, Pacing, Shrinking, Timeouts};
+pub use responses::Responses;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::case::Case;
-use crate::control::{ProgressHook, StopHandle};
+use crate::control::RunControl;
 use crate::corpus::Blob;
-use crate::oracle::Response;
 use crate::rng::Seed;
 use crate::run::{InProcess, Plan, Regressions};
 use crate::server::ServerSpec;
 use crate::split::SplitMode;
-use crate::stats::Stats;
 
 /// A packet-boundary fuzzing run against one TCP server.
 ///
@@ -244,17 +242,17 @@ impl Stutter {
         self
     }
 
-    /// Checks that splitting never changes the answer: before fuzzing, each blob is sent
-    /// whole (one write) on a fresh connection and the response recorded; every split
-    /// delivery of that blob must then get the same bytes and the same end (the server
-    /// closed, or kept the connection open). A response is complete when the server closes,
-    /// or when it reached the recorded length and nothing more came within a short settle
-    /// time (2 ms). Deliveries run at full concurrency: a response that differs while
-    /// others ran is delivered again alone, and only a difference that shows again is a
-    /// finding (one that does not is counted as `interference` in the stats). Make each blob
-    /// idempotent (reset the keys it uses first). Default: off.
-    pub fn expect_same_response(mut self) -> Self {
-        self.plan.oracles.expect_same = true;
+    /// What a delivery's answer must be: the same as the blob's sent whole
+    /// ([`Responses::same`]), complete in time, passing your check. Each call adds to the
+    /// oracles of the calls before. Default: no answer oracle.
+    pub fn responses(mut self, responses: Responses) -> Self {
+        let mut all = Responses {
+            oracles: std::mem::take(&mut self.plan.oracles),
+            bad: Vec::new(),
+        };
+        all.add(responses);
+        self.plan.oracles = all.oracles;
+        self.plan.bad_settings.extend(all.bad);
         self
     }
 
@@ -266,104 +264,10 @@ impl Stutter {
         self
     }
 
-    /// Maps every response before `expect_same_response` compares it, for servers whose
-    /// answers legitimately vary (timestamps, ids, CAS tokens). Default: none.
-    ///
-    /// ```no_run
-    /// # use std::time::Duration;
-    /// use stutterfuzz::Stutter;
-    ///
-    /// // Memcached's `gets` answers `VALUE key flags bytes cas`: drop the cas token.
-    /// fn without_cas(response: &[u8]) -> Vec<u8> {
-    ///     let text = String::from_utf8_lossy(response);
-    ///     let lines: Vec<String> = text
-    ///         .split("\r\n")
-    ///         .map(|line| match line.strip_prefix("VALUE ") {
-    ///             Some(rest) => {
-    ///                 let fields: Vec<&str> = rest.split(' ').take(3).collect();
-    ///                 format!("VALUE {}", fields.join(" "))
-    ///             }
-    ///             None => line.to_owned(),
-    ///         })
-    ///         .collect();
-    ///     lines.join("\r\n").into_bytes()
-    /// }
-    ///
-    /// Stutter::new("127.0.0.1:11211")
-    ///     .blobs("fixtures/memcached")
-    ///     .expect_same_response()
-    ///     .normalize(without_cas)
-    ///     .run_for(Duration::from_secs(10));
-    /// ```
-    pub fn normalize(mut self, map: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> Self {
-        self.plan.oracles.normalize = Some(Arc::new(map));
-        self
-    }
-
-    /// Leaves the parts of every answer that match the regular expression `pattern` out of
-    /// `expect_same_response`'s comparison (each is compared as `<masked>`): for parts that
-    /// vary by themselves in ways the harness cannot learn (see the README), such as
-    /// `Date: [^\r]*`. May be called more than once. A pattern that does not parse is a setup
-    /// error when the run starts. Default: none.
-    pub fn mask(mut self, pattern: &str) -> Self {
-        match regex::bytes::Regex::new(pattern) {
-            Ok(mask) => self.plan.oracles.masks.push(mask),
-            Err(e) => self.plan.bad_settings.push(format!(
-                "mask {pattern:?} is not a regular expression: {e}; fix the pattern"
-            )),
-        }
-        self
-    }
-
-    /// After the last chunk, the server must complete its response within `limit` (the
-    /// whole-blob response under `expect_same_response`; otherwise at least one byte or a
-    /// close), or it is a finding: "no response N ms after the last chunk". Default: off,
-    /// for servers that do not always answer.
-    pub fn response_timeout(mut self, limit: Duration) -> Self {
-        self.plan.oracles.response_timeout = Some(limit);
-        self
-    }
-
-    /// Your own oracle, run on every delivery that sent its whole blob: return `Err` with a
-    /// message to make it a finding.
-    ///
-    /// ```no_run
-    /// # use std::time::Duration;
-    /// use stutterfuzz::Stutter;
-    ///
-    /// Stutter::new("127.0.0.1:6789")
-    ///     .blobs("fixtures/blobs")
-    ///     .check(|case, response| {
-    ///         if response.bytes().starts_with(b"-ERR") {
-    ///             Err(format!("{} got an error reply", case.blob()))
-    ///         } else {
-    ///             Ok(())
-    ///         }
-    ///     })
-    ///     .run_for(Duration::from_secs(10));
-    /// ```
-    pub fn check(
-        mut self,
-        oracle: impl Fn(&Case, &Response) -> Result<(), String> + Send + Sync + 'static,
-    ) -> Self {
-        self.plan.oracles.check = Some(Arc::new(oracle));
-        self
-    }
-
-    /// Records each finding in this file (one line per case, with `#` comments), and
-    /// replays the recorded cases first on every run. Default:
-    /// `stutterfuzz-regressions/<test name>.txt` in the crate being tested, when the run is
-    /// called from a test; commit the file, so a fixed bug stays fixed. In that default
-    /// place, under `CI` the lines are only shown in the report, unless
-    /// `STUTTERFUZZ_SAVE_REGRESSIONS` is set; a file named here is always written.
-    pub fn regression_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.plan.regressions = Regressions::At(path.into());
-        self
-    }
-
-    /// Neither records findings nor replays recorded ones.
-    pub fn no_regression_file(mut self) -> Self {
-        self.plan.regressions = Regressions::Off;
+    /// Where findings are recorded, and replayed first on every later run. Default:
+    /// [`Regressions::Beside`] the crate being tested, when the run is called from a test.
+    pub fn regressions(mut self, regressions: Regressions) -> Self {
+        self.plan.regressions = regressions;
         self
     }
 
@@ -376,23 +280,10 @@ impl Stutter {
         self
     }
 
-    /// Lets another thread stop the run cleanly. Default: none.
-    pub fn stop_handle(mut self, stop: StopHandle) -> Self {
-        self.plan.stop = Some(stop);
-        self
-    }
-
-    /// Calls `callback` with the stats every `every` while fuzzing. Default: none. The
-    /// library itself never prints.
-    pub fn on_progress(
-        mut self,
-        every: Duration,
-        callback: impl Fn(&Stats) + Send + Sync + 'static,
-    ) -> Self {
-        self.plan.progress = Some(ProgressHook {
-            every: every.max(Duration::from_millis(10)),
-            callback: Arc::new(callback),
-        });
+    /// Steers the run from outside: a stop handle, a progress callback. Default: neither.
+    pub fn control(mut self, control: RunControl) -> Self {
+        self.plan.stop = control.stop;
+        self.plan.progress = control.progress;
         self
     }
 

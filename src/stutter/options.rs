@@ -122,7 +122,7 @@ impl Disruptions {
     /// Reads a response slowly: a small receive buffer and the smallest segment size, then
     /// the response in small pieces with pauses ([`SlowRead`](crate::SlowRead)), so the
     /// server's `write()` comes up short at varying points. A truncated or garbled answer is
-    /// a finding with [`expect_same_response`](crate::Stutter::expect_same_response).
+    /// a finding with [`Responses::same`](crate::Responses::same).
     pub fn slow_read(mut self, chance: Chance) -> Self {
         self.slow_read = chance;
         self

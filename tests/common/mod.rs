@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+use stutterfuzz::Regressions;
 
 /// The fixture blobs, as a user's test would name them.
 pub(crate) fn blob_dir() -> PathBuf {
@@ -92,7 +93,7 @@ pub(crate) fn assert_all_gone(pids: &[i32]) {
 /// A `Stutter` as these tests use it: findings are not recorded in regression files, so
 /// one test's finding is never replayed by the next run.
 pub(crate) fn stutter(addr: impl std::fmt::Display) -> stutterfuzz::Stutter {
-    stutterfuzz::Stutter::new(addr).no_regression_file()
+    stutterfuzz::Stutter::new(addr).regressions(Regressions::Off)
 }
 
 /// A process a test started itself: killed and reaped when the guard drops, so a failing

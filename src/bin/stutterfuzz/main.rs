@@ -24,9 +24,11 @@ mod terminal;
 
 use std::process::{Command, ExitCode};
 use std::time::Duration;
-use stutterfuzz::{Chance, Disruptions, OutputRules, Pacing, Timeouts};
 
-use stutterfuzz::{Failure, Finding, StopHandle, Stutter};
+use stutterfuzz::{
+    Chance, Disruptions, Failure, Finding, OutputRules, Pacing, Responses, RunControl, StopHandle,
+    Stutter, Timeouts,
+};
 
 use crate::args::{Args, accept_single_dash};
 use crate::terminal::StatsLine;
@@ -142,16 +144,16 @@ fn configure(args: &Args) -> Result<Stutter, String> {
         fuzz = fuzz.tls(options);
     }
     if args.expect_same_response {
-        fuzz = fuzz.expect_same_response();
+        fuzz = fuzz.responses(Responses::same());
     }
     if args.isolate_blobs {
         fuzz = fuzz.isolate_blobs(true);
     }
     for pattern in &args.mask {
-        fuzz = fuzz.mask(pattern);
+        fuzz = fuzz.responses(Responses::default().mask(pattern));
     }
     if let Some(ms) = args.response_timeout {
-        fuzz = fuzz.response_timeout(Duration::from_millis(ms.max(1)));
+        fuzz = fuzz.responses(Responses::default().within(Duration::from_millis(ms.max(1))));
     }
     for pattern in &args.fail_on_output {
         fuzz = fuzz.output(OutputRules::default().fail_on(pattern));
@@ -191,11 +193,12 @@ fn fuzz_until_done(args: &Args, fuzz: Stutter) -> Result<ExitCode, String> {
     ctrlc::set_handler(move || on_signal.stop())
         .map_err(|e| format!("cannot install the interrupt handler: {e}"))?;
     let line = StatsLine::new(args.original_stats);
-    let mut fuzz = fuzz.stop_handle(stop);
+    let mut control = RunControl::default().stop(stop);
     if !args.quiet {
         let printer = line.clone();
-        fuzz = fuzz.on_progress(line.interval(), move |stats| printer.show(stats));
+        control = control.progress(line.interval(), move |stats| printer.show(stats));
     }
+    let fuzz = fuzz.control(control);
     let outcome = fuzz.try_run_for(args.duration.unwrap_or(Duration::MAX));
     line.close();
     match outcome {
