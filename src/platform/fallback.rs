@@ -49,4 +49,12 @@ impl ServerQueue {
     ) -> io::Result<Option<bool>> {
         Ok(None)
     }
+
+    pub(crate) fn received(
+        &mut self,
+        _server: SocketAddr,
+        _client: SocketAddr,
+    ) -> io::Result<Option<u64>> {
+        Ok(None)
+    }
 }

@@ -11,23 +11,26 @@
 //! | every process the server starts ends with the run | a supervisor that is a child subreaper, killing every descendant, also when the harness is killed | the supervisor kills the server's process group |
 //! | stopping the server                    | process-group SIGTERM, then SIGKILL  | the same                              |
 //! | the open-file limit                    | `getrlimit` / `setrlimit`            | the same                              |
+//!
+//! The `portable` feature builds the other-Unix column on Linux too, so that what a macOS or
+//! BSD user gets is tested here: `scripts/portable-check` runs the tests that hold there.
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(all(target_os = "linux", not(feature = "portable"))))]
 mod fallback;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
 mod linux;
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
 mod sock_diag;
 mod supervisor;
 mod unix;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(all(target_os = "linux", not(feature = "portable"))))]
 pub(crate) use fallback::{
     ServerEnd, ServerQueue, enable_fastopen, make_slow_reader, unacknowledged,
 };
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
 pub(crate) use linux::{enable_fastopen, make_slow_reader, unacknowledged};
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
 pub(crate) use sock_diag::{ServerEnd, ServerQueue};
 pub(crate) use supervisor::{Exec, Supervisor, spawn_supervised};
 pub(crate) use unix::{

@@ -57,7 +57,7 @@ pub(super) unsafe fn supervise(mut prepared: Prepared, fds: ChildFds) -> ! {
         action.sa_sigaction = on_child as extern "C" fn(libc::c_int) as libc::sighandler_t;
         action.sa_flags = libc::SA_NOCLDSTOP;
         libc::sigaction(libc::SIGCHLD, &action, std::ptr::null_mut());
-        #[cfg(target_os = "linux")]
+        #[cfg(all(target_os = "linux", not(feature = "portable")))]
         libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         close_others(&[fds.control, fds.status, fds.stdout, fds.stderr]);
         let mut exec_err = [0 as RawFd; 2];
@@ -292,7 +292,7 @@ unsafe fn close_others(keep: &[RawFd]) {
     }
 }
 
-#[cfg(target_os = "linux")]
+#[cfg(all(target_os = "linux", not(feature = "portable")))]
 unsafe fn close_range(first: u32, last: u32) {
     // SAFETY: a plain system call.
     unsafe {
@@ -300,7 +300,7 @@ unsafe fn close_range(first: u32, last: u32) {
     }
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(all(target_os = "linux", not(feature = "portable"))))]
 unsafe fn close_range(first: u32, last: u32) {
     // SAFETY: close(2) on descriptors this process owns.
     unsafe {
