@@ -98,10 +98,16 @@ pub(crate) fn parse(file: &[u8]) -> Option<Result<Parts, String>> {
     let mut bytes = Vec::new();
     let mut waits = Vec::new();
     for (i, line) in rest.split_inclusive(|&b| b == b'\n').enumerate() {
-        let Some(directive) = line.strip_prefix(b"#~ ") else {
+        let Some((directive, glued)) = directive(line) else {
             bytes.extend_from_slice(line);
             continue;
         };
+        if glued && bytes.pop() != Some(b'\n') {
+            return Some(Err(format!(
+                "line {}: a `#~+` line stands mid-line in the blob, so the line end before it must be the file's: put it right after a line of the blob",
+                i + 2
+            )));
+        }
         let text = String::from_utf8_lossy(directive);
         let text = text.trim_end_matches(['\r', '\n']);
         if text.split_once(' ').map_or(text, |(word, _)| word) == HEARD {
@@ -137,10 +143,14 @@ pub(crate) fn heard(file: &[u8]) -> Option<Result<Vec<Heard>, String>> {
     let mut sent = 0;
     let mut heard = Vec::new();
     for (i, line) in rest.split_inclusive(|&b| b == b'\n').enumerate() {
-        let Some(directive) = line.strip_prefix(b"#~ ") else {
+        let Some((directive, glued)) = directive(line) else {
             sent += line.len();
             continue;
         };
+        if glued {
+            // The line end before a glued line is the file's, not the blob's.
+            sent = sent.saturating_sub(1);
+        }
         let Some(text) = directive.strip_prefix(HEARD.as_bytes()) else {
             continue;
         };
@@ -159,6 +169,15 @@ pub(crate) fn heard(file: &[u8]) -> Option<Result<Vec<Heard>, String>> {
     Some(Ok(heard))
 }
 
+/// The directive of a line (`#~ ...`), and whether it is glued (`#~+ ...`: it stands
+/// mid-line in the blob, and the line end before it was added by the file); `None` for a
+/// line of the blob.
+fn directive(line: &[u8]) -> Option<(&[u8], bool)> {
+    line.strip_prefix(b"#~ ")
+        .map(|d| (d, false))
+        .or_else(|| line.strip_prefix(b"#~+ ").map(|d| (d, true)))
+}
+
 fn directive_until(text: &str) -> Option<Until> {
     let (key, value) = text.strip_prefix("wait ")?.split_once('=')?;
     match key {
@@ -172,19 +191,44 @@ fn directive_until(text: &str) -> Option<Until> {
     }
 }
 
-/// Whether a file can hold a wait at `at`: a directive is a line of its own, so a wait
-/// stands at the start or after a line end.
+/// Whether a turn can stand at `at`: at the start, after a line end, or anywhere in a binary
+/// protocol (a byte so far that is not text). A text client's pause mid-line is no turn.
 pub(crate) fn can_wait_at(bytes: &[u8], at: usize) -> bool {
-    at == 0 || bytes.get(at - 1) == Some(&b'\n')
+    at == 0 || bytes.get(at - 1) == Some(&b'\n') || !is_text(&bytes[..at.min(bytes.len())])
 }
 
-/// The same conversation as a file, with the waits a file can hold ([`can_wait_at`]) and
-/// what the server said (`heard`), each at the first line start at or after its place (or
-/// before the last line, when that does not end).
+/// Printable ASCII, tabs and line ends only.
+fn is_text(bytes: &[u8]) -> bool {
+    bytes
+        .iter()
+        .all(|b| b.is_ascii_graphic() || matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+}
+
+/// Where a directive about offset `at` goes: there in a binary protocol (glued when mid-line),
+/// at the next line start in text (the last one before, when none follows), so a reader sees
+/// whole lines.
+fn place(bytes: &[u8], at: usize) -> usize {
+    let at = at.min(bytes.len());
+    if !is_text(&bytes[..at]) {
+        return at;
+    }
+    let starts = |p: &usize| *p == 0 || bytes[*p - 1] == b'\n';
+    (at..=bytes.len())
+        .find(starts)
+        .or_else(|| (0..at).rev().find(starts))
+        .unwrap_or(0)
+}
+
+/// The same conversation as a file: each wait, and what the server said (`heard`), at its
+/// place ([`place`]). Where that place is mid-line (a binary protocol), the directive is
+/// glued (`#~+`): the file adds a line end before it that is not the blob's.
 pub(crate) fn write(bytes: &[u8], waits: &[Wait], heard: &[Heard]) -> Vec<u8> {
     // (offset, order, line): at one offset, what was heard comes before the wait it answers.
     let mut lines: Vec<(usize, u8, String)> = Vec::new();
-    for wait in waits.iter().filter(|w| can_wait_at(bytes, w.at)) {
+    for wait in waits
+        .iter()
+        .filter(|w| can_wait_at(bytes, w.at) && w.at <= bytes.len())
+    {
         let until = match &wait.until {
             Until::Bytes(n) => format!("bytes={n}"),
             Until::Pattern(p) => format!("pattern={}", String::from_utf8_lossy(p)),
@@ -199,28 +243,24 @@ pub(crate) fn write(bytes: &[u8], waits: &[Wait], heard: &[Heard]) -> Vec<u8> {
             let more = answer.bytes.len() - kept.len();
             line.push_str(&format!("#~ {HEARD} (and {more} more bytes)\n"));
         }
-        lines.push((line_start_from(bytes, answer.at), 0, line));
+        lines.push((place(bytes, answer.at), 0, line));
     }
     lines.sort_by_key(|(at, order, _)| (*at, *order));
     let mut out = format!("{HEADER}\n").into_bytes();
     let mut from = 0;
     for (at, _, line) in lines {
         out.extend_from_slice(&bytes[from..at]);
-        out.extend_from_slice(line.as_bytes());
+        if out.last() == Some(&b'\n') {
+            out.extend_from_slice(line.as_bytes());
+        } else {
+            out.push(b'\n');
+            out.extend_from_slice(b"#~+");
+            out.extend_from_slice(&line.as_bytes()[2..]);
+        }
         from = at;
     }
     out.extend_from_slice(&bytes[from..]);
     out
-}
-
-/// The first offset at or after `at` where a line of a file may begin; the last one before,
-/// when none follows.
-fn line_start_from(bytes: &[u8], at: usize) -> usize {
-    let at = at.min(bytes.len());
-    (at..=bytes.len())
-        .find(|&p| can_wait_at(bytes, p))
-        .or_else(|| (0..at).rev().find(|&p| can_wait_at(bytes, p)))
-        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -284,6 +324,47 @@ mod tests {
         );
         assert_eq!(text, expected);
         assert_eq!(parse(&file).unwrap().unwrap(), (bytes, waits.to_vec()));
+    }
+
+    #[test]
+    fn a_binary_conversation_keeps_each_turn_and_answer_at_its_byte() {
+        // Two length-prefixed requests, no line ends: each answer and each wait stands right
+        // after the bytes it followed, on a glued line.
+        let bytes = [0u8, 3, 1, 2, 3, 0, 1, 9];
+        let waits = [Wait {
+            at: 5,
+            until: Until::Bytes(2),
+        }];
+        let heard_list = [
+            Heard {
+                at: 5,
+                bytes: vec![0, 0],
+            },
+            Heard {
+                at: 8,
+                bytes: vec![0, 1],
+            },
+        ];
+        let file = write(&bytes, &waits, &heard_list);
+        let mut expected = format!("{HEADER}\n").into_bytes();
+        expected.extend_from_slice(&[0, 3, 1, 2, 3]);
+        expected.extend_from_slice(b"\n#~+ heard %00%00\n#~ wait bytes=2\n");
+        expected.extend_from_slice(&[0, 1, 9]);
+        expected.extend_from_slice(b"\n#~+ heard %00%01\n");
+        assert_eq!(file, expected);
+        assert_eq!(
+            parse(&file).unwrap().unwrap(),
+            (bytes.to_vec(), waits.to_vec())
+        );
+        assert_eq!(heard(&file).unwrap().unwrap(), heard_list);
+        // A glued line after a blob line that does not end is a mistake in the file.
+        let bad = format!("{HEADER}\nPING#~+ wait bytes=1\n");
+        assert!(
+            parse(bad.as_bytes()).is_some_and(|p| p.is_ok()),
+            "not a directive: data"
+        );
+        let bad = format!("{HEADER}\n#~+ wait bytes=1\n");
+        assert!(parse(bad.as_bytes()).unwrap().is_err());
     }
 
     #[test]

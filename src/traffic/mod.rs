@@ -9,7 +9,8 @@
 //! capture) and returns each client's bytes, with its turns (where it went on only after the
 //! server had spoken); a stream the capture lost a segment of is
 //! reported as a [`Gap`] and skipped, never guessed. [`write_blobs`] writes them as blob
-//! files whose names sort by time and start with the stream's first word.
+//! files whose names sort by time and say what each is (its first word, an HTTP method and
+//! path, or the hex of a binary start).
 //!
 //! ```no_run
 //! let imported = stutterfuzz::traffic::import_capture("redis.pcap", 6379)?;
@@ -94,7 +95,7 @@ pub fn import_capture(path: impl AsRef<Path>, port: u16) -> Result<Imported, Tra
 }
 
 /// Writes each stream as a blob file in `dir` (created if missing): `0001-set`, `0002-get`…,
-/// numbered in the order the streams began, named by their first word; a stream with turns
+/// numbered in the order the streams began, named by what they are ([`blob_name`]); a stream with turns
 /// as a conversation that waits for the server there. Returns the paths.
 pub fn write_blobs(
     streams: &[Stream],
@@ -118,21 +119,50 @@ pub fn write_blobs(
     Ok(written)
 }
 
-/// `0007-set`: the number, then the first word of the first 256 bytes that holds a letter
-/// (letters and digits, at most 16, lower case; `data` when there is none).
+/// A blob's file name: its number, then what it is. A text request gives its first word
+/// with a letter (`0007-set`, `0012-ping` for RESP), and an HTTP request its method and path
+/// (`0003-get-index-html`); a binary one (its first byte not printable text) the hex of its
+/// first bytes (`0004-bin-00030102`). Letters and digits, lower case, at most 40 in all.
 pub(crate) fn blob_name(number: usize, bytes: &[u8]) -> String {
     let head = &bytes[..bytes.len().min(256)];
-    let word = head
+    let text = head.first().is_none_or(|b| b.is_ascii_graphic());
+    let what = if !text {
+        let hex: String = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        format!("bin-{hex}")
+    } else if let Some(target) = http_target(head) {
+        target
+    } else {
+        head.split(|b| !b.is_ascii_alphanumeric())
+            .find(|w| w.iter().any(u8::is_ascii_alphabetic))
+            .map(|w| {
+                w.iter()
+                    .take(16)
+                    .map(|b| b.to_ascii_lowercase() as char)
+                    .collect()
+            })
+            .unwrap_or_else(|| "data".to_owned())
+    };
+    format!("{number:04}-{what}")
+}
+
+/// `get-index-html` for a request line `GET /index.html HTTP/1.1`; `None` for other text.
+fn http_target(head: &[u8]) -> Option<String> {
+    let line = head.split(|&b| b == b'\n').next()?;
+    let mut words = line.split(|&b| b == b' ');
+    let (method, path, version) = (words.next()?, words.next()?, words.next()?);
+    if !version.starts_with(b"HTTP/") || !method.iter().all(u8::is_ascii_uppercase) {
+        return None;
+    }
+    let mut name = String::from_utf8_lossy(method).to_ascii_lowercase();
+    for part in path
         .split(|b| !b.is_ascii_alphanumeric())
-        .find(|w| w.iter().any(u8::is_ascii_alphabetic))
-        .map(|w| {
-            w.iter()
-                .take(16)
-                .map(|b| b.to_ascii_lowercase() as char)
-                .collect::<String>()
-        })
-        .unwrap_or_else(|| "data".to_owned());
-    format!("{number:04}-{word}")
+        .filter(|p| !p.is_empty())
+    {
+        name.push('-');
+        name.extend(part.iter().map(|b| b.to_ascii_lowercase() as char));
+    }
+    name.truncate(40);
+    Some(name)
 }
 
 #[cfg(test)]
@@ -140,9 +170,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_sort_by_number_and_say_the_first_word() {
+    fn names_sort_by_number_and_say_what_the_blob_is() {
         assert_eq!(blob_name(7, b"SET k v\r\n"), "0007-set");
         assert_eq!(blob_name(12, b"*1\r\n$4\r\nPING\r\n"), "0012-ping");
-        assert_eq!(blob_name(3, &[0, 1, 255]), "0003-data");
+        assert_eq!(blob_name(3, &[0, 1, 255]), "0003-bin-0001ff");
+        assert_eq!(
+            blob_name(4, b"GET /static/app.js?v=2 HTTP/1.1\r\nHost: x\r\n\r\n"),
+            "0004-get-static-app-js-v-2"
+        );
+        assert_eq!(blob_name(5, &[0, 3, b'a', b'b', b'c']), "0005-bin-00036162");
+        assert_eq!(blob_name(6, b""), "0006-data");
     }
 }

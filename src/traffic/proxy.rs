@@ -166,8 +166,9 @@ async fn pass(client: TcpStream, upstream: SocketAddr, kept: Kept) -> Kept {
             {
                 let mut recording = sent.lock().unwrap_or_else(|e| e.into_inner());
                 let at = recording.bytes.len();
-                // The server spoke since the client's last bytes, which ended a line (or there
-                // were none): the client waited for it. (A pause mid-line is no turn.)
+                // The server spoke since the client's last bytes (or before any), which ended
+                // a line or are binary: the client waited for it. (A text client's pause
+                // mid-line is no turn.)
                 if heard_now > heard_before && can_wait_at(&recording.bytes, at) {
                     recording.waits.push(Wait {
                         at,

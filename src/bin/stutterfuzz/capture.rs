@@ -12,7 +12,7 @@ use clap::Parser;
     name = "stutterfuzz capture",
     about = "Record blobs from real clients: listen on --listen, pass every connection to \
 --upstream and its answers back, unchanged, and write what each client connection sent as one \
-blob in --out (named in the order they began, by their first word), with where the client \
+blob in --out (named in the order they began, by what they are: first word, HTTP method and path, or hex of a binary start), with where the client \
 waited for the server (`#~ wait` lines) and what the server answered (`#~ heard` lines, never \
 sent). Ctrl-C (or SIGTERM) stops it; connections still open are written with what they sent \
 so far.",
