@@ -138,3 +138,47 @@ fn redis_cli_through_the_proxy_gives_blobs_that_fuzz_redis_server_clean() {
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("captured redis-cli traffic fuzzes redis-server clean:\n{f}"));
 }
+
+#[test]
+fn a_binary_clients_turns_and_answers_stand_at_their_bytes() {
+    let (_server, server_addr) = common::start_fixture("framed-server-buggy", "127.0.0.1:0");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("captured");
+    let proxy = common::Proxy::start(&server_addr, &out);
+    let mut client = TcpStream::connect(&proxy.addr).unwrap();
+    // Two frames (kind, length in two bytes, payload), each sent once the one before was
+    // answered: no line end anywhere in what the client sends.
+    let frames: [&[u8]; 2] = [&[1, 0, 3, b'a', b'b', b'c'], &[2, 0, 1, b'x']];
+    for (frame, answer) in frames.iter().zip(["OK 1 3\n", "OK 2 1\n"]) {
+        client.write_all(frame).unwrap();
+        let mut got = vec![0u8; answer.len()];
+        client.read_exact(&mut got).unwrap();
+        assert_eq!(got, answer.as_bytes());
+    }
+    client.shutdown(std::net::Shutdown::Write).unwrap();
+    let _ = client.read_to_end(&mut Vec::new());
+    let (code, said) = proxy.interrupt();
+    assert_eq!(code, Some(0), "{said}");
+    let path = out.join("0001-bin-01000361");
+    let file = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}; {said}", path.display()));
+    let mut expected = b"#~ stutterfuzz conversation\n".to_vec();
+    expected.extend_from_slice(frames[0]);
+    expected.extend_from_slice(b"\n#~+ heard OK 1 3%0A\n#~ wait bytes=7\n");
+    expected.extend_from_slice(frames[1]);
+    expected.extend_from_slice(b"\n#~+ heard OK 2 1%0A\n");
+    assert_eq!(
+        file,
+        expected,
+        "{}",
+        String::from_utf8_lossy(&file).escape_debug()
+    );
+    // Read back, the blob is the frames alone, waiting for the first answer between them.
+    let summary = stutterfuzz::Stutter::new(&server_addr)
+        .blobs(&out)
+        .blob_summary()
+        .unwrap();
+    assert_eq!(
+        summary.to_string(),
+        "Loaded 1 blobs. Bytes: 10 min, 10 mean, 10 max"
+    );
+}

@@ -194,10 +194,12 @@ async fn pass(client: TcpStream, upstream: SocketAddr, kept: Kept) -> Kept {
             said.lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .heard(&buf[..n]);
+            // Counted before the client can see it: a client that answers at once must find
+            // its turn recorded.
+            answered.fetch_add(n as u64, Ordering::Release);
             if to_client.write_all(&buf[..n]).await.is_err() {
                 break;
             }
-            answered.fetch_add(n as u64, Ordering::Release);
         }
         let _ = to_client.shutdown().await;
     };
