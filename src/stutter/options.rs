@@ -68,13 +68,15 @@ pub struct Disruptions {
 }
 
 impl Default for Disruptions {
+    /// The run's defaults, as `config` keeps them.
     fn default() -> Self {
+        let requested = crate::config::Requested::default();
         Disruptions {
-            close: Chance(500),
-            fastopen: Chance(2),
-            pause: Chance(1000),
-            pause_time: Duration::from_secs(1),
-            slow_read: Chance(100),
+            close: Chance(requested.chances.close),
+            fastopen: Chance(requested.chances.fastopen),
+            pause: Chance(requested.chances.stall),
+            pause_time: requested.stall_time,
+            slow_read: Chance(requested.chances.slow),
         }
     }
 }
@@ -167,11 +169,13 @@ pub struct Shrinking {
 }
 
 impl Default for Shrinking {
+    /// The run's defaults, as `config` keeps them.
     fn default() -> Self {
+        let budget = crate::config::Budget::default();
         Shrinking {
-            time: Duration::from_secs(30),
-            attempts: 500,
-            tries: 3,
+            time: budget.time,
+            attempts: budget.attempts,
+            tries: budget.tries,
         }
     }
 }
@@ -214,11 +218,13 @@ pub struct Timeouts {
 }
 
 impl Default for Timeouts {
+    /// The run's defaults, as `config` keeps them.
     fn default() -> Self {
+        let requested = crate::config::Requested::default();
         Timeouts {
-            startup: Duration::from_secs(10),
-            connect: Duration::from_secs(5),
-            stop: Duration::from_secs(2),
+            startup: requested.startup_timeout,
+            connect: requested.connect_timeout,
+            stop: requested.stop_grace,
         }
     }
 }
