@@ -15,12 +15,12 @@ lint:
 
 # Benchmarks: measure throughput and fidelity, then the false-alarm row (not part of the tests).
 bench *ARGS:
-    cargo run --release --example bench -- {{ARGS}}
-    cargo run --release --example client_bench
-    cargo run --release --example search_bench
-    cargo run --release --example search_bench -- --narrowing-only
-    cargo run --release --example search_bench -- --fuzz-target-only
-    cargo run --release --example search_bench -- --one-connection-only
+    cargo bench --bench throughput -- {{ARGS}}
+    cargo bench --bench clients
+    cargo bench --bench search
+    cargo bench --bench search -- --narrowing-only
+    cargo bench --bench search -- --fuzz-target-only
+    cargo bench --bench search -- --one-connection-only
     scripts/false-alarms 30
 
 # False alarms: correct servers fuzzed SECS seconds each with both response oracles; must be 0.
@@ -29,4 +29,4 @@ false-alarms SECS="30":
 
 # Soak: long run at many connections, sampling descriptors and memory (10 min by default).
 soak *ARGS:
-    cargo run --release --example soak -- {{ARGS}}
+    cargo bench --bench soak -- {{ARGS}}

@@ -17,12 +17,12 @@ pub(crate) fn fit_connections(connections: usize) -> (usize, Vec<String>) {
     let Some((soft, hard)) = open_file_limits() else {
         return (connections, Vec::new());
     };
-    let (fits, raise_to) = plan(connections as u64, soft, hard);
+    let (fits, raise_to) = fit(connections as u64, soft, hard);
     let mut notes = Vec::new();
     if let Some(limit) = raise_to {
         // Raising the soft limit up to the hard one needs no privilege.
         if !raise_open_file_limit(limit, hard) {
-            let (fits, _) = plan(connections as u64, soft, soft);
+            let (fits, _) = fit(connections as u64, soft, soft);
             let (n, capped) = capped(connections, fits, soft);
             return (n, capped.into_iter().collect());
         }
@@ -54,7 +54,7 @@ fn capped(asked: usize, fits: u64, limit: u64) -> (usize, Option<String>) {
 
 /// For `connections` under (`soft`, `hard`) limits: how many fit, and the soft limit to set
 /// (if it must rise).
-fn plan(connections: u64, soft: u64, hard: u64) -> (u64, Option<u64>) {
+fn fit(connections: u64, soft: u64, hard: u64) -> (u64, Option<u64>) {
     let needed = connections.saturating_add(RESERVE);
     if needed <= soft {
         return (connections, None);
@@ -70,11 +70,11 @@ mod tests {
 
     #[test]
     fn the_soft_limit_rises_before_connections_are_capped() {
-        assert_eq!(plan(100, 1024, 4096), (100, None));
-        assert_eq!(plan(2000, 1024, 4096), (2000, Some(2064)));
-        assert_eq!(plan(5000, 1024, 4096), (4032, Some(4096)));
-        assert_eq!(plan(500, 256, 256), (192, None));
-        assert_eq!(plan(10, 20, 20), (1, None), "always at least one");
+        assert_eq!(fit(100, 1024, 4096), (100, None));
+        assert_eq!(fit(2000, 1024, 4096), (2000, Some(2064)));
+        assert_eq!(fit(5000, 1024, 4096), (4032, Some(4096)));
+        assert_eq!(fit(500, 256, 256), (192, None));
+        assert_eq!(fit(10, 20, 20), (1, None), "always at least one");
     }
 
     #[test]

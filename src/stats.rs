@@ -256,6 +256,15 @@ pub(crate) struct StatsCollector {
     ready_first: u64,
 }
 
+/// What a delivery still in flight had sent when a finding stopped the run.
+#[derive(Debug)]
+pub(crate) struct InFlight<'a> {
+    pub(crate) blob: &'a str,
+    pub(crate) splits: &'a Splits,
+    pub(crate) chunks: u64,
+    pub(crate) bytes: u64,
+}
+
 /// What one delivery adds to the stats.
 #[derive(Debug, Default, Clone, Copy)]
 pub(crate) struct DeliveryCounts {
@@ -359,11 +368,63 @@ impl StatsCollector {
             ..self.stats.clone()
         }
     }
+
+    /// The stats a finding shows: these, and every delivery still in flight counted for
+    /// what it had sent (`InFlight`), so the deliveries and the boundaries covered agree.
+    pub(crate) fn snapshot_with<'b>(
+        &self,
+        elapsed: Duration,
+        in_flight: impl IntoIterator<Item = InFlight<'b>>,
+    ) -> Stats {
+        let mut coverage = self.coverage.clone();
+        let mut stats = self.stats.clone();
+        for sent in in_flight.into_iter().filter(|sent| sent.chunks > 0) {
+            stats.deliveries += 1;
+            stats.chunks += sent.chunks;
+            stats.bytes += sent.bytes;
+            coverage.record(sent.blob, sent.splits, sent.chunks as usize);
+        }
+        Stats {
+            elapsed,
+            boundary_coverage: coverage.share(),
+            record_coverage: coverage.records_share().0,
+            ..stats
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_finding_counts_what_deliveries_in_flight_sent() {
+        let c = StatsCollector::new([("a", 4)], Duration::from_millis(1));
+        let (sent, unsent) = ("1,3".parse().unwrap(), "2,2".parse().unwrap());
+        let in_flight = [
+            InFlight {
+                blob: "a",
+                splits: &sent,
+                chunks: 2,
+                bytes: 4,
+            },
+            InFlight {
+                blob: "a",
+                splits: &unsent,
+                chunks: 0,
+                bytes: 0,
+            },
+        ];
+        let s = c.snapshot_with(Duration::from_secs(1), in_flight);
+        assert_eq!((s.deliveries, s.chunks, s.bytes), (1, 2, 4));
+        assert_eq!(
+            s.boundary_coverage,
+            1.0 / 3.0,
+            "the boundary it sent is covered"
+        );
+        let before = c.snapshot(Duration::from_secs(1));
+        assert_eq!((before.deliveries, before.boundary_coverage), (0, 0.0));
+    }
 
     #[test]
     fn counts_rounds_and_ratios() {

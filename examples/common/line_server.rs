@@ -1,8 +1,8 @@
 //! The server the examples fuzz, standing in for yours: a line protocol (`PING` answers
 //! `PONG`, `ECHO <text>` answers `<text>`), served on the listener the harness binds.
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 
 /// Serves every connection of `listener`; with `buggy`, it takes each `read()` for whole
 /// lines, as a server tested only by clients that write each request at once would.
@@ -12,7 +12,8 @@ pub(crate) async fn serve(listener: TcpListener, buggy: bool) {
     }
 }
 
-async fn connection(mut stream: TcpStream, buggy: bool) {
+/// Serves one connection, plain or behind TLS.
+pub(crate) async fn connection(mut stream: impl AsyncRead + AsyncWrite + Unpin, buggy: bool) {
     let mut pending = Vec::new();
     let mut buf = [0u8; 4096];
     loop {

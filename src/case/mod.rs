@@ -211,16 +211,16 @@ pub(crate) struct Drawing {
 
 /// A case drawn for the run, with where it came from.
 #[derive(Clone, Debug)]
-pub(crate) struct Planned {
+pub(crate) struct Drawn {
     pub(crate) case: Case,
     pub(crate) iteration: u64,
     pub(crate) fastopen: bool,
 }
 
-impl Planned {
+impl Drawn {
     /// `blob` sent whole, in one write: the delivery whose answer the others are compared with.
-    pub(crate) fn whole(blob: &Blob, iteration: u64) -> Planned {
-        Planned {
+    pub(crate) fn whole(blob: &Blob, iteration: u64) -> Drawn {
+        Drawn {
             case: Case::new(blob.name(), Splits::whole(blob.len())),
             iteration,
             fastopen: false,
@@ -231,7 +231,7 @@ impl Planned {
 /// Draws delivery number `iteration` of `blob` from its own stream. Draw order (stable):
 /// the fast-open roll, then the split pattern, then the pause roll and its place, then the
 /// slow-reader roll and its schedule.
-pub(crate) fn plan(blob: &Blob, iteration: u64, drawing: Drawing) -> Planned {
+pub(crate) fn draw(blob: &Blob, iteration: u64, drawing: Drawing) -> Drawn {
     let Drawing {
         seed,
         mode,
@@ -260,7 +260,7 @@ pub(crate) fn plan(blob: &Blob, iteration: u64, drawing: Drawing) -> Planned {
         .with_slow_read(slow)
         .with_waits(blob.waits())
         .over_tls(tls);
-    Planned {
+    Drawn {
         case: match stall {
             Some(stall) => case.with_stall(stall),
             None => case,
@@ -304,7 +304,7 @@ mod tests {
         };
         let cases = |seed| -> Vec<Case> {
             (0..50)
-                .map(|i| plan(&blob, i, drawing(seed)).case)
+                .map(|i| draw(&blob, i, drawing(seed)).case)
                 .collect()
         };
         assert_eq!(cases(5), cases(5));

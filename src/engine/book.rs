@@ -10,10 +10,10 @@ use tokio::task::{AbortHandle, Id};
 use tokio::time::Instant;
 
 use super::{Found, Progress};
-use crate::case::Planned;
+use crate::case::Drawn;
 use crate::corpus::Blob;
 use crate::report::{FindingKind, Suspect, SuspectState};
-use crate::stats::{Stats, StatsCollector};
+use crate::stats::{InFlight, Stats, StatsCollector};
 
 /// Cases that finished this shortly before the server was seen dying are suspects too: the
 /// server may have crashed on the last bytes of a delivery that looked complete from our
@@ -25,7 +25,7 @@ const CRASH_SLACK: Duration = Duration::from_millis(10);
 /// A delivery under way, as the run loop tracks it.
 pub(super) struct Running<'a> {
     pub(super) blob: &'a Blob,
-    pub(super) planned: Planned,
+    pub(super) drawn: Drawn,
     pub(super) progress: Arc<Progress>,
     pub(super) started: Instant,
     pub(super) abort: AbortHandle,
@@ -37,8 +37,8 @@ impl Running<'_> {
     }
 
     fn suspect(&self, state: SuspectState) -> Suspect {
-        Suspect::new(self.planned.case.clone(), self.blob, state)
-            .iteration(self.planned.iteration)
+        Suspect::new(self.drawn.case.clone(), self.blob, state)
+            .iteration(self.drawn.iteration)
             .sent(
                 self.progress.chunks.load(Ordering::Relaxed),
                 self.progress.bytes.load(Ordering::Relaxed),
@@ -172,23 +172,20 @@ impl<'a> Book<'a> {
     pub(super) fn beside(&self) -> usize {
         self.running
             .values()
-            .filter(|r| r.planned.case.takes_its_time())
+            .filter(|r| r.drawn.case.takes_its_time())
             .count()
     }
 
     /// The stats a finding shows: what was delivered, the deliveries still in flight with
     /// the chunks they had sent counted too (a crash mid-delivery is what they show).
     fn finding_stats(&self) -> Stats {
-        let mut stats = self.stats();
-        for running in self.running.values() {
-            let chunks = running.progress.chunks.load(Ordering::Relaxed) as u64;
-            if chunks > 0 {
-                stats.deliveries += 1;
-                stats.chunks += chunks;
-                stats.bytes += running.progress.bytes.load(Ordering::Relaxed) as u64;
-            }
-        }
-        stats
+        let in_flight = self.running.values().map(|running| InFlight {
+            blob: running.blob.name(),
+            splits: running.drawn.case.splits(),
+            chunks: running.progress.chunks.load(Ordering::Relaxed) as u64,
+            bytes: running.progress.bytes.load(Ordering::Relaxed) as u64,
+        });
+        self.stats.snapshot_with(self.started.elapsed(), in_flight)
     }
 
     /// A finding about one delivery's own response: that delivery is the culprit.

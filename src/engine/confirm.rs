@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::book::{Book, Running};
 use super::{Progress, Stopped, exit_within};
-use crate::case::Planned;
+use crate::case::Drawn;
 use crate::oracle::{self, Rejudged, Relearnt};
 use crate::report::FindingKind;
 use crate::wire::{Ending, Heard, Neglect};
@@ -48,7 +48,7 @@ pub(super) type Answered = (Ending, Heard, Option<Neglect>);
 /// gate: `Some` is the finding when it fails every round (or kills the server, or a connect
 /// fails), `None` when it does not count.
 pub(super) async fn confirm_alone<'a>(
-    run: &mut super::Run<'a>,
+    run: &mut super::Fuzzing<'a>,
     book: &mut Book<'a>,
     running: Running<'a>,
     first: &FindingKind,
@@ -58,14 +58,14 @@ pub(super) async fn confirm_alone<'a>(
     let baseline = run.baselines.get(running.blob.name());
     if run
         .oracles
-        .judge_delivery(&running.planned.case, *ending, heard, baseline, *neglect)
+        .judge_delivery(&running.drawn.case, *ending, heard, baseline, *neglect)
         .is_none()
     {
         // Another delivery's pass through the gate taught what varies here.
         book.stats.varied();
         return None;
     }
-    let whole = Planned::whole(running.blob, running.planned.iteration);
+    let whole = Drawn::whole(running.blob, running.drawn.iteration);
     let mut learnt = false;
     let mut last = None;
     // A hang or a pause costs a long wait: its copies wait side by side, in one round
@@ -95,7 +95,7 @@ pub(super) async fn confirm_alone<'a>(
         };
         // Less the quiet its listening waits out after the answer.
         let whole_took = started.elapsed().saturating_sub(oracle::WHOLE_SETTLE);
-        let split = vec![running.planned.clone(); copies as usize];
+        let split = vec![running.drawn.clone(); copies as usize];
         let alone = hang.then(|| (whole_took * ALONE_FACTOR).max(ALONE_FLOOR));
         let delivered = match deliver_alone(run, book, &running, &split, Some(alone)).await {
             Ok(delivered) => delivered,
@@ -104,7 +104,7 @@ pub(super) async fn confirm_alone<'a>(
         for (ending, heard, neglect) in delivered {
             let baseline = run.baselines.get_mut(running.blob.name());
             match run.oracles.rejudge(
-                &running.planned.case,
+                &running.drawn.case,
                 (ending, &heard, neglect),
                 baseline,
                 &fresh,
@@ -138,7 +138,7 @@ pub(super) async fn confirm_alone<'a>(
             None
         }
         None => {
-            book.stats.unconfirmed(&running.planned.case);
+            book.stats.unconfirmed(&running.drawn.case);
             None
         }
     }
@@ -146,25 +146,25 @@ pub(super) async fn confirm_alone<'a>(
 
 /// What the server answers `running`'s blob sent `whole`, alone.
 async fn whole_alone<'a>(
-    run: &mut super::Run<'a>,
+    run: &mut super::Fuzzing<'a>,
     book: &mut Book<'a>,
     running: &Running<'a>,
-    whole: &Planned,
+    whole: &Drawn,
 ) -> Result<Heard, Stopped> {
     let mut answered = deliver_alone(run, book, running, std::slice::from_ref(whole), None).await?;
     Ok(answered.remove(0).1)
 }
 
-/// Delivers `planned` (cases of `running`'s blob, side by side) with no other delivery in
+/// Delivers `drawn` (cases of `running`'s blob, side by side) with no other delivery in
 /// flight, listening as the gate's whole answers do when `split` is `None` (they are the
 /// blob sent whole), else as split deliveries do, for at most the limit given if any: how
 /// each ended and what the server answered, or the finding when the server died or refused
 /// meanwhile.
 async fn deliver_alone<'a>(
-    run: &mut super::Run<'a>,
+    run: &mut super::Fuzzing<'a>,
     book: &mut Book<'a>,
     running: &Running<'a>,
-    planned: &[Planned],
+    drawn: &[Drawn],
     split: Option<Option<Duration>>,
 ) -> Result<Vec<Answered>, Stopped> {
     let baseline = run.baselines.get(running.blob.name());
@@ -176,8 +176,8 @@ async fn deliver_alone<'a>(
             .within(limit),
     };
     let mut tasks = tokio::task::JoinSet::new();
-    for (i, planned) in planned.iter().enumerate() {
-        let connection = run.transport.connection(running.blob, planned, listen);
+    for (i, drawn) in drawn.iter().enumerate() {
+        let connection = run.transport.connection(running.blob, drawn, listen);
         tasks.spawn(async move { (i, connection.run(&Progress::default()).await) });
     }
     let mut outcomes: Vec<_> = tasks.join_all().await;

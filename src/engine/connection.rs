@@ -14,7 +14,7 @@ use tokio::time::{Instant, sleep_until, timeout};
 
 use super::pacing::{Acked, Ends, Pacing};
 use super::socket::{Opened, Reader, open, write_chunk};
-use super::stall::{Paused, ProbeSent};
+use super::stall::{PauseProbe, Paused, ProbeSent};
 use super::turns;
 use crate::case::{SlowRead, Stall};
 use crate::corpus::Wait;
@@ -170,7 +170,14 @@ impl Connection {
                 }
                 if let Some(stall) = self.stall.filter(|s| s.at() as u64 == counts.bytes) {
                     progress.stalling.store(true, Ordering::Relaxed);
-                    paused = self.pause_with_probe(stall.pause()).await;
+                    let probe = PauseProbe {
+                        addr: self.addr,
+                        bytes: &self.bytes,
+                        listen: self.listen,
+                        tls: self.tls.as_ref(),
+                        pacing: &self.pacing,
+                    };
+                    paused = probe.pause(stall.pause()).await;
                     progress.stalling.store(false, Ordering::Relaxed);
                 }
             }

@@ -17,7 +17,7 @@
 mod book;
 mod confirm;
 mod connection;
-mod fuzz;
+mod fuzz_loop;
 mod pacing;
 mod reads;
 mod socket;
@@ -32,11 +32,11 @@ use std::time::Duration;
 use tokio::time::{Instant, timeout};
 
 pub(crate) use connection::{Connection, Delivered, Progress};
-pub(crate) use fuzz::{Run, fuzz};
+pub(crate) use fuzz_loop::{Fuzzing, fuzz};
 pub(crate) use pacing::{Ends, Pacing};
 pub(crate) use whole::deliver_whole;
 
-use crate::case::{Planned, plan};
+use crate::case::{Drawn, draw};
 use crate::config::Settings;
 use crate::corpus::{Blob, Corpus};
 use crate::error::SetupError;
@@ -115,13 +115,13 @@ impl Transport {
         }
     }
 
-    /// The connection that delivers `planned` (a case of `blob`), listening as `listen` says.
-    pub(crate) fn connection(&self, blob: &Blob, planned: &Planned, listen: Listen) -> Connection {
+    /// The connection that delivers `drawn` (a case of `blob`), listening as `listen` says.
+    pub(crate) fn connection(&self, blob: &Blob, drawn: &Drawn, listen: Listen) -> Connection {
         // Every wait of a conversation is a boundary too.
         let splits = blob
             .waits()
             .iter()
-            .fold(planned.case.splits().clone(), |splits, wait| {
+            .fold(drawn.case.splits().clone(), |splits, wait| {
                 splits.with_boundary(wait.at)
             });
         Connection {
@@ -129,12 +129,12 @@ impl Transport {
             bytes: blob.shared_bytes(),
             waits: blob.shared_waits(),
             splits,
-            fastopen: planned.fastopen,
+            fastopen: drawn.fastopen,
             connect_timeout: self.connect_timeout,
             pacing: self.pacing.clone(),
             listen,
-            stall: planned.case.stall(),
-            slow: planned.case.slow(),
+            stall: drawn.case.stall(),
+            slow: drawn.case.slow(),
             tls: self.tls.clone(),
         }
     }
@@ -145,7 +145,7 @@ impl Transport {
 pub(crate) fn schedule<'a>(
     corpus: &'a Corpus,
     settings: &'a Settings,
-) -> impl Iterator<Item = (&'a Blob, Planned)> + 'a {
+) -> impl Iterator<Item = (&'a Blob, Drawn)> + 'a {
     let rounds = settings.cycles.unwrap_or(u64::MAX);
     (0..rounds).flat_map(move |n| {
         // A shard's rounds are its share of the whole run's: each draws its own cases.
@@ -153,7 +153,7 @@ pub(crate) fn schedule<'a>(
         corpus
             .blobs()
             .iter()
-            .map(move |blob| (blob, plan(blob, round, settings.drawing())))
+            .map(move |blob| (blob, draw(blob, round, settings.drawing())))
     })
 }
 

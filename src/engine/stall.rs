@@ -8,15 +8,16 @@
 //! is expected, starts answering. The probe gets three quarters of the pause, so the
 //! stalled connection is still silent when the probe gives up.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 
-use super::connection::Connection;
-use super::pacing::Ends;
+use super::pacing::{Ends, Pacing};
 use super::socket::{Opened, open, write_chunk};
+use crate::tls::Tls;
 use crate::wire::{ConnectError, Listen, Neglect, Unserved};
 
 /// What a pause came to.
@@ -39,10 +40,20 @@ pub(crate) struct ProbeSent {
 /// How often the probe looks at the server's end of its connection.
 const LOOK_EVERY: Duration = Duration::from_millis(1);
 
-impl Connection {
+/// The probe of a paused connection: what it needs of that connection (the server, the blob
+/// it sends whole, what answer to wait for, TLS, and how to look at the server's end).
+pub(super) struct PauseProbe<'a> {
+    pub(super) addr: SocketAddr,
+    pub(super) bytes: &'a [u8],
+    pub(super) listen: Listen,
+    pub(super) tls: Option<&'a Tls>,
+    pub(super) pacing: &'a Pacing,
+}
+
+impl PauseProbe<'_> {
     /// Pauses for `pause`, probing the server meanwhile: what the probe was denied, if the
     /// server did not serve it in time, and what the probe sent.
-    pub(super) async fn pause_with_probe(&self, pause: Duration) -> Paused {
+    pub(super) async fn pause(&self, pause: Duration) -> Paused {
         let started = Instant::now();
         let give_up = started + pause * 3 / 4;
         let mut sent = None;
@@ -75,7 +86,7 @@ impl Connection {
             mut writer,
             local,
             ..
-        } = match open(stream, self.tls.as_ref(), limit).await {
+        } = match open(stream, self.tls, limit).await {
             Ok(opened) => opened,
             // A handshake the server did not finish in time: it did not serve the probe.
             Err(ConnectError::TimedOut(_)) => return Some(Unserved::Read),
@@ -90,7 +101,7 @@ impl Connection {
             local_port,
             accepted: Vec::new(),
         });
-        let write = write_chunk(&mut writer, &self.bytes, &mut probe.accepted);
+        let write = write_chunk(&mut writer, self.bytes, &mut probe.accepted);
         match timeout_at(give_up, write).await {
             Err(_) => return Some(Unserved::Read),
             Ok(Err(_)) => return None,

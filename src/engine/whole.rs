@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use tokio::task::JoinSet;
 
 use super::{Progress, Transport};
-use crate::case::{Case, Planned};
+use crate::case::{Case, Drawn};
 use crate::corpus::Corpus;
 use crate::oracle::{Baseline, Oracles};
 use crate::wire::{ConnectError, Heard};
@@ -28,13 +28,13 @@ pub(crate) async fn deliver_whole(
     loop {
         while tasks.len() < connections {
             let Some(blob) = blobs.next() else { break };
-            let planned = Planned::whole(blob, 0);
+            let drawn = Drawn::whole(blob, 0);
             let listen = oracles.whole_listen(known.get(blob.name()));
-            let connection = transport.connection(blob, &planned, listen);
+            let connection = transport.connection(blob, &drawn, listen);
             let name = blob.name().to_owned();
             tasks.spawn(async move {
                 let outcome = connection.run(&Progress::default()).await;
-                (name, planned.case, outcome)
+                (name, drawn.case, outcome)
             });
         }
         let Some(joined) = tasks.join_next().await else {

@@ -112,7 +112,7 @@ impl Suspect {
     }
 
     pub(super) fn progress(&self) -> String {
-        let planned = self.case.splits().len();
+        let drawn = self.case.splits().len();
         let state = match self.state {
             SuspectState::InFlight => "in flight".to_owned(),
             SuspectState::Replayed => "replayed".to_owned(),
@@ -125,6 +125,6 @@ impl Suspect {
                 format!("finished {} ms before it showed", d.as_millis())
             }
         };
-        format!("{state}, sent {} of {planned} chunks", self.chunks_sent)
+        format!("{state}, sent {} of {drawn} chunks", self.chunks_sent)
     }
 }

@@ -1,5 +1,5 @@
 //! The whole-blob answers that `Responses::same` compares split deliveries with,
-//! taken on the probe's server. A baseline counts only once two whole answers in a row
+//! taken on the rig's server. A baseline counts only once two whole answers in a row
 //! agree (but for what they show to vary): a server that accepts before it is ready
 //! ("starting up", "loading") answers otherwise at first, and is asked again, with
 //! backoff. A server that dies, refuses or stops accepting meanwhile is a finding like any
@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::probe::Probe;
+use super::rig::Rig;
 use crate::case::Case;
 use crate::corpus::{Blob, Corpus};
 use crate::engine::{FINAL_SETTLE, Found, Stopped, deliver_whole, exit_within};
@@ -31,21 +31,21 @@ const BACKOFF: [Duration; 6] = [
 /// Delivers each of `blobs` whole (at most `connections` at once) until two answers in a
 /// row agree, and keeps them, with what varies between them learnt.
 pub(crate) async fn take_baselines(
-    probe: &mut Probe<'_>,
+    rig: &mut Rig<'_>,
     blobs: &Corpus,
     connections: usize,
 ) -> Result<HashMap<String, Baseline>, Stopped> {
     let mut baselines: HashMap<String, Baseline> = HashMap::new();
     let mut unsettled: Vec<Blob> = blobs.blobs().to_vec();
-    let deadline = tokio::time::Instant::now() + probe.startup_timeout();
+    let deadline = tokio::time::Instant::now() + rig.startup_timeout();
     for wait in std::iter::once(Duration::ZERO).chain(BACKOFF) {
         if unsettled.is_empty() || tokio::time::Instant::now() + wait > deadline {
             break;
         }
         tokio::time::sleep(wait).await;
         let round = Corpus::from_blobs(unsettled.clone());
-        let heard = whole_round(probe, &round, &baselines, connections).await?;
-        let oracles = probe.oracles();
+        let heard = whole_round(rig, &round, &baselines, connections).await?;
+        let oracles = rig.oracles();
         unsettled.retain(|blob| {
             let Some(heard) = heard.get(blob.name()) else {
                 return false;
@@ -63,7 +63,7 @@ pub(crate) async fn take_baselines(
     }
     // A crash the whole deliveries caused shows a moment after them: watched once, after the
     // last round (each round before only looks).
-    if let Some(exit) = exit_within(probe.server(), FINAL_SETTLE).await {
+    if let Some(exit) = exit_within(rig.server(), FINAL_SETTLE).await {
         let suspects = blobs.blobs().iter().map(whole_suspect).collect();
         return Err(found(oracle::exited(exit), suspects));
     }
@@ -85,14 +85,14 @@ fn found(kind: FindingKind, suspects: Vec<Suspect>) -> Stopped {
 
 /// One whole delivery of each of `blobs`, or the finding (or setup error) that ended it.
 async fn whole_round(
-    probe: &mut Probe<'_>,
+    rig: &mut Rig<'_>,
     blobs: &Corpus,
     known: &HashMap<String, Baseline>,
     connections: usize,
 ) -> Result<HashMap<String, crate::wire::Heard>, Stopped> {
-    let (transport, oracles) = (probe.transport(), probe.oracles());
+    let (transport, oracles) = (rig.transport(), rig.oracles());
     let recorded = deliver_whole(blobs, transport, oracles, known, connections).await;
-    if let Some(exit) = exit_within(probe.server(), Duration::ZERO).await {
+    if let Some(exit) = exit_within(rig.server(), Duration::ZERO).await {
         let suspects = blobs.blobs().iter().map(whole_suspect).collect();
         return Err(found(oracle::exited(exit), suspects));
     }

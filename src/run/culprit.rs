@@ -10,8 +10,8 @@
 
 use std::collections::HashMap;
 
-use super::narrow::{Spend, dies_after, fails_again};
-use super::probe::Probe;
+use super::rig::Rig;
+use super::tries::{Spend, dies_after, fails_again};
 use crate::case::Case;
 use crate::config::Budget;
 use crate::corpus::{Blob, Corpus};
@@ -34,7 +34,7 @@ pub(super) enum Searched<'c> {
     reason = "the narrowing context, passed down"
 )]
 pub(super) async fn search<'c>(
-    probe: &mut Probe<'_>,
+    rig: &mut Rig<'_>,
     fresh: bool,
     kind: &FindingKind,
     suspects: &[Suspect],
@@ -63,7 +63,7 @@ pub(super) async fn search<'c>(
         } else {
             1
         },
-        probe,
+        rig,
         spend,
         order: &order,
         baselines,
@@ -87,7 +87,7 @@ pub(super) async fn search<'c>(
     match groups::search(order.len(), &mut replayer).await? {
         Found::Alone(i) => Ok(culprit(&order, i)),
         Found::Together(set) => {
-            if let Some(n) = dies_after(replayer.probe, &order, replayer.spend).await? {
+            if let Some(n) = dies_after(replayer.rig, &order, replayer.spend).await? {
                 return Ok(Searched::Narrowed(Narrowed::DiesAfter { connections: n }));
             }
             let set = groups::smallest(set, &mut replayer).await?;
@@ -103,7 +103,7 @@ pub(super) async fn search<'c>(
             let all: Vec<usize> = (0..order.len()).collect();
             let together = match replayer.together(&all).await? {
                 Some(true) if order.len() > 1 => {
-                    if let Some(n) = dies_after(replayer.probe, &order, replayer.spend).await? {
+                    if let Some(n) = dies_after(replayer.rig, &order, replayer.spend).await? {
                         return Ok(Searched::Narrowed(Narrowed::DiesAfter { connections: n }));
                     }
                     Some(true)
@@ -120,7 +120,7 @@ pub(super) async fn search<'c>(
 
 /// Replays suspects for the search, each time on a fresh server when `fresh`.
 struct Replayer<'a, 'p, 'c> {
-    probe: &'a mut Probe<'p>,
+    rig: &'a mut Rig<'p>,
     spend: &'a mut Spend,
     order: &'a [(Case, &'c Blob)],
     baselines: &'a HashMap<String, Baseline>,
@@ -141,7 +141,7 @@ impl Replayer<'_, '_, '_> {
                 return Ok(None);
             }
             let base = self.baselines.get(blob.name());
-            if fails_again(self.probe, self.fresh, self.kind, case, blob, base).await? {
+            if fails_again(self.rig, self.fresh, self.kind, case, blob, base).await? {
                 return Ok(Some(true));
             }
         }
@@ -154,8 +154,8 @@ impl Replayer<'_, '_, '_> {
             return Ok(None);
         }
         let cases: Vec<(Case, &Blob)> = set.iter().map(|&i| self.order[i].clone()).collect();
-        self.probe.fresh_server().await?;
-        Ok(Some(self.probe.try_together(&cases).await?))
+        self.rig.fresh_server().await?;
+        Ok(Some(self.rig.try_together(&cases).await?))
     }
 }
 

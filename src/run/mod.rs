@@ -3,33 +3,36 @@
 //!
 //! - [`plan`]: what the facade was told, as plain data, and the decisions that hang on it;
 //! - [`session`]: one run from start to report (baselines, regressions, fuzzing, narrowing);
-//! - [`probe`]: the server under test, restarted as needed, and one case at a time;
+//! - [`rig`]: the test rig: the server under test, restarted as needed, and one case at a time;
 //! - [`baselines`]: the whole-blob responses the split-invariance oracle compares with;
 //! - [`regressions`]: the regression file, replayed first and appended to;
 //! - [`narrow`]: from a finding to the case that fails alone, shrunk;
+//! - [`culprit`]: the search for the suspect that fails alone (group testing on fresh servers);
+//! - [`tries`]: what narrowing and the culprit search ask the rig, and what they may spend;
 //! - [`replay`]: one recorded case, delivered a few times;
 //! - [`target`]: a server kept up for single deliveries (property tests);
-//! - [`fuzz`]: the same for a coverage-guided fuzzer's inputs;
+//! - [`fuzz_target`]: the same for a coverage-guided fuzzer's inputs;
 //! - [`thread`]: the thread and runtime of a blocking entry point.
 
 mod baselines;
 mod culprit;
-mod fuzz;
+mod fuzz_target;
 mod narrow;
 mod plan;
-mod probe;
 mod regressions;
 mod replay;
+mod rig;
 mod session;
 mod target;
 mod thread;
+mod tries;
 
 use std::time::Duration;
 
-pub use fuzz::FuzzTarget;
+pub use fuzz_target::FuzzTarget;
 pub use plan::Regressions;
 pub(crate) use plan::{InProcess, Plan};
-pub(crate) use probe::check_listening;
+pub(crate) use rig::check_listening;
 pub use target::{Delivery, Target};
 pub(crate) use thread::{may_block, named as named_thread, runtime, thread_error};
 
@@ -68,6 +71,6 @@ pub(crate) fn preview(plan: &Plan, n: usize) -> Result<Vec<Case>, SetupError> {
     let corpus = plan.corpus()?;
     Ok(schedule(&corpus, &settings)
         .take(n)
-        .map(|(_, planned)| planned.case)
+        .map(|(_, drawn)| drawn.case)
         .collect())
 }

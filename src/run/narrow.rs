@@ -10,7 +10,8 @@ use std::mem::discriminant;
 use tokio::time::Instant;
 
 use super::culprit::{self, Searched};
-use super::probe::Probe;
+use super::rig::Rig;
+use super::tries::{Spend, fails_again};
 use crate::case::Case;
 use crate::config::Budget;
 use crate::corpus::{Blob, Corpus};
@@ -20,36 +21,9 @@ use crate::oracle::Baseline;
 use crate::report::{FindingKind, Narrowed, NotNarrowed, Suspect};
 use crate::split::Splits;
 
-/// What narrowing may still spend: time and deliveries.
-pub(super) struct Spend {
-    pub(super) deadline: Instant,
-    left: u32,
-}
-
-impl Spend {
-    /// Takes one delivery from the budget: false when it is spent.
-    pub(super) fn take(&mut self) -> bool {
-        if self.left == 0 || Instant::now() >= self.deadline {
-            return false;
-        }
-        self.left -= 1;
-        true
-    }
-
-    /// Takes `n` deliveries at once: false when the budget does not hold them.
-    fn take_many(&mut self, n: usize) -> bool {
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
-        if self.left < n || Instant::now() >= self.deadline {
-            return false;
-        }
-        self.left -= n;
-        true
-    }
-}
-
 /// Narrows a finding made with several (or one) suspects in flight.
 pub(crate) async fn narrow(
-    probe: &mut Probe<'_>,
+    rig: &mut Rig<'_>,
     kind: &FindingKind,
     suspects: &[Suspect],
     corpus: &Corpus,
@@ -65,7 +39,7 @@ pub(crate) async fn narrow(
             | FindingKind::ConnectTimeout { .. }
             | FindingKind::OutputMatched { .. }
     );
-    let fresh = server_level && probe.can_restart();
+    let fresh = server_level && rig.can_restart();
     if budget.time.is_zero() || budget.attempts == 0 {
         return Ok(Narrowed::NotTried(NotNarrowed::Off));
     }
@@ -75,15 +49,12 @@ pub(crate) async fn narrow(
     if matches!(kind, FindingKind::ServerStoppedReading { .. }) {
         return Ok(Narrowed::NotTried(NotNarrowed::StopsReading));
     }
-    if server_level && !probe.can_restart() {
+    if server_level && !rig.can_restart() {
         return Ok(Narrowed::NotTried(NotNarrowed::CannotRestart));
     }
-    let mut spend = Spend {
-        deadline: Instant::now() + budget.time,
-        left: budget.attempts,
-    };
+    let mut spend = Spend::new(Instant::now() + budget.time, budget.attempts);
     let (case, blob) = match culprit::search(
-        probe, fresh, kind, suspects, corpus, baselines, budget, &mut spend,
+        rig, fresh, kind, suspects, corpus, baselines, budget, &mut spend,
     )
     .await?
     {
@@ -93,10 +64,10 @@ pub(crate) async fn narrow(
 
     let base = baselines.get(blob.name());
     if case.stall().is_some() {
-        return pause_only(probe, kind, case, blob, base, budget).await;
+        return pause_only(rig, kind, case, blob, base, budget).await;
     }
     if !fresh && matches!(kind, FindingKind::NoResponse { .. }) {
-        return shrink_at_once(probe, kind, case, blob, base, budget, &mut spend).await;
+        return shrink_at_once(rig, kind, case, blob, base, budget, &mut spend).await;
     }
     let mut shrinker = Shrinker::keeping(case.splits().clone(), case.kept_boundaries());
     let mut complete = true;
@@ -108,7 +79,7 @@ pub(crate) async fn narrow(
                 complete = false;
                 break 'shrink;
             }
-            if fails_again(probe, fresh, kind, &trial, blob, base).await? {
+            if fails_again(rig, fresh, kind, &trial, blob, base).await? {
                 failed = true;
                 break;
             }
@@ -127,7 +98,7 @@ pub(crate) async fn narrow(
                     complete = false;
                     break 'gentle;
                 }
-                if fails_again(probe, fresh, kind, &trial, blob, base).await? {
+                if fails_again(rig, fresh, kind, &trial, blob, base).await? {
                     gentler = Some(trial);
                     break;
                 }
@@ -144,7 +115,7 @@ pub(crate) async fn narrow(
     if unsplit(&minimal, blob) {
         return Ok(Narrowed::Unsplit { original: case });
     }
-    let reproduced = reproduce(probe, fresh, kind, &minimal, blob, base, budget.tries).await?;
+    let reproduced = reproduce(rig, fresh, kind, &minimal, blob, base, budget.tries).await?;
     Ok(Narrowed::Culprit {
         original: case,
         minimal,
@@ -170,7 +141,7 @@ const ROUND: usize = 64;
 /// delivered at once, each on its own connection; the first (in the shrinker's order) that
 /// hangs becomes the current pattern. A round costs one timeout, however many it holds.
 async fn shrink_at_once(
-    probe: &mut Probe<'_>,
+    rig: &mut Rig<'_>,
     kind: &FindingKind,
     case: Case,
     blob: &Blob,
@@ -197,7 +168,7 @@ async fn shrink_at_once(
             .iter()
             .flat_map(|c| std::iter::repeat_n(case.resplit(c.clone()), tries))
             .collect();
-        let judged = probe.try_at_once(&trials, blob, base).await?;
+        let judged = rig.try_at_once(&trials, blob, base).await?;
         let failures = judged.chunks(tries).map(|copies| failing(copies, kind));
         if let Some((i, failed)) = failures.enumerate().find(|(_, f)| *f > 0) {
             reproduced = Some((failed, tries as u32));
@@ -212,7 +183,7 @@ async fn shrink_at_once(
         Some(counted) => counted,
         None => {
             let copies = vec![minimal.clone(); tries];
-            let judged = probe.try_at_once(&copies, blob, base).await?;
+            let judged = rig.try_at_once(&copies, blob, base).await?;
             (failing(&judged, kind), tries as u32)
         }
     };
@@ -236,7 +207,7 @@ fn failing(judged: &[Option<FindingKind>], kind: &FindingKind) -> u32 {
 /// Narrows a case that pauses mid-message, where every try costs the pause: the pause alone,
 /// with the rest of the blob in one chunk, is the smallest form; kept if it still fails.
 async fn pause_only(
-    probe: &mut Probe<'_>,
+    rig: &mut Rig<'_>,
     kind: &FindingKind,
     case: Case,
     blob: &Blob,
@@ -247,13 +218,13 @@ async fn pause_only(
     let mut minimal = case.clone();
     if trial != case {
         for _ in 0..budget.tries {
-            if fails_again(probe, false, kind, &trial, blob, base).await? {
+            if fails_again(rig, false, kind, &trial, blob, base).await? {
                 minimal = trial;
                 break;
             }
         }
     }
-    let reproduced = reproduce(probe, false, kind, &minimal, blob, base, budget.tries).await?;
+    let reproduced = reproduce(rig, false, kind, &minimal, blob, base, budget.tries).await?;
     Ok(Narrowed::Culprit {
         original: case,
         minimal,
@@ -264,7 +235,7 @@ async fn pause_only(
 
 /// How many of `tries` deliveries of `minimal` fail as `kind`.
 async fn reproduce(
-    probe: &mut Probe<'_>,
+    rig: &mut Rig<'_>,
     fresh: bool,
     kind: &FindingKind,
     minimal: &Case,
@@ -274,61 +245,9 @@ async fn reproduce(
 ) -> Result<(u32, u32), SetupError> {
     let mut reproduced = 0;
     for _ in 0..tries {
-        if fails_again(probe, fresh, kind, minimal, blob, base).await? {
+        if fails_again(rig, fresh, kind, minimal, blob, base).await? {
             reproduced += 1;
         }
     }
     Ok((reproduced, tries))
-}
-
-/// The suspects fail together and none alone. If as many deliveries of a blob sent whole, in
-/// one write each, kill a fresh server too, the server dies after a number of connections,
-/// whatever they carry: that number, found by halving (about log2 of the suspects'
-/// count in restarts).
-pub(super) async fn dies_after(
-    probe: &mut Probe<'_>,
-    suspects: &[(Case, &Blob)],
-    spend: &mut Spend,
-) -> Result<Option<usize>, SetupError> {
-    let Some((_, blob)) = suspects.first() else {
-        return Ok(None);
-    };
-    let whole = |n: usize| vec![(Case::new(blob.name(), Splits::whole(blob.len())), *blob); n];
-    let (mut passes, mut fails) = (0, suspects.len());
-    if !spend.take() {
-        return Ok(None);
-    }
-    probe.fresh_server().await?;
-    if !probe.try_together(&whole(fails)).await? {
-        return Ok(None);
-    }
-    while fails - passes > 1 && spend.take() {
-        let mid = passes + (fails - passes) / 2;
-        probe.fresh_server().await?;
-        if probe.try_together(&whole(mid)).await? {
-            fails = mid;
-        } else {
-            passes = mid;
-        }
-    }
-    Ok(Some(fails))
-}
-
-/// Delivers `case` once (on a fresh server when `fresh`): does it fail with the same kind of
-/// finding as `kind`?
-pub(super) async fn fails_again(
-    probe: &mut Probe<'_>,
-    fresh: bool,
-    kind: &FindingKind,
-    case: &Case,
-    blob: &Blob,
-    baseline: Option<&Baseline>,
-) -> Result<bool, SetupError> {
-    if fresh {
-        probe.fresh_server().await?;
-    }
-    let probed = probe.try_case(case, blob, baseline).await?;
-    Ok(probed
-        .failure
-        .is_some_and(|f| discriminant(&f) == discriminant(kind)))
 }

@@ -38,9 +38,13 @@ pub(crate) struct Plan {
     pub(crate) delivery_log: Option<PathBuf>,
     /// TLS to the server (`.tls(...)`).
     pub(crate) tls: Option<crate::tls::TlsOptions>,
-    /// Deliveries for a fuzz target: judged quickly, paced by receipt (see [`super::fuzz`]).
+    /// Deliveries for a fuzz target: judged quickly, paced by receipt (`run::fuzz_target`).
     pub(crate) for_fuzzer: bool,
 }
+
+/// The longest a fuzzer's input waits after its last chunk for the server's answer, close or
+/// exit: a fuzzer's speed is its inputs per second.
+pub(crate) const FUZZER_AFTER_LAST: Duration = Duration::from_millis(5);
 
 /// An in-process server's future, as the plan keeps it.
 #[derive(Clone)]
@@ -117,7 +121,7 @@ impl Plan {
         let mut settings = Settings::resolve(&self.requested, budget, env_var)?;
         settings.tls = self.tls.is_some();
         if self.for_fuzzer {
-            settings.after_last = Some(super::fuzz::AFTER_LAST);
+            settings.after_last = Some(FUZZER_AFTER_LAST);
         }
         Ok(settings)
     }

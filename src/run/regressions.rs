@@ -4,28 +4,31 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use super::probe::Probe;
+use super::rig::Rig;
 use crate::case::Case;
 use crate::config::{env_var, in_ci};
 use crate::corpus::Corpus;
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::Baseline;
 use crate::report::{Finding, FindingKind, RegressionNote, Suspect, SuspectState, regression};
+use crate::stats::{Stats, StatsCollector};
 
 /// At most this many suspects are written to a regression file when no culprit is known.
 const MAX_RECORDED_SUSPECTS: usize = 10;
 
-/// A recorded case that fails again.
+/// A recorded case that fails again, and what the replays delivered up to it.
 pub(crate) struct Regressed {
     pub(crate) kind: FindingKind,
     pub(crate) suspect: Suspect,
+    pub(crate) stats: Stats,
 }
 
 /// Replays every case recorded in `path` whose blob is still the same; the first that fails
 /// again is returned.
 pub(crate) async fn replay_recorded(
-    probe: &mut Probe<'_>,
+    rig: &mut Rig<'_>,
     path: &Path,
     corpus: &Corpus,
     baselines: &HashMap<String, Baseline>,
@@ -41,22 +44,28 @@ pub(crate) async fn replay_recorded(
             )
             .with_source(e)
         })?;
+    let started = Instant::now();
+    let blobs = corpus.blobs().iter().map(|blob| (blob.name(), blob.len()));
+    let mut stats = StatsCollector::new(blobs, rig.transport().pacing.cycle_len());
     for entry in recorded {
         let Some(blob) = corpus.find(entry.case.blob()) else {
             continue;
         };
         // A case recorded over TLS does not replay over plain TCP.
-        if !entry.fits(blob) || (entry.case.is_tls() && probe.transport().tls.is_none()) {
+        if !entry.fits(blob) || (entry.case.is_tls() && rig.transport().tls.is_none()) {
             continue;
         }
         let blob = &super::replay::as_recorded(&entry.case, blob);
-        let probed = probe
+        let tried = rig
             .try_case(&entry.case, blob, baselines.get(blob.name()))
             .await?;
-        if let Some(kind) = probed.failure {
+        stats.record(&tried.counts);
+        stats.cover(blob.name(), entry.case.splits(), tried.counts.chunks);
+        if let Some(kind) = tried.failure {
             return Ok(Some(Regressed {
                 kind,
                 suspect: Suspect::new(entry.case, blob, SuspectState::Replayed),
+                stats: stats.snapshot(started.elapsed()),
             }));
         }
     }

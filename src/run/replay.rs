@@ -3,7 +3,7 @@
 
 use tokio::time::Instant;
 
-use super::probe::Probe;
+use super::rig::Rig;
 use crate::case::Case;
 use crate::corpus::{Blob, Corpus};
 use crate::error::{SetupError, SetupErrorKind};
@@ -67,20 +67,20 @@ pub(crate) struct Replayed {
 
 /// Delivers `case` up to `attempts` times, stopping at the first failure.
 pub(crate) async fn replay(
-    probe: &mut Probe<'_>,
+    rig: &mut Rig<'_>,
     case: &Case,
     blob: &Blob,
     baseline: Option<&Baseline>,
     attempts: u32,
 ) -> Result<Replayed, SetupError> {
-    let cycle = probe.transport().pacing.cycle_len();
+    let cycle = rig.transport().pacing.cycle_len();
     let started = Instant::now();
     let mut stats = StatsCollector::new([(blob.name(), blob.len())], cycle);
     for attempt in 1..=attempts {
-        let probed = probe.try_case(case, blob, baseline).await?;
-        stats.record(&probed.counts);
-        stats.cover(blob.name(), case.splits(), probed.counts.chunks);
-        if let Some(kind) = probed.failure {
+        let tried = rig.try_case(case, blob, baseline).await?;
+        stats.record(&tried.counts);
+        stats.cover(blob.name(), case.splits(), tried.counts.chunks);
+        if let Some(kind) = tried.failure {
             return Ok(Replayed {
                 failed: Some((attempt, kind)),
                 stats: stats.snapshot(started.elapsed()),

@@ -9,13 +9,13 @@ use std::time::Duration;
 use super::baselines::take_baselines;
 use super::narrow;
 use super::plan::{Plan, Regressions};
-use super::probe::Probe;
 use super::regressions;
 use super::replay;
+use super::rig::Rig;
 use crate::config::Settings;
 use crate::corpus::{Blob, Corpus};
 use crate::delivery_log::DeliveryLog;
-use crate::engine::{self, Found, Run, Stopped};
+use crate::engine::{self, Found, Fuzzing, Stopped};
 use crate::error::SetupError;
 use crate::limits;
 use crate::oracle::{self, Baseline};
@@ -58,12 +58,12 @@ pub(crate) async fn run(
         Some(_) => None,
         None => plan.regression_path(caller),
     };
-    let mut probe = Probe::start(plan, &settings).await?;
-    let addr = probe.transport().describe();
+    let mut rig = Rig::start(plan, &settings).await?;
+    let addr = rig.transport().describe();
     let mut baselines = HashMap::new();
     let outcome = drive(
         plan,
-        &mut probe,
+        &mut rig,
         &settings,
         &corpus,
         replay_blob.as_ref(),
@@ -75,12 +75,12 @@ pub(crate) async fn run(
     // background (its parent left just after the daemon was ready): not a finding.
     if let Ok(Outcome::Found { found, .. }) = &outcome
         && matches!(&found.kind, FindingKind::ServerDied { status } if status.success())
-        && let Some(error) = probe.went_background().await
+        && let Some(error) = rig.went_background().await
     {
-        probe.stop().await;
+        rig.stop().await;
         return Err(error.into());
     }
-    let stopped = probe.stop().await;
+    let stopped = rig.stop().await;
     let (summary, died_at_stop) = match stopped {
         Some((summary, died)) => (Some(summary), died),
         None => (None, None),
@@ -122,7 +122,7 @@ pub(crate) async fn run(
     } else {
         let started = std::time::Instant::now();
         let narrowed = narrow::narrow(
-            &mut probe,
+            &mut rig,
             &found.kind,
             &found.suspects,
             &corpus,
@@ -131,7 +131,7 @@ pub(crate) async fn run(
         )
         .await
         .unwrap_or_else(|e| Narrowed::NotTried(NotNarrowed::RestartFailed(e.to_string())));
-        probe.stop().await;
+        rig.stop().await;
         narrowing = Some((started.elapsed(), settings.shrink.time));
         Some(narrowed)
     };
@@ -193,7 +193,7 @@ fn disowned(narrowed: &Narrowed) -> Option<&'static str> {
 
 async fn drive(
     plan: &Plan,
-    probe: &mut Probe<'_>,
+    rig: &mut Rig<'_>,
     settings: &Settings,
     corpus: &Corpus,
     replay_blob: Option<&Blob>,
@@ -209,7 +209,7 @@ async fn drive(
             }
             None => corpus,
         };
-        match take_baselines(probe, blobs, settings.connections).await {
+        match take_baselines(rig, blobs, settings.connections).await {
             Ok(recorded) => *baselines = recorded,
             Err(Stopped::Found(found)) => {
                 return Ok(Outcome::Found {
@@ -223,7 +223,7 @@ async fn drive(
     }
     if let (Some(case), Some(blob)) = (&settings.replay, replay_blob) {
         let replayed = replay::replay(
-            probe,
+            rig,
             case,
             blob,
             baselines.get(blob.name()),
@@ -247,14 +247,13 @@ async fn drive(
         });
     }
     if let Some(path) = regressions
-        && let Some(regressed) =
-            regressions::replay_recorded(probe, path, corpus, baselines).await?
+        && let Some(regressed) = regressions::replay_recorded(rig, path, corpus, baselines).await?
     {
         return Ok(Outcome::Found {
             found: Found {
                 kind: regressed.kind,
                 suspects: vec![regressed.suspect],
-                stats: Stats::default(),
+                stats: regressed.stats,
             },
             replay: None,
             regressed: Some(path.to_owned()),
@@ -264,8 +263,8 @@ async fn drive(
         Some(path) => Some(DeliveryLog::create(path).await?),
         None => None,
     };
-    let (transport, server) = probe.parts();
-    let run = Run {
+    let (transport, server) = rig.parts();
+    let run = Fuzzing {
         settings,
         corpus,
         transport: transport.clone(),

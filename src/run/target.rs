@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::baselines::take_baselines;
 use super::plan::Plan;
-use super::probe::Probe;
+use super::rig::Rig;
 use super::thread;
 use crate::case::Case;
 use crate::config::Settings;
@@ -217,8 +217,8 @@ async fn serve(
             return;
         }
     };
-    let mut probe = match Probe::start(plan, &settings).await {
-        Ok(probe) => probe,
+    let mut rig = match Rig::start(plan, &settings).await {
+        Ok(rig) => rig,
         Err(e) => {
             let _ = ready.send(Err(e.into()));
             return;
@@ -232,12 +232,10 @@ async fn serve(
         baselines: Vec::new(),
     };
     while let Some(request) = inbox.recv().await {
-        let result = target
-            .deliver(&mut probe, &request.blob, request.case)
-            .await;
+        let result = target.deliver(&mut rig, &request.blob, request.case).await;
         request.reply.send(result);
     }
-    probe.stop().await;
+    rig.stop().await;
 }
 
 /// What the target's thread keeps between deliveries.
@@ -250,13 +248,13 @@ struct Served<'a> {
 }
 
 impl Served<'_> {
-    fn finding(&self, found: Found, probe: &Probe<'_>) -> Failure {
+    fn finding(&self, found: Found, rig: &Rig<'_>) -> Failure {
         Finding::new(
             found.kind,
             found.suspects,
             found.stats,
             self.settings.seed,
-            probe.transport().describe(),
+            rig.transport().describe(),
             self.rerun.clone(),
         )
         .into()
@@ -265,7 +263,7 @@ impl Served<'_> {
     /// The whole-blob response of `blob`, taken on its first delivery.
     async fn baseline(
         &mut self,
-        probe: &mut Probe<'_>,
+        rig: &mut Rig<'_>,
         blob: &Blob,
     ) -> Result<Option<Baseline>, Failure> {
         if !self.expect_same {
@@ -275,9 +273,9 @@ impl Served<'_> {
             return Ok(Some(baseline.clone()));
         }
         let one = Corpus::from_blobs(vec![blob.clone()]);
-        let mut taken = match take_baselines(probe, &one, self.settings.connections).await {
+        let mut taken = match take_baselines(rig, &one, self.settings.connections).await {
             Ok(taken) => taken,
-            Err(Stopped::Found(found)) => return Err(self.finding(found, probe)),
+            Err(Stopped::Found(found)) => return Err(self.finding(found, rig)),
             Err(Stopped::Setup(e)) => return Err(e.into()),
         };
         let baseline = taken
@@ -290,7 +288,7 @@ impl Served<'_> {
 
     async fn deliver(
         &mut self,
-        probe: &mut Probe<'_>,
+        rig: &mut Rig<'_>,
         blob: &Blob,
         case: Case,
     ) -> Result<Delivery, Failure> {
@@ -306,23 +304,23 @@ impl Served<'_> {
             )
             .into());
         }
-        let baseline = self.baseline(probe, blob).await?;
-        let probed = probe.try_case(&case, blob, baseline.as_ref()).await?;
-        let Some(kind) = probed.failure else {
+        let baseline = self.baseline(rig, blob).await?;
+        let tried = rig.try_case(&case, blob, baseline.as_ref()).await?;
+        let Some(kind) = tried.failure else {
             return Ok(Delivery {
-                response: probed
+                response: tried
                     .response
                     .unwrap_or_else(|| Response::new(Vec::new(), true)),
-                chunks: probed.counts.chunks as usize,
+                chunks: tried.counts.chunks as usize,
             });
         };
         let suspect = Suspect::new(case, blob, SuspectState::Culprit)
-            .sent(probed.counts.chunks as usize, probed.counts.bytes as usize);
+            .sent(tried.counts.chunks as usize, tried.counts.bytes as usize);
         let found = Found {
             kind,
             suspects: vec![suspect],
             stats: Default::default(),
         };
-        Err(self.finding(found, probe))
+        Err(self.finding(found, rig))
     }
 }

@@ -5,8 +5,10 @@
 //! The hook is the process's, so it is scoped: it is installed when the first in-process
 //! server starts and the previous hook is put back when the last one stops; it knows a
 //! server's threads by their identity (registered as each thread of the server's runtime
-//! starts), not by their names; and it hands every panic on to the previous hook, so the
-//! test's own output is unchanged.
+//! starts), not by their names. It hands every other panic on to the previous hook, so the
+//! test's own output is unchanged, and of the servers' panics only the process's first:
+//! narrowing provokes the same panic many times, on fresh servers, and a test's output would
+//! drown in their copies (each one is in its finding).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -36,6 +38,8 @@ type Hook = Box<dyn Fn(&PanicHookInfo<'_>) + Send + Sync + 'static>;
 struct Hooked {
     threads: HashMap<ThreadId, u64>,
     sinks: HashMap<u64, mpsc::UnboundedSender<Alarm>>,
+    /// A server's panic was handed on to the previous hook once: the rest are not.
+    handed_on: bool,
 }
 
 fn hooked() -> MutexGuard<'static, Hooked> {
@@ -62,10 +66,12 @@ fn hook_server(id: u64, sink: mpsc::UnboundedSender<Alarm>) {
         std::panic::set_hook(Box::new(move |info| match report_panic(info) {
             // Printed as the default hook would; a closed stderr loses only this copy (the
             // finding keeps the line).
-            Some(line) if KEEP_SERVER_PANICS.load(Ordering::Relaxed) => {
+            Some((line, true)) if KEEP_SERVER_PANICS.load(Ordering::Relaxed) => {
                 let _ = writeln!(std::io::stderr(), "{line}");
             }
-            _ => forward(info),
+            Some((_, true)) => forward(info),
+            Some((_, false)) => {}
+            None => forward(info),
         }));
         *previous = Some(before);
     }
@@ -100,10 +106,11 @@ pub(crate) fn keep_server_panics() {
 }
 
 /// Sends a panic on one of a live server's threads to that server's sink, and returns its
-/// line; `None` for a panic elsewhere.
-fn report_panic(info: &PanicHookInfo<'_>) -> Option<String> {
+/// line and whether it is the process's first; `None` for a panic
+/// elsewhere.
+fn report_panic(info: &PanicHookInfo<'_>) -> Option<(String, bool)> {
     let thread = std::thread::current();
-    let state = hooked();
+    let mut state = hooked();
     let sink = state
         .threads
         .get(&thread.id())
@@ -119,7 +126,8 @@ fn report_panic(info: &PanicHookInfo<'_>) -> Option<String> {
         line: line.clone(),
         pattern: "panicked at".to_owned(),
     });
-    Some(line)
+    let first = !std::mem::replace(&mut state.handed_on, true);
+    Some((line, first))
 }
 
 /// How an in-process server ended.

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use super::Splits;
 
 /// Per blob, a bit per offset `1..len`: set once a delivery had a boundary there.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Coverage {
     blobs: HashMap<String, Bits>,
     possible: u64,
@@ -17,7 +17,7 @@ pub(crate) struct Coverage {
     into_records: HashMap<String, Vec<usize>>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Bits {
     words: Vec<u64>,
 }

@@ -95,8 +95,9 @@ pub fn import_capture(path: impl AsRef<Path>, port: u16) -> Result<Imported, Tra
 }
 
 /// Writes each stream as a blob file in `dir` (created if missing): `0001-set`, `0002-get`…,
-/// numbered in the order the streams began, named by what they are ([`blob_name`]); a stream with turns
-/// as a conversation that waits for the server there. Returns the paths.
+/// numbered in the order the streams began, named by what they are (the first word, an HTTP
+/// method and path, or the first bytes in hex); a stream with turns as a conversation that
+/// waits for the server there. Returns the paths.
 pub fn write_blobs(
     streams: &[Stream],
     dir: impl AsRef<Path>,

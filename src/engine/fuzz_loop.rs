@@ -1,0 +1,405 @@
+//! The run loop: keeps `connections` deliveries in flight, one tokio task each, owned by a
+//! `JoinSet`. The loop is the single owner of the run's state: it collects each task's
+//! outcome into the stats, watches the server, and stops at the first finding. Tasks share
+//! nothing but the blob bytes (read-only) and their own progress.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+use tokio::time::{Instant, interval_at, sleep_until};
+
+use super::book::{Book, Running};
+use super::confirm::confirm_alone;
+use super::window::Window;
+use super::{
+    Delivered, EXIT_GRACE, FINAL_SETTLE, Progress, Stopped, Transport, exit_within, far_future,
+    schedule,
+};
+use crate::case::Drawn;
+use crate::config::Settings;
+use crate::control::{ProgressHook, StopHandle};
+use crate::corpus::{Blob, Corpus};
+use crate::delivery_log::DeliveryLog;
+use crate::oracle::{self, Baseline, Oracles};
+use crate::report::{FindingKind, RunEnd};
+use crate::server::{Server, ServerEvent};
+use crate::stats::{Stats, StatsCollector};
+use crate::wire::{ConnectError, Ending};
+
+/// What the fuzzing loop needs besides the cases.
+pub(crate) struct Fuzzing<'a> {
+    pub(crate) settings: &'a Settings,
+    pub(crate) corpus: &'a Corpus,
+    pub(crate) transport: Transport,
+    pub(crate) oracles: &'a Oracles,
+    /// The whole-blob answers; confirming a difference may learn what varies in them.
+    pub(crate) baselines: &'a mut HashMap<String, Baseline>,
+    pub(crate) server: Option<&'a mut Server>,
+    pub(crate) stop: Option<&'a StopHandle>,
+    pub(crate) progress: Option<&'a ProgressHook>,
+    pub(crate) log: Option<&'a mut DeliveryLog>,
+}
+
+type Outcome = Result<Delivered, ConnectError>;
+
+/// How many deliveries that pause or read slowly may run beside the others, at least.
+const BESIDE: usize = 16;
+
+/// How long deliveries in flight may go on once a response is to be confirmed alone.
+const DRAIN: Duration = Duration::from_millis(100);
+
+/// How often the run loop asks whether the server stopped reading.
+const STALL_CHECK: Duration = Duration::from_millis(250);
+
+/// The cases still to start, and which blobs are in flight when one blob may not overlap
+/// itself (under `Responses::same`, two copies of a request on the same keys would
+/// change each other's responses).
+struct Queue<'a, I> {
+    cases: I,
+    exhausted: bool,
+    exclusive: bool,
+    busy: HashSet<&'a str>,
+    deferred: VecDeque<(&'a Blob, Drawn)>,
+    blobs: usize,
+}
+
+impl<'a, I: Iterator<Item = (&'a Blob, Drawn)>> Queue<'a, I> {
+    /// The next case that may start now, if any.
+    fn next(&mut self) -> Option<(&'a Blob, Drawn)> {
+        loop {
+            let next = match self
+                .deferred
+                .iter()
+                .position(|(b, _)| !self.busy.contains(b.name()))
+            {
+                Some(i) => self.deferred.remove(i),
+                None if self.exhausted => None,
+                None => {
+                    let next = self.cases.next();
+                    self.exhausted = next.is_none();
+                    next
+                }
+            }?;
+            if !self.exclusive {
+                return Some(next);
+            }
+            if !self.busy.contains(next.0.name()) {
+                self.busy.insert(next.0.name());
+                return Some(next);
+            }
+            self.deferred.push_back(next);
+            if self.deferred.len() > self.blobs {
+                return None; // every blob is busy: wait for one to finish
+            }
+        }
+    }
+
+    fn done(&mut self, blob: &Blob) {
+        self.busy.remove(blob.name());
+    }
+
+    /// A case that was cut short is delivered again, before any new one.
+    fn again(&mut self, blob: &'a Blob, drawn: Drawn) {
+        self.deferred.push_front((blob, drawn));
+    }
+}
+
+/// Runs the cases until they are all delivered, the budget or a stop ends the run, or a
+/// finding is made.
+pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stopped> {
+    let settings = run.settings;
+    let mut queue = Queue {
+        cases: schedule(run.corpus, settings),
+        exhausted: false,
+        exclusive: settings.isolate_blobs,
+        busy: HashSet::new(),
+        deferred: VecDeque::new(),
+        blobs: run.corpus.blobs().len(),
+    };
+    let mut stats = StatsCollector::new(
+        run.corpus.blobs().iter().map(|b| (b.name(), b.len())),
+        run.transport.pacing.cycle_len(),
+    );
+    for blob in run.corpus.blobs() {
+        stats.watch_records(blob.name(), blob.bytes());
+    }
+    let mut book = Book::new(stats, settings.connections * 2);
+    let deadline = book
+        .started
+        .checked_add(settings.budget)
+        .unwrap_or_else(far_future);
+    let mut tasks: JoinSet<Outcome> = JoinSet::new();
+    let every = run.progress.map_or(Duration::from_secs(3600), |p| p.every);
+    let mut ticks = interval_at(book.started + every, every);
+    let stop = run.stop.cloned().unwrap_or_default();
+    let mut looks = interval_at(book.started + STALL_CHECK, STALL_CHECK);
+    // Responses that differed (or a check that failed, or a short answer): each is delivered
+    // again alone, once the others are done, before it counts as a finding.
+    let mut doubtful: Vec<Doubt<'_>> = Vec::new();
+    // Deliveries still in flight then get a moment to finish, and are cut short after it.
+    let mut drain_until: Option<Instant> = None;
+    if let Some(server) = run.server.as_ref() {
+        server.arm_output_watch();
+    }
+
+    // Fewer in flight while the server queues them (only where answers are awaited).
+    let mut window = Window::new(settings.connections, run.oracles.listens());
+    let end = loop {
+        // Pauses mid-message and slow readers run beside the others, on connections of their
+        // own (at most as many more, and at least 16): one that pauses a second does not
+        // hold up the run.
+        while doubtful.is_empty()
+            && tasks
+                .len()
+                .saturating_sub(book.beside().min(settings.connections.max(BESIDE)))
+                < window.limit()
+        {
+            let Some((blob, drawn)) = queue.next() else {
+                break;
+            };
+            let listen = run
+                .oracles
+                .listen(run.baselines.get(blob.name()), run.transport.linger);
+            let connection = run.transport.connection(blob, &drawn, listen);
+            let progress = Arc::new(Progress::default());
+            let task_progress = Arc::clone(&progress);
+            let handle = tasks.spawn(async move { connection.run(&task_progress).await });
+            let running = Running {
+                blob,
+                drawn,
+                progress,
+                started: Instant::now(),
+                abort: handle.clone(),
+            };
+            book.running.insert(handle.id(), running);
+        }
+        if tasks.is_empty() {
+            if doubtful.is_empty() {
+                break RunEnd::CyclesDone;
+            }
+            drain_until = None;
+            // A pause that starved the others first: their own doubts may be its doing.
+            doubtful.sort_by_key(|d| d.victims.is_none());
+            for doubt in std::mem::take(&mut doubtful) {
+                match confirm_alone(
+                    &mut run,
+                    &mut book,
+                    doubt.running,
+                    &doubt.kind,
+                    &doubt.delivered,
+                )
+                .await
+                {
+                    None => {}
+                    Some(Stopped::Found(mut found)) => {
+                        found.suspects.extend(doubt.victims.unwrap_or_default());
+                        return Err(Stopped::Found(found));
+                    }
+                    Some(stopped) => return Err(stopped),
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            biased;
+            event = async {
+                match run.server.as_mut() {
+                    Some(server) => server.event().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tasks.abort_all();
+                let kind = match event {
+                    ServerEvent::Exited(exit) => oracle::exited(exit),
+                    // A panic or sanitizer line often comes just before the process dies:
+                    // then the death is the finding.
+                    ServerEvent::Printed(alarm) => {
+                        match exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
+                            Some(exit) => oracle::exited(exit),
+                            None => oracle::alarmed(alarm),
+                        }
+                    }
+                };
+                return Err(Stopped::Found(book.found(kind)));
+            }
+            () = stop.stopped() => break RunEnd::Stopped,
+            () = sleep_until(drain_until.unwrap_or_else(far_future)), if drain_until.is_some() => {
+                // Those still waiting for an answer would hold the confirmation up to their
+                // response timeout: they are cut short, uncounted. A pause mid-message goes
+                // on: its probe is still to tell.
+                book.abort_all_but_stalling();
+                drain_until = Some(far_future());
+            }
+            () = sleep_until(deadline) => break RunEnd::TimeUp,
+            _ = looks.tick(), if !book.stalling() => {
+                if let Some(kind) = oracle::stopped_reading(run.transport.pacing.unread_for()) {
+                    tasks.abort_all();
+                    return Err(Stopped::Found(book.found(kind)));
+                }
+            }
+            _ = ticks.tick(), if run.progress.is_some() => {
+                if let Some(hook) = run.progress {
+                    (hook.callback)(&book.stats());
+                }
+            }
+            Some(joined) = tasks.join_next_with_id() => {
+                let (id, outcome) = match joined {
+                    Ok(pair) => pair,
+                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                    Err(e) => {
+                        // Cut short on purpose: it is delivered again later.
+                        if let Some(running) = book.finish(e.id(), Instant::now()) {
+                            queue.done(running.blob);
+                            queue.again(running.blob, running.drawn);
+                        }
+                        continue;
+                    }
+                };
+                let now = Instant::now();
+                let Some(running) = book.finish(id, now) else { continue };
+                queue.done(running.blob);
+                if let Ok(delivered) = &outcome
+                    && run.oracles.listens()
+                    && !running.drawn.case.takes_its_time()
+                {
+                    window.answered(delivered.heard.waited, now);
+                }
+                match finished(&mut run, &mut book, &mut tasks, running, outcome, now).await {
+                    Finished::Counted => {}
+                    Finished::Doubtful(doubt) => {
+                        doubtful.push(doubt);
+                        drain_until.get_or_insert(now + DRAIN);
+                    }
+                    Finished::Stop(stopped) => {
+                        tasks.abort_all();
+                        return Err(stopped);
+                    }
+                }
+            }
+        }
+    };
+    tasks.shutdown().await;
+    // A crash caused by the last deliveries shows a moment after them.
+    let settle = if end == RunEnd::CyclesDone {
+        FINAL_SETTLE
+    } else {
+        Duration::ZERO
+    };
+    if let Some(exit) = exit_within(run.server.as_deref_mut(), settle).await {
+        return Err(Stopped::Found(book.found(oracle::exited(exit))));
+    }
+    Ok((book.stats(), end))
+}
+
+/// A delivery to be confirmed alone before its finding counts.
+struct Doubt<'a> {
+    running: Running<'a>,
+    /// For a delivery whose probe went unserved during its pause: the deliveries that were
+    /// in flight then.
+    victims: Option<Vec<crate::report::Suspect>>,
+    /// What it was first found to be.
+    kind: FindingKind,
+    /// What it heard then.
+    delivered: super::confirm::Answered,
+}
+
+/// What became of one finished delivery.
+enum Finished<'a> {
+    /// Counted; nothing wrong.
+    Counted,
+    /// Its response differed while other deliveries ran: to be delivered again alone.
+    Doubtful(Doubt<'a>),
+    /// The run stops (the caller aborts the other deliveries, if this has not).
+    Stop(Stopped),
+}
+
+/// Takes in one finished delivery: counts it, and judges it.
+async fn finished<'a>(
+    run: &mut Fuzzing<'a>,
+    book: &mut Book<'a>,
+    tasks: &mut JoinSet<Outcome>,
+    running: Running<'a>,
+    outcome: Outcome,
+    now: Instant,
+) -> Finished<'a> {
+    let delivered = match outcome {
+        Ok(delivered) => delivered,
+        Err(error) => {
+            book.trouble(now);
+            if let Some(exit) = exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
+                book.remember(now, running, false);
+                return Finished::Stop(Stopped::Found(book.found(oracle::exited(exit))));
+            }
+            // A server that stopped accepting after it stopped reading is frozen or
+            // deadlocked: the reads tell more than the connects.
+            if matches!(error, ConnectError::TimedOut(_))
+                && let Some(kind) = oracle::stopped_reading(run.transport.pacing.unread_since())
+            {
+                return Finished::Stop(Stopped::Found(book.found(kind)));
+            }
+            // The failed delivery sent nothing: it is a victim, not a suspect.
+            return Finished::Stop(match oracle::connect_failed(error) {
+                Ok(kind) => Stopped::Found(book.found(kind)),
+                Err(setup) => Stopped::Setup(setup),
+            });
+        }
+    };
+    // A delivery the server cut short may be the crash itself; if so, the run loop sees the
+    // server's exit next, with this case among the recent ones.
+    book.stats.record(&delivered.counts);
+    if let Some(log) = run.log.as_deref_mut() {
+        log.delivery(
+            delivered.local_port,
+            &delivered.accepted,
+            running.blob.len(),
+            running.blob.name(),
+        );
+        // A pause's probe is a connection too: joined with the server's reads by port, it
+        // must be in the record.
+        if let Some(probe) = &delivered.probe {
+            log.delivery(
+                probe.local_port,
+                &probe.accepted,
+                running.blob.len(),
+                running.blob.name(),
+            );
+        }
+    }
+    let splits = running.drawn.case.splits();
+    book.stats
+        .cover(running.blob.name(), splits, delivered.counts.chunks);
+    if delivered.ending == Ending::ClosedByServer {
+        book.trouble(now);
+    }
+    let verdict = run.oracles.judge_delivery(
+        &running.drawn.case,
+        delivered.ending,
+        &delivered.heard,
+        run.baselines.get(running.blob.name()),
+        delivered.neglect,
+    );
+    let Some(kind) = verdict else {
+        if running.drawn.case.stall().is_some() {
+            book.stats.paused();
+        }
+        book.remember(now, running, delivered.closed_cleanly);
+        return Finished::Counted;
+    };
+    let stalled = matches!(kind, FindingKind::StoppedServingOthers { .. });
+    if oracle::gated(&kind) || book.stalling() {
+        return Finished::Doubtful(Doubt {
+            running,
+            victims: stalled.then(|| book.victims()),
+            kind,
+            delivered: (delivered.ending, delivered.heard, delivered.neglect),
+        });
+    }
+    tasks.abort_all();
+    if let Some(exit) = exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
+        book.remember(now, running, false);
+        return Finished::Stop(Stopped::Found(book.found(oracle::exited(exit))));
+    }
+    Finished::Stop(Stopped::Found(book.found_in(kind, &running)))
+}

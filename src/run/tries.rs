@@ -1,0 +1,101 @@
+//! The questions narrowing and the culprit search ask the rig, and what they may spend on
+//! them: does this case fail again, alone? After how many connections does the server die,
+//! whatever they carry?
+
+use std::mem::discriminant;
+use tokio::time::Instant;
+
+use super::rig::Rig;
+use crate::case::Case;
+use crate::corpus::Blob;
+use crate::error::SetupError;
+use crate::oracle::Baseline;
+use crate::report::FindingKind;
+use crate::split::Splits;
+
+/// What narrowing may still spend: time and deliveries.
+pub(super) struct Spend {
+    pub(super) deadline: Instant,
+    left: u32,
+}
+
+impl Spend {
+    /// The budget: until `deadline`, at most `attempts` deliveries.
+    pub(super) fn new(deadline: Instant, attempts: u32) -> Self {
+        Spend {
+            deadline,
+            left: attempts,
+        }
+    }
+
+    /// Takes one delivery from the budget: false when it is spent.
+    pub(super) fn take(&mut self) -> bool {
+        if self.left == 0 || Instant::now() >= self.deadline {
+            return false;
+        }
+        self.left -= 1;
+        true
+    }
+
+    /// Takes `n` deliveries at once: false when the budget does not hold them.
+    pub(super) fn take_many(&mut self, n: usize) -> bool {
+        let n = u32::try_from(n).unwrap_or(u32::MAX);
+        if self.left < n || Instant::now() >= self.deadline {
+            return false;
+        }
+        self.left -= n;
+        true
+    }
+}
+
+/// The suspects fail together and none alone. If as many deliveries of a blob sent whole, in
+/// one write each, kill a fresh server too, the server dies after a number of connections,
+/// whatever they carry: that number, found by halving (about log2 of the suspects'
+/// count in restarts).
+pub(super) async fn dies_after(
+    rig: &mut Rig<'_>,
+    suspects: &[(Case, &Blob)],
+    spend: &mut Spend,
+) -> Result<Option<usize>, SetupError> {
+    let Some((_, blob)) = suspects.first() else {
+        return Ok(None);
+    };
+    let whole = |n: usize| vec![(Case::new(blob.name(), Splits::whole(blob.len())), *blob); n];
+    let (mut passes, mut fails) = (0, suspects.len());
+    if !spend.take() {
+        return Ok(None);
+    }
+    rig.fresh_server().await?;
+    if !rig.try_together(&whole(fails)).await? {
+        return Ok(None);
+    }
+    while fails - passes > 1 && spend.take() {
+        let mid = passes + (fails - passes) / 2;
+        rig.fresh_server().await?;
+        if rig.try_together(&whole(mid)).await? {
+            fails = mid;
+        } else {
+            passes = mid;
+        }
+    }
+    Ok(Some(fails))
+}
+
+/// Delivers `case` once (on a fresh server when `fresh`): does it fail with the same kind of
+/// finding as `kind`?
+pub(super) async fn fails_again(
+    rig: &mut Rig<'_>,
+    fresh: bool,
+    kind: &FindingKind,
+    case: &Case,
+    blob: &Blob,
+    baseline: Option<&Baseline>,
+) -> Result<bool, SetupError> {
+    if fresh {
+        rig.fresh_server().await?;
+    }
+    let tried = rig.try_case(case, blob, baseline).await?;
+    Ok(tried
+        .failure
+        .is_some_and(|f| discriminant(&f) == discriminant(kind)))
+}

@@ -1,0 +1,79 @@
+//! Servers that are futures in the test's own process.
+
+use crate::common;
+
+use std::time::Duration;
+use stutterfuzz::Regressions;
+use stutterfuzz::Responses;
+use stutterfuzz::Shrinking;
+
+use common::blob_dir;
+use stutterfuzz::{FindingKind, Stutter};
+
+#[test]
+fn a_panicking_task_of_an_in_process_server_is_found() {
+    let failure = Stutter::serve(stutterfuzz_fixtures::tokio_server::serve_panicking)
+        .regressions(Regressions::Off)
+        .blobs(blob_dir())
+        .cycles(50)
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("the planted bug is found");
+    let finding = failure.finding().expect("a finding");
+    let FindingKind::OutputMatched { stream, line, .. } = finding.kind() else {
+        panic!("expected a task panic:\n{finding}");
+    };
+    assert_eq!(*stream, "panic");
+    assert!(line.contains("a read ends at a line end"), "{line}");
+    assert!(
+        finding
+            .to_string()
+            .contains("a task of the in-process server panicked"),
+        "{finding}"
+    );
+    assert!(
+        finding
+            .to_string()
+            .contains("in-process server on 127.0.0.1:"),
+        "{finding}"
+    );
+    // Narrowed on a fresh in-process server each time.
+    let culprit = finding
+        .culprit()
+        .unwrap_or_else(|| panic!("a culprit:\n{finding}"));
+    assert!(finding.minimal().unwrap().splits().len() <= culprit.splits().len());
+}
+
+#[test]
+fn a_correct_in_process_server_passes() {
+    let report = Stutter::serve(stutterfuzz_fixtures::tokio_server::serve_correct)
+        .regressions(Regressions::Off)
+        .blobs(blob_dir())
+        .responses(Responses::same())
+        .cycles(20)
+        .run_for(Duration::from_secs(60));
+    assert_eq!(report.stats().deliveries, 5 * 20);
+    assert_eq!(report.server_pid(), None);
+}
+
+#[test]
+fn an_in_process_server_that_returns_is_a_finding() {
+    let failure = Stutter::serve(|listener: tokio::net::TcpListener| async move {
+        // Serves two connections (the readiness check is not one: nothing is checked), then
+        // returns, as a server with a broken accept loop would.
+        for _ in 0..2 {
+            let _ = listener.accept().await;
+        }
+    })
+    .regressions(Regressions::Off)
+    .blobs(blob_dir())
+    .cycles(20)
+    .connections(4)
+    .shrinking(Shrinking::default().time(Duration::from_secs(1)))
+    .try_run_for(Duration::from_secs(30))
+    .expect_err("the server stops");
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        matches!(finding.kind(), FindingKind::ServerTaskEnded { panic: None }),
+        "{finding}"
+    );
+}

@@ -1,0 +1,28 @@
+//! The integration tests, one binary: each module tests one part of stutterfuzz from the
+//! outside, as a user would. (A test that needs a process of its own, such as
+//! `tests/large_blob.rs`, which measures the peak memory of its process, has its own file.)
+
+mod architecture;
+mod async_runs;
+mod bad_input;
+mod capture;
+mod cli;
+mod clients;
+mod common;
+mod conversations;
+mod descendants;
+mod false_alarms;
+mod faults;
+mod fuzz_target;
+mod harness;
+mod import;
+mod in_process;
+mod narrowing;
+mod oracles;
+mod parallel_runs;
+mod real_false_alarms;
+mod real_servers;
+mod record;
+mod slow_readers;
+mod stalls;
+mod tls;

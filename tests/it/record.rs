@@ -1,0 +1,165 @@
+//! The delivery record says what was sent; a server that logs its reads says what arrived.
+
+use crate::common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+use stutterfuzz::{Chance, Disruptions, Pacing};
+
+use common::{blob_dir, fixture_command};
+
+#[test]
+fn the_record_matches_what_the_server_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("record.txt");
+    let reads = dir.path().join("reads.txt");
+    let mut server = fixture_command("read-recorder", None);
+    server.env("READ_LOG", &reads);
+    let report = common::stutter("127.0.0.1:0")
+        .server(server)
+        .blobs(blob_dir())
+        .record(&record)
+        .connections(10)
+        .cycles(10)
+        .run_for(Duration::from_secs(60));
+    assert_eq!(report.stats().deliveries, 50);
+
+    let text = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        text.starts_with("# stutterfuzz delivery record v1"),
+        "{text}"
+    );
+    let sent: HashMap<u16, (u64, usize)> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let fields: Vec<&str> = l.splitn(4, ' ').collect();
+            let sizes: u64 = fields[1]
+                .split(',')
+                .filter_map(|s| s.parse::<u64>().ok())
+                .sum();
+            let blob_len: usize = fields[2].parse().unwrap();
+            assert!(blob_dir().join(fields[3]).is_file(), "{l}");
+            (fields[0].parse().unwrap(), (sizes, blob_len))
+        })
+        .collect();
+    assert_eq!(
+        sent.len() as u64,
+        50 + report.stats().paused,
+        "one line per delivery (and per probe of a pause mid-message), each on its own port"
+    );
+
+    let logged = || -> HashMap<u16, u64> {
+        std::fs::read_to_string(&reads)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(port, sizes)| {
+                let total = sizes.split(',').filter_map(|s| s.parse::<u64>().ok()).sum();
+                (port.parse().unwrap(), total)
+            })
+            .collect()
+    };
+    // The server logs a connection once it sees it close, which may come after the run.
+    common::wait_until(
+        "the server logging every connection",
+        Duration::from_secs(5),
+        || {
+            let read = logged();
+            sent.keys().all(|port| read.contains_key(port))
+        },
+    );
+    let read = logged();
+    for (port, (bytes, blob_len)) in &sent {
+        assert!(*bytes as usize <= *blob_len);
+        assert_eq!(read.get(port), Some(bytes), "connection from port {port}");
+    }
+}
+
+/// Per delivery: the chunk sizes sent, and the sizes the server read.
+type SentAndRead = Vec<(Vec<u64>, Vec<u64>)>;
+
+/// Delivers bytewise to a server that sleeps before every read; returns what was sent and
+/// read per delivery, and the stats.
+fn against_a_slow_reader(stutter: stutterfuzz::Stutter) -> (SentAndRead, stutterfuzz::Stats) {
+    let dir = tempfile::tempdir().unwrap();
+    let record = dir.path().join("record.txt");
+    let reads = dir.path().join("reads.txt");
+    let mut server = fixture_command("read-recorder", None);
+    server.env("READ_LOG", &reads).env("READ_DELAY_MS", "5");
+    let report = stutter
+        .server(server)
+        .blob("lines", "SET a 1\nGET a\n")
+        .splits(stutterfuzz::SplitMode::Bytewise)
+        // Pauses mid-message add probe connections and boundaries of their own.
+        .disruptions(
+            Disruptions::default()
+                .close(Chance::NEVER)
+                .pause(Chance::NEVER),
+        )
+        .record(&record)
+        .connections(4)
+        .cycles(4)
+        .run_for(Duration::from_secs(60));
+    let sizes = |s: &str| -> Vec<u64> { s.split(',').filter_map(|n| n.parse().ok()).collect() };
+    let sent: Vec<(u16, Vec<u64>)> = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| {
+            let fields: Vec<&str> = l.splitn(4, ' ').collect();
+            (fields[0].parse().unwrap(), sizes(fields[1]))
+        })
+        .collect();
+    let logged = || -> HashMap<u16, Vec<u64>> {
+        std::fs::read_to_string(&reads)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| line.split_once(' '))
+            .map(|(port, s)| (port.parse().unwrap(), sizes(s)))
+            .collect()
+    };
+    // The server logs a connection once it sees it close, which may come after the run.
+    common::wait_until(
+        "the server logging every delivery",
+        Duration::from_secs(5),
+        || {
+            let read = logged();
+            sent.iter().all(|(port, _)| read.contains_key(port))
+        },
+    );
+    let read = logged();
+    let pairs = sent
+        .into_iter()
+        .map(|(port, sizes)| (sizes, read.get(&port).cloned().unwrap_or_default()))
+        .collect();
+    (pairs, report.stats().clone())
+}
+
+#[test]
+fn adaptive_pacing_waits_for_a_slow_server_to_read_each_chunk() {
+    let (pairs, stats) = against_a_slow_reader(common::stutter("127.0.0.1:0"));
+    assert_eq!(pairs.len(), 4);
+    for (sent, read) in &pairs {
+        assert_eq!(sent.len(), 14, "one byte at a time");
+        assert_eq!(read, sent, "every chunk read on its own");
+    }
+    assert_eq!(stats.unread_before_next, 0, "{stats}");
+    assert!(stats.read_checks > 0, "{stats}");
+}
+
+#[test]
+fn a_fixed_pause_shorter_than_the_server_merges_chunks_and_the_stats_say_so() {
+    let (pairs, stats) = against_a_slow_reader(
+        common::stutter("127.0.0.1:0").pacing(Pacing::AfterAck(Duration::ZERO)),
+    );
+    assert!(
+        pairs.iter().any(|(sent, read)| read != sent),
+        "some chunks merged"
+    );
+    assert!(stats.unread_before_next > 0, "{stats}");
+    assert!(
+        stats.to_string().contains("boundaries may be merged"),
+        "{stats}"
+    );
+}
