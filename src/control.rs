@@ -1,4 +1,5 @@
-//! Steering a run from outside: stopping it early and watching its progress.
+//! Steering a run from outside: stopping it early and watching its progress; and why a run
+//! ended.
 
 use std::fmt;
 use std::sync::Arc;
@@ -8,8 +9,25 @@ use tokio::sync::watch;
 
 use crate::stats::Stats;
 
+/// Why a run without a finding ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RunEnd {
+    /// Every blob was delivered the number of times `.cycles(n)` asked for.
+    CyclesDone,
+    /// The time budget ran out.
+    TimeUp,
+    /// A [`StopHandle`](crate::StopHandle) asked the run to stop.
+    Stopped,
+    /// A replayed case did not fail in any attempt.
+    ReplayPassed,
+    /// The run stopped at a finding about an answer that did not hold up when narrowed
+    /// (no case failed again alone, or only the blob sent whole did): not reported.
+    Unconfirmed,
+}
+
 /// Stops a run from another thread (a signal handler, a watchdog): the run ends cleanly,
-/// as if its time budget had run out, and reports [`RunEnd::Stopped`](crate::RunEnd).
+/// as if its time budget had run out, and reports [`RunEnd::Stopped`].
 ///
 /// ```
 /// use stutterfuzz::StopHandle;

@@ -119,11 +119,12 @@ pub use client::{
     ParseClientCaseError, StutterClient,
 };
 pub use config::Shard;
-pub use control::{RunControl, StopHandle};
+pub use control::{RunControl, RunEnd, StopHandle};
 pub use corpus::{Blob, BlobSummary, Heard, Until, Wait};
 pub use error::{SetupError, SetupErrorKind};
+pub use oracle::FindingKind;
 pub use oracle::Response;
-pub use report::{Failure, Finding, FindingKind, Report, RunEnd, Suspect};
+pub use report::{Failure, Finding, Report, Suspect};
 pub use rng::{ParseSeedError, Seed};
 pub use run::{Delivery, Regressions, Target};
 pub use server::{VALGRIND_FLAGS, valgrind};

@@ -5,42 +5,20 @@
 //! the report under `CI` unless `STUTTERFUZZ_SAVE_REGRESSIONS` is set; a file named with
 //! `regression_file` is always written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::case::ClientCase;
-use crate::config::{env_var, in_ci};
+
 use crate::error::{SetupError, SetupErrorKind};
 use crate::report::regression;
 
-pub(crate) use crate::run::Regressions;
-
-/// The file of a run, and whether a finding is written to it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct RegressionFile {
-    pub(crate) path: PathBuf,
-    pub(crate) write: bool,
-}
+pub(crate) use crate::run::{RegressionFile, Regressions};
 
 impl Regressions {
-    /// The file of a run called from thread `caller` (a test's thread bears its name).
+    /// The client's file of a run called from thread `caller`: the server's rules, with
+    /// `-client` after the test's name.
     pub(crate) fn client_file(&self, caller: Option<&str>) -> Option<RegressionFile> {
-        match self {
-            Regressions::Off => None,
-            Regressions::At(path) => Some(RegressionFile {
-                path: path.clone(),
-                write: true,
-            }),
-            Regressions::Beside => {
-                let test = caller.filter(|name| *name != "main")?;
-                let dir = std::env::var_os("CARGO_MANIFEST_DIR")
-                    .map(PathBuf::from)
-                    .or_else(|| std::env::current_dir().ok())?;
-                Some(RegressionFile {
-                    path: regression::default_path(&dir, &format!("{test}-client")),
-                    write: !in_ci() || env_var("STUTTERFUZZ_SAVE_REGRESSIONS").is_some(),
-                })
-            }
-        }
+        self.file(caller, "-client")
     }
 }
 

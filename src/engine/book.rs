@@ -9,13 +9,14 @@ use std::time::Duration;
 use tokio::task::{AbortHandle, Id};
 use tokio::time::Instant;
 
+use super::seen::{Seen, Stood};
 use super::{Found, Progress};
 use crate::case::Drawn;
 use crate::corpus::Blob;
-use crate::report::{FindingKind, Suspect, SuspectState};
+use crate::oracle::FindingKind;
 use crate::stats::{InFlight, Stats, StatsCollector};
 
-/// Cases that finished this shortly before the server was seen dying are suspects too: the
+/// Cases that finished this shortly before the server was seen dying are candidates too: the
 /// server may have crashed on the last bytes of a delivery that looked complete from our
 /// side (a dying process closes its sockets before its exit is reaped).
 const RECENT_WINDOW: Duration = Duration::from_millis(200);
@@ -36,8 +37,8 @@ impl Running<'_> {
         self.progress.stalling.load(Ordering::Relaxed)
     }
 
-    fn suspect(&self, state: SuspectState) -> Suspect {
-        Suspect::new(self.drawn.case.clone(), self.blob, state)
+    fn seen(&self, stood: Stood) -> Seen {
+        Seen::new(self.drawn.case.clone(), self.blob, stood)
             .iteration(self.drawn.iteration)
             .sent(
                 self.progress.chunks.load(Ordering::Relaxed),
@@ -54,7 +55,7 @@ pub(super) struct Book<'a> {
     /// Finished deliveries: when, which, and whether the server closed them cleanly.
     recent: VecDeque<(Instant, Running<'a>, bool)>,
     troubles: VecDeque<Instant>,
-    /// How many finished deliveries are kept as possible suspects.
+    /// How many finished deliveries are kept as possible candidates.
     keep_recent: usize,
 }
 
@@ -70,12 +71,12 @@ impl<'a> Book<'a> {
         }
     }
 
-    /// Every suspect when the server is seen dying at `now`. The crash happened no later
+    /// Every candidate cause when the server is seen dying at `now`. The crash happened no later
     /// than the first sign of trouble (a connection cut or refused) shortly before, so a
-    /// suspect started before that moment and was in flight, or finished around it. A
-    /// delivery the server closed cleanly before the crash is no suspect: the server was
+    /// candidate started before that moment and was in flight, or finished around it. A
+    /// delivery the server closed cleanly before the crash is no candidate: the server was
     /// alive after reading all of it. In flight first, most recently started first.
-    fn suspects(&mut self, now: Instant) -> Vec<Suspect> {
+    fn around(&mut self, now: Instant) -> Vec<Seen> {
         let crash = self
             .troubles
             .iter()
@@ -88,10 +89,7 @@ impl<'a> Book<'a> {
             .filter(|r| r.started <= crash)
             .collect();
         running.sort_by_key(|r| std::cmp::Reverse(r.started));
-        let mut out: Vec<Suspect> = running
-            .iter()
-            .map(|r| r.suspect(SuspectState::InFlight))
-            .collect();
+        let mut out: Vec<Seen> = running.iter().map(|r| r.seen(Stood::InFlight)).collect();
         out.extend(
             self.recent
                 .iter()
@@ -101,9 +99,7 @@ impl<'a> Book<'a> {
                         && now.duration_since(*done) <= RECENT_WINDOW
                         && (!clean || *done + CRASH_SLACK >= crash)
                 })
-                .map(|(done, r, _)| {
-                    r.suspect(SuspectState::FinishedBefore(now.duration_since(*done)))
-                }),
+                .map(|(done, r, _)| r.seen(Stood::FinishedBefore(now.duration_since(*done)))),
         );
         out
     }
@@ -121,7 +117,7 @@ impl<'a> Book<'a> {
     }
 
     /// Takes a finished delivery out of the running set, forgetting recent ones that are
-    /// too old (or too many) to be suspects.
+    /// too old (or too many) to be candidates.
     pub(super) fn finish(&mut self, id: Id, now: Instant) -> Option<Running<'a>> {
         while self.recent.len() >= self.keep_recent
             || self
@@ -134,7 +130,7 @@ impl<'a> Book<'a> {
         self.running.remove(&id)
     }
 
-    /// Keeps a finished delivery as a possible suspect for a while.
+    /// Keeps a finished delivery as a possible candidate for a while.
     pub(super) fn remember(&mut self, now: Instant, running: Running<'a>, clean: bool) {
         self.recent.push_back((now, running, clean));
     }
@@ -154,13 +150,10 @@ impl<'a> Book<'a> {
     }
 
     /// The deliveries in flight now, as the victims of one that paused mid-message.
-    pub(super) fn victims(&self) -> Vec<Suspect> {
+    pub(super) fn victims(&self) -> Vec<Seen> {
         let mut running: Vec<&Running<'a>> = self.running.values().collect();
         running.sort_by_key(|r| std::cmp::Reverse(r.started));
-        running
-            .iter()
-            .map(|r| r.suspect(SuspectState::Victim))
-            .collect()
+        running.iter().map(|r| r.seen(Stood::Victim)).collect()
     }
 
     pub(super) fn stats(&self) -> Stats {
@@ -192,7 +185,7 @@ impl<'a> Book<'a> {
     pub(super) fn found_in(&mut self, kind: FindingKind, culprit: &Running<'a>) -> Found {
         Found {
             kind,
-            suspects: vec![culprit.suspect(SuspectState::Culprit)],
+            seen: vec![culprit.seen(Stood::Culprit)],
             stats: self.finding_stats(),
         }
     }
@@ -201,7 +194,7 @@ impl<'a> Book<'a> {
     pub(super) fn found(&mut self, kind: FindingKind) -> Found {
         Found {
             kind,
-            suspects: self.suspects(Instant::now()),
+            seen: self.around(Instant::now()),
             stats: self.finding_stats(),
         }
     }

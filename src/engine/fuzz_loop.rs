@@ -12,6 +12,7 @@ use tokio::time::{Instant, interval_at, sleep_until};
 
 use super::book::{Book, Running};
 use super::confirm::confirm_alone;
+use super::seen::Seen;
 use super::window::Window;
 use super::{
     Delivered, EXIT_GRACE, FINAL_SETTLE, Progress, Stopped, Transport, exit_within, far_future,
@@ -19,11 +20,12 @@ use super::{
 };
 use crate::case::Drawn;
 use crate::config::Settings;
+use crate::control::RunEnd;
 use crate::control::{ProgressHook, StopHandle};
 use crate::corpus::{Blob, Corpus};
 use crate::delivery_log::DeliveryLog;
+use crate::oracle::FindingKind;
 use crate::oracle::{self, Baseline, Oracles};
-use crate::report::{FindingKind, RunEnd};
 use crate::server::{Server, ServerEvent};
 use crate::stats::{Stats, StatsCollector};
 use crate::wire::{ConnectError, Ending};
@@ -194,7 +196,7 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
                 {
                     None => {}
                     Some(Stopped::Found(mut found)) => {
-                        found.suspects.extend(doubt.victims.unwrap_or_default());
+                        found.seen.extend(doubt.victims.unwrap_or_default());
                         return Err(Stopped::Found(found));
                     }
                     Some(stopped) => return Err(stopped),
@@ -298,7 +300,7 @@ struct Doubt<'a> {
     running: Running<'a>,
     /// For a delivery whose probe went unserved during its pause: the deliveries that were
     /// in flight then.
-    victims: Option<Vec<crate::report::Suspect>>,
+    victims: Option<Vec<Seen>>,
     /// What it was first found to be.
     kind: FindingKind,
     /// What it heard then.

@@ -20,6 +20,7 @@ mod connection;
 mod fuzz_loop;
 mod pacing;
 mod reads;
+mod seen;
 mod socket;
 mod stall;
 mod turns;
@@ -34,13 +35,14 @@ use tokio::time::{Instant, timeout};
 pub(crate) use connection::{Connection, Delivered, Progress};
 pub(crate) use fuzz_loop::{Fuzzing, fuzz};
 pub(crate) use pacing::{Ends, Pacing};
+pub(crate) use seen::{Seen, Stood};
 pub(crate) use whole::deliver_whole;
 
 use crate::case::{Drawn, draw};
 use crate::config::Settings;
 use crate::corpus::{Blob, Corpus};
 use crate::error::SetupError;
-use crate::report::{FindingKind, Suspect};
+use crate::oracle::FindingKind;
 use crate::server::{Exit, Server};
 use crate::stats::Stats;
 use crate::tls::Tls;
@@ -59,7 +61,7 @@ pub(crate) const FINAL_SETTLE: Duration = Duration::from_millis(100);
 #[derive(Debug)]
 pub(crate) struct Found {
     pub(crate) kind: FindingKind,
-    pub(crate) suspects: Vec<Suspect>,
+    pub(crate) seen: Vec<Seen>,
     pub(crate) stats: Stats,
 }
 

@@ -5,6 +5,7 @@
 //! Judging is pure: it takes what a delivery heard and returns a finding kind or nothing, so
 //! each oracle is unit-tested without sockets. The engine decides when to judge.
 
+mod kind;
 mod response;
 mod verdict;
 mod volatile;
@@ -13,13 +14,13 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use kind::FindingKind;
 pub use response::Response;
 pub(crate) use response::{Baseline, first_difference};
 pub(crate) use verdict::{alarmed, connect_failed, exited, gated, stopped_reading};
 pub(crate) use volatile::Volatile;
 
 use crate::case::Case;
-use crate::report::FindingKind;
 use crate::wire::{Ending, Heard, Listen, Neglect, ReadEnd};
 
 /// How long a complete-looking response (it has the whole-blob response's length) must stay

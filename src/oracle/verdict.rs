@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use super::FindingKind;
 use crate::error::{SetupError, SetupErrorKind};
-use crate::report::FindingKind;
 use crate::server::{Alarm, Exit, TaskEnd};
 use crate::wire::{ConnectError, Neglect};
 

@@ -1,210 +1,18 @@
 //! A found bug and its report.
 
 use std::fmt;
-use std::process::ExitStatus;
 use std::time::Duration;
 
 use super::format::escape_bytes;
 use super::narrowed::Narrowed;
 use super::rerun::Rerun;
-use super::suspect::{Suspect, SuspectState};
+use super::suspect::Suspect;
 use crate::case::Case;
+use crate::engine::{Seen, Stood};
+use crate::oracle::FindingKind;
 use crate::rng::Seed;
-use crate::server::{AlarmSource, ServerSummary, describe_exit};
+use crate::server::ServerSummary;
 use crate::stats::Stats;
-
-/// What the server did wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum FindingKind {
-    /// The server process exited, or died by a signal, while being fuzzed.
-    ServerDied {
-        /// How it ended.
-        status: ExitStatus,
-    },
-    /// The in-process server's future ended (returned, or panicked) while being fuzzed.
-    ServerTaskEnded {
-        /// The panic message, if it panicked.
-        panic: Option<String>,
-    },
-    /// A connection was refused or reset during the handshake after the server was ready.
-    ConnectRefused {
-        /// The error the connect got.
-        error: String,
-    },
-    /// A connect did not complete in time: the server stopped accepting connections.
-    ConnectTimeout {
-        /// How long the connect waited.
-        after: Duration,
-    },
-    /// No connection's bytes were read for a while although bytes waited: the server, still
-    /// alive, stopped reading altogether (frozen, or deadlocked). Seen where the server's
-    /// receive queues can be watched (a server on this machine, on Linux).
-    ServerStoppedReading {
-        /// How long bytes waited with nothing read.
-        unread_for: Duration,
-    },
-    /// A split delivery got another response than the blob delivered whole
-    /// (`Responses::same`), after normalization.
-    ResponseDiffers {
-        /// The whole-blob delivery's response.
-        expected: Vec<u8>,
-        /// This delivery's response.
-        actual: Vec<u8>,
-        /// Offset of the first differing byte that counted (not in a part masked or learnt
-        /// to vary); `None` when the bytes agree but the connection ended otherwise.
-        first_difference: Option<usize>,
-        /// Whether the server closed the whole-blob delivery's connection.
-        expected_closed: bool,
-        /// Whether it closed this one.
-        actual_closed: bool,
-    },
-    /// The server did not complete its response within the response timeout after the last
-    /// chunk.
-    NoResponse {
-        /// How long the harness waited after the last chunk.
-        waited: Duration,
-        /// Bytes that did arrive.
-        received: u64,
-        /// The length of the blob's whole answer (the shortest seen), when it is known.
-        expected: Option<u64>,
-        /// Offset in the blob of the last boundary (where the last chunk began).
-        last_boundary: usize,
-    },
-    /// The user's `Responses::check` rejected a delivery.
-    CheckFailed {
-        /// The check's message.
-        message: String,
-    },
-    /// The server printed a line that marks a bug (a sanitizer report, a panic, a valgrind
-    /// error) while it went on running.
-    OutputMatched {
-        /// `stdout` or `stderr`.
-        stream: &'static str,
-        /// The line.
-        line: String,
-        /// The pattern it matched.
-        pattern: String,
-    },
-    /// While one connection paused mid-message, a probe connection sending the same blob
-    /// whole was not accepted, read or answered: the server serves one client at a time
-    /// while a message is incomplete (a blocking read, a lock held across reads).
-    StoppedServingOthers {
-        /// How long the connection paused.
-        pause: Duration,
-        /// How long the probe waited.
-        waited: Duration,
-        /// What the probe did not get: "not accepted", "not read" or "not answered".
-        probe: &'static str,
-    },
-}
-
-impl FindingKind {
-    /// One line saying what happened.
-    pub fn headline(&self) -> String {
-        match self {
-            FindingKind::ServerDied { status } => {
-                format!("the server {} while being fuzzed", describe_exit(*status))
-            }
-            FindingKind::ServerTaskEnded {
-                panic: Some(message),
-            } => {
-                format!("the in-process server panicked while being fuzzed: {message}")
-            }
-            FindingKind::ServerTaskEnded { panic: None } => {
-                "the in-process server's future returned while being fuzzed".to_owned()
-            }
-            FindingKind::ConnectRefused { error } => {
-                format!("a connection was refused after the server was ready ({error})")
-            }
-            FindingKind::ConnectTimeout { after } => format!(
-                "the server stopped accepting connections: a connect did not complete within {}",
-                humantime::format_duration(*after)
-            ),
-            FindingKind::ServerStoppedReading { unread_for } => format!(
-                "the server stopped reading (frozen or deadlocked): no connection's bytes were read for {} while it lived",
-                humantime::format_duration(Duration::from_millis(unread_for.as_millis() as u64))
-            ),
-            FindingKind::ResponseDiffers {
-                expected_closed,
-                actual_closed,
-                expected,
-                actual,
-                first_difference,
-            } => {
-                let Some(first_difference) = first_difference else {
-                    let how = |closed: &bool| {
-                        if *closed {
-                            "closed the connection"
-                        } else {
-                            "kept the connection open"
-                        }
-                    };
-                    let same = if expected == actual {
-                        "the same answer"
-                    } else {
-                        "the same answer but for the parts that vary"
-                    };
-                    return format!(
-                        "the response to a split delivery ended differently: {same}, but the server {} where, for the blob sent whole, it {}",
-                        how(actual_closed),
-                        how(expected_closed)
-                    );
-                };
-                format!(
-                    "the response to a split delivery differs from the response to the blob sent whole, from byte {first_difference}"
-                )
-            }
-            FindingKind::NoResponse {
-                waited,
-                received: 0,
-                last_boundary,
-                ..
-            } => format!(
-                "no response {} ms after the last chunk (nothing received; the last chunk began at byte {last_boundary})",
-                waited.as_millis()
-            ),
-            FindingKind::NoResponse {
-                waited,
-                received,
-                expected: Some(expected),
-                last_boundary,
-            } => format!(
-                "the answer stopped short of the whole blob's: {received} of {expected} bytes {} ms after the last chunk, the connection still open (the last chunk began at byte {last_boundary})",
-                waited.as_millis()
-            ),
-            FindingKind::NoResponse {
-                waited,
-                received,
-                expected: None,
-                last_boundary,
-            } => format!(
-                "the answer did not complete: {received} bytes {} ms after the last chunk, the connection still open (the last chunk began at byte {last_boundary})",
-                waited.as_millis()
-            ),
-            FindingKind::CheckFailed { message } => format!("the check failed: {message}"),
-            FindingKind::OutputMatched { stream, line, .. }
-                if *stream == AlarmSource::TaskPanic.name() =>
-            {
-                format!("a task of the in-process server panicked: {line}")
-            }
-            FindingKind::OutputMatched {
-                stream,
-                line,
-                pattern,
-            } => format!("the server printed {pattern:?} on {stream}: {line}"),
-            FindingKind::StoppedServingOthers {
-                pause,
-                waited,
-                probe,
-            } => format!(
-                "the server stopped serving other connections while one connection paused mid-message: during a {} ms pause, a probe connection sending the same blob whole was {probe} within {} ms",
-                pause.as_millis(),
-                waited.as_millis()
-            ),
-        }
-    }
-}
 
 /// What became of the finding's regression line.
 #[derive(Clone, Debug)]
@@ -242,12 +50,13 @@ pub struct Finding {
 }
 
 impl Finding {
-    /// A finding of `kind` with these suspects, in a run with this seed against `addr`;
+    /// A finding of `kind` whose suspects are these deliveries, in a run with this seed
+    /// against `addr`;
     /// what the run learnt later (the server's output, narrowing, the regression file) is
     /// added to it by the run layer.
     pub(crate) fn new(
         kind: FindingKind,
-        suspects: Vec<Suspect>,
+        suspects: Vec<Seen>,
         stats: Stats,
         seed: Seed,
         addr: String,
@@ -255,7 +64,7 @@ impl Finding {
     ) -> Self {
         Finding {
             kind,
-            suspects,
+            suspects: suspects.into_iter().map(Suspect::from).collect(),
             seed,
             addr,
             stats,
@@ -343,7 +152,7 @@ impl Finding {
     /// The case to replay first: the minimal culprit, or else the first suspect.
     pub fn best_case(&self) -> Option<&Case> {
         self.minimal()
-            .or_else(|| self.suspects.first().map(|s| &s.case))
+            .or_else(|| self.suspects.first().map(|s| &s.seen.case))
     }
 }
 
@@ -358,28 +167,7 @@ impl fmt::Display for Finding {
                 None => writeln!(f, "  server    = {}", server.command)?,
             }
         }
-        match (self.replay, self.suspects.len()) {
-            (Some((attempt, of)), _) => writeln!(
-                f,
-                "  replay    = failed on attempt {attempt} of up to {of}: this case alone reproduces it"
-            )?,
-            (None, 0) => writeln!(f, "  suspects  = none: no case was in flight")?,
-            (None, n) if self.suspects[0].paused_culprit() => writeln!(
-                f,
-                "  suspects  = 1 case, certain: it paused mid-message; the {} others in flight then are its victims",
-                n - 1
-            )?,
-            (None, 1) if self.suspects[0].state == SuspectState::Culprit => writeln!(
-                f,
-                "  suspects  = 1 case, certain: the bug shows in its own response"
-            )?,
-            (None, 1) => writeln!(f, "  suspects  = 1 case, the only one in flight")?,
-            (None, n) => writeln!(
-                f,
-                "  suspects  = {n} cases in flight or just finished; any of them may be the cause \
-                 (replay each to see which fails alone)"
-            )?,
-        }
+        self.write_suspects_line(f)?;
         if let Some(narrowed) = &self.narrowed {
             narrowed.write(f, &self.rerun)?;
         }
@@ -392,6 +180,48 @@ impl fmt::Display for Finding {
                 humantime::format_duration(budget)
             )?;
         }
+        self.write_regression(f)?;
+        self.write_cases(f)?;
+        self.write_answers_and_output(f)?;
+        for note in &self.notes {
+            writeln!(f, "note: {note}")?;
+        }
+        writeln!(f)?;
+        write!(f, "{}", self.stats)
+    }
+}
+
+/// The parts of a finding's text, in the order they are written.
+impl Finding {
+    /// How many suspects, and how sure the run is of them.
+    fn write_suspects_line(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.replay, self.suspects.len()) {
+            (Some((attempt, of)), _) => writeln!(
+                f,
+                "  replay    = failed on attempt {attempt} of up to {of}: this case alone reproduces it"
+            )?,
+            (None, 0) => writeln!(f, "  suspects  = none: no case was in flight")?,
+            (None, n) if self.suspects[0].paused_culprit() => writeln!(
+                f,
+                "  suspects  = 1 case, certain: it paused mid-message; the {} others in flight then are its victims",
+                n - 1
+            )?,
+            (None, 1) if self.suspects[0].seen.stood == Stood::Culprit => writeln!(
+                f,
+                "  suspects  = 1 case, certain: the bug shows in its own response"
+            )?,
+            (None, 1) => writeln!(f, "  suspects  = 1 case, the only one in flight")?,
+            (None, n) => writeln!(
+                f,
+                "  suspects  = {n} cases in flight or just finished; any of them may be the cause \
+                 (replay each to see which fails alone)"
+            )?,
+        }
+        Ok(())
+    }
+
+    /// What became of the regression line.
+    fn write_regression(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.regression {
             Some(RegressionNote::Written(path)) => writeln!(
                 f,
@@ -419,21 +249,26 @@ impl fmt::Display for Finding {
             )?,
             None => {}
         }
+        Ok(())
+    }
+
+    /// The one case in full, or the first suspects one line each.
+    fn write_cases(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let [only] = self.suspects.as_slice() {
             writeln!(f)?;
             writeln!(f, "the case ({})", only.progress())?;
             writeln!(
                 f,
                 "  blob      = {} ({} bytes)",
-                only.blob_origin, only.blob_len
+                only.seen.blob_origin, only.seen.blob_len
             )?;
-            let pause = only.case.pause_note();
-            writeln!(f, "  splits    = {}{pause}", only.case.splits())?;
-            if let Some(it) = only.iteration {
+            let pause = only.seen.case.pause_note();
+            writeln!(f, "  splits    = {}{pause}", only.seen.case.splits())?;
+            if let Some(it) = only.seen.iteration {
                 writeln!(f, "  delivery  = #{it} of this blob")?;
             }
-            writeln!(f, "  case      = {}", only.case)?;
-            writeln!(f, "  replay    = {}", self.rerun.line(&only.case))?;
+            writeln!(f, "  case      = {}", only.seen.case)?;
+            writeln!(f, "  replay    = {}", self.rerun.line(&only.seen.case))?;
         } else if let [first, ..] = self.suspects.as_slice() {
             // At a glance: the first few suspects, one short line each; all of them are in
             // `Finding::suspects` and in the command line's failure file.
@@ -453,9 +288,14 @@ impl fmt::Display for Finding {
                 Some(Narrowed::DiesAfter { .. } | Narrowed::Together { .. })
             );
             if self.culprit().is_none() && !blameless {
-                writeln!(f, "  replay    = {}", self.rerun.line(&first.case))?;
+                writeln!(f, "  replay    = {}", self.rerun.line(&first.seen.case))?;
             }
         }
+        Ok(())
+    }
+
+    /// The two answers that differ, and what the server printed.
+    fn write_answers_and_output(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let FindingKind::ResponseDiffers {
             expected, actual, ..
         } = &self.kind
@@ -479,11 +319,7 @@ impl fmt::Display for Finding {
                 }
             }
         }
-        for note in &self.notes {
-            writeln!(f, "note: {note}")?;
-        }
-        writeln!(f)?;
-        write!(f, "{}", self.stats)
+        Ok(())
     }
 }
 

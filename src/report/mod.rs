@@ -13,10 +13,9 @@ mod rerun;
 mod suspect;
 
 pub use failure::Failure;
+pub use finding::Finding;
 pub(crate) use finding::RegressionNote;
-pub use finding::{Finding, FindingKind};
 pub(crate) use narrowed::{Narrowed, NotNarrowed};
-pub use outcome::{Report, RunEnd};
+pub use outcome::Report;
 pub(crate) use rerun::Rerun;
 pub use suspect::Suspect;
-pub(crate) use suspect::SuspectState;

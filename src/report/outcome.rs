@@ -3,25 +3,9 @@
 use std::fmt;
 
 use crate::case::Case;
+use crate::control::RunEnd;
 use crate::rng::Seed;
 use crate::stats::Stats;
-
-/// Why a run without a finding ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum RunEnd {
-    /// Every blob was delivered the number of times `.cycles(n)` asked for.
-    CyclesDone,
-    /// The time budget ran out.
-    TimeUp,
-    /// A [`StopHandle`](crate::StopHandle) asked the run to stop.
-    Stopped,
-    /// A replayed case did not fail in any attempt.
-    ReplayPassed,
-    /// The run stopped at a finding about an answer that did not hold up when narrowed
-    /// (no case failed again alone, or only the blob sent whole did): not reported.
-    Unconfirmed,
-}
 
 /// The outcome of a run that found no bug.
 #[derive(Clone, Debug)]

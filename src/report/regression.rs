@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::case::{Case, RegressionFields, regression_fields};
 use crate::corpus::Blob;
-use crate::report::FindingKind;
+use crate::oracle::FindingKind;
 use crate::rng::{Seed, fnv1a};
 
 /// A short name for a finding kind, as regression lines write it.

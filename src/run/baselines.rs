@@ -12,8 +12,9 @@ use super::rig::Rig;
 use crate::case::Case;
 use crate::corpus::{Blob, Corpus};
 use crate::engine::{FINAL_SETTLE, Found, Stopped, deliver_whole, exit_within};
+use crate::engine::{Seen, Stood};
+use crate::oracle::FindingKind;
 use crate::oracle::{self, Baseline, Relearnt};
-use crate::report::{FindingKind, Suspect, SuspectState};
 use crate::split::Splits;
 use crate::stats::Stats;
 
@@ -70,15 +71,15 @@ pub(crate) async fn take_baselines(
     Ok(baselines)
 }
 
-fn whole_suspect(blob: &Blob) -> Suspect {
+fn whole_suspect(blob: &Blob) -> Seen {
     let case = Case::new(blob.name(), Splits::whole(blob.len()));
-    Suspect::new(case, blob, SuspectState::InFlight)
+    Seen::new(case, blob, Stood::InFlight)
 }
 
-fn found(kind: FindingKind, suspects: Vec<Suspect>) -> Stopped {
+fn found(kind: FindingKind, suspects: Vec<Seen>) -> Stopped {
     Stopped::Found(Found {
         kind,
-        suspects,
+        seen: suspects,
         stats: Stats::default(),
     })
 }

@@ -15,10 +15,12 @@ use super::tries::{Spend, dies_after, fails_again};
 use crate::case::Case;
 use crate::config::Budget;
 use crate::corpus::{Blob, Corpus};
+use crate::engine::{Seen, Stood};
 use crate::error::SetupError;
 use crate::minimize::groups::{self, Found, Replay};
 use crate::oracle::Baseline;
-use crate::report::{FindingKind, Narrowed, Suspect, SuspectState};
+use crate::oracle::FindingKind;
+use crate::report::Narrowed;
 
 /// What the search came to.
 pub(super) enum Searched<'c> {
@@ -37,7 +39,7 @@ pub(super) async fn search<'c>(
     rig: &mut Rig<'_>,
     fresh: bool,
     kind: &FindingKind,
-    suspects: &[Suspect],
+    suspects: &[Seen],
     corpus: &'c Corpus,
     baselines: &HashMap<String, Baseline>,
     budget: Budget,
@@ -49,14 +51,12 @@ pub(super) async fn search<'c>(
         order.extend(
             suspects
                 .iter()
-                .filter(|s| (s.bytes_sent > 0) == sent_something && s.state != SuspectState::Victim)
+                .filter(|s| (s.bytes_sent > 0) == sent_something && s.stood != Stood::Victim)
                 .filter_map(|s| corpus.find(s.case.blob()).map(|b| (s.case.clone(), b))),
         );
     }
     // A culprit known from its own delivery gets every try; one among many, one each.
-    let known = suspects
-        .first()
-        .is_some_and(|s| s.state == SuspectState::Culprit);
+    let known = suspects.first().is_some_and(|s| s.stood == Stood::Culprit);
     let mut replayer = Replayer {
         tries_alone: if order.len() == 1 || known {
             budget.tries

@@ -31,7 +31,7 @@ use std::time::Duration;
 
 pub use fuzz_target::FuzzTarget;
 pub use plan::Regressions;
-pub(crate) use plan::{InProcess, Plan};
+pub(crate) use plan::{InProcess, Plan, RegressionFile};
 pub(crate) use rig::check_listening;
 pub use target::{Delivery, Target};
 pub(crate) use thread::{may_block, named as named_thread, runtime, thread_error};

@@ -15,17 +15,19 @@ use super::tries::{Spend, fails_again};
 use crate::case::Case;
 use crate::config::Budget;
 use crate::corpus::{Blob, Corpus};
+use crate::engine::Seen;
 use crate::error::SetupError;
 use crate::minimize::Shrinker;
 use crate::oracle::Baseline;
-use crate::report::{FindingKind, Narrowed, NotNarrowed, Suspect};
+use crate::oracle::FindingKind;
+use crate::report::{Narrowed, NotNarrowed};
 use crate::split::Splits;
 
 /// Narrows a finding made with several (or one) suspects in flight.
 pub(crate) async fn narrow(
     rig: &mut Rig<'_>,
     kind: &FindingKind,
-    suspects: &[Suspect],
+    suspects: &[Seen],
     corpus: &Corpus,
     baselines: &HashMap<String, Baseline>,
     budget: Budget,

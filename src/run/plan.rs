@@ -7,7 +7,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::config::{OutputWatch, PortZero, Requested, Settings, env_var};
+use crate::config::{OutputWatch, PortZero, Requested, Settings, env_var, in_ci};
 use crate::control::{ProgressHook, StopHandle};
 use crate::corpus::{Blob, Corpus};
 use crate::error::{SetupError, SetupErrorKind};
@@ -76,6 +76,38 @@ impl Regressions {
     pub fn at(path: impl Into<PathBuf>) -> Self {
         Regressions::At(path.into())
     }
+
+    /// The file of a run called from thread `caller` (a test's thread bears its name), the
+    /// default one named for the test and `role` (`""` for a server, `"-client"` for a
+    /// client), and whether a finding is written to it.
+    pub(crate) fn file(&self, caller: Option<&str>, role: &str) -> Option<RegressionFile> {
+        match self {
+            Regressions::Off => None,
+            Regressions::At(path) => Some(RegressionFile {
+                path: path.clone(),
+                write: true,
+            }),
+            Regressions::Beside => {
+                let test = caller.filter(|name| *name != "main")?;
+                let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+                    .map(PathBuf::from)
+                    .or_else(|| std::env::current_dir().ok())?;
+                Some(RegressionFile {
+                    path: regression::default_path(&dir, &format!("{test}{role}")),
+                    write: !in_ci() || env_var("STUTTERFUZZ_SAVE_REGRESSIONS").is_some(),
+                })
+            }
+        }
+    }
+}
+
+/// A run's regression file, and whether a finding is written to it: a file named in code
+/// always is; the default one, under `CI`, only when `STUTTERFUZZ_SAVE_REGRESSIONS` is set
+/// (a CI checkout is thrown away).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RegressionFile {
+    pub(crate) path: PathBuf,
+    pub(crate) write: bool,
 }
 
 /// How the server under test comes to be.
@@ -173,17 +205,7 @@ impl Plan {
 
     /// The regression file of a run called from thread `caller`.
     pub(crate) fn regression_path(&self, caller: Option<&str>) -> Option<PathBuf> {
-        match &self.regressions {
-            Regressions::Off => None,
-            Regressions::At(path) => Some(path.clone()),
-            Regressions::Beside => {
-                let test = caller.filter(|name| *name != "main")?;
-                let dir = std::env::var_os("CARGO_MANIFEST_DIR")
-                    .map(PathBuf::from)
-                    .or_else(|| std::env::current_dir().ok())?;
-                Some(regression::default_path(&dir, test))
-            }
-        }
+        self.regressions.file(caller, "").map(|file| file.path)
     }
 
     /// How a report of a run called from thread `caller` says to replay a case.

@@ -10,9 +10,11 @@ use super::rig::Rig;
 use crate::case::Case;
 use crate::config::{env_var, in_ci};
 use crate::corpus::Corpus;
+use crate::engine::{Seen, Stood};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::Baseline;
-use crate::report::{Finding, FindingKind, RegressionNote, Suspect, SuspectState, regression};
+use crate::oracle::FindingKind;
+use crate::report::{Finding, RegressionNote, regression};
 use crate::stats::{Stats, StatsCollector};
 
 /// At most this many suspects are written to a regression file when no culprit is known.
@@ -21,7 +23,7 @@ const MAX_RECORDED_SUSPECTS: usize = 10;
 /// A recorded case that fails again, and what the replays delivered up to it.
 pub(crate) struct Regressed {
     pub(crate) kind: FindingKind,
-    pub(crate) suspect: Suspect,
+    pub(crate) suspect: Seen,
     pub(crate) stats: Stats,
 }
 
@@ -64,7 +66,7 @@ pub(crate) async fn replay_recorded(
         if let Some(kind) = tried.failure {
             return Ok(Some(Regressed {
                 kind,
-                suspect: Suspect::new(entry.case, blob, SuspectState::Replayed),
+                suspect: Seen::new(entry.case, blob, Stood::Replayed),
                 stats: stats.snapshot(started.elapsed()),
             }));
         }
@@ -87,9 +89,9 @@ pub(crate) async fn record(
         None => finding
             .suspects
             .iter()
-            .filter(|s| s.bytes_sent > 0)
+            .filter(|s| s.bytes_sent() > 0)
             .take(MAX_RECORDED_SUSPECTS)
-            .map(|s| &s.case)
+            .map(|s| s.case())
             .collect(),
     };
     let lines: Vec<String> = cases

@@ -8,7 +8,7 @@ use crate::case::Case;
 use crate::corpus::{Blob, Corpus};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::Baseline;
-use crate::report::FindingKind;
+use crate::oracle::FindingKind;
 use crate::stats::{Stats, StatsCollector};
 
 /// How many times a case is delivered before the replay counts as passed.

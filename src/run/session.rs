@@ -13,16 +13,16 @@ use super::regressions;
 use super::replay;
 use super::rig::Rig;
 use crate::config::Settings;
+use crate::control::RunEnd;
 use crate::corpus::{Blob, Corpus};
 use crate::delivery_log::DeliveryLog;
 use crate::engine::{self, Found, Fuzzing, Stopped};
+use crate::engine::{Seen, Stood};
 use crate::error::SetupError;
 use crate::limits;
+use crate::oracle::FindingKind;
 use crate::oracle::{self, Baseline};
-use crate::report::{
-    Failure, Finding, FindingKind, Narrowed, NotNarrowed, RegressionNote, Report, RunEnd, Suspect,
-    SuspectState,
-};
+use crate::report::{Failure, Finding, Narrowed, NotNarrowed, RegressionNote, Report};
 use crate::stats::Stats;
 
 /// How the run itself ended, before reporting.
@@ -102,7 +102,7 @@ pub(crate) async fn run(
             Some(exit) => (
                 Found {
                     kind: oracle::exited(exit),
-                    suspects: Vec::new(),
+                    seen: Vec::new(),
                     stats,
                 },
                 None,
@@ -124,7 +124,7 @@ pub(crate) async fn run(
         let narrowed = narrow::narrow(
             &mut rig,
             &found.kind,
-            &found.suspects,
+            &found.seen,
             &corpus,
             &baselines,
             settings.shrink,
@@ -144,7 +144,7 @@ pub(crate) async fn run(
         stats.unconfirmed += 1;
         stats
             .unconfirmed_cases
-            .extend(found.suspects.first().map(|s| s.case.to_string()));
+            .extend(found.seen.first().map(|s| s.case.to_string()));
         let mut notes = notes;
         notes.push(format!("{} (not reported: {why})", found.kind.headline()));
         return Ok(Report {
@@ -158,7 +158,7 @@ pub(crate) async fn run(
     }
     let mut finding = Finding::new(
         found.kind,
-        found.suspects,
+        found.seen,
         found.stats,
         settings.seed,
         addr,
@@ -234,7 +234,7 @@ async fn drive(
             Some((attempt, kind)) => Outcome::Found {
                 found: Found {
                     kind,
-                    suspects: vec![Suspect::new(case.clone(), blob, SuspectState::Replayed)],
+                    seen: vec![Seen::new(case.clone(), blob, Stood::Replayed)],
                     stats: replayed.stats,
                 },
                 replay: Some(attempt),
@@ -252,7 +252,7 @@ async fn drive(
         return Ok(Outcome::Found {
             found: Found {
                 kind: regressed.kind,
-                suspects: vec![regressed.suspect],
+                seen: vec![regressed.suspect],
                 stats: regressed.stats,
             },
             replay: None,

@@ -19,9 +19,10 @@ use crate::case::Case;
 use crate::config::Settings;
 use crate::corpus::{Blob, Corpus};
 use crate::engine::{Found, Stopped};
+use crate::engine::{Seen, Stood};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{Baseline, Response};
-use crate::report::{Failure, Finding, Rerun, Suspect, SuspectState};
+use crate::report::{Failure, Finding, Rerun};
 use crate::split::Splits;
 
 /// What a delivery through a [`Target`] got back.
@@ -251,7 +252,7 @@ impl Served<'_> {
     fn finding(&self, found: Found, rig: &Rig<'_>) -> Failure {
         Finding::new(
             found.kind,
-            found.suspects,
+            found.seen,
             found.stats,
             self.settings.seed,
             rig.transport().describe(),
@@ -314,11 +315,11 @@ impl Served<'_> {
                 chunks: tried.counts.chunks as usize,
             });
         };
-        let suspect = Suspect::new(case, blob, SuspectState::Culprit)
+        let suspect = Seen::new(case, blob, Stood::Culprit)
             .sent(tried.counts.chunks as usize, tried.counts.bytes as usize);
         let found = Found {
             kind,
-            suspects: vec![suspect],
+            seen: vec![suspect],
             stats: Default::default(),
         };
         Err(self.finding(found, rig))

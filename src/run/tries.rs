@@ -10,7 +10,7 @@ use crate::case::Case;
 use crate::corpus::Blob;
 use crate::error::SetupError;
 use crate::oracle::Baseline;
-use crate::report::FindingKind;
+use crate::oracle::FindingKind;
 use crate::split::Splits;
 
 /// What narrowing may still spend: time and deliveries.

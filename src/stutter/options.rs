@@ -153,7 +153,7 @@ pub enum Pacing {
 impl Default for Pacing {
     fn default() -> Self {
         Pacing::Adaptive {
-            fallback: Duration::from_millis(2),
+            fallback: crate::config::Requested::default().pause,
         }
     }
 }

@@ -11,7 +11,7 @@ fn a_culprit_that_fails_sent_whole_is_said_to_be_no_boundary_bug() {
         FindingKind::CheckFailed {
             message: "wrong".into(),
         },
-        vec![Suspect::new(case.clone(), &blob, SuspectState::Culprit)],
+        vec![Seen::new(case.clone(), &blob, Stood::Culprit)],
         Stats::default(),
         Seed::new(1),
         "127.0.0.1:1".into(),
@@ -42,7 +42,7 @@ fn many_suspects_are_listed_ten_at_most_with_one_replay_line() {
             let case: Case = format!("v1:ping.txt:{},{}", 1 + i % 4, 4 - i % 4)
                 .parse()
                 .unwrap();
-            Suspect::new(case, &blob, SuspectState::InFlight).sent(1, 1)
+            Seen::new(case, &blob, Stood::InFlight).sent(1, 1)
         })
         .collect();
     let finding = Finding::new(
@@ -74,7 +74,7 @@ fn cases_that_fail_only_together_are_listed_as_the_smallest_set() {
         .collect();
     let suspects = cases
         .iter()
-        .map(|c| Suspect::new(c.clone(), &blob, SuspectState::InFlight))
+        .map(|c| Seen::new(c.clone(), &blob, Stood::InFlight))
         .collect();
     let mut finding = Finding::new(
         FindingKind::ServerDied {
