@@ -1,6 +1,6 @@
 //! A property test over split patterns: `stutterfuzz::splits(len)` draws patterns (and
 //! shrinks toward fewer chunks), `Stutter::start()` keeps the server up across cases, and
-//! `Target::deliver` sends exactly one pattern. In a test of your crate this is the
+//! `RunningServer::deliver` sends exactly one pattern. In a test of your crate this is the
 //! `proptest!` block in the comment below; here proptest's runner is called by hand so that
 //! `cargo run --example property_test` shows the shrunk pattern.
 //!
@@ -20,12 +20,12 @@ mod line_server;
 use std::process::ExitCode;
 
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
-use stutterfuzz::{Stutter, Target};
+use stutterfuzz::{RunningServer, Stutter};
 
 const REQUEST: &[u8] = b"ECHO hello\nPING\n";
 
 fn main() -> ExitCode {
-    let target: Target = Stutter::serve(|listener| line_server::serve(listener, true))
+    let target: RunningServer = Stutter::serve(|listener| line_server::serve(listener, true))
         .start()
         .expect("the server starts");
     let mut runner = TestRunner::new(Config {

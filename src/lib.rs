@@ -32,12 +32,12 @@
 //! - **Replay**: [`Stutter::replay`] or `STUTTERFUZZ_REPLAY='<case>'` delivers one
 //!   recorded [`Case`] (a blob and its exact [`Splits`]) without any randomness.
 //! - **Property tests**: [`splits`] is a proptest strategy for split patterns;
-//!   [`Stutter::start`] gives a [`Target`] that delivers one chosen pattern at a time.
+//!   [`Stutter::start`] gives a [`RunningServer`] that delivers one chosen pattern at a time.
 //! - **Clients too**: [`StutterClient`] runs a client (a command, or an async function) against
 //!   answers cut into reads of their own, from a real server or recorded conversations, and
 //!   reports a [`ClientFinding`] with a [`ClientCase`] that replays it.
 //! - **Real traffic in**: [`traffic`] records blobs through a proxy or imports them from a
-//!   packet capture; a blob may be a conversation that waits for the server ([`Wait`]);
+//!   packet capture; a blob may be a conversation that waits for the server ([`WaitPoint`]);
 //!   [`Stutter::tls`] ([`TlsOptions`]) reaches servers behind TLS.
 //!
 //! ## Example
@@ -120,13 +120,13 @@ pub use client::{
 };
 pub use config::Shard;
 pub use control::{RunControl, RunEnd, StopHandle};
-pub use corpus::{Blob, BlobSummary, Heard, Until, Wait};
+pub use corpus::{Blob, BlobSummary, RecordedAnswer, WaitFor, WaitPoint};
 pub use error::{SetupError, SetupErrorKind};
 pub use oracle::FindingKind;
 pub use oracle::Response;
 pub use report::{Failure, Finding, Report, Suspect};
 pub use rng::{ParseSeedError, Seed};
-pub use run::{Delivery, Regressions, Target};
+pub use run::{DeliveryResult, Regressions, RunningServer};
 pub use server::{VALGRIND_FLAGS, valgrind};
 pub use split::{ParseSplitsError, SplitMode, Splits, splits};
 pub use stats::{OriginalStats, Stats};

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use rand::RngExt;
 
-use crate::corpus::{Blob, Wait};
+use crate::corpus::{Blob, WaitPoint};
 use crate::rng::Seed;
 use crate::split::{self, SplitMode, Splits};
 
@@ -49,7 +49,7 @@ pub struct Case {
     stall: Option<Stall>,
     slow: Option<SlowRead>,
     /// A conversation's waits; empty: the blob's own (a plain blob has none).
-    waits: Arc<[Wait]>,
+    waits: Arc<[WaitPoint]>,
     /// Sent over TLS, one record per chunk.
     tls: bool,
 }
@@ -69,7 +69,7 @@ impl Case {
 
     /// The same case, waiting for the server as `waits` say (a conversation's turns); each
     /// wait inside what the case sends is a chunk boundary too.
-    pub fn with_waits(mut self, waits: &[Wait]) -> Self {
+    pub fn with_waits(mut self, waits: &[WaitPoint]) -> Self {
         let mut waits = waits.to_vec();
         waits.sort_by_key(|w| w.at);
         for wait in &waits {
@@ -89,7 +89,7 @@ impl Case {
 
     /// Where the case waits for the server: the waits it was recorded with, or none when it
     /// takes its blob's own (a `v1` string, or a plain blob).
-    pub fn waits(&self) -> &[Wait] {
+    pub fn waits(&self) -> &[WaitPoint] {
         &self.waits
     }
 

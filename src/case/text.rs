@@ -222,7 +222,7 @@ pub(crate) fn regression_fields(case: &Case) -> (&'static str, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::corpus::Wait;
+    use crate::corpus::WaitPoint;
     use crate::split::Splits;
 
     #[test]
@@ -270,9 +270,9 @@ mod tests {
         assert_eq!("v2:a:3,1".parse::<Case>().unwrap(), case);
         let tls = case.clone().over_tls(true);
         assert_eq!(tls.to_string(), "v2:a:3,1;tls");
-        let waits = [Wait {
+        let waits = [WaitPoint {
             at: 2,
-            until: crate::corpus::Until::Bytes(5),
+            until: crate::corpus::WaitFor::Bytes(5),
         }];
         let talk = case.with_waits(&waits);
         assert_eq!(

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 
-use crate::corpus::{Until, Wait};
+use crate::corpus::{WaitFor, WaitPoint};
 
 /// What a pattern keeps as it is; everything else is `%XX`.
 const PATTERN: &AsciiSet = &NON_ALPHANUMERIC
@@ -20,14 +20,14 @@ const PATTERN: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'~');
 
 /// `waits` as one field value: `bytes=11@0,quiet=50ms@14`.
-pub(crate) fn format(waits: &[Wait]) -> String {
+pub(crate) fn format(waits: &[WaitPoint]) -> String {
     let items: Vec<String> = waits
         .iter()
         .map(|wait| {
             let until = match &wait.until {
-                Until::Bytes(n) => format!("bytes={n}"),
-                Until::Pattern(p) => format!("pattern={}", percent_encode(p, PATTERN)),
-                Until::Quiet(d) => format!("quiet={}ms", d.as_millis()),
+                WaitFor::Bytes(n) => format!("bytes={n}"),
+                WaitFor::Pattern(p) => format!("pattern={}", percent_encode(p, PATTERN)),
+                WaitFor::Quiet(d) => format!("quiet={}ms", d.as_millis()),
             };
             format!("{until}@{}", wait.at)
         })
@@ -36,20 +36,20 @@ pub(crate) fn format(waits: &[Wait]) -> String {
 }
 
 /// The waits a field value names, in order of their offsets; `None` when one does not parse.
-pub(crate) fn parse(value: &str) -> Option<Vec<Wait>> {
+pub(crate) fn parse(value: &str) -> Option<Vec<WaitPoint>> {
     let mut waits = Vec::new();
     for item in value.split(',') {
         let (until, at) = item.rsplit_once('@')?;
         let at = at.parse().ok()?;
         let until = match until.split_once('=')? {
-            ("bytes", n) => Until::Bytes(n.parse().ok()?),
-            ("pattern", p) if !p.is_empty() => Until::Pattern(percent_decode_str(p).collect()),
+            ("bytes", n) => WaitFor::Bytes(n.parse().ok()?),
+            ("pattern", p) if !p.is_empty() => WaitFor::Pattern(percent_decode_str(p).collect()),
             ("quiet", ms) => {
-                Until::Quiet(Duration::from_millis(ms.strip_suffix("ms")?.parse().ok()?))
+                WaitFor::Quiet(Duration::from_millis(ms.strip_suffix("ms")?.parse().ok()?))
             }
             _ => return None,
         };
-        waits.push(Wait { at, until });
+        waits.push(WaitPoint { at, until });
     }
     waits.sort_by_key(|w| w.at);
     Some(waits)
@@ -62,17 +62,17 @@ mod tests {
     #[test]
     fn waits_round_trip_with_any_pattern() {
         let waits = vec![
-            Wait {
+            WaitPoint {
                 at: 0,
-                until: Until::Bytes(11),
+                until: WaitFor::Bytes(11),
             },
-            Wait {
+            WaitPoint {
                 at: 8,
-                until: Until::Pattern(b"250 OK;a:b,c@d=e%\r\n\xff".to_vec()),
+                until: WaitFor::Pattern(b"250 OK;a:b,c@d=e%\r\n\xff".to_vec()),
             },
-            Wait {
+            WaitPoint {
                 at: 14,
-                until: Until::Quiet(Duration::from_millis(50)),
+                until: WaitFor::Quiet(Duration::from_millis(50)),
             },
         ];
         let text = format(&waits);

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::corpus::{Corpus, Heard, recorded_answers};
+use crate::corpus::{Corpus, RecordedAnswer, recorded_answers};
 use crate::error::{SetupError, SetupErrorKind};
 
 /// One recorded conversation: what the client sent, and what the server answered after
@@ -16,7 +16,7 @@ use crate::error::{SetupError, SetupErrorKind};
 pub(crate) struct Recorded {
     pub(crate) name: String,
     pub(crate) sent: Vec<u8>,
-    pub(crate) heard: Vec<Heard>,
+    pub(crate) heard: Vec<RecordedAnswer>,
 }
 
 impl Recorded {
@@ -100,7 +100,7 @@ mod tests {
         Recorded {
             name: name.into(),
             sent: sent.to_vec(),
-            heard: vec![Heard {
+            heard: vec![RecordedAnswer {
                 at: sent.len(),
                 bytes: b"ok\r\n".to_vec(),
             }],

@@ -37,7 +37,7 @@ pub(crate) const HEADER: &str = "#~ stutterfuzz conversation";
 
 /// What to wait for.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Until {
+pub enum WaitFor {
     /// The server has sent this many bytes in all.
     Bytes(u64),
     /// These bytes show in what the server sent since the previous wait ended.
@@ -46,32 +46,33 @@ pub enum Until {
     Quiet(Duration),
 }
 
-/// A wait: before the byte at offset `at` of the blob, wait `until`.
+/// A point of a conversation where the client waits for the server: before the byte at
+/// offset `at` of the blob, it waits `until`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Wait {
+pub struct WaitPoint {
     /// The offset in the blob's bytes.
     pub at: usize,
     /// What for.
-    pub until: Until,
+    pub until: WaitFor,
 }
 
 /// What the server sent while the client had sent `at` bytes: kept in recorded files, never
 /// sent.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Heard {
+pub struct RecordedAnswer {
     /// The client's bytes sent by then.
     pub at: usize,
     /// What the server sent.
     pub bytes: Vec<u8>,
 }
 
-impl Heard {
+impl RecordedAnswer {
     /// Adds to `heard` what the server sent while the client had sent `at` bytes: joined to
     /// the last piece when that came at the same place.
-    pub(crate) fn add(heard: &mut Vec<Heard>, at: usize, bytes: &[u8]) {
+    pub(crate) fn add(heard: &mut Vec<RecordedAnswer>, at: usize, bytes: &[u8]) {
         match heard.last_mut() {
             Some(last) if last.at == at => last.bytes.extend_from_slice(bytes),
-            _ => heard.push(Heard {
+            _ => heard.push(RecordedAnswer {
                 at,
                 bytes: bytes.to_vec(),
             }),
@@ -89,7 +90,7 @@ const HEARD_KEPT: usize = 4096;
 const HEARD_TEXT: &AsciiSet = &CONTROLS.add(b'%');
 
 /// A conversation's bytes and waits.
-pub(crate) type Parts = (Vec<u8>, Vec<Wait>);
+pub(crate) type Parts = (Vec<u8>, Vec<WaitPoint>);
 
 /// The bytes and waits of a conversation file, or `None` when `file` is no conversation
 /// (a plain blob). `Err` names the line that does not parse.
@@ -119,7 +120,7 @@ pub(crate) fn parse(file: &[u8]) -> Option<Result<Parts, String>> {
                 i + 2
             )));
         };
-        waits.push(Wait {
+        waits.push(WaitPoint {
             at: bytes.len(),
             until,
         });
@@ -138,7 +139,7 @@ fn body(file: &[u8]) -> Option<&[u8]> {
 /// sent before it (the `#~ heard` lines, decoded): what a stand-in server answers a client
 /// with. `None` when `file` is no conversation; `Err` names a line that cannot be served (an
 /// answer cut short when it was recorded).
-pub(crate) fn heard(file: &[u8]) -> Option<Result<Vec<Heard>, String>> {
+pub(crate) fn heard(file: &[u8]) -> Option<Result<Vec<RecordedAnswer>, String>> {
     let rest = body(file)?;
     let mut sent = 0;
     let mut heard = Vec::new();
@@ -164,7 +165,7 @@ pub(crate) fn heard(file: &[u8]) -> Option<Result<Vec<Heard>, String>> {
             )));
         }
         let bytes: Vec<u8> = percent_encoding::percent_decode(text).collect();
-        Heard::add(&mut heard, sent, &bytes);
+        RecordedAnswer::add(&mut heard, sent, &bytes);
     }
     Some(Ok(heard))
 }
@@ -178,15 +179,15 @@ fn directive(line: &[u8]) -> Option<(&[u8], bool)> {
         .or_else(|| line.strip_prefix(b"#~+ ").map(|d| (d, true)))
 }
 
-fn directive_until(text: &str) -> Option<Until> {
+fn directive_until(text: &str) -> Option<WaitFor> {
     let (key, value) = text.strip_prefix("wait ")?.split_once('=')?;
     match key {
-        "bytes" => value.parse().ok().map(Until::Bytes),
-        "pattern" if !value.is_empty() => Some(Until::Pattern(value.as_bytes().to_vec())),
+        "bytes" => value.parse().ok().map(WaitFor::Bytes),
+        "pattern" if !value.is_empty() => Some(WaitFor::Pattern(value.as_bytes().to_vec())),
         "quiet" => value
             .parse()
             .ok()
-            .map(|ms| Until::Quiet(Duration::from_millis(ms))),
+            .map(|ms| WaitFor::Quiet(Duration::from_millis(ms))),
         _ => None,
     }
 }
@@ -222,7 +223,7 @@ fn place(bytes: &[u8], at: usize) -> usize {
 /// The same conversation as a file: each wait, and what the server said (`heard`), at its
 /// place ([`place`]). Where that place is mid-line (a binary protocol), the directive is
 /// glued (`#~+`): the file adds a line end before it that is not the blob's.
-pub(crate) fn write(bytes: &[u8], waits: &[Wait], heard: &[Heard]) -> Vec<u8> {
+pub(crate) fn write(bytes: &[u8], waits: &[WaitPoint], heard: &[RecordedAnswer]) -> Vec<u8> {
     // (offset, order, line): at one offset, what was heard comes before the wait it answers.
     let mut lines: Vec<(usize, u8, String)> = Vec::new();
     for wait in waits
@@ -230,9 +231,9 @@ pub(crate) fn write(bytes: &[u8], waits: &[Wait], heard: &[Heard]) -> Vec<u8> {
         .filter(|w| can_wait_at(bytes, w.at) && w.at <= bytes.len())
     {
         let until = match &wait.until {
-            Until::Bytes(n) => format!("bytes={n}"),
-            Until::Pattern(p) => format!("pattern={}", String::from_utf8_lossy(p)),
-            Until::Quiet(d) => format!("quiet={}", d.as_millis()),
+            WaitFor::Bytes(n) => format!("bytes={n}"),
+            WaitFor::Pattern(p) => format!("pattern={}", String::from_utf8_lossy(p)),
+            WaitFor::Quiet(d) => format!("quiet={}", d.as_millis()),
         };
         lines.push((wait.at, 1, format!("#~ wait {until}\n")));
     }
@@ -275,17 +276,17 @@ mod tests {
         assert_eq!(
             waits,
             [
-                Wait {
+                WaitPoint {
                     at: 0,
-                    until: Until::Bytes(11)
+                    until: WaitFor::Bytes(11)
                 },
-                Wait {
+                WaitPoint {
                     at: 8,
-                    until: Until::Pattern(b"250".to_vec())
+                    until: WaitFor::Pattern(b"250".to_vec())
                 },
-                Wait {
+                WaitPoint {
                     at: 14,
-                    until: Until::Quiet(Duration::from_millis(50))
+                    until: WaitFor::Quiet(Duration::from_millis(50))
                 },
             ]
         );
@@ -298,20 +299,20 @@ mod tests {
     #[test]
     fn what_the_server_said_is_written_for_the_reader_and_never_sent() {
         let bytes = b"PING\r\nQUIT\r\n".to_vec();
-        let waits = [Wait {
+        let waits = [WaitPoint {
             at: 6,
-            until: Until::Bytes(11),
+            until: WaitFor::Bytes(11),
         }];
         let heard = [
-            Heard {
+            RecordedAnswer {
                 at: 0,
                 bytes: b"220 ok\r\n".to_vec(),
             },
-            Heard {
+            RecordedAnswer {
                 at: 3,
                 bytes: b"+PONG 100%\r\n".to_vec(),
             },
-            Heard {
+            RecordedAnswer {
                 at: 12,
                 bytes: vec![b'x'; HEARD_KEPT + 5],
             },
@@ -331,16 +332,16 @@ mod tests {
         // Two length-prefixed requests, no line ends: each answer and each wait stands right
         // after the bytes it followed, on a glued line.
         let bytes = [0u8, 3, 1, 2, 3, 0, 1, 9];
-        let waits = [Wait {
+        let waits = [WaitPoint {
             at: 5,
-            until: Until::Bytes(2),
+            until: WaitFor::Bytes(2),
         }];
         let heard_list = [
-            Heard {
+            RecordedAnswer {
                 at: 5,
                 bytes: vec![0, 0],
             },
-            Heard {
+            RecordedAnswer {
                 at: 8,
                 bytes: vec![0, 1],
             },
@@ -370,11 +371,11 @@ mod tests {
     #[test]
     fn recorded_answers_are_read_back_at_the_bytes_they_followed() {
         let heard_list = [
-            Heard {
+            RecordedAnswer {
                 at: 0,
                 bytes: b"220 ok\r\n".to_vec(),
             },
-            Heard {
+            RecordedAnswer {
                 at: 6,
                 bytes: b"+PONG 100%\r\n".to_vec(),
             },
@@ -385,7 +386,7 @@ mod tests {
         let long = write(
             b"GET\n",
             &[],
-            &[Heard {
+            &[RecordedAnswer {
                 at: 4,
                 bytes: vec![b'x'; HEARD_KEPT + 1],
             }],

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 mod conversation;
 
-pub use conversation::{Heard, Until, Wait};
+pub use conversation::{RecordedAnswer, WaitFor, WaitPoint};
 pub(crate) use conversation::{
     can_wait_at, heard as recorded_answers, write as write_conversation,
 };
@@ -24,7 +24,7 @@ pub struct Blob {
     path: Option<PathBuf>,
     bytes: Arc<[u8]>,
     /// For a conversation: where it waits for the server, and what for.
-    waits: Arc<[Wait]>,
+    waits: Arc<[WaitPoint]>,
 }
 
 impl Blob {
@@ -42,10 +42,10 @@ impl Blob {
     pub fn conversation(
         name: impl Into<String>,
         bytes: impl Into<Vec<u8>>,
-        waits: impl Into<Vec<Wait>>,
+        waits: impl Into<Vec<WaitPoint>>,
     ) -> Self {
         let mut blob = Blob::new(name, bytes);
-        let mut waits: Vec<Wait> = waits.into();
+        let mut waits: Vec<WaitPoint> = waits.into();
         waits.retain(|w| w.at <= blob.bytes.len());
         waits.sort_by_key(|w| w.at);
         blob.waits = Arc::from(waits);
@@ -53,18 +53,18 @@ impl Blob {
     }
 
     /// The same bytes under the same name, waiting as `waits` say (a recorded case's own).
-    pub(crate) fn with_waits(&self, waits: &[Wait]) -> Blob {
+    pub(crate) fn with_waits(&self, waits: &[WaitPoint]) -> Blob {
         let mut blob = Blob::conversation(self.name.clone(), self.bytes.to_vec(), waits);
         blob.path = self.path.clone();
         blob
     }
 
     /// Where a conversation waits for the server (none for a plain blob).
-    pub fn waits(&self) -> &[Wait] {
+    pub fn waits(&self) -> &[WaitPoint] {
         &self.waits
     }
 
-    pub(crate) fn shared_waits(&self) -> Arc<[Wait]> {
+    pub(crate) fn shared_waits(&self) -> Arc<[WaitPoint]> {
         Arc::clone(&self.waits)
     }
 

@@ -17,7 +17,7 @@ use super::socket::{Opened, Reader, open, write_chunk};
 use super::stall::{PauseProbe, Paused, ProbeSent};
 use super::turns;
 use crate::case::{SlowRead, Stall};
-use crate::corpus::Wait;
+use crate::corpus::WaitPoint;
 use crate::platform::{
     enable_fastopen, is_local_exhaustion, is_out_of_local_ports, make_slow_reader,
 };
@@ -33,7 +33,7 @@ pub(crate) struct Connection {
     pub(crate) addr: SocketAddr,
     pub(crate) bytes: Arc<[u8]>,
     /// Where a conversation waits for the server.
-    pub(crate) waits: Arc<[Wait]>,
+    pub(crate) waits: Arc<[WaitPoint]>,
     pub(crate) splits: Splits,
     pub(crate) fastopen: bool,
     pub(crate) connect_timeout: Duration,

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::corpus::{Until, Wait};
+use crate::corpus::{WaitFor, WaitPoint};
 
 /// What the server has said so far, as the reader heard it, shared with the writer of a
 /// conversation.
@@ -51,7 +51,7 @@ impl SoFar {
     }
 
     /// Waits (at most `limit`) for every wait at offset `at`.
-    pub(crate) async fn wait_at(&self, waits: &[Wait], at: usize, limit: Duration) {
+    pub(crate) async fn wait_at(&self, waits: &[WaitPoint], at: usize, limit: Duration) {
         for wait in waits.iter().filter(|w| w.at == at) {
             let _ = timeout(limit, self.until(&wait.until)).await;
             // The next turn's pattern is looked for in what comes after this wait.
@@ -60,7 +60,7 @@ impl SoFar {
         }
     }
 
-    async fn until(&self, until: &Until) {
+    async fn until(&self, until: &WaitFor) {
         let (start, began) = {
             let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
             (state.turn_began, Instant::now())
@@ -75,8 +75,8 @@ impl SoFar {
                     return;
                 }
                 match until {
-                    Until::Bytes(n) if state.received >= *n => return,
-                    Until::Pattern(p) => {
+                    WaitFor::Bytes(n) if state.received >= *n => return,
+                    WaitFor::Pattern(p) => {
                         let new = (state.received - start).min(state.bytes.len() as u64) as usize;
                         let since = &state.bytes[state.bytes.len() - new..];
                         if since.windows(p.len()).any(|w| w == p.as_slice()) {
@@ -84,14 +84,14 @@ impl SoFar {
                         }
                         None
                     }
-                    Until::Quiet(d) => {
+                    WaitFor::Quiet(d) => {
                         let from = state.last.map_or(began, |l| l.max(began));
                         if Instant::now() >= from + *d {
                             return;
                         }
                         Some(from + *d)
                     }
-                    Until::Bytes(_) => None,
+                    WaitFor::Bytes(_) => None,
                 }
             };
             match quiet_until {
@@ -111,8 +111,8 @@ impl SoFar {
 mod tests {
     use super::*;
 
-    fn wait(at: usize, until: Until) -> Vec<Wait> {
-        vec![Wait { at, until }]
+    fn wait(at: usize, until: WaitFor) -> Vec<WaitPoint> {
+        vec![WaitPoint { at, until }]
     }
 
     #[tokio::test]
@@ -120,16 +120,16 @@ mod tests {
         let so_far = SoFar::default();
         let limit = Duration::from_millis(300);
         so_far.got(b"220 ready\r\n");
-        so_far.wait_at(&wait(0, Until::Bytes(11)), 0, limit).await;
+        so_far.wait_at(&wait(0, WaitFor::Bytes(11)), 0, limit).await;
         // The answer to the next part comes before its wait begins: it counts.
         so_far.got(b"PONG\r\n");
         let started = Instant::now();
-        let pong = wait(5, Until::Pattern(b"PONG".to_vec()));
+        let pong = wait(5, WaitFor::Pattern(b"PONG".to_vec()));
         so_far.wait_at(&pong, 5, limit).await;
         assert!(started.elapsed() < limit, "{:?}", started.elapsed());
         // What came before the previous wait ended does not.
         let started = Instant::now();
-        let again = wait(9, Until::Pattern(b"PONG".to_vec()));
+        let again = wait(9, WaitFor::Pattern(b"PONG".to_vec()));
         so_far.wait_at(&again, 9, limit).await;
         assert!(started.elapsed() >= limit, "{:?}", started.elapsed());
     }

@@ -11,7 +11,7 @@
 use std::fmt;
 
 use super::plan::Plan;
-use super::target::{Delivery, Target};
+use super::running_server::{DeliveryResult, RunningServer};
 use crate::case::{Case, InputError, case_of_input, input_of_case};
 use crate::corpus::Blob;
 use crate::error::{SetupError, SetupErrorKind};
@@ -20,7 +20,7 @@ use crate::report::Failure;
 /// A server kept up for a fuzzer's inputs. Made by
 /// [`Stutter::fuzz_target`](crate::Stutter::fuzz_target); stops the server when dropped.
 pub struct FuzzTarget {
-    target: Target,
+    target: RunningServer,
     blobs: Vec<Blob>,
 }
 
@@ -49,7 +49,7 @@ impl FuzzTarget {
         // server's kernel may hold back 40 ms).
         let mut plan = plan.clone();
         plan.for_fuzzer = true;
-        let target = Target::start(&plan)?;
+        let target = RunningServer::start(&plan)?;
         // A fuzzer's panic hook aborts the process at once: a server's panic must become a
         // finding first, so that the abort that follows comes with the case string.
         crate::server::keep_server_panics();
@@ -75,7 +75,7 @@ impl FuzzTarget {
     /// # Errors
     /// [`Failure::Finding`] for a failing case; [`Failure::Setup`] when the server cannot be
     /// restarted.
-    pub fn try_run(&self, input: &[u8]) -> Result<Delivery, Failure> {
+    pub fn try_run(&self, input: &[u8]) -> Result<DeliveryResult, Failure> {
         let case = self.case(input);
         let blob = self
             .blobs

@@ -10,7 +10,7 @@
 //! - [`culprit`]: the search for the suspect that fails alone (group testing on fresh servers);
 //! - [`tries`]: what narrowing and the culprit search ask the rig, and what they may spend;
 //! - [`replay`]: one recorded case, delivered a few times;
-//! - [`target`]: a server kept up for single deliveries (property tests);
+//! - [`running_server`]: a server kept up for single deliveries (property tests);
 //! - [`fuzz_target`]: the same for a coverage-guided fuzzer's inputs;
 //! - [`thread`]: the thread and runtime of a blocking entry point.
 
@@ -22,8 +22,8 @@ mod plan;
 mod regressions;
 mod replay;
 mod rig;
+mod running_server;
 mod session;
-mod target;
 mod thread;
 mod tries;
 
@@ -33,7 +33,7 @@ pub use fuzz_target::FuzzTarget;
 pub use plan::Regressions;
 pub(crate) use plan::{InProcess, Plan, RegressionFile};
 pub(crate) use rig::check_listening;
-pub use target::{Delivery, Target};
+pub use running_server::{DeliveryResult, RunningServer};
 pub(crate) use thread::{may_block, named as named_thread, runtime, thread_error};
 
 use crate::case::Case;

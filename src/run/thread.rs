@@ -1,6 +1,7 @@
 //! Where a run gets a thread and a runtime of its own: the blocking entry points and a
-//! [`Target`](crate::Target) each run on one, so they work from a plain `#[test]` and from
-//! a multi-threaded runtime alike. The one place that builds them, and says why it could not.
+//! [`RunningServer`](crate::RunningServer) each run on one, so they work from a plain `#[test]`
+//! and from a multi-threaded runtime alike. The one place that builds them, and says why it
+//! could not.
 
 use crate::error::{SetupError, SetupErrorKind};
 

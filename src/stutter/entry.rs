@@ -8,7 +8,7 @@ use crate::case::Case;
 use crate::corpus::BlobSummary;
 use crate::error::SetupError;
 use crate::report::{Failure, Report};
-use crate::run::{self, FuzzTarget, Target};
+use crate::run::{self, FuzzTarget, RunningServer};
 
 impl Stutter {
     /// The first `n` cases this configuration delivers, in order, without touching the
@@ -27,12 +27,12 @@ impl Stutter {
     /// ```no_run
     /// use std::process::Command;
     /// use proptest::prelude::*;
-    /// use stutterfuzz::{Stutter, Target};
+    /// use stutterfuzz::{RunningServer, Stutter};
     ///
     /// const REQUEST: &[u8] = b"SET session:42 alice\nGET session:42\n";
     ///
-    /// fn target() -> &'static Target {
-    ///     static TARGET: std::sync::OnceLock<Target> = std::sync::OnceLock::new();
+    /// fn target() -> &'static RunningServer {
+    ///     static TARGET: std::sync::OnceLock<RunningServer> = std::sync::OnceLock::new();
     ///     TARGET.get_or_init(|| {
     ///         let mut server = Command::new("target/debug/myserver");
     ///         server.args(["--listen", "{addr}"]);
@@ -54,8 +54,8 @@ impl Stutter {
     ///
     /// # Errors
     /// A setup error if the server does not start or nothing listens at the address.
-    pub fn start(&self) -> Result<Target, Failure> {
-        Target::start(&self.plan)
+    pub fn start(&self) -> Result<RunningServer, Failure> {
+        RunningServer::start(&self.plan)
     }
 
     /// Starts the server for a coverage-guided fuzzer: each input becomes a case of one of

@@ -17,7 +17,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 use super::{TrafficError, blob_name, error};
-use crate::corpus::{Heard, Until, Wait, can_wait_at, write_conversation};
+use crate::corpus::{RecordedAnswer, WaitFor, WaitPoint, can_wait_at, write_conversation};
 
 /// What a recording session wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,14 +34,14 @@ pub struct Recorded {
 #[derive(Default)]
 struct Recording {
     bytes: Vec<u8>,
-    waits: Vec<Wait>,
-    heard: Vec<Heard>,
+    waits: Vec<WaitPoint>,
+    heard: Vec<RecordedAnswer>,
 }
 
 impl Recording {
     /// The server sent `bytes` now: after the client's bytes so far.
     fn heard(&mut self, bytes: &[u8]) {
-        Heard::add(&mut self.heard, self.bytes.len(), bytes);
+        RecordedAnswer::add(&mut self.heard, self.bytes.len(), bytes);
     }
 }
 
@@ -170,9 +170,9 @@ async fn pass(client: TcpStream, upstream: SocketAddr, kept: Kept) -> Kept {
                 // a line or are binary: the client waited for it. (A text client's pause
                 // mid-line is no turn.)
                 if heard_now > heard_before && can_wait_at(&recording.bytes, at) {
-                    recording.waits.push(Wait {
+                    recording.waits.push(WaitPoint {
                         at,
-                        until: Until::Bytes(heard_now),
+                        until: WaitFor::Bytes(heard_now),
                     });
                     heard_before = heard_now;
                 }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::corpus::{Heard, Until, Wait, can_wait_at};
+use crate::corpus::{RecordedAnswer, WaitFor, WaitPoint, can_wait_at};
 
 /// One captured TCP segment of a connection to the server.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,10 +39,10 @@ pub struct Stream {
     pub bytes: Vec<u8>,
     /// Where the client, at its start or after a line end, sent more only once the server
     /// had sent more (a greeting, an answer it waited for): its turns.
-    pub waits: Vec<Wait>,
+    pub waits: Vec<WaitPoint>,
     /// What the server sent, each piece after the client bytes the capture saw before it
     /// (up to the first byte the capture lost of the server's side).
-    pub heard: Vec<Heard>,
+    pub heard: Vec<RecordedAnswer>,
 }
 
 /// A stream the capture lost part of.
@@ -185,9 +185,9 @@ fn finish((client, server): (SocketAddr, SocketAddr), open: Open) -> Result<Stre
         }
         let heard = heard_by(time);
         if heard > heard_before && can_wait_at(&bytes, bytes.len()) {
-            waits.push(Wait {
+            waits.push(WaitPoint {
                 at: bytes.len(),
-                until: Until::Bytes(heard),
+                until: WaitFor::Bytes(heard),
             });
             heard_before = heard;
         }
@@ -211,8 +211,8 @@ fn finish((client, server): (SocketAddr, SocketAddr), open: Open) -> Result<Stre
 fn server_said(
     server_side: Vec<(i64, Duration, Vec<u8>)>,
     sent_by: &[(Duration, usize)],
-) -> Vec<Heard> {
-    let mut heard: Vec<Heard> = Vec::new();
+) -> Vec<RecordedAnswer> {
+    let mut heard: Vec<RecordedAnswer> = Vec::new();
     let mut have = 0i64;
     for (offset, time, payload) in server_side {
         if offset > have {
@@ -229,7 +229,7 @@ fn server_said(
             .map(|(_, end)| *end)
             .max()
             .unwrap_or(0);
-        Heard::add(&mut heard, at, &payload[skip..]);
+        RecordedAnswer::add(&mut heard, at, &payload[skip..]);
     }
     heard
 }
@@ -273,13 +273,13 @@ mod tests {
         assert_eq!(
             stream.waits,
             [
-                Wait {
+                WaitPoint {
                     at: 0,
-                    until: Until::Bytes(11)
+                    until: WaitFor::Bytes(11)
                 },
-                Wait {
+                WaitPoint {
                     at: 8,
-                    until: Until::Bytes(15)
+                    until: WaitFor::Bytes(15)
                 },
             ]
         );
@@ -287,11 +287,11 @@ mod tests {
         assert_eq!(
             stream.heard,
             [
-                Heard {
+                RecordedAnswer {
                     at: 0,
                     bytes: b"220 ready\r\n".to_vec()
                 },
-                Heard {
+                RecordedAnswer {
                     at: 8,
                     bytes: b"+OK\n".to_vec()
                 },

@@ -13,7 +13,7 @@ use stutterfuzz::Shrinking;
 use common::{blob_dir, fixture_command};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestError, TestRunner};
-use stutterfuzz::{Failure, FindingKind, Splits, Stutter, Target};
+use stutterfuzz::{Failure, FindingKind, RunningServer, Splits, Stutter};
 
 fn culprit_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/culprit")
@@ -140,7 +140,7 @@ fn the_default_mix_sends_one_byte_first_chunks() {
 
 const REQUEST: &[u8] = b"SET session:42 alice\nGET session:42\n";
 
-fn buggy_target() -> Target {
+fn buggy_target() -> RunningServer {
     common::stutter("127.0.0.1:0")
         .server(fixture_command("line-server-buggy", None))
         .start()
@@ -179,8 +179,8 @@ fn a_property_test_finds_the_split_bug_and_shrinks_it_to_three_chunks_at_most() 
     }
 }
 
-fn shared_target() -> &'static Target {
-    static TARGET: std::sync::OnceLock<Target> = std::sync::OnceLock::new();
+fn shared_target() -> &'static RunningServer {
+    static TARGET: std::sync::OnceLock<RunningServer> = std::sync::OnceLock::new();
     TARGET.get_or_init(buggy_target)
 }
 

@@ -25,14 +25,14 @@ use crate::oracle::{Baseline, Response};
 use crate::report::{Failure, Finding, Rerun};
 use crate::split::Splits;
 
-/// What a delivery through a [`Target`] got back.
+/// What a delivery through a [`RunningServer`] got back.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Delivery {
+pub struct DeliveryResult {
     response: Response,
     chunks: usize,
 }
 
-impl Delivery {
+impl DeliveryResult {
     /// What the server answered.
     pub fn response(&self) -> &Response {
         &self.response
@@ -46,12 +46,12 @@ impl Delivery {
 
 /// Where the target's thread sends a delivery's result: a thread waiting on it, or a task.
 enum Reply {
-    Blocking(mpsc::Sender<Result<Delivery, Failure>>),
-    Async(tokio::sync::oneshot::Sender<Result<Delivery, Failure>>),
+    Blocking(mpsc::Sender<Result<DeliveryResult, Failure>>),
+    Async(tokio::sync::oneshot::Sender<Result<DeliveryResult, Failure>>),
 }
 
 impl Reply {
-    fn send(self, result: Result<Delivery, Failure>) {
+    fn send(self, result: Result<DeliveryResult, Failure>) {
         match self {
             Reply::Blocking(tx) => {
                 let _ = tx.send(result);
@@ -71,19 +71,19 @@ struct Request {
 
 /// A running server that takes one delivery at a time. Made by [`Stutter::start`](crate::Stutter::start); stops the
 /// server when dropped.
-pub struct Target {
+pub struct RunningServer {
     requests: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Request>>>,
     worker: Mutex<Option<JoinHandle<()>>>,
 }
 
-impl fmt::Debug for Target {
+impl fmt::Debug for RunningServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Target").finish_non_exhaustive()
+        f.debug_struct("RunningServer").finish_non_exhaustive()
     }
 }
 
-impl Target {
-    pub(crate) fn start(plan: &Plan) -> Result<Target, Failure> {
+impl RunningServer {
+    pub(crate) fn start(plan: &Plan) -> Result<RunningServer, Failure> {
         let (requests, inbox) = tokio::sync::mpsc::unbounded_channel::<Request>();
         let (ready_tx, ready_rx) = mpsc::channel::<Result<(), Failure>>();
         let plan = plan.clone();
@@ -98,7 +98,7 @@ impl Target {
                 }
             })
             .map_err(|e| thread::thread_error("target", e))?;
-        let target = Target {
+        let target = RunningServer {
             requests: Mutex::new(Some(requests)),
             worker: Mutex::new(Some(worker)),
         };
@@ -122,16 +122,20 @@ impl Target {
     /// This blocks the calling thread until the delivery is judged: from async code, use
     /// [`deliver_async`](Self::deliver_async). On the only thread of a current-thread
     /// runtime it is refused at once (a server on that runtime could not answer).
-    pub fn deliver(&self, blob: impl AsRef<[u8]>, splits: &Splits) -> Result<Delivery, Failure> {
-        thread::may_block("Target::deliver", "deliver_async")?;
+    pub fn deliver(
+        &self,
+        blob: impl AsRef<[u8]>,
+        splits: &Splits,
+    ) -> Result<DeliveryResult, Failure> {
+        thread::may_block("RunningServer::deliver", "deliver_async")?;
         let (blob, case) = unnamed(blob.as_ref(), splits);
         self.deliver_case(&blob, &case)
     }
 
     /// Delivers `case` of `blob` as [`deliver`](Self::deliver) does: its chunks, its slow
     /// reads, its conversation's waits.
-    pub(crate) fn deliver_case(&self, blob: &Blob, case: &Case) -> Result<Delivery, Failure> {
-        thread::may_block("Target::deliver", "deliver_async")?;
+    pub(crate) fn deliver_case(&self, blob: &Blob, case: &Case) -> Result<DeliveryResult, Failure> {
+        thread::may_block("RunningServer::deliver", "deliver_async")?;
         let (reply, answer) = mpsc::channel();
         self.send(blob, case, Reply::Blocking(reply))?;
         answer
@@ -147,7 +151,7 @@ impl Target {
         &self,
         blob: impl AsRef<[u8]>,
         splits: &Splits,
-    ) -> Result<Delivery, Failure> {
+    ) -> Result<DeliveryResult, Failure> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let (blob, case) = unnamed(blob.as_ref(), splits);
         self.send(&blob, &case, Reply::Async(reply))?;
@@ -187,7 +191,7 @@ impl Target {
     }
 }
 
-impl Drop for Target {
+impl Drop for RunningServer {
     fn drop(&mut self) {
         self.stop();
     }
@@ -292,7 +296,7 @@ impl Served<'_> {
         rig: &mut Rig<'_>,
         blob: &Blob,
         case: Case,
-    ) -> Result<Delivery, Failure> {
+    ) -> Result<DeliveryResult, Failure> {
         let splits = case.splits();
         if splits.total() > blob.len() {
             return Err(SetupError::new(
@@ -308,7 +312,7 @@ impl Served<'_> {
         let baseline = self.baseline(rig, blob).await?;
         let tried = rig.try_case(&case, blob, baseline.as_ref()).await?;
         let Some(kind) = tried.failure else {
-            return Ok(Delivery {
+            return Ok(DeliveryResult {
                 response: tried
                     .response
                     .unwrap_or_else(|| Response::new(Vec::new(), true)),
