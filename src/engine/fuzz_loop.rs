@@ -120,14 +120,7 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
         deferred: VecDeque::new(),
         blobs: run.corpus.blobs().len(),
     };
-    let mut stats = StatsCollector::new(
-        run.corpus.blobs().iter().map(|b| (b.name(), b.len())),
-        run.transport.pacing.cycle_len(),
-    );
-    for blob in run.corpus.blobs() {
-        stats.watch_records(blob.name(), blob.bytes());
-    }
-    let mut book = Book::new(stats, settings.connections * 2);
+    let mut book = new_book(&run);
     let deadline = book
         .started
         .checked_add(settings.budget)
@@ -161,47 +154,14 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
             let Some((blob, drawn)) = queue.next() else {
                 break;
             };
-            let listen = run
-                .oracles
-                .listen(run.baselines.get(blob.name()), run.transport.linger);
-            let connection = run.transport.connection(blob, &drawn, listen);
-            let progress = Arc::new(Progress::default());
-            let task_progress = Arc::clone(&progress);
-            let handle = tasks.spawn(async move { connection.run(&task_progress).await });
-            let running = Running {
-                blob,
-                drawn,
-                progress,
-                started: Instant::now(),
-                abort: handle.clone(),
-            };
-            book.running.insert(handle.id(), running);
+            launch(&run, &mut book, &mut tasks, blob, drawn);
         }
         if tasks.is_empty() {
             if doubtful.is_empty() {
                 break RunEnd::CyclesDone;
             }
             drain_until = None;
-            // A pause that starved the others first: their own doubts may be its doing.
-            doubtful.sort_by_key(|d| d.victims.is_none());
-            for doubt in std::mem::take(&mut doubtful) {
-                match confirm_alone(
-                    &mut run,
-                    &mut book,
-                    doubt.running,
-                    &doubt.kind,
-                    &doubt.delivered,
-                )
-                .await
-                {
-                    None => {}
-                    Some(Stopped::Found(mut found)) => {
-                        found.seen.extend(doubt.victims.unwrap_or_default());
-                        return Err(Stopped::Found(found));
-                    }
-                    Some(stopped) => return Err(stopped),
-                }
-            }
+            confirm_doubts(&mut run, &mut book, &mut doubtful).await?;
             continue;
         }
         tokio::select! {
@@ -213,17 +173,7 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
                 }
             } => {
                 tasks.abort_all();
-                let kind = match event {
-                    ServerEvent::Exited(exit) => oracle::exited(exit),
-                    // A panic or sanitizer line often comes just before the process dies:
-                    // then the death is the finding.
-                    ServerEvent::Printed(alarm) => {
-                        match exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
-                            Some(exit) => oracle::exited(exit),
-                            None => oracle::alarmed(alarm),
-                        }
-                    }
-                };
+                let kind = server_failure(run.server.as_deref_mut(), event).await;
                 return Err(Stopped::Found(book.found(kind)));
             }
             () = stop.stopped() => break RunEnd::Stopped,
@@ -293,6 +243,76 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
         return Err(Stopped::Found(book.found(oracle::exited(exit))));
     }
     Ok((book.stats(), end))
+}
+
+/// The run's bookkeeping, its counters watching every blob's boundaries and records.
+fn new_book<'a>(run: &Fuzzing<'a>) -> Book<'a> {
+    let mut stats = StatsCollector::new(
+        run.corpus.blobs().iter().map(|b| (b.name(), b.len())),
+        run.transport.pacing.cycle_len(),
+    );
+    for blob in run.corpus.blobs() {
+        stats.watch_records(blob.name(), blob.bytes());
+    }
+    Book::new(stats, run.settings.connections * 2)
+}
+
+/// Starts delivering `drawn` (a case of `blob`) as a task of its own, and books it.
+fn launch<'a>(
+    run: &Fuzzing<'a>,
+    book: &mut Book<'a>,
+    tasks: &mut JoinSet<Outcome>,
+    blob: &'a Blob,
+    drawn: Drawn,
+) {
+    let listen = run
+        .oracles
+        .listen(run.baselines.get(blob.name()), run.transport.linger);
+    let connection = run.transport.connection(blob, &drawn, listen);
+    let progress = Arc::new(Progress::default());
+    let task_progress = Arc::clone(&progress);
+    let handle = tasks.spawn(async move { connection.run(&task_progress).await });
+    let running = Running {
+        blob,
+        drawn,
+        progress,
+        started: Instant::now(),
+        abort: handle.clone(),
+    };
+    book.running.insert(handle.id(), running);
+}
+
+/// Delivers each doubtful case again, alone: the first that fails then stops the run.
+async fn confirm_doubts<'a>(
+    run: &mut Fuzzing<'a>,
+    book: &mut Book<'a>,
+    doubtful: &mut Vec<Doubt<'a>>,
+) -> Result<(), Stopped> {
+    // A pause that starved the others first: their own doubts may be its doing.
+    doubtful.sort_by_key(|d| d.victims.is_none());
+    for doubt in std::mem::take(doubtful) {
+        match confirm_alone(run, book, doubt.running, &doubt.kind, &doubt.delivered).await {
+            None => {}
+            Some(Stopped::Found(mut found)) => {
+                found.seen.extend(doubt.victims.unwrap_or_default());
+                return Err(Stopped::Found(found));
+            }
+            Some(stopped) => return Err(stopped),
+        }
+    }
+    Ok(())
+}
+
+/// What the server's event is found to be. A panic or sanitizer line often comes just
+/// before the process dies: then the death is the finding.
+async fn server_failure(server: Option<&mut Server>, event: ServerEvent) -> FindingKind {
+    match event {
+        ServerEvent::Exited(exit) => oracle::exited(exit),
+        ServerEvent::Printed(alarm) => match exit_within(server, EXIT_GRACE).await {
+            Some(exit) => oracle::exited(exit),
+            None => oracle::alarmed(alarm),
+        },
+    }
 }
 
 /// A delivery to be confirmed alone before its finding counts.
