@@ -175,7 +175,9 @@ impl FindingKind {
                 "the answer did not complete: {received} bytes {} ms after the last chunk, the connection still open (the last chunk began at byte {last_boundary})",
                 waited.as_millis()
             ),
-            FindingKind::CheckFailed { message } => format!("the check failed: {message}"),
+            FindingKind::CheckFailed { message } => {
+                format!("the check failed: {}", one_line(message))
+            }
             FindingKind::OutputMatched { stream, line, .. }
                 if *stream == AlarmSource::TaskPanic.name() =>
             {
@@ -196,5 +198,36 @@ impl FindingKind {
                 waited.as_millis()
             ),
         }
+    }
+}
+
+/// `text` on one line, as a headline must be: line ends and other control characters
+/// written as their escapes (`\n`).
+fn one_line(text: &str) -> String {
+    text.chars()
+        .flat_map(|c| {
+            let escaped: Vec<char> = if c.is_control() {
+                c.escape_default().collect()
+            } else {
+                vec![c]
+            };
+            escaped
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_check_message_of_several_lines_stays_on_the_headline() {
+        let kind = FindingKind::CheckFailed {
+            message: "error reply: -ERR one\n-ERR \"two\"\tend".to_owned(),
+        };
+        assert_eq!(
+            kind.headline(),
+            "the check failed: error reply: -ERR one\\n-ERR \"two\"\\tend"
+        );
     }
 }
