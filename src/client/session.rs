@@ -93,7 +93,7 @@ async fn fuzz(
         report.runs = 1;
         count(&mut report, &attempt);
         if let Some(kind) = expected.judge(&attempt.run) {
-            let found = Found {
+            let found = Confirmed {
                 kind,
                 case: case.clone(),
                 minimal: case,
@@ -146,7 +146,7 @@ async fn fuzz(
                 Some(attempt) => {
                     let minimal = narrow(ctx, &mut expected, &case, &kind).await?;
                     let notes = record(ctx, &minimal, &kind).into_iter().collect();
-                    let found = Found {
+                    let found = Confirmed {
                         kind,
                         case,
                         minimal,
@@ -280,7 +280,7 @@ async fn regressed(
     ctx: &Ctx,
     expected: &mut Expected,
     report: &mut ClientReport,
-) -> Result<Option<Found>, SetupError> {
+) -> Result<Option<Confirmed>, SetupError> {
     let Some(file) = &ctx.plan.regressions else {
         return Ok(None);
     };
@@ -296,7 +296,7 @@ async fn regressed(
                 "recorded in {} and failing again",
                 file.path.display()
             )];
-            return Ok(Some(Found {
+            return Ok(Some(Confirmed {
                 kind,
                 minimal: case.clone(),
                 case,
@@ -327,7 +327,7 @@ fn record(ctx: &Ctx, case: &ClientCase, kind: &ClientFindingKind) -> Option<Stri
 }
 
 /// A confirmed failure, before it is reported.
-struct Found {
+struct Confirmed {
     kind: ClientFindingKind,
     case: ClientCase,
     minimal: ClientCase,
@@ -338,10 +338,10 @@ struct Found {
 async fn finding(
     ctx: &Ctx,
     expected: &mut Expected,
-    found: Found,
+    found: Confirmed,
     report: &ClientReport,
 ) -> ClientFailure {
-    let Found {
+    let Confirmed {
         kind,
         case,
         minimal,

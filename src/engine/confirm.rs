@@ -24,8 +24,7 @@ use tokio::time::Instant;
 use super::book::{Book, Running};
 use super::{Progress, Stopped, exit_within};
 use crate::case::Drawn;
-use crate::oracle::FindingKind;
-use crate::oracle::{self, Rejudged, Relearnt};
+use crate::oracle::{self, FindingKind, Rejudged, Relearnt};
 use crate::wire::{Ending, Heard, Neglect};
 
 /// How many times a finding about an answer must fail alone before it counts.

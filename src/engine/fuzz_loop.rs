@@ -24,8 +24,7 @@ use crate::control::RunEnd;
 use crate::control::{ProgressHook, StopHandle};
 use crate::corpus::{Blob, Corpus};
 use crate::delivery_log::DeliveryLog;
-use crate::oracle::FindingKind;
-use crate::oracle::{self, Baseline, Oracles};
+use crate::oracle::{self, Baseline, FindingKind, Oracles};
 use crate::server::{Server, ServerEvent};
 use crate::stats::{Stats, StatsCollector};
 use crate::wire::{ConnectError, Ending};
@@ -44,7 +43,7 @@ pub(crate) struct Fuzzing<'a> {
     pub(crate) log: Option<&'a mut DeliveryLog>,
 }
 
-type Outcome = Result<Delivered, ConnectError>;
+type TaskResult = Result<Delivered, ConnectError>;
 
 /// How many deliveries that pause or read slowly may run beside the others, at least.
 const BESIDE: usize = 16;
@@ -125,7 +124,7 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
         .started
         .checked_add(settings.budget)
         .unwrap_or_else(far_future);
-    let mut tasks: JoinSet<Outcome> = JoinSet::new();
+    let mut tasks: JoinSet<TaskResult> = JoinSet::new();
     let every = run.progress.map_or(Duration::from_secs(3600), |p| p.every);
     let mut ticks = interval_at(book.started + every, every);
     let stop = run.stop.cloned().unwrap_or_default();
@@ -261,7 +260,7 @@ fn new_book<'a>(run: &Fuzzing<'a>) -> Book<'a> {
 fn launch<'a>(
     run: &Fuzzing<'a>,
     book: &mut Book<'a>,
-    tasks: &mut JoinSet<Outcome>,
+    tasks: &mut JoinSet<TaskResult>,
     blob: &'a Blob,
     drawn: Drawn,
 ) {
@@ -341,9 +340,9 @@ enum Finished<'a> {
 async fn finished<'a>(
     run: &mut Fuzzing<'a>,
     book: &mut Book<'a>,
-    tasks: &mut JoinSet<Outcome>,
+    tasks: &mut JoinSet<TaskResult>,
     running: Running<'a>,
-    outcome: Outcome,
+    outcome: TaskResult,
     now: Instant,
 ) -> Finished<'a> {
     let delivered = match outcome {

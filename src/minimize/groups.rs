@@ -28,9 +28,9 @@ pub(crate) trait Replay: Send {
     ) -> impl Future<Output = Result<Option<bool>, Self::Error>> + Send;
 }
 
-/// What the search found.
+/// Which suspects fail, as the search found.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Found {
+pub(crate) enum Failing {
     /// This suspect fails alone.
     Alone(usize),
     /// These suspects fail together, and neither half of them does.
@@ -44,13 +44,13 @@ const FIRST_ALONE: usize = 4;
 
 /// Searches `n` suspects (index 0 most likely) for the one that fails alone, or a set that
 /// fails together.
-pub(crate) async fn search<R: Replay>(n: usize, replay: &mut R) -> Result<Found, R::Error> {
+pub(crate) async fn search<R: Replay>(n: usize, replay: &mut R) -> Result<Failing, R::Error> {
     // `None` from `fails` (the budget ran out) ends the search at once.
     macro_rules! ask {
         ($set:expr) => {
             match replay.fails($set).await? {
                 Some(failed) => failed,
-                None => return Ok(Found::Nothing),
+                None => return Ok(Failing::Nothing),
             }
         };
     }
@@ -59,7 +59,7 @@ pub(crate) async fn search<R: Replay>(n: usize, replay: &mut R) -> Result<Found,
     alone_tried[..first].fill(true);
     for i in 0..first {
         if ask!(&[i]) {
-            return Ok(Found::Alone(i));
+            return Ok(Failing::Alone(i));
         }
     }
     let mut set: Vec<usize> = (first..n).collect();
@@ -79,18 +79,18 @@ pub(crate) async fn search<R: Replay>(n: usize, replay: &mut R) -> Result<Found,
     if let [only] = set[..] {
         alone_tried[only] = true;
         if narrowed || ask!(&[only]) {
-            return Ok(Found::Alone(only));
+            return Ok(Failing::Alone(only));
         }
     } else if set.len() > 1 && ask!(&set) {
-        return Ok(Found::Together(set));
+        return Ok(Failing::Together(set));
     }
     let untried: Vec<usize> = (0..n).filter(|&i| !alone_tried[i]).collect();
     for i in untried {
         if ask!(&[i]) {
-            return Ok(Found::Alone(i));
+            return Ok(Failing::Alone(i));
         }
     }
-    Ok(Found::Nothing)
+    Ok(Failing::Nothing)
 }
 
 /// Reduces `set` (which fails together) to a smaller set that still fails, removing chunks
@@ -164,7 +164,7 @@ mod tests {
     }
 
     /// Runs the search against a rule: what it found, and how many replays it asked for.
-    fn run(n: usize, fails: impl Fn(&[usize]) -> bool + Send) -> (Found, usize) {
+    fn run(n: usize, fails: impl Fn(&[usize]) -> bool + Send) -> (Failing, usize) {
         let mut replay = rule(fails);
         let found = block_on(search(n, &mut replay)).unwrap();
         (found, replay.asked)
@@ -174,7 +174,7 @@ mod tests {
     fn one_culprit_among_200_costs_about_log2_replays() {
         for culprit in [0, 3, 4, 57, 199] {
             let (found, asked) = run(200, |set| set.contains(&culprit));
-            assert_eq!(found, Found::Alone(culprit));
+            assert_eq!(found, Failing::Alone(culprit));
             assert!(asked <= FIRST_ALONE + 2 * 8, "{culprit}: {asked} replays");
         }
     }
@@ -183,7 +183,7 @@ mod tests {
     fn a_pair_that_fails_only_together_is_found_and_reduced_to_itself() {
         let pair = |set: &[usize]| set.contains(&20) && set.contains(&150);
         let (found, _) = run(200, pair);
-        let Found::Together(set) = found else {
+        let Failing::Together(set) = found else {
             panic!("{found:?}")
         };
         let mut replay = rule(pair);
@@ -196,18 +196,18 @@ mod tests {
     fn a_culprit_that_fails_only_alone_is_still_found_one_by_one() {
         // Replayed with others it never shows (say, it needs the server to itself).
         let (found, _) = run(30, |set| set == [17]);
-        assert_eq!(found, Found::Alone(17));
+        assert_eq!(found, Failing::Alone(17));
     }
 
     #[test]
     fn nothing_fails_and_the_budget_ends_the_search() {
-        assert_eq!(run(10, |_| false).0, Found::Nothing);
+        assert_eq!(run(10, |_| false).0, Failing::Nothing);
         let mut replay = Rule {
             fails: |_: &[usize]| false,
             asked: 0,
             budget: 4,
         };
         let found = block_on(search(100, &mut replay)).unwrap();
-        assert_eq!((found, replay.asked), (Found::Nothing, 5));
+        assert_eq!((found, replay.asked), (Failing::Nothing, 5));
     }
 }

@@ -11,10 +11,8 @@ use std::time::Duration;
 use super::rig::Rig;
 use crate::case::Case;
 use crate::corpus::{Blob, Corpus};
-use crate::engine::{FINAL_SETTLE, Found, Stopped, deliver_whole, exit_within};
-use crate::engine::{Seen, Stood};
-use crate::oracle::FindingKind;
-use crate::oracle::{self, Baseline, Relearnt};
+use crate::engine::{FINAL_SETTLE, Found, Seen, Stood, Stopped, deliver_whole, exit_within};
+use crate::oracle::{self, Baseline, FindingKind, Relearnt};
 use crate::split::Splits;
 use crate::stats::Stats;
 

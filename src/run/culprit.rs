@@ -17,9 +17,8 @@ use crate::config::Budget;
 use crate::corpus::{Blob, Corpus};
 use crate::engine::{Seen, Stood};
 use crate::error::SetupError;
-use crate::minimize::groups::{self, Found, Replay};
-use crate::oracle::Baseline;
-use crate::oracle::FindingKind;
+use crate::minimize::groups::{self, Failing, Replay};
+use crate::oracle::{Baseline, FindingKind};
 use crate::report::Narrowed;
 
 /// What the search came to.
@@ -85,8 +84,8 @@ pub(super) async fn search<'c>(
         }));
     }
     match groups::search(order.len(), &mut replayer).await? {
-        Found::Alone(i) => Ok(culprit(&order, i)),
-        Found::Together(set) => {
+        Failing::Alone(i) => Ok(culprit(&order, i)),
+        Failing::Together(set) => {
             if let Some(n) = dies_after(replayer.rig, &order, replayer.spend).await? {
                 return Ok(Searched::Narrowed(Narrowed::DiesAfter { connections: n }));
             }
@@ -98,7 +97,7 @@ pub(super) async fn search<'c>(
                 }),
             })
         }
-        Found::Nothing => {
+        Failing::Nothing => {
             // Nothing failed alone or in the groups tried: all of them at once, as in the run?
             let all: Vec<usize> = (0..order.len()).collect();
             let together = match replayer.together(&all).await? {

@@ -18,8 +18,7 @@ use crate::corpus::{Blob, Corpus};
 use crate::engine::Seen;
 use crate::error::SetupError;
 use crate::minimize::Shrinker;
-use crate::oracle::Baseline;
-use crate::oracle::FindingKind;
+use crate::oracle::{Baseline, FindingKind};
 use crate::report::{Narrowed, NotNarrowed};
 use crate::split::Splits;
 

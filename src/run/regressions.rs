@@ -12,8 +12,7 @@ use crate::config::{env_var, in_ci};
 use crate::corpus::Corpus;
 use crate::engine::{Seen, Stood};
 use crate::error::{SetupError, SetupErrorKind};
-use crate::oracle::Baseline;
-use crate::oracle::FindingKind;
+use crate::oracle::{Baseline, FindingKind};
 use crate::report::{Finding, RegressionNote, regression};
 use crate::stats::{Stats, StatsCollector};
 

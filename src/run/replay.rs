@@ -7,8 +7,7 @@ use super::rig::Rig;
 use crate::case::Case;
 use crate::corpus::{Blob, Corpus};
 use crate::error::{SetupError, SetupErrorKind};
-use crate::oracle::Baseline;
-use crate::oracle::FindingKind;
+use crate::oracle::{Baseline, FindingKind};
 use crate::stats::{Stats, StatsCollector};
 
 /// How many times a case is delivered before the replay counts as passed.

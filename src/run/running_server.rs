@@ -18,12 +18,12 @@ use super::thread;
 use crate::case::Case;
 use crate::config::Settings;
 use crate::corpus::{Blob, Corpus};
-use crate::engine::{Found, Stopped};
-use crate::engine::{Seen, Stood};
+use crate::engine::{Found, Seen, Stood, Stopped};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{Baseline, Response};
 use crate::report::{Failure, Finding, Rerun};
 use crate::split::Splits;
+use crate::stats::StatsCollector;
 
 /// What a delivery through a [`RunningServer`] got back.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,8 +66,14 @@ impl Reply {
 struct Request {
     blob: Blob,
     case: Case,
+    /// The caller gave the bytes and the splits (a property test): a finding says to deliver
+    /// them again, since no run knows this blob by name.
+    given: bool,
     reply: Reply,
 }
+
+/// How a finding on bytes the caller gave says to replay it.
+const DELIVER_AGAIN: &str = "{case}: deliver the same bytes with these splits again (a property test keeps its failing input, proptest in proptest-regressions/, and tries it first)";
 
 /// A running server that takes one delivery at a time. Made by [`Stutter::start`](crate::Stutter::start); stops the
 /// server when dropped.
@@ -127,17 +133,20 @@ impl RunningServer {
         blob: impl AsRef<[u8]>,
         splits: &Splits,
     ) -> Result<DeliveryResult, Failure> {
-        thread::may_block("RunningServer::deliver", "deliver_async")?;
         let (blob, case) = unnamed(blob.as_ref(), splits);
-        self.deliver_case(&blob, &case)
+        self.blocking(&blob, &case, true)
     }
 
     /// Delivers `case` of `blob` as [`deliver`](Self::deliver) does: its chunks, its slow
     /// reads, its conversation's waits.
     pub(crate) fn deliver_case(&self, blob: &Blob, case: &Case) -> Result<DeliveryResult, Failure> {
+        self.blocking(blob, case, false)
+    }
+
+    fn blocking(&self, blob: &Blob, case: &Case, given: bool) -> Result<DeliveryResult, Failure> {
         thread::may_block("RunningServer::deliver", "deliver_async")?;
         let (reply, answer) = mpsc::channel();
-        self.send(blob, case, Reply::Blocking(reply))?;
+        self.send(blob, case, given, Reply::Blocking(reply))?;
         answer
             .recv()
             .unwrap_or_else(|_| Err(gone("the target has stopped")))
@@ -154,14 +163,15 @@ impl RunningServer {
     ) -> Result<DeliveryResult, Failure> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let (blob, case) = unnamed(blob.as_ref(), splits);
-        self.send(&blob, &case, Reply::Async(reply))?;
+        self.send(&blob, &case, true, Reply::Async(reply))?;
         answer
             .await
             .unwrap_or_else(|_| Err(gone("the target has stopped")))
     }
 
-    fn send(&self, blob: &Blob, case: &Case, reply: Reply) -> Result<(), Failure> {
+    fn send(&self, blob: &Blob, case: &Case, given: bool, reply: Reply) -> Result<(), Failure> {
         let request = Request {
+            given,
             blob: blob.clone(),
             case: case.clone(),
             reply,
@@ -237,7 +247,9 @@ async fn serve(
         baselines: Vec::new(),
     };
     while let Some(request) = inbox.recv().await {
-        let result = target.deliver(&mut rig, &request.blob, request.case).await;
+        let result = target
+            .deliver(&mut rig, &request.blob, request.case, request.given)
+            .await;
         request.reply.send(result);
     }
     rig.stop().await;
@@ -253,14 +265,14 @@ struct Served<'a> {
 }
 
 impl Served<'_> {
-    fn finding(&self, found: Found, rig: &Rig<'_>) -> Failure {
+    fn finding(&self, found: Found, rig: &Rig<'_>, rerun: Rerun) -> Failure {
         Finding::new(
             found.kind,
             found.seen,
             found.stats,
             self.settings.seed,
             rig.transport().describe(),
-            self.rerun.clone(),
+            rerun,
         )
         .into()
     }
@@ -280,7 +292,9 @@ impl Served<'_> {
         let one = Corpus::from_blobs(vec![blob.clone()]);
         let mut taken = match take_baselines(rig, &one, self.settings.connections).await {
             Ok(taken) => taken,
-            Err(Stopped::Found(found)) => return Err(self.finding(found, rig)),
+            Err(Stopped::Found(found)) => {
+                return Err(self.finding(found, rig, self.rerun.clone()));
+            }
             Err(Stopped::Setup(e)) => return Err(e.into()),
         };
         let baseline = taken
@@ -296,6 +310,7 @@ impl Served<'_> {
         rig: &mut Rig<'_>,
         blob: &Blob,
         case: Case,
+        given: bool,
     ) -> Result<DeliveryResult, Failure> {
         let splits = case.splits();
         if splits.total() > blob.len() {
@@ -310,6 +325,7 @@ impl Served<'_> {
             .into());
         }
         let baseline = self.baseline(rig, blob).await?;
+        let started = std::time::Instant::now();
         let tried = rig.try_case(&case, blob, baseline.as_ref()).await?;
         let Some(kind) = tried.failure else {
             return Ok(DeliveryResult {
@@ -319,13 +335,23 @@ impl Served<'_> {
                 chunks: tried.counts.chunks as usize,
             });
         };
+        // What this delivery sent is what the finding counts.
+        let cycle = rig.transport().pacing.cycle_len();
+        let mut stats = StatsCollector::new([(blob.name(), blob.len())], cycle);
+        stats.record(&tried.counts);
+        stats.cover(blob.name(), case.splits(), tried.counts.chunks);
         let suspect = Seen::new(case, blob, Stood::Culprit)
             .sent(tried.counts.chunks as usize, tried.counts.bytes as usize);
         let found = Found {
             kind,
             seen: vec![suspect],
-            stats: Default::default(),
+            stats: stats.snapshot(started.elapsed()),
         };
-        Err(self.finding(found, rig))
+        let rerun = if given {
+            Rerun::from_template(DELIVER_AGAIN)
+        } else {
+            self.rerun.clone()
+        };
+        Err(self.finding(found, rig, rerun))
     }
 }

@@ -16,13 +16,12 @@ use crate::config::Settings;
 use crate::control::RunEnd;
 use crate::corpus::{Blob, Corpus};
 use crate::delivery_log::DeliveryLog;
-use crate::engine::{self, Found, Fuzzing, Stopped};
-use crate::engine::{Seen, Stood};
+use crate::engine::{self, Found, Fuzzing, Seen, Stood, Stopped};
 use crate::error::SetupError;
 use crate::limits;
-use crate::oracle::FindingKind;
-use crate::oracle::{self, Baseline};
+use crate::oracle::{self, Baseline, FindingKind};
 use crate::report::{Failure, Finding, Narrowed, NotNarrowed, RegressionNote, Report};
+use crate::rng::Seed;
 use crate::stats::Stats;
 
 /// How the run itself ended, before reporting.
@@ -116,9 +115,9 @@ pub(crate) async fn run(
         } => (found, replay, regressed),
     };
 
-    let mut narrowing = None;
-    let narrowed = if replay.is_some() || regressed.is_some() {
-        None
+    // A replayed case, or one recorded in the regression file, is already as small as it was.
+    let (narrowed, narrowing) = if replay.is_some() || regressed.is_some() {
+        (None, None)
     } else {
         let started = std::time::Instant::now();
         let narrowed = narrow::narrow(
@@ -132,29 +131,15 @@ pub(crate) async fn run(
         .await
         .unwrap_or_else(|e| Narrowed::NotTried(NotNarrowed::RestartFailed(e.to_string())));
         rig.stop().await;
-        narrowing = Some((started.elapsed(), settings.shrink.time));
-        Some(narrowed)
+        (
+            Some(narrowed),
+            Some((started.elapsed(), settings.shrink.time)),
+        )
     };
     if oracle::gated(&found.kind)
         && let Some(why) = narrowed.as_ref().and_then(disowned)
     {
-        // Narrowing could not make it fail again alone, or only with the blob sent whole:
-        // a finding about an answer that does not hold up is not reported.
-        let mut stats = found.stats;
-        stats.unconfirmed += 1;
-        stats
-            .unconfirmed_cases
-            .extend(found.seen.first().map(|s| s.case.to_string()));
-        let mut notes = notes;
-        notes.push(format!("{} (not reported: {why})", found.kind.headline()));
-        return Ok(Report {
-            stats,
-            seed: settings.seed,
-            notes,
-            end: RunEnd::Unconfirmed,
-            replayed: None,
-            server_pid,
-        });
+        return Ok(unconfirmed(found, why, notes, settings.seed, server_pid));
     }
     let mut finding = Finding::new(
         found.kind,
@@ -178,6 +163,32 @@ pub(crate) async fn run(
         _ => None,
     };
     Err(finding.into())
+}
+
+/// The report of a run whose finding about an answer did not hold up (narrowing could not
+/// make it fail again alone, or only with the blob sent whole): not reported, but counted
+/// and noted.
+fn unconfirmed(
+    found: Found,
+    why: &str,
+    mut notes: Vec<String>,
+    seed: Seed,
+    server_pid: Option<u32>,
+) -> Report {
+    let mut stats = found.stats;
+    stats.unconfirmed += 1;
+    stats
+        .unconfirmed_cases
+        .extend(found.seen.first().map(|s| s.case.to_string()));
+    notes.push(format!("{} (not reported: {why})", found.kind.headline()));
+    Report {
+        stats,
+        seed,
+        notes,
+        end: RunEnd::Unconfirmed,
+        replayed: None,
+        server_pid,
+    }
 }
 
 /// Why narrowing disowns a finding about an answer, if it does.

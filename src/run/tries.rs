@@ -9,8 +9,7 @@ use super::rig::Rig;
 use crate::case::Case;
 use crate::corpus::Blob;
 use crate::error::SetupError;
-use crate::oracle::Baseline;
-use crate::oracle::FindingKind;
+use crate::oracle::{Baseline, FindingKind};
 use crate::split::Splits;
 
 /// What narrowing may still spend: time and deliveries.

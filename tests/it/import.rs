@@ -243,6 +243,7 @@ fn traffic_that_tcpdump_captured_imports_as_the_blobs_sent_and_fuzzes_its_server
         let mut client = std::net::TcpStream::connect(&addr).unwrap();
         for write in writes {
             client.write_all(write).unwrap();
+            // A client whose writes go out a moment apart, each a segment of its own.
             std::thread::sleep(Duration::from_millis(20));
         }
         client.shutdown(std::net::Shutdown::Write).unwrap();

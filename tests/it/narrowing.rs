@@ -170,6 +170,15 @@ fn a_property_test_finds_the_split_bug_and_shrinks_it_to_three_chunks_at_most() 
         Err(TestError::Fail(why, minimal)) => {
             assert!(minimal.len() <= 3, "shrunk to {minimal}");
             assert!(why.message().contains("SIGABRT"), "{why}");
+            // No run knows these bytes by name: the report says to deliver them again, not
+            // to replay a case string, and it counts the delivery it made.
+            assert!(
+                why.message()
+                    .contains("deliver the same bytes with these splits again")
+                    && !why.message().contains("STUTTERFUZZ_REPLAY"),
+                "{why}"
+            );
+            assert!(why.message().contains("Stats: deliveries=1 "), "{why}");
             // The server was restarted after each crash: the target still works.
             target
                 .deliver(REQUEST, &Splits::whole(REQUEST.len()))
