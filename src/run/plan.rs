@@ -81,24 +81,31 @@ impl Regressions {
     /// default one named for the test and `role` (`""` for a server, `"-client"` for a
     /// client), and whether a finding is written to it.
     pub(crate) fn file(&self, caller: Option<&str>, role: &str) -> Option<RegressionFile> {
-        match self {
-            Regressions::Off => None,
-            Regressions::At(path) => Some(RegressionFile {
-                path: path.clone(),
-                write: true,
-            }),
+        let path = match self {
+            Regressions::Off => return None,
+            Regressions::At(path) => path.clone(),
             Regressions::Beside => {
                 let test = caller.filter(|name| *name != "main")?;
                 let dir = std::env::var_os("CARGO_MANIFEST_DIR")
                     .map(PathBuf::from)
                     .or_else(|| std::env::current_dir().ok())?;
-                Some(RegressionFile {
-                    path: regression::default_path(&dir, &format!("{test}{role}")),
-                    write: !in_ci() || env_var("STUTTERFUZZ_SAVE_REGRESSIONS").is_some(),
-                })
+                regression::default_path(&dir, &format!("{test}{role}"))
             }
-        }
+        };
+        let asked = env_var("STUTTERFUZZ_SAVE_REGRESSIONS").is_some();
+        let explicit = matches!(self, Regressions::At(_));
+        Some(RegressionFile {
+            path,
+            write: writes_regressions(in_ci(), asked, explicit),
+        })
     }
+}
+
+/// Whether a finding is written to the regression file: always when the file was named in
+/// code (`Regressions::At`), otherwise not under CI unless `STUTTERFUZZ_SAVE_REGRESSIONS`
+/// asks for it (a CI checkout is thrown away; the line is shown in the report instead).
+fn writes_regressions(in_ci: bool, asked: bool, explicit: bool) -> bool {
+    explicit || asked || !in_ci
 }
 
 /// A run's regression file, and whether a finding is written to it: a file named in code
@@ -204,8 +211,8 @@ impl Plan {
     }
 
     /// The regression file of a run called from thread `caller`.
-    pub(crate) fn regression_path(&self, caller: Option<&str>) -> Option<PathBuf> {
-        self.regressions.file(caller, "").map(|file| file.path)
+    pub(crate) fn regression_file(&self, caller: Option<&str>) -> Option<RegressionFile> {
+        self.regressions.file(caller, "")
     }
 
     /// How a report of a run called from thread `caller` says to replay a case.
@@ -220,5 +227,27 @@ impl Plan {
                 Rerun::with_env(&argv.join(" "))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regression_lines_are_written_outside_ci_or_when_asked() {
+        assert!(writes_regressions(false, false, false), "a developer's run");
+        assert!(
+            !writes_regressions(true, false, false),
+            "CI shows the line instead"
+        );
+        assert!(
+            writes_regressions(true, true, false),
+            "STUTTERFUZZ_SAVE_REGRESSIONS"
+        );
+        assert!(
+            writes_regressions(true, false, true),
+            "a file named in code"
+        );
     }
 }

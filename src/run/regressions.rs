@@ -8,7 +8,6 @@ use std::time::Instant;
 
 use super::rig::Rig;
 use crate::case::Case;
-use crate::config::{env_var, in_ci};
 use crate::corpus::Corpus;
 use crate::engine::{Seen, Stood};
 use crate::error::{SetupError, SetupErrorKind};
@@ -73,14 +72,13 @@ pub(crate) async fn replay_recorded(
     Ok(None)
 }
 
-/// Appends the finding's line(s) to the regression file, or, under CI unless
-/// `STUTTERFUZZ_SAVE_REGRESSIONS` is set, only shows them. `explicit`: the file was named in
-/// code.
+/// Appends the finding's line(s) to the regression file when `write` (see
+/// [`RegressionFile`](super::plan::RegressionFile)), or else only shows them.
 pub(crate) async fn record(
     finding: &Finding,
     corpus: &Corpus,
     path: &Path,
-    explicit: bool,
+    write: bool,
     caller: Option<&str>,
 ) -> Option<RegressionNote> {
     let cases: Vec<&Case> = match finding.minimal() {
@@ -103,8 +101,7 @@ pub(crate) async fn record(
     if lines.is_empty() {
         return None;
     }
-    let asked = env_var("STUTTERFUZZ_SAVE_REGRESSIONS").is_some();
-    if !writes_regressions(in_ci(), asked, explicit) {
+    if !write {
         return Some(RegressionNote::Printed(lines));
     }
     let comment = format!(
@@ -122,33 +119,4 @@ pub(crate) async fn record(
         Ok(()) => RegressionNote::Written(path.to_owned()),
         Err(e) => RegressionNote::Failed(path.to_owned(), e.to_string()),
     })
-}
-
-/// Whether a finding is written to the regression file: always when the file was named in
-/// code (`Regressions::At`), otherwise not under CI unless `STUTTERFUZZ_SAVE_REGRESSIONS`
-/// asks for it (a CI checkout is thrown away; the line is shown in the report instead).
-fn writes_regressions(in_ci: bool, asked: bool, explicit: bool) -> bool {
-    explicit || asked || !in_ci
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn regression_lines_are_written_outside_ci_or_when_asked() {
-        assert!(writes_regressions(false, false, false), "a developer's run");
-        assert!(
-            !writes_regressions(true, false, false),
-            "CI shows the line instead"
-        );
-        assert!(
-            writes_regressions(true, true, false),
-            "STUTTERFUZZ_SAVE_REGRESSIONS"
-        );
-        assert!(
-            writes_regressions(true, false, true),
-            "a file named in code"
-        );
-    }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use super::baselines::take_baselines;
 use super::narrow;
-use super::plan::{Plan, Regressions};
+use super::plan::Plan;
 use super::regressions;
 use super::replay;
 use super::rig::Rig;
@@ -55,7 +55,7 @@ pub(crate) async fn run(
     };
     let regressions = match settings.replay {
         Some(_) => None,
-        None => plan.regression_path(caller),
+        None => plan.regression_file(caller),
     };
     let mut rig = Rig::start(plan, &settings).await?;
     let addr = rig.transport().describe();
@@ -66,7 +66,7 @@ pub(crate) async fn run(
         &settings,
         &corpus,
         replay_blob.as_ref(),
-        regressions.as_deref(),
+        regressions.as_ref().map(|file| file.path.as_path()),
         &mut baselines,
     )
     .await;
@@ -156,9 +156,8 @@ pub(crate) async fn run(
     finding.notes = notes;
     finding.regression = match (regressed, &regressions, replay) {
         (Some(path), _, _) => Some(RegressionNote::Regressed(path)),
-        (None, Some(path), None) => {
-            let explicit = matches!(plan.regressions, Regressions::At(_));
-            regressions::record(&finding, &corpus, path, explicit, caller).await
+        (None, Some(file), None) => {
+            regressions::record(&finding, &corpus, &file.path, file.write, caller).await
         }
         _ => None,
     };
