@@ -69,12 +69,8 @@ pub(crate) fn wait_for_pids(path: &Path, count: usize) -> Vec<i32> {
         &format!("{count} PIDs in {}", path.display()),
         Duration::from_secs(10),
         || {
-            std::fs::read_to_string(path).is_ok_and(|text| {
-                text.split_inclusive('\n')
-                    .filter(|l| l.ends_with('\n'))
-                    .count()
-                    >= count
-            })
+            // A whole line ends in '\n': count those.
+            std::fs::read_to_string(path).is_ok_and(|text| text.matches('\n').count() >= count)
         },
     );
     read_pids(path)
