@@ -106,8 +106,7 @@ pub(crate) fn keep_server_panics() {
 }
 
 /// Sends a panic on one of a live server's threads to that server's sink, and returns its
-/// line and whether it is the process's first; `None` for a panic
-/// elsewhere.
+/// line and whether it is the process's first; `None` for a panic elsewhere.
 fn report_panic(info: &PanicHookInfo<'_>) -> Option<(String, bool)> {
     let thread = std::thread::current();
     let mut state = hooked();
