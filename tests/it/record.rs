@@ -3,6 +3,7 @@
 use crate::common;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 use stutterfuzz::{Chance, Disruptions, Pacing};
 
@@ -34,10 +35,7 @@ fn the_record_matches_what_the_server_read() {
         .filter(|l| !l.starts_with('#'))
         .map(|l| {
             let fields: Vec<&str> = l.splitn(4, ' ').collect();
-            let sizes: u64 = fields[1]
-                .split(',')
-                .filter_map(|s| s.parse::<u64>().ok())
-                .sum();
+            let sizes: u64 = sizes_of(fields[1]).iter().sum();
             let blob_len: usize = fields[2].parse().unwrap();
             assert!(blob_dir().join(fields[3]).is_file(), "{l}");
             (fields[0].parse().unwrap(), (sizes, blob_len))
@@ -49,31 +47,43 @@ fn the_record_matches_what_the_server_read() {
         "one line per delivery (and per probe of a pause mid-message), each on its own port"
     );
 
-    let logged = || -> HashMap<u16, u64> {
-        std::fs::read_to_string(&reads)
+    let read = reads_of(&reads, sent.keys());
+    for (port, (bytes, blob_len)) in &sent {
+        assert!(*bytes as usize <= *blob_len);
+        let read_total = read.get(port).map(|sizes| sizes.iter().sum::<u64>());
+        assert_eq!(read_total, Some(*bytes), "connection from port {port}");
+    }
+}
+
+/// The sizes of the reads the server logged in `log`, per connection (by the client's port),
+/// once it has logged each of `ports`: it logs a connection when it sees it close, which may
+/// come after the run.
+fn reads_of<'a>(
+    log: &Path,
+    ports: impl Iterator<Item = &'a u16> + Clone,
+) -> HashMap<u16, Vec<u64>> {
+    let logged = || -> HashMap<u16, Vec<u64>> {
+        std::fs::read_to_string(log)
             .unwrap_or_default()
             .lines()
-            .filter_map(|l| l.split_once(' '))
-            .map(|(port, sizes)| {
-                let total = sizes.split(',').filter_map(|s| s.parse::<u64>().ok()).sum();
-                (port.parse().unwrap(), total)
-            })
+            .filter_map(|line| line.split_once(' '))
+            .map(|(port, sizes)| (port.parse().unwrap(), sizes_of(sizes)))
             .collect()
     };
-    // The server logs a connection once it sees it close, which may come after the run.
     common::wait_until(
         "the server logging every connection",
         Duration::from_secs(5),
         || {
             let read = logged();
-            sent.keys().all(|port| read.contains_key(port))
+            ports.clone().all(|port| read.contains_key(port))
         },
     );
-    let read = logged();
-    for (port, (bytes, blob_len)) in &sent {
-        assert!(*bytes as usize <= *blob_len);
-        assert_eq!(read.get(port), Some(bytes), "connection from port {port}");
-    }
+    logged()
+}
+
+/// `3,1,4` as sizes.
+fn sizes_of(list: &str) -> Vec<u64> {
+    list.split(',').filter_map(|n| n.parse().ok()).collect()
 }
 
 /// Per delivery: the chunk sizes sent, and the sizes the server read.
@@ -101,34 +111,16 @@ fn against_a_slow_reader(stutter: stutterfuzz::Stutter) -> (SentAndRead, stutter
         .connections(4)
         .cycles(4)
         .run_for(Duration::from_secs(60));
-    let sizes = |s: &str| -> Vec<u64> { s.split(',').filter_map(|n| n.parse().ok()).collect() };
     let sent: Vec<(u16, Vec<u64>)> = std::fs::read_to_string(&record)
         .unwrap()
         .lines()
         .filter(|l| !l.starts_with('#'))
         .map(|l| {
             let fields: Vec<&str> = l.splitn(4, ' ').collect();
-            (fields[0].parse().unwrap(), sizes(fields[1]))
+            (fields[0].parse().unwrap(), sizes_of(fields[1]))
         })
         .collect();
-    let logged = || -> HashMap<u16, Vec<u64>> {
-        std::fs::read_to_string(&reads)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| line.split_once(' '))
-            .map(|(port, s)| (port.parse().unwrap(), sizes(s)))
-            .collect()
-    };
-    // The server logs a connection once it sees it close, which may come after the run.
-    common::wait_until(
-        "the server logging every delivery",
-        Duration::from_secs(5),
-        || {
-            let read = logged();
-            sent.iter().all(|(port, _)| read.contains_key(port))
-        },
-    );
-    let read = logged();
+    let read = reads_of(&reads, sent.iter().map(|(port, _)| port));
     let pairs = sent
         .into_iter()
         .map(|(port, sizes)| (sizes, read.get(&port).cloned().unwrap_or_default()))
