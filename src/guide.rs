@@ -1,8 +1,10 @@
 //! The guide: everything past the README's first steps, one chapter per module. The
 //! chapters are the Markdown files of `docs/guide/` (readable on their own too), and every
 //! Rust example in them is compiled as a doc test, so it keeps working when pasted into a
-//! test of your crate (with `stutterfuzz`, `tokio` and, for property tests, `proptest` in its
-//! `[dev-dependencies]`).
+//! test of your crate (with the `[dev-dependencies]` each chapter states). The two examples
+//! that start your crate's own binary (`env!("CARGO_BIN_EXE_myserver")`, which only a crate
+//! with that binary defines) are marked `ignore` here; `scripts/paste-check` builds every
+//! example in such a crate and runs those that are tests.
 //!
 //! 1. [`writing_tests`]: the builder's settings, property tests, async tests, in-process
 //!    servers.

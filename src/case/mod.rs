@@ -12,11 +12,13 @@
 //! (`;tls`). A case that has neither is still written `v1`, so strings printed before keep
 //! their meaning and older versions of the tool can replay it; both versions are read.
 
+mod cut_view;
 mod input;
 mod manner;
 mod text;
 mod waits;
 
+pub(crate) use cut_view::cut_view;
 pub use input::{InputError, MAX_SLOW_PAUSE_MS, MAX_SLOW_READS, case_of_input, input_of_case};
 pub use manner::{SlowRead, Stall};
 pub use text::ParseCaseError;

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::case::ClientCase;
 use super::regressions::{RegressionFile, Regressions};
 use super::under_test::UnderTest;
-use crate::config::OutputWatch;
+use crate::config::{self, OutputWatch};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::rng::Seed;
 use crate::server::ServerSpec;
@@ -109,22 +109,8 @@ impl Requested {
                 "split_requests cuts the client's bytes on their way to a server, and recorded answers have none: give .upstream(ADDR) or .server(COMMAND), or leave it off".to_owned(),
             ));
         }
-        let seed = match env("STUTTERFUZZ_SEED") {
-            Some(v) => v
-                .parse::<Seed>()
-                .map_err(|e| parse_error("STUTTERFUZZ_SEED", &v, &e))?,
-            None => self.seed.unwrap_or_else(Seed::random),
-        };
-        let budget = match env("STUTTERFUZZ_DURATION") {
-            Some(v) => humantime::parse_duration(v.trim())
-                .map_err(|e| parse_error("STUTTERFUZZ_DURATION", &v, &e))?,
-            None => budget,
-        };
-        if budget.is_zero() {
-            return Err(settings(
-                "the time budget is zero: give run_for a positive duration such as 10s".to_owned(),
-            ));
-        }
+        let seed = config::seed_of(self.seed, &env)?;
+        let (budget, cycles) = config::budget_of(budget, self.cycles, &env)?;
         let replay = match env("STUTTERFUZZ_REPLAY").filter(|v| v.trim().starts_with("c1:")) {
             Some(v) => Some(
                 v.parse::<ClientCase>()
@@ -144,7 +130,7 @@ impl Requested {
                 source,
                 host: self.host,
                 seed,
-                cycles: self.cycles,
+                cycles,
                 parallel: self.parallel,
                 timeout: self.timeout,
                 startup_timeout: Duration::from_secs(10),

@@ -5,12 +5,14 @@
 //! | variable               | overrides              | example                 |
 //! |------------------------|------------------------|-------------------------|
 //! | `STUTTERFUZZ_SEED`     | `.seed(n)`             | `42`, `0x2a`            |
-//! | `STUTTERFUZZ_DURATION` | `run_for(d)`'s `d`     | `30s`, `2m`, `1h 30m`   |
+//! | `STUTTERFUZZ_DURATION` | `run_for(d)`'s `d`, and `.cycles(n)` | `30s`, `2m`, `1h 30m` |
 //! | `STUTTERFUZZ_REPLAY`   | `.replay(case)`        | `v1:ping.txt:2,4`       |
 //! | `STUTTERFUZZ_SHRINK_TIME` | `Shrinking::time`   | `10s`, `0s` (off)       |
 //! | `STUTTERFUZZ_SHARD`    | `.shard(k, n)`         | `2/4`                   |
 //!
 //! A variable that is set but does not parse is an error naming it: never a silent default.
+//! `STUTTERFUZZ_DURATION` makes the run last that long: the cycle count no longer ends it
+//! first (a nightly job lengthens the same test the pull requests run).
 
 use std::time::Duration;
 
@@ -161,6 +163,42 @@ fn env_error(name: &str, value: &str, why: impl std::fmt::Display) -> SetupError
     ))
 }
 
+/// The seed: `STUTTERFUZZ_SEED`, else the one asked for, else a random one.
+pub(crate) fn seed_of(
+    requested: Option<Seed>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Seed, SetupError> {
+    match env("STUTTERFUZZ_SEED") {
+        Some(v) => v
+            .parse::<Seed>()
+            .map_err(|e| env_error("STUTTERFUZZ_SEED", &v, e)),
+        None => Ok(requested.unwrap_or_else(Seed::random)),
+    }
+}
+
+/// The time budget and the cycle count of a run: `STUTTERFUZZ_DURATION`, when set, is the
+/// budget and lifts the cycle count, so the run lasts as long as it says.
+pub(crate) fn budget_of(
+    budget: Duration,
+    cycles: Option<u64>,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<(Duration, Option<u64>), SetupError> {
+    let (budget, cycles) = match env("STUTTERFUZZ_DURATION") {
+        Some(v) => (
+            humantime::parse_duration(v.trim())
+                .map_err(|e| env_error("STUTTERFUZZ_DURATION", &v, e))?,
+            None,
+        ),
+        None => (budget, cycles),
+    };
+    if budget.is_zero() {
+        return Err(settings_error(
+            "the time budget is zero: give run_for a positive duration such as 10s".to_owned(),
+        ));
+    }
+    Ok((budget, cycles))
+}
+
 impl Settings {
     /// Checks `requested` and lays the environment (`env(name)`) over it.
     pub(crate) fn resolve(
@@ -168,28 +206,14 @@ impl Settings {
         budget: Duration,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, SetupError> {
-        let seed = match env("STUTTERFUZZ_SEED") {
-            Some(v) => v
-                .parse::<Seed>()
-                .map_err(|e| env_error("STUTTERFUZZ_SEED", &v, e))?,
-            None => requested.seed.unwrap_or_else(Seed::random),
-        };
+        let seed = seed_of(requested.seed, &env)?;
         let shard = match env("STUTTERFUZZ_SHARD") {
             Some(v) => v
                 .parse::<Shard>()
                 .map_err(|e| env_error("STUTTERFUZZ_SHARD", &v, e))?,
             None => requested.shard,
         };
-        let budget = match env("STUTTERFUZZ_DURATION") {
-            Some(v) => humantime::parse_duration(v.trim())
-                .map_err(|e| env_error("STUTTERFUZZ_DURATION", &v, e))?,
-            None => budget,
-        };
-        if budget.is_zero() {
-            return Err(settings_error(
-                "the time budget is zero: give run_for a positive duration such as 10s".to_owned(),
-            ));
-        }
+        let (budget, cycles) = budget_of(budget, requested.cycles, &env)?;
         let mut shrink = requested.shrink;
         if let Some(v) = env("STUTTERFUZZ_SHRINK_TIME") {
             shrink.time = humantime::parse_duration(v.trim())
@@ -239,7 +263,7 @@ impl Settings {
         Ok(Settings {
             seed,
             budget,
-            cycles: requested.cycles,
+            cycles,
             connections: requested.connections,
             gap: match (requested.cycle, requested.adaptive) {
                 (Some(every), _) => Gap::Cycle(every),
@@ -304,6 +328,48 @@ mod tests {
         assert_eq!((s.seed, s.budget), (Seed::new(1), Duration::from_secs(1)));
     }
 
+    /// Resolves the defaults, with `cycles(3)`, under one variable set to `value`.
+    fn with_var(var: &'static str, value: &'static str) -> Settings {
+        let requested = Requested {
+            cycles: Some(3),
+            ..Requested::default()
+        };
+        let env = move |name: &str| (name == var).then(|| value.to_owned());
+        Settings::resolve(&requested, Duration::from_secs(1), env).unwrap()
+    }
+
+    #[test]
+    fn duration_sets_the_budget_and_lifts_the_cycle_count() {
+        let s = with_var("STUTTERFUZZ_DURATION", "20s");
+        assert_eq!((s.budget, s.cycles), (Duration::from_secs(20), None));
+        let s = with_var("STUTTERFUZZ_UNRELATED", "20s");
+        assert_eq!((s.budget, s.cycles), (Duration::from_secs(1), Some(3)));
+    }
+
+    #[test]
+    fn seed_sets_the_seed() {
+        assert_eq!(with_var("STUTTERFUZZ_SEED", "0x2a").seed, Seed::new(42));
+    }
+
+    #[test]
+    fn replay_sets_the_case_and_leaves_client_cases_alone() {
+        let s = with_var("STUTTERFUZZ_REPLAY", "v1:ping.txt:2,4");
+        assert_eq!(s.replay.unwrap().to_string(), "v1:ping.txt:2,4");
+        assert!(with_var("STUTTERFUZZ_REPLAY", "c1:a:1,2").replay.is_none());
+    }
+
+    #[test]
+    fn shrink_time_sets_the_narrowing_budget() {
+        let s = with_var("STUTTERFUZZ_SHRINK_TIME", "7s");
+        assert_eq!(s.shrink.time, Duration::from_secs(7));
+    }
+
+    #[test]
+    fn shard_sets_the_shard() {
+        let s = with_var("STUTTERFUZZ_SHARD", "2/4");
+        assert_eq!((s.shard.number(), s.shard.count()), (2, 4));
+    }
+
     #[test]
     fn bad_variables_name_themselves_and_their_value() {
         for (var, value) in [
@@ -311,6 +377,7 @@ mod tests {
             ("STUTTERFUZZ_DURATION", "soon"),
             ("STUTTERFUZZ_REPLAY", "v9:x"),
             ("STUTTERFUZZ_SHRINK_TIME", "quick"),
+            ("STUTTERFUZZ_SHARD", "5/4"),
         ] {
             let env = |name: &str| (name == var).then(|| value.to_owned());
             let err =

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::Rerun;
-use crate::case::Case;
+use crate::case::{Case, cut_view};
 
 /// What narrowing learnt after the finding.
 #[derive(Clone, Debug)]
@@ -32,7 +32,33 @@ pub(crate) enum Narrowed {
         reproduced: (u32, u32),
         /// False when the budget ran out before the pattern was locally minimal.
         complete: bool,
+        /// The original and the minimal case shown on the blob's bytes (`case::cut_view`).
+        views: (String, String),
     },
+}
+
+impl Narrowed {
+    /// One case fails alone, and `minimal` is what its pattern shrank to; `blob` is the
+    /// bytes both cut.
+    pub(crate) fn culprit(
+        original: Case,
+        minimal: Case,
+        reproduced: (u32, u32),
+        complete: bool,
+        blob: &[u8],
+    ) -> Self {
+        let views = (
+            cut_view(blob, original.splits()),
+            cut_view(blob, minimal.splits()),
+        );
+        Narrowed::Culprit {
+            original,
+            minimal,
+            reproduced,
+            complete,
+            views,
+        }
+    }
 }
 
 impl Narrowed {
@@ -45,6 +71,7 @@ impl Narrowed {
                 minimal,
                 reproduced: (x, y),
                 complete,
+                views: (original_view, minimal_view),
             } => {
                 writeln!(f, "  culprit   = {original} fails alone")?;
                 let how = if *complete {
@@ -59,6 +86,10 @@ impl Narrowed {
                     original.splits(),
                     minimal.pause_note()
                 )?;
+                writeln!(f, "  cut       = {minimal_view}")?;
+                if original_view != minimal_view {
+                    writeln!(f, "  was       = {original_view}")?;
+                }
                 writeln!(f, "  replay    = {}", rerun.line(minimal))?;
             }
             Narrowed::NoneAlone { tried, together } => {

@@ -15,6 +15,8 @@ pub struct Report {
     pub(crate) end: RunEnd,
     pub(crate) replayed: Option<(Case, u32)>,
     pub(crate) server_pid: Option<u32>,
+    /// What the run counted as a bug, in words (`Stutter::checks`).
+    pub(crate) checks: String,
     /// Things the user should know about how the run went (a capped connection count).
     pub(crate) notes: Vec<String>,
 }
@@ -62,6 +64,13 @@ impl fmt::Display for Report {
             }
         };
         writeln!(f, "stutterfuzz: no finding; {why} (seed {})", self.seed)?;
+        writeln!(f, "checked: {}", self.checks)?;
+        if self.replayed.is_none() && self.end == RunEnd::CyclesDone {
+            writeln!(
+                f,
+                "note: the cycle count ended the run; STUTTERFUZZ_DURATION=10m lifts it and runs that long"
+            )?;
+        }
         for note in &self.notes {
             writeln!(f, "note: {note}")?;
         }

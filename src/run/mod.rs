@@ -17,6 +17,7 @@
 mod baselines;
 mod culprit;
 mod fuzz_target;
+mod listening;
 mod narrow;
 mod plan;
 mod regressions;
@@ -30,9 +31,9 @@ mod tries;
 use std::time::Duration;
 
 pub use fuzz_target::FuzzTarget;
+pub(crate) use listening::check_listening;
 pub use plan::Regressions;
 pub(crate) use plan::{InProcess, Plan, RegressionFile};
-pub(crate) use rig::check_listening;
 pub use running_server::{DeliveryResult, RunningServer};
 pub(crate) use thread::{may_block, named as named_thread, runtime, thread_error};
 

@@ -117,12 +117,13 @@ pub(crate) async fn narrow(
         return Ok(Narrowed::Unsplit { original: case });
     }
     let reproduced = reproduce(rig, fresh, kind, &minimal, blob, base, budget.tries).await?;
-    Ok(Narrowed::Culprit {
-        original: case,
+    Ok(Narrowed::culprit(
+        case,
         minimal,
         reproduced,
         complete,
-    })
+        blob.bytes(),
+    ))
 }
 
 /// True when `minimal` is the blob sent whole, in one write, read at full speed: failing
@@ -188,12 +189,13 @@ async fn shrink_at_once(
             (failing(&judged, kind), tries as u32)
         }
     };
-    Ok(Narrowed::Culprit {
-        original: case,
+    Ok(Narrowed::culprit(
+        case,
         minimal,
         reproduced,
         complete,
-    })
+        blob.bytes(),
+    ))
 }
 
 /// How many of the deliveries `judged` at once failed the way `kind` says.
@@ -226,12 +228,13 @@ async fn pause_only(
         }
     }
     let reproduced = reproduce(rig, false, kind, &minimal, blob, base, budget.tries).await?;
-    Ok(Narrowed::Culprit {
-        original: case,
+    Ok(Narrowed::culprit(
+        case,
         minimal,
         reproduced,
-        complete: true,
-    })
+        true,
+        blob.bytes(),
+    ))
 }
 
 /// How many of `tries` deliveries of `minimal` fail as `kind`.

@@ -141,7 +141,7 @@ impl Plan {
             stop: None,
             progress: None,
             rerun: None,
-            oracles: Oracles::default(),
+            oracles: Oracles::by_default(),
             output: Some(OutputWatch::default()),
             regressions: Regressions::default(),
             bad_settings: Vec::new(),
@@ -208,6 +208,26 @@ impl Plan {
                 .addr
                 .rsplit_once(':')
                 .is_some_and(|(_, port)| port.trim() == "0")
+    }
+
+    /// What this run counts as a bug, as a list in words: the command line's first lines and
+    /// the report of a run that found nothing say it.
+    pub(crate) fn checks(&self) -> String {
+        let mut checks = vec!["the server's death", "refused or stalled connects", "hangs"];
+        let watches_output = self.output.as_ref().is_some_and(|o| !o.fail_on.is_empty());
+        if watches_output && !matches!(self.launch(), Launch::External) {
+            checks.push("alarms in its output (panics, sanitizers)");
+        }
+        if self.oracles.expect_same {
+            checks.push("answers that change when split");
+        }
+        if self.oracles.response_timeout.is_some() {
+            checks.push("answers that come late");
+        }
+        if self.oracles.check.is_some() {
+            checks.push("your check of each answer");
+        }
+        checks.join(", ")
     }
 
     /// The regression file of a run called from thread `caller`.

@@ -2,9 +2,9 @@
 //! delivered to it and judged by every oracle. Replay, the culprit search, shrinking and
 //! regression checks all ask a rig the same question: does this case still fail?
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::listening::{check_listening, port_taken};
 use super::plan::{Launch, Plan};
 use crate::case::{Case, Drawn};
 use crate::config::{OutputWatch, Settings, free_port, resolve_addr};
@@ -12,7 +12,7 @@ use crate::corpus::Blob;
 use crate::engine::{EXIT_GRACE, FINAL_SETTLE, Progress, Transport, exit_within};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{self, Baseline, FindingKind, Oracles, Response};
-use crate::server::{Exit, InProcessServer, Server, ServerProcess, ServerSummary, accepts};
+use crate::server::{Exit, InProcessServer, Server, ServerProcess, ServerSummary};
 use crate::stats::DeliveryCounts;
 use crate::tls::Tls;
 use crate::wire::ConnectError;
@@ -81,9 +81,30 @@ impl<'a> Rig<'a> {
         };
         match launch {
             Launch::External => check_listening(transport.addr, settings.connect_timeout).await?,
-            _ => rig.restart().await?,
+            _ => {
+                rig.restart().await?;
+                rig.first_look().await?;
+            }
         }
         Ok(rig)
+    }
+
+    /// A server that ends before the first delivery served nobody: a placeholder future
+    /// that returns, a process that exits once it accepted the readiness check. That is a
+    /// setup error, said at once; a server that ends later, while fuzzed, is a finding.
+    async fn first_look(&mut self) -> Result<(), SetupError> {
+        let Some(server) = self.server.as_mut() else {
+            return Ok(());
+        };
+        let Ok(exit) = tokio::time::timeout(FIRST_LOOK, server.exited()).await else {
+            return Ok(());
+        };
+        let error = crate::server::served_nobody(exit, &server.summary());
+        if let Some(daemon) = self.went_background().await {
+            return Err(daemon);
+        }
+        self.stop().await;
+        Err(error)
     }
 
     /// How deliveries reach the server.
@@ -455,35 +476,5 @@ impl<'a> Rig<'a> {
 /// How many times a port the harness picked is picked again when another process took it.
 const MAX_PICKS: u32 = 5;
 
-/// True when something already accepts connections at `addr`.
-async fn port_taken(addr: SocketAddr) -> bool {
-    accepts(addr, Duration::from_millis(200)).await
-}
-
-/// Without a spawned server, something must already listen.
-pub(crate) async fn check_listening(addr: SocketAddr, limit: Duration) -> Result<(), SetupError> {
-    match tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await {
-        // A connection to itself (simultaneous open on a port nobody listens on) is none.
-        Ok(Ok(stream)) if stream.local_addr().ok() == Some(addr) => Err(SetupError::new(
-            SetupErrorKind::NotListening,
-            format!(
-                "nothing accepts connections on {addr}: start the server first, or let stutterfuzz start it (.server / --server)"
-            ),
-        )),
-        Ok(Ok(_)) => Ok(()),
-        Ok(Err(e)) => Err(SetupError::new(
-            SetupErrorKind::NotListening,
-            format!(
-                "nothing accepts connections on {addr} ({e}): start the server first, or let stutterfuzz start it (.server / --server)"
-            ),
-        )
-        .with_source(e)),
-        Err(_) => Err(SetupError::new(
-            SetupErrorKind::NotListening,
-            format!(
-                "{addr} did not accept a connection within {}: start the server first, or let stutterfuzz start it (.server / --server)",
-                humantime::format_duration(limit)
-            ),
-        )),
-    }
-}
+/// How long a server just started is watched before the first delivery (`Rig::first_look`).
+const FIRST_LOOK: Duration = Duration::from_millis(50);

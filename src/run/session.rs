@@ -95,6 +95,7 @@ pub(crate) async fn run(
                     end,
                     replayed: settings.replay.clone().map(|c| (c, replay::ATTEMPTS)),
                     server_pid,
+                    checks: plan.checks(),
                 });
             }
             // The server died between the last check and the stop.
@@ -139,7 +140,14 @@ pub(crate) async fn run(
     if oracle::gated(&found.kind)
         && let Some(why) = narrowed.as_ref().and_then(disowned)
     {
-        return Ok(unconfirmed(found, why, notes, settings.seed, server_pid));
+        return Ok(unconfirmed(
+            found,
+            why,
+            notes,
+            settings.seed,
+            server_pid,
+            plan,
+        ));
     }
     let mut finding = Finding::new(
         found.kind,
@@ -173,6 +181,7 @@ fn unconfirmed(
     mut notes: Vec<String>,
     seed: Seed,
     server_pid: Option<u32>,
+    plan: &Plan,
 ) -> Report {
     let mut stats = found.stats;
     stats.unconfirmed += 1;
@@ -187,6 +196,7 @@ fn unconfirmed(
         end: RunEnd::Unconfirmed,
         replayed: None,
         server_pid,
+        checks: plan.checks(),
     }
 }
 

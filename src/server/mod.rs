@@ -13,6 +13,7 @@ mod process;
 mod spec;
 mod valgrind;
 
+use crate::error::{SetupError, SetupErrorKind};
 use std::process::ExitStatus;
 use std::time::Duration;
 
@@ -45,6 +46,34 @@ pub(crate) struct ServerSummary {
     pub(crate) pid: Option<u32>,
     pub(crate) stdout: OutputSnapshot,
     pub(crate) stderr: OutputSnapshot,
+}
+
+/// The setup error of a server that ended (`exit`) before the first delivery: it served
+/// nobody (a placeholder future that returns, a process that exits once it accepted).
+pub(crate) fn served_nobody(exit: Exit, summary: &ServerSummary) -> SetupError {
+    let message = match exit {
+        Exit::Task(TaskEnd::Returned) => "the in-process server's future returned before the first delivery: \
+             it must serve connections from the listener it is given (a loop over `listener.accept()`) \
+             until the harness stops it"
+            .to_owned(),
+        Exit::Task(TaskEnd::Panicked(message)) => {
+            format!("the in-process server panicked before the first delivery: {message}")
+        }
+        Exit::Process(status) => {
+            let mut message = format!(
+                "server `{}` {} before the first delivery, once it had accepted a connection: \
+                 it must keep serving until the harness stops it (run it in the foreground)",
+                summary.command,
+                describe_exit(status)
+            );
+            if !summary.stderr.is_empty() {
+                message.push_str("\nserver stderr:\n");
+                message.push_str(&summary.stderr.indented());
+            }
+            message
+        }
+    };
+    SetupError::new(SetupErrorKind::ServerStartup, message)
 }
 
 /// The server under test: a spawned process or a future in this process.

@@ -90,6 +90,22 @@ impl Stutter {
         FuzzTarget::start(&self.plan)
     }
 
+    /// What a run of this configuration counts as a bug, as a list in words: "the server's
+    /// death, refused or stalled connects, hangs, ..., answers that change when split". The
+    /// command line prints it before fuzzing; a report that found nothing says it too.
+    ///
+    /// ```
+    /// use stutterfuzz::{Responses, Stutter};
+    ///
+    /// let fuzz = Stutter::new("127.0.0.1:6789");
+    /// assert!(fuzz.checks().contains("answers that change when split"));
+    /// let fuzz = fuzz.responses(Responses::none());
+    /// assert!(!fuzz.checks().contains("answers"));
+    /// ```
+    pub fn checks(&self) -> String {
+        self.plan.checks()
+    }
+
     /// Loads the blobs and says how many there are and how large, without running.
     ///
     /// # Errors

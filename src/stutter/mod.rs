@@ -244,11 +244,12 @@ impl Stutter {
 
     /// What a delivery's answer must be: the same as the blob's sent whole
     /// ([`Responses::same`]), complete in time, passing your check. Each call adds to the
-    /// oracles of the calls before. Default: no answer oracle.
+    /// oracles of the calls before. Default: the answer must be the same as the blob's sent
+    /// whole; [`Responses::none`] turns that off.
     pub fn responses(mut self, responses: Responses) -> Self {
         let mut all = Responses {
             oracles: std::mem::take(&mut self.plan.oracles),
-            bad: Vec::new(),
+            ..Responses::default()
         };
         all.add(responses);
         self.plan.oracles = all.oracles;

@@ -8,8 +8,9 @@ use std::time::Duration;
 use crate::case::Case;
 use crate::oracle::{Checker, Normalizer, Oracles, Response};
 
-/// The answer oracles: none by default, where only the server's death, refusals, hangs of
-/// its reading and alarms in its output count.
+/// The answer oracles. By default a run checks that splitting never changes the answer
+/// ([`same`](Self::same)), besides the server's death, refusals, hangs of its reading and
+/// alarms in its output; [`none`](Self::none) turns the answer oracles off.
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::oracle::{Checker, Normalizer, Oracles, Response};
 /// Stutter::new("127.0.0.1:6379")
 ///     .blobs("fixtures/redis")
 ///     .responses(
-///         Responses::same()
+///         Responses::default()
 ///             .mask(r"Date: [^\r]*")
 ///             .within(Duration::from_secs(2)),
 ///     )
@@ -26,7 +27,12 @@ use crate::oracle::{Checker, Normalizer, Oracles, Response};
 /// ```
 #[derive(Clone, Default)]
 pub struct Responses {
+    /// The oracles to add; their `expect_same` is not read: `same` says it.
     pub(crate) oracles: Oracles,
+    /// Turns the comparison with the whole answer on or off; `None` leaves it as it was.
+    pub(crate) same: Option<bool>,
+    /// Drops the answer oracles of earlier calls, defaults included.
+    pub(crate) clear: bool,
     /// Patterns that did not parse: a setup error when the run starts.
     pub(crate) bad: Vec<String>,
 }
@@ -34,7 +40,8 @@ pub struct Responses {
 impl std::fmt::Debug for Responses {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Responses")
-            .field("same", &self.oracles.expect_same)
+            .field("same", &self.same)
+            .field("clear", &self.clear)
             .field("masks", &self.oracles.masks.len())
             .field("within", &self.oracles.response_timeout)
             .field("check", &self.oracles.check.is_some())
@@ -52,10 +59,35 @@ impl Responses {
     /// difference counts only when it shows again 3 times delivered alone, each after a fresh
     /// whole answer; the others are `unconfirmed=` in the stats. Make each blob idempotent
     /// (reset the keys it uses first).
+    ///
+    /// On by default: call it to say so, or after [`none`](Self::none).
     pub fn same() -> Self {
-        let mut responses = Responses::default();
-        responses.oracles.expect_same = true;
-        responses
+        Responses {
+            same: Some(true),
+            ..Responses::default()
+        }
+    }
+
+    /// No answer oracle: the comparison with the whole answer is off, and the oracles of
+    /// earlier calls are dropped, so only the server's death, refusals, hangs of its reading
+    /// and alarms in its output count. For blobs whose answers change with every delivery
+    /// in ways no mask can name. Later calls may add oracles again.
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// use stutterfuzz::{Responses, Stutter};
+    ///
+    /// Stutter::new("127.0.0.1:6789")
+    ///     .blobs("fixtures/blobs")
+    ///     .responses(Responses::none())
+    ///     .run_for(Duration::from_secs(10));
+    /// ```
+    pub fn none() -> Self {
+        Responses {
+            same: Some(false),
+            clear: true,
+            ..Responses::default()
+        }
     }
 
     /// Maps every answer before [`same`](Self::same) compares it, for answers that vary in
@@ -144,10 +176,15 @@ impl Responses {
     }
 
     /// These oracles added to `self`'s: masks add up, the others are set where `more` sets
-    /// them.
+    /// them; [`none`](Self::none) first drops them all.
     pub(crate) fn add(&mut self, more: Responses) {
+        if more.clear {
+            self.oracles = Oracles::default();
+        }
         let (mine, theirs) = (&mut self.oracles, more.oracles);
-        mine.expect_same |= theirs.expect_same;
+        if let Some(same) = more.same {
+            mine.expect_same = same;
+        }
         mine.masks.extend(theirs.masks);
         mine.normalize = theirs.normalize.or(mine.normalize.take());
         mine.response_timeout = theirs.response_timeout.or(mine.response_timeout);

@@ -465,3 +465,64 @@ fn replaying_a_paused_case_recreates_the_pause_and_its_probe() {
         correct.stderr
     );
 }
+
+#[test]
+fn answers_that_change_when_split_are_found_by_default_and_the_first_lines_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = [
+        blobs_arg(),
+        "--host=127.0.0.1".to_owned(),
+        "--port=0".to_owned(),
+        format!("--server={}", server_arg("line-server-splitwrong")),
+        format!("--failures-dir={}", dir.path().display()),
+        "--seed=3".to_owned(),
+    ];
+    let out = run(stutterfuzz().args(&base).args(["--duration=30s"]));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+    assert!(
+        out.stdout
+            .contains("differs from the response to the blob sent whole"),
+        "{}",
+        out.stdout
+    );
+    let second = out.stderr.lines().nth(1).unwrap_or_default();
+    assert!(
+        second.starts_with("Checking the server's death")
+            && second.ends_with("answers that change when split"),
+        "{}",
+        out.stderr
+    );
+
+    let out = run(stutterfuzz()
+        .args(&base)
+        .args(["--rounds=5", "--no-expect-same-response"]));
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    let second = out.stderr.lines().nth(1).unwrap_or_default();
+    assert!(
+        second.starts_with("Checking") && !second.contains("answers"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn stutterfuzz_duration_outlasts_the_round_count() {
+    let started = Instant::now();
+    let out = run(stutterfuzz()
+        .args([
+            &blobs_arg(),
+            "--host=127.0.0.1",
+            "--port=0",
+            &format!("--server={}", server_arg("line-server")),
+            "--rounds=1",
+            "--num-conns=4",
+        ])
+        .env("STUTTERFUZZ_DURATION", "2s"));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("no finding; the time budget ran out"),
+        "{}",
+        out.stderr
+    );
+    assert!(started.elapsed() >= Duration::from_secs(2));
+}

@@ -281,6 +281,9 @@ fn a_server_that_stops_accepting_is_found() {
     let failure = common::stutter("127.0.0.1:0")
         .server(fixture_command("stalling-server", None))
         .blobs(blob_dir())
+        // With answers awaited, the stuck connection is found first as unread bytes (the
+        // server stopped reading); this test is about the connects.
+        .responses(stutterfuzz::Responses::none())
         .connections(50)
         .timeouts(Timeouts::default().connect(Duration::from_secs(1)))
         .try_run_for(Duration::from_secs(60))
@@ -403,4 +406,39 @@ async fn the_blocking_entry_point_refuses_a_single_threaded_runtime_at_once() {
 async fn runs_inside_a_multi_threaded_runtime() {
     let report = correct().cycles(2).run_for(Duration::from_secs(30));
     assert_eq!(report.end(), RunEnd::CyclesDone);
+}
+
+/// The README's quick start, as written there, against a server that answers a command split
+/// across reads wrong, with no crash and no hang: the default oracles find it.
+#[test]
+fn the_quick_start_finds_a_server_that_answers_a_split_command_wrong() {
+    let mut server = Command::new(fixture("line-server-splitwrong"));
+    server.args(["--listen", "{addr}"]);
+    let failure = common::stutter("127.0.0.1:0")
+        .server(server)
+        .blobs(blob_dir())
+        .cycles(500)
+        .try_run_for(Duration::from_secs(10))
+        .expect_err("the wrong answer is found");
+    let finding = failure.finding().expect("a finding, not a setup error");
+    assert!(
+        matches!(finding.kind(), FindingKind::ResponseDiffers { .. }),
+        "{finding}"
+    );
+    let text = finding.to_string();
+    assert!(text.contains("differs from the response"), "{text}");
+}
+
+#[test]
+fn a_clean_run_says_what_it_checked_and_which_limit_ended_it() {
+    let report = correct().cycles(2).run_for(Duration::from_secs(30));
+    let text = report.to_string();
+    assert!(
+        text.contains("checked: the server's death, refused or stalled connects, hangs, alarms in its output (panics, sanitizers), answers that change when split"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the cycle count ended the run; STUTTERFUZZ_DURATION"),
+        "{text}"
+    );
 }

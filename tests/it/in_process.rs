@@ -77,3 +77,25 @@ fn an_in_process_server_that_returns_is_a_finding() {
         "{finding}"
     );
 }
+
+#[test]
+fn a_placeholder_future_that_returns_at_once_is_a_setup_error_said_at_once() {
+    async fn placeholder(listener: tokio::net::TcpListener) {
+        drop(listener);
+    }
+    let failure = Stutter::serve(placeholder)
+        .regressions(Regressions::Off)
+        .blobs(blob_dir())
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("a placeholder serves nobody");
+    let stutterfuzz::Failure::Setup(error) = &failure else {
+        panic!("a setup error, not a finding:\n{failure}");
+    };
+    let text = error.to_string();
+    assert!(
+        text.contains("future returned before the first delivery"),
+        "{text}"
+    );
+    assert!(text.contains("listener.accept()"), "{text}");
+    assert_eq!(text.lines().count(), 1, "one line: {text}");
+}

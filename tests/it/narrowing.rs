@@ -24,6 +24,8 @@ fn with_100_connections_in_flight_the_report_names_exactly_the_culprit() {
     let failure = common::stutter("127.0.0.1:0")
         .server(fixture_command("line-server-buggy", None))
         .blobs(culprit_dir())
+        // No answers awaited: every connection is mid-delivery when the server dies.
+        .responses(Responses::none())
         .connections(100)
         .seed(5)
         .try_run_for(Duration::from_secs(60))
@@ -293,6 +295,8 @@ fn a_server_that_dies_after_n_connections_is_no_boundary_bug() {
     let failure = common::stutter("127.0.0.1:0")
         .server(server)
         .blobs(blob_dir())
+        // Counted connections: no whole answers are recorded first.
+        .responses(Responses::none())
         .connections(60)
         .shrinking(Shrinking::default().time(Duration::from_secs(30)))
         .try_run_for(Duration::from_secs(60))
@@ -320,6 +324,8 @@ fn among_200_suspects_the_one_case_that_crashes_alone_is_named() {
     };
     let failure = run()
         .splits(stutterfuzz::SplitMode::RecordStarts)
+        // No answers awaited: every connection is mid-delivery when the server dies.
+        .responses(Responses::none())
         .connections(200)
         .cycles(2000)
         .try_run_for(Duration::from_secs(60))

@@ -10,19 +10,73 @@ use stutterfuzz::Seed;
 const ABOUT: &str = "Fuzz a TCP server by varying packet boundaries.\n\n\
 Opens many connections to HOST:PORT and sends each blob from --blob-dir over one of them, cut \
 into random chunks. Each chunk waits until the previous one is acknowledged and the server had \
-time to read it, so the server really sees those boundaries. A crash, a refused connection or a \
-server that stops accepting is a finding: the report and the case that replays it are printed \
+time to read it, so the server really sees those boundaries. A crash, a refused connection, a \
+server that stops accepting, or an answer that changes when the blob is split is a finding: the report and the case that replays it are printed \
 and saved in --failures-dir.";
 
 const AFTER: &str = "Exit status: 0 when the budget ran out or the run was interrupted with no \
-finding (or a replayed case passed), 1 on a finding, 2 on a usage or setup error.\n\n\
+finding (or a replayed case passed), 1 on a finding, 2 on a usage or setup error. --help (not \
+-h) explains the stats line, reports and conversations.\n\n\
 Options of the original tool also work with a single dash (-blob-dir=PATH).\n\n\
+Blobs from real clients: stutterfuzz capture --listen ADDR --upstream ADDR --out DIR (a \
+recording proxy), stutterfuzz import FILE --port P --out DIR (a packet capture); see their --help.";
+
+/// `--help` (not `-h`) ends with the words of the output and the blob formats explained.
+const AFTER_LONG: &str =
+    "Exit status: 0 when the budget ran out or the run was interrupted with no \
+finding (or a replayed case passed), 1 on a finding, 2 on a usage or setup error.
+
+What is checked by default: the server's death, refused or stalled connects, hangs, alarms in \
+its output (sanitizer reports, Rust panics, valgrind errors), and answers that change when \
+split (each blob is first sent whole; every split delivery of it must get the same answer). \
+The first lines of a run say which are on.
+
+The stats line:
+  deliveries        blobs delivered, each on a connection of its own, cut into chunks (per second)
+  boundaries covered  of all the byte offsets inside the blobs, the share that has been a cut
+  record starts     of the offsets 1 to 8 bytes after each record start (a line end or NUL),
+                    the share that has been a cut: where parsers most often break
+  unconfirmed       answers that differed (or came late) once, but not every time when the case
+                    was delivered again alone: no finding; the first few cases are listed
+  paused            deliveries that paused mid-message (--stall-chance) while a probe checked
+                    that the server still serves others
+  slow reads        deliveries whose answer was read slowly through a small window
+                    (--slow-read-chance)
+  elapsed           time spent fuzzing
+
+A report: culprit is the case that fails alone; minimal is its split pattern shrunk until no \
+chunk can be dropped; cut shows it on the blob's bytes, each | a cut (a literal | is \\|); \
+replay is the command that delivers it again. A case string v1:BLOB:SIZES names the blob and \
+the chunk sizes in bytes.
+
+--response-timeout MS: after the last chunk, the answer must be complete within MS. Complete \
+means: the server closed the connection, or, for a connection it keeps open, the answer \
+reached the length of the blob's answer sent whole and nothing more came; without the \
+comparison, at least one byte or a close.
+
+Conversations, for servers that speak first or answer each request before reading the next: \
+a blob file whose first line is `#~ stutterfuzz conversation`. Its other lines are sent as \
+they are, except lines starting with `#~ `, which wait before the bytes that follow:
+  #~ wait bytes=N       until the server has sent N bytes in all since the connection opened
+  #~ wait pattern=TEXT  until TEXT shows in what it sent since the previous wait
+  #~ wait quiet=MS      until it has sent nothing for MS milliseconds
+  #~ heard TEXT         what the server answered (recorded by capture and import; never sent)
+A wait is a boundary too; the splits fall inside each part.
+
+Options of the original tool also work with a single dash (-blob-dir=PATH).
+
 Blobs from real clients: stutterfuzz capture --listen ADDR --upstream ADDR --out DIR (a \
 recording proxy), stutterfuzz import FILE --port P --out DIR (a packet capture); see their --help.";
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]
-#[command(name = "stutterfuzz", version, about = ABOUT, after_help = AFTER)]
+#[command(
+    name = "stutterfuzz",
+    version,
+    about = ABOUT,
+    after_help = AFTER,
+    after_long_help = AFTER_LONG
+)]
 pub(crate) struct Args {
     /// Directory of blobs: files of client-to-server traffic (names starting with '.' are skipped)
     #[arg(long, value_name = "PATH")]
@@ -124,11 +178,17 @@ pub(crate) struct Args {
     pub(crate) replay: Option<String>,
 
     /// Send each blob whole first and record the response; every split delivery of it must
-    /// get the same bytes and the same end (closed or open)
-    #[arg(long)]
+    /// get the same bytes and the same end (closed or open). On by default
+    #[arg(long, overrides_with = "no_expect_same_response")]
     pub(crate) expect_same_response: bool,
 
-    /// With --expect-same-response, leave the parts of answers matching the regular
+    /// Do not compare answers with the blob's sent whole: only the server's death, refusals,
+    /// hangs and alarms in its output count (for answers that change with every delivery in
+    /// ways no --mask can name)
+    #[arg(long, overrides_with = "expect_same_response")]
+    pub(crate) no_expect_same_response: bool,
+
+    /// Leave the parts of answers matching the regular
     /// expression PATTERN out of the comparison (repeatable), e.g. 'Date: [^\r]*'
     #[arg(long, value_name = "PATTERN")]
     pub(crate) mask: Vec<String>,
@@ -138,7 +198,8 @@ pub(crate) struct Args {
     pub(crate) isolate_blobs: bool,
 
     /// After the last chunk, the server must complete its response within MS milliseconds,
-    /// or it is a finding. Default: off
+    /// or it is a finding: it closes, or (on a connection it keeps open) the answer reaches
+    /// the length of the blob's answer sent whole. Default: off
     #[arg(long, value_name = "MS")]
     pub(crate) response_timeout: Option<u64>,
 

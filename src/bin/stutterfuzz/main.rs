@@ -75,6 +75,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let summary = fuzz.blob_summary().map_err(|e| e.to_string())?;
     if !args.quiet {
         eprintln!("{summary}");
+        eprintln!("Checking {}", fuzz.checks());
     }
     if args.verbose {
         eprintln!(
@@ -143,8 +144,8 @@ fn configure(args: &Args) -> Result<Stutter, String> {
         }
         fuzz = fuzz.tls(options);
     }
-    if args.expect_same_response {
-        fuzz = fuzz.responses(Responses::same());
+    if args.no_expect_same_response {
+        fuzz = fuzz.responses(Responses::none());
     }
     if args.isolate_blobs {
         fuzz = fuzz.isolate_blobs(true);

@@ -1,0 +1,120 @@
+//! A case shown on its bytes: what a report prints so that a person sees *what* was cut
+//! without rebuilding the blob and counting offsets. The bytes are escaped (`\r`, `\n`,
+//! `\xNN`, a literal `|` as `\|`), every cut is a `|`, and long stretches away from any cut
+//! are left out with their length, so a cut deep in a large blob shows the bytes around it.
+
+use std::fmt::Write as _;
+
+use crate::split::Splits;
+
+/// Bytes kept on each side of a cut, and at the start of the blob.
+const CONTEXT: usize = 24;
+
+/// `bytes` as `splits` cuts them, quoted: `"P|ING\r\n"`. A case that sends less than the
+/// whole blob says so: `"SE|T"` (sent 4 of 82 bytes, then closed).
+pub(crate) fn cut_view(bytes: &[u8], splits: &Splits) -> String {
+    let sent = splits.total().min(bytes.len());
+    let mut cuts = Vec::with_capacity(splits.len());
+    let mut at = 0;
+    for chunk in splits.chunks() {
+        at += chunk;
+        if at < sent {
+            cuts.push(at);
+        }
+    }
+    let shown = |i: usize| i < CONTEXT || cuts.iter().any(|&c| i + CONTEXT >= c && i < c + CONTEXT);
+    let mut out = String::from("\"");
+    let mut next_cut = cuts.iter().peekable();
+    let mut left_out = 0;
+    for (i, &byte) in bytes[..sent].iter().enumerate() {
+        if next_cut.peek().is_some_and(|&&c| c == i) {
+            next_cut.next();
+            flush_left_out(&mut out, &mut left_out);
+            out.push('|');
+        }
+        if shown(i) {
+            flush_left_out(&mut out, &mut left_out);
+            escape(byte, &mut out);
+        } else {
+            left_out += 1;
+        }
+    }
+    flush_left_out(&mut out, &mut left_out);
+    out.push('"');
+    if sent < bytes.len() {
+        let _ = write!(out, " (sent {sent} of {} bytes, then closed)", bytes.len());
+    }
+    out
+}
+
+fn flush_left_out(out: &mut String, left_out: &mut usize) {
+    if *left_out > 0 {
+        let _ = write!(out, "…({left_out} bytes)…");
+        *left_out = 0;
+    }
+}
+
+/// One byte as a Rust string literal shows it, with `|` escaped: it marks the cuts.
+fn escape(byte: u8, out: &mut String) {
+    match byte {
+        b'|' => out.push_str("\\|"),
+        b'"' => out.push_str("\\\""),
+        b'\\' => out.push_str("\\\\"),
+        b'\n' => out.push_str("\\n"),
+        b'\r' => out.push_str("\\r"),
+        b'\t' => out.push_str("\\t"),
+        0x20..=0x7e => out.push(char::from(byte)),
+        _ => {
+            let _ = write!(out, "\\x{byte:02x}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(bytes: &[u8], chunks: &[usize]) -> String {
+        cut_view(bytes, &Splits::new(chunks.to_vec()).unwrap())
+    }
+
+    #[test]
+    fn each_cut_is_a_bar_at_its_byte() {
+        assert_eq!(view(b"PING\r\n", &[1, 5]), r#""P|ING\r\n""#);
+        assert_eq!(
+            view(b"USER anonymous\r\nPASS x\r\n", &[1, 16, 7]),
+            r#""U|SER anonymous\r\nP|ASS x\r\n""#
+        );
+        assert_eq!(view(b"PING\r\n", &[6]), r#""PING\r\n""#, "sent whole");
+    }
+
+    #[test]
+    fn bars_quotes_and_binary_bytes_are_escaped() {
+        assert_eq!(view(b"a|b\"c\\", &[2, 4]), r#""a\||b\"c\\""#);
+        assert_eq!(view(&[0, 0xff, b'A'], &[1, 2]), r#""\x00|\xffA""#);
+    }
+
+    #[test]
+    fn a_case_that_closes_early_says_how_much_it_sent() {
+        assert_eq!(
+            view(b"SET k v\r\n", &[2]),
+            r#""SE" (sent 2 of 9 bytes, then closed)"#
+        );
+    }
+
+    #[test]
+    fn long_stretches_away_from_the_cuts_are_left_out_with_their_length() {
+        let mut blob = vec![b'a'; 200_000];
+        blob[150_000] = b'X';
+        let text = view(&blob, &[150_000, 50_000]);
+        let a24 = "a".repeat(24);
+        assert_eq!(
+            text,
+            format!(
+                "\"{a24}…(149952 bytes)…{a24}|X{}…(49976 bytes)…\"",
+                "a".repeat(23)
+            )
+        );
+        assert!(text.len() < 200, "a window, not a dump: {text}");
+    }
+}
