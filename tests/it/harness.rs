@@ -427,6 +427,14 @@ fn the_quick_start_finds_a_server_that_answers_a_split_command_wrong() {
     );
     let text = finding.to_string();
     assert!(text.contains("differs from the response"), "{text}");
+    // The minimal case is shown on its bytes, one `|` (not `\|`) for each cut.
+    let minimal = finding.minimal().expect("narrowed to a minimal case");
+    let cut = text
+        .lines()
+        .find_map(|line| line.strip_prefix("  cut       = "))
+        .unwrap_or_else(|| panic!("no cut line:\n{text}"));
+    let bars = cut.matches('|').count() - cut.matches("\\|").count();
+    assert_eq!(bars, minimal.splits().len() - 1, "{text}");
 }
 
 #[test]
