@@ -526,3 +526,27 @@ fn stutterfuzz_duration_outlasts_the_round_count() {
     );
     assert!(started.elapsed() >= Duration::from_secs(2));
 }
+
+#[test]
+fn long_help_explains_the_stats_words_the_exit_codes_and_conversations() {
+    let out = run(stutterfuzz().arg("--help"));
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    for word in [
+        "record starts",
+        "unconfirmed",
+        "paused",
+        "slow reads",
+        "Exit status",
+        "#~ stutterfuzz conversation",
+        "#~ wait pattern=TEXT",
+        "#~ heard",
+        "--no-expect-same-response",
+        "keeps open",
+    ] {
+        assert!(
+            out.stdout.contains(word),
+            "--help lacks {word:?}:\n{}",
+            out.stdout
+        );
+    }
+}
