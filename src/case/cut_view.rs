@@ -9,6 +9,8 @@ use crate::split::Splits;
 
 /// Bytes kept on each side of a cut, and at the start of the blob.
 const CONTEXT: usize = 24;
+/// A case that sends at most this many bytes is shown whole.
+const WHOLE: usize = 160;
 
 /// `bytes` as `splits` cuts them, quoted: `"P|ING\r\n"`. A case that sends less than the
 /// whole blob says so: `"SE|T"` (sent 4 of 82 bytes, then closed).
@@ -22,7 +24,9 @@ pub(crate) fn cut_view(bytes: &[u8], splits: &Splits) -> String {
             cuts.push(at);
         }
     }
-    let shown = |i: usize| i < CONTEXT || cuts.iter().any(|&c| i + CONTEXT >= c && i < c + CONTEXT);
+    let shown = |i: usize| {
+        sent <= WHOLE || i < CONTEXT || cuts.iter().any(|&c| i + CONTEXT >= c && i < c + CONTEXT)
+    };
     let mut out = String::from("\"");
     let mut next_cut = cuts.iter().peekable();
     let mut left_out = 0;

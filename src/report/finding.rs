@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::format::escape_bytes;
+use super::format::{difference_window, escape_bytes};
 use super::narrowed::Narrowed;
 use super::rerun::Rerun;
 use super::suspect::Suspect;
@@ -43,6 +43,9 @@ pub struct Finding {
     /// `(attempt, attempts)` when found by replaying one case.
     pub(crate) replay: Option<(u32, u32)>,
     pub(crate) narrowed: Option<Narrowed>,
+    /// How the case first seen failed, when its minimal case, whose failure is `kind`,
+    /// failed otherwise (its answer differed at another byte).
+    pub(crate) first_seen: Option<FindingKind>,
     pub(crate) regression: Option<RegressionNote>,
     pub(crate) notes: Vec<String>,
     /// How long narrowing took, and its budget.
@@ -72,13 +75,29 @@ impl Finding {
             rerun,
             replay: None,
             narrowed: None,
+            first_seen: None,
             regression: None,
             notes: Vec::new(),
             narrowing: None,
         }
     }
 
-    /// What the server did wrong.
+    /// What narrowing learnt. The minimal case's own failure, when it was seen, becomes
+    /// the finding's kind: the report shows the evidence of the case it names.
+    pub(crate) fn set_narrowed(&mut self, narrowed: Option<Narrowed>) {
+        if let Some(Narrowed::Culprit {
+            evidence: Some(evidence),
+            ..
+        }) = &narrowed
+            && fails_otherwise(evidence, &self.kind)
+        {
+            let evidence = FindingKind::clone(evidence);
+            self.first_seen = Some(std::mem::replace(&mut self.kind, evidence));
+        }
+        self.narrowed = narrowed;
+    }
+
+    /// What the server did wrong: the minimal case's own failure when narrowing found one.
     pub fn kind(&self) -> &FindingKind {
         &self.kind
     }
@@ -268,7 +287,10 @@ impl Finding {
                 writeln!(f, "  delivery  = #{it} of this blob")?;
             }
             writeln!(f, "  case      = {}", only.seen.case)?;
-            writeln!(f, "  replay    = {}", self.rerun.line(&only.seen.case))?;
+            // Narrowed, the one replay line is the minimal case's, above.
+            if self.minimal().is_none() {
+                writeln!(f, "  replay    = {}", self.rerun.line(&only.seen.case))?;
+            }
         } else if let [first, ..] = self.suspects.as_slice() {
             // At a glance: the first few suspects, one short line each; all of them are in
             // `Finding::suspects` and in the command line's failure file.
@@ -296,19 +318,23 @@ impl Finding {
 
     /// The two answers that differ, and what the server printed.
     fn write_answers_and_output(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let FindingKind::ResponseDiffers {
-            expected, actual, ..
-        } = &self.kind
-        {
-            writeln!(f)?;
-            writeln!(
-                f,
-                "response to the blob sent whole ({} bytes):",
-                expected.len()
-            )?;
-            writeln!(f, "  {}", escape_bytes(expected))?;
-            writeln!(f, "response to this split ({} bytes):", actual.len())?;
-            writeln!(f, "  {}", escape_bytes(actual))?;
+        let whose = match (self.minimal(), self.culprit()) {
+            (Some(minimal), _) => format!("the minimal case {}", minimal.splits()),
+            (None, Some(culprit)) => format!("the culprit {}", culprit.splits()),
+            (None, None) => "this split".to_owned(),
+        };
+        write_answers(f, &self.kind, &whose)?;
+        if let Some(first) = &self.first_seen {
+            let whose = self
+                .culprit()
+                .map_or("the case first seen".to_owned(), |c| {
+                    format!("the case first seen {}", c.splits())
+                });
+            if !matches!(first, FindingKind::ResponseDiffers { .. }) {
+                writeln!(f)?;
+                writeln!(f, "{whose} failed otherwise: {}", first.headline())?;
+            }
+            write_answers(f, first, &whose)?;
         }
         if let Some(server) = &self.server {
             for (name, output) in [("stderr", &server.stderr), ("stdout", &server.stdout)] {
@@ -321,6 +347,57 @@ impl Finding {
         }
         Ok(())
     }
+}
+
+/// True when `a` and `b` are failures worth showing both of: of different kinds, or answers
+/// that differ otherwise.
+fn fails_otherwise(a: &FindingKind, b: &FindingKind) -> bool {
+    match (a, b) {
+        (
+            FindingKind::ResponseDiffers { actual: x, .. },
+            FindingKind::ResponseDiffers { actual: y, .. },
+        ) => x != y,
+        _ => std::mem::discriminant(a) != std::mem::discriminant(b),
+    }
+}
+
+/// The two answers of a finding about an answer: around their first difference, or in
+/// full (long ones cut in the middle) when they differ only in how the connection ended.
+fn write_answers(f: &mut fmt::Formatter<'_>, kind: &FindingKind, whose: &str) -> fmt::Result {
+    let FindingKind::ResponseDiffers {
+        expected,
+        actual,
+        first_difference,
+        ..
+    } = kind
+    else {
+        return Ok(());
+    };
+    writeln!(f)?;
+    match first_difference {
+        Some(at) => {
+            writeln!(
+                f,
+                "the response to the blob sent whole ({} bytes) and to {whose} ({} bytes), from the first byte that differs:",
+                expected.len(),
+                actual.len()
+            )?;
+            for line in difference_window(expected, actual, *at) {
+                writeln!(f, "{line}")?;
+            }
+        }
+        None => {
+            writeln!(
+                f,
+                "response to the blob sent whole ({} bytes):",
+                expected.len()
+            )?;
+            writeln!(f, "  {}", escape_bytes(expected))?;
+            writeln!(f, "response to {whose} ({} bytes):", actual.len())?;
+            writeln!(f, "  {}", escape_bytes(actual))?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

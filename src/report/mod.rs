@@ -15,7 +15,7 @@ mod suspect;
 pub use failure::Failure;
 pub use finding::Finding;
 pub(crate) use finding::RegressionNote;
-pub(crate) use narrowed::{Narrowed, NotNarrowed};
+pub(crate) use narrowed::{Narrowed, NotNarrowed, Reproduced};
 pub use outcome::Report;
 pub(crate) use rerun::Rerun;
 pub use suspect::Suspect;

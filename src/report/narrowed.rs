@@ -4,6 +4,7 @@ use std::fmt;
 
 use super::Rerun;
 use crate::case::{Case, cut_view};
+use crate::oracle::FindingKind;
 
 /// What narrowing learnt after the finding.
 #[derive(Clone, Debug)]
@@ -30,6 +31,8 @@ pub(crate) enum Narrowed {
         minimal: Case,
         /// (failures, deliveries) of the minimal case.
         reproduced: (u32, u32),
+        /// How the minimal case failed when it was reproduced: its own answer or exit.
+        evidence: Option<Box<FindingKind>>,
         /// False when the budget ran out before the pattern was locally minimal.
         complete: bool,
         /// The original and the minimal case shown on the blob's bytes (`case::cut_view`).
@@ -43,7 +46,7 @@ impl Narrowed {
     pub(crate) fn culprit(
         original: Case,
         minimal: Case,
-        reproduced: (u32, u32),
+        reproduced: Reproduced,
         complete: bool,
         blob: &[u8],
     ) -> Self {
@@ -54,11 +57,20 @@ impl Narrowed {
         Narrowed::Culprit {
             original,
             minimal,
-            reproduced,
+            reproduced: (reproduced.failed, reproduced.tries),
+            evidence: reproduced.evidence.map(Box::new),
             complete,
             views,
         }
     }
+}
+
+/// How often the minimal case failed when delivered again, and how, the first time.
+#[derive(Clone, Debug)]
+pub(crate) struct Reproduced {
+    pub(crate) failed: u32,
+    pub(crate) tries: u32,
+    pub(crate) evidence: Option<FindingKind>,
 }
 
 impl Narrowed {
@@ -72,8 +84,12 @@ impl Narrowed {
                 reproduced: (x, y),
                 complete,
                 views: (original_view, minimal_view),
+                ..
             } => {
                 writeln!(f, "  culprit   = {original} fails alone")?;
+                if original_view != minimal_view {
+                    writeln!(f, "              {original_view}")?;
+                }
                 let how = if *complete {
                     "locally minimal"
                 } else {
@@ -86,10 +102,7 @@ impl Narrowed {
                     original.splits(),
                     minimal.pause_note()
                 )?;
-                writeln!(f, "  cut       = {minimal_view}")?;
-                if original_view != minimal_view {
-                    writeln!(f, "  was       = {original_view}")?;
-                }
+                writeln!(f, "              {minimal_view}   (each | is a cut)")?;
                 writeln!(f, "  replay    = {}", rerun.line(minimal))?;
             }
             Narrowed::NoneAlone { tried, together } => {

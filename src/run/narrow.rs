@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::culprit::{self, Searched};
 use super::rig::Rig;
-use super::tries::{Spend, fails_again};
+use super::tries::{Spend, fails_again, fails_as};
 use crate::case::Case;
 use crate::config::Budget;
 use crate::corpus::{Blob, Corpus};
@@ -19,7 +19,7 @@ use crate::engine::Seen;
 use crate::error::SetupError;
 use crate::minimize::Shrinker;
 use crate::oracle::{Baseline, FindingKind};
-use crate::report::{Narrowed, NotNarrowed};
+use crate::report::{Narrowed, NotNarrowed, Reproduced};
 use crate::split::Splits;
 
 /// Narrows a finding made with several (or one) suspects in flight.
@@ -172,8 +172,8 @@ async fn shrink_at_once(
             .collect();
         let judged = rig.try_at_once(&trials, blob, base).await?;
         let failures = judged.chunks(tries).map(|copies| failing(copies, kind));
-        if let Some((i, failed)) = failures.enumerate().find(|(_, f)| *f > 0) {
-            reproduced = Some((failed, tries as u32));
+        if let Some((i, counted)) = failures.enumerate().find(|(_, f)| f.failed > 0) {
+            reproduced = Some(counted);
             shrinker.report(round[i].clone(), true);
         }
     }
@@ -186,7 +186,7 @@ async fn shrink_at_once(
         None => {
             let copies = vec![minimal.clone(); tries];
             let judged = rig.try_at_once(&copies, blob, base).await?;
-            (failing(&judged, kind), tries as u32)
+            failing(&judged, kind)
         }
     };
     Ok(Narrowed::culprit(
@@ -198,13 +198,19 @@ async fn shrink_at_once(
     ))
 }
 
-/// How many of the deliveries `judged` at once failed the way `kind` says.
-fn failing(judged: &[Option<FindingKind>], kind: &FindingKind) -> u32 {
-    judged
+/// How many of the deliveries `judged` at once failed the way `kind` says, and the first
+/// such failure.
+fn failing(judged: &[Option<FindingKind>], kind: &FindingKind) -> Reproduced {
+    let mut same = judged
         .iter()
         .flatten()
-        .filter(|k| discriminant(*k) == discriminant(kind))
-        .count() as u32
+        .filter(|k| discriminant(*k) == discriminant(kind));
+    let evidence = same.next().cloned();
+    Reproduced {
+        failed: u32::from(evidence.is_some()) + same.count() as u32,
+        tries: judged.len() as u32,
+        evidence,
+    }
 }
 
 /// Narrows a case that pauses mid-message, where every try costs the pause: the pause alone,
@@ -237,7 +243,8 @@ async fn pause_only(
     ))
 }
 
-/// How many of `tries` deliveries of `minimal` fail as `kind`.
+/// How many of `tries` deliveries of `minimal` fail as `kind`, and the first such failure:
+/// the minimal case's own evidence.
 async fn reproduce(
     rig: &mut Rig<'_>,
     fresh: bool,
@@ -246,12 +253,17 @@ async fn reproduce(
     blob: &Blob,
     base: Option<&Baseline>,
     tries: u32,
-) -> Result<(u32, u32), SetupError> {
-    let mut reproduced = 0;
+) -> Result<Reproduced, SetupError> {
+    let mut reproduced = Reproduced {
+        failed: 0,
+        tries,
+        evidence: None,
+    };
     for _ in 0..tries {
-        if fails_again(rig, fresh, kind, minimal, blob, base).await? {
-            reproduced += 1;
+        if let Some(failure) = fails_as(rig, fresh, kind, minimal, blob, base).await? {
+            reproduced.failed += 1;
+            reproduced.evidence.get_or_insert(failure);
         }
     }
-    Ok((reproduced, tries))
+    Ok(reproduced)
 }

@@ -159,7 +159,7 @@ pub(crate) async fn run(
     );
     finding.server = summary;
     finding.replay = replay.map(|attempt| (attempt, replay::ATTEMPTS));
-    finding.narrowed = narrowed;
+    finding.set_narrowed(narrowed);
     finding.narrowing = narrowing;
     finding.notes = notes;
     finding.regression = match (regressed, &regressions, replay) {

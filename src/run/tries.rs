@@ -90,11 +90,26 @@ pub(super) async fn fails_again(
     blob: &Blob,
     baseline: Option<&Baseline>,
 ) -> Result<bool, SetupError> {
+    Ok(fails_as(rig, fresh, kind, case, blob, baseline)
+        .await?
+        .is_some())
+}
+
+/// Like [`fails_again`], and when it fails so, the failure itself: this case's own
+/// evidence (its answer, its exit).
+pub(super) async fn fails_as(
+    rig: &mut Rig<'_>,
+    fresh: bool,
+    kind: &FindingKind,
+    case: &Case,
+    blob: &Blob,
+    baseline: Option<&Baseline>,
+) -> Result<Option<FindingKind>, SetupError> {
     if fresh {
         rig.fresh_server().await?;
     }
     let tried = rig.try_case(case, blob, baseline).await?;
     Ok(tried
         .failure
-        .is_some_and(|f| discriminant(&f) == discriminant(kind)))
+        .filter(|f| discriminant(f) == discriminant(kind)))
 }

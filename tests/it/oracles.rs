@@ -44,11 +44,20 @@ fn a_wrong_answer_on_a_split_is_found_by_expect_same_response() {
     let first_difference = first_difference.expect("the bytes differ");
     assert_eq!(expected[..first_difference], actual[..first_difference]);
     let report = finding.to_string();
+    let minimal = finding.minimal().expect("narrowed");
     assert!(
-        report.contains("response to the blob sent whole"),
+        report.contains(&format!(
+            "the response to the blob sent whole ({} bytes) and to the minimal case {} ({} bytes), from the first byte that differs:",
+            expected.len(),
+            minimal.splits(),
+            actual.len()
+        )),
+        "the minimal case's own answer:\n{report}"
+    );
+    assert!(
+        report.contains(&format!("^ byte {first_difference}")),
         "{report}"
     );
-    assert!(report.contains("response to this split"), "{report}");
     assert!(
         report.contains(&format!("from byte {first_difference}")),
         "{report}"
