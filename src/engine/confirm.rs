@@ -75,6 +75,8 @@ pub(super) async fn confirm_alone<'a>(
     );
     let (rounds, copies) = if waits { (1, ROUNDS) } else { (ROUNDS, 1) };
     let hang = matches!(first, FindingKind::NoResponse { .. });
+    // Deliveries alone, and how many of them failed: said when the case stays unconfirmed.
+    let (mut failed_alone, mut tried_alone) = (0, 0);
     'rounds: for _ in 0..rounds {
         // Two whole answers back to back: what a server varies from one request to the
         // next (records it rotates) shows between them, whatever the split's turn is.
@@ -101,6 +103,7 @@ pub(super) async fn confirm_alone<'a>(
             Err(stopped) => return Some(stopped),
         };
         for (ending, heard, neglect) in delivered {
+            tried_alone += 1;
             let baseline = run.baselines.get_mut(running.blob.name());
             match run.oracles.rejudge(
                 &running.drawn.case,
@@ -111,9 +114,13 @@ pub(super) async fn confirm_alone<'a>(
                 // Unanswered within the shorter wait alone: the hang as first seen, after its
                 // whole response timeout.
                 Rejudged::Fails(FindingKind::NoResponse { .. }) if hang => {
+                    failed_alone += 1;
                     last = Some(first.clone());
                 }
-                Rejudged::Fails(kind) => last = Some(kind),
+                Rejudged::Fails(kind) => {
+                    failed_alone += 1;
+                    last = Some(kind);
+                }
                 Rejudged::Varied => {
                     learnt = true;
                     last = None;
@@ -137,7 +144,11 @@ pub(super) async fn confirm_alone<'a>(
             None
         }
         None => {
-            book.stats.unconfirmed(&running.drawn.case);
+            book.stats.unconfirmed(
+                &running.drawn.case,
+                &first.brief(),
+                (failed_alone, tried_alone),
+            );
             None
         }
     }

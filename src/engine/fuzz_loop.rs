@@ -60,7 +60,9 @@ const STALL_CHECK: Duration = Duration::from_millis(250);
 struct Queue<'a, I> {
     cases: I,
     exhausted: bool,
+    /// Every blob one at a time (`isolate_blobs`), or these alone.
     exclusive: bool,
+    isolated: HashSet<String>,
     busy: HashSet<&'a str>,
     deferred: VecDeque<(&'a Blob, Drawn)>,
     blobs: usize,
@@ -83,7 +85,7 @@ impl<'a, I: Iterator<Item = (&'a Blob, Drawn)>> Queue<'a, I> {
                     next
                 }
             }?;
-            if !self.exclusive {
+            if !self.exclusive && !self.isolated.contains(next.0.name()) {
                 return Some(next);
             }
             if !self.busy.contains(next.0.name()) {
@@ -115,6 +117,7 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
         cases: schedule(run.corpus, settings),
         exhausted: false,
         exclusive: settings.isolate_blobs,
+        isolated: HashSet::new(),
         busy: HashSet::new(),
         deferred: VecDeque::new(),
         blobs: run.corpus.blobs().len(),
@@ -161,6 +164,8 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
             }
             drain_until = None;
             confirm_doubts(&mut run, &mut book, &mut doubtful).await?;
+            // A blob whose copies keep changing each other's answers goes one at a time.
+            queue.isolated.extend(book.stats.isolated().iter().cloned());
             continue;
         }
         tokio::select! {

@@ -93,6 +93,38 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
+    /// A few words saying what failed, for a list of cases that failed once
+    /// (`unconfirmed=`): "answer differed at byte 12", "no answer within 2s".
+    pub(crate) fn brief(&self) -> String {
+        match self {
+            FindingKind::ResponseDiffers {
+                first_difference: Some(at),
+                ..
+            } => format!("answer differed at byte {at}"),
+            FindingKind::ResponseDiffers {
+                actual_closed: true,
+                ..
+            } => "the server closed where the whole blob's answer kept it open".to_owned(),
+            FindingKind::ResponseDiffers { .. } => {
+                "the server kept open what the whole blob's answer closed".to_owned()
+            }
+            FindingKind::NoResponse {
+                waited, received, ..
+            } => format!(
+                "{received} bytes of answer within {}",
+                humantime::format_duration(*waited)
+            ),
+            FindingKind::CheckFailed { message } => {
+                let short: String = message.chars().take(60).collect();
+                format!("your check: {}", short.escape_debug())
+            }
+            FindingKind::StoppedServingOthers { probe, .. } => {
+                format!("during a pause mid-message, the probe was {probe}")
+            }
+            other => other.headline(),
+        }
+    }
+
     /// One line saying what happened.
     pub fn headline(&self) -> String {
         match self {

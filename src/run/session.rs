@@ -185,9 +185,13 @@ fn unconfirmed(
 ) -> Report {
     let mut stats = found.stats;
     stats.unconfirmed += 1;
-    stats
-        .unconfirmed_cases
-        .extend(found.seen.first().map(|s| s.case.to_string()));
+    let brief = found.kind.brief();
+    stats.unconfirmed_cases.extend(
+        found
+            .seen
+            .first()
+            .map(|s| format!("{} ({brief}; {why})", s.case)),
+    );
     notes.push(format!("{} (not reported: {why})", found.kind.headline()));
     Report {
         stats,

@@ -270,6 +270,22 @@ fn clients_that_change_each_others_answers_are_unconfirmed_not_a_finding() {
         report.to_string().contains("v1:shared-key:"),
         "the unconfirmed cases are listed: {report}"
     );
+    // After three, the blob goes one copy at a time, and the line says so.
+    assert_eq!(report.stats().isolated, ["shared-key"], "{report}");
+    assert!(
+        report.to_string().contains(
+            "delivered one at a time since their copies changed each other's answers: shared-key"
+        ),
+        "{report}"
+    );
+    // Each with what failed once and how it did alone.
+    let listed = &report.stats().unconfirmed_cases;
+    assert!(
+        listed
+            .iter()
+            .all(|case| case.contains("(answer differed at byte ") && case.contains(" alone)")),
+        "{listed:#?}"
+    );
 }
 
 #[test]
