@@ -4,7 +4,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::format::{difference_window, escape_bytes};
-use super::narrowed::Narrowed;
+use super::narrowed::{Narrowed, NotNarrowed};
 use super::rerun::Rerun;
 use super::suspect::Suspect;
 use crate::case::Case;
@@ -309,7 +309,22 @@ impl Finding {
                 self.narrowed,
                 Some(Narrowed::DiesAfter { .. } | Narrowed::Together { .. })
             );
-            if self.culprit().is_none() && !blameless {
+            // A server that stopped accepting or reading shows only under the whole run's
+            // load: the run again, not one case.
+            let run_level = matches!(
+                self.narrowed,
+                Some(Narrowed::NotTried(
+                    NotNarrowed::StopsAccepting | NotNarrowed::StopsReading
+                ))
+            );
+            if run_level {
+                if let Some(again) = self.rerun.again(self.seed) {
+                    writeln!(
+                        f,
+                        "  reproduce = {again}   (the same run again: no case alone shows this)"
+                    )?;
+                }
+            } else if self.culprit().is_none() && !blameless {
                 writeln!(f, "  replay    = {}", self.rerun.line(&first.seen.case))?;
             }
         }

@@ -31,6 +31,21 @@ impl Rerun {
     pub(crate) fn line(&self, case: &Case) -> String {
         self.parts.join(&shell_quote(&case.to_string()))
     }
+
+    /// The line that runs the whole run again with `seed` (the same cases in the same
+    /// order, over as many connections): for a finding that no case alone can show. `None`
+    /// for a user's template that does not end in `--replay {case}`.
+    pub(crate) fn again(&self, seed: impl std::fmt::Display) -> Option<String> {
+        match self.parts.as_slice() {
+            [env, command] if env == "STUTTERFUZZ_REPLAY=" => {
+                Some(format!("STUTTERFUZZ_SEED={seed}{command}"))
+            }
+            [before, after] => before
+                .strip_suffix("--replay ")
+                .map(|before| format!("{before}--seed {seed}{after}")),
+            _ => None,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -52,5 +67,20 @@ mod tests {
             Rerun::from_template("no placeholder").line(&case),
             "no placeholder"
         );
+    }
+
+    #[test]
+    fn the_whole_run_again_is_the_same_command_with_the_seed() {
+        assert_eq!(
+            Rerun::with_env("cargo test my_test").again(7).as_deref(),
+            Some("STUTTERFUZZ_SEED=7 cargo test my_test")
+        );
+        assert_eq!(
+            Rerun::from_template("stutterfuzz --num-conns=50 --replay {case}")
+                .again(7)
+                .as_deref(),
+            Some("stutterfuzz --num-conns=50 --seed 7")
+        );
+        assert_eq!(Rerun::from_template("run {case}").again(7), None);
     }
 }

@@ -293,11 +293,17 @@ fn a_server_that_stops_accepting_is_found() {
         matches!(finding.kind(), FindingKind::ConnectTimeout { .. }),
         "{finding}"
     );
+    let text = finding.to_string();
+    assert!(text.contains("stopped accepting connections"), "{text}");
+    // No single case shows it: the report says to run the same run again, not one case.
     assert!(
-        finding
-            .to_string()
-            .contains("stopped accepting connections")
+        text.contains(&format!(
+            "  reproduce = STUTTERFUZZ_SEED={} cargo test ",
+            finding.seed()
+        )),
+        "{text}"
     );
+    assert!(!text.contains("  replay    ="), "{text}");
 }
 
 #[test]
