@@ -14,6 +14,15 @@ pub(crate) const DEFAULT_PATTERNS: [&str; 8] = [
     "definitely lost",
 ];
 
+/// The first line of an exception trace in languages whose servers print one and go on
+/// (Python, Java, Node, Go): not a finding unless asked for, but worth a hint.
+const TRACE_STARTS: [&str; 4] = [
+    "Traceback (most recent call last)",
+    "Exception in thread",
+    "UnhandledPromiseRejection",
+    "panic: ",
+];
+
 /// Which output lines are findings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct OutputWatch {
@@ -31,6 +40,15 @@ impl Default for OutputWatch {
 }
 
 impl OutputWatch {
+    /// The start of an exception trace `line` holds, when the line is no finding (no
+    /// pattern, or an ignored one, matches it): a hint the report gives.
+    pub(crate) fn trace(&self, line: &str) -> Option<&'static str> {
+        if self.alarm(line).is_some() || self.ignore.iter().any(|i| line.contains(i.as_str())) {
+            return None;
+        }
+        TRACE_STARTS.into_iter().find(|start| line.contains(start))
+    }
+
     /// The pattern `line` matches, unless an ignore pattern also matches it.
     pub(crate) fn alarm<'a>(&'a self, line: &str) -> Option<&'a str> {
         if self.ignore.iter().any(|i| line.contains(i.as_str())) {

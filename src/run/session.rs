@@ -22,6 +22,7 @@ use crate::limits;
 use crate::oracle::{self, Baseline, FindingKind};
 use crate::report::{Failure, Finding, Narrowed, NotNarrowed, RegressionNote, Report};
 use crate::rng::Seed;
+use crate::server::ServerSummary;
 use crate::stats::Stats;
 
 /// How the run itself ended, before reporting.
@@ -46,7 +47,7 @@ pub(crate) async fn run(
     caller: Option<&str>,
 ) -> Result<Report, Failure> {
     let mut settings = plan.settings(budget)?;
-    let (connections, notes) = limits::fit_connections(settings.connections);
+    let (connections, mut notes) = limits::fit_connections(settings.connections);
     settings.connections = connections;
     let corpus = plan.load_corpus().await?;
     let replay_blob = match &settings.replay {
@@ -85,6 +86,7 @@ pub(crate) async fn run(
         None => (None, None),
     };
     let server_pid = summary.as_ref().and_then(|s| s.pid);
+    notes.extend(summary.as_ref().and_then(ServerSummary::trace_hint));
     let (found, replay, regressed) = match outcome? {
         Outcome::Passed { stats, end } => match died_at_stop {
             None => {

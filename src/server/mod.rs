@@ -76,6 +76,26 @@ pub(crate) fn served_nobody(exit: Exit, summary: &ServerSummary) -> SetupError {
     SetupError::new(SetupErrorKind::ServerStartup, message)
 }
 
+impl ServerSummary {
+    /// A note when the server printed exception traces that are no finding: how many, the
+    /// first, and how to make them findings.
+    pub(crate) fn trace_hint(&self) -> Option<String> {
+        let (stderr, stdout) = (&self.stderr.traces, &self.stdout.traces);
+        let count = stderr.count + stdout.count;
+        let (line, pattern) = stderr.first.as_ref().or(stdout.first.as_ref())?;
+        let word = pattern
+            .split(' ')
+            .next()
+            .unwrap_or(pattern)
+            .trim_end_matches(':');
+        Some(format!(
+            "the server printed {count} exception trace(s), which are no finding by default (the first: {:?}); \
+             --fail-on-output '{word}' or .output(OutputRules::default().fail_on(\"{word}\")) makes them findings",
+            line.trim()
+        ))
+    }
+}
+
 /// The server under test: a spawned process or a future in this process.
 pub(crate) enum Server {
     Process(Box<ServerProcess>),

@@ -21,6 +21,15 @@ pub(crate) struct OutputLog {
     head: Vec<u8>,
     tail: VecDeque<u8>,
     total: u64,
+    traces: Traces,
+}
+
+/// Exception traces the server printed that are no finding: how many, and the first.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Traces {
+    pub(crate) count: u64,
+    /// The first trace's line, and the pattern that names it.
+    pub(crate) first: Option<(String, &'static str)>,
 }
 
 impl OutputLog {
@@ -44,7 +53,16 @@ impl OutputLog {
             head: self.head.clone(),
             omitted: self.total - kept,
             tail: self.tail.iter().copied().collect(),
+            traces: self.traces.clone(),
         }
+    }
+
+    /// Counts an exception trace that starts at `line` (its start `pattern`).
+    fn trace(&mut self, line: &str, pattern: &'static str) {
+        self.traces.count += 1;
+        self.traces
+            .first
+            .get_or_insert_with(|| (line.to_owned(), pattern));
     }
 }
 
@@ -54,6 +72,7 @@ pub(crate) struct OutputSnapshot {
     pub(crate) head: Vec<u8>,
     pub(crate) omitted: u64,
     pub(crate) tail: Vec<u8>,
+    pub(crate) traces: Traces,
 }
 
 impl OutputSnapshot {
@@ -162,6 +181,10 @@ pub(crate) async fn drain(
                     pattern: pattern.to_owned(),
                     line,
                 });
+            } else if let Some(pattern) = sink.watch.trace(&line) {
+                log.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .trace(&line, pattern);
             }
         }
     }
@@ -208,6 +231,7 @@ mod tests {
             head: b"start\x1b[31m\n".to_vec(),
             omitted: 42,
             tail: b"end\n".to_vec(),
+            ..OutputSnapshot::default()
         };
         assert_eq!(
             out.indented(),
@@ -221,6 +245,7 @@ mod tests {
             head: b"one li".to_vec(),
             omitted: 0,
             tail: b"ne\ntwo\n".to_vec(),
+            ..OutputSnapshot::default()
         };
         assert_eq!(out.indented(), "  | one line\n  | two\n");
     }

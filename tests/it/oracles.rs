@@ -328,3 +328,49 @@ fn a_mask_leaves_a_part_of_every_answer_out() {
         "{text}"
     );
 }
+
+#[test]
+fn a_server_that_prints_exception_traces_gets_a_hint_not_a_finding() {
+    // A correct server that logs a Python traceback for every connection and goes on.
+    let script = r#"
+import socket, sys
+host, port = sys.argv[1].rsplit(":", 1)
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((host, int(port)))
+s.listen(64)
+while True:
+    c, _ = s.accept()
+    data = b""
+    while not data.endswith(b"\n"):
+        d = c.recv(4096)
+        if not d:
+            break
+        data += d
+    print("Traceback (most recent call last):\n  File \"srv.py\", line 9\nValueError: demo", file=sys.stderr, flush=True)
+    c.sendall(b"+PONG\r\n")
+    c.close()
+"#;
+    let mut server = std::process::Command::new("python3");
+    server.args(["-c", script, "{addr}"]);
+    let report = common::stutter("127.0.0.1:0")
+        .server(server)
+        .blob("ping", "PING\r\n")
+        .connections(4)
+        .cycles(20)
+        .run_for(Duration::from_secs(60));
+    let hint = report
+        .notes()
+        .iter()
+        .find(|n| n.contains("exception trace"))
+        .unwrap_or_else(|| panic!("a hint:\n{report}"));
+    assert!(
+        hint.contains("Traceback (most recent call last):"),
+        "{hint}"
+    );
+    assert!(hint.contains("--fail-on-output 'Traceback'"), "{hint}");
+    assert!(
+        hint.contains(".output(OutputRules::default().fail_on(\"Traceback\"))"),
+        "{hint}"
+    );
+}
