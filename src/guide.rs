@@ -6,6 +6,8 @@
 //! with that binary defines) are marked `ignore` here; `scripts/paste-check` builds every
 //! example in such a crate and runs those that are tests.
 //!
+//! 0. [`reading_a_report`]: a finding's report line by line, and every word of the stats
+//!    line.
 //! 1. [`writing_tests`]: the builder's settings, property tests, async tests, in-process
 //!    servers.
 //! 2. [`bugs`]: what counts as a bug, sanitizers, how chunks stay apart.
@@ -27,6 +29,9 @@
 
 // Examples written for a reader show plain functions that a test would call: here they
 // may be unused.
+#[doc = include_str!("../docs/guide/reading-a-report.md")]
+pub mod reading_a_report {}
+
 #[doc = include_str!("../docs/guide/writing-tests.md")]
 #[doc(test(attr(allow(dead_code))))]
 pub mod writing_tests {}

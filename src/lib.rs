@@ -7,9 +7,10 @@
 //! acknowledged and for the server to have had time to read it before sending the next,
 //! so the server really sees those boundaries. Now and then a connection pauses
 //! mid-message while a probe checks that the server still serves others, or reads its
-//! response slowly through a small window, so the server's writes come up short. A crash, a refused
-//! connection, a server that stops accepting or serving is a bug found, reported with a
-//! case string that replays it.
+//! response slowly through a small window, so the server's writes come up short. A crash, a
+//! refused connection, a server that stops accepting or serving, or an answer that changes
+//! when the request is split (each blob is first sent whole, and every split delivery must
+//! get the same answer) is a bug found, reported with a case string that replays it.
 //!
 //! ## The API
 //! - **Create**: [`Stutter::new`] with the address the server listens on, or
@@ -19,8 +20,9 @@
 //!   [`Stutter::connections`], [`Stutter::splits`] ([`SplitMode`]), [`Stutter::seed`],
 //!   [`Stutter::disruptions`] (pauses mid-message, [`Stall`]; slow readers, [`SlowRead`];
 //!   as [`Chance`]s), [`Stutter::pacing`], [`Stutter::timeouts`], [`Stutter::shrinking`];
-//!   answer oracles: [`Stutter::responses`] ([`Responses::same`], with masks and a
-//!   normalizer for parts of answers that vary, a time limit, your own check),
+//!   answer oracles: [`Stutter::responses`] ([`Responses::same`], on by default, with masks
+//!   and a normalizer for parts of answers that vary; a time limit, your own check;
+//!   [`Responses::none`] turns them off),
 //!   [`Stutter::output`]; and more on [`Stutter`].
 //! - **Run**: [`Stutter::run_for`] panics with the report on a finding (for `#[test]`);
 //!   [`Stutter::try_run_for`] returns a [`Report`] or a [`Failure`], which keeps setup
@@ -29,6 +31,8 @@
 //!   caller's runtime (`#[tokio::test]`, a server spawned on that runtime). A finding names
 //!   the culprit case and its shrunk pattern, and is recorded in a regression file replayed
 //!   first on the next run. Every process a spawned server starts ends with the run.
+//!   [`guide::reading_a_report`] explains a report line by line, and every word of the
+//!   stats line.
 //! - **Replay**: [`Stutter::replay`] or `STUTTERFUZZ_REPLAY='<case>'` delivers one
 //!   recorded [`Case`] (a blob and its exact [`Splits`]) without any randomness.
 //! - **Property tests**: [`splits`] is a proptest strategy for split patterns;

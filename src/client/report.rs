@@ -93,6 +93,8 @@ pub struct ClientFinding {
     pub(crate) seed: Seed,
     pub(crate) runs: u64,
     pub(crate) notes: Vec<String>,
+    /// The minimal case's answers as the client received them, each cut marked.
+    pub(crate) answers_view: Option<String>,
 }
 
 impl ClientFinding {
@@ -148,6 +150,9 @@ impl fmt::Display for ClientFinding {
                 "  minimal:  the answers whole {}",
                 self.minimal.answers()
             )?;
+        }
+        if let Some(view) = &self.answers_view {
+            writeln!(f, "            {view}   (each | is a cut)")?;
         }
         if let Some(requests) = self.minimal.requests() {
             writeln!(

@@ -350,9 +350,16 @@ async fn finding(
     } = found;
     // What the narrowed case gives, for the report (the first failure's when it passes now).
     let shown = match ctx.attempt(cutting(&minimal)).await {
-        Ok(again) if expected.judge(&again.run).is_some() => again.run,
-        _ => attempt.run.clone(),
+        Ok(again) if expected.judge(&again.run).is_some() => again,
+        _ => attempt,
     };
+    // The answers as the client received them, each cut marked.
+    let answers_view = shown
+        .served
+        .first()
+        .filter(|served| !served.answered.is_empty())
+        .map(|served| answers_cut(&served.answered, minimal.answers()));
+    let shown = shown.run;
     ClientFailure::Finding(Box::new(ClientFinding {
         kind,
         case,
@@ -365,5 +372,20 @@ async fn finding(
         seed: ctx.plan.seed,
         runs: report.runs,
         notes,
+        answers_view,
     }))
+}
+
+/// `answered` (a connection's answer stream) shown with the cuts of `splits`; bytes past
+/// them went in one last chunk.
+fn answers_cut(answered: &[u8], splits: &crate::split::Splits) -> String {
+    let mut chunks = splits.chunks().to_vec();
+    let rest = answered.len().saturating_sub(splits.total());
+    if rest > 0 {
+        chunks.push(rest);
+    }
+    match crate::split::Splits::new(chunks) {
+        Some(cut) => crate::case::cut_view(answered, &cut),
+        None => crate::case::cut_view(answered, splits),
+    }
 }

@@ -177,7 +177,7 @@ impl Finding {
 
 impl fmt::Display for Finding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "stutterfuzz found a bug: {}", self.kind.headline())?;
+        writeln!(f, "stutterfuzz found a bug: {}", self.headline())?;
         writeln!(f, "  seed      = {}", self.seed)?;
         writeln!(f, "  address   = {}", self.addr)?;
         if let Some(server) = &self.server {
@@ -212,6 +212,31 @@ impl fmt::Display for Finding {
 
 /// The parts of a finding's text, in the order they are written.
 impl Finding {
+    /// What happened, with the panic's message when the server printed one as it died or
+    /// as its alarm line (the line the alarm quotes holds only where it panicked).
+    fn headline(&self) -> String {
+        let headline = self.kind.headline();
+        let panic = match &self.kind {
+            FindingKind::ServerDied { .. } => true,
+            FindingKind::OutputMatched { line, .. } => line.contains("panicked at"),
+            _ => false,
+        };
+        let message = self.server.as_ref().filter(|_| panic).and_then(|s| {
+            s.stderr
+                .panic_message()
+                .or_else(|| s.stdout.panic_message())
+        });
+        match message {
+            Some(message) if !headline.contains(&message) => match &self.kind {
+                FindingKind::OutputMatched { stream, .. } => {
+                    format!("the server panicked (on {stream}): {message}")
+                }
+                _ => format!("{headline}: {message}"),
+            },
+            _ => headline,
+        }
+    }
+
     /// How many suspects, and how sure the run is of them.
     fn write_suspects_line(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.replay, self.suspects.len()) {
@@ -230,6 +255,11 @@ impl Finding {
                 "  suspects  = 1 case, certain: the bug shows in its own response"
             )?,
             (None, 1) => writeln!(f, "  suspects  = 1 case, the only one in flight")?,
+            (None, n) if self.culprit().is_some() => writeln!(
+                f,
+                "  suspects  = {n} cases in flight or just finished; the culprit below failed alone \
+                 (all of them: Finding::suspects(), or the failure file of the command line)"
+            )?,
             (None, n) => writeln!(
                 f,
                 "  suspects  = {n} cases in flight or just finished; any of them may be the cause \
@@ -291,6 +321,8 @@ impl Finding {
             if self.minimal().is_none() {
                 writeln!(f, "  replay    = {}", self.rerun.line(&only.seen.case))?;
             }
+        } else if self.culprit().is_some() {
+            // The culprit failed alone: the others are only a count, above.
         } else if let [first, ..] = self.suspects.as_slice() {
             // At a glance: the first few suspects, one short line each; all of them are in
             // `Finding::suspects` and in the command line's failure file.

@@ -9,6 +9,7 @@
 
 mod in_process;
 mod output;
+mod panic_text;
 mod process;
 mod spec;
 mod valgrind;

@@ -10,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio::sync::mpsc;
 
+use super::panic_text::{fold_runtime_frames, panic_message};
 use crate::config::OutputWatch;
 
 const HEAD: usize = 1024;
@@ -80,8 +81,14 @@ impl OutputSnapshot {
         self.head.is_empty() && self.tail.is_empty()
     }
 
+    /// The message of the first Rust panic it holds (`panicked at FILE:LINE:COL: message`).
+    pub(crate) fn panic_message(&self) -> Option<String> {
+        let text = [&self.head[..], &self.tail[..]].concat();
+        panic_message(&String::from_utf8_lossy(&text))
+    }
+
     /// The server's output as indented lines (`  | `), control bytes escaped, with a marker
-    /// where bytes were left out.
+    /// where bytes were left out, and the runtime's frames of a backtrace folded to a count.
     pub(crate) fn indented(&self) -> String {
         let mut text = String::new();
         if self.omitted == 0 {
@@ -101,7 +108,8 @@ fn push_lines(text: &mut String, bytes: &[u8]) {
         return;
     }
     let lossy = String::from_utf8_lossy(bytes);
-    for line in lossy.trim_end_matches('\n').split('\n') {
+    let lines: Vec<&str> = lossy.trim_end_matches('\n').split('\n').collect();
+    for line in fold_runtime_frames(&lines) {
         text.push_str("  | ");
         for c in line.chars() {
             if c.is_control() && c != '\t' {

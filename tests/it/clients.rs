@@ -79,6 +79,13 @@ fn an_in_process_client_that_parses_after_one_read_is_found_and_narrowed() {
         text.contains("STUTTERFUZZ_REPLAY='c1:get-ping.resp:"),
         "{text}"
     );
+    // The answers as the client received them, the one cut marked at its byte.
+    let view = text
+        .lines()
+        .find_map(|line| line.trim().strip_suffix("   (each | is a cut)"))
+        .unwrap_or_else(|| panic!("no cut view:\n{text}"));
+    assert_eq!(view.matches('|').count(), chunks.len() - 1, "{text}");
+    assert!(view.starts_with("\"$"), "the answer as received: {text}");
     // The case replays: the same failure, with no randomness.
     let replayed = StutterClient::function(|addr| get_greeting(addr, true))
         .answers(ANSWERS)
