@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use super::format::{difference_window, escape_bytes};
+use super::format::{difference_window, digits_mask, escape_bytes, shell_quote};
 use super::narrowed::{Narrowed, NotNarrowed};
 use super::rerun::Rerun;
 use super::suspect::Suspect;
@@ -431,6 +431,15 @@ fn write_answers(f: &mut fmt::Formatter<'_>, kind: &FindingKind, whose: &str) ->
             )?;
             for line in difference_window(expected, actual, *at) {
                 writeln!(f, "{line}")?;
+            }
+            if let Some(mask) = digits_mask(expected, actual, *at) {
+                let quoted = shell_quote(&mask);
+                writeln!(
+                    f,
+                    "note: they differ only in the digits of one word; if that part varies by itself \
+                     (a time, a port, an id), leave it out: --mask {quoted} or \
+                     .responses(Responses::default().mask(r\"{mask}\"))"
+                )?;
             }
         }
         None => {

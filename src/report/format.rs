@@ -116,6 +116,60 @@ fn hex_rows(expected: &[u8], actual: &[u8], at: usize) -> Vec<String> {
     lines
 }
 
+/// When two answers differ at `at` only in the digits of one word (`0.001` and `0.003`, a
+/// port, a process id), a regular expression for that word with any digits: a ready
+/// `--mask` for a part that varies by itself. `None` when they differ otherwise.
+pub(crate) fn digits_mask(expected: &[u8], actual: &[u8], at: usize) -> Option<String> {
+    let word = |b: &u8| b.is_ascii_alphanumeric() || b"._:-=/".contains(b);
+    let span = |bytes: &[u8]| -> Option<(usize, usize)> {
+        if at > bytes.len() {
+            return None;
+        }
+        let start = bytes[..at]
+            .iter()
+            .rposition(|b| !word(b))
+            .map_or(0, |i| i + 1);
+        let end = at
+            + bytes[at..]
+                .iter()
+                .position(|b| !word(b))
+                .unwrap_or(bytes.len() - at);
+        Some((start, end))
+    };
+    let (es, ee) = span(expected)?;
+    let (as_, ae) = span(actual)?;
+    // The same bytes around the word, and the same word but for its digits.
+    if expected[..es] != actual[..as_] || expected[ee..] != actual[ae..] {
+        return None;
+    }
+    let shape = |w: &[u8]| -> Vec<u8> {
+        let mut out = Vec::new();
+        for &b in w {
+            if b.is_ascii_digit() {
+                if out.last() != Some(&b'#') {
+                    out.push(b'#');
+                }
+            } else {
+                out.push(b);
+            }
+        }
+        out
+    };
+    let (ew, aw) = (&expected[es..ee], &actual[as_..ae]);
+    if !ew.iter().any(u8::is_ascii_digit) || shape(ew) != shape(aw) {
+        return None;
+    }
+    let mut pattern = String::new();
+    for piece in String::from_utf8_lossy(&shape(ew)).split('#').enumerate() {
+        if piece.0 > 0 {
+            pattern.push_str(r"\d+");
+        }
+        pattern.push_str(&regex::escape(piece.1));
+    }
+    // Digits alone would mask every number of the answer: too broad to offer.
+    (pattern != r"\d+").then_some(pattern)
+}
+
 /// Quotes `text` for a POSIX shell (single quotes).
 pub(crate) fn shell_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
@@ -178,6 +232,25 @@ mod tests {
             lines.iter().any(|l| l.starts_with("          16  whole:")),
             "{lines:#?}"
         );
+    }
+
+    #[test]
+    fn answers_that_differ_in_the_digits_of_one_word_get_a_mask() {
+        let whole = b"A004 OK Fetch completed (0.001 + 0.000 secs).\r\n";
+        let split = b"A004 OK Fetch completed (0.003 + 0.000 secs).\r\n";
+        let at = whole.iter().zip(split).position(|(a, b)| a != b).unwrap();
+        assert_eq!(digits_mask(whole, split, at).as_deref(), Some(r"\d+\.\d+"));
+        assert_eq!(
+            digits_mask(b"pid=12 ok", b"pid=3456 ok", 4).as_deref(),
+            Some(r"pid=\d+")
+        );
+        assert_eq!(digits_mask(b"+PONG\n", b"-ERR x\n", 0), None);
+        assert_eq!(
+            digits_mask(b"took 12 ms", b"took 3 ms", 5),
+            None,
+            "too broad"
+        );
+        assert_eq!(digits_mask(b"v1 ok", b"v2 no", 1), None, "more differs");
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::corpus::Blob;
+use crate::report::Reproduced;
 
 #[test]
 fn a_culprit_that_fails_sent_whole_is_said_to_be_no_boundary_bug() {
@@ -98,4 +99,60 @@ fn cases_that_fail_only_together_are_listed_as_the_smallest_set() {
         assert!(text.contains(&format!("              {case}\n")), "{text}");
     }
     assert_eq!(finding.culprit(), None);
+}
+
+#[test]
+fn a_minimal_case_shows_its_own_answer_and_digits_only_differences_get_a_mask() {
+    let blob = Blob::new("fetch.txt", "A004 FETCH 1 BODY[]\r\n");
+    let original: Case = "v1:fetch.txt:2,19".parse().unwrap();
+    let minimal: Case = "v1:fetch.txt:1,20".parse().unwrap();
+    let differs = |actual: &[u8]| FindingKind::ResponseDiffers {
+        expected: b"A004 OK Fetch completed (0.001 + 0.000 secs).\r\n".to_vec(),
+        actual: actual.to_vec(),
+        first_difference: Some(28),
+        expected_closed: false,
+        actual_closed: false,
+    };
+    let mut finding = Finding::new(
+        differs(b"A004 OK Fetch completed (0.009 + 0.000 secs).\r\n"),
+        vec![Seen::new(original.clone(), &blob, Stood::Culprit)],
+        Stats::default(),
+        Seed::new(1),
+        "127.0.0.1:1".into(),
+        Rerun::with_env("cargo test t"),
+    );
+    let reproduced = Reproduced {
+        failed: 3,
+        tries: 3,
+        evidence: Some(differs(
+            b"A004 OK Fetch completed (0.003 + 0.000 secs).\r\n",
+        )),
+    };
+    finding.set_narrowed(Some(Narrowed::culprit(
+        original,
+        minimal,
+        reproduced,
+        true,
+        blob.bytes(),
+    )));
+    let text = finding.to_string();
+    // The minimal case's own answer first, the first case's beside it.
+    let mine = text.find("(0.003").expect(&text);
+    let first = text.find("(0.009").expect(&text);
+    assert!(mine < first, "{text}");
+    assert!(text.contains("and to the minimal case [1, 20]"), "{text}");
+    assert!(
+        text.contains("and to the case first seen [2, 19]"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r"--mask '\d+\.\d+'"),
+        "a ready mask for the varying number:\n{text}"
+    );
+    // The cuts on the bytes, under each case.
+    assert!(
+        text.contains(r#""A|004 FETCH 1 BODY[]\r\n"   (each | is a cut)"#),
+        "{text}"
+    );
+    assert!(text.contains(r#""A0|04 FETCH 1 BODY[]\r\n""#), "{text}");
 }
