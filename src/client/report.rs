@@ -21,11 +21,18 @@ pub struct ClientReport {
     pub(crate) kept: u64,
     pub(crate) unconfirmed: u64,
     pub(crate) unconfirmed_cases: Vec<String>,
+    /// What the user should know about how the run went (tries that share a server).
+    pub(crate) notes: Vec<String>,
     pub(crate) elapsed: Duration,
     pub(crate) replayed: Option<ClientCase>,
 }
 
 impl ClientReport {
+    /// What the run noticed for the user, such as tries that share one server's state.
+    pub fn notes(&self) -> &[String] {
+        &self.notes
+    }
+
     /// How many times the client ran with its answers cut (the whole runs not counted).
     pub fn runs(&self) -> u64 {
         self.runs
@@ -74,6 +81,9 @@ impl fmt::Display for ClientReport {
         )?;
         if !self.unconfirmed_cases.is_empty() {
             write!(f, " ({})", self.unconfirmed_cases.join(" "))?;
+        }
+        for note in &self.notes {
+            write!(f, "\nnote: {note}")?;
         }
         Ok(())
     }

@@ -85,9 +85,19 @@ async fn fuzz(
         kept: 0,
         unconfirmed: 0,
         unconfirmed_cases: Vec::new(),
+        notes: Vec::new(),
         elapsed: Duration::ZERO,
         replayed: None,
     };
+    if ctx.plan.parallel > 1 && !matches!(ctx.plan.source, Source::Recorded(_)) {
+        report.notes.push(format!(
+            "{} tries of the client run at once against one server and share its state: a client \
+             that writes and reads the same keys may see another try's writes (an unconfirmed \
+             case, or a failure that is no boundary bug); give each try keys of its own, or \
+             run one at a time (.parallel(1), --parallel 1)",
+            ctx.plan.parallel
+        ));
+    }
     if let Some(case) = ctx.plan.replay.clone() {
         let attempt = ctx.attempt(cutting(&case)).await?;
         report.runs = 1;
@@ -360,6 +370,10 @@ async fn finding(
         .filter(|served| !served.answered.is_empty())
         .map(|served| answers_cut(&served.answered, minimal.answers()));
     let shown = shown.run;
+    let notes = notes
+        .into_iter()
+        .chain(report.notes.iter().cloned())
+        .collect();
     ClientFailure::Finding(Box::new(ClientFinding {
         kind,
         case,

@@ -277,6 +277,15 @@ fn answers_relayed_from_a_running_server_are_cut_too() {
         .cycles(100)
         .run_for(Duration::from_secs(30));
     assert_eq!(report.unconfirmed(), 0, "{report}");
+    // Tries side by side share the one server: said once, in the report and the finding.
+    for text in [report.to_string(), finding.to_string()] {
+        assert_eq!(
+            text.matches("tries of the client run at once against one server and share its state")
+                .count(),
+            1,
+            "{text}"
+        );
+    }
 }
 
 #[test]
