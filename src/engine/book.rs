@@ -37,7 +37,7 @@ impl Running<'_> {
         self.progress.stalling.load(Ordering::Relaxed)
     }
 
-    fn seen(&self, stood: Stood) -> Seen {
+    pub(super) fn seen(&self, stood: Stood) -> Seen {
         Seen::new(self.drawn.case.clone(), self.blob, stood)
             .iteration(self.drawn.iteration)
             .sent(

@@ -25,7 +25,7 @@ use super::book::{Book, Running};
 use super::{Progress, Stopped, exit_within};
 use crate::case::Drawn;
 use crate::oracle::{self, FindingKind, Rejudged, Relearnt};
-use crate::wire::{Ending, Heard, Neglect};
+use crate::wire::{Ending, Heard, Neglect, ReadEnd};
 
 /// How many times a finding about an answer must fail alone before it counts.
 pub(crate) const ROUNDS: u32 = 3;
@@ -84,6 +84,9 @@ pub(super) async fn confirm_alone<'a>(
             Ok(heard) => heard,
             Err(stopped) => return Some(stopped),
         };
+        if let Some(stopped) = stopped_answering(run, book, &running, &earlier) {
+            return Some(stopped);
+        }
         if let Some(baseline) = run.baselines.get_mut(running.blob.name()) {
             learnt |= run.oracles.relearn(baseline, &earlier) != Relearnt::Unchanged;
         }
@@ -154,6 +157,33 @@ pub(super) async fn confirm_alone<'a>(
     }
 }
 
+/// A server that, with nothing else in flight, leaves the blob sent whole unanswered (it
+/// answered it when the run began) while bytes wait unread in it has stopped reading: a
+/// finding about the server, not a doubt about one case (a blocked accept loop, a frozen
+/// process). Judged here, since the run loop's own look waits while the gate runs.
+fn stopped_answering<'a>(
+    run: &super::Fuzzing<'a>,
+    book: &mut Book<'a>,
+    running: &Running<'a>,
+    whole: &Heard,
+) -> Option<Stopped> {
+    let answered_before = run
+        .baselines
+        .get(running.blob.name())
+        .is_some_and(|b| b.expected_len() > 0);
+    if whole.received > 0 || whole.end != ReadEnd::TimedOut || !answered_before {
+        return None;
+    }
+    let kind = oracle::stopped_reading(run.transport.pacing.unread_since())?;
+    // The case in doubt was in flight when the server stopped, with the others.
+    let mut found = book.found(kind);
+    found.seen.insert(
+        0,
+        running.seen(super::Stood::FinishedBefore(Duration::ZERO)),
+    );
+    Some(Stopped::Found(found))
+}
+
 /// What the server answers `running`'s blob sent `whole`, alone.
 async fn whole_alone<'a>(
     run: &mut super::Fuzzing<'a>,
@@ -200,10 +230,13 @@ async fn deliver_alone<'a>(
         match outcome {
             Ok(delivered) => heard.push((delivered.ending, delivered.heard, delivered.neglect)),
             Err(error) => {
-                return Err(match oracle::connect_failed(error) {
-                    Ok(kind) => Stopped::Found(book.found(kind)),
-                    Err(setup) => Stopped::Setup(setup),
-                });
+                let unread_since = run.transport.pacing.unread_since();
+                return Err(
+                    match oracle::connect_failed_during_run(error, unread_since) {
+                        Ok(kind) => Stopped::Found(book.found(kind)),
+                        Err(setup) => Stopped::Setup(setup),
+                    },
+                );
             }
         }
     }

@@ -358,18 +358,14 @@ async fn finished<'a>(
                 book.remember(now, running, false);
                 return Finished::Stop(Stopped::Found(book.found(oracle::exited(exit))));
             }
-            // A server that stopped accepting after it stopped reading is frozen or
-            // deadlocked: the reads tell more than the connects.
-            if matches!(error, ConnectError::TimedOut(_))
-                && let Some(kind) = oracle::stopped_reading(run.transport.pacing.unread_since())
-            {
-                return Finished::Stop(Stopped::Found(book.found(kind)));
-            }
             // The failed delivery sent nothing: it is a victim, not a suspect.
-            return Finished::Stop(match oracle::connect_failed(error) {
-                Ok(kind) => Stopped::Found(book.found(kind)),
-                Err(setup) => Stopped::Setup(setup),
-            });
+            let unread_since = run.transport.pacing.unread_since();
+            return Finished::Stop(
+                match oracle::connect_failed_during_run(error, unread_since) {
+                    Ok(kind) => Stopped::Found(book.found(kind)),
+                    Err(setup) => Stopped::Setup(setup),
+                },
+            );
         }
     };
     // A delivery the server cut short may be the crash itself; if so, the run loop sees the

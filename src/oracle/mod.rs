@@ -17,7 +17,9 @@ use std::time::Duration;
 pub use kind::FindingKind;
 pub use response::Response;
 pub(crate) use response::{Baseline, first_difference};
-pub(crate) use verdict::{alarmed, connect_failed, exited, gated, stopped_reading};
+pub(crate) use verdict::{
+    alarmed, connect_failed, connect_failed_during_run, exited, gated, stopped_reading,
+};
 pub(crate) use volatile::Volatile;
 
 use crate::case::Case;

@@ -66,6 +66,21 @@ pub(crate) fn gated(kind: &FindingKind) -> bool {
 }
 
 /// The finding a failed connect is, or the setup error when the harness's own side failed.
+/// A server that stopped accepting after it had left bytes unread for a while
+/// (`unread_since`) is frozen or deadlocked: the reads tell more than the connects.
+pub(crate) fn connect_failed_during_run(
+    error: ConnectError,
+    unread_since: Option<Duration>,
+) -> Result<FindingKind, SetupError> {
+    if matches!(error, ConnectError::TimedOut(_))
+        && let Some(kind) = stopped_reading(unread_since)
+    {
+        return Ok(kind);
+    }
+    connect_failed(error)
+}
+
+/// The finding a failed connect is, or the setup error when the harness's own side failed.
 pub(crate) fn connect_failed(error: ConnectError) -> Result<FindingKind, SetupError> {
     match error {
         ConnectError::Refused(e) => Ok(FindingKind::ConnectRefused {

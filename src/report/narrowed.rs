@@ -168,8 +168,8 @@ impl fmt::Display for NotNarrowed {
             ),
             NotNarrowed::StopsReading => f.write_str(
                 "a server that stops reading is not narrowed: a single replayed delivery does not \
-                 watch for it; replay the suspects with a response timeout (.response_timeout) to \
-                 see which one hangs",
+                 watch for it; replay the suspects with a response timeout (Responses::within, \
+                 --response-timeout) to see which one hangs",
             ),
             NotNarrowed::CannotRestart => f.write_str(
                 "the harness did not start the server, so it cannot restart it to replay the suspects",

@@ -550,3 +550,56 @@ fn long_help_explains_the_stats_words_the_exit_codes_and_conversations() {
         );
     }
 }
+
+#[test]
+fn a_finding_no_case_alone_shows_says_to_run_again_and_its_file_replays_honestly() {
+    let dir = tempfile::tempdir().unwrap();
+    let failures = dir.path().join("found");
+    let out = run(stutterfuzz().args([
+        &blobs_arg(),
+        "--host=127.0.0.1",
+        "--port=0",
+        &format!("--server={}", server_arg("stalling-server")),
+        &format!("--failures-dir={}", failures.display()),
+        "--num-conns=6",
+        "--seed=9",
+        "--duration=60s",
+    ]));
+    assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr
+            .contains("no case alone shows it: reproduce it with the same run, "),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("--seed 9"), "{}", out.stderr);
+    let file = std::fs::read_dir(&failures)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("# whole run: "), "{text}");
+
+    let out = run(stutterfuzz().args([
+        &blobs_arg(),
+        "--host=127.0.0.1",
+        "--port=0",
+        &format!("--server={}", server_arg("line-server")),
+        &format!("--replay={}", file.display()),
+    ]));
+    assert_eq!(out.code, Some(0), "{}{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("shows only under the whole run's load"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("as expected of a finding no case alone shows"),
+        "{}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("no longer fails"), "{}", out.stderr);
+}

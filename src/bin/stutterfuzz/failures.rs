@@ -11,8 +11,19 @@ use std::time::SystemTime;
 
 use stutterfuzz::{Case, Finding};
 
+/// The header line of a finding that no case alone shows, with the command that runs the
+/// same run again.
+const WHOLE_RUN: &str = "# whole run: ";
+
 /// Writes the finding to a new file in `dir` (created if needed) and returns its path.
-pub(crate) fn save(dir: &Path, finding: &Finding, replay_hint: &str) -> std::io::Result<PathBuf> {
+/// `whole_run` is the command that runs the same run again, for a finding that no case alone
+/// shows.
+pub(crate) fn save(
+    dir: &Path,
+    finding: &Finding,
+    replay_hint: &str,
+    whole_run: Option<&str>,
+) -> std::io::Result<PathBuf> {
     fs::create_dir_all(dir)?;
     let now = SystemTime::now();
     let mut text = String::new();
@@ -21,6 +32,9 @@ pub(crate) fn save(dir: &Path, finding: &Finding, replay_hint: &str) -> std::io:
         humantime::format_rfc3339_seconds(now),
         finding.kind().headline()
     ));
+    if let Some(again) = whole_run {
+        text.push_str(&format!("{WHOLE_RUN}{again}\n"));
+    }
     for suspect in finding.suspects() {
         text.push_str(&format!("case {}\n", suspect.case()));
     }
@@ -53,13 +67,13 @@ pub(crate) fn save(dir: &Path, finding: &Finding, replay_hint: &str) -> std::io:
 }
 
 /// The cases to replay from `--replay ARG`: a failure file's `case` lines, or one case
-/// string.
-pub(crate) fn cases_to_replay(arg: &str) -> Result<Vec<Case>, String> {
+/// string; and, for a finding no case alone shows, the command that runs the same run again.
+pub(crate) fn cases_to_replay(arg: &str) -> Result<(Vec<Case>, Option<String>), String> {
     let path = Path::new(arg);
     if !path.is_file() {
         return arg
             .parse::<Case>()
-            .map(|c| vec![c])
+            .map(|c| (vec![c], None))
             .map_err(|e| format!("--replay {arg:?}: not a file, and {e}"));
     }
     let text = fs::read_to_string(path)
@@ -69,8 +83,12 @@ pub(crate) fn cases_to_replay(arg: &str) -> Result<Vec<Case>, String> {
         .filter_map(|line| line.strip_prefix("case "))
         .map(str::parse::<Case>)
         .collect();
+    let whole_run = text
+        .lines()
+        .find_map(|line| line.strip_prefix(WHOLE_RUN))
+        .map(str::to_owned);
     match cases {
-        Ok(cases) if !cases.is_empty() => Ok(cases),
+        Ok(cases) if !cases.is_empty() => Ok((cases, whole_run)),
         Ok(_) => Err(format!(
             "failure file {} has no `case v1:...` line to replay",
             path.display()

@@ -26,8 +26,8 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use stutterfuzz::{
-    Chance, Disruptions, Failure, Finding, OutputRules, Pacing, Responses, RunControl, StopHandle,
-    Stutter, Timeouts,
+    Chance, Disruptions, Failure, Finding, FindingKind, OutputRules, Pacing, Responses, RunControl,
+    StopHandle, Stutter, Timeouts,
 };
 
 use crate::args::{Args, accept_single_dash};
@@ -220,7 +220,13 @@ fn fuzz_until_done(args: &Args, fuzz: Stutter) -> Result<ExitCode, String> {
 
 /// Replays the case (or every case of a failure file) until one fails.
 fn replay(args: &Args, fuzz: Stutter, arg: &str) -> Result<ExitCode, String> {
-    let cases = failures::cases_to_replay(arg)?;
+    let (cases, whole_run) = failures::cases_to_replay(arg)?;
+    if let Some(again) = &whole_run {
+        eprintln!(
+            "stutterfuzz: this finding shows only under the whole run's load, never one case alone; \
+             each suspect is replayed alone for another bug. To reproduce it: {again}"
+        );
+    }
     for case in &cases {
         if !args.quiet {
             eprintln!("Replaying {case}");
@@ -242,34 +248,57 @@ fn replay(args: &Args, fuzz: Stutter, arg: &str) -> Result<ExitCode, String> {
             Err(failure) => return Err(setup_message(failure)),
         }
     }
-    eprintln!(
-        "stutterfuzz: no longer fails: {} case{} replayed, none failed",
+    let replayed = format!(
+        "{} case{} replayed alone, none failed",
         cases.len(),
         if cases.len() == 1 { "" } else { "s" }
     );
+    match whole_run {
+        Some(again) => eprintln!(
+            "stutterfuzz: {replayed}, as expected of a finding no case alone shows; reproduce it with the same run: {again}"
+        ),
+        None => eprintln!("stutterfuzz: no longer fails: {replayed}"),
+    }
     Ok(ExitCode::SUCCESS)
 }
 
 /// Saves the finding, prints it, and gives the exit status of a finding.
 fn report_finding(args: &Args, finding: &Finding) -> ExitCode {
-    let hint = match finding.suspects().first() {
-        Some(s) => finding.replay_line(s.case()),
-        None => "no case was in flight".to_owned(),
+    let whole_run = run_level(finding.kind()).then(|| {
+        rerun_template().replace("--replay {case}", &format!("--seed {}", finding.seed()))
+    });
+    let hint = match (&whole_run, finding.suspects().first()) {
+        (Some(again), _) => format!("the same run again: {again}"),
+        (None, Some(s)) => finding.replay_line(s.case()),
+        (None, None) => "no case was in flight".to_owned(),
     };
-    let saved = failures::save(&args.failures_dir, finding, &hint);
+    let saved = failures::save(&args.failures_dir, finding, &hint, whole_run.as_deref());
     println!("{finding}");
-    match saved {
-        Ok(path) => eprintln!(
+    match (saved, whole_run) {
+        (Ok(path), Some(again)) => eprintln!(
+            "stutterfuzz: finding saved to {}; no case alone shows it: reproduce it with the same run, {again}",
+            path.display(),
+        ),
+        (Ok(path), None) => eprintln!(
             "stutterfuzz: finding saved to {}; replay it with --replay {}",
             path.display(),
             path.display()
         ),
-        Err(e) => eprintln!(
+        (Err(e), _) => eprintln!(
             "stutterfuzz: could not save the finding in {}: {e} (the report above is all there is)",
             args.failures_dir.display()
         ),
     }
     ExitCode::from(1)
+}
+
+/// True for a finding that only the whole run's load shows (a server that stopped
+/// accepting or reading), never one case alone.
+fn run_level(kind: &FindingKind) -> bool {
+    matches!(
+        kind,
+        FindingKind::ConnectTimeout { .. } | FindingKind::ServerStoppedReading { .. }
+    )
 }
 
 fn setup_message(failure: Failure) -> String {
