@@ -105,6 +105,8 @@ pub struct ClientFinding {
     pub(crate) notes: Vec<String>,
     /// The minimal case's answers as the client received them, each cut marked.
     pub(crate) answers_view: Option<String>,
+    /// Found by replaying the case once, not confirmed alone.
+    pub(crate) replayed: bool,
 }
 
 impl ClientFinding {
@@ -193,11 +195,15 @@ impl fmt::Display for ClientFinding {
             writeln!(f, "  its stderr:")?;
             write!(f, "{}", self.stderr)?;
         }
-        writeln!(
-            f,
-            "  confirmed alone 3 times; seed {}, {} runs",
-            self.seed, self.runs
-        )?;
+        if self.replayed {
+            writeln!(f, "  replayed once: it failed; seed {}", self.seed)?;
+        } else {
+            writeln!(
+                f,
+                "  confirmed alone 3 times; seed {}, {} runs",
+                self.seed, self.runs
+            )?;
+        }
         write!(
             f,
             "  replay:   STUTTERFUZZ_REPLAY='{0}' in the test's environment, or --replay '{0}' on the command line",

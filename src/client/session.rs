@@ -109,6 +109,7 @@ async fn fuzz(
                 minimal: case,
                 attempt,
                 notes: Vec::new(),
+                replayed: true,
             };
             return Err(finding(ctx, &mut expected, found, &report).await);
         }
@@ -162,6 +163,7 @@ async fn fuzz(
                         minimal,
                         attempt,
                         notes,
+                        replayed: false,
                     };
                     return Err(finding(ctx, &mut expected, found, &report).await);
                 }
@@ -312,6 +314,7 @@ async fn regressed(
                 case,
                 attempt,
                 notes,
+                replayed: false,
             }));
         }
     }
@@ -343,6 +346,8 @@ struct Confirmed {
     minimal: ClientCase,
     attempt: Attempt,
     notes: Vec<String>,
+    /// Found by replaying the case once, not confirmed alone.
+    replayed: bool,
 }
 
 async fn finding(
@@ -357,6 +362,7 @@ async fn finding(
         minimal,
         attempt,
         notes,
+        replayed,
     } = found;
     // What the narrowed case gives, for the report (the first failure's when it passes now).
     let shown = match ctx.attempt(cutting(&minimal)).await {
@@ -387,6 +393,7 @@ async fn finding(
         runs: report.runs,
         notes,
         answers_view,
+        replayed,
     }))
 }
 

@@ -314,7 +314,7 @@ impl Finding {
             let pause = only.seen.case.pause_note();
             writeln!(f, "  splits    = {}{pause}", only.seen.case.splits())?;
             if let Some(it) = only.seen.iteration {
-                writeln!(f, "  delivery  = #{it} of this blob")?;
+                writeln!(f, "  delivery  = #{} of this blob in this run", it + 1)?;
             }
             writeln!(f, "  case      = {}", only.seen.case)?;
             // Narrowed, the one replay line is the minimal case's, above.
@@ -431,6 +431,18 @@ fn write_answers(f: &mut fmt::Formatter<'_>, kind: &FindingKind, whose: &str) ->
             )?;
             for line in difference_window(expected, actual, *at) {
                 writeln!(f, "{line}")?;
+            }
+            let same_end = expected
+                .iter()
+                .rev()
+                .zip(actual.iter().rev())
+                .take_while(|(a, b)| a == b)
+                .count()
+                .min(expected.len().min(actual.len()) - at);
+            // Said where the window leaves the ends out.
+            let cut_short = expected.len().max(actual.len()) > at + 240;
+            if same_end > 0 && cut_short {
+                writeln!(f, "  and both end with the same {same_end} bytes")?;
             }
             if let Some(mask) = digits_mask(expected, actual, *at) {
                 let quoted = shell_quote(&mask);

@@ -91,15 +91,19 @@ impl Narrowed {
                     writeln!(f, "              {original_view}")?;
                 }
                 let how = if *complete {
-                    "locally minimal"
+                    "locally minimal: no chunk can be dropped, no cut moved earlier"
                 } else {
                     "shrinking budget ran out"
                 };
+                let from = if minimal.splits() == original.splits() {
+                    ", as found".to_owned()
+                } else {
+                    format!(" from {}", original.splits())
+                };
                 writeln!(
                     f,
-                    "  minimal   = {} from {}{} ({how}), reproduced {x}/{y}",
+                    "  minimal   = {}{from}{} ({how}), reproduced {x}/{y}",
                     minimal.splits(),
-                    original.splits(),
                     minimal.pause_note()
                 )?;
                 writeln!(f, "              {minimal_view}   (each | is a cut)")?;

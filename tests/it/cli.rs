@@ -266,6 +266,13 @@ fn a_finding_exits_1_prints_the_report_saves_it_and_replays() {
         "{}",
         replayed.stderr
     );
+    // The file is the finding's record already: no second one.
+    assert!(
+        replayed.stderr.contains("(not saved again)"),
+        "{}",
+        replayed.stderr
+    );
+    assert_eq!(std::fs::read_dir(&failures).unwrap().count(), 1);
 
     // A case that does not split a line passes: exit 0, saying so.
     let passed = run(stutterfuzz().args(&base).arg("--replay=v1:ping.txt:6"));

@@ -94,6 +94,10 @@ fn an_in_process_client_that_parses_after_one_read_is_found_and_narrowed() {
         .try_run_for(Duration::from_secs(30))
         .unwrap_err();
     assert_eq!(replayed.finding().unwrap().minimal(), minimal);
+    // A replay says what it did, not that it confirmed anything.
+    let text = replayed.to_string();
+    assert!(text.contains("replayed once: it failed"), "{text}");
+    assert!(!text.contains("confirmed alone"), "{text}");
 }
 
 #[test]

@@ -45,8 +45,8 @@ The stats line:
   elapsed           time spent fuzzing
 
 A report: culprit is the case that fails alone; minimal is its split pattern shrunk until no \
-chunk can be dropped; cut shows it on the blob's bytes, each | a cut (a literal | is \\|); \
-replay is the command that delivers it again. A case string v1:BLOB:SIZES names the blob and \
+chunk can be dropped; the quoted line under each shows it on the blob's bytes, each | a cut \
+(a literal | is \\|); replay is the command that delivers it again. A case string v1:BLOB:SIZES names the blob and \
 the chunk sizes in bytes.
 
 --response-timeout MS: after the last chunk, the answer must be complete within MS. Complete \

@@ -213,7 +213,7 @@ fn fuzz_until_done(args: &Args, fuzz: Stutter) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(Failure::Finding(finding)) => Ok(report_finding(args, &finding)),
+        Err(Failure::Finding(finding)) => Ok(report_finding(args, &finding, None)),
         Err(failure) => Err(setup_message(failure)),
     }
 }
@@ -243,7 +243,9 @@ fn replay(args: &Args, fuzz: Stutter, arg: &str) -> Result<ExitCode, String> {
             }
             Err(Failure::Finding(finding)) => {
                 eprintln!("stutterfuzz: case {case} still fails");
-                return Ok(report_finding(args, &finding));
+                // A failure file is saved already: replaying it adds no other.
+                let saved = std::path::Path::new(arg).is_file().then_some(arg);
+                return Ok(report_finding(args, &finding, saved));
             }
             Err(failure) => return Err(setup_message(failure)),
         }
@@ -262,8 +264,14 @@ fn replay(args: &Args, fuzz: Stutter, arg: &str) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Saves the finding, prints it, and gives the exit status of a finding.
-fn report_finding(args: &Args, finding: &Finding) -> ExitCode {
+/// Saves the finding (unless it was replayed from the failure file `saved_in`), prints it,
+/// and gives the exit status of a finding.
+fn report_finding(args: &Args, finding: &Finding, saved_in: Option<&str>) -> ExitCode {
+    if let Some(file) = saved_in {
+        println!("{finding}");
+        eprintln!("stutterfuzz: the finding replayed from {file} still fails (not saved again)");
+        return ExitCode::from(1);
+    }
     let whole_run = run_level(finding.kind()).then(|| {
         rerun_template().replace("--replay {case}", &format!("--seed {}", finding.seed()))
     });
