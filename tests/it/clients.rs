@@ -613,3 +613,27 @@ fn an_in_process_client_that_panics_on_a_short_read_is_a_failure_naming_the_pani
         "{finding}"
     );
 }
+
+#[test]
+fn a_client_that_fails_once_is_listed_unconfirmed_with_what_failed() {
+    // A correct client that gives a wrong output once, whatever the cut: no finding.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let report = StutterClient::function(|addr| async move {
+        let reply = get_greeting(addr, false).await?;
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok::<_, String>(if call == 8 {
+            "glitch".to_owned()
+        } else {
+            reply
+        })
+    })
+    .answers(ANSWERS)
+    .regressions(Regressions::Off)
+    .parallel(1)
+    .cycles(20)
+    .run_for(Duration::from_secs(30));
+    assert_eq!(report.unconfirmed(), 1, "{report}");
+    let text = report.to_string();
+    assert!(text.contains("output differs"), "{text}");
+    assert!(text.contains("; passed alone)"), "{text}");
+}
