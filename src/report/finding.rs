@@ -250,10 +250,17 @@ impl Finding {
                 "  suspects  = 1 case, certain: it paused mid-message; the {} others in flight then are its victims",
                 n - 1
             )?,
-            (None, 1) if self.suspects[0].seen.stood == Stood::Culprit => writeln!(
-                f,
-                "  suspects  = 1 case, certain: the bug shows in its own response"
-            )?,
+            (None, 1) if self.suspects[0].seen.stood == Stood::Culprit => {
+                // Say what the evidence is: its own answer, or the server's end or output
+                // while it was the one delivery.
+                let evidence = match self.kind {
+                    FindingKind::ResponseDiffers { .. }
+                    | FindingKind::NoResponse { .. }
+                    | FindingKind::CheckFailed { .. } => "the bug shows in its own response",
+                    _ => "it was the only delivery when the server did this",
+                };
+                writeln!(f, "  suspects  = 1 case, certain: {evidence}")?;
+            }
             (None, 1) => writeln!(f, "  suspects  = 1 case, the only one in flight")?,
             (None, n) if self.culprit().is_some() => writeln!(
                 f,

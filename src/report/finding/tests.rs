@@ -156,3 +156,36 @@ fn a_minimal_case_shows_its_own_answer_and_digits_only_differences_get_a_mask() 
     );
     assert!(text.contains(r#""A0|04 FETCH 1 BODY[]\r\n""#), "{text}");
 }
+
+#[test]
+fn a_lone_delivery_is_certain_by_what_its_evidence_is() {
+    let blob = Blob::new("ping.txt", "PING\n");
+    let case: Case = "v1:ping.txt:2,3".parse().unwrap();
+    let lone = |kind| {
+        Finding::new(
+            kind,
+            vec![Seen::new(case.clone(), &blob, Stood::Culprit)],
+            Stats::default(),
+            Seed::new(1),
+            "127.0.0.1:1".into(),
+            Rerun::with_env("cargo test t"),
+        )
+        .to_string()
+    };
+    let panicked = lone(FindingKind::OutputMatched {
+        stream: "stderr",
+        line: "thread 'x' panicked at src/lib.rs:1:1:".into(),
+        pattern: "panicked at".into(),
+    });
+    assert!(
+        panicked.contains("certain: it was the only delivery when the server did this"),
+        "{panicked}"
+    );
+    let checked = lone(FindingKind::CheckFailed {
+        message: "wrong".into(),
+    });
+    assert!(
+        checked.contains("certain: the bug shows in its own response"),
+        "{checked}"
+    );
+}
