@@ -135,8 +135,9 @@ fn unsplit(minimal: &Case, blob: &Blob) -> bool {
         && *minimal == minimal.resplit(Splits::whole(blob.len()))
 }
 
-/// How many shrinking candidates one round delivers at once, at most.
-const ROUND: usize = 64;
+/// How many shrinking candidates one round delivers at once, at most (each `tries` times):
+/// few enough that the server still reads every chunk alone with all of them in flight.
+const ROUND: usize = 16;
 
 /// Shrinks a hang on the live server in rounds, where every failing try costs the whole
 /// response timeout: the candidates of the current pattern, `tries` copies each, all
@@ -156,15 +157,22 @@ async fn shrink_at_once(
     let mut reproduced = None;
     let mut complete = true;
     loop {
-        let round: Vec<Splits> = std::iter::from_fn(|| shrinker.next_candidate())
+        let mut round: Vec<Splits> = std::iter::from_fn(|| shrinker.next_candidate())
             .take(ROUND)
             .collect();
         if round.is_empty() {
             break;
         }
-        if !spend.take_many(round.len() * tries) {
+        // A round costs one wait however many it holds: the budget counts its candidates,
+        // not their copies; a round the rest of the budget cannot hold is cut to fit.
+        let fits = spend.take_up_to(round.len());
+        if fits == 0 {
             complete = false;
             break;
+        }
+        if fits < round.len() {
+            round.truncate(fits);
+            complete = false;
         }
         let trials: Vec<Case> = round
             .iter()

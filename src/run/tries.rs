@@ -36,14 +36,14 @@ impl Spend {
         true
     }
 
-    /// Takes `n` deliveries at once: false when the budget does not hold them.
-    pub(super) fn take_many(&mut self, n: usize) -> bool {
-        let n = u32::try_from(n).unwrap_or(u32::MAX);
-        if self.left < n || Instant::now() >= self.deadline {
-            return false;
+    /// Takes up to `n` from the budget at once: how many it held (0 when it is spent).
+    pub(super) fn take_up_to(&mut self, n: usize) -> usize {
+        if Instant::now() >= self.deadline {
+            return 0;
         }
+        let n = u32::try_from(n).unwrap_or(u32::MAX).min(self.left);
         self.left -= n;
-        true
+        n as usize
     }
 }
 

@@ -153,6 +153,11 @@ fn a_terminator_straddling_two_reads_is_found_by_the_response_timeout() {
         .unwrap_or_else(|| panic!("a minimal case:\n{finding}"));
     assert_eq!(minimal.splits().chunks().last(), Some(&1), "{finding}");
     assert!(minimal.splits().len() <= case.splits().len(), "{finding}");
+    // Rounds of candidates side by side: the search ends, within its budget.
+    assert!(
+        finding.to_string().contains("(locally minimal"),
+        "{finding}"
+    );
     let (failed, _) = finding.reproduced().expect("a reproduction count");
     assert!(failed >= 1, "{finding}");
 }
@@ -373,4 +378,28 @@ while True:
         hint.contains(".output(OutputRules::default().fail_on(\"Traceback\"))"),
         "{hint}"
     );
+}
+
+#[test]
+fn a_hang_in_a_blob_of_many_lines_narrows_to_a_locally_minimal_case() {
+    // Many cuts to drop, each candidate a wait of the response timeout: rounds of candidates
+    // side by side must end the search within its attempts (it ran out after 2 rounds once).
+    let failure = against("line-server-straddle")
+        .blob(
+            "lines",
+            "PING\r\nECHO packet boundaries are here\r\nGET missing-key\r\nECHO another line of text\r\nPING\r\n",
+        )
+        .responses(Responses::none().within(Duration::from_millis(300)))
+        .seed(2)
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("the hang is found");
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        matches!(finding.kind(), FindingKind::NoResponse { .. }),
+        "{finding}"
+    );
+    let text = finding.to_string();
+    assert!(text.contains("(locally minimal"), "{text}");
+    let minimal = finding.minimal().expect("a minimal case");
+    assert_eq!(minimal.splits().chunks().last(), Some(&1), "{text}");
 }
