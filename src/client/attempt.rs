@@ -29,6 +29,15 @@ pub(super) struct Ctx {
 
 impl Ctx {
     pub(super) async fn attempt(&self, cuts: Cutting) -> Result<Attempt, SetupError> {
+        self.attempt_within(cuts, self.plan.timeout).await
+    }
+
+    /// One run of the client with these cuts, given `limit` before it counts as hung.
+    pub(super) async fn attempt_within(
+        &self,
+        cuts: Cutting,
+        limit: std::time::Duration,
+    ) -> Result<Attempt, SetupError> {
         let stage = Stage::open(
             self.plan.host,
             self.answers.clone(),
@@ -45,7 +54,7 @@ impl Ctx {
         let run = self
             .plan
             .client
-            .run(stage.addr(), self.plan.timeout, &self.plan.watch)
+            .run(stage.addr(), limit, &self.plan.watch)
             .await?;
         let served = stage.close().await;
         Ok(Attempt { run, served })

@@ -2,6 +2,7 @@
 //! round after round, each after a pass with whole answers; then it is shrunk to a locally
 //! minimal cut, the answers first, then the requests.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::attempt::{Attempt, Ctx, cutting};
@@ -18,6 +19,37 @@ const ROUNDS: usize = 3;
 
 /// How long narrowing may take.
 const NARROW_TIME: Duration = Duration::from_secs(20);
+
+/// How many candidates of a hang are tried side by side, and how long each may take: this
+/// many times a run with whole answers, at least the floor.
+const HANG_ROUND: usize = 8;
+const HANG_FACTOR: u32 = 10;
+const HANG_FLOOR: Duration = Duration::from_millis(250);
+
+/// Runs the client once per cut in `cuts`, all at once, each given `limit`.
+async fn at_once(
+    ctx: &Arc<Ctx>,
+    cuts: Vec<Cutting>,
+    limit: Duration,
+) -> Result<Vec<Attempt>, SetupError> {
+    let mut runs = tokio::task::JoinSet::new();
+    for (i, cut) in cuts.into_iter().enumerate() {
+        let ctx = Arc::clone(ctx);
+        runs.spawn(async move { (i, ctx.attempt_within(cut, limit).await) });
+    }
+    let mut done: Vec<(usize, Attempt)> = Vec::with_capacity(runs.len());
+    while let Some(joined) = runs.join_next().await {
+        let (i, attempt) = joined.map_err(|e| {
+            SetupError::new(
+                crate::error::SetupErrorKind::Harness,
+                format!("a run of the client did not finish: {e}"),
+            )
+        })?;
+        done.push((i, attempt?));
+    }
+    done.sort_by_key(|(i, _)| *i);
+    Ok(done.into_iter().map(|(_, attempt)| attempt).collect())
+}
 
 /// Tries `case` alone [`ROUNDS`] times, each after a run with the answers whole (whose
 /// output the noise model learns from): the last failing attempt when every round failed
@@ -49,12 +81,25 @@ pub(super) async fn confirm(
 
 /// The case narrowed: fewer cuts, each slid as early as the client still fails alike.
 pub(super) async fn narrow(
-    ctx: &Ctx,
+    ctx: &Arc<Ctx>,
     expected: &mut Expected,
     case: &ClientCase,
     kind: &ClientFindingKind,
 ) -> Result<ClientCase, SetupError> {
     let deadline = Instant::now() + NARROW_TIME;
+    // A hang costs its whole wait: its candidates are tried side by side, each given 10 times
+    // what a run with the answers whole takes now (the server side does the same).
+    let (width, limit) = match kind {
+        ClientFindingKind::Hung { .. } => {
+            let started = Instant::now();
+            ctx.attempt(Cutting::default()).await?;
+            let limit = (started.elapsed() * HANG_FACTOR)
+                .max(HANG_FLOOR)
+                .min(ctx.plan.timeout);
+            (HANG_ROUND, limit)
+        }
+        _ => (1, ctx.plan.timeout),
+    };
     let mut minimal = case.clone();
     // The answers first, then the requests (when they were cut), the other kept as it is.
     for requests in [false, true] {
@@ -68,15 +113,23 @@ pub(super) async fn narrow(
             true => minimal.clone().with_requests(splits),
         };
         let mut shrinker = Shrinker::keeping(start, Vec::new());
-        while let Some(candidate) = shrinker.next_candidate() {
-            if Instant::now() >= deadline {
+        while Instant::now() < deadline {
+            let round: Vec<Splits> = std::iter::from_fn(|| shrinker.next_candidate())
+                .take(width)
+                .collect();
+            if round.is_empty() {
                 break;
             }
-            let attempt = ctx.attempt(cutting(&with(candidate.clone()))).await?;
-            let failed = expected
-                .judge(&attempt.run)
-                .is_some_and(|k| k.same_kind(kind));
-            shrinker.report(candidate, failed);
+            let cuts = round.iter().map(|c| cutting(&with(c.clone()))).collect();
+            let attempts = at_once(ctx, cuts, limit).await?;
+            let failing = round.into_iter().zip(attempts).find(|(_, attempt)| {
+                expected
+                    .judge(&attempt.run)
+                    .is_some_and(|k| k.same_kind(kind))
+            });
+            if let Some((candidate, _)) = failing {
+                shrinker.report(candidate, true);
+            }
         }
         minimal = with(shrinker.current().clone());
     }
