@@ -19,6 +19,7 @@ bench *ARGS:
     cargo bench --bench clients
     cargo bench --bench search
     cargo bench --bench search -- --narrowing-only
+    cargo bench --bench search -- --hang-narrowing-only
     cargo bench --bench search -- --fuzz-target-only
     cargo bench --bench search -- --one-connection-only
     scripts/false-alarms 30

@@ -229,6 +229,54 @@ fn narrowing_row() {
     }
 }
 
+/// Narrowing a hang: the server that misses a `\r\n` whose `\r` ended the previous read,
+/// a 5-line blob, the response timeout alone (300 ms), `runs` seeds. How often narrowing
+/// ends locally minimal, and how long it takes.
+fn hang_narrowing_rows(runs: u64) {
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let blob = "PING\r\nECHO packet boundaries are here\r\nGET missing-key\r\nECHO another line of text\r\nPING\r\n";
+    println!("narrowing a hang (a 5-line blob, 300 ms response timeout), {runs} seeds");
+    let (mut minimal, mut times) = (0, Vec::new());
+    for seed in 1..=runs {
+        let mut server = Command::new(&exe);
+        server.args(["--serve-straddle", "{addr}"]);
+        let fuzz = Stutter::new("127.0.0.1:0")
+            .server(server)
+            .regressions(Regressions::Off)
+            .seed(seed)
+            .blob("lines", blob)
+            .responses(Responses::none().within(Duration::from_millis(300)));
+        match fuzz.try_run_for(Duration::from_secs(60)) {
+            Err(Failure::Finding(finding)) => {
+                let text = finding.to_string();
+                let line = text
+                    .lines()
+                    .find(|l| l.starts_with("  minimal"))
+                    .unwrap_or("  minimal   = none")
+                    .to_owned();
+                let took = finding.narrowing_time().unwrap_or_default();
+                minimal += usize::from(line.contains("(locally minimal"));
+                times.push(took);
+                println!(
+                    "  seed {seed}: narrowing {:.1} s;{}",
+                    took.as_secs_f64(),
+                    &line[13..]
+                );
+            }
+            other => println!("  seed {seed}: no finding: {other:?}"),
+        }
+    }
+    times.sort();
+    if let (Some(median), Some(max)) = (times.get(times.len() / 2), times.last()) {
+        println!(
+            "locally minimal {minimal}/{runs}, shrinking budget ran out {}/{runs}; narrowing median {:.1} s, max {:.1} s",
+            times.len() - minimal,
+            median.as_secs_f64(),
+            max.as_secs_f64()
+        );
+    }
+}
+
 fn tail_run(seed: u64) -> (Option<Duration>, String) {
     let fuzz = Stutter::new("127.0.0.1:0")
         .server(slow_server())
@@ -273,6 +321,15 @@ fn main() -> ExitCode {
     }
     if args.iter().any(|a| a == "--narrowing-only") {
         narrowing_row();
+        return ExitCode::SUCCESS;
+    }
+    if let Some(i) = args.iter().position(|a| a == "--serve-straddle") {
+        let listener = std::net::TcpListener::bind(&args[i + 1]).expect("the bench server binds");
+        stutterfuzz_fixtures::servers::serve_straddle_hang(listener);
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--hang-narrowing-only") {
+        hang_narrowing_rows(5);
         return ExitCode::SUCCESS;
     }
     if let Some(i) = args.iter().position(|a| a == "--serve") {
