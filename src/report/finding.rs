@@ -212,6 +212,18 @@ impl fmt::Display for Finding {
 
 /// The parts of a finding's text, in the order they are written.
 impl Finding {
+    /// What the server printed that a report quotes: while the minimal case alone reached a
+    /// fresh server when narrowing saw that (`true`), else during the run.
+    fn output(&self) -> Option<(&ServerSummary, bool)> {
+        match &self.narrowed {
+            Some(Narrowed::Culprit {
+                output: Some(alone),
+                ..
+            }) => Some((alone, true)),
+            _ => self.server.as_ref().map(|s| (s, false)),
+        }
+    }
+
     /// What happened, with the panic's message when the server printed one as it died or
     /// as its alarm line (the line the alarm quotes holds only where it panicked).
     fn headline(&self) -> String {
@@ -221,11 +233,15 @@ impl Finding {
             FindingKind::OutputMatched { line, .. } => line.contains("panicked at"),
             _ => false,
         };
-        let message = self.server.as_ref().filter(|_| panic).and_then(|s| {
-            s.stderr
-                .panic_message()
-                .or_else(|| s.stdout.panic_message())
-        });
+        let message = self
+            .output()
+            .map(|(s, _)| s)
+            .filter(|_| panic)
+            .and_then(|s| {
+                s.stderr
+                    .panic_message()
+                    .or_else(|| s.stdout.panic_message())
+            });
         match message {
             Some(message) if !headline.contains(&message) => match &self.kind {
                 FindingKind::OutputMatched { stream, .. } => {
@@ -390,11 +406,16 @@ impl Finding {
             }
             write_answers(f, first, &whose)?;
         }
-        if let Some(server) = &self.server {
+        if let Some((server, alone)) = self.output() {
+            let when = if alone {
+                " (a fresh server, the minimal case alone)"
+            } else {
+                ""
+            };
             for (name, output) in [("stderr", &server.stderr), ("stdout", &server.stdout)] {
                 if !output.is_empty() {
                     writeln!(f)?;
-                    writeln!(f, "server {name}:")?;
+                    writeln!(f, "server {name}{when}:")?;
                     f.write_str(&output.indented())?;
                 }
             }

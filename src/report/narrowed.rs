@@ -5,6 +5,7 @@ use std::fmt;
 use super::Rerun;
 use crate::case::{Case, cut_view};
 use crate::oracle::FindingKind;
+use crate::server::ServerSummary;
 
 /// What narrowing learnt after the finding.
 #[derive(Clone, Debug)]
@@ -33,6 +34,8 @@ pub(crate) enum Narrowed {
         reproduced: (u32, u32),
         /// How the minimal case failed when it was reproduced: its own answer or exit.
         evidence: Option<Box<FindingKind>>,
+        /// What the server printed when the minimal case alone reached a fresh one.
+        output: Option<Box<ServerSummary>>,
         /// False when the budget ran out before the pattern was locally minimal.
         complete: bool,
         /// The original and the minimal case shown on the blob's bytes (`case::cut_view`).
@@ -59,18 +62,21 @@ impl Narrowed {
             minimal,
             reproduced: (reproduced.failed, reproduced.tries),
             evidence: reproduced.evidence.map(Box::new),
+            output: reproduced.output.map(Box::new),
             complete,
             views,
         }
     }
 }
 
-/// How often the minimal case failed when delivered again, and how, the first time.
+/// How often the minimal case failed when delivered again, and how, the first time; and
+/// what the server printed when it alone reached a fresh server.
 #[derive(Clone, Debug)]
 pub(crate) struct Reproduced {
     pub(crate) failed: u32,
     pub(crate) tries: u32,
     pub(crate) evidence: Option<FindingKind>,
+    pub(crate) output: Option<ServerSummary>,
 }
 
 impl Narrowed {

@@ -218,6 +218,7 @@ fn failing(judged: &[Option<FindingKind>], kind: &FindingKind) -> Reproduced {
         failed: u32::from(evidence.is_some()) + same.count() as u32,
         tries: judged.len() as u32,
         evidence,
+        output: None,
     }
 }
 
@@ -252,7 +253,8 @@ async fn pause_only(
 }
 
 /// How many of `tries` deliveries of `minimal` fail as `kind`, and the first such failure:
-/// the minimal case's own evidence.
+/// the minimal case's own evidence; on a fresh server for each (`fresh`), also what the
+/// server printed while the minimal case alone reached it, the last time.
 async fn reproduce(
     rig: &mut Rig<'_>,
     fresh: bool,
@@ -266,11 +268,15 @@ async fn reproduce(
         failed: 0,
         tries,
         evidence: None,
+        output: None,
     };
     for _ in 0..tries {
         if let Some(failure) = fails_as(rig, fresh, kind, minimal, blob, base).await? {
             reproduced.failed += 1;
             reproduced.evidence.get_or_insert(failure);
+            if fresh {
+                reproduced.output = rig.server().map(|server| server.summary());
+            }
         }
     }
     Ok(reproduced)
