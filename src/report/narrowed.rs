@@ -9,6 +9,10 @@ use crate::server::ServerSummary;
 
 /// What narrowing learnt after the finding.
 #[derive(Clone, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per finding, never in a collection or a hot path"
+)]
 pub(crate) enum Narrowed {
     /// Not attempted, and why.
     NotTried(NotNarrowed),

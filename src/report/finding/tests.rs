@@ -127,6 +127,7 @@ fn a_minimal_case_shows_its_own_answer_and_digits_only_differences_get_a_mask() 
         evidence: Some(differs(
             b"A004 OK Fetch completed (0.003 + 0.000 secs).\r\n",
         )),
+        output: None,
     };
     finding.set_narrowed(Some(Narrowed::culprit(
         original,
