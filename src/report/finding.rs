@@ -281,7 +281,7 @@ impl Finding {
             (None, n) if self.culprit().is_some() => writeln!(
                 f,
                 "  suspects  = {n} cases in flight or just finished; the culprit below failed alone \
-                 (all of them: Finding::suspects(), or the failure file of the command line)"
+                 (all of them: Finding::suspects(); on the command line, the failure file)"
             )?,
             (None, n) => writeln!(
                 f,
@@ -356,7 +356,7 @@ impl Finding {
             if let Some(more) = self.suspects.len().checked_sub(LISTED).filter(|n| *n > 0) {
                 writeln!(
                     f,
-                    "     and {more} more suspects (all of them: Finding::suspects(), or the failure file of the command line)"
+                    "     and {more} more suspects (all of them: Finding::suspects(); on the command line, the failure file)"
                 )?;
             }
             // No replay line where narrowing showed no case is to blame.
