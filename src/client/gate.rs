@@ -9,6 +9,7 @@ use super::attempt::{Attempt, Ctx, cutting};
 use super::case::ClientCase;
 use super::judge::{ClientFindingKind, Expected};
 use super::relay::Cutting;
+use crate::engine::{ALONE_FACTOR, ALONE_FLOOR};
 use crate::error::SetupError;
 use crate::minimize::Shrinker;
 use crate::split::Splits;
@@ -20,11 +21,9 @@ const ROUNDS: usize = 3;
 /// How long narrowing may take.
 const NARROW_TIME: Duration = Duration::from_secs(20);
 
-/// How many candidates of a hang are tried side by side, and how long each may take: this
-/// many times a run with whole answers, at least the floor.
+/// How many candidates of a hang are tried side by side (each given what a hang alone gets
+/// on the server side: `ALONE_FACTOR` times a run with whole answers, at least `ALONE_FLOOR`).
 const HANG_ROUND: usize = 8;
-const HANG_FACTOR: u32 = 10;
-const HANG_FLOOR: Duration = Duration::from_millis(250);
 
 /// Runs the client once per cut in `cuts`, all at once, each given `limit`.
 async fn at_once(
@@ -93,8 +92,8 @@ pub(super) async fn narrow(
         ClientFindingKind::Hung { .. } => {
             let started = Instant::now();
             ctx.attempt(Cutting::default()).await?;
-            let limit = (started.elapsed() * HANG_FACTOR)
-                .max(HANG_FLOOR)
+            let limit = (started.elapsed() * ALONE_FACTOR)
+                .max(ALONE_FLOOR)
                 .min(ctx.plan.timeout);
             (HANG_ROUND, limit)
         }

@@ -37,8 +37,8 @@ const SETTLE: Duration = Duration::from_millis(20);
 /// took to be answered alone just before them (at least [`ALONE_FLOOR`], at most the
 /// response timeout): a correct server with nothing else to do answers a split request
 /// about as fast as a whole one, and it gets 10 times that, three times over.
-const ALONE_FACTOR: u32 = 10;
-const ALONE_FLOOR: Duration = Duration::from_millis(250);
+pub(crate) const ALONE_FACTOR: u32 = 10;
+pub(crate) const ALONE_FLOOR: Duration = Duration::from_millis(250);
 
 /// What a delivery that failed heard, kept for the gate.
 pub(super) type Answered = (Ending, Heard, Option<Neglect>);

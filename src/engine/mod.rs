@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use tokio::time::{Instant, timeout};
 
+pub(crate) use confirm::{ALONE_FACTOR, ALONE_FLOOR};
 pub(crate) use connection::{Connection, Delivered, Progress};
 pub(crate) use fuzz_loop::{Fuzzing, fuzz};
 pub(crate) use pacing::{Ends, Pacing};
