@@ -192,3 +192,35 @@ impl Responses {
         self.bad.extend(more.bad);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The oracles of a run that starts with the defaults and adds `calls` in order.
+    fn after(calls: Vec<Responses>) -> Oracles {
+        let mut all = Responses {
+            oracles: Oracles::by_default(),
+            ..Responses::default()
+        };
+        for more in calls {
+            all.add(more);
+        }
+        all.oracles
+    }
+
+    #[test]
+    fn the_comparison_is_on_by_default_and_each_call_adds_to_it() {
+        let limit = Duration::from_secs(1);
+        let kept = after(vec![Responses::default().within(limit)]);
+        assert!(kept.expect_same && kept.response_timeout == Some(limit));
+        let off = after(vec![Responses::default().within(limit), Responses::none()]);
+        assert!(
+            !off.expect_same && off.response_timeout.is_none(),
+            "none drops all"
+        );
+        let later = after(vec![Responses::none(), Responses::default().within(limit)]);
+        assert!(!later.expect_same && later.response_timeout == Some(limit));
+        assert!(after(vec![Responses::none(), Responses::same()]).expect_same);
+    }
+}
