@@ -361,6 +361,8 @@ while True:
     let report = common::stutter("127.0.0.1:0")
         .server(server)
         .blob("ping", "PING\r\n")
+        // It serves one connection at a time: a pause mid-message would hold up the others.
+        .disruptions(Disruptions::none())
         .connections(4)
         .cycles(20)
         .run_for(Duration::from_secs(60));
