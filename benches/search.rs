@@ -304,7 +304,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if let Some(i) = args.iter().position(|a| a == "--serve-record") {
         let listener = std::net::TcpListener::bind(&args[i + 1]).expect("the bench server binds");
-        stutterfuzz_fixtures::servers::serve_record_crash(listener);
+        stutterfuzz_fixtures::servers::serve_record_crash(listener, std::time::Duration::ZERO);
         return ExitCode::SUCCESS;
     }
     if let Some(i) = args.iter().position(|a| a == "--sink") {

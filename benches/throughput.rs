@@ -75,7 +75,7 @@ fn main() -> ExitCode {
             "wrong" => servers::serve_split_wrong(listener),
             "straddle" => servers::serve_straddle_hang(listener),
             "blocking" => servers::serve_blocking_reads(listener),
-            "record" => servers::serve_record_crash(listener),
+            "record" => servers::serve_record_crash(listener, std::time::Duration::ZERO),
             "dies-after" => servers::serve_dying_after(listener, 25),
             _ => tokio_server::serve_panicking_task(listener),
         }

@@ -12,7 +12,7 @@ use tokio::time::{Instant, interval_at, sleep_until};
 
 use super::book::{Book, Running};
 use super::confirm::confirm_alone;
-use super::seen::Seen;
+use super::seen::{Seen, Stood};
 use super::window::Window;
 use super::{
     Delivered, EXIT_GRACE, FINAL_SETTLE, Progress, Stopped, Transport, exit_within, far_future,
@@ -178,7 +178,7 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
             } => {
                 tasks.abort_all();
                 let kind = server_failure(run.server.as_deref_mut(), event).await;
-                return Err(Stopped::Found(book.found(kind)));
+                return Err(with_doubts(Stopped::Found(book.found(kind)), &doubtful));
             }
             () = stop.stopped() => break RunEnd::Stopped,
             () = sleep_until(drain_until.unwrap_or_else(far_future)), if drain_until.is_some() => {
@@ -192,7 +192,7 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
             _ = looks.tick(), if !book.stalling() => {
                 if let Some(kind) = oracle::stopped_reading(run.transport.pacing.unread_for()) {
                     tasks.abort_all();
-                    return Err(Stopped::Found(book.found(kind)));
+                    return Err(with_doubts(Stopped::Found(book.found(kind)), &doubtful));
                 }
             }
             _ = ticks.tick(), if run.progress.is_some() => {
@@ -230,7 +230,7 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
                     }
                     Finished::Stop(stopped) => {
                         tasks.abort_all();
-                        return Err(stopped);
+                        return Err(with_doubts(stopped, &doubtful));
                     }
                 }
             }
@@ -319,9 +319,31 @@ async fn server_failure(server: Option<&mut Server>, event: ServerEvent) -> Find
     }
 }
 
+/// A finding about the server as a whole (its death, its reading stopped) made while
+/// deliveries wait to be confirmed alone: those are suspects too, first of all (their answers
+/// already went wrong; a crash's own delivery is often among them, judged before the exit
+/// was seen). A finding about one delivery's own answer keeps its culprit alone.
+fn with_doubts(stopped: Stopped, doubtful: &[Doubt<'_>]) -> Stopped {
+    let Stopped::Found(mut found) = stopped else {
+        return stopped;
+    };
+    if found.seen.iter().all(|seen| seen.stood != Stood::Culprit) {
+        let now = Instant::now();
+        let doubts = doubtful.iter().map(|doubt| {
+            doubt
+                .running
+                .seen(Stood::FinishedBefore(now.duration_since(doubt.done)))
+        });
+        found.seen.splice(0..0, doubts);
+    }
+    Stopped::Found(found)
+}
+
 /// A delivery to be confirmed alone before its finding counts.
 struct Doubt<'a> {
     running: Running<'a>,
+    /// When it finished.
+    done: Instant,
     /// For a delivery whose probe went unserved during its pause: the deliveries that were
     /// in flight then.
     victims: Option<Vec<Seen>>,
@@ -413,6 +435,7 @@ async fn finished<'a>(
     if oracle::gated(&kind) || book.stalling() {
         return Finished::Doubtful(Doubt {
             running,
+            done: now,
             victims: stalled.then(|| book.victims()),
             kind,
             delivered: (delivered.ending, delivered.heard, delivered.neglect),

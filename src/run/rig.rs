@@ -290,30 +290,35 @@ impl<'a> Rig<'a> {
             .connection(blob, &drawn, listen)
             .run(&Progress::default())
             .await;
+        let judged = outcome.as_ref().ok().and_then(|delivered| {
+            self.oracles.judge_delivery(
+                case,
+                delivered.ending,
+                &delivered.heard,
+                baseline,
+                delivered.neglect,
+            )
+        });
+        // A delivery the server answered in full and closed cleanly is done: a crash on it
+        // would have come before the close (and an in-process server's panic is seen at
+        // once). A close after a short or wrong answer may be a crash handler's, the exit
+        // a moment behind it. A fuzzer's input waits at most the fuzzer's short settle.
+        let done = matches!(&outcome, Ok(d) if d.closed_cleanly) && judged.is_none();
         let settle = match &outcome {
-            Ok(d) if d.closed_cleanly => CLEAN_SETTLE,
+            Ok(_) if done => CLEAN_SETTLE,
             Ok(_) => FINAL_SETTLE,
             Err(_) => EXIT_GRACE,
         };
-        // A fuzzer's input that the server closed cleanly after reading it all is done: a
-        // crash on it would have come before the close (and an in-process server's panic
-        // is seen at once); other inputs wait at most the fuzzer's short settle.
-        let settle = match (self.settings.after_last, &outcome) {
-            (Some(_), Ok(d)) if d.closed_cleanly => Duration::ZERO,
-            (Some(cap), _) => settle.min(cap),
-            (None, _) => settle,
+        let settle = match self.settings.after_last {
+            Some(_) if done => Duration::ZERO,
+            Some(cap) => settle.min(cap),
+            None => settle,
         };
         let died = exit_within(self.server.as_mut(), settle).await;
         let alarm = self.server.as_mut().and_then(Server::take_alarm);
         let (counts, response, judged) = match outcome {
             Ok(delivered) => {
-                let mut judged = self.oracles.judge_delivery(
-                    case,
-                    delivered.ending,
-                    &delivered.heard,
-                    baseline,
-                    delivered.neglect,
-                );
+                let mut judged = judged;
                 if judged.as_ref().is_some_and(oracle::gated) && died.is_none() {
                     let delivered = (delivered.ending, &delivered.heard, delivered.neglect);
                     judged = self.rejudge(case, blob, delivered, baseline).await;

@@ -249,10 +249,21 @@ fn a_target_compares_each_delivery_with_the_blob_sent_whole() {
 
 #[test]
 fn a_crash_a_few_bytes_into_a_later_record_is_found_by_cutting_into_records() {
+    crash_in_a_later_record_is_narrowed("record-crash-server");
+}
+
+/// The connection that crashes the server is closed, and judged, before the exit shows: it is
+/// a suspect all the same, and the culprit.
+#[test]
+fn a_crash_seen_first_as_a_closed_connection_is_narrowed_to_that_case() {
+    crash_in_a_later_record_is_narrowed("record-crash-closing-server");
+}
+
+fn crash_in_a_later_record_is_narrowed(server: &str) {
     let blob = "SET session:1 alice\nGET session:1\nDEL session:1\nGET session:1\nPING\n";
     let run = || {
         common::stutter("127.0.0.1:0")
-            .server(fixture_command("record-crash-server", None))
+            .server(fixture_command(server, None))
             .blob("session", blob)
     };
     let failure = run()
