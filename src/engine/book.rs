@@ -190,6 +190,15 @@ impl<'a> Book<'a> {
         }
     }
 
+    /// A finding about the server as a whole made while `replayed` was delivered again alone:
+    /// that case first, then every other that may have caused it (a crash from before the
+    /// replay may show only during it).
+    pub(super) fn found_replaying(&mut self, kind: FindingKind, replayed: &Running<'a>) -> Found {
+        let mut found = self.found(kind);
+        found.seen.insert(0, replayed.seen(Stood::Replayed));
+        found
+    }
+
     /// A finding about the server as a whole: every case that may have caused it.
     pub(super) fn found(&mut self, kind: FindingKind) -> Found {
         Found {

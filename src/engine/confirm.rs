@@ -223,7 +223,9 @@ async fn deliver_alone<'a>(
     let mut outcomes: Vec<_> = tasks.join_all().await;
     outcomes.sort_by_key(|(i, _)| *i);
     if let Some(exit) = exit_within(run.server.as_deref_mut(), SETTLE).await {
-        return Err(Stopped::Found(book.found_in(oracle::exited(exit), running)));
+        return Err(Stopped::Found(
+            book.found_replaying(oracle::exited(exit), running),
+        ));
     }
     let mut heard = Vec::with_capacity(outcomes.len());
     for (_, outcome) in outcomes {
@@ -233,7 +235,7 @@ async fn deliver_alone<'a>(
                 let unread_since = run.transport.pacing.unread_since();
                 return Err(
                     match oracle::connect_failed_during_run(error, unread_since) {
-                        Ok(kind) => Stopped::Found(book.found(kind)),
+                        Ok(kind) => Stopped::Found(book.found_replaying(kind, running)),
                         Err(setup) => Stopped::Setup(setup),
                     },
                 );

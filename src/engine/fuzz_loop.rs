@@ -294,12 +294,14 @@ async fn confirm_doubts<'a>(
 ) -> Result<(), Stopped> {
     // A pause that starved the others first: their own doubts may be its doing.
     doubtful.sort_by_key(|d| d.victims.is_none());
-    for doubt in std::mem::take(doubtful) {
+    let mut doubts = std::mem::take(doubtful).into_iter();
+    while let Some(doubt) = doubts.next() {
         match confirm_alone(run, book, doubt.running, &doubt.kind, &doubt.delivered).await {
             None => {}
             Some(Stopped::Found(mut found)) => {
                 found.seen.extend(doubt.victims.unwrap_or_default());
-                return Err(Stopped::Found(found));
+                let rest: Vec<Doubt<'a>> = doubts.collect();
+                return Err(with_doubts(Stopped::Found(found), &rest));
             }
             Some(stopped) => return Err(stopped),
         }
@@ -334,7 +336,13 @@ fn with_doubts(stopped: Stopped, doubtful: &[Doubt<'_>]) -> Stopped {
                 .running
                 .seen(Stood::FinishedBefore(now.duration_since(doubt.done)))
         });
-        found.seen.splice(0..0, doubts);
+        // After the case being replayed alone when it showed, if any.
+        let at = found
+            .seen
+            .iter()
+            .take_while(|seen| seen.stood == Stood::Replayed)
+            .count();
+        found.seen.splice(at..at, doubts);
     }
     Stopped::Found(found)
 }
