@@ -3,7 +3,7 @@
 //! outcome into the stats, watches the server, and stops at the first finding. Tasks share
 //! nothing but the blob bytes (read-only) and their own progress.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use tokio::time::{Instant, interval_at, sleep_until};
 
 use super::book::{Book, Running};
 use super::confirm::confirm_alone;
+use super::queue::Queue;
 use super::seen::{Seen, Stood};
 use super::window::Window;
 use super::{
@@ -54,74 +55,15 @@ const DRAIN: Duration = Duration::from_millis(100);
 /// How often the run loop asks whether the server stopped reading.
 const STALL_CHECK: Duration = Duration::from_millis(250);
 
-/// The cases still to start, and which blobs are in flight when one blob may not overlap
-/// itself (under `Responses::same`, two copies of a request on the same keys would
-/// change each other's responses).
-struct Queue<'a, I> {
-    cases: I,
-    exhausted: bool,
-    /// Every blob one at a time (`isolate_blobs`), or these alone.
-    exclusive: bool,
-    isolated: HashSet<String>,
-    busy: HashSet<&'a str>,
-    deferred: VecDeque<(&'a Blob, Drawn)>,
-    blobs: usize,
-}
-
-impl<'a, I: Iterator<Item = (&'a Blob, Drawn)>> Queue<'a, I> {
-    /// The next case that may start now, if any.
-    fn next(&mut self) -> Option<(&'a Blob, Drawn)> {
-        loop {
-            let next = match self
-                .deferred
-                .iter()
-                .position(|(b, _)| !self.busy.contains(b.name()))
-            {
-                Some(i) => self.deferred.remove(i),
-                None if self.exhausted => None,
-                None => {
-                    let next = self.cases.next();
-                    self.exhausted = next.is_none();
-                    next
-                }
-            }?;
-            if !self.exclusive && !self.isolated.contains(next.0.name()) {
-                return Some(next);
-            }
-            if !self.busy.contains(next.0.name()) {
-                self.busy.insert(next.0.name());
-                return Some(next);
-            }
-            self.deferred.push_back(next);
-            if self.deferred.len() > self.blobs {
-                return None; // every blob is busy: wait for one to finish
-            }
-        }
-    }
-
-    fn done(&mut self, blob: &Blob) {
-        self.busy.remove(blob.name());
-    }
-
-    /// A case that was cut short is delivered again, before any new one.
-    fn again(&mut self, blob: &'a Blob, drawn: Drawn) {
-        self.deferred.push_front((blob, drawn));
-    }
-}
-
 /// Runs the cases until they are all delivered, the budget or a stop ends the run, or a
 /// finding is made.
 pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let settings = run.settings;
-    let mut queue = Queue {
-        cases: schedule(run.corpus, settings),
-        exhausted: false,
-        exclusive: settings.isolate_blobs,
-        isolated: HashSet::new(),
-        busy: HashSet::new(),
-        deferred: VecDeque::new(),
-        blobs: run.corpus.blobs().len(),
-    };
+    let mut queue = Queue::new(
+        schedule(run.corpus, settings),
+        settings.isolate_blobs,
+        run.corpus.blobs().len(),
+    );
     let mut book = new_book(&run);
     let deadline = book
         .started

@@ -19,6 +19,7 @@ mod confirm;
 mod connection;
 mod fuzz_loop;
 mod pacing;
+mod queue;
 mod reads;
 mod seen;
 mod socket;
