@@ -133,7 +133,7 @@ pub use rng::{ParseSeedError, Seed};
 pub use run::{DeliveryResult, Regressions, RunningServer};
 pub use server::{VALGRIND_FLAGS, valgrind};
 pub use split::{ParseSplitsError, SplitMode, Splits, splits};
-pub use stats::{OriginalStats, Stats};
+pub use stats::{OriginalStats, SlowAccepts, Stats};
 pub use stutter::{
     Chance, Disruptions, OutputRules, Pacing, Responses, Shrinking, Stutter, Timeouts,
 };

@@ -234,7 +234,7 @@ async fn deliver_alone<'a>(
             Err(error) => {
                 let unread_since = run.transport.pacing.unread_since();
                 return Err(
-                    match oracle::connect_failed_during_run(error, unread_since) {
+                    match oracle::connect_failed_during_run(error, unread_since, true) {
                         Ok(kind) => Stopped::Found(book.found_replaying(kind, running)),
                         Err(setup) => Stopped::Setup(setup),
                     },

@@ -118,6 +118,9 @@ impl Connection {
             let last = self.splits.len().saturating_sub(1);
             let mut accepted = Vec::with_capacity(self.splits.len());
             let mut paused = Paused::default();
+            // Whether the server was seen to take the connection off its listen queue
+            // (`None` until its end was seen at all).
+            let mut taken: Option<bool> = None;
             for (i, chunk) in self.splits.cut(&self.bytes).enumerate() {
                 if let Some(turns) = &turns {
                     turns
@@ -157,6 +160,7 @@ impl Connection {
                     }
                 }
                 if let Some(seen) = self.pacing.pause(&mut ends).await {
+                    taken = Some(taken == Some(true) || seen.accepted);
                     counts.read_checks += 1;
                     if !seen.all_read {
                         counts.unread_before_next += 1;
@@ -196,11 +200,23 @@ impl Connection {
                 let _ = writer.shutdown().await;
             }
             let _ = done_tx.send((Instant::now(), ending == Ending::ClosedEarly));
-            Ok((counts, ending, accepted, paused, writer))
+            Ok((counts, ending, accepted, paused, taken, writer))
         };
 
         let (written, (heard, backpressured)) = tokio::join!(write, read);
-        let (mut counts, ending, accepted, paused, _writer) = written?;
+        let (mut counts, ending, accepted, paused, mut taken, _writer) = written?;
+        if let Some(seen) = self.pacing.look(&mut ends) {
+            taken = Some(taken == Some(true) || seen.accepted);
+        }
+        // Nothing heard, and the server never took the connection off its listen queue (it
+        // waited out, or the kernel gave up on it): the server did not accept it, whatever
+        // the kernel's queue took in.
+        if heard.received == 0
+            && matches!(heard.end, ReadEnd::TimedOut | ReadEnd::Reset)
+            && taken == Some(false)
+        {
+            return Err(ConnectError::TimedOut(started.elapsed()));
+        }
         counts.received = heard.received;
         counts.slow_read = self.slow.is_some();
         counts.backpressured = backpressured;
@@ -266,7 +282,7 @@ impl Connection {
 /// How many times one connection waits for a free local port before giving up.
 const MAX_PORT_WAITS: u64 = 20;
 
-fn classify_connect_error(e: io::Error) -> ConnectError {
+pub(super) fn classify_connect_error(e: io::Error) -> ConnectError {
     if is_local_exhaustion(&e) {
         ConnectError::Local(e)
     } else {

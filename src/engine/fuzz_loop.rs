@@ -10,6 +10,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, interval_at, sleep_until};
 
+use super::accepts::Crowd;
 use super::book::{Book, Running};
 use super::confirm::confirm_alone;
 use super::queue::Queue;
@@ -79,6 +80,9 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
     let mut doubtful: Vec<Doubt<'_>> = Vec::new();
     // Deliveries still in flight then get a moment to finish, and are cut short after it.
     let mut drain_until: Option<Instant> = None;
+    // Connects that timed out beside others: no delivery starts until the server is seen to
+    // accept alone.
+    let mut crowd: Option<Crowd> = None;
     if let Some(server) = run.server.as_ref() {
         server.arm_output_watch();
     }
@@ -90,6 +94,7 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
         // own (at most as many more, and at least 16): one that pauses a second does not
         // hold up the run.
         while doubtful.is_empty()
+            && crowd.is_none()
             && tasks
                 .len()
                 .saturating_sub(book.beside().min(settings.connections.max(BESIDE)))
@@ -101,6 +106,12 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
             launch(&run, &mut book, &mut tasks, blob, drawn);
         }
         if tasks.is_empty() {
+            if let Some(crowd) = crowd.take() {
+                if let Err(stopped) = crowd.drained(&mut run, &mut book, &mut window).await {
+                    return Err(with_doubts(stopped, &doubtful));
+                }
+                continue;
+            }
             if doubtful.is_empty() {
                 break RunEnd::CyclesDone;
             }
@@ -169,6 +180,13 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
                     Finished::Doubtful(doubt) => {
                         doubtful.push(doubt);
                         drain_until.get_or_insert(now + DRAIN);
+                    }
+                    Finished::Crowded(running, in_flight) => {
+                        // The others are cut short and delivered again later: those still
+                        // in the server's listen queue would each wait out their own time.
+                        queue.again(running.blob, running.drawn);
+                        crowd.get_or_insert_default().add(in_flight);
+                        book.abort_all_but_stalling();
                     }
                     Finished::Stop(stopped) => {
                         tasks.abort_all();
@@ -309,6 +327,9 @@ enum Finished<'a> {
     Counted,
     /// Its response differed while other deliveries ran: to be delivered again alone.
     Doubtful(Doubt<'a>),
+    /// Its connect timed out beside this many deliveries in flight: to be delivered again
+    /// once the server is seen to accept alone.
+    Crowded(Running<'a>, usize),
     /// The run stops (the caller aborts the other deliveries, if this has not).
     Stop(Stopped),
 }
@@ -325,15 +346,23 @@ async fn finished<'a>(
     let delivered = match outcome {
         Ok(delivered) => delivered,
         Err(error) => {
-            book.trouble(now);
             if let Some(exit) = exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
+                book.trouble(now);
                 book.remember(now, running, false);
                 return Finished::Stop(Stopped::Found(book.found(oracle::exited(exit))));
             }
             // The failed delivery sent nothing: it is a victim, not a suspect.
             let unread_since = run.transport.pacing.unread_since();
+            let alone = tasks.is_empty();
+            if matches!(error, ConnectError::TimedOut(_))
+                && !alone
+                && oracle::stopped_reading(unread_since).is_none()
+            {
+                return Finished::Crowded(running, tasks.len() + 1);
+            }
+            book.trouble(now);
             return Finished::Stop(
-                match oracle::connect_failed_during_run(error, unread_since) {
+                match oracle::connect_failed_during_run(error, unread_since, alone) {
                     Ok(kind) => Stopped::Found(book.found(kind)),
                     Err(setup) => Stopped::Setup(setup),
                 },

@@ -14,6 +14,7 @@
 //!
 //! The engine asks the oracles whether what it saw is a bug; it never decides that itself.
 
+mod accepts;
 mod book;
 mod confirm;
 mod connection;

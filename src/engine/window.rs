@@ -57,6 +57,15 @@ impl Window {
         self.limit
     }
 
+    /// Halves the most deliveries in flight for the rest of the run, to half of the
+    /// `in_flight` when the server fell behind if that is fewer (one at least): the server
+    /// did not accept connections as fast as that many came. Returns the new most.
+    pub(crate) fn lower(&mut self, in_flight: usize) -> usize {
+        self.most = (self.most / 2).min(in_flight / 2).max(1);
+        self.limit = self.limit.min(self.most);
+        self.most
+    }
+
     /// Takes in how long an answer took after the last chunk, at `now`.
     pub(crate) fn answered(&mut self, waited: Duration, now: Instant) {
         let at_floor = self.limit <= FLOOR.min(self.most);
@@ -116,5 +125,24 @@ mod tests {
         // A few milliseconds more is no queue.
         window.answered(ms(30), start + ms(30000));
         assert_eq!(window.limit(), 100);
+    }
+
+    #[test]
+    fn slow_accepts_halve_the_most_for_good() {
+        let start = Instant::now();
+        let mut window = Window::new(100, false);
+        assert_eq!(window.lower(100), 50);
+        assert_eq!(window.limit(), 50);
+        // Prompt answers open it up to the new most, no further.
+        for i in 0..100u64 {
+            window.answered(Duration::from_millis(2), start + Duration::from_millis(i));
+        }
+        assert_eq!(window.limit(), 50);
+        // Half of those in flight when it fell behind, if fewer.
+        assert_eq!(window.lower(30), 15);
+        for _ in 0..10 {
+            window.lower(100);
+        }
+        assert_eq!(window.limit(), 1);
     }
 }

@@ -29,6 +29,9 @@ pub enum FindingKind {
     ConnectTimeout {
         /// How long the connect waited.
         after: Duration,
+        /// Whether it was the only connection in flight: a server slow to accept under the
+        /// run's load accepts alone; one that stopped does not.
+        alone: bool,
     },
     /// No connection's bytes were read for a while although bytes waited: the server, still
     /// alive, stopped reading altogether (frozen, or deadlocked). Seen where the server's
@@ -142,7 +145,14 @@ impl FindingKind {
             FindingKind::ConnectRefused { error } => {
                 format!("a connection was refused after the server was ready ({error})")
             }
-            FindingKind::ConnectTimeout { after } => format!(
+            FindingKind::ConnectTimeout { after, alone: true } => format!(
+                "the server stopped accepting connections: with no other connection in flight, a connect was not accepted within {}",
+                humantime::format_duration(*after)
+            ),
+            FindingKind::ConnectTimeout {
+                after,
+                alone: false,
+            } => format!(
                 "the server stopped accepting connections: a connect did not complete within {}",
                 humantime::format_duration(*after)
             ),

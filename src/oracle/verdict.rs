@@ -65,28 +65,35 @@ pub(crate) fn gated(kind: &FindingKind) -> bool {
     )
 }
 
-/// The finding a failed connect is, or the setup error when the harness's own side failed.
-/// A server that stopped accepting after it had left bytes unread for a while
-/// (`unread_since`) is frozen or deadlocked: the reads tell more than the connects.
+/// The finding a failed connect is, or the setup error when the harness's own side failed,
+/// for a connect made `alone` or beside other deliveries. A server that stopped accepting
+/// after it had left bytes unread for a while (`unread_since`) is frozen or deadlocked: the
+/// reads tell more than the connects.
 pub(crate) fn connect_failed_during_run(
     error: ConnectError,
     unread_since: Option<Duration>,
+    alone: bool,
 ) -> Result<FindingKind, SetupError> {
     if matches!(error, ConnectError::TimedOut(_))
         && let Some(kind) = stopped_reading(unread_since)
     {
         return Ok(kind);
     }
-    connect_failed(error)
+    let mut kind = connect_failed(error)?;
+    if let FindingKind::ConnectTimeout { alone: was, .. } = &mut kind {
+        *was = alone;
+    }
+    Ok(kind)
 }
 
-/// The finding a failed connect is, or the setup error when the harness's own side failed.
+/// The finding a failed connect, made alone, is, or the setup error when the harness's own
+/// side failed.
 pub(crate) fn connect_failed(error: ConnectError) -> Result<FindingKind, SetupError> {
     match error {
         ConnectError::Refused(e) => Ok(FindingKind::ConnectRefused {
             error: e.to_string(),
         }),
-        ConnectError::TimedOut(after) => Ok(FindingKind::ConnectTimeout { after }),
+        ConnectError::TimedOut(after) => Ok(FindingKind::ConnectTimeout { after, alone: true }),
         ConnectError::Tls(e) => Err(SetupError::new(
             SetupErrorKind::Settings,
             format!(
@@ -155,7 +162,8 @@ mod tests {
         assert!(gated(&short(16)), "a short answer");
         assert!(gated(&short(0)), "no answer at all");
         assert!(!gated(&FindingKind::ConnectTimeout {
-            after: Duration::from_secs(1)
+            after: Duration::from_secs(1),
+            alone: false,
         }));
         assert!(!gated(&FindingKind::ConnectRefused {
             error: "refused".into()

@@ -155,6 +155,7 @@ mod tests {
         let case: Case = "v1:ping.txt:5,1".parse().unwrap();
         let kind = FindingKind::ConnectTimeout {
             after: std::time::Duration::from_secs(1),
+            alone: false,
         };
         let text = line(&case, &blob, &kind, Seed::new(42));
         assert!(
@@ -205,6 +206,7 @@ mod tests {
         let blob = Blob::new("ping.txt", "PING\r\n");
         let kind = FindingKind::ConnectTimeout {
             after: std::time::Duration::from_secs(1),
+            alone: false,
         };
         let line_of = |text: &str| {
             let case: Case = text.parse().unwrap();

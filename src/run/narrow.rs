@@ -274,8 +274,8 @@ async fn reproduce(
         if let Some(failure) = fails_as(rig, fresh, kind, minimal, blob, base).await? {
             reproduced.failed += 1;
             reproduced.evidence.get_or_insert(failure);
-            if fresh {
-                reproduced.output = rig.server().map(|server| server.summary());
+            if fresh && let Some(server) = rig.server() {
+                reproduced.output = Some(server.settled_summary().await);
             }
         }
     }

@@ -213,6 +213,10 @@ fn disowned(narrowed: &Narrowed) -> Option<&'static str> {
         Narrowed::Unsplit { .. } => Some(
             "its blob sent whole, in one write, fails the same way, so no boundary is to blame",
         ),
+        // The last replays decide: a minimal case that never failed in them is no finding.
+        Narrowed::Culprit {
+            reproduced: (0, _), ..
+        } => Some("its minimal case failed none of the times it was replayed at the end"),
         _ => None,
     }
 }
@@ -313,5 +317,30 @@ async fn drive(
             regressed: None,
         }),
         Err(Stopped::Setup(e)) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::case::Case;
+    use crate::report::Reproduced;
+
+    fn culprit(failed: u32) -> Narrowed {
+        let case = Case::new("a", "1,4".parse().unwrap());
+        let reproduced = Reproduced {
+            failed,
+            tries: 3,
+            evidence: None,
+            output: None,
+        };
+        Narrowed::culprit(case.clone(), case, reproduced, true, b"hello")
+    }
+
+    #[test]
+    fn a_minimal_case_that_never_failed_in_its_last_replays_is_disowned() {
+        assert!(disowned(&culprit(0)).is_some_and(|why| why.contains("failed none")));
+        assert_eq!(disowned(&culprit(1)), None);
+        assert_eq!(disowned(&culprit(3)), None);
     }
 }

@@ -157,6 +157,18 @@ impl Server {
     }
 
     /// What a report shows of it.
+    /// What a report shows of the server once it may have exited: a server that exited has
+    /// its output read to the end of its pipes first (a moment at most), so its last lines,
+    /// printed as it died, are in it.
+    pub(crate) async fn settled_summary(&mut self) -> ServerSummary {
+        if let Server::Process(p) = self
+            && p.try_exited().is_some()
+        {
+            p.settle_output().await;
+        }
+        self.summary()
+    }
+
     pub(crate) fn summary(&self) -> ServerSummary {
         match self {
             Server::Process(p) => ServerSummary {

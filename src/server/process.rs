@@ -250,7 +250,7 @@ impl ServerProcess {
     }
 
     /// Gives the output drains a moment to reach the end of the pipes.
-    async fn settle_output(&mut self) {
+    pub(crate) async fn settle_output(&mut self) {
         for mut drain in std::mem::take(&mut self.drains) {
             if timeout(DRAIN_GRACE, &mut drain).await.is_err() {
                 drain.abort();

@@ -145,6 +145,30 @@ impl StatsCollector {
         self.stats.paused += 1;
     }
 
+    /// Notes connects that timed out with `in_flight` deliveries in flight, `waited` each,
+    /// from a server that then accepted alone in `alone`: the run goes on with at most
+    /// `connections` in flight.
+    pub(crate) fn slow_accepts(
+        &mut self,
+        timeouts: u64,
+        waited: Duration,
+        in_flight: usize,
+        alone: Duration,
+        connections: usize,
+    ) {
+        let slow = self.stats.slow_accepts.get_or_insert(super::SlowAccepts {
+            timeouts: 0,
+            waited,
+            in_flight: 0,
+            alone: Duration::ZERO,
+            connections,
+        });
+        slow.timeouts += timeouts;
+        slow.in_flight = slow.in_flight.max(in_flight);
+        slow.alone = slow.alone.max(alone);
+        slow.connections = connections;
+    }
+
     /// Notes a difference that the blob's own answer showed too.
     pub(crate) fn varied(&mut self) {
         self.stats.varied += 1;

@@ -72,8 +72,29 @@ pub struct Stats {
     /// Slow-reading deliveries during which the server's send buffer was seen full at least
     /// once: its `write()` came up short or failed with `EAGAIN` (where its socket can be seen).
     pub backpressured: u64,
+    /// Connects the server was slow to accept under the run's load, though it accepted at
+    /// once alone: the run went on with fewer connections.
+    pub slow_accepts: Option<SlowAccepts>,
     /// Time spent fuzzing.
     pub elapsed: Duration,
+}
+
+/// Connects that timed out while many deliveries were in flight, from a server that then,
+/// with nothing else in flight, accepted a fresh connection: it was slow under the run's
+/// load (a small listen queue, a busy accept loop), not stopped. Not a finding.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SlowAccepts {
+    /// Connects not accepted within the connect timeout.
+    pub timeouts: u64,
+    /// The connect timeout they ran out.
+    pub waited: Duration,
+    /// The most deliveries in flight when one ran out.
+    pub in_flight: usize,
+    /// The longest the server then took to accept a connection alone.
+    pub alone: Duration,
+    /// The most deliveries in flight the run went on with.
+    pub connections: usize,
 }
 
 impl Default for Stats {
@@ -101,6 +122,7 @@ impl Default for Stats {
             paused: 0,
             slow_reads: 0,
             backpressured: 0,
+            slow_accepts: None,
             elapsed: Duration::ZERO,
         }
     }
@@ -233,6 +255,20 @@ impl Stats {
                 f,
                 " (warning: unsplit_fails={}: the blob sent whole, in one write, failed the same way, so no boundary is to blame)",
                 self.unsplit_fails
+            )?;
+        }
+        if let Some(slow) = &self.slow_accepts {
+            write!(
+                f,
+                " (warning: slow accepts: {} connects were not accepted within {} with up to {} \
+                 connections in flight, yet alone the server accepted in {} ms: its listen queue \
+                 (backlog) may be small or its accept loop busy; the run went on with {} \
+                 connections (set fewer with --num-conns or .connections()))",
+                slow.timeouts,
+                humantime::format_duration(slow.waited),
+                slow.in_flight,
+                slow.alone.as_millis(),
+                slow.connections
             )?;
         }
         if self.port_waits > 0 {

@@ -208,8 +208,10 @@ impl Shrinking {
 }
 
 /// How long the harness waits for the server. Defaults: it accepts connections within 10 s
-/// of starting; a connect completes within 5 s (else the server stopped accepting); it exits
-/// within 2 s of SIGTERM, before its process group gets SIGKILL.
+/// of starting; a connect completes within 5 s (one that does not, beside other deliveries,
+/// holds the run until the server is seen to accept a connection alone, within the startup
+/// time: then the run goes on with half as many connections, else the server stopped
+/// accepting); it exits within 2 s of SIGTERM, before its process group gets SIGKILL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Timeouts {
     pub(crate) startup: Duration,
@@ -231,13 +233,14 @@ impl Default for Timeouts {
 
 impl Timeouts {
     /// How long the started server may take to accept connections (give a server under
-    /// valgrind more).
+    /// valgrind more), at its start and when it is checked alone after slow connects.
     pub fn startup(mut self, limit: Duration) -> Self {
         self.startup = limit;
         self
     }
 
-    /// How long a connect may take before the server counts as no longer accepting.
+    /// How long a connect may take before the server is checked alone: slow under the
+    /// run's load (fewer connections), or no longer accepting (a finding).
     pub fn connect(mut self, limit: Duration) -> Self {
         self.connect = limit;
         self

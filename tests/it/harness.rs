@@ -289,36 +289,6 @@ fn an_already_running_server_is_fuzzed_in_place() {
 }
 
 #[test]
-fn a_server_that_stops_accepting_is_found() {
-    let failure = common::stutter("127.0.0.1:0")
-        .server(fixture_command("stalling-server", None))
-        .blobs(blob_dir())
-        // With answers awaited, the stuck connection is found first as unread bytes (the
-        // server stopped reading); this test is about the connects.
-        .responses(stutterfuzz::Responses::none())
-        .connections(50)
-        .timeouts(Timeouts::default().connect(Duration::from_secs(1)))
-        .try_run_for(Duration::from_secs(60))
-        .expect_err("the stall is found");
-    let finding = failure.finding().expect("a finding");
-    assert!(
-        matches!(finding.kind(), FindingKind::ConnectTimeout { .. }),
-        "{finding}"
-    );
-    let text = finding.to_string();
-    assert!(text.contains("stopped accepting connections"), "{text}");
-    // No single case shows it: the report says to run the same run again, not one case.
-    assert!(
-        text.contains(&format!(
-            "  reproduce = STUTTERFUZZ_SEED={} cargo test ",
-            finding.seed()
-        )),
-        "{text}"
-    );
-    assert!(!text.contains("  replay    ="), "{text}");
-}
-
-#[test]
 fn no_server_process_outlives_a_passing_a_failing_or_a_panicking_run() {
     let dir = tempfile::tempdir().unwrap();
     let with_child = |name: &str, file: &str| {

@@ -2,6 +2,7 @@
 //! outside, as a user would. (A test that needs a process of its own, such as
 //! `tests/large_blob.rs`, which measures the peak memory of its process, has its own file.)
 
+mod accepting;
 mod architecture;
 mod async_runs;
 mod bad_input;

@@ -151,7 +151,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "'CMD ARGS'")]
     pub(crate) server: Option<String>,
 
-    /// How long the started server may take to accept connections
+    /// How long the server may take to accept connections, when started and when checked
+    /// alone after connects under load timed out
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = humantime::parse_duration)]
     pub(crate) startup_timeout: Duration,
 

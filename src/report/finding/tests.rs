@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::corpus::Blob;
+use crate::engine::Stood;
 use crate::report::Reproduced;
 
 #[test]
