@@ -147,18 +147,18 @@ impl FindingKind {
             }
             FindingKind::ConnectTimeout { after, alone: true } => format!(
                 "the server stopped accepting connections: with no other connection in flight, a connect was not accepted within {}",
-                humantime::format_duration(*after)
+                humantime::format_duration(whole_ms(*after))
             ),
             FindingKind::ConnectTimeout {
                 after,
                 alone: false,
             } => format!(
                 "the server stopped accepting connections: a connect did not complete within {}",
-                humantime::format_duration(*after)
+                humantime::format_duration(whole_ms(*after))
             ),
             FindingKind::ServerStoppedReading { unread_for } => format!(
                 "the server stopped reading (frozen or deadlocked): no connection's bytes were read for {} while it lived",
-                humantime::format_duration(Duration::from_millis(unread_for.as_millis() as u64))
+                humantime::format_duration(whole_ms(*unread_for))
             ),
             FindingKind::ResponseDiffers {
                 expected_closed,
@@ -256,6 +256,11 @@ fn one_line(text: &str) -> String {
             escaped
         })
         .collect()
+}
+
+/// `d` to the millisecond, as a report shows a time.
+fn whole_ms(d: Duration) -> Duration {
+    Duration::from_millis(d.as_millis() as u64)
 }
 
 #[cfg(test)]

@@ -65,7 +65,9 @@ impl Finding {
             }
             writeln!(f, "  case      = {}", only.seen.case)?;
             // Narrowed, the one replay line is the minimal case's, above.
-            if self.minimal().is_none() {
+            if self.run_level() {
+                self.write_reproduce(f)?;
+            } else if self.minimal().is_none() {
                 writeln!(f, "  replay    = {}", self.rerun.line(&only.seen.case))?;
             }
         } else if self.culprit().is_some() {
