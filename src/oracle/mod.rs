@@ -5,6 +5,7 @@
 //! Judging is pure: it takes what a delivery heard and returns a finding kind or nothing, so
 //! each oracle is unit-tested without sockets. The engine decides when to judge.
 
+mod durations;
 mod kind;
 mod response;
 mod verdict;
@@ -148,9 +149,10 @@ impl Oracles {
         }
     }
 
-    /// An answer as it is compared: masked, then mapped by the user's normalizer.
+    /// An answer as it is compared: its durations masked (the split may make the server
+    /// wait, and say so), then the user's masks, then mapped by the user's normalizer.
     pub(crate) fn normalized<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
-        let mut out = std::borrow::Cow::Borrowed(bytes);
+        let mut out = durations::masked(bytes);
         for mask in &self.masks {
             if let std::borrow::Cow::Owned(masked) = mask.replace_all(&out, MASKED) {
                 out = std::borrow::Cow::Owned(masked);

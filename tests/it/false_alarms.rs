@@ -1,8 +1,9 @@
 //! Correct servers draw no finding with both response oracles and every default stress mode
 //! on: one that closes some milliseconds after its last answer, one whose binary answers
 //! carry a counter and random bytes, one that rotates the order of its records, one that is
-//! not ready for its first 500 ms. A finding is a promise that a correct server never
-//! breaks.
+//! not ready for its first 500 ms, one that says in each answer how long the command waited
+//! for its rest, each with two CPU-bound processes beside it. A finding is a promise that a
+//! correct server never breaks.
 
 use crate::common;
 
@@ -16,7 +17,10 @@ use stutterfuzz::{Report, Stutter};
 /// How long each correct server is fuzzed.
 const FUZZ_FOR: Duration = Duration::from_secs(8);
 
+/// Fuzzes a correct fixture with two CPU-bound processes beside it for the whole run: the
+/// verdict must hold on a loaded machine as on a quiet one.
 fn fuzz_correct(fixture: &str, slow_read_chance: Option<u32>) -> Report {
+    let _hogs = common::CpuHogs::start(2);
     let mut stutter = common::stutter("127.0.0.1:0")
         .server(fixture_command(fixture, None))
         .blobs(blob_dir())
@@ -76,4 +80,10 @@ fn the_same_servers_with_a_planted_bug_are_still_found() {
     );
     assert!(text.contains("differs from the response"), "{text}");
     let _ = Stutter::new("127.0.0.1:0");
+}
+
+#[test]
+fn a_server_that_reports_how_long_each_command_waited_is_clean() {
+    // Split, every command waits for its rest, and the answer says so: timing, not parsing.
+    fuzz_correct("timing-server", None);
 }

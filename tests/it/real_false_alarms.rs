@@ -2,7 +2,8 @@
 //! response oracles on, every default stress mode, and no mask or normalizer: nginx (HTTP,
 //! whose `Date` ticks), mosquitto (MQTT, a random client id in each MQTT 5 CONNACK),
 //! unbound (DNS over TCP), redis-server (RESP) and memcached (its text protocol, a new CAS
-//! token in each `gets`). `scripts/test` installs them; a missing one fails, saying so.
+//! token in each `gets`), each with two CPU-bound processes beside it. `scripts/test`
+//! installs them; a missing one fails, saying so.
 
 use crate::common;
 
@@ -45,6 +46,8 @@ fn configured(program: &str, name: &str, dir: &Path, args: &str) -> Command {
 
 /// Fuzzes one real server as a user who has just recorded its traffic would.
 fn assert_clean(name: &str, server: Command, blobs: PathBuf) {
+    // Two CPU-bound processes beside it for the whole run, as on a shared CI machine.
+    let _hogs = common::CpuHogs::start(2);
     let report = Stutter::new("127.0.0.1:0")
         .regressions(Regressions::Off)
         .server(server)
