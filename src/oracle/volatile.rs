@@ -20,6 +20,10 @@ use std::ops::Range;
 /// Differing bytes this close together are taken as one varying span.
 const SPAN_GAP: usize = 8;
 
+/// How many bytes before a differing span vary with it: the rest of a 32-bit field in
+/// network (big-endian) byte order.
+const WIDEN: usize = 3;
+
 /// What of one blob's answer varies by itself.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Volatile {
@@ -109,13 +113,21 @@ impl Volatile {
             });
             if lined_up {
                 self.tokens.extend(varying);
-                return true;
+                if before.len() != after.len() {
+                    return true;
+                }
+                // Of one length, the bytes are learnt too: random bytes that happened to
+                // read as words here may not next time.
             }
         }
         if before.len() != after.len() {
             return false;
         }
         for span in differing_spans(before, after) {
+            // A binary field (an id, a process id, a counter) seldom changes in all its
+            // bytes between two answers: in network byte order its higher bytes, before
+            // the ones that changed, vary too.
+            let span = span.start.saturating_sub(WIDEN)..span.end;
             if same_bytes_in_any_order(&before[span.clone()], &after[span.clone()]) {
                 add_span(&mut self.reordered, span);
             } else {
@@ -267,6 +279,29 @@ mod tests {
         broken[12] = b'X'; // inside the fixed middle
         assert_eq!(volatile.counted_difference(&first, &broken), Some(12));
         assert!(!volatile.same(&first, &first[..first.len() - 1]));
+    }
+
+    #[test]
+    fn a_process_id_and_key_new_on_every_connection_are_noise_in_all_their_bytes() {
+        // PostgreSQL's BackendKeyData: 'K', a length, a big-endian process id, a random key;
+        // then ReadyForQuery. Two whole answers differ in the id's low byte and the key,
+        // whose bytes happen to read as words; a third crosses 256 in the id and draws
+        // bytes that do not.
+        let answer = |pid: u32, key: [u8; 4]| {
+            let mut a = b"K\x00\x00\x00\x0c".to_vec();
+            a.extend_from_slice(&pid.to_be_bytes());
+            a.extend_from_slice(&key);
+            a.extend_from_slice(b"Z\x00\x00\x00\x05I");
+            a
+        };
+        let first = answer(0x392a, *b"4_4i");
+        let mut volatile = Volatile::default();
+        assert!(volatile.learn(&first, &answer(0x392b, *b"9x7Q")));
+        assert!(volatile.same(&first, &answer(0x3a01, *b"\xb8<\xb0\x1c")));
+        // The message type after them still counts.
+        let mut broken = answer(0x3a01, *b"\xb8<\xb0\x1c");
+        broken[13] = b'E';
+        assert_eq!(volatile.counted_difference(&first, &broken), Some(13));
     }
 
     #[test]
