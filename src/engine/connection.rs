@@ -329,7 +329,13 @@ async fn read_response(
         listen = listen.stretched(slow.schedule.pause(), slow.schedule.span());
     }
     loop {
-        let stop = done_at.map(|done| stop_time(listen, done, last_byte_at, heard.received));
+        // Counted as compared: durations masked, while the answer is all in hand.
+        let counted = if heard.received == heard.bytes.len() as u64 {
+            crate::oracle::compared_len(&heard.bytes) as u64
+        } else {
+            heard.received
+        };
+        let stop = done_at.map(|done| stop_time(listen, done, last_byte_at, counted));
         let until_stop = async {
             match stop {
                 Some((at, _)) => sleep_until(at).await,

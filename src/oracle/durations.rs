@@ -29,6 +29,19 @@ pub(crate) fn masked(bytes: &[u8]) -> Cow<'_, [u8]> {
     DURATIONS.replace_all(bytes, DURATION)
 }
 
+/// Answers longer than this are counted as they are (masking them on every read would
+/// cost more than it saves).
+const COUNTED_UP_TO: usize = 64 * 1024;
+
+/// How long `bytes` is as compared, its durations masked: what says when a split
+/// delivery's answer is as long as the whole one's.
+pub(crate) fn compared_len(bytes: &[u8]) -> usize {
+    if bytes.len() > COUNTED_UP_TO {
+        return bytes.len();
+    }
+    masked(bytes).len()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +62,19 @@ mod tests {
         );
         assert_eq!(mask("Query OK (0.00 sec)"), "Query OK (<duration>)");
         assert_eq!(mask("rtt 250 \u{b5}s"), "rtt <duration>");
+    }
+
+    #[test]
+    fn a_split_answer_with_one_more_time_in_it_is_no_longer_as_compared() {
+        // Counted raw, the split answer would reach the whole one's length a line early.
+        let whole = b"+OK (0.000 + 0.000 secs)\n:0 (0.000 + 0.000 secs)\n";
+        let split_first_line = b"+OK (0.000 + 0.000 + 0.001 secs)\n:0 (0.00";
+        assert!(split_first_line.len() >= whole.len() - 8);
+        assert!(compared_len(split_first_line) < compared_len(whole));
+        assert_eq!(
+            compared_len(b"+OK (0.000 + 0.000 + 0.001 secs)\n:0 (0.000 + 0.000 secs)\n"),
+            compared_len(whole)
+        );
     }
 
     #[test]

@@ -15,6 +15,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub(crate) use durations::compared_len;
 pub use kind::FindingKind;
 pub use response::Response;
 pub(crate) use response::{Baseline, first_difference};
@@ -118,7 +119,7 @@ impl Oracles {
             return Listen::HalfClose { linger };
         }
         Listen::Await {
-            expect: baseline.map(Baseline::expected_len),
+            expect: baseline.map(Baseline::expected_compared_len),
             settle: SETTLE,
             limit: self.response_timeout.unwrap_or(RESPONSE_WAIT),
             until_close: self.expect_same && baseline.is_some_and(Baseline::awaits_close),
@@ -142,7 +143,7 @@ impl Oracles {
             return self.baseline_listen();
         };
         Listen::Await {
-            expect: Some(baseline.expected_len()),
+            expect: Some(baseline.expected_compared_len()),
             settle: WHOLE_SETTLE,
             limit: self.response_timeout.unwrap_or(RESPONSE_WAIT),
             until_close: baseline.awaits_close(),
@@ -172,6 +173,9 @@ impl Oracles {
         let before = self.normalized(&baseline.bytes).into_owned();
         let after = self.normalized(&again.bytes);
         baseline.shortest = baseline.shortest.min(again.bytes.len());
+        baseline.shortest_compared = baseline
+            .shortest_compared
+            .min(durations::compared_len(&again.bytes));
         baseline.volatile.closing |= closing;
         if before == *after {
             if closing {

@@ -34,6 +34,8 @@ pub(crate) struct Baseline {
     pub(crate) volatile: Volatile,
     /// The shortest whole answer seen: a split delivery waits for this many bytes.
     pub(crate) shortest: usize,
+    /// The same, counted with durations masked ([`compared_len`](super::durations::compared_len)).
+    pub(crate) shortest_compared: usize,
 }
 
 impl Baseline {
@@ -41,6 +43,7 @@ impl Baseline {
     pub(crate) fn new(bytes: Vec<u8>, closed: bool) -> Self {
         Baseline {
             shortest: bytes.len(),
+            shortest_compared: super::durations::compared_len(&bytes),
             bytes,
             closed,
             volatile: Volatile::default(),
@@ -53,6 +56,14 @@ impl Baseline {
     /// short answer.)
     pub(crate) fn expected_len(&self) -> usize {
         self.shortest
+    }
+
+    /// The same, with durations counted as compared: what a split delivery's answer,
+    /// counted by [`compared_len`](super::durations::compared_len), must reach (a split answer says `(0.001 +
+    /// 0.000 + 0.002 secs)` where the whole one says `(0.001 + 0.000 secs)`: longer, not
+    /// more).
+    pub(crate) fn expected_compared_len(&self) -> usize {
+        self.shortest_compared
     }
 
     /// True when a split delivery waits for the server to close: the whole answer ended

@@ -43,6 +43,9 @@ The stats line:
   slow reads        deliveries whose answer was read slowly through a small window
                     (--slow-read-chance)
   elapsed           time spent fuzzing
+  slow accepts      (a warning) connects that timed out with many connections in flight, from a server that then accepted alone: not a finding; the run went on with fewer connections
+
+In answers, a number (or a sum of numbers) with a unit of time after it (0.002 secs, 12ms) is compared as <duration>: a split may make the server wait, and say so.
 
 A report: culprit is the case that fails alone; minimal is its split pattern shrunk until no \
 chunk can be dropped; the quoted line under each shows it on the blob's bytes, each | a cut \
