@@ -23,6 +23,8 @@ pub(crate) struct OutputLog {
     tail: VecDeque<u8>,
     total: u64,
     traces: Traces,
+    /// The first trace is a Python one whose exception line is still to come.
+    awaiting_exception: bool,
 }
 
 /// Exception traces the server printed that are no finding: how many, and the first.
@@ -61,11 +63,29 @@ impl OutputLog {
     /// Counts an exception trace that starts at `line` (its start `pattern`).
     fn trace(&mut self, line: &str, pattern: &'static str) {
         self.traces.count += 1;
-        self.traces
-            .first
-            .get_or_insert_with(|| (line.to_owned(), pattern));
+        if self.traces.first.is_none() {
+            self.traces.first = Some((line.to_owned(), pattern));
+            // A Python trace names its exception on its last line, after the frames.
+            self.awaiting_exception = line.contains(PYTHON_TRACE);
+        }
+    }
+
+    /// A line after a trace's start: the first one not indented ends a Python trace, and
+    /// names its exception (`BrokenPipeError: [Errno 32] Broken pipe`), which the hint shows
+    /// rather than the start.
+    fn trace_goes_on(&mut self, line: &str) {
+        if !self.awaiting_exception || line.starts_with([' ', '\t']) || line.is_empty() {
+            return;
+        }
+        self.awaiting_exception = false;
+        if let Some((first, _)) = &mut self.traces.first {
+            *first = line.to_owned();
+        }
     }
 }
+
+/// How a Python trace starts.
+const PYTHON_TRACE: &str = "Traceback (most recent call last)";
 
 /// What a stream held when a report was made.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -193,6 +213,10 @@ pub(crate) async fn drain(
                 log.lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .trace(&line, pattern);
+            } else {
+                log.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .trace_goes_on(&line);
             }
         }
     }

@@ -262,8 +262,8 @@ impl Stats {
                 f,
                 " (warning: slow accepts: {} connects were not accepted within {} with up to {} \
                  connections in flight, yet alone the server accepted in {} ms: its listen queue \
-                 (backlog) may be small or its accept loop busy; the run went on with {} \
-                 connections (set fewer with --num-conns or .connections()))",
+                 (backlog) may be small or its accept loop busy; the run went on with at most {} \
+                 connections in flight (to start with fewer: --num-conns N, or .connections(n) in a test))",
                 slow.timeouts,
                 humantime::format_duration(slow.waited),
                 slow.in_flight,

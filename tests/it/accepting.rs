@@ -71,3 +71,67 @@ fn a_server_that_stops_accepting_is_found_and_the_report_says_it_was_alone() {
     );
     assert!(!text.contains("  replay    ="), "{text}");
 }
+
+#[test]
+fn on_the_command_line_the_same_run_again_keeps_its_budget_and_its_failure_file_says_so() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let dir = tempfile::tempdir().unwrap();
+    let failures = dir.path().join("failures");
+    let server = format!(
+        "{} --listen {{addr}}",
+        common::fixture("stops-accepting-server").display()
+    );
+    let run = std::process::Command::cargo_bin("stutterfuzz")
+        .unwrap()
+        .args(["--host", "127.0.0.1", "--port", "0", "--duration", "40s"])
+        .args(["--startup-timeout", "2s", "--server", &server])
+        .arg("--blob-dir")
+        .arg(blob_dir())
+        .arg("--failures-dir")
+        .arg(&failures)
+        .env_remove("STUTTERFUZZ_SEED")
+        .env_remove("STUTTERFUZZ_DURATION")
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&run.stdout) + String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{out}");
+    assert!(out.contains("stopped accepting connections"), "{out}");
+    let reproduce = out
+        .lines()
+        .find(|line| line.contains("  reproduce = "))
+        .unwrap_or_else(|| panic!("a reproduce line: {out}"));
+    assert!(
+        reproduce.contains("--seed ") && reproduce.contains("--duration"),
+        "{reproduce}"
+    );
+    // Replaying the failure file says to run the whole run again, with its budget: as an
+    // error when the file holds no case, else before each suspect is replayed alone.
+    let file = std::fs::read_dir(&failures)
+        .unwrap()
+        .next()
+        .expect("the finding is saved")
+        .unwrap()
+        .path();
+    let replay = std::process::Command::cargo_bin("stutterfuzz")
+        .unwrap()
+        .args(["--host", "127.0.0.1", "--port", "0", "--server", &server])
+        .arg("--blob-dir")
+        .arg(blob_dir())
+        .arg("--replay")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&replay.stderr);
+    let said = stderr
+        .lines()
+        .find(|line| {
+            line.contains("no case alone shows this finding; run the whole run again: ")
+                || line.contains("never one case alone; each suspect is replayed alone")
+        })
+        .unwrap_or_else(|| panic!("what to do: {stderr}"));
+    assert!(
+        said.contains("--duration 40s") && said.contains("--seed "),
+        "{said}"
+    );
+}

@@ -89,10 +89,17 @@ pub(crate) fn cases_to_replay(arg: &str) -> Result<(Vec<Case>, Option<String>), 
         .map(str::to_owned);
     match cases {
         Ok(cases) if !cases.is_empty() => Ok((cases, whole_run)),
-        Ok(_) => Err(format!(
-            "failure file {} has no `case v1:...` line to replay",
-            path.display()
-        )),
+        Ok(_) => Err(match whole_run {
+            Some(command) => format!(
+                "failure file {} has no case to replay: no case alone shows this finding; run the whole run again: {}",
+                path.display(),
+                command.trim()
+            ),
+            None => format!(
+                "failure file {} has no `case v1:...` line to replay",
+                path.display()
+            ),
+        }),
         Err(e) => Err(format!("failure file {}: {e}", path.display())),
     }
 }

@@ -316,9 +316,11 @@ fn setup_message(failure: Failure) -> String {
     }
 }
 
-/// This command line with the budget, seed and replay options replaced by `--replay {case}`.
+/// This command line with its seed and replay options replaced by `--replay {case}`.
 fn rerun_template() -> String {
-    const DROP: [&str; 4] = ["--replay", "--duration", "--rounds", "--seed"];
+    // The budget stays: a replay ignores it, and the same run again (a finding only the
+    // whole run shows) needs it to end as the first did.
+    const DROP: [&str; 2] = ["--replay", "--seed"];
     let args = accept_single_dash(std::env::args_os());
     let mut kept = Vec::new();
     let mut skip_value = false;
