@@ -25,6 +25,7 @@ mod reads;
 mod seen;
 mod socket;
 mod stall;
+mod stop_time;
 mod turns;
 mod whole;
 mod window;
