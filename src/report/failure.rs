@@ -6,6 +6,7 @@ use std::error::Error;
 use std::fmt;
 
 use super::finding::Finding;
+use super::findings::Findings;
 use crate::error::SetupError;
 
 /// Why a run did not pass.
@@ -16,6 +17,10 @@ pub enum Failure {
     Setup(SetupError),
     /// The server misbehaved: a bug was found.
     Finding(Box<Finding>),
+    /// A run that kept going after each finding ([`Stutter::keep_going`]) found these.
+    ///
+    /// [`Stutter::keep_going`]: crate::Stutter::keep_going
+    Findings(Box<Findings>),
 }
 
 impl Failure {
@@ -23,7 +28,17 @@ impl Failure {
     pub fn finding(&self) -> Option<&Finding> {
         match self {
             Failure::Finding(f) => Some(f),
+            Failure::Findings(all) => all.distinct.first().map(|d| &d.finding),
             Failure::Setup(_) => None,
+        }
+    }
+
+    /// Every distinct finding of a run that kept going; `None` for one that stopped at its
+    /// first.
+    pub fn findings(&self) -> Option<&Findings> {
+        match self {
+            Failure::Findings(all) => Some(all),
+            _ => None,
         }
     }
 
@@ -31,7 +46,7 @@ impl Failure {
     pub fn setup_error(&self) -> Option<&SetupError> {
         match self {
             Failure::Setup(e) => Some(e),
-            Failure::Finding(_) => None,
+            Failure::Finding(_) | Failure::Findings(_) => None,
         }
     }
 }
@@ -41,6 +56,7 @@ impl fmt::Display for Failure {
         match self {
             Failure::Setup(e) => write!(f, "stutterfuzz could not run: {e}"),
             Failure::Finding(finding) => finding.fmt(f),
+            Failure::Findings(all) => all.fmt(f),
         }
     }
 }
@@ -49,7 +65,7 @@ impl Error for Failure {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             Failure::Setup(e) => Some(e),
-            Failure::Finding(_) => None,
+            Failure::Finding(_) | Failure::Findings(_) => None,
         }
     }
 }

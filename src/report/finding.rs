@@ -50,6 +50,8 @@ pub struct Finding {
     pub(crate) notes: Vec<String>,
     /// How long narrowing took, and its budget.
     pub(crate) narrowing: Option<(Duration, Duration)>,
+    /// What tells it from other findings of a run that keeps going.
+    pub(crate) signature: String,
 }
 
 impl Finding {
@@ -79,7 +81,32 @@ impl Finding {
             regression: None,
             notes: Vec::new(),
             narrowing: None,
+            signature: String::new(),
         }
+    }
+
+    /// The minimal case shown on its blob's bytes (each `|` a cut), when narrowing found one.
+    pub(crate) fn minimal_view(&self) -> Option<&str> {
+        match &self.narrowed {
+            Some(Narrowed::Culprit { views, .. }) => Some(&views.1),
+            _ => None,
+        }
+    }
+
+    /// Sets what tells this finding from others: its kind, located by what the server
+    /// printed, or by the request record its best case cuts in `blob`.
+    pub(crate) fn sign(&mut self, blob: Option<&[u8]>) {
+        let output = self.output().map(|(summary, _)| summary);
+        let case = self.best_case().zip(blob);
+        self.signature = super::signature::of(&self.kind, output, case);
+    }
+
+    /// What tells this finding from another in a run that keeps going
+    /// ([`Stutter::keep_going`](crate::Stutter::keep_going)): its kind, and what locates
+    /// it (where the server says it crashed, or the shape of the request record the case
+    /// cuts, such as `answer differs in SET <s> <n>`).
+    pub fn signature(&self) -> &str {
+        &self.signature
     }
 
     /// What narrowing learnt. The minimal case's own failure, when it was seen, becomes

@@ -5,16 +5,19 @@
 
 mod failure;
 mod finding;
+mod findings;
 mod format;
 mod narrowed;
 mod outcome;
 pub(crate) mod regression;
 mod rerun;
+pub(crate) mod signature;
 mod suspect;
 
 pub use failure::Failure;
 pub use finding::Finding;
 pub(crate) use finding::RegressionNote;
+pub use findings::{Distinct, Findings};
 pub(crate) use narrowed::{Narrowed, NotNarrowed, Reproduced};
 pub use outcome::Report;
 pub(crate) use rerun::Rerun;

@@ -17,6 +17,7 @@
 mod baselines;
 mod culprit;
 mod fuzz_target;
+mod keep_going;
 mod listening;
 mod narrow;
 mod plan;
@@ -50,7 +51,7 @@ pub(crate) fn run_blocking(plan: &Plan, budget: Duration) -> Result<Report, Fail
     std::thread::scope(|scope| {
         let worker = thread::named("stutterfuzz")
             .spawn_scoped(scope, || {
-                thread::runtime()?.block_on(session::run(plan, budget, caller.as_deref()))
+                thread::runtime()?.block_on(keep_going::run(plan, budget, caller.as_deref()))
             })
             .map_err(|e| thread::thread_error("run", e))?;
         match worker.join() {
@@ -63,7 +64,7 @@ pub(crate) fn run_blocking(plan: &Plan, budget: Duration) -> Result<Report, Fail
 /// Runs `plan` on the caller's runtime, so a server spawned on that runtime runs alongside.
 pub(crate) async fn run_async(plan: &Plan, budget: Duration) -> Result<Report, Failure> {
     let caller = std::thread::current().name().map(str::to_owned);
-    session::run(plan, budget, caller.as_deref()).await
+    keep_going::run(plan, budget, caller.as_deref()).await
 }
 
 /// The first `n` cases `plan` delivers, in order, without touching the network.

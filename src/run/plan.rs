@@ -40,6 +40,8 @@ pub(crate) struct Plan {
     pub(crate) tls: Option<crate::tls::TlsOptions>,
     /// Deliveries for a fuzz target: judged quickly, paced by receipt (`run::fuzz_target`).
     pub(crate) for_fuzzer: bool,
+    /// Go on after each finding until the budget ends (`.keep_going(true)`).
+    pub(crate) keep_going: bool,
 }
 
 /// The longest a fuzzer's input waits after its last chunk for the server's answer, close or
@@ -148,6 +150,7 @@ impl Plan {
             delivery_log: None,
             tls: None,
             for_fuzzer: false,
+            keep_going: false,
         }
     }
 

@@ -20,7 +20,7 @@ use crate::engine::{self, Found, Fuzzing, Seen, Stood, Stopped};
 use crate::error::SetupError;
 use crate::limits;
 use crate::oracle::{self, Baseline, FindingKind};
-use crate::report::{Failure, Finding, Narrowed, NotNarrowed, RegressionNote, Report};
+use crate::report::{Failure, Finding, Narrowed, NotNarrowed, RegressionNote, Report, signature};
 use crate::rng::Seed;
 use crate::server::ServerSummary;
 use crate::stats::Stats;
@@ -40,13 +40,26 @@ enum Outcome {
     },
 }
 
+/// A run going on after findings: the seed of its next part, and the signatures found so
+/// far (a finding met again is counted, not narrowed again).
+pub(crate) struct Next<'a> {
+    pub(crate) seed: Seed,
+    pub(crate) known: &'a [String],
+}
+
 /// Runs `plan` with a time budget; `caller` is the name of the calling thread (the test).
+/// A run going on after a finding (`next`) uses its seed, and leaves the recorded
+/// regressions, replayed when the run began, alone.
 pub(crate) async fn run(
     plan: &Plan,
     budget: Duration,
     caller: Option<&str>,
+    next: Option<Next<'_>>,
 ) -> Result<Report, Failure> {
     let mut settings = plan.settings(budget)?;
+    if let Some(next) = &next {
+        settings.seed = next.seed;
+    }
     let (connections, mut notes) = limits::fit_connections(settings.connections);
     settings.connections = connections;
     let corpus = plan.load_corpus().await?;
@@ -67,7 +80,10 @@ pub(crate) async fn run(
         &settings,
         &corpus,
         replay_blob.as_ref(),
-        regressions.as_ref().map(|file| file.path.as_path()),
+        regressions
+            .as_ref()
+            .filter(|_| next.is_none())
+            .map(|file| file.path.as_path()),
         &mut baselines,
     )
     .await;
@@ -118,8 +134,18 @@ pub(crate) async fn run(
         } => (found, replay, regressed),
     };
 
+    // A finding a run that keeps going has met before, as far as its signature before
+    // narrowing tells: counted, not narrowed or recorded again.
+    let first_blob = found
+        .seen
+        .first()
+        .and_then(|seen| Some((&seen.case, corpus.find(seen.case.blob())?.bytes())));
+    let met_before = next.as_ref().is_some_and(|next| {
+        let signature = signature::of(&found.kind, summary.as_ref(), first_blob);
+        next.known.contains(&signature)
+    });
     // A replayed case, or one recorded in the regression file, is already as small as it was.
-    let (narrowed, narrowing) = if replay.is_some() || regressed.is_some() {
+    let (narrowed, narrowing) = if replay.is_some() || regressed.is_some() || met_before {
         (None, None)
     } else {
         let started = std::time::Instant::now();
@@ -162,11 +188,16 @@ pub(crate) async fn run(
     finding.server = summary;
     finding.replay = replay.map(|attempt| (attempt, replay::ATTEMPTS));
     finding.set_narrowed(narrowed);
+    let blob = finding
+        .best_case()
+        .and_then(|case| corpus.find(case.blob()))
+        .map(Blob::bytes);
+    finding.sign(blob);
     finding.narrowing = narrowing;
     finding.notes = notes;
     finding.regression = match (regressed, &regressions, replay) {
         (Some(path), _, _) => Some(RegressionNote::Regressed(path)),
-        (None, Some(file), None) => {
+        (None, Some(file), None) if !met_before => {
             regressions::record(&finding, &corpus, &file.path, file.write, caller).await
         }
         _ => None,

@@ -75,6 +75,9 @@ pub struct Stats {
     /// Connects the server was slow to accept under the run's load, though it accepted at
     /// once alone: the run went on with fewer connections.
     pub slow_accepts: Option<SlowAccepts>,
+    /// In a run that keeps going after findings ([`Stutter::keep_going`](crate::Stutter::keep_going)):
+    /// how many times the run began again, on a fresh server, after a finding.
+    pub restarts: u64,
     /// Time spent fuzzing.
     pub elapsed: Duration,
 }
@@ -123,12 +126,58 @@ impl Default for Stats {
             slow_reads: 0,
             backpressured: 0,
             slow_accepts: None,
+            restarts: 0,
             elapsed: Duration::ZERO,
         }
     }
 }
 
 impl Stats {
+    /// These stats and a later part's of the same run (`later`), as one: counts add up,
+    /// shares and averages are the later part's, the larger coverage stays.
+    pub(crate) fn absorb(&mut self, later: &Stats) {
+        let counts = [
+            (&mut self.rounds, later.rounds),
+            (&mut self.deliveries, later.deliveries),
+            (&mut self.closed_early, later.closed_early),
+            (&mut self.closed_by_server, later.closed_by_server),
+            (&mut self.chunks, later.chunks),
+            (&mut self.bytes, later.bytes),
+            (&mut self.received, later.received),
+            (&mut self.unread_before_next, later.unread_before_next),
+            (&mut self.read_checks, later.read_checks),
+            (&mut self.port_waits, later.port_waits),
+            (&mut self.unconfirmed, later.unconfirmed),
+            (&mut self.varied, later.varied),
+            (&mut self.unsplit_fails, later.unsplit_fails),
+            (&mut self.paused, later.paused),
+            (&mut self.slow_reads, later.slow_reads),
+            (&mut self.backpressured, later.backpressured),
+            (&mut self.restarts, later.restarts),
+        ];
+        for (mine, theirs) in counts {
+            *mine += theirs;
+        }
+        self.mean_cycles_to_connect = later.mean_cycles_to_connect;
+        self.ready_to_send = later.ready_to_send;
+        self.boundary_coverage = self.boundary_coverage.max(later.boundary_coverage);
+        self.record_coverage = self.record_coverage.max(later.record_coverage);
+        for case in &later.unconfirmed_cases {
+            if self.unconfirmed_cases.len() < 5 && !self.unconfirmed_cases.contains(case) {
+                self.unconfirmed_cases.push(case.clone());
+            }
+        }
+        for blob in &later.isolated {
+            if !self.isolated.contains(blob) {
+                self.isolated.push(blob.clone());
+            }
+        }
+        if later.slow_accepts.is_some() {
+            self.slow_accepts = later.slow_accepts.clone();
+        }
+        self.elapsed += later.elapsed;
+    }
+
     /// Chunks written per second of fuzzing.
     pub fn chunks_per_sec(&self) -> f64 {
         per_sec(self.chunks, self.elapsed)
@@ -269,6 +318,13 @@ impl Stats {
                 slow.in_flight,
                 slow.alone.as_millis(),
                 slow.connections
+            )?;
+        }
+        if self.restarts > 0 {
+            write!(
+                f,
+                " (restarts={}: the run began again on a fresh server after each finding)",
+                self.restarts
             )?;
         }
         if self.port_waits > 0 {

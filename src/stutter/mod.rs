@@ -265,6 +265,20 @@ impl Stutter {
         self
     }
 
+    /// Goes on after each finding until the budget (or the cycles) end, instead of stopping
+    /// at the first: for long runs that should find every distinct bug. Each finding is
+    /// confirmed and narrowed as always; then the run begins again on a fresh server (a
+    /// spawned server is stopped with its whole process tree and started anew) with the
+    /// next seed. Findings are told apart by [`Finding::signature`](crate::Finding::signature):
+    /// one met again adds to its count. A run with findings fails with
+    /// [`Failure::Findings`](crate::Failure::Findings), which lists each distinct one, how
+    /// often and when first it was seen; `.cycles(n)` applies to each part between
+    /// findings. Default: off (a test goes red at its first finding).
+    pub fn keep_going(mut self, on: bool) -> Self {
+        self.plan.keep_going = on;
+        self
+    }
+
     /// Where findings are recorded, and replayed first on every later run. Default:
     /// [`Regressions::Beside`] the crate being tested, when the run is called from a test.
     pub fn regressions(mut self, regressions: Regressions) -> Self {

@@ -18,6 +18,7 @@ mod fuzz_target;
 mod harness;
 mod import;
 mod in_process;
+mod keep_going;
 mod narrowing;
 mod oracles;
 mod parallel_runs;

@@ -201,6 +201,12 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) isolate_blobs: bool,
 
+    /// Go on after each finding (confirmed, narrowed, saved) on a fresh server until the
+    /// budget ends, and list the distinct findings at the end (one failure file each); exit 1
+    /// if there were any
+    #[arg(long)]
+    pub(crate) keep_going: bool,
+
     /// After the last chunk, the server must complete its response within MS milliseconds,
     /// or it is a finding: it closes, or (on a connection it keeps open) the answer reaches
     /// the length of the blob's answer sent whole. Default: off

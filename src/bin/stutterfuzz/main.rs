@@ -147,6 +147,9 @@ fn configure(args: &Args) -> Result<Stutter, String> {
     if args.no_expect_same_response {
         fuzz = fuzz.responses(Responses::none());
     }
+    if args.keep_going {
+        fuzz = fuzz.keep_going(true);
+    }
     if args.isolate_blobs {
         fuzz = fuzz.isolate_blobs(true);
     }
@@ -214,6 +217,20 @@ fn fuzz_until_done(args: &Args, fuzz: Stutter) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Err(Failure::Finding(finding)) => Ok(report_finding(args, &finding, None)),
+        Err(Failure::Findings(all)) => {
+            for (i, distinct) in all.distinct().iter().enumerate() {
+                println!("== finding {} of {} ==", i + 1, all.distinct().len());
+                report_finding(args, distinct.finding(), None);
+            }
+            println!("{}", all.summary());
+            if !args.quiet {
+                eprintln!("{}", line.line(all.report().stats()));
+            }
+            for note in all.report().notes() {
+                eprintln!("stutterfuzz: note: {note}");
+            }
+            Ok(ExitCode::from(1))
+        }
         Err(failure) => Err(setup_message(failure)),
     }
 }
