@@ -43,6 +43,7 @@ The stats line:
   slow reads        deliveries whose answer was read slowly through a small window
                     (--slow-read-chance)
   elapsed           time spent fuzzing
+  restarts          (--keep-going) times the run began again on a fresh server after a finding
   slow accepts      (a warning) connects that timed out with many connections in flight, from a server that then accepted alone: not a finding; the run went on with fewer connections
 
 In answers, a number (or a sum of numbers) with a unit of time after it (0.002 secs, 12ms) is compared as <duration>: a split may make the server wait, and say so.
