@@ -1,21 +1,27 @@
-//! A run that goes on after each finding (`Stutter::keep_going`): each part is a whole run
+//! A run that goes on after findings: after every finding (`Stutter::keep_going`), or after
+//! the findings a known-findings file lists (`Stutter::known`). Each part is a whole run
 //! (server started, baselines, fuzzing, a finding confirmed and narrowed, server stopped
-//! with its process tree), the next begins on a fresh server with the next seed and what is
-//! left of the budget. Findings are told apart by their signature; one met again is
-//! counted, not reported twice. A part that ends at a finding narrowing disowned goes on
-//! too.
+//! with its process tree); the next begins on a fresh server with the next seed and what is
+//! left of the budget. Findings are told apart by their signature: one met again is
+//! counted, not narrowed or reported twice; a known one is counted and not reported. A part
+//! that ends at a finding narrowing disowned goes on too.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::plan::Plan;
-use super::session;
+use super::session::{self, Next};
 use crate::control::RunEnd;
+use crate::error::{SetupError, SetupErrorKind};
 use crate::report::{Failure, Findings, Report};
 use crate::rng::Seed;
 use crate::stats::Stats;
 
 /// At most this many parts: a server that fails at once, every time, ends the run here.
 const MOST_PARTS: u32 = 200;
+
+/// The line prefix a failure file gives a signature; a known-findings file may keep it.
+const SIGNATURE_LINE: &str = "# signature: ";
 
 /// Runs `plan` with a time budget, going on after findings when the plan says so.
 pub(crate) async fn run(
@@ -25,57 +31,61 @@ pub(crate) async fn run(
 ) -> Result<Report, Failure> {
     // A replay is one case, as many times as it takes: no run to go on with.
     let replaying = plan.settings(budget).is_ok_and(|s| s.replay.is_some());
-    if !plan.keep_going || replaying {
+    let known_file = match &plan.known {
+        Some(path) if !replaying => read_known(path)?,
+        _ => Vec::new(),
+    };
+    if replaying || (!plan.keep_going && known_file.is_empty()) {
         return session::run(plan, budget, caller, None).await;
     }
     let started = Instant::now();
     let mut findings: Option<Findings> = None;
     let mut stats: Option<Stats> = None;
-    let mut next: Option<Seed> = None;
+    let mut seed: Option<Seed> = None;
     let mut last: Option<Report> = None;
+    let mut known_met = 0u64;
     for _ in 0..MOST_PARTS {
         let left = budget.saturating_sub(started.elapsed());
         if left.is_zero() {
             break;
         }
-        let known: Vec<String> = findings.as_ref().map_or_else(Vec::new, |all| {
-            all.distinct
-                .iter()
-                .map(|d| d.finding.signature.clone())
-                .collect()
-        });
+        let mut known = known_file.clone();
+        if let Some(all) = &findings {
+            known.extend(all.distinct.iter().map(|d| d.finding.signature.clone()));
+        }
         let part_started = started.elapsed();
-        let going_on = next.map(|seed| session::Next {
+        let next = Next {
             seed,
             known: &known,
-        });
-        let seed = match session::run(plan, left, caller, going_on).await {
+        };
+        let part_seed = match session::run(plan, left, caller, Some(next)).await {
             Ok(report) => {
-                let (seed, end) = (report.seed, report.end);
+                let (part_seed, end) = (report.seed, report.end);
                 absorb(&mut stats, &report.stats);
                 last = Some(report);
                 if end != RunEnd::Unconfirmed {
                     break;
                 }
-                seed
+                part_seed
             }
             Err(Failure::Finding(finding)) => {
-                let seed = finding.seed;
+                let part_seed = finding.seed;
                 absorb(&mut stats, &finding.stats);
-                // When it showed: this part's start, and its fuzzing before it.
-                let at = part_started + finding.stats.elapsed;
-                match findings.as_mut() {
-                    Some(all) => all.add(*finding, at),
-                    None => {
-                        let mut all = Findings {
-                            distinct: Vec::new(),
-                            report: report_of(plan, seed),
-                        };
-                        all.add(*finding, at);
-                        findings = Some(all);
+                if known_file.contains(&finding.signature) {
+                    known_met += 1;
+                } else {
+                    // When it showed: this part's start, and its fuzzing before it.
+                    let at = part_started + finding.stats.elapsed;
+                    let all = findings.get_or_insert_with(|| Findings {
+                        distinct: Vec::new(),
+                        report: report_of(plan, part_seed),
+                    });
+                    all.add(*finding, at);
+                    if !plan.keep_going {
+                        break;
                     }
                 }
-                seed
+                part_seed
             }
             // A setup error after findings: the findings stand, the error is a note.
             Err(Failure::Setup(error)) if findings.is_some() => {
@@ -88,26 +98,59 @@ pub(crate) async fn run(
             }
             Err(other) => return Err(other),
         };
-        next = Some(Seed::new(seed.value().wrapping_add(0x9e37_79b9_7f4a_7c15)));
+        seed = Some(Seed::new(
+            part_seed.value().wrapping_add(0x9e37_79b9_7f4a_7c15),
+        ));
     }
     let mut stats = stats.unwrap_or_default();
     // The whole run's time: its parts' fuzzing, and the narrowing between them.
     stats.elapsed = started.elapsed();
+    let known_note = (known_met > 0).then(|| {
+        format!("{known_met} finding(s) matched the known-findings file: counted, not reported")
+    });
     match findings {
+        // Not going on: the one new finding, as a run that stops at it reports it.
+        Some(mut all) if !plan.keep_going && all.distinct.len() == 1 => {
+            let mut finding = all.distinct.remove(0).finding;
+            finding.notes.extend(known_note);
+            Err(Failure::Finding(Box::new(finding)))
+        }
         Some(mut all) => {
             all.report.stats = stats;
             if let Some(last) = last {
                 all.report.end = last.end;
                 all.report.notes.extend(last.notes);
             }
+            all.report.notes.extend(known_note);
             Err(Failure::Findings(Box::new(all)))
         }
         None => {
             let mut report = last.unwrap_or_else(|| report_of(plan, Seed::new(0)));
             report.stats = stats;
+            report.notes.extend(known_note);
             Ok(report)
         }
     }
+}
+
+/// The signatures of a known-findings file: one a line (a failure file's `# signature:`
+/// lines may be copied as they are); blank lines and other `#` lines are left out.
+fn read_known(path: &Path) -> Result<Vec<String>, SetupError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        SetupError::new(
+            SetupErrorKind::Settings,
+            format!(
+                "cannot read the known-findings file {}: {e}; give a file with one signature a line, as failure files' `# signature:` lines show them",
+                path.display()
+            ),
+        )
+    })?;
+    Ok(text
+        .lines()
+        .map(|line| line.strip_prefix(SIGNATURE_LINE).unwrap_or(line).trim())
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(str::to_owned)
+        .collect())
 }
 
 /// Adds a part's stats to the run's; every part after the first began on a fresh server.
@@ -131,5 +174,31 @@ fn report_of(plan: &Plan, seed: Seed) -> Report {
         server_pid: None,
         checks: plan.checks(),
         notes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_known_findings_file_takes_signatures_bare_or_as_failure_files_show_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("known.txt");
+        std::fs::write(
+            &path,
+            "# known bugs\n\n# signature: was killed by SIGABRT\nanswer differs in ECHO <s> <s>\n",
+        )
+        .unwrap();
+        assert_eq!(
+            read_known(&path).unwrap(),
+            ["was killed by SIGABRT", "answer differs in ECHO <s> <s>"]
+        );
+        let missing = read_known(&dir.path().join("nope")).unwrap_err();
+        assert!(
+            missing
+                .to_string()
+                .contains("cannot read the known-findings file")
+        );
     }
 }

@@ -42,6 +42,8 @@ pub(crate) struct Plan {
     pub(crate) for_fuzzer: bool,
     /// Go on after each finding until the budget ends (`.keep_going(true)`).
     pub(crate) keep_going: bool,
+    /// A file of known findings' signatures: counted, not reported (`.known(path)`).
+    pub(crate) known: Option<PathBuf>,
 }
 
 /// The longest a fuzzer's input waits after its last chunk for the server's answer, close or
@@ -151,6 +153,7 @@ impl Plan {
             tls: None,
             for_fuzzer: false,
             keep_going: false,
+            known: None,
         }
     }
 

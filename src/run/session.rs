@@ -43,7 +43,8 @@ enum Outcome {
 /// A run going on after findings: the seed of its next part, and the signatures found so
 /// far (a finding met again is counted, not narrowed again).
 pub(crate) struct Next<'a> {
-    pub(crate) seed: Seed,
+    /// `None` for the run's first part (its own seed).
+    pub(crate) seed: Option<Seed>,
     pub(crate) known: &'a [String],
 }
 
@@ -57,8 +58,9 @@ pub(crate) async fn run(
     next: Option<Next<'_>>,
 ) -> Result<Report, Failure> {
     let mut settings = plan.settings(budget)?;
-    if let Some(next) = &next {
-        settings.seed = next.seed;
+    let going_on = next.as_ref().and_then(|next| next.seed);
+    if let Some(seed) = going_on {
+        settings.seed = seed;
     }
     let (connections, mut notes) = limits::fit_connections(settings.connections);
     settings.connections = connections;
@@ -82,7 +84,7 @@ pub(crate) async fn run(
         replay_blob.as_ref(),
         regressions
             .as_ref()
-            .filter(|_| next.is_none())
+            .filter(|_| going_on.is_none())
             .map(|file| file.path.as_path()),
         &mut baselines,
     )

@@ -279,6 +279,16 @@ impl Stutter {
         self
     }
 
+    /// A file of findings already known, one [`Finding::signature`](crate::Finding::signature)
+    /// a line (a failure file's `# signature:` lines may be copied as they are; other `#`
+    /// lines are comments): a finding that matches one is counted in a note, not reported,
+    /// and the run goes on on a fresh server. Keep it beside the test's regression file. A
+    /// file that cannot be read is a setup error.
+    pub fn known(mut self, path: impl Into<PathBuf>) -> Self {
+        self.plan.known = Some(path.into());
+        self
+    }
+
     /// Where findings are recorded, and replayed first on every later run. Default:
     /// [`Regressions::Beside`] the crate being tested, when the run is called from a test.
     pub fn regressions(mut self, regressions: Regressions) -> Self {

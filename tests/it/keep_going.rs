@@ -76,3 +76,25 @@ fn on_the_command_line_each_distinct_finding_gets_a_failure_file_and_the_exit_is
     let files = std::fs::read_dir(&failures).unwrap().count();
     assert_eq!(files, 2, "one failure file per distinct finding:\n{out}");
 }
+
+#[test]
+fn a_known_finding_is_counted_not_reported_and_the_run_stops_at_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known.txt");
+    // As a failure file's header line shows it.
+    std::fs::write(&known, "# signature: was killed by SIGABRT\n").unwrap();
+    let failure = common::stutter("127.0.0.1:0")
+        .server(fixture_command("two-bugs-server", None))
+        .blobs(blob_dir())
+        .known(&known)
+        .shrinking(Shrinking::default().time(Duration::from_secs(3)))
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("the other bug is found");
+    assert!(failure.findings().is_none(), "one finding: {failure}");
+    let finding = failure.finding().expect("a finding");
+    assert_eq!(
+        finding.signature(),
+        "answer differs in ECHO <s> <s>",
+        "{finding}"
+    );
+}

@@ -208,6 +208,11 @@ pub(crate) struct Args {
     #[arg(long)]
     pub(crate) keep_going: bool,
 
+    /// A file of known findings, one signature a line (as failure files' `# signature:`
+    /// lines show them): those are counted, not reported, and the run goes on
+    #[arg(long, value_name = "FILE")]
+    pub(crate) known: Option<std::path::PathBuf>,
+
     /// After the last chunk, the server must complete its response within MS milliseconds,
     /// or it is a finding: it closes, or (on a connection it keeps open) the answer reaches
     /// the length of the blob's answer sent whole. Default: off

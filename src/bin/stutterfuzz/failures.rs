@@ -1,7 +1,8 @@
 //! Failure files: every finding is written to `--failures-dir` before the process exits,
 //! flushed and synced, so nothing is lost when a terminal scrolls or a CI log is cut.
 //!
-//! A file starts with `#` comment lines, then one `case v1:...` line per suspect (what
+//! A file starts with `#` comment lines (the headline, the finding's signature, how to
+//! replay it), then one `case v1:...` line per suspect (what
 //! `--replay FILE` reads), then the full report.
 
 use std::fs;
@@ -28,9 +29,10 @@ pub(crate) fn save(
     let now = SystemTime::now();
     let mut text = String::new();
     text.push_str(&format!(
-        "# stutterfuzz finding, {}\n# {}\n# replay: {replay_hint}\n",
+        "# stutterfuzz finding, {}\n# {}\n# signature: {}\n# replay: {replay_hint}\n",
         humantime::format_rfc3339_seconds(now),
-        finding.kind().headline()
+        finding.kind().headline(),
+        finding.signature()
     ));
     if let Some(again) = whole_run {
         text.push_str(&format!("{WHOLE_RUN}{again}\n"));

@@ -150,6 +150,9 @@ fn configure(args: &Args) -> Result<Stutter, String> {
     if args.keep_going {
         fuzz = fuzz.keep_going(true);
     }
+    if let Some(known) = &args.known {
+        fuzz = fuzz.known(known);
+    }
     if args.isolate_blobs {
         fuzz = fuzz.isolate_blobs(true);
     }
