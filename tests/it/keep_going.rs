@@ -98,3 +98,73 @@ fn a_known_finding_is_counted_not_reported_and_the_run_stops_at_the_other() {
         "{finding}"
     );
 }
+
+#[test]
+fn three_shards_failure_folders_merge_into_the_two_distinct_findings() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let dir = tempfile::tempdir().unwrap();
+    let server = format!("{} --listen {{addr}}", fixture("two-bugs-server").display());
+    let shards: Vec<_> = (1..=3)
+        .map(|k| {
+            std::process::Command::cargo_bin("stutterfuzz")
+                .unwrap()
+                .args(["--host", "127.0.0.1", "--port", "0", "--duration", "10s"])
+                .args(["--keep-going", "--seed", "7", "--shard", &format!("{k}/3")])
+                .args(["--server", &server, "--quiet"])
+                .arg("--blob-dir")
+                .arg(blob_dir())
+                .arg("--failures-dir")
+                .arg(dir.path().join(format!("shard-{k}")))
+                .env_remove("STUTTERFUZZ_SEED")
+                .env_remove("STUTTERFUZZ_DURATION")
+                .env_remove("STUTTERFUZZ_SHARD")
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut shard in shards {
+        assert_eq!(
+            shard.wait().unwrap().code(),
+            Some(1),
+            "each shard finds bugs"
+        );
+    }
+    let out = dir.path().join("merged");
+    let merged = std::process::Command::cargo_bin("stutterfuzz")
+        .unwrap()
+        .arg("merge")
+        .args((1..=3).map(|k| dir.path().join(format!("shard-{k}"))))
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&merged.stdout);
+    assert_eq!(merged.status.code(), Some(0), "{table}");
+    assert!(table.starts_with("2 distinct findings in "), "{table}");
+    assert!(table.contains("answer differs in ECHO <s> <s>"), "{table}");
+    assert!(table.contains("was killed by SIGABRT"), "{table}");
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2, "{table}");
+}
+
+#[test]
+fn merging_a_folder_that_is_not_there_is_one_line_that_says_what_to_give() {
+    use assert_cmd::cargo::CommandCargoExt;
+    let dir = tempfile::tempdir().unwrap();
+    let merged = std::process::Command::cargo_bin("stutterfuzz")
+        .unwrap()
+        .arg("merge")
+        .arg(dir.path().join("no-such-folder"))
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&merged.stderr);
+    assert_eq!(merged.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot read the failures folder") && stderr.contains("--failures-dir"),
+        "{stderr}"
+    );
+}

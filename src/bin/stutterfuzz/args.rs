@@ -19,7 +19,9 @@ finding (or a replayed case passed), 1 on a finding, 2 on a usage or setup error
 -h) explains the stats line, reports and conversations.\n\n\
 Options of the original tool also work with a single dash (-blob-dir=PATH).\n\n\
 Blobs from real clients: stutterfuzz capture --listen ADDR --upstream ADDR --out DIR (a \
-recording proxy), stutterfuzz import FILE --port P --out DIR (a packet capture); see their --help.";
+recording proxy), stutterfuzz import FILE --port P --out DIR (a packet capture); see their --help.
+
+Many shards or CI jobs: stutterfuzz merge DIR... --out DIR keeps one failure file per distinct finding (by its `# signature:` line) and prints a table.";
 
 /// `--help` (not `-h`) ends with the words of the output and the blob formats explained.
 const AFTER_LONG: &str =
@@ -70,7 +72,9 @@ A wait is a boundary too; the splits fall inside each part.
 Options of the original tool also work with a single dash (-blob-dir=PATH).
 
 Blobs from real clients: stutterfuzz capture --listen ADDR --upstream ADDR --out DIR (a \
-recording proxy), stutterfuzz import FILE --port P --out DIR (a packet capture); see their --help.";
+recording proxy), stutterfuzz import FILE --port P --out DIR (a packet capture); see their --help.
+
+Many shards or CI jobs: stutterfuzz merge DIR... --out DIR keeps one failure file per distinct finding (by its `# signature:` line) and prints a table.";
 
 /// Command-line arguments.
 #[derive(Debug, Parser)]

@@ -20,6 +20,7 @@ mod client;
 mod failures;
 mod fuzz_input;
 mod import;
+mod merge;
 mod terminal;
 
 use std::process::{Command, ExitCode};
@@ -49,6 +50,9 @@ fn main() -> ExitCode {
         }
         Some("capture") => {
             return capture::main(std::iter::once(sub("capture")).chain(rest.into_iter().skip(1)));
+        }
+        Some("merge") => {
+            return merge::main(std::iter::once(sub("merge")).chain(rest.into_iter().skip(1)));
         }
         Some("case-of-input") => {
             let args = std::iter::once(sub("case-of-input")).chain(rest.into_iter().skip(1));
