@@ -244,25 +244,3 @@ impl Proxy {
         (self.process.0.wait().expect("it ends").code(), rest)
     }
 }
-
-/// Processes that keep the CPUs busy while a test runs, as other jobs do on a shared CI
-/// machine: started by the test, ended (by PID) and reaped when the guard drops.
-pub(crate) struct CpuHogs {
-    _busy: Vec<KillOnDrop>,
-}
-
-impl CpuHogs {
-    /// `n` busy loops.
-    pub(crate) fn start(n: usize) -> Self {
-        let busy = (0..n)
-            .map(|_| {
-                let child = std::process::Command::new("sh")
-                    .args(["-c", "while :; do :; done"])
-                    .spawn()
-                    .expect("sh starts");
-                KillOnDrop(child)
-            })
-            .collect();
-        CpuHogs { _busy: busy }
-    }
-}

@@ -20,7 +20,7 @@ const FUZZ_FOR: Duration = Duration::from_secs(8);
 /// Fuzzes a correct fixture with two CPU-bound processes beside it for the whole run: the
 /// verdict must hold on a loaded machine as on a quiet one.
 fn fuzz_correct(fixture: &str, slow_read_chance: Option<u32>) -> Report {
-    let _hogs = common::CpuHogs::start(2);
+    let _hogs = crate::CpuHogs::start(2);
     let mut stutter = common::stutter("127.0.0.1:0")
         .server(fixture_command(fixture, None))
         .blobs(blob_dir())

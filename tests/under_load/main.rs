@@ -8,3 +8,27 @@
 mod common;
 mod false_alarms;
 mod real_false_alarms;
+
+use common::KillOnDrop;
+
+/// Processes that keep the CPUs busy while a test runs, as other jobs do on a shared CI
+/// machine: started by the test, ended (by PID) and reaped when the guard drops.
+pub(crate) struct CpuHogs {
+    _busy: Vec<KillOnDrop>,
+}
+
+impl CpuHogs {
+    /// `n` busy loops.
+    pub(crate) fn start(n: usize) -> Self {
+        let busy = (0..n)
+            .map(|_| {
+                let child = std::process::Command::new("sh")
+                    .args(["-c", "while :; do :; done"])
+                    .spawn()
+                    .expect("sh starts");
+                KillOnDrop(child)
+            })
+            .collect();
+        CpuHogs { _busy: busy }
+    }
+}

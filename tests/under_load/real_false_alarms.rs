@@ -47,7 +47,7 @@ fn configured(program: &str, name: &str, dir: &Path, args: &str) -> Command {
 /// Fuzzes one real server as a user who has just recorded its traffic would.
 fn assert_clean(name: &str, server: Command, blobs: PathBuf) {
     // Two CPU-bound processes beside it for the whole run, as on a shared CI machine.
-    let _hogs = common::CpuHogs::start(2);
+    let _hogs = crate::CpuHogs::start(2);
     let report = Stutter::new("127.0.0.1:0")
         .regressions(Regressions::Off)
         .server(server)
