@@ -28,7 +28,8 @@ impl Distinct {
         self.seen
     }
 
-    /// How far into the run it was first found.
+    /// How far into the run it was first found (the run's whole time: its own report's
+    /// `time` line counts from the start of the part of the run it was found in).
     pub fn first_at(&self) -> Duration {
         self.first_at
     }
@@ -40,6 +41,8 @@ impl Distinct {
 pub struct Findings {
     pub(crate) distinct: Vec<Distinct>,
     pub(crate) report: Report,
+    /// The whole run's time: fuzzing, and narrowing and restarts between its parts.
+    pub(crate) took: Duration,
 }
 
 impl Findings {
@@ -79,7 +82,7 @@ impl Findings {
             self.distinct.len(),
             if self.distinct.len() == 1 { "" } else { "s" },
             if total == 1 { "" } else { "s" },
-            self.report.stats.elapsed.as_secs_f64(),
+            self.took.as_secs_f64(),
         );
         for (i, d) in self.distinct.iter().enumerate() {
             let f = &d.finding;

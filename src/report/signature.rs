@@ -2,8 +2,8 @@
 //! locates it when the evidence has it. A crash is located by the first place in the
 //! server's own output that names code (a Rust panic's `file:line`, a sanitizer's first
 //! frame); an answer that differs, a hang or a failed check by the request record where the
-//! case is cut, reduced to its shape (`SET <s> <n>`): the same bug met in several blobs is
-//! one finding, two crash sites are two.
+//! case is cut, reduced to its command word (`SET …`): the same bug met in several blobs, or
+//! with other arguments, is one finding; two crash sites are two.
 
 use crate::case::Case;
 use crate::oracle::FindingKind;
@@ -111,8 +111,9 @@ fn record_of(case: Option<(&Case, &[u8])>) -> String {
     format!(" in {}", shape(&blob[start..end]))
 }
 
-/// A request record reduced to its shape: its first word as it is, each other word `<n>`
-/// (digits) or `<s>`; a record that is not text, `<binary>`.
+/// A request record reduced to its shape: its command word as it is, and `…` when
+/// arguments follow (whatever they are and however many: one bug met with other arguments
+/// is the same bug); a record that is not text, `<binary>`.
 pub(crate) fn shape(record: &[u8]) -> String {
     let text = String::from_utf8_lossy(record);
     let text = text.trim_end_matches('\r');
@@ -126,15 +127,10 @@ pub(crate) fn shape(record: &[u8]) -> String {
     let Some(first) = words.next() else {
         return "<empty>".to_owned();
     };
-    let mut out = first.to_owned();
-    for word in words {
-        out.push_str(if word.chars().all(|c| c.is_ascii_digit()) {
-            " <n>"
-        } else {
-            " <s>"
-        });
+    match words.next() {
+        Some(_) => format!("{first} …"),
+        None => first.to_owned(),
     }
-    out
 }
 
 /// `text` with each run of digits as `<n>`.
@@ -212,8 +208,9 @@ mod tests {
         let b: Case = "v1:other:2,22".parse().unwrap(); // cuts "SE|T session:7 alice"
         let c: Case = "v1:one:1,29".parse().unwrap(); // cuts "P|ING"
         let sig = |case: &Case, blob: &[u8]| of(&kind, None, Some((case, blob)));
-        assert_eq!(sig(&a, one), "answer differs in SET <s> <n>");
-        assert_eq!(sig(&b, other), "answer differs in SET <s> <s>");
+        // One bug, met with other arguments: one signature.
+        assert_eq!(sig(&a, one), "answer differs in SET …");
+        assert_eq!(sig(&b, other), "answer differs in SET …");
         assert_eq!(sig(&c, one), "answer differs in PING");
         assert_eq!(shape(b"\x00\x01\x02"), "<binary>");
     }

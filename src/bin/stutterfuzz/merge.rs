@@ -1,6 +1,7 @@
 //! `stutterfuzz merge DIR... --out DIR`: the failures folders of many shards or CI jobs as
 //! one list. Failure files are told apart by their `# signature:` line: one file is kept
-//! per distinct finding (the earliest), and a table says how many files each had.
+//! per distinct finding (the earliest), and a table says how many files each had. Folders
+//! with no failure file are a clean campaign: `0 distinct findings`, exit 0.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -51,8 +52,24 @@ struct Group {
 fn run(args: &MergeArgs) -> Result<(), String> {
     let mut groups: BTreeMap<String, Group> = BTreeMap::new();
     let mut read = 0;
+    // A run that found nothing leaves no folder: one missing folder among others is said
+    // and passed over; none there at all is an error (a wrong path, most likely).
+    let mut folders = Vec::new();
+    let mut missing = Vec::new();
     for dir in &args.dirs {
-        for path in failure_files(dir)? {
+        match failure_files(dir) {
+            Ok(files) => folders.push(files),
+            Err(message) => missing.push(message),
+        }
+    }
+    if folders.is_empty() {
+        return Err(missing.remove(0));
+    }
+    for message in &missing {
+        eprintln!("stutterfuzz merge: passed over: {message}");
+    }
+    for files in folders {
+        for path in files {
             let text = std::fs::read_to_string(&path)
                 .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let (signature, headline) = header(&text);
@@ -66,16 +83,6 @@ fn run(args: &MergeArgs) -> Result<(), String> {
                 .push(path);
             read += 1;
         }
-    }
-    if read == 0 {
-        return Err(format!(
-            "no failure file (finding-*.txt) in {}: give the --failures-dir of each run",
-            args.dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
     }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
