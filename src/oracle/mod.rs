@@ -169,11 +169,6 @@ impl Oracles {
     /// `baseline` is learnt as noise; an answer of another shape altogether becomes the
     /// baseline (the server's answer changed and stays so, as after its startup).
     pub(crate) fn relearn(&self, baseline: &mut Baseline, again: &Heard) -> Relearnt {
-        // Silence from a server that answered before has not varied: it stopped answering
-        // (it stopped accepting, froze); learning it as noise would hide that.
-        if again.received == 0 && again.end == ReadEnd::TimedOut && baseline.expected_len() > 0 {
-            return Relearnt::Unchanged;
-        }
         let closing = again.closed() != baseline.closed && !baseline.volatile.closing;
         let before = self.normalized(&baseline.bytes).into_owned();
         let after = self.normalized(&again.bytes);

@@ -271,23 +271,3 @@ fn an_answer_complete_but_shorter_than_the_first_whole_one_is_no_hang() {
         kind.headline()
     );
 }
-
-#[test]
-fn silence_from_a_server_that_answered_is_never_learnt_as_noise() {
-    let oracles = Oracles {
-        expect_same: true,
-        ..Oracles::default()
-    };
-    let mut baseline = Baseline::new(b"+OK\n+v\n".to_vec(), false);
-    assert_eq!(
-        oracles.relearn(&mut baseline, &heard(b"", ReadEnd::TimedOut)),
-        Relearnt::Unchanged
-    );
-    assert_eq!(baseline.expected_len(), 7);
-    // A split delivery heard nothing either: still a finding.
-    assert!(
-        oracles
-            .judge(&case(), &heard(b"", ReadEnd::TimedOut), Some(&baseline))
-            .is_some()
-    );
-}

@@ -25,7 +25,9 @@ fn a_server_slow_to_accept_under_load_is_clean_and_the_run_goes_on_with_fewer_co
         .unwrap_or_else(|| panic!("connects ran out under the load: {stats}"));
     assert!(slow.timeouts > 0 && slow.in_flight > 1, "{slow:?}");
     assert!(slow.connections < 100, "fewer connections: {slow:?}");
-    assert!(slow.alone < Duration::from_secs(1), "{slow:?}");
+    // Alone, within the startup timeout (a SYN the full queue dropped is sent again after
+    // a second: the idle accept may take that long).
+    assert!(slow.alone < Duration::from_secs(10), "{slow:?}");
     assert!(stats.deliveries > 20, "the run went on: {stats}");
     let text = report.to_string();
     assert!(
