@@ -57,19 +57,25 @@ impl Findings {
     }
 
     /// Takes in a finding met at `at` into the run: a known signature adds to its count, a
-    /// new one is a distinct finding.
-    pub(crate) fn add(&mut self, finding: Finding, at: Duration) {
+    /// new one is a distinct finding, returned.
+    pub(crate) fn add(&mut self, finding: Finding, at: Duration) -> Option<&Finding> {
         match self
             .distinct
-            .iter_mut()
-            .find(|d| d.finding.signature == finding.signature)
+            .iter()
+            .position(|d| d.finding.signature == finding.signature)
         {
-            Some(known) => known.seen += 1,
-            None => self.distinct.push(Distinct {
-                finding,
-                seen: 1,
-                first_at: at,
-            }),
+            Some(i) => {
+                self.distinct[i].seen += 1;
+                None
+            }
+            None => {
+                self.distinct.push(Distinct {
+                    finding,
+                    seen: 1,
+                    first_at: at,
+                });
+                self.distinct.last().map(|d| &d.finding)
+            }
         }
     }
 

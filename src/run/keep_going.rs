@@ -81,7 +81,9 @@ pub(crate) async fn run(
                         report: report_of(plan, part_seed),
                         took: Duration::ZERO,
                     });
-                    all.add(*finding, at);
+                    if let (Some(new), Some(hook)) = (all.add(*finding, at), &plan.on_finding) {
+                        (hook.0)(new);
+                    }
                     if !plan.keep_going {
                         break;
                     }

@@ -44,6 +44,8 @@ pub(crate) struct Plan {
     pub(crate) keep_going: bool,
     /// A file of known findings' signatures: counted, not reported (`.known(path)`).
     pub(crate) known: Option<PathBuf>,
+    /// Hears each new distinct finding as it is made (`.on_finding(f)`).
+    pub(crate) on_finding: Option<FindingHook>,
 }
 
 /// The longest a fuzzer's input waits after its last chunk for the server's answer, close or
@@ -57,6 +59,16 @@ pub(crate) struct InProcess(pub(crate) ServeFn);
 impl fmt::Debug for InProcess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("InProcess(..)")
+    }
+}
+
+/// What hears each new distinct finding of a run that keeps going, as soon as it is made.
+#[derive(Clone)]
+pub(crate) struct FindingHook(pub(crate) std::sync::Arc<dyn Fn(&crate::Finding) + Send + Sync>);
+
+impl fmt::Debug for FindingHook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FindingHook(..)")
     }
 }
 
@@ -154,6 +166,7 @@ impl Plan {
             for_fuzzer: false,
             keep_going: false,
             known: None,
+            on_finding: None,
         }
     }
 

@@ -279,6 +279,18 @@ impl Stutter {
         self
     }
 
+    /// Calls `callback` with each new distinct finding of a run that keeps going
+    /// ([`keep_going`](Self::keep_going)) as soon as it is confirmed and narrowed, before
+    /// the run goes on: to save or print it at once, so that a run killed later loses none.
+    /// (A finding met again is not new.)
+    pub fn on_finding(
+        mut self,
+        callback: impl Fn(&crate::Finding) + Send + Sync + 'static,
+    ) -> Self {
+        self.plan.on_finding = Some(crate::run::FindingHook(std::sync::Arc::new(callback)));
+        self
+    }
+
     /// A file of findings already known, one [`Finding::signature`](crate::Finding::signature)
     /// a line (a failure file's `# signature:` lines may be copied as they are; other `#`
     /// lines are comments): a finding that matches one is counted in a note, not reported,

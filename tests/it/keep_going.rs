@@ -52,12 +52,12 @@ fn a_run_that_keeps_going_reports_a_crash_and_a_wrong_answer_as_two_findings() {
 }
 
 #[test]
-fn on_the_command_line_each_distinct_finding_gets_a_failure_file_and_the_exit_is_1() {
+fn on_the_command_line_each_distinct_finding_is_saved_as_it_is_found_and_the_exit_is_1() {
     use assert_cmd::cargo::CommandCargoExt;
     let dir = tempfile::tempdir().unwrap();
     let failures = dir.path().join("failures");
     let server = format!("{} --listen {{addr}}", fixture("two-bugs-server").display());
-    let run = std::process::Command::cargo_bin("stutterfuzz")
+    let mut run = std::process::Command::cargo_bin("stutterfuzz")
         .unwrap()
         .args(["--host", "127.0.0.1", "--port", "0", "--duration", "15s"])
         .args(["--keep-going", "--server", &server])
@@ -68,13 +68,27 @@ fn on_the_command_line_each_distinct_finding_gets_a_failure_file_and_the_exit_is
         .env_remove("STUTTERFUZZ_SEED")
         .env_remove("STUTTERFUZZ_DURATION")
         .env("RUST_BACKTRACE", "0")
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
         .unwrap();
-    let out = String::from_utf8_lossy(&run.stdout);
-    assert_eq!(run.status.code(), Some(1), "{out}");
-    assert!(out.contains("stutterfuzz found 2 distinct bugs"), "{out}");
+    // The first finding is on disk while the run goes on: a run killed later loses none.
+    let saved_early = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::read_dir(&failures).is_ok_and(|mut files| files.next().is_some())
+    });
+    let still_running = run.try_wait().unwrap().is_none();
+    let out = run.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(saved_early && still_running, "saved as found:\n{stdout}");
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains("stutterfuzz found 2 distinct bugs"),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("== a new finding (").count(), 2, "{stdout}");
     let files = std::fs::read_dir(&failures).unwrap().count();
-    assert_eq!(files, 2, "one failure file per distinct finding:\n{out}");
+    assert_eq!(files, 2, "one failure file per distinct finding:\n{stdout}");
 }
 
 #[test]

@@ -23,6 +23,7 @@ mod import;
 mod merge;
 mod terminal;
 
+use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
@@ -152,7 +153,12 @@ fn configure(args: &Args) -> Result<Stutter, String> {
         fuzz = fuzz.responses(Responses::none());
     }
     if args.keep_going {
-        fuzz = fuzz.keep_going(true);
+        // Each new finding is saved and printed at once: a run killed later loses none.
+        let failures_dir = args.failures_dir.clone();
+        fuzz = fuzz.keep_going(true).on_finding(move |finding| {
+            println!("== a new finding ({}) ==", finding.signature());
+            report_finding(&failures_dir, finding, None);
+        });
     }
     if let Some(known) = &args.known {
         fuzz = fuzz.known(known);
@@ -223,12 +229,9 @@ fn fuzz_until_done(args: &Args, fuzz: Stutter) -> Result<ExitCode, String> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Err(Failure::Finding(finding)) => Ok(report_finding(args, &finding, None)),
+        Err(Failure::Finding(finding)) => Ok(report_finding(&args.failures_dir, &finding, None)),
         Err(Failure::Findings(all)) => {
-            for (i, distinct) in all.distinct().iter().enumerate() {
-                println!("== finding {} of {} ==", i + 1, all.distinct().len());
-                report_finding(args, distinct.finding(), None);
-            }
+            // Each was printed and saved as it was found: the table sums them up.
             println!("{}", all.summary());
             if !args.quiet {
                 eprintln!("{}", line.line(all.report().stats()));
@@ -269,7 +272,7 @@ fn replay(args: &Args, fuzz: Stutter, arg: &str) -> Result<ExitCode, String> {
                 eprintln!("stutterfuzz: case {case} still fails");
                 // A failure file is saved already: replaying it adds no other.
                 let saved = std::path::Path::new(arg).is_file().then_some(arg);
-                return Ok(report_finding(args, &finding, saved));
+                return Ok(report_finding(&args.failures_dir, &finding, saved));
             }
             Err(failure) => return Err(setup_message(failure)),
         }
@@ -290,7 +293,7 @@ fn replay(args: &Args, fuzz: Stutter, arg: &str) -> Result<ExitCode, String> {
 
 /// Saves the finding (unless it was replayed from the failure file `saved_in`), prints it,
 /// and gives the exit status of a finding.
-fn report_finding(args: &Args, finding: &Finding, saved_in: Option<&str>) -> ExitCode {
+fn report_finding(failures_dir: &Path, finding: &Finding, saved_in: Option<&str>) -> ExitCode {
     if let Some(file) = saved_in {
         println!("{finding}");
         eprintln!("stutterfuzz: the finding replayed from {file} still fails (not saved again)");
@@ -304,7 +307,7 @@ fn report_finding(args: &Args, finding: &Finding, saved_in: Option<&str>) -> Exi
         (None, Some(s)) => finding.replay_line(s.case()),
         (None, None) => "no case was in flight".to_owned(),
     };
-    let saved = failures::save(&args.failures_dir, finding, &hint, whole_run.as_deref());
+    let saved = failures::save(failures_dir, finding, &hint, whole_run.as_deref());
     println!("{finding}");
     match (saved, whole_run) {
         (Ok(path), Some(again)) => eprintln!(
@@ -318,7 +321,7 @@ fn report_finding(args: &Args, finding: &Finding, saved_in: Option<&str>) -> Exi
         ),
         (Err(e), _) => eprintln!(
             "stutterfuzz: could not save the finding in {}: {e} (the report above is all there is)",
-            args.failures_dir.display()
+            failures_dir.display()
         ),
     }
     ExitCode::from(1)
