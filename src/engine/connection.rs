@@ -210,11 +210,13 @@ impl Connection {
             taken = Some(taken == Some(true) || seen.accepted);
         }
         // Nothing heard, and the server never took the connection off its listen queue (it
-        // waited out, or the kernel gave up on it): the server did not accept it, whatever
-        // the kernel's queue took in.
+        // waited out, or the kernel gave up on it) within the connect timeout: the server did
+        // not accept it, whatever the kernel's queue took in. (Sooner, it may only be slow:
+        // the answer's own oracles judge that.)
         if heard.received == 0
             && matches!(heard.end, ReadEnd::TimedOut | ReadEnd::Reset)
             && taken == Some(false)
+            && started.elapsed() >= self.connect_timeout
         {
             return Err(ConnectError::TimedOut(started.elapsed()));
         }
