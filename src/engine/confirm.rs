@@ -21,11 +21,12 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::accepts::accepts_when_idle;
 use super::book::{Book, Running};
 use super::{Progress, Stopped, exit_within};
 use crate::case::Drawn;
 use crate::oracle::{self, FindingKind, Rejudged, Relearnt};
-use crate::wire::{Ending, Heard, Neglect, ReadEnd};
+use crate::wire::{ConnectError, Ending, Heard, Neglect, ReadEnd};
 
 /// How many times a finding about an answer must fail alone before it counts.
 pub(crate) const ROUNDS: u32 = 3;
@@ -215,32 +216,49 @@ async fn deliver_alone<'a>(
             .listen(baseline, run.transport.linger)
             .within(limit),
     };
-    let mut tasks = tokio::task::JoinSet::new();
-    for (i, drawn) in drawn.iter().enumerate() {
-        let connection = run.transport.connection(running.blob, drawn, listen);
-        tasks.spawn(async move { (i, connection.run(&Progress::default()).await) });
-    }
-    let mut outcomes: Vec<_> = tasks.join_all().await;
-    outcomes.sort_by_key(|(i, _)| *i);
-    if let Some(exit) = exit_within(run.server.as_deref_mut(), SETTLE).await {
-        return Err(Stopped::Found(
-            book.found_replaying(oracle::exited(exit), running),
-        ));
-    }
-    let mut heard = Vec::with_capacity(outcomes.len());
-    for (_, outcome) in outcomes {
-        match outcome {
-            Ok(delivered) => heard.push((delivered.ending, delivered.heard, delivered.neglect)),
-            Err(error) => {
-                let unread_since = run.transport.pacing.unread_since();
-                return Err(
-                    match oracle::connect_failed_during_run(error, unread_since, true) {
-                        Ok(kind) => Stopped::Found(book.found_replaying(kind, running)),
-                        Err(setup) => Stopped::Setup(setup),
-                    },
-                );
+    // A connect that times out here, alone, is tried once more when the server then
+    // accepts a connection within the startup timeout: slow (its queue still full of the
+    // deliveries cut short), not stopped.
+    let mut retried = false;
+    'attempts: loop {
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, drawn) in drawn.iter().enumerate() {
+            let connection = run.transport.connection(running.blob, drawn, listen);
+            tasks.spawn(async move { (i, connection.run(&Progress::default()).await) });
+        }
+        let mut outcomes: Vec<_> = tasks.join_all().await;
+        outcomes.sort_by_key(|(i, _)| *i);
+        if let Some(exit) = exit_within(run.server.as_deref_mut(), SETTLE).await {
+            return Err(Stopped::Found(
+                book.found_replaying(oracle::exited(exit), running),
+            ));
+        }
+        let mut heard = Vec::with_capacity(outcomes.len());
+        for (_, outcome) in outcomes {
+            match outcome {
+                Ok(delivered) => {
+                    heard.push((delivered.ending, delivered.heard, delivered.neglect));
+                }
+                Err(ConnectError::TimedOut(_))
+                    if !retried
+                        && accepts_when_idle(&run.transport, run.settings.startup_timeout)
+                            .await
+                            .is_ok() =>
+                {
+                    retried = true;
+                    continue 'attempts;
+                }
+                Err(error) => {
+                    let unread_since = run.transport.pacing.unread_since();
+                    return Err(
+                        match oracle::connect_failed_during_run(error, unread_since, true) {
+                            Ok(kind) => Stopped::Found(book.found_replaying(kind, running)),
+                            Err(setup) => Stopped::Setup(setup),
+                        },
+                    );
+                }
             }
         }
+        return Ok(heard);
     }
-    Ok(heard)
 }

@@ -353,16 +353,16 @@ async fn finished<'a>(
             }
             // The failed delivery sent nothing: it is a victim, not a suspect.
             let unread_since = run.transport.pacing.unread_since();
-            let alone = tasks.is_empty();
+            // Timed out, even alone: judged once the run has drained, by a connect alone
+            // within the startup timeout.
             if matches!(error, ConnectError::TimedOut(_))
-                && !alone
                 && oracle::stopped_reading(unread_since).is_none()
             {
                 return Finished::Crowded(running, tasks.len() + 1);
             }
             book.trouble(now);
             return Finished::Stop(
-                match oracle::connect_failed_during_run(error, unread_since, alone) {
+                match oracle::connect_failed_during_run(error, unread_since, tasks.is_empty()) {
                     Ok(kind) => Stopped::Found(book.found(kind)),
                     Err(setup) => Stopped::Setup(setup),
                 },
