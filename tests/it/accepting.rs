@@ -76,24 +76,19 @@ fn a_server_that_stops_accepting_is_found_and_the_report_says_it_was_alone() {
 
 #[test]
 fn on_the_command_line_the_same_run_again_keeps_its_budget_and_its_failure_file_says_so() {
-    use assert_cmd::cargo::CommandCargoExt;
     let dir = tempfile::tempdir().unwrap();
     let failures = dir.path().join("failures");
     let server = format!(
         "{} --listen {{addr}}",
         common::fixture("stops-accepting-server").display()
     );
-    let run = std::process::Command::cargo_bin("stutterfuzz")
-        .unwrap()
+    let run = common::stutterfuzz_cli()
         .args(["--host", "127.0.0.1", "--port", "0", "--duration", "40s"])
         .args(["--startup-timeout", "2s", "--server", &server])
         .arg("--blob-dir")
         .arg(blob_dir())
         .arg("--failures-dir")
         .arg(&failures)
-        .env_remove("STUTTERFUZZ_SEED")
-        .env_remove("STUTTERFUZZ_DURATION")
-        .env("RUST_BACKTRACE", "0")
         .output()
         .unwrap();
     let out = String::from_utf8_lossy(&run.stdout) + String::from_utf8_lossy(&run.stderr);
@@ -115,8 +110,7 @@ fn on_the_command_line_the_same_run_again_keeps_its_budget_and_its_failure_file_
         .expect("the finding is saved")
         .unwrap()
         .path();
-    let replay = std::process::Command::cargo_bin("stutterfuzz")
-        .unwrap()
+    let replay = common::stutterfuzz_cli()
         .args(["--host", "127.0.0.1", "--port", "0", "--server", &server])
         .arg("--blob-dir")
         .arg(blob_dir())

@@ -7,18 +7,12 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use assert_cmd::cargo::CommandCargoExt;
 use common::{assert_all_gone, blob_dir, fixture, read_pids};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 fn stutterfuzz() -> Command {
-    let mut cmd = Command::cargo_bin("stutterfuzz").expect("the binary is built");
-    cmd.env_remove("STUTTERFUZZ_SEED")
-        .env_remove("STUTTERFUZZ_DURATION")
-        .env_remove("STUTTERFUZZ_REPLAY")
-        .env("RUST_BACKTRACE", "0");
-    cmd
+    common::stutterfuzz_cli()
 }
 
 fn server_arg(name: &str) -> String {

@@ -244,3 +244,15 @@ impl Proxy {
         (self.process.0.wait().expect("it ends").code(), rest)
     }
 }
+
+/// The command-line tool, with none of the caller's `STUTTERFUZZ_*` settings leaking in and
+/// no backtraces: what a user's terminal runs.
+pub(crate) fn stutterfuzz_cli() -> Command {
+    use assert_cmd::cargo::CommandCargoExt;
+    let mut cmd = Command::cargo_bin("stutterfuzz").expect("the binary is built");
+    cmd.env_remove("STUTTERFUZZ_SEED")
+        .env_remove("STUTTERFUZZ_DURATION")
+        .env_remove("STUTTERFUZZ_REPLAY")
+        .env("RUST_BACKTRACE", "0");
+    cmd
+}

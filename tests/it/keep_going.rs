@@ -53,21 +53,16 @@ fn a_run_that_keeps_going_reports_a_crash_and_a_wrong_answer_as_two_findings() {
 
 #[test]
 fn on_the_command_line_each_distinct_finding_is_saved_as_it_is_found_and_the_exit_is_1() {
-    use assert_cmd::cargo::CommandCargoExt;
     let dir = tempfile::tempdir().unwrap();
     let failures = dir.path().join("failures");
     let server = format!("{} --listen {{addr}}", fixture("two-bugs-server").display());
-    let mut run = std::process::Command::cargo_bin("stutterfuzz")
-        .unwrap()
+    let mut run = common::stutterfuzz_cli()
         .args(["--host", "127.0.0.1", "--port", "0", "--duration", "15s"])
         .args(["--keep-going", "--server", &server])
         .arg("--blob-dir")
         .arg(blob_dir())
         .arg("--failures-dir")
         .arg(&failures)
-        .env_remove("STUTTERFUZZ_SEED")
-        .env_remove("STUTTERFUZZ_DURATION")
-        .env("RUST_BACKTRACE", "0")
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -111,13 +106,11 @@ fn a_known_finding_is_counted_not_reported_and_the_run_stops_at_the_other() {
 
 #[test]
 fn three_shards_failure_folders_merge_into_the_two_distinct_findings() {
-    use assert_cmd::cargo::CommandCargoExt;
     let dir = tempfile::tempdir().unwrap();
     let server = format!("{} --listen {{addr}}", fixture("two-bugs-server").display());
     let shards: Vec<_> = (1..=3)
         .map(|k| {
-            std::process::Command::cargo_bin("stutterfuzz")
-                .unwrap()
+            common::stutterfuzz_cli()
                 .args(["--host", "127.0.0.1", "--port", "0", "--duration", "10s"])
                 .args(["--keep-going", "--seed", "7", "--shard", &format!("{k}/3")])
                 .args(["--server", &server, "--quiet"])
@@ -125,8 +118,6 @@ fn three_shards_failure_folders_merge_into_the_two_distinct_findings() {
                 .arg(blob_dir())
                 .arg("--failures-dir")
                 .arg(dir.path().join(format!("shard-{k}")))
-                .env_remove("STUTTERFUZZ_SEED")
-                .env_remove("STUTTERFUZZ_DURATION")
                 .env_remove("STUTTERFUZZ_SHARD")
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
@@ -142,8 +133,7 @@ fn three_shards_failure_folders_merge_into_the_two_distinct_findings() {
         );
     }
     let out = dir.path().join("merged");
-    let merged = std::process::Command::cargo_bin("stutterfuzz")
-        .unwrap()
+    let merged = common::stutterfuzz_cli()
         .arg("merge")
         .args((1..=3).map(|k| dir.path().join(format!("shard-{k}"))))
         .arg("--out")
@@ -160,10 +150,8 @@ fn three_shards_failure_folders_merge_into_the_two_distinct_findings() {
 
 #[test]
 fn merging_a_folder_that_is_not_there_is_one_line_that_says_what_to_give() {
-    use assert_cmd::cargo::CommandCargoExt;
     let dir = tempfile::tempdir().unwrap();
-    let merged = std::process::Command::cargo_bin("stutterfuzz")
-        .unwrap()
+    let merged = common::stutterfuzz_cli()
         .arg("merge")
         .arg(dir.path().join("no-such-folder"))
         .arg("--out")
