@@ -128,7 +128,7 @@ pub use corpus::{Blob, BlobSummary, RecordedAnswer, WaitFor, WaitPoint};
 pub use error::{SetupError, SetupErrorKind};
 pub use oracle::FindingKind;
 pub use oracle::Response;
-pub use report::{Distinct, Failure, Finding, Findings, Report, Suspect};
+pub use report::{Distinct, Failure, Finding, Findings, Listed, Report, Suspect};
 pub use rng::{ParseSeedError, Seed};
 pub use run::{DeliveryResult, Regressions, RunningServer};
 pub use server::{VALGRIND_FLAGS, valgrind};

@@ -9,6 +9,7 @@ use super::attempt::{Attempt, Ctx, cutting};
 use super::case::ClientCase;
 use super::judge::{ClientFindingKind, Expected};
 use super::relay::Cutting;
+use super::signature::place as place_of;
 use crate::engine::{ALONE_FACTOR, ALONE_FLOOR};
 use crate::error::SetupError;
 use crate::minimize::Shrinker;
@@ -78,12 +79,15 @@ pub(super) async fn confirm(
     Ok(last)
 }
 
-/// The case narrowed: fewer cuts, each slid as early as the client still fails alike.
+/// The case narrowed: fewer cuts, each slid as early as the client still fails alike: the
+/// same kind of failure, at the same `place` when the failure named one (a shorter cut that
+/// crashes elsewhere is another bug).
 pub(super) async fn narrow(
     ctx: &Arc<Ctx>,
     expected: &mut Expected,
     case: &ClientCase,
     kind: &ClientFindingKind,
+    place: Option<&str>,
 ) -> Result<ClientCase, SetupError> {
     let deadline = Instant::now() + NARROW_TIME;
     // A hang costs its whole wait: its candidates are tried side by side, each given 10 times
@@ -122,9 +126,10 @@ pub(super) async fn narrow(
             let cuts = round.iter().map(|c| cutting(&with(c.clone()))).collect();
             let attempts = at_once(ctx, cuts, limit).await?;
             let failing = round.into_iter().zip(attempts).find(|(_, attempt)| {
-                expected
-                    .judge(&attempt.run)
-                    .is_some_and(|k| k.same_kind(kind))
+                expected.judge(&attempt.run).is_some_and(|k| {
+                    k.same_kind(kind)
+                        && place.is_none_or(|p| place_of(&k, attempt).as_deref() == Some(p))
+                })
             });
             if let Some((candidate, _)) = failing {
                 shrinker.report(candidate, true);

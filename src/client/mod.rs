@@ -13,7 +13,8 @@
 //! - [`judge`]: what counts as a bug in a client; [`gate`]: confirmed alone, then narrowed;
 //! - [`regressions`]: the regression file, run first and appended to;
 //! - [`session`]: a run from its plan to its report (the verdict gate and narrowing too);
-//! - [`case`], [`report`]: what a run tells its user.
+//! - [`case`], [`report`]: what a run tells its user; [`signature`]: what tells its
+//!   findings apart when it keeps going, [`tally`] counts them.
 
 mod answers;
 mod attempt;
@@ -25,6 +26,8 @@ mod regressions;
 mod relay;
 mod report;
 mod session;
+mod signature;
+mod tally;
 mod under_test;
 
 use std::fmt::Debug;
@@ -203,6 +206,33 @@ impl StutterClient {
     /// being tested, when the run is called from a test.
     pub fn regressions(mut self, regressions: Regressions) -> Self {
         self.requested.regressions = regressions;
+        self
+    }
+
+    /// Goes on after each finding, confirmed and narrowed, until the budget or the cycles
+    /// end (default off: a run stops at its first finding, as a test must). Findings are
+    /// told apart by [`ClientFinding::signature`]: one met again is counted, not narrowed
+    /// or reported twice. A run that found any fails with [`ClientFailure::Findings`],
+    /// which lists each distinct one, how often it was met and when first.
+    pub fn keep_going(mut self, on: bool) -> Self {
+        self.requested.keep_going = on;
+        self
+    }
+
+    /// Called with each new distinct finding of a run that keeps going
+    /// ([`keep_going`](Self::keep_going)) as soon as it is confirmed and narrowed, before
+    /// the run goes on: to save or print it, so a run stopped later loses none.
+    pub fn on_finding(mut self, callback: impl Fn(&ClientFinding) + Send + Sync + 'static) -> Self {
+        self.requested.on_finding = Some(crate::run::FindingHook(Arc::new(callback)));
+        self
+    }
+
+    /// A file of findings already known, one [`ClientFinding::signature`] a line (a failure
+    /// file's `# signature:` lines may be copied as they are; other `#` lines are left
+    /// out): a finding that matches one is counted in a note, not reported, and the run
+    /// goes on.
+    pub fn known(mut self, path: impl Into<PathBuf>) -> Self {
+        self.requested.known = Some(path.into());
         self
     }
 

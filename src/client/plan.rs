@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use super::case::ClientCase;
 use super::regressions::{RegressionFile, Regressions};
+use super::report::ClientFinding;
 use super::under_test::UnderTest;
 use crate::config::{self, OutputWatch};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::rng::Seed;
+use crate::run::FindingHook;
 use crate::server::ServerSpec;
 use crate::split::SplitMode;
 
@@ -42,6 +44,17 @@ pub(crate) struct ClientPlan {
     pub(crate) mode: SplitMode,
     pub(crate) split_requests: bool,
     pub(crate) regressions: Option<RegressionFile>,
+    /// Going on after each finding (or after known ones), and what hears each new one.
+    pub(crate) keep_going: KeepGoing,
+}
+
+/// A run that goes on after findings: after every one, or after those a known-findings
+/// file lists.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct KeepGoing {
+    pub(crate) on: bool,
+    pub(crate) known: Vec<String>,
+    pub(crate) on_finding: Option<FindingHook<ClientFinding>>,
 }
 
 /// What the builder holds before the environment is read.
@@ -59,6 +72,9 @@ pub(crate) struct Requested {
     pub(crate) mode: SplitMode,
     pub(crate) split_requests: bool,
     pub(crate) regressions: Regressions,
+    pub(crate) keep_going: bool,
+    pub(crate) known: Option<PathBuf>,
+    pub(crate) on_finding: Option<FindingHook<ClientFinding>>,
 }
 
 impl Requested {
@@ -76,6 +92,9 @@ impl Requested {
             mode: SplitMode::Mixed,
             split_requests: false,
             regressions: Regressions::default(),
+            keep_going: false,
+            known: None,
+            on_finding: None,
         }
     }
 
@@ -124,6 +143,15 @@ impl Requested {
                     .to_owned(),
             ));
         }
+        let known = match &self.known {
+            Some(path) if replay.is_none() => crate::report::known::read(path)?,
+            _ => Vec::new(),
+        };
+        let keep_going = KeepGoing {
+            on: self.keep_going && replay.is_none(),
+            known,
+            on_finding: self.on_finding.clone(),
+        };
         Ok((
             ClientPlan {
                 client: self.client.clone(),
@@ -139,6 +167,7 @@ impl Requested {
                 mode: self.mode,
                 split_requests: self.split_requests,
                 regressions: self.regressions.client_file(caller),
+                keep_going,
             },
             budget,
         ))

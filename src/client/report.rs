@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::case::ClientCase;
 use super::judge::ClientFindingKind;
 use crate::error::SetupError;
+use crate::report::{Findings, Listed};
 use crate::rng::Seed;
 
 /// How many unconfirmed cases a report lists.
@@ -107,9 +108,20 @@ pub struct ClientFinding {
     pub(crate) answers_view: Option<String>,
     /// Found by replaying the case once, not confirmed alone.
     pub(crate) replayed: bool,
+    /// What tells it from another finding of a run that keeps going.
+    pub(crate) signature: String,
 }
 
 impl ClientFinding {
+    /// What tells this finding from another: its kind, and where the client said it failed
+    /// (`the client exited with status 101 at src/main.rs:40`) or the answer record the
+    /// minimal case cuts (`the client hung in $<n>`). A run that keeps going reports each
+    /// signature once; a known-findings file lists them
+    /// ([`StutterClient::known`](crate::StutterClient::known)).
+    pub fn signature(&self) -> &str {
+        &self.signature
+    }
+
     /// What went wrong.
     pub fn kind(&self) -> &ClientFindingKind {
         &self.kind
@@ -123,6 +135,27 @@ impl ClientFinding {
     /// The case narrowed to fewest cuts, each as early as it still fails.
     pub fn minimal(&self) -> &ClientCase {
         &self.minimal
+    }
+}
+
+impl Listed for ClientFinding {
+    type Run = ClientReport;
+
+    fn signature(&self) -> &str {
+        &self.signature
+    }
+
+    fn summary_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(view) = &self.answers_view {
+            lines.push(format!("minimal = {view}"));
+        }
+        lines.push(format!("replay  = --replay '{}'", self.minimal));
+        lines
+    }
+
+    fn closing_line(run: &ClientReport) -> String {
+        run.to_string()
     }
 }
 
@@ -220,14 +253,26 @@ pub enum ClientFailure {
     Setup(SetupError),
     /// The client misbehaved.
     Finding(Box<ClientFinding>),
+    /// A run that kept going ([`StutterClient::keep_going`](crate::StutterClient::keep_going))
+    /// found these distinct bugs.
+    Findings(Box<Findings<ClientFinding>>),
 }
 
 impl ClientFailure {
-    /// The finding, if this failure is one.
+    /// The finding, if this failure is one (the first, of a run that kept going).
     pub fn finding(&self) -> Option<&ClientFinding> {
         match self {
             ClientFailure::Finding(f) => Some(f),
+            ClientFailure::Findings(all) => all.distinct.first().map(|d| &d.finding),
             ClientFailure::Setup(_) => None,
+        }
+    }
+
+    /// Every distinct finding of a run that kept going.
+    pub fn findings(&self) -> Option<&Findings<ClientFinding>> {
+        match self {
+            ClientFailure::Findings(all) => Some(all),
+            _ => None,
         }
     }
 }
@@ -237,6 +282,7 @@ impl fmt::Display for ClientFailure {
         match self {
             ClientFailure::Setup(e) => write!(f, "stutterfuzz could not run: {e}"),
             ClientFailure::Finding(finding) => finding.fmt(f),
+            ClientFailure::Findings(all) => all.fmt(f),
         }
     }
 }

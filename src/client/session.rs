@@ -17,6 +17,8 @@ use super::plan::{ClientPlan, Source};
 use super::regressions;
 use super::relay::Cutting;
 use super::report::{ClientFailure, ClientFinding, ClientReport, UNCONFIRMED_LISTED};
+use super::signature;
+use super::tally::Tally;
 use super::under_test::Ending;
 use crate::config::{Gap, free_port};
 use crate::engine::Pacing;
@@ -111,14 +113,17 @@ async fn fuzz(
                 notes: Vec::new(),
                 replayed: true,
             };
-            return Err(finding(ctx, &mut expected, found, &report).await);
+            let found = finding(ctx, &mut expected, found, &report).await;
+            return Err(ClientFailure::Finding(found));
         }
         report.elapsed = started.elapsed();
         report.replayed = Some(case);
         return Ok(report);
     }
+    let mut tally = Tally::new(ctx.plan.keep_going.clone(), started);
     if let Some(found) = regressed(ctx, &mut expected, &mut report).await? {
-        return Err(finding(ctx, &mut expected, found, &report).await);
+        let found = finding(ctx, &mut expected, found, &report).await;
+        tally.take(found, &report)?;
     }
     let mut iteration = 0u64;
     let within = |report: &ClientReport| {
@@ -145,17 +150,24 @@ async fn fuzz(
             report.runs += 1;
             count(&mut report, &attempt);
             if let Some(kind) = expected.judge(&attempt.run) {
-                doubts.push((at, case, kind));
+                doubts.push((at, case, kind, attempt));
             }
         }
         ctx.server_died()?;
         // Each doubt alone, with no other run of the client beside it.
         // In the order they were drawn, so a seed finds the same case whatever ran first.
-        doubts.sort_by_key(|(at, _, _)| *at);
-        for (_, case, kind) in doubts {
+        doubts.sort_by_key(|(at, ..)| *at);
+        for (_, case, kind, attempt) in doubts {
+            // Met before (known, or found already) as far as the failing try shows: counted,
+            // not confirmed or narrowed again.
+            if tally.goes_on() && tally.met_before(&signature::of(&kind, &attempt, &case)) {
+                continue;
+            }
             match confirm(ctx, &mut expected, &case, &kind).await? {
                 Some(attempt) => {
-                    let minimal = narrow(ctx, &mut expected, &case, &kind).await?;
+                    let place = signature::place(&kind, &attempt);
+                    let minimal =
+                        narrow(ctx, &mut expected, &case, &kind, place.as_deref()).await?;
                     let notes = record(ctx, &minimal, &kind).into_iter().collect();
                     let found = Confirmed {
                         kind,
@@ -165,7 +177,8 @@ async fn fuzz(
                         notes,
                         replayed: false,
                     };
-                    return Err(finding(ctx, &mut expected, found, &report).await);
+                    let found = finding(ctx, &mut expected, found, &report).await;
+                    tally.take(found, &report)?;
                 }
                 None => {
                     report.unconfirmed += 1;
@@ -181,7 +194,7 @@ async fn fuzz(
         }
     }
     report.elapsed = started.elapsed();
-    Ok(report)
+    tally.end(report)
 }
 
 /// The case of run `iteration`: the answers cut as drawn over the whole answers' bytes, and
@@ -359,7 +372,7 @@ async fn finding(
     expected: &mut Expected,
     found: Confirmed,
     report: &ClientReport,
-) -> ClientFailure {
+) -> Box<ClientFinding> {
     let Confirmed {
         kind,
         case,
@@ -379,12 +392,13 @@ async fn finding(
         .first()
         .filter(|served| !served.answered.is_empty())
         .map(|served| answers_cut(&served.answered, minimal.answers()));
+    let signature = signature::of(&kind, &shown, &minimal);
     let shown = shown.run;
     let notes = notes
         .into_iter()
         .chain(report.notes.iter().cloned())
         .collect();
-    ClientFailure::Finding(Box::new(ClientFinding {
+    Box::new(ClientFinding {
         kind,
         case,
         minimal,
@@ -398,7 +412,8 @@ async fn finding(
         notes,
         answers_view,
         replayed,
-    }))
+        signature,
+    })
 }
 
 /// `answered` (a connection's answer stream) shown with the cuts of `splits`; bytes past

@@ -1,25 +1,84 @@
-//! The findings of a run that kept going after each one ([`Stutter::keep_going`]): one
-//! per distinct signature, each with how many times it was seen and when first, and the
-//! whole run's stats. Read at a glance as a table; each finding's own report comes first.
+//! The findings of a run that kept going after each one ([`Stutter::keep_going`],
+//! [`StutterClient::keep_going`]): one per distinct signature, each with how many times it
+//! was seen and when first, and the whole run's report. Read at a glance as a table; each
+//! finding's own report comes first. One list serves both directions: what differs (a
+//! server's finding or a client's, the report of a server run or a client run) is
+//! [`Listed`].
 //!
 //! [`Stutter::keep_going`]: crate::Stutter::keep_going
+//! [`StutterClient::keep_going`]: crate::StutterClient::keep_going
 
 use std::fmt;
 use std::time::Duration;
 
 use super::{Finding, Report};
 
+/// A finding a run that keeps going lists: a server's [`Finding`] or a client's
+/// [`ClientFinding`](crate::ClientFinding).
+pub trait Listed: fmt::Display + fmt::Debug + Clone + private::Sealed {
+    /// The report of the whole run that comes with the list.
+    type Run: fmt::Display + fmt::Debug + Clone;
+
+    /// What tells this finding from another: its kind, and where it is when known.
+    fn signature(&self) -> &str;
+
+    /// The lines the summary table shows under the signature: the minimal case on its
+    /// bytes, the line that replays it.
+    #[doc(hidden)]
+    fn summary_lines(&self) -> Vec<String>;
+
+    /// The line that closes the list: the whole run's stats.
+    #[doc(hidden)]
+    fn closing_line(run: &Self::Run) -> String;
+}
+
+mod private {
+    pub trait Sealed {}
+    impl Sealed for crate::Finding {}
+    impl Sealed for crate::ClientFinding {}
+}
+
+impl Listed for Finding {
+    type Run = Report;
+
+    fn signature(&self) -> &str {
+        &self.signature
+    }
+
+    fn summary_lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(view) = self.minimal_view() {
+            lines.push(format!("minimal = {view}"));
+        }
+        match self.best_case() {
+            Some(case) if self.minimal().is_some() || self.culprit().is_some() => {
+                lines.push(format!("replay  = {}", self.replay_line(case)));
+            }
+            _ => {
+                if let Some(again) = self.rerun.again(self.seed) {
+                    lines.push(format!("reproduce = {again}   (the same run again)"));
+                }
+            }
+        }
+        lines
+    }
+
+    fn closing_line(run: &Report) -> String {
+        run.stats.to_string()
+    }
+}
+
 /// One distinct finding of a run that kept going.
 #[derive(Clone, Debug)]
-pub struct Distinct {
-    pub(crate) finding: Finding,
+pub struct Distinct<F = Finding> {
+    pub(crate) finding: F,
     pub(crate) seen: u64,
     pub(crate) first_at: Duration,
 }
 
-impl Distinct {
+impl<F> Distinct<F> {
     /// The finding as first reported (confirmed and narrowed).
-    pub fn finding(&self) -> &Finding {
+    pub fn finding(&self) -> &F {
         &self.finding
     }
 
@@ -28,8 +87,9 @@ impl Distinct {
         self.seen
     }
 
-    /// How far into the run it was first found (the run's whole time: its own report's
-    /// `time` line counts from the start of the part of the run it was found in).
+    /// How far into the run it was first found (the run's whole time: a server finding's
+    /// own report's `time` line counts from the start of the part of the run it was found
+    /// in).
     pub fn first_at(&self) -> Duration {
         self.first_at
     }
@@ -38,45 +98,60 @@ impl Distinct {
 /// What a run that kept going found: its distinct findings in the order found, and the
 /// whole run's report.
 #[derive(Clone, Debug)]
-pub struct Findings {
-    pub(crate) distinct: Vec<Distinct>,
-    pub(crate) report: Report,
+pub struct Findings<F: Listed = Finding> {
+    pub(crate) distinct: Vec<Distinct<F>>,
+    pub(crate) report: F::Run,
     /// The whole run's time: fuzzing, and narrowing and restarts between its parts.
     pub(crate) took: Duration,
 }
 
-impl Findings {
+impl<F: Listed> Findings<F> {
+    /// No finding yet, in a run whose report is `report` so far.
+    pub(crate) fn new(report: F::Run) -> Self {
+        Findings {
+            distinct: Vec::new(),
+            report,
+            took: Duration::ZERO,
+        }
+    }
+
     /// The distinct findings, in the order they were found.
-    pub fn distinct(&self) -> &[Distinct] {
+    pub fn distinct(&self) -> &[Distinct<F>] {
         &self.distinct
     }
 
-    /// How the whole run went: its stats (with `restarts`), its end, its notes.
-    pub fn report(&self) -> &Report {
+    /// How the whole run went: its stats (a server run's with `restarts`), its notes.
+    pub fn report(&self) -> &F::Run {
         &self.report
+    }
+
+    /// Counts one more meeting with the finding of this signature, if it is listed.
+    pub(crate) fn met_again(&mut self, signature: &str) -> bool {
+        match self
+            .distinct
+            .iter_mut()
+            .find(|d| d.finding.signature() == signature)
+        {
+            Some(d) => {
+                d.seen += 1;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Takes in a finding met at `at` into the run: a known signature adds to its count, a
     /// new one is a distinct finding, returned.
-    pub(crate) fn add(&mut self, finding: Finding, at: Duration) -> Option<&Finding> {
-        match self
-            .distinct
-            .iter()
-            .position(|d| d.finding.signature == finding.signature)
-        {
-            Some(i) => {
-                self.distinct[i].seen += 1;
-                None
-            }
-            None => {
-                self.distinct.push(Distinct {
-                    finding,
-                    seen: 1,
-                    first_at: at,
-                });
-                self.distinct.last().map(|d| &d.finding)
-            }
+    pub(crate) fn add(&mut self, finding: F, at: Duration) -> Option<&F> {
+        if self.met_again(finding.signature()) {
+            return None;
         }
+        self.distinct.push(Distinct {
+            finding,
+            seen: 1,
+            first_at: at,
+        });
+        self.distinct.last().map(|d| &d.finding)
     }
 
     /// The summary table: one line per distinct finding, with its minimal case on its
@@ -91,42 +166,29 @@ impl Findings {
             self.took.as_secs_f64(),
         );
         for (i, d) in self.distinct.iter().enumerate() {
-            let f = &d.finding;
             out.push_str(&format!(
                 "{:>3}. {}\n     seen {} time{}, first after {:.1} s\n",
                 i + 1,
-                f.signature,
+                d.finding.signature(),
                 d.seen,
                 if d.seen == 1 { "" } else { "s" },
                 d.first_at.as_secs_f64()
             ));
-            if let Some(view) = f.minimal_view() {
-                out.push_str(&format!("     minimal = {view}\n"));
-            }
-            match f.best_case() {
-                Some(case) if f.minimal().is_some() || f.culprit().is_some() => {
-                    out.push_str(&format!("     replay  = {}\n", f.replay_line(case)));
-                }
-                _ => {
-                    if let Some(again) = f.rerun.again(f.seed) {
-                        out.push_str(&format!(
-                            "     reproduce = {again}   (the same run again)\n"
-                        ));
-                    }
-                }
+            for line in d.finding.summary_lines() {
+                out.push_str(&format!("     {line}\n"));
             }
         }
         out
     }
 }
 
-impl fmt::Display for Findings {
+impl<F: Listed> fmt::Display for Findings<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, d) in self.distinct.iter().enumerate() {
             writeln!(f, "== finding {} of {} ==", i + 1, self.distinct.len())?;
             writeln!(f, "{}", d.finding)?;
         }
         write!(f, "{}", self.summary())?;
-        writeln!(f, "{}", self.report.stats)
+        writeln!(f, "{}", F::closing_line(&self.report))
     }
 }

@@ -53,10 +53,33 @@ fn printed_text(summary: &ServerSummary) -> String {
     text
 }
 
-/// The first place in the server's own code the output names: a Rust panic's `file:line`,
-/// else a sanitizer's or valgrind's first frame (its function and `file:line`, addresses
-/// left out).
-fn location(printed: &str) -> Option<String> {
+/// The first place in the program's own code its output names: a Rust panic's
+/// `file:line`, else a sanitizer's first frame (its function and `file:line`, addresses left
+/// out), a Python traceback's innermost frame outside the standard library, a Node or Java
+/// trace's first frame outside the runtime.
+pub(crate) fn location(printed: &str) -> Option<String> {
+    rust_panic(printed)
+        .or_else(|| sanitizer_frame(printed))
+        .or_else(|| python_frame(printed))
+        .or_else(|| at_frame(printed))
+}
+
+/// Every place in a program's own code its output names (each Rust panic's, each
+/// sanitizer report's first frame, a trace's frame): a crash elsewhere is another bug.
+pub(crate) fn places(summary: &ServerSummary) -> Vec<String> {
+    let printed = printed_text(summary);
+    let mut places: Vec<String> = printed
+        .lines()
+        .filter_map(|line| rust_panic(line).or_else(|| sanitizer_frame(line)))
+        .chain(python_frame(&printed))
+        .chain(at_frame(&printed))
+        .collect();
+    places.dedup();
+    places
+}
+
+/// `src/main.rs:42` of `thread 'main' panicked at src/main.rs:42:5:`.
+fn rust_panic(printed: &str) -> Option<String> {
     for line in printed.lines() {
         if let Some(at) = line.find("panicked at ") {
             let rest = &line[at + "panicked at ".len()..];
@@ -70,6 +93,11 @@ fn location(printed: &str) -> Option<String> {
             });
         }
     }
+    None
+}
+
+/// `parse_header (src/parse.c:42)` of `#0 0x55d4 in parse_header src/parse.c:42:7`.
+fn sanitizer_frame(printed: &str) -> Option<String> {
     printed.lines().find_map(|line| {
         let frame = line.trim_start();
         // `#0 0x55d4 in parse_header src/parse.c:42:7` (sanitizers), `at 0x4C2: f (x.c:9)`.
@@ -92,6 +120,59 @@ fn location(printed: &str) -> Option<String> {
     })
 }
 
+/// `client.py:30 (parse)` of a Python traceback: its innermost frame outside the standard
+/// library, a path shown from its package (`site-packages/`) or as its file name.
+fn python_frame(printed: &str) -> Option<String> {
+    let start = printed.find("Traceback (most recent call last):")?;
+    let mut found = None;
+    for line in printed[start..].lines().skip(1) {
+        let Some(rest) = line.trim_start().strip_prefix("File \"") else {
+            if !line.starts_with(' ') {
+                break; // the exception line ends the traceback
+            }
+            continue;
+        };
+        let Some((path, rest)) = rest.split_once("\", line ") else {
+            continue;
+        };
+        let stdlib = path.contains("/lib/python") && !path.contains("-packages/");
+        if stdlib || path.starts_with('<') {
+            continue;
+        }
+        let (number, function) = rest.split_once(", in ").unwrap_or((rest, ""));
+        let file = match path.rsplit_once("-packages/") {
+            Some((_, inside)) => inside,
+            None => path.rsplit('/').next().unwrap_or(path),
+        };
+        found = Some(format!("{file}:{} ({})", number.trim(), function.trim()));
+    }
+    found
+}
+
+/// `parse (client.js:10)` of a Node trace's `    at parse (/app/client.js:10:5)`, or
+/// `Y.parse (Y.java:42)` of a Java trace's `\tat com.x.Y.parse(Y.java:42)`: the first frame
+/// outside the runtime.
+fn at_frame(printed: &str) -> Option<String> {
+    printed.lines().find_map(|line| {
+        let frame = line.trim_start().strip_prefix("at ")?;
+        if frame.contains("node:") || frame.starts_with("java.") || frame.starts_with("jdk.") {
+            return None;
+        }
+        let (function, place) = frame.split_once('(')?;
+        let place = place.trim_end_matches(')');
+        let file = place.rsplit('/').next().unwrap_or(place);
+        // `client.js:10:5` to `client.js:10`.
+        let file = match file.matches(':').count() {
+            2 => file.rsplit_once(':').map_or(file, |(f, _)| f),
+            _ => file,
+        };
+        let function = function.trim();
+        let function = function.rsplit('.').take(2).collect::<Vec<_>>();
+        let function = function.into_iter().rev().collect::<Vec<_>>().join(".");
+        Some(format!("{function} ({file})"))
+    })
+}
+
 /// ` in <shape of the record the case first cuts>`, when a case and its blob are known.
 fn record_of(case: Option<(&Case, &[u8])>) -> String {
     let Some((case, blob)) = case else {
@@ -100,15 +181,21 @@ fn record_of(case: Option<(&Case, &[u8])>) -> String {
     let Some(cut) = case.splits().boundaries().next() else {
         return String::new();
     };
-    let start = blob[..cut.min(blob.len())]
+    format!(" in {}", shape(record_at(blob, cut)))
+}
+
+/// The record (a line, or a NUL-ended string) of `bytes` that holds byte `at`.
+pub(crate) fn record_at(bytes: &[u8], at: usize) -> &[u8] {
+    let at = at.min(bytes.len());
+    let start = bytes[..at]
         .iter()
         .rposition(|&b| b == b'\n' || b == 0)
         .map_or(0, |i| i + 1);
-    let end = blob[cut.min(blob.len())..]
+    let end = bytes[at..]
         .iter()
         .position(|&b| b == b'\n' || b == 0)
-        .map_or(blob.len(), |i| cut + i);
-    format!(" in {}", shape(&blob[start..end]))
+        .map_or(bytes.len(), |i| at + i);
+    &bytes[start..end]
 }
 
 /// A request record reduced to its shape: its command word as it is, and `…` when
@@ -134,7 +221,7 @@ pub(crate) fn shape(record: &[u8]) -> String {
 }
 
 /// `text` with each run of digits as `<n>`.
-fn fold_digits(text: &str) -> String {
+pub(crate) fn fold_digits(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_digits = false;
     for c in text.chars() {
@@ -190,6 +277,19 @@ mod tests {
         assert_eq!(
             of(&died(6), Some(&asan), None),
             "was killed by SIGABRT at parse_header (src/parse.c:42)"
+        );
+    }
+
+    #[test]
+    fn traces_of_other_languages_name_the_programs_own_frame() {
+        let python = "Traceback (most recent call last):\n  File \"/home/u/app/client.py\", line 40, in <module>\n    main()\n  File \"/home/u/app/client.py\", line 31, in parse\n    n = int(head)\n  File \"/usr/lib/python3.11/json/decoder.py\", line 9, in decode\n    x\nValueError: invalid literal\n";
+        assert_eq!(location(python).as_deref(), Some("client.py:31 (parse)"));
+        let node = "TypeError: x is undefined\n    at parse (/app/lib/client.js:10:5)\n    at node:internal/x:1:1\n";
+        assert_eq!(location(node).as_deref(), Some("parse (client.js:10)"));
+        let java = "Exception in thread \"main\" java.lang.NumberFormatException\n\tat java.lang.Integer.parseInt(Integer.java:1)\n\tat com.x.Reply.parse(Reply.java:42)\n";
+        assert_eq!(
+            location(java).as_deref(),
+            Some("Reply.parse (Reply.java:42)")
         );
     }
 

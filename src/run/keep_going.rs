@@ -6,22 +6,17 @@
 //! counted, not narrowed or reported twice; a known one is counted and not reported. A part
 //! that ends at a finding narrowing disowned goes on too.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::plan::Plan;
 use super::session::{self, Next};
 use crate::control::RunEnd;
-use crate::error::{SetupError, SetupErrorKind};
-use crate::report::{Failure, Findings, Report};
+use crate::report::{Failure, Findings, Report, known};
 use crate::rng::Seed;
 use crate::stats::Stats;
 
 /// At most this many parts: a server that fails at once, every time, ends the run here.
 const MOST_PARTS: u32 = 200;
-
-/// The line prefix a failure file gives a signature; a known-findings file may keep it.
-const SIGNATURE_LINE: &str = "# signature: ";
 
 /// Runs `plan` with a time budget, going on after findings when the plan says so.
 pub(crate) async fn run(
@@ -32,7 +27,7 @@ pub(crate) async fn run(
     // A replay is one case, as many times as it takes: no run to go on with.
     let replaying = plan.settings(budget).is_ok_and(|s| s.replay.is_some());
     let known_file = match &plan.known {
-        Some(path) if !replaying => read_known(path)?,
+        Some(path) if !replaying => known::read(path)?,
         _ => Vec::new(),
     };
     if replaying || (!plan.keep_going && known_file.is_empty()) {
@@ -76,11 +71,8 @@ pub(crate) async fn run(
                 } else {
                     // When it showed: this part's start, and its fuzzing before it.
                     let at = part_started + finding.stats.elapsed;
-                    let all = findings.get_or_insert_with(|| Findings {
-                        distinct: Vec::new(),
-                        report: report_of(plan, part_seed),
-                        took: Duration::ZERO,
-                    });
+                    let all =
+                        findings.get_or_insert_with(|| Findings::new(report_of(plan, part_seed)));
                     if let (Some(new), Some(hook)) = (all.add(*finding, at), &plan.on_finding) {
                         (hook.0)(new);
                     }
@@ -137,26 +129,6 @@ pub(crate) async fn run(
     }
 }
 
-/// The signatures of a known-findings file: one a line (a failure file's `# signature:`
-/// lines may be copied as they are); blank lines and other `#` lines are left out.
-fn read_known(path: &Path) -> Result<Vec<String>, SetupError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        SetupError::new(
-            SetupErrorKind::Settings,
-            format!(
-                "cannot read the known-findings file {}: {e}; give a file with one signature a line, as failure files' `# signature:` lines show them",
-                path.display()
-            ),
-        )
-    })?;
-    Ok(text
-        .lines()
-        .map(|line| line.strip_prefix(SIGNATURE_LINE).unwrap_or(line).trim())
-        .filter(|line| !line.is_empty() && !line.starts_with('#'))
-        .map(str::to_owned)
-        .collect())
-}
-
 /// Adds a part's stats to the run's; every part after the first began on a fresh server.
 fn absorb(stats: &mut Option<Stats>, part: &Stats) {
     match stats {
@@ -178,31 +150,5 @@ fn report_of(plan: &Plan, seed: Seed) -> Report {
         server_pid: None,
         checks: plan.checks(),
         notes: Vec::new(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_known_findings_file_takes_signatures_bare_or_as_failure_files_show_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("known.txt");
-        std::fs::write(
-            &path,
-            "# known bugs\n\n# signature: was killed by SIGABRT\nanswer differs in ECHO …\n",
-        )
-        .unwrap();
-        assert_eq!(
-            read_known(&path).unwrap(),
-            ["was killed by SIGABRT", "answer differs in ECHO …"]
-        );
-        let missing = read_known(&dir.path().join("nope")).unwrap_err();
-        assert!(
-            missing
-                .to_string()
-                .contains("cannot read the known-findings file")
-        );
     }
 }

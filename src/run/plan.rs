@@ -63,10 +63,17 @@ impl fmt::Debug for InProcess {
 }
 
 /// What hears each new distinct finding of a run that keeps going, as soon as it is made.
-#[derive(Clone)]
-pub(crate) struct FindingHook(pub(crate) std::sync::Arc<dyn Fn(&crate::Finding) + Send + Sync>);
+pub(crate) struct FindingHook<F = crate::Finding>(
+    pub(crate) std::sync::Arc<dyn Fn(&F) + Send + Sync>,
+);
 
-impl fmt::Debug for FindingHook {
+impl<F> Clone for FindingHook<F> {
+    fn clone(&self) -> Self {
+        FindingHook(self.0.clone())
+    }
+}
+
+impl<F> fmt::Debug for FindingHook<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("FindingHook(..)")
     }

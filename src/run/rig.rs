@@ -46,6 +46,8 @@ pub(crate) struct Rig<'a> {
     used: bool,
     /// The harness picked the port (port 0): if another process takes it first, pick again.
     repick: bool,
+    /// While a crash is narrowed, where the server said it crashed: one elsewhere is another bug.
+    pub(crate) crash_places: Vec<String>,
 }
 
 impl<'a> Rig<'a> {
@@ -78,6 +80,7 @@ impl<'a> Rig<'a> {
             listener: None,
             used: false,
             repick: plan.picks_port(),
+            crash_places: Vec::new(),
         };
         match launch {
             Launch::External => check_listening(transport.addr, settings.connect_timeout).await?,

@@ -151,6 +151,7 @@ pub(crate) async fn run(
         (None, None)
     } else {
         let started = std::time::Instant::now();
+        rig.crash_places = summary.as_ref().map(signature::places).unwrap_or_default();
         let narrowed = narrow::narrow(
             &mut rig,
             &found.kind,

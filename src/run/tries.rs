@@ -10,6 +10,7 @@ use crate::case::Case;
 use crate::corpus::Blob;
 use crate::error::SetupError;
 use crate::oracle::{Baseline, FindingKind};
+use crate::report::signature;
 use crate::split::Splits;
 
 /// What narrowing may still spend: time and deliveries.
@@ -109,7 +110,25 @@ pub(super) async fn fails_as(
         rig.fresh_server().await?;
     }
     let tried = rig.try_case(case, blob, baseline).await?;
-    Ok(tried
+    let Some(failure) = tried
         .failure
-        .filter(|f| discriminant(f) == discriminant(kind)))
+        .filter(|f| discriminant(f) == discriminant(kind))
+    else {
+        return Ok(None);
+    };
+    // A crash narrowed stays that crash: one the server says is elsewhere is another bug.
+    let crash = matches!(
+        failure,
+        FindingKind::ServerDied { .. } | FindingKind::OutputMatched { .. }
+    );
+    if crash
+        && !rig.crash_places.is_empty()
+        && let Some(server) = rig.server()
+    {
+        let here = signature::places(&server.settled_summary().await);
+        if !here.iter().any(|place| rig.crash_places.contains(place)) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(failure))
 }

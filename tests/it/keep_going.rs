@@ -166,3 +166,98 @@ fn merging_a_folder_that_is_not_there_is_one_line_that_says_what_to_give() {
         "{stderr}"
     );
 }
+
+/// A client with two crash sites (a bulk reply taken from one read, a status line taken
+/// from one read) against recorded answers.
+fn two_bugs_client() -> stutterfuzz::StutterClient {
+    let mut command = std::process::Command::new(fixture("two-bugs-client"));
+    command.arg("{addr}").env("RUST_BACKTRACE", "0");
+    stutterfuzz::StutterClient::command(command)
+        .answers("fixtures/client/answers")
+        .regressions(stutterfuzz::Regressions::Off)
+}
+
+#[test]
+fn a_client_run_that_keeps_going_reports_two_crash_sites_as_two_findings() {
+    let failure = two_bugs_client()
+        .keep_going(true)
+        .try_run_for(Duration::from_secs(15))
+        .expect_err("two bugs are found");
+    let all = failure
+        .findings()
+        .unwrap_or_else(|| panic!("the run kept going:\n{failure}"));
+    let mut signatures: Vec<&str> = all
+        .distinct()
+        .iter()
+        .map(|d| d.finding().signature())
+        .collect();
+    signatures.sort_unstable();
+    assert_eq!(
+        signatures,
+        [
+            "the client exited with status 101 at fixtures/servers/src/bin/two-bugs-client.rs:21",
+            "the client exited with status 101 at fixtures/servers/src/bin/two-bugs-client.rs:28",
+        ],
+        "{failure}"
+    );
+    // Each narrowed to a cut of its own answer: the bulk reply's, the status line's.
+    let minimal = |line: &str| {
+        let d = all
+            .distinct()
+            .iter()
+            .find(|d| d.finding().signature().ends_with(line));
+        d.unwrap().finding().minimal().to_string()
+    };
+    let bulk_cut: usize = minimal(":21")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(bulk_cut < 19, "the first answer is cut: {}", minimal(":21"));
+    let status_cut: usize = minimal(":28")
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .split(',')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        status_cut >= 19,
+        "the first answer is whole: {}",
+        minimal(":28")
+    );
+    let text = failure.to_string();
+    assert!(text.contains("stutterfuzz found 2 distinct bugs"), "{text}");
+}
+
+#[test]
+fn a_client_run_with_a_known_finding_reports_only_the_other() {
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known.txt");
+    std::fs::write(
+        &known,
+        "# signature: the client exited with status 101 at fixtures/servers/src/bin/two-bugs-client.rs:21\n",
+    )
+    .unwrap();
+    let failure = two_bugs_client()
+        .known(&known)
+        .try_run_for(Duration::from_secs(15))
+        .expect_err("the other bug is found");
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        finding.signature().ends_with("two-bugs-client.rs:28"),
+        "{failure}"
+    );
+    assert!(
+        failure
+            .to_string()
+            .contains("matched the known-findings file"),
+        "{failure}"
+    );
+}

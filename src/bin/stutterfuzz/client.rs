@@ -77,6 +77,17 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_name = "CASE")]
     replay: Option<ClientCase>,
 
+    /// Go on after each finding until --duration or --cycles end: each distinct finding
+    /// (told apart by its signature) is printed and saved the moment it is made, a table
+    /// sums them up at the end
+    #[arg(long)]
+    keep_going: bool,
+
+    /// A file of known findings, one signature a line (as failure files' `# signature:`
+    /// lines show them): counted, not reported, and the run goes on
+    #[arg(long, value_name = "FILE")]
+    known: Option<PathBuf>,
+
     /// Also write each finding to a new file in DIR (created if needed), synced before exit
     #[arg(long, value_name = "DIR")]
     failures_dir: Option<PathBuf>,
@@ -137,6 +148,17 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
     for pattern in &args.fail_on_output {
         fuzz = fuzz.fail_on_output(pattern);
     }
+    if args.keep_going {
+        // Each new finding is printed and saved at once: a run killed later loses none.
+        let failures_dir = args.failures_dir.clone();
+        fuzz = fuzz.keep_going(true).on_finding(move |finding| {
+            println!("== a new finding ({}) ==", finding.signature());
+            report_finding(&failures_dir, finding);
+        });
+    }
+    if let Some(known) = &args.known {
+        fuzz = fuzz.known(known);
+    }
     match fuzz.try_run_for(args.duration) {
         Ok(report) => {
             if !args.quiet {
@@ -145,16 +167,14 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
             Ok(ExitCode::SUCCESS)
         }
         Err(ClientFailure::Finding(finding)) => {
-            println!("{finding}");
-            if let Some(dir) = &args.failures_dir {
-                // The finding is printed first, so it is never lost when it cannot be saved.
-                match save(dir, &finding) {
-                    Ok(path) => eprintln!("finding written to {}", path.display()),
-                    Err(e) => eprintln!(
-                        "stutterfuzz client: error: cannot write the finding to {}: {e} (it is printed above)",
-                        dir.display()
-                    ),
-                }
+            report_finding(&args.failures_dir, &finding);
+            Ok(ExitCode::from(1))
+        }
+        Err(ClientFailure::Findings(all)) => {
+            // Each was printed and saved as it was found: the table sums them up.
+            println!("{}", all.summary());
+            if !args.quiet {
+                eprintln!("{}", all.report());
             }
             Ok(ExitCode::from(1))
         }
@@ -167,7 +187,23 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
     }
 }
 
-/// Writes the finding to a new file in `dir`: a `case c1:...` line, then the report.
+/// Prints the finding, then saves it in `dir` when given: printed first, it is never lost
+/// when it cannot be saved.
+fn report_finding(dir: &Option<PathBuf>, finding: &ClientFinding) {
+    println!("{finding}");
+    if let Some(dir) = dir {
+        match save(dir, finding) {
+            Ok(path) => eprintln!("finding written to {}", path.display()),
+            Err(e) => eprintln!(
+                "stutterfuzz client: error: cannot write the finding to {}: {e} (it is printed above)",
+                dir.display()
+            ),
+        }
+    }
+}
+
+/// Writes the finding to a new file in `dir`: its kind and signature, a `case c1:...`
+/// line, then the report.
 fn save(dir: &std::path::Path, finding: &ClientFinding) -> std::io::Result<PathBuf> {
     use std::io::Write;
     std::fs::create_dir_all(dir)?;
@@ -177,8 +213,9 @@ fn save(dir: &std::path::Path, finding: &ClientFinding) -> std::io::Result<PathB
         .tempfile_in(dir)?;
     writeln!(
         file,
-        "# {}\ncase {}\n\n{finding}",
+        "# {}\n# signature: {}\ncase {}\n\n{finding}",
         finding.kind(),
+        finding.signature(),
         finding.minimal()
     )?;
     file.as_file().sync_all()?;
