@@ -22,7 +22,7 @@ use crate::limits;
 use crate::oracle::{self, Baseline, FindingKind};
 use crate::report::{Failure, Finding, Narrowed, NotNarrowed, RegressionNote, Report, signature};
 use crate::rng::Seed;
-use crate::server::ServerSummary;
+use crate::server::{Exit, ServerSummary, TaskEnd};
 use crate::stats::Stats;
 
 /// How the run itself ended, before reporting.
@@ -103,6 +103,11 @@ pub(crate) async fn run(
         Some((summary, died)) => (Some(summary), died),
         None => (None, None),
     };
+    if let (Ok(Outcome::Found { found, .. }), Some(summary)) = (&outcome, &summary)
+        && let Some(exit) = served_nobody(found, &baselines, died_at_stop.as_ref())
+    {
+        return Err(crate::server::served_nobody(exit, summary).into());
+    }
     let server_pid = summary.as_ref().and_then(|s| s.pid);
     notes.extend(summary.as_ref().and_then(ServerSummary::trace_hint));
     let (found, replay, regressed) = match outcome? {
@@ -376,5 +381,28 @@ mod tests {
         assert!(disowned(&culprit(0)).is_some_and(|why| why.contains("failed none")));
         assert_eq!(disowned(&culprit(1)), None);
         assert_eq!(disowned(&culprit(3)), None);
+    }
+}
+
+/// How the server ended, when it ended before it served anything: no blob's answer sent
+/// whole taken, no delivery begun (a placeholder, a program that exits on its own; what
+/// the harness sent sat in its listen queue). That is a setup error, said without
+/// narrowing, not a finding.
+fn served_nobody(
+    found: &Found,
+    baselines: &HashMap<String, Baseline>,
+    died: Option<&Exit>,
+) -> Option<Exit> {
+    if found.stats.deliveries > 0 || !baselines.is_empty() {
+        return None;
+    }
+    match &found.kind {
+        FindingKind::ServerDied { status } => Some(Exit::Process(*status)),
+        FindingKind::ServerTaskEnded { panic } => Some(Exit::Task(match panic {
+            Some(message) => TaskEnd::Panicked(message.clone()),
+            None => TaskEnd::Returned,
+        })),
+        FindingKind::ConnectRefused { .. } | FindingKind::ConnectTimeout { .. } => died.cloned(),
+        _ => None,
     }
 }

@@ -59,13 +59,15 @@ fn a_correct_in_process_server_passes() {
 fn an_in_process_server_that_returns_is_a_finding() {
     let failure = Stutter::serve(|listener: tokio::net::TcpListener| async move {
         // Serves two connections (the readiness check is not one: nothing is checked), then
-        // returns, as a server with a broken accept loop would.
+        // returns, as a server with a broken accept loop would. (Answers are not compared:
+        // with no blob's answer taken and no delivery begun it would be a setup error.)
         for _ in 0..2 {
             let _ = listener.accept().await;
         }
     })
     .regressions(Regressions::Off)
     .blobs(blob_dir())
+    .responses(Responses::none())
     .cycles(20)
     .connections(4)
     .shrinking(Shrinking::default().time(Duration::from_secs(1)))
@@ -76,6 +78,24 @@ fn an_in_process_server_that_returns_is_a_finding() {
         matches!(finding.kind(), FindingKind::ServerTaskEnded { panic: None }),
         "{finding}"
     );
+}
+
+#[test]
+fn a_placeholder_that_returns_a_moment_after_it_started_is_a_setup_error_too() {
+    async fn placeholder(listener: tokio::net::TcpListener) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        drop(listener);
+    }
+    let failure = Stutter::serve(placeholder)
+        .regressions(Regressions::Off)
+        .blobs(blob_dir())
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("a placeholder serves nobody");
+    let stutterfuzz::Failure::Setup(error) = &failure else {
+        panic!("a setup error, not a finding:\n{failure}");
+    };
+    let text = error.to_string();
+    assert!(text.contains("future returned before the first delivery"), "{text}");
 }
 
 #[test]
