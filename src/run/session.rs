@@ -359,6 +359,29 @@ async fn drive(
     }
 }
 
+/// How the server ended, when it ended before it served anything: no blob's answer sent
+/// whole taken, no delivery begun (a placeholder, a program that exits on its own; what
+/// the harness sent sat in its listen queue). That is a setup error, said without
+/// narrowing, not a finding.
+fn served_nobody(
+    found: &Found,
+    baselines: &HashMap<String, Baseline>,
+    died: Option<&Exit>,
+) -> Option<Exit> {
+    if found.stats.deliveries > 0 || !baselines.is_empty() {
+        return None;
+    }
+    match &found.kind {
+        FindingKind::ServerDied { status } => Some(Exit::Process(*status)),
+        FindingKind::ServerTaskEnded { panic } => Some(Exit::Task(match panic {
+            Some(message) => TaskEnd::Panicked(message.clone()),
+            None => TaskEnd::Returned,
+        })),
+        FindingKind::ConnectRefused { .. } | FindingKind::ConnectTimeout { .. } => died.cloned(),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -381,28 +404,5 @@ mod tests {
         assert!(disowned(&culprit(0)).is_some_and(|why| why.contains("failed none")));
         assert_eq!(disowned(&culprit(1)), None);
         assert_eq!(disowned(&culprit(3)), None);
-    }
-}
-
-/// How the server ended, when it ended before it served anything: no blob's answer sent
-/// whole taken, no delivery begun (a placeholder, a program that exits on its own; what
-/// the harness sent sat in its listen queue). That is a setup error, said without
-/// narrowing, not a finding.
-fn served_nobody(
-    found: &Found,
-    baselines: &HashMap<String, Baseline>,
-    died: Option<&Exit>,
-) -> Option<Exit> {
-    if found.stats.deliveries > 0 || !baselines.is_empty() {
-        return None;
-    }
-    match &found.kind {
-        FindingKind::ServerDied { status } => Some(Exit::Process(*status)),
-        FindingKind::ServerTaskEnded { panic } => Some(Exit::Task(match panic {
-            Some(message) => TaskEnd::Panicked(message.clone()),
-            None => TaskEnd::Returned,
-        })),
-        FindingKind::ConnectRefused { .. } | FindingKind::ConnectTimeout { .. } => died.cloned(),
-        _ => None,
     }
 }
