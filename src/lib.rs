@@ -68,8 +68,10 @@
 //!
 //! ## Environment
 //! `STUTTERFUZZ_SEED` (a seed), `STUTTERFUZZ_DURATION` (`30s`, `2m`: overrides the time
-//! budget, so CI can run short and a nightly job long) and `STUTTERFUZZ_REPLAY` (a case
-//! string) override the code. A value that does not parse is a setup error naming it.
+//! budget and lifts `.cycles(n)`, so the run lasts that long: CI can run short and a
+//! nightly job long) and `STUTTERFUZZ_REPLAY` (a case string) override the code;
+//! `STUTTERFUZZ_SHARD`, `STUTTERFUZZ_SHRINK_TIME` and `STUTTERFUZZ_SAVE_REGRESSIONS` are in
+//! the guide's command-line chapter. A value that does not parse is a setup error naming it.
 
 #![warn(clippy::print_stdout, clippy::print_stderr, clippy::unwrap_used)]
 // Every doc example compiles warning-free (the `#[test]` functions of examples are shown,

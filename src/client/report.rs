@@ -233,7 +233,7 @@ impl fmt::Display for ClientFinding {
         } else {
             writeln!(
                 f,
-                "  confirmed alone 3 times; seed {}, {} runs",
+                "  failed 3 of 3 times alone, each after a pass with the answers whole; seed {}, {} runs of the client",
                 self.seed, self.runs
             )?;
         }

@@ -73,7 +73,7 @@ struct Request {
 }
 
 /// How a finding on bytes the caller gave says to replay it.
-const DELIVER_AGAIN: &str = "{case}: deliver the same bytes with these splits again (a property test keeps its failing input, proptest in proptest-regressions/, and tries it first)";
+const DELIVER_AGAIN: &str = "{case}: deliver the same bytes with these splits again (a property test keeps its failing input, proptest in a `.proptest-regressions` file beside the test's source, and tries it first)";
 
 /// A running server that takes one delivery at a time. Made by [`Stutter::start`](crate::Stutter::start); stops the
 /// server when dropped.

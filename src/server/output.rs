@@ -116,9 +116,22 @@ impl OutputSnapshot {
             push_lines(&mut text, &[&self.head[..], &self.tail[..]].concat());
             return text;
         }
-        push_lines(&mut text, &self.head);
-        let _ = writeln!(text, "  | ... {} bytes omitted ...", self.omitted);
-        push_lines(&mut text, &self.tail);
+        // Whole lines only on either side of the gap: a line cut by the byte limits (a
+        // frame's path cut mid-symbol) reads as noise; its bytes count as omitted.
+        let head_end = self
+            .head
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i + 1);
+        let tail_start = self
+            .tail
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(self.tail.len(), |i| i + 1);
+        let omitted = self.omitted + (self.head.len() - head_end + tail_start) as u64;
+        push_lines(&mut text, &self.head[..head_end]);
+        let _ = writeln!(text, "  | ... {omitted} bytes omitted ...");
+        push_lines(&mut text, &self.tail[tail_start..]);
         text
     }
 }
@@ -128,7 +141,15 @@ fn push_lines(text: &mut String, bytes: &[u8]) {
         return;
     }
     let lossy = String::from_utf8_lossy(bytes);
-    let lines: Vec<&str> = lossy.trim_end_matches('\n').split('\n').collect();
+    // Blank lines before the first words (a panic message begins with one) say nothing.
+    let lines: Vec<&str> = lossy
+        .trim_start_matches(['\n', '\r'])
+        .trim_end_matches('\n')
+        .split('\n')
+        .collect();
+    if lines == [""] {
+        return;
+    }
     for line in fold_runtime_frames(&lines) {
         text.push_str("  | ");
         for c in line.chars() {
@@ -260,14 +281,15 @@ mod tests {
     #[test]
     fn output_is_indented_escaped_and_marked() {
         let out = OutputSnapshot {
-            head: b"start\x1b[31m\n".to_vec(),
+            head: b"\nstart\x1b[31m\npartial".to_vec(),
             omitted: 42,
-            tail: b"end\n".to_vec(),
+            tail: b"al line\nend\n".to_vec(),
             ..OutputSnapshot::default()
         };
+        // Lines cut by the limits are left out with the gap (7 + 8 bytes more).
         assert_eq!(
             out.indented(),
-            "  | start\\u{1b}[31m\n  | ... 42 bytes omitted ...\n  | end\n"
+            "  | start\\u{1b}[31m\n  | ... 57 bytes omitted ...\n  | end\n"
         );
     }
 

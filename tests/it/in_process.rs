@@ -95,7 +95,10 @@ fn a_placeholder_that_returns_a_moment_after_it_started_is_a_setup_error_too() {
         panic!("a setup error, not a finding:\n{failure}");
     };
     let text = error.to_string();
-    assert!(text.contains("future returned before the first delivery"), "{text}");
+    assert!(
+        text.contains("future returned before the first delivery"),
+        "{text}"
+    );
 }
 
 #[test]

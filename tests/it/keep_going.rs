@@ -177,6 +177,18 @@ fn two_bugs_client() -> stutterfuzz::StutterClient {
         .regressions(stutterfuzz::Regressions::Off)
 }
 
+/// The lines of the fixture client's two `panic!`s: the bulk reply's, the status line's.
+fn panic_lines() -> [usize; 2] {
+    let source = std::fs::read_to_string("fixtures/servers/src/bin/two-bugs-client.rs").unwrap();
+    let lines: Vec<usize> = source
+        .lines()
+        .enumerate()
+        .filter(|(_, line)| line.trim_start().starts_with("panic!("))
+        .map(|(i, _)| i + 1)
+        .collect();
+    lines.try_into().expect("two panics")
+}
+
 #[test]
 fn a_client_run_that_keeps_going_reports_two_crash_sites_as_two_findings() {
     let failure = two_bugs_client()
@@ -192,45 +204,33 @@ fn a_client_run_that_keeps_going_reports_two_crash_sites_as_two_findings() {
         .map(|d| d.finding().signature())
         .collect();
     signatures.sort_unstable();
-    assert_eq!(
-        signatures,
-        [
-            "the client exited with status 101 at fixtures/servers/src/bin/two-bugs-client.rs:21",
-            "the client exited with status 101 at fixtures/servers/src/bin/two-bugs-client.rs:28",
-        ],
-        "{failure}"
-    );
+    let [bulk, status] = panic_lines();
+    let at = |line: usize| {
+        format!(
+            "the client exited with status 101 at fixtures/servers/src/bin/two-bugs-client.rs:{line}"
+        )
+    };
+    assert_eq!(signatures, [at(bulk), at(status)], "{failure}");
     // Each narrowed to a cut of its own answer: the bulk reply's, the status line's.
-    let minimal = |line: &str| {
+    let first_cut = |line: usize| -> usize {
         let d = all
             .distinct()
             .iter()
-            .find(|d| d.finding().signature().ends_with(line));
-        d.unwrap().finding().minimal().to_string()
+            .find(|d| d.finding().signature() == at(line));
+        let case = d.unwrap().finding().minimal().to_string();
+        case.rsplit(':')
+            .next()
+            .unwrap()
+            .split(',')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
     };
-    let bulk_cut: usize = minimal(":21")
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    assert!(bulk_cut < 19, "the first answer is cut: {}", minimal(":21"));
-    let status_cut: usize = minimal(":28")
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .split(',')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    assert!(first_cut(bulk) < 19, "the first answer is cut:\n{failure}");
     assert!(
-        status_cut >= 19,
-        "the first answer is whole: {}",
-        minimal(":28")
+        first_cut(status) >= 19,
+        "the first answer is whole:\n{failure}"
     );
     let text = failure.to_string();
     assert!(text.contains("stutterfuzz found 2 distinct bugs"), "{text}");
@@ -242,7 +242,10 @@ fn a_client_run_with_a_known_finding_reports_only_the_other() {
     let known = dir.path().join("known.txt");
     std::fs::write(
         &known,
-        "# signature: the client exited with status 101 at fixtures/servers/src/bin/two-bugs-client.rs:21\n",
+        format!(
+            "# signature: the client exited with status 101 at fixtures/servers/src/bin/two-bugs-client.rs:{}\n",
+            panic_lines()[0]
+        ),
     )
     .unwrap();
     let failure = two_bugs_client()
@@ -251,7 +254,9 @@ fn a_client_run_with_a_known_finding_reports_only_the_other() {
         .expect_err("the other bug is found");
     let finding = failure.finding().expect("a finding");
     assert!(
-        finding.signature().ends_with("two-bugs-client.rs:28"),
+        finding
+            .signature()
+            .ends_with(&format!("two-bugs-client.rs:{}", panic_lines()[1])),
         "{failure}"
     );
     assert!(

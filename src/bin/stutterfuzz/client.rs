@@ -20,7 +20,23 @@ a sanitizer or panic line, or prints on stdout something else than when the answ
 A failure counts when its cut fails 3 times alone; it is narrowed and printed with a case that \
 --replay runs again.\n\nExit status: 0 nothing found; 1 a client bug; 2 a usage or setup error.",
     after_help = "Example: stutterfuzz client --client 'redis-cli -h {host} -p {port} GET key' \
---server 'redis-server --port {port} --save \"\"' --duration 20s"
+--server 'redis-server --port {port} --save \"\"' --duration 20s",
+    after_long_help = "Example: stutterfuzz client --client 'redis-cli -h {host} -p {port} GET key' \
+--server 'redis-server --port {port} --save \"\"' --duration 20s
+
+The stats line of a clean run:
+  client runs=N (R/s)  tries of the client with its answers cut (the whole runs not counted)
+  cuts=N               cuts the answers reached the client with, in all
+  read alone=P%        the share of cuts the client had read up to before the next chunk was
+                       written: each chunk one read of its own (where its socket can be seen)
+  unconfirmed=N        failures that did not fail again every time alone (not reported); each
+                       listed with what failed once
+  seed=N               the seed the cuts were drawn from (--seed N runs them again)
+
+A finding: the minimal case on the answer bytes, each | a cut; the case string (c1:SOURCE:SIZES,
+the chunk sizes of the answer stream) that --replay runs again. With --keep-going each distinct
+finding (told apart by its signature: how the client failed and where its own trace says, or
+the answer record the cut is in) is printed and saved as it is found, and a table ends the run."
 )]
 pub(crate) struct ClientArgs {
     /// The client command, run once per try ({addr}, {host} and {port} are where to connect;

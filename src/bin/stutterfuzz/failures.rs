@@ -2,8 +2,8 @@
 //! flushed and synced, so nothing is lost when a terminal scrolls or a CI log is cut.
 //!
 //! A file starts with `#` comment lines (the headline, the finding's signature, how to
-//! replay it), then one `case v1:...` line per suspect (what
-//! `--replay FILE` reads), then the full report.
+//! replay it), then one `case v1:...` line per case (the minimal case first, then each
+//! suspect: what `--replay FILE` reads), then the full report.
 
 use std::fs;
 use std::io::Write;
@@ -37,8 +37,15 @@ pub(crate) fn save(
     if let Some(again) = whole_run {
         text.push_str(&format!("{WHOLE_RUN}{again}\n"));
     }
+    // The minimal case first (what the report's replay line replays), then every suspect.
+    let mut cases: Vec<&Case> = finding.best_case().into_iter().collect();
     for suspect in finding.suspects() {
-        text.push_str(&format!("case {}\n", suspect.case()));
+        if !cases.contains(&suspect.case()) {
+            cases.push(suspect.case());
+        }
+    }
+    for case in cases {
+        text.push_str(&format!("case {case}\n"));
     }
     text.push('\n');
     text.push_str(&finding.to_string());

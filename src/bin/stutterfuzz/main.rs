@@ -28,8 +28,8 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use stutterfuzz::{
-    Chance, Disruptions, Failure, Finding, FindingKind, OutputRules, Pacing, Responses, RunControl,
-    StopHandle, Stutter, Timeouts,
+    Chance, Disruptions, Failure, Finding, OutputRules, Pacing, Responses, RunControl, StopHandle,
+    Stutter, Timeouts,
 };
 
 use crate::args::{Args, accept_single_dash};
@@ -79,6 +79,8 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     let fuzz = configure(args)?;
     let summary = fuzz.blob_summary().map_err(|e| e.to_string())?;
     if !args.quiet {
+        // The original tool's first line, kept first for scripts that read it; then what is
+        // checked, what a clean run vouches for.
         eprintln!("{summary}");
         eprintln!("Checking {}", fuzz.checks());
     }
@@ -299,12 +301,15 @@ fn report_finding(failures_dir: &Path, finding: &Finding, saved_in: Option<&str>
         eprintln!("stutterfuzz: the finding replayed from {file} still fails (not saved again)");
         return ExitCode::from(1);
     }
-    let whole_run = run_level(finding.kind()).then(|| {
+    let whole_run = (!finding.shown_alone()).then(|| {
         rerun_template().replace("--replay {case}", &format!("--seed {}", finding.seed()))
     });
-    let hint = match (&whole_run, finding.suspects().first()) {
+    let best = finding
+        .best_case()
+        .or_else(|| finding.suspects().first().map(|s| s.case()));
+    let hint = match (&whole_run, best) {
         (Some(again), _) => format!("the same run again: {again}"),
-        (None, Some(s)) => finding.replay_line(s.case()),
+        (None, Some(case)) => finding.replay_line(case),
         (None, None) => "no case was in flight".to_owned(),
     };
     let saved = failures::save(failures_dir, finding, &hint, whole_run.as_deref());
@@ -325,15 +330,6 @@ fn report_finding(failures_dir: &Path, finding: &Finding, saved_in: Option<&str>
         ),
     }
     ExitCode::from(1)
-}
-
-/// True for a finding that only the whole run's load shows (a server that stopped
-/// accepting or reading), never one case alone.
-fn run_level(kind: &FindingKind) -> bool {
-    matches!(
-        kind,
-        FindingKind::ConnectTimeout { .. } | FindingKind::ServerStoppedReading { .. }
-    )
 }
 
 fn setup_message(failure: Failure) -> String {

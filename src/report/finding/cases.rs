@@ -101,14 +101,29 @@ impl Finding {
         Ok(())
     }
 
-    /// A server that stopped accepting or reading shows only under the whole run's load.
+    /// A server that stopped accepting or reading shows only under the whole run's load,
+    /// and so does a finding no suspect showed again alone.
     fn run_level(&self) -> bool {
-        matches!(
-            self.narrowed,
-            Some(Narrowed::NotTried(
-                NotNarrowed::StopsAccepting | NotNarrowed::StopsReading
-            ))
-        )
+        !self.shown_alone()
+    }
+
+    /// Whether one case alone shows this finding, so that replaying a case means
+    /// something: false for a server that stopped accepting or reading (only the whole
+    /// run's load shows it) and for suspects none of which failed again alone; then the
+    /// same run again (its seed) is what reproduces it.
+    pub fn shown_alone(&self) -> bool {
+        let whole_run = matches!(
+            self.kind,
+            FindingKind::ConnectTimeout { .. } | FindingKind::ServerStoppedReading { .. }
+        );
+        !whole_run
+            && !matches!(
+                self.narrowed,
+                Some(
+                    Narrowed::NotTried(NotNarrowed::StopsAccepting | NotNarrowed::StopsReading)
+                        | Narrowed::NoneAlone { .. }
+                )
+            )
     }
 
     /// The run again, not one case, for a finding only the whole run's load shows.
