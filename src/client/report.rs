@@ -7,6 +7,7 @@ use std::time::Duration;
 use super::case::ClientCase;
 use super::judge::ClientFindingKind;
 use crate::error::SetupError;
+use crate::report::format::difference_window;
 use crate::report::{Findings, Listed};
 use crate::rng::Seed;
 
@@ -214,16 +215,34 @@ impl fmt::Display for ClientFinding {
         for note in &self.notes {
             writeln!(f, "  note:     {note}")?;
         }
-        writeln!(
-            f,
-            "  whole answers, it gave:  {}",
-            quoted(&self.whole_output, 200)
-        )?;
-        writeln!(
-            f,
-            "  cut answers, it gave:    {}",
-            quoted(&self.split_output, 200)
-        )?;
+        match &self.kind {
+            // The two outputs around their first difference, wherever it is in them.
+            ClientFindingKind::OutputDiffers { first_difference } => {
+                writeln!(
+                    f,
+                    "  its output with the answers whole ({} bytes) and cut ({} bytes), from the first byte that differs:",
+                    self.whole_output.len(),
+                    self.split_output.len()
+                )?;
+                let window =
+                    difference_window(&self.whole_output, &self.split_output, *first_difference);
+                for line in window {
+                    writeln!(f, "{line}")?;
+                }
+            }
+            _ => {
+                writeln!(
+                    f,
+                    "  whole answers, it gave:  {}",
+                    quoted(&self.whole_output, 200)
+                )?;
+                writeln!(
+                    f,
+                    "  cut answers, it gave:    {}",
+                    quoted(&self.split_output, 200)
+                )?;
+            }
+        }
         if !self.stderr.is_empty() {
             writeln!(f, "  its stderr:")?;
             write!(f, "{}", self.stderr)?;

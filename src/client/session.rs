@@ -381,11 +381,13 @@ async fn finding(
         notes,
         replayed,
     } = found;
-    // What the narrowed case gives, for the report (the first failure's when it passes now).
-    let shown = match ctx.attempt(cutting(&minimal)).await {
-        Ok(again) if expected.judge(&again.run).is_some() => again,
-        _ => attempt,
-    };
+    // What the narrowed case gives, for the report, and its own failure for the headline
+    // (the first failure's when it passes now, or fails otherwise).
+    let again = ctx.attempt(cutting(&minimal)).await.ok().and_then(|again| {
+        let own = expected.judge(&again.run).filter(|k| k.same_kind(&kind))?;
+        Some((again, own))
+    });
+    let (shown, kind) = again.unwrap_or((attempt, kind));
     // The answers as the client received them, each cut marked.
     let answers_view = shown
         .served

@@ -6,7 +6,7 @@
 mod failure;
 mod finding;
 mod findings;
-mod format;
+pub(crate) mod format;
 pub(crate) mod known;
 mod narrowed;
 mod outcome;

@@ -86,6 +86,12 @@ fn an_in_process_client_that_parses_after_one_read_is_found_and_narrowed() {
         .unwrap_or_else(|| panic!("no cut view:\n{text}"));
     assert_eq!(view.matches('|').count(), chunks.len() - 1, "{text}");
     assert!(view.starts_with("\"$"), "the answer as received: {text}");
+    // The two outputs around their first difference, the byte pointed at.
+    assert!(text.contains("from the first byte that differs:"), "{text}");
+    assert!(
+        text.contains("  whole: \"") && text.contains("^ byte "),
+        "{text}"
+    );
     // The case replays: the same failure, with no randomness.
     let replayed = StutterClient::function(|addr| get_greeting(addr, true))
         .answers(ANSWERS)
