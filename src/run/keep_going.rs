@@ -6,11 +6,12 @@
 //! counted, not narrowed or reported twice; a known one is counted and not reported. A part
 //! that ends at a finding narrowing disowned goes on too.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::plan::Plan;
 use super::session::{self, Next};
-use crate::control::RunEnd;
+use crate::control::{ProgressHook, RunEnd};
 use crate::report::{Failure, Findings, Report, known};
 use crate::rng::Seed;
 use crate::stats::Stats;
@@ -53,7 +54,11 @@ pub(crate) async fn run(
             seed,
             known: &known,
         };
-        let part_seed = match session::run(plan, left, caller, Some(next)).await {
+        let part_plan = Plan {
+            progress: whole_run_progress(plan, stats.as_ref(), findings.as_ref()),
+            ..plan.clone()
+        };
+        let part_seed = match session::run(&part_plan, left, caller, Some(next)).await {
             Ok(report) => {
                 let (part_seed, end) = (report.seed, report.end);
                 absorb(&mut stats, &report.stats);
@@ -96,10 +101,17 @@ pub(crate) async fn run(
         seed = Some(Seed::new(
             part_seed.value().wrapping_add(0x9e37_79b9_7f4a_7c15),
         ));
+        // Between parts too: parts that meet known findings at once may end before a tick.
+        if let (Some(hook), Some(so_far)) = (&plan.progress, &stats) {
+            let mut all = so_far.clone();
+            count_findings(&mut all, findings.as_ref());
+            (hook.callback)(&all);
+        }
     }
     // Its `elapsed` is the parts' fuzzing added up, as its rates are; the run's whole time,
     // narrowing and restarts too, is the table's.
-    let stats = stats.unwrap_or_default();
+    let mut stats = stats.unwrap_or_default();
+    count_findings(&mut stats, findings.as_ref());
     let known_note = (known_met > 0).then(|| {
         format!("{known_met} finding(s) matched the known-findings file: counted, not reported")
     });
@@ -127,6 +139,38 @@ pub(crate) async fn run(
             Ok(report)
         }
     }
+}
+
+/// The findings so far, in the stats a progress line shows.
+fn count_findings(stats: &mut Stats, findings: Option<&Findings>) {
+    let distinct = findings.map_or(&[][..], |all| all.distinct());
+    stats.findings_distinct = distinct.len() as u64;
+    stats.findings_met = distinct.iter().map(|d| d.seen()).sum();
+}
+
+/// The plan's progress hook, shown the whole run's stats so far (earlier parts', their
+/// findings and restarts) with the running part's, not the part's alone.
+fn whole_run_progress(
+    plan: &Plan,
+    so_far: Option<&Stats>,
+    findings: Option<&Findings>,
+) -> Option<ProgressHook> {
+    let hook = plan.progress.as_ref()?;
+    let Some(so_far) = so_far else {
+        return Some(hook.clone());
+    };
+    let mut before = so_far.clone();
+    count_findings(&mut before, findings);
+    let callback = hook.callback.clone();
+    Some(ProgressHook {
+        every: hook.every,
+        callback: Arc::new(move |part: &Stats| {
+            let mut all = before.clone();
+            all.absorb(part);
+            all.restarts += 1;
+            callback(&all);
+        }),
+    })
 }
 
 /// Adds a part's stats to the run's; every part after the first began on a fresh server.

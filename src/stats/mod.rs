@@ -78,6 +78,10 @@ pub struct Stats {
     /// In a run that keeps going after findings ([`Stutter::keep_going`](crate::Stutter::keep_going)):
     /// how many times the run began again, on a fresh server, after a finding.
     pub restarts: u64,
+    /// In a run that keeps going: the distinct findings made so far.
+    pub findings_distinct: u64,
+    /// In a run that keeps going: every finding met so far, those met again included.
+    pub findings_met: u64,
     /// Time spent fuzzing.
     pub elapsed: Duration,
 }
@@ -127,6 +131,8 @@ impl Default for Stats {
             backpressured: 0,
             slow_accepts: None,
             restarts: 0,
+            findings_distinct: 0,
+            findings_met: 0,
             elapsed: Duration::ZERO,
         }
     }
@@ -154,6 +160,8 @@ impl Stats {
             (&mut self.slow_reads, later.slow_reads),
             (&mut self.backpressured, later.backpressured),
             (&mut self.restarts, later.restarts),
+            (&mut self.findings_distinct, later.findings_distinct),
+            (&mut self.findings_met, later.findings_met),
         ];
         for (mine, theirs) in counts {
             *mine += theirs;
@@ -201,12 +209,20 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Stats: deliveries={} ({:.0}/s), boundaries covered={:.1}%, record starts={:.1}%, unconfirmed={}, paused={}, slow reads={}, elapsed={:.1}s",
+            "Stats: deliveries={} ({:.0}/s), boundaries covered={:.1}%, record starts={:.1}%, unconfirmed={}, {}paused={}, slow reads={}, elapsed={:.1}s",
             self.deliveries,
             self.deliveries_per_sec(),
             self.boundary_coverage * 100.0,
             self.record_coverage * 100.0,
             self.unconfirmed,
+            if self.findings_met > 0 {
+                format!(
+                    "findings={} distinct of {}, ",
+                    self.findings_distinct, self.findings_met
+                )
+            } else {
+                String::new()
+            },
             self.paused,
             self.slow_reads,
             self.elapsed.as_secs_f64(),

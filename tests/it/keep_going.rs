@@ -13,10 +13,21 @@ use stutterfuzz::Shrinking;
 fn a_run_that_keeps_going_reports_a_crash_and_a_wrong_answer_as_two_findings() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pids");
+    // The progress hook is shown the whole run so far, not the part it is in.
+    let most_found = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let seen_by_hook = most_found.clone();
+    let progress =
+        stutterfuzz::RunControl::default().progress(Duration::from_millis(100), move |stats| {
+            seen_by_hook.fetch_max(
+                stats.findings_distinct,
+                std::sync::atomic::Ordering::Relaxed,
+            );
+        });
     let failure = common::stutter("127.0.0.1:0")
         .server(fixture_command("two-bugs-server", Some(&pid_file)))
         .blobs(blob_dir())
         .keep_going(true)
+        .control(progress)
         .shrinking(Shrinking::default().time(Duration::from_secs(3)))
         .try_run_for(Duration::from_secs(20))
         .expect_err("two bugs are found");
@@ -45,6 +56,15 @@ fn a_run_that_keeps_going_reports_a_crash_and_a_wrong_answer_as_two_findings() {
     // A fresh server after each finding (and after each part a finding narrowing disowned).
     let stats = all.report().stats();
     assert!(stats.restarts >= seen - 1, "{stats}");
+    assert_eq!(
+        (stats.findings_distinct, stats.findings_met),
+        (2, seen),
+        "{stats}"
+    );
+    assert!(
+        most_found.load(std::sync::atomic::Ordering::Relaxed) >= 1,
+        "the progress hook saw the findings so far"
+    );
     let text = failure.to_string();
     assert!(text.contains("stutterfuzz found 2 distinct bugs"), "{text}");
     assert!(text.contains("restarts="), "{text}");

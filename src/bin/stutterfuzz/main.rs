@@ -76,7 +76,8 @@ fn main() -> ExitCode {
 }
 
 fn run(args: &Args) -> Result<ExitCode, String> {
-    let fuzz = configure(args)?;
+    let line = StatsLine::new(args.original_stats, args.duration);
+    let fuzz = configure(args, &line)?;
     let summary = fuzz.blob_summary().map_err(|e| e.to_string())?;
     if !args.quiet {
         // The original tool's first line, kept first for scripts that read it; then what is
@@ -101,12 +102,13 @@ fn run(args: &Args) -> Result<ExitCode, String> {
     }
     match &args.replay {
         Some(arg) => replay(args, fuzz, arg),
-        None => fuzz_until_done(args, fuzz),
+        None => fuzz_until_done(args, fuzz, &line),
     }
 }
 
-/// The library run the arguments describe.
-fn configure(args: &Args) -> Result<Stutter, String> {
+/// The library run the arguments describe; `line` is its progress line, lifted while a
+/// finding is printed.
+fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
     let mut fuzz = Stutter::new(args.address())
         .blobs(&args.blob_dir)
         .connections(args.num_conns)
@@ -157,9 +159,12 @@ fn configure(args: &Args) -> Result<Stutter, String> {
     if args.keep_going {
         // Each new finding is saved and printed at once: a run killed later loses none.
         let failures_dir = args.failures_dir.clone();
+        let line = line.clone();
         fuzz = fuzz.keep_going(true).on_finding(move |finding| {
-            println!("== a new finding ({}) ==", finding.signature());
-            report_finding(&failures_dir, finding, None);
+            line.suspend(|| {
+                println!("== a new finding ({}) ==", finding.signature());
+                report_finding(&failures_dir, finding, None);
+            });
         });
     }
     if let Some(known) = &args.known {
@@ -206,12 +211,11 @@ fn configure(args: &Args) -> Result<Stutter, String> {
 }
 
 /// Fuzzes until the budget, an interrupt (SIGINT or SIGTERM) or a finding.
-fn fuzz_until_done(args: &Args, fuzz: Stutter) -> Result<ExitCode, String> {
+fn fuzz_until_done(args: &Args, fuzz: Stutter, line: &StatsLine) -> Result<ExitCode, String> {
     let stop = StopHandle::new();
     let on_signal = stop.clone();
     ctrlc::set_handler(move || on_signal.stop())
         .map_err(|e| format!("cannot install the interrupt handler: {e}"))?;
-    let line = StatsLine::new(args.original_stats);
     let mut control = RunControl::default().stop(stop);
     if !args.quiet {
         let printer = line.clone();
