@@ -25,6 +25,9 @@ use crate::rng::Seed;
 use crate::server::{Exit, ServerSummary, TaskEnd};
 use crate::stats::Stats;
 
+/// How long a server that served nobody and refused a connect is given to end.
+const EXIT_WAIT: Duration = Duration::from_millis(500);
+
 /// How the run itself ended, before reporting.
 enum Outcome {
     Passed {
@@ -98,13 +101,27 @@ pub(crate) async fn run(
         rig.stop().await;
         return Err(error.into());
     }
+    // A refused connect from a server that served nobody: it may be exiting (its socket
+    // closes a moment before the process ends).
+    let exiting = match (&outcome, rig.server()) {
+        (Ok(Outcome::Found { found, .. }), Some(server))
+            if found.stats.deliveries == 0 && baselines.is_empty() =>
+        {
+            tokio::time::timeout(EXIT_WAIT, server.exited()).await.ok()
+        }
+        _ => None,
+    };
     let stopped = rig.stop().await;
     let (summary, died_at_stop) = match stopped {
         Some((summary, died)) => (Some(summary), died),
         None => (None, None),
     };
     if let (Ok(Outcome::Found { found, .. }), Some(summary)) = (&outcome, &summary)
-        && let Some(exit) = served_nobody(found, &baselines, died_at_stop.as_ref())
+        && let Some(exit) = served_nobody(
+            found,
+            &baselines,
+            exiting.or_else(|| died_at_stop.clone()).as_ref(),
+        )
     {
         return Err(crate::server::served_nobody(exit, summary).into());
     }
@@ -359,10 +376,11 @@ async fn drive(
     }
 }
 
-/// How the server ended, when it ended before it served anything: no blob's answer sent
-/// whole taken, no delivery begun (a placeholder, a program that exits on its own; what
-/// the harness sent sat in its listen queue). That is a setup error, said without
-/// narrowing, not a finding.
+/// How the server ended, when it ended on its own, cleanly, before it served anything: no
+/// blob's answer sent whole taken, no delivery begun (a placeholder future that returns, a
+/// program that exits 0; what the harness sent sat in its listen queue). That is a setup
+/// error, said without narrowing. A death by a signal, a failing status or a panic stays a
+/// finding: the bytes of the readiness check or of a blob sent whole may have caused it.
 fn served_nobody(
     found: &Found,
     baselines: &HashMap<String, Baseline>,
@@ -371,13 +389,15 @@ fn served_nobody(
     if found.stats.deliveries > 0 || !baselines.is_empty() {
         return None;
     }
-    match &found.kind {
-        FindingKind::ServerDied { status } => Some(Exit::Process(*status)),
-        FindingKind::ServerTaskEnded { panic } => Some(Exit::Task(match panic {
-            Some(message) => TaskEnd::Panicked(message.clone()),
-            None => TaskEnd::Returned,
-        })),
-        FindingKind::ConnectRefused { .. } | FindingKind::ConnectTimeout { .. } => died.cloned(),
+    let exit = match &found.kind {
+        FindingKind::ServerDied { status } => Exit::Process(*status),
+        FindingKind::ServerTaskEnded { panic: None } => Exit::Task(TaskEnd::Returned),
+        FindingKind::ConnectRefused { .. } | FindingKind::ConnectTimeout { .. } => died?.clone(),
+        _ => return None,
+    };
+    match &exit {
+        Exit::Process(status) if status.success() => Some(exit),
+        Exit::Task(TaskEnd::Returned) => Some(exit),
         _ => None,
     }
 }

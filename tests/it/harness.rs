@@ -223,6 +223,32 @@ fn a_server_that_exits_at_once_is_a_setup_error_with_its_status_and_stderr() {
 }
 
 #[test]
+fn a_server_that_exits_on_its_own_after_the_readiness_check_is_a_setup_error() {
+    // Accepts the readiness check, closes it, and exits 0 a moment later without serving:
+    // what the harness sent meanwhile sat in its listen queue.
+    let script = "import socket, sys, time\n\
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+        s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(8)\n\
+        c, _ = s.accept(); c.close(); time.sleep(0.3)\n";
+    let mut server = Command::new("python3");
+    server.args(["-c", script, "{host}", "{port}"]);
+    let err = common::stutter("127.0.0.1:0")
+        .server(server)
+        .blobs(blob_dir())
+        .try_run_for(Duration::from_secs(20))
+        .expect_err("the server serves nobody");
+    let setup = err
+        .setup_error()
+        .unwrap_or_else(|| panic!("a setup error, not a finding:\n{err}"));
+    assert_eq!(setup.kind(), SetupErrorKind::ServerStartup);
+    let text = err.to_string();
+    assert!(
+        text.contains("exited with status 0 before the first delivery"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_missing_server_program_is_a_setup_error() {
     let err = common::stutter("127.0.0.1:0")
         .server(Command::new("/nonexistent/server"))
