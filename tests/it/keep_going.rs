@@ -165,7 +165,16 @@ fn three_shards_failure_folders_merge_into_the_two_distinct_findings() {
     assert!(table.starts_with("2 distinct findings in "), "{table}");
     assert!(table.contains("answer differs in ECHO …"), "{table}");
     assert!(table.contains("was killed by SIGABRT"), "{table}");
-    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 2, "{table}");
+    // One failure file per distinct finding, and their signatures for --known.
+    let kept = std::fs::read_dir(&out).unwrap().count();
+    assert_eq!(kept, 2 + 1, "{table}");
+    let known = std::fs::read_to_string(out.join("known-findings.txt")).unwrap();
+    let signatures: Vec<&str> = known
+        .lines()
+        .filter_map(|line| line.strip_prefix("# signature: "))
+        .collect();
+    assert_eq!(signatures.len(), 2, "{known}");
+    assert!(signatures.contains(&"answer differs in ECHO …"), "{known}");
 }
 
 #[test]

@@ -229,7 +229,7 @@ fn save(dir: &std::path::Path, finding: &ClientFinding) -> std::io::Result<PathB
         .tempfile_in(dir)?;
     writeln!(
         file,
-        "# {}\n# signature: {}\ncase {}\n\n{finding}",
+        "# stutterfuzz client finding\n# {}\n# signature: {}\ncase {}\n\n{finding}",
         finding.kind(),
         finding.signature(),
         finding.minimal()

@@ -12,12 +12,16 @@ use clap::Parser;
 /// The signature line of a failure file.
 const SIGNATURE: &str = "# signature: ";
 
+/// The known-findings file merge writes into `--out`: every distinct signature.
+const KNOWN_FILE: &str = "known-findings.txt";
+
 #[derive(Debug, Parser)]
 #[command(
     name = "stutterfuzz merge",
     about = "Merge the failures folders of several shards or CI jobs: one file per distinct \
 finding (told apart by its `# signature:` line) is copied into --out, and a table lists each \
-with how many files had it.",
+with how many files had it; --out/known-findings.txt lists their signatures, for --known. \
+Server and client (`stutterfuzz client`) failure files alike.",
     after_help = "Example: stutterfuzz merge shard-1/stutterfuzz-failures \
 shard-2/stutterfuzz-failures --out merged"
 )]
@@ -92,6 +96,17 @@ fn run(args: &MergeArgs) -> Result<(), String> {
         if groups.len() == 1 { "" } else { "s" },
         if read == 1 { "" } else { "s" }
     );
+    // The signatures, as a known-findings file: the next runs pass over them (--known).
+    let mut known = format!(
+        "# stutterfuzz merge: the {} distinct finding(s) of {read} failure file(s); give this file to --known\n",
+        groups.len()
+    );
+    for (signature, group) in &groups {
+        known.push_str(&format!("# {}\n{SIGNATURE}{signature}\n", group.headline));
+    }
+    let known_path = args.out.join(KNOWN_FILE);
+    std::fs::write(&known_path, known)
+        .map_err(|e| format!("cannot write {}: {e}", known_path.display()))?;
     for (i, (signature, group)) in groups.iter_mut().enumerate() {
         group
             .files
@@ -110,6 +125,10 @@ fn run(args: &MergeArgs) -> Result<(), String> {
             kept.display()
         );
     }
+    println!(
+        "their signatures: {} (give it to --known to pass over them)",
+        known_path.display()
+    );
     Ok(())
 }
 
@@ -127,7 +146,8 @@ fn failure_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
             .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
             .path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        if name.starts_with("finding-") && name.ends_with(".txt") {
+        let finding = name.starts_with("finding-") || name.starts_with("client-finding-");
+        if finding && name.ends_with(".txt") {
             files.push(path);
         }
     }
