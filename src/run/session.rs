@@ -25,6 +25,9 @@ use crate::rng::Seed;
 use crate::server::{Exit, ServerSummary, TaskEnd};
 use crate::stats::Stats;
 
+/// The least narrowing a finding of a run that keeps going gets, however little is left.
+const NARROW_FLOOR: Duration = Duration::from_secs(5);
+
 /// How long a server that served nobody and refused a connect is given to end.
 const EXIT_WAIT: Duration = Duration::from_millis(500);
 
@@ -64,6 +67,11 @@ pub(crate) async fn run(
     let going_on = next.as_ref().and_then(|next| next.seed);
     if let Some(seed) = going_on {
         settings.seed = seed;
+    }
+    // A run that keeps going ends near its budget: narrowing takes what is left of it, yet
+    // a finding made in its last seconds is still narrowed for a few.
+    if next.is_some() {
+        settings.shrink.time = settings.shrink.time.min(budget.max(NARROW_FLOOR));
     }
     let (connections, mut notes) = limits::fit_connections(settings.connections);
     settings.connections = connections;
