@@ -1,6 +1,7 @@
 //! A case shown on its bytes: what a report prints so that a person sees *what* was cut
-//! without rebuilding the blob and counting offsets. The bytes are escaped (`\r`, `\n`,
-//! `\xNN`, a literal `|` as `\|`), every cut is a `|`, and long stretches away from any cut
+//! without rebuilding the blob and counting offsets. The bytes are escaped as Rust's
+//! `escape_debug` escapes characters (`\r`, `\n`, `\0`; a byte that is no character as
+//! `\xNN`; a literal `|` as `\|`), every cut is a `|`, and long stretches away from any cut
 //! are left out with their length, so a cut deep in a large blob shows the bytes around it.
 
 use std::fmt::Write as _;
@@ -30,18 +31,23 @@ pub(crate) fn cut_view(bytes: &[u8], splits: &Splits) -> String {
     let mut out = String::from("\"");
     let mut next_cut = cuts.iter().peekable();
     let mut left_out = 0;
-    for (i, &byte) in bytes[..sent].iter().enumerate() {
+    let mut i = 0;
+    while i < sent {
         if next_cut.peek().is_some_and(|&&c| c == i) {
             next_cut.next();
             flush_left_out(&mut out, &mut left_out);
             out.push('|');
         }
+        // A character of several bytes is shown as one, unless a cut falls inside it.
+        let until = next_cut.peek().map_or(sent, |&&c| c);
+        let (text, len) = char_at(&bytes[i..until]);
         if shown(i) {
             flush_left_out(&mut out, &mut left_out);
-            escape(byte, &mut out);
+            escape(text, bytes[i], &mut out);
         } else {
-            left_out += 1;
+            left_out += len;
         }
+        i += len;
     }
     flush_left_out(&mut out, &mut left_out);
     out.push('"');
@@ -58,17 +64,30 @@ fn flush_left_out(out: &mut String, left_out: &mut usize) {
     }
 }
 
-/// One byte as a Rust string literal shows it, with `|` escaped: it marks the cuts.
-fn escape(byte: u8, out: &mut String) {
-    match byte {
-        b'|' => out.push_str("\\|"),
-        b'"' => out.push_str("\\\""),
-        b'\\' => out.push_str("\\\\"),
-        b'\n' => out.push_str("\\n"),
-        b'\r' => out.push_str("\\r"),
-        b'\t' => out.push_str("\\t"),
-        0x20..=0x7e => out.push(char::from(byte)),
-        _ => {
+/// The character `bytes` begin with, and its length in bytes: `None` (one byte) where they
+/// do not begin with a whole UTF-8 character.
+fn char_at(bytes: &[u8]) -> (Option<char>, usize) {
+    let len = match bytes.first() {
+        Some(0xc0..=0xdf) => 2,
+        Some(0xe0..=0xef) => 3,
+        Some(0xf0..=0xf7) => 4,
+        _ => 1,
+    };
+    match bytes.get(..len).map(std::str::from_utf8) {
+        Some(Ok(text)) => (text.chars().next(), len),
+        _ => (None, 1),
+    }
+}
+
+/// A character as Rust's `escape_debug` shows it (a byte that is no character as `\xNN`),
+/// with `|` escaped: it marks the cuts.
+fn escape(text: Option<char>, byte: u8, out: &mut String) {
+    match text {
+        Some('|') => out.push_str("\\|"),
+        Some(c) => {
+            let _ = write!(out, "{}", c.escape_debug());
+        }
+        None => {
             let _ = write!(out, "\\x{byte:02x}");
         }
     }
@@ -95,7 +114,10 @@ mod tests {
     #[test]
     fn bars_quotes_and_binary_bytes_are_escaped() {
         assert_eq!(view(b"a|b\"c\\", &[2, 4]), r#""a\||b\"c\\""#);
-        assert_eq!(view(&[0, 0xff, b'A'], &[1, 2]), r#""\x00|\xffA""#);
+        assert_eq!(view(&[0, 0xff, b'A'], &[1, 2]), r#""\0|\xffA""#);
+        // Characters as escape_debug shows them, unless a cut falls inside one.
+        assert_eq!(view("né|".as_bytes(), &[1, 3]), r#""n|é\|""#);
+        assert_eq!(view("é".as_bytes(), &[1, 1]), r#""\xc3|\xa9""#);
     }
 
     #[test]
