@@ -95,6 +95,14 @@ impl Finding {
 
     /// Sets what tells this finding from others: its kind, located by what the server
     /// printed, or by the request record its best case cuts in `blob`.
+    /// Shows each suspect on its blob's bytes, as `blob` (by name) gives them.
+    pub(crate) fn view_suspects<'b>(&mut self, blob: impl Fn(&str) -> Option<&'b [u8]>) {
+        for suspect in &mut self.suspects {
+            suspect.view = blob(suspect.seen.case.blob())
+                .map(|bytes| crate::case::cut_view(bytes, suspect.seen.case.splits()));
+        }
+    }
+
     pub(crate) fn sign(&mut self, blob: Option<&[u8]>) {
         let output = self.output().map(|(summary, _)| summary);
         let case = self.best_case().zip(blob);

@@ -8,11 +8,13 @@ use crate::engine::{Seen, Stood};
 #[derive(Clone, Debug)]
 pub struct Suspect {
     pub(crate) seen: Seen,
+    /// The case on its blob's bytes, each cut a `|`, when the blob is known.
+    pub(crate) view: Option<String>,
 }
 
 impl From<Seen> for Suspect {
     fn from(seen: Seen) -> Self {
-        Suspect { seen }
+        Suspect { seen, view: None }
     }
 }
 

@@ -226,6 +226,7 @@ pub(crate) async fn run(
         .and_then(|case| corpus.find(case.blob()))
         .map(Blob::bytes);
     finding.sign(blob);
+    finding.view_suspects(|name| corpus.find(name).map(Blob::bytes));
     finding.narrowing = narrowing;
     finding.notes = notes;
     finding.regression = match (regressed, &regressions, replay) {

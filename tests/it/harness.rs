@@ -99,10 +99,10 @@ fn the_buggy_server_is_found_and_its_case_replays() {
             let case = suspect.case().to_string();
             match buggy().replay(&case).try_run_for(Duration::from_secs(20)) {
                 Err(Failure::Finding(f)) => {
-                    assert!(
-                        f.to_string().contains("this case alone reproduces it"),
-                        "{f}"
-                    );
+                    let text = f.to_string();
+                    assert!(text.contains("this case alone reproduces it"), "{text}");
+                    // The case replayed, on its bytes.
+                    assert!(text.contains("(each | is a cut)"), "{text}");
                     true
                 }
                 Err(Failure::Setup(e)) => panic!("replay of {case} could not run: {e}"),
