@@ -182,20 +182,22 @@ impl fmt::Display for ClientFinding {
         }
         writeln!(f, "  client:   {}", self.client)?;
         writeln!(f, "  answers:  {}", self.answers)?;
+        // A replayed case is shown as it was given, not as one narrowed.
+        let label = if self.replayed {
+            "replayed:"
+        } else {
+            "minimal: "
+        };
         if chunks.len() > 1 {
             writeln!(
                 f,
-                "  minimal:  the answers in {} chunks {} (first cut after byte {})",
+                "  {label} the answers in {} chunks {} (first cut after byte {})",
                 chunks.len(),
                 self.minimal.answers(),
                 chunks[0]
             )?;
         } else {
-            writeln!(
-                f,
-                "  minimal:  the answers whole {}",
-                self.minimal.answers()
-            )?;
+            writeln!(f, "  {label} the answers whole {}", self.minimal.answers())?;
         }
         if let Some(view) = &self.answers_view {
             writeln!(f, "            {view}   (each | is a cut)")?;

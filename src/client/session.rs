@@ -383,7 +383,12 @@ async fn finding(
     } = found;
     // What the narrowed case gives, for the report, and its own failure for the headline
     // (the first failure's when it passes now, or fails otherwise).
-    let again = ctx.attempt(cutting(&minimal)).await.ok().and_then(|again| {
+    // A replay's one try is the minimal case's own: it is not run twice.
+    let again = match replayed {
+        true => None,
+        false => ctx.attempt(cutting(&minimal)).await.ok(),
+    };
+    let again = again.and_then(|again| {
         let own = expected.judge(&again.run).filter(|k| k.same_kind(&kind))?;
         Some((again, own))
     });
