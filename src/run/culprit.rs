@@ -56,6 +56,11 @@ pub(super) async fn search<'c>(
     }
     // A culprit known from its own delivery gets every try; one among many, one each.
     let known = suspects.first().is_some_and(|s| s.stood == Stood::Culprit);
+    // A hang its own delivery showed, confirmed alone at the verdict gate: replaying it
+    // again would only cost a whole response timeout; shrinking reproduces its minimal form.
+    if known && matches!(kind, FindingKind::NoResponse { .. }) && !order.is_empty() {
+        return Ok(culprit(&order, 0));
+    }
     let mut replayer = Replayer {
         tries_alone: if order.len() == 1 || known {
             budget.tries

@@ -15,7 +15,7 @@ use super::tries::{Spend, fails_again, fails_as};
 use crate::case::Case;
 use crate::config::Budget;
 use crate::corpus::{Blob, Corpus};
-use crate::engine::Seen;
+use crate::engine::{ALONE_FACTOR, ALONE_FLOOR, Seen};
 use crate::error::SetupError;
 use crate::minimize::Shrinker;
 use crate::oracle::{Baseline, FindingKind};
@@ -154,8 +154,16 @@ async fn shrink_at_once(
 ) -> Result<Narrowed, SetupError> {
     let tries = budget.tries.max(1) as usize;
     let mut shrinker = Shrinker::keeping(case.splits().clone(), case.kept_boundaries());
-    let mut reproduced = None;
     let mut complete = true;
+    // A candidate is given what a hang alone gets at the verdict gate: ten times what the
+    // blob sent whole takes now (at least `ALONE_FLOOR`), not the whole response timeout,
+    // so narrowing a hang takes about as long whatever that timeout; the minimal case is
+    // then reproduced with the whole timeout.
+    let started = Instant::now();
+    let whole = case.resplit(Splits::whole(blob.len()));
+    rig.try_at_once(std::slice::from_ref(&whole), blob, base, None)
+        .await?;
+    let alone = Some((started.elapsed() * ALONE_FACTOR).max(ALONE_FLOOR));
     loop {
         let mut round: Vec<Splits> = std::iter::from_fn(|| shrinker.next_candidate())
             .take(ROUND)
@@ -178,10 +186,9 @@ async fn shrink_at_once(
             .iter()
             .flat_map(|c| std::iter::repeat_n(case.resplit(c.clone()), tries))
             .collect();
-        let judged = rig.try_at_once(&trials, blob, base).await?;
+        let judged = rig.try_at_once(&trials, blob, base, alone).await?;
         let failures = judged.chunks(tries).map(|copies| failing(copies, kind));
-        if let Some((i, counted)) = failures.enumerate().find(|(_, f)| f.failed > 0) {
-            reproduced = Some(counted);
+        if let Some((i, _)) = failures.enumerate().find(|(_, f)| f.failed > 0) {
             shrinker.report(round[i].clone(), true);
         }
     }
@@ -189,14 +196,9 @@ async fn shrink_at_once(
     if unsplit(&minimal, blob) {
         return Ok(Narrowed::Unsplit { original: case });
     }
-    let reproduced = match reproduced {
-        Some(counted) => counted,
-        None => {
-            let copies = vec![minimal.clone(); tries];
-            let judged = rig.try_at_once(&copies, blob, base).await?;
-            failing(&judged, kind)
-        }
-    };
+    let copies = vec![minimal.clone(); tries];
+    let judged = rig.try_at_once(&copies, blob, base, None).await?;
+    let reproduced = failing(&judged, kind);
     Ok(Narrowed::culprit(
         case,
         minimal,

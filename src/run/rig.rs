@@ -397,9 +397,13 @@ impl<'a> Rig<'a> {
         cases: &[Case],
         blob: &Blob,
         baseline: Option<&Baseline>,
+        limit: Option<Duration>,
     ) -> Result<Vec<Option<FindingKind>>, SetupError> {
         self.ready_for_case().await?;
-        let listen = self.oracles.listen(baseline, self.transport.linger);
+        let listen = self
+            .oracles
+            .listen(baseline, self.transport.linger)
+            .within(limit);
         let mut tasks = tokio::task::JoinSet::new();
         for (i, case) in cases.iter().enumerate() {
             let drawn = Drawn {
