@@ -231,7 +231,10 @@ impl fmt::Display for Finding {
                 "  time      = fuzzing {:.1} s, narrowing {:.1} s (budget {})",
                 self.stats.elapsed.as_secs_f64(),
                 took.as_secs_f64(),
-                humantime::format_duration(budget)
+                // In whole seconds: a run that keeps going gives narrowing what is left.
+                humantime::format_duration(
+                    Duration::from_secs(budget.as_secs_f64().round() as u64)
+                )
             )?;
         }
         self.write_regression(f)?;

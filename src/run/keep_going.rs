@@ -19,6 +19,9 @@ use crate::stats::Stats;
 /// At most this many parts: a server that fails at once, every time, ends the run here.
 const MOST_PARTS: u32 = 200;
 
+/// The fewest connections in flight a run that keeps going goes down to.
+const FEWEST: usize = 4;
+
 /// Runs `plan` with a time budget, going on after findings when the plan says so.
 pub(crate) async fn run(
     plan: &Plan,
@@ -38,8 +41,15 @@ pub(crate) async fn run(
     let mut findings: Option<Findings> = None;
     let mut stats: Option<Stats> = None;
     let mut seed: Option<Seed> = None;
+    let mut first_seed: Option<Seed> = None;
     let mut last: Option<Report> = None;
     let mut known_met = 0u64;
+    // A finding met again ends its part early, every deliveries in flight lost with the
+    // server: the parts after it have half as many connections in flight (down to
+    // `FEWEST`), so more of them finish, and other bugs get their turn.
+    let most = plan.settings(budget).map_or(FEWEST, |s| s.connections);
+    let mut connections = most;
+    let mut last_progress = Instant::now();
     for _ in 0..MOST_PARTS {
         let left = budget.saturating_sub(started.elapsed());
         if left.is_zero() {
@@ -53,6 +63,7 @@ pub(crate) async fn run(
         let next = Next {
             seed,
             known: &known,
+            connections: Some(connections),
         };
         let part_plan = Plan {
             progress: whole_run_progress(plan, stats.as_ref(), findings.as_ref()),
@@ -71,13 +82,17 @@ pub(crate) async fn run(
             Err(Failure::Finding(finding)) => {
                 let part_seed = finding.seed;
                 absorb(&mut stats, &finding.stats);
+                if known.contains(&finding.signature) {
+                    connections = (connections / 2).max(FEWEST).min(connections);
+                }
                 if known_file.contains(&finding.signature) {
                     known_met += 1;
                 } else {
                     // When it showed: this part's start, and its fuzzing before it.
                     let at = part_started + finding.stats.elapsed;
+                    let run_seed = first_seed.unwrap_or(part_seed);
                     let all =
-                        findings.get_or_insert_with(|| Findings::new(report_of(plan, part_seed)));
+                        findings.get_or_insert_with(|| Findings::new(report_of(plan, run_seed)));
                     if let (Some(new), Some(hook)) = (all.add(*finding, at), &plan.on_finding) {
                         (hook.0)(new);
                     }
@@ -98,14 +113,19 @@ pub(crate) async fn run(
             }
             Err(other) => return Err(other),
         };
+        first_seed.get_or_insert(part_seed);
         seed = Some(Seed::new(
             part_seed.value().wrapping_add(0x9e37_79b9_7f4a_7c15),
         ));
-        // Between parts too: parts that meet known findings at once may end before a tick.
-        if let (Some(hook), Some(so_far)) = (&plan.progress, &stats) {
+        // Between parts too (parts that meet known findings at once may end before a
+        // tick), as often as the hook asks.
+        if let (Some(hook), Some(so_far)) = (&plan.progress, &stats)
+            && last_progress.elapsed() >= hook.every
+        {
             let mut all = so_far.clone();
             count_findings(&mut all, findings.as_ref());
             (hook.callback)(&all);
+            last_progress = Instant::now();
         }
     }
     // Its `elapsed` is the parts' fuzzing added up, as its rates are; the run's whole time,
@@ -115,6 +135,12 @@ pub(crate) async fn run(
     let known_note = (known_met > 0).then(|| {
         format!("{known_met} finding(s) matched the known-findings file: counted, not reported")
     });
+    let fewer_note = (connections < most).then(|| {
+        format!(
+            "findings met again ended parts of the run early: it went on with {connections} connections in flight (from {most}), so more deliveries finish between them"
+        )
+    });
+    let known_note = known_note.into_iter().chain(fewer_note);
     match findings {
         // Not going on: the one new finding, as a run that stops at it reports it.
         Some(mut all) if !plan.keep_going && all.distinct.len() == 1 => {
@@ -133,7 +159,8 @@ pub(crate) async fn run(
             Err(Failure::Findings(Box::new(all)))
         }
         None => {
-            let mut report = last.unwrap_or_else(|| report_of(plan, Seed::new(0)));
+            let mut report =
+                last.unwrap_or_else(|| report_of(plan, first_seed.unwrap_or(Seed::new(0))));
             report.stats = stats;
             report.notes.extend(known_note);
             Ok(report)

@@ -52,6 +52,8 @@ pub(crate) struct Next<'a> {
     /// `None` for the run's first part (its own seed).
     pub(crate) seed: Option<Seed>,
     pub(crate) known: &'a [String],
+    /// At most this many connections in flight.
+    pub(crate) connections: Option<usize>,
 }
 
 /// Runs `plan` with a time budget; `caller` is the name of the calling thread (the test).
@@ -72,6 +74,9 @@ pub(crate) async fn run(
     // a finding made in its last seconds is still narrowed for a few.
     if next.is_some() {
         settings.shrink.time = settings.shrink.time.min(budget.max(NARROW_FLOOR));
+    }
+    if let Some(most) = next.as_ref().and_then(|next| next.connections) {
+        settings.connections = settings.connections.min(most);
     }
     let (connections, mut notes) = limits::fit_connections(settings.connections);
     settings.connections = connections;
@@ -109,11 +114,12 @@ pub(crate) async fn run(
         rig.stop().await;
         return Err(error.into());
     }
-    // A refused connect from a server that served nobody: it may be exiting (its socket
-    // closes a moment before the process ends).
+    // A refused connect may come from a server that is ending (its socket closes a moment
+    // before the process ends), and so may anything from one that served nobody.
     let exiting = match (&outcome, rig.server()) {
         (Ok(Outcome::Found { found, .. }), Some(server))
-            if found.stats.deliveries == 0 && baselines.is_empty() =>
+            if matches!(found.kind, FindingKind::ConnectRefused { .. })
+                || (found.stats.deliveries == 0 && baselines.is_empty()) =>
         {
             tokio::time::timeout(EXIT_WAIT, server.exited()).await.ok()
         }
@@ -124,6 +130,15 @@ pub(crate) async fn run(
         Some((summary, died)) => (Some(summary), died),
         None => (None, None),
     };
+    // Refused by a server that died: the death is the finding, the refusal its echo (one
+    // bug met as two kinds would be two findings of a run that keeps going).
+    let mut outcome = outcome;
+    if let Ok(Outcome::Found { found, .. }) = &mut outcome
+        && matches!(found.kind, FindingKind::ConnectRefused { .. })
+        && let Some(exit) = exiting.clone().or_else(|| died_at_stop.clone())
+    {
+        found.kind = oracle::exited(exit);
+    }
     if let (Ok(Outcome::Found { found, .. }), Some(summary)) = (&outcome, &summary)
         && let Some(exit) = served_nobody(
             found,
@@ -134,7 +149,15 @@ pub(crate) async fn run(
         return Err(crate::server::served_nobody(exit, summary).into());
     }
     let server_pid = summary.as_ref().and_then(|s| s.pid);
-    notes.extend(summary.as_ref().and_then(ServerSummary::trace_hint));
+    // Traces printed as the server died are the finding's own evidence, not a hint.
+    let died = matches!(
+        &outcome,
+        Ok(Outcome::Found { found, .. })
+            if matches!(found.kind, FindingKind::ServerDied { .. } | FindingKind::ServerTaskEnded { .. })
+    );
+    if !died {
+        notes.extend(summary.as_ref().and_then(ServerSummary::trace_hint));
+    }
     let (found, replay, regressed) = match outcome? {
         Outcome::Passed { stats, end } => match died_at_stop {
             None => {

@@ -346,13 +346,18 @@ fn setup_message(failure: Failure) -> String {
 /// This command line with its seed and replay options replaced by `--replay {case}`.
 fn rerun_template() -> String {
     // The budget stays: a replay ignores it, and the same run again (a finding only the
-    // whole run shows) needs it to end as the first did.
-    const DROP: [&str; 2] = ["--replay", "--seed"];
+    // whole run shows) needs it to end as the first did. What only a long run means
+    // (going on after findings, passing over known ones) goes.
+    const DROP: [&str; 3] = ["--replay", "--seed", "--known"];
+    const DROP_FLAGS: [&str; 1] = ["--keep-going"];
     let args = accept_single_dash(std::env::args_os());
     let mut kept = Vec::new();
     let mut skip_value = false;
     for arg in args.iter().map(|a| a.to_string_lossy().into_owned()) {
         if std::mem::take(&mut skip_value) {
+            continue;
+        }
+        if DROP_FLAGS.contains(&arg.as_str()) {
             continue;
         }
         if DROP.contains(&arg.as_str()) {
