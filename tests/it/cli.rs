@@ -494,6 +494,12 @@ fn answers_that_change_when_split_are_found_by_default_and_the_first_lines_say_s
         out.stderr
     );
 
+    // The original tool's flag still parses, and asks for what is on anyway.
+    let out = run(stutterfuzz()
+        .args(&base)
+        .args(["--duration=30s", "--expect-same-response"]));
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+
     let out = run(stutterfuzz()
         .args(&base)
         .args(["--rounds=5", "--no-expect-same-response"]));

@@ -250,9 +250,16 @@ impl Proxy {
 pub(crate) fn stutterfuzz_cli() -> Command {
     use assert_cmd::cargo::CommandCargoExt;
     let mut cmd = Command::cargo_bin("stutterfuzz").expect("the binary is built");
-    cmd.env_remove("STUTTERFUZZ_SEED")
-        .env_remove("STUTTERFUZZ_DURATION")
-        .env_remove("STUTTERFUZZ_REPLAY")
-        .env("RUST_BACKTRACE", "0");
+    for setting in [
+        "STUTTERFUZZ_SEED",
+        "STUTTERFUZZ_DURATION",
+        "STUTTERFUZZ_REPLAY",
+        "STUTTERFUZZ_SHARD",
+        "STUTTERFUZZ_SHRINK_TIME",
+        "STUTTERFUZZ_SAVE_REGRESSIONS",
+    ] {
+        cmd.env_remove(setting);
+    }
+    cmd.env("RUST_BACKTRACE", "0");
     cmd
 }
