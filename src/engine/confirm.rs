@@ -75,7 +75,7 @@ pub(super) async fn confirm_alone<'a>(
         FindingKind::NoResponse { .. } | FindingKind::StoppedServingOthers { .. }
     );
     let (rounds, copies) = if waits { (1, ROUNDS) } else { (ROUNDS, 1) };
-    let hang = matches!(first, FindingKind::NoResponse { .. });
+    let hang = first.treatment().hang;
     // Deliveries alone, and how many of them failed: said when the case stays unconfirmed.
     let (mut failed_alone, mut tried_alone) = (0, 0);
     'rounds: for _ in 0..rounds {

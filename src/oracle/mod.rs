@@ -8,6 +8,7 @@
 mod durations;
 mod kind;
 mod response;
+mod treatment;
 mod verdict;
 mod volatile;
 

@@ -56,13 +56,7 @@ pub(crate) fn neglected(neglect: Neglect) -> FindingKind {
 /// they share in the server), the server may vary by itself, or it may not have been
 /// ready. A server that died, refused or printed an alarm is a finding as it is.
 pub(crate) fn gated(kind: &FindingKind) -> bool {
-    matches!(
-        kind,
-        FindingKind::ResponseDiffers { .. }
-            | FindingKind::CheckFailed { .. }
-            | FindingKind::NoResponse { .. }
-            | FindingKind::StoppedServingOthers { .. }
-    )
+    kind.treatment().gated
 }
 
 /// The finding a failed connect is, or the setup error when the harness's own side failed,

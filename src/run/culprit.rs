@@ -58,7 +58,7 @@ pub(super) async fn search<'c>(
     let known = suspects.first().is_some_and(|s| s.stood == Stood::Culprit);
     // A hang its own delivery showed, confirmed alone at the verdict gate: replaying it
     // again would only cost a whole response timeout; shrinking reproduces its minimal form.
-    if known && matches!(kind, FindingKind::NoResponse { .. }) && !order.is_empty() {
+    if known && kind.treatment().hang && !order.is_empty() {
         return Ok(culprit(&order, 0));
     }
     let mut replayer = Replayer {

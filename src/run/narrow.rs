@@ -33,13 +33,7 @@ pub(crate) async fn narrow(
 ) -> Result<Narrowed, SetupError> {
     // Findings about the server as a whole are replayed on a fresh server each time, so
     // one case's effect is never blamed on the next.
-    let server_level = matches!(
-        kind,
-        FindingKind::ServerDied { .. }
-            | FindingKind::ConnectRefused { .. }
-            | FindingKind::ConnectTimeout { .. }
-            | FindingKind::OutputMatched { .. }
-    );
+    let server_level = kind.treatment().server_level;
     let fresh = server_level && rig.can_restart();
     if budget.time.is_zero() || budget.attempts == 0 {
         return Ok(Narrowed::NotTried(NotNarrowed::Off));
@@ -67,7 +61,7 @@ pub(crate) async fn narrow(
     if case.stall().is_some() {
         return pause_only(rig, kind, case, blob, base, budget).await;
     }
-    if !fresh && matches!(kind, FindingKind::NoResponse { .. }) {
+    if !fresh && kind.treatment().hang {
         return shrink_at_once(rig, kind, case, blob, base, budget, &mut spend).await;
     }
     let mut shrinker = Shrinker::keeping(case.splits().clone(), case.kept_boundaries());

@@ -150,11 +150,7 @@ pub(crate) async fn run(
     }
     let server_pid = summary.as_ref().and_then(|s| s.pid);
     // Traces printed as the server died are the finding's own evidence, not a hint.
-    let died = matches!(
-        &outcome,
-        Ok(Outcome::Found { found, .. })
-            if matches!(found.kind, FindingKind::ServerDied { .. } | FindingKind::ServerTaskEnded { .. })
-    );
+    let died = matches!(&outcome, Ok(Outcome::Found { found, .. }) if found.kind.treatment().ended);
     if !died {
         notes.extend(summary.as_ref().and_then(ServerSummary::trace_hint));
     }

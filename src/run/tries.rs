@@ -117,11 +117,7 @@ pub(super) async fn fails_as(
         return Ok(None);
     };
     // A crash narrowed stays that crash: one the server says is elsewhere is another bug.
-    let crash = matches!(
-        failure,
-        FindingKind::ServerDied { .. } | FindingKind::OutputMatched { .. }
-    );
-    if crash
+    if failure.treatment().crash
         && !rig.crash_places.is_empty()
         && let Some(server) = rig.server()
     {

@@ -115,11 +115,7 @@ impl Finding {
     /// run's load shows it) and for suspects none of which failed again alone; then the
     /// same run again (its seed) is what reproduces it.
     pub fn shown_alone(&self) -> bool {
-        let whole_run = matches!(
-            self.kind,
-            FindingKind::ConnectTimeout { .. } | FindingKind::ServerStoppedReading { .. }
-        );
-        !whole_run
+        !self.kind.treatment().whole_run
             && !matches!(
                 self.narrowed,
                 Some(
