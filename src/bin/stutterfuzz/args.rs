@@ -45,6 +45,8 @@ The stats line:
   slow reads        deliveries whose answer was read slowly through a small window
                     (--slow-read-chance)
   elapsed           time spent fuzzing
+  findings          (--keep-going) D distinct of T: the distinct findings made so far, and
+                    every finding met, those met again included
   restarts          (--keep-going) times the run began again on a fresh server after a finding
   slow accepts      (a warning) connects that timed out with many connections in flight, from a server that then accepted alone: not a finding; the run went on with fewer connections
 
