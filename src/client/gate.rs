@@ -51,32 +51,37 @@ async fn at_once(
     Ok(done.into_iter().map(|(_, attempt)| attempt).collect())
 }
 
+/// How a case tried alone went: the last failing attempt when every round failed the same
+/// way, else why not, in words.
+pub(super) type Confirmation = Result<Attempt, String>;
+
 /// Tries `case` alone [`ROUNDS`] times, each after a run with the answers whole (whose
 /// output the noise model learns from): the last failing attempt when every round failed
-/// the same way, `None` when the case passed once or the client failed with whole answers.
+/// the same way; else how far it got (it passed in a round, or the client failed with its
+/// answers whole too).
 pub(super) async fn confirm(
     ctx: &Ctx,
     expected: &mut Expected,
     case: &ClientCase,
     kind: &ClientFindingKind,
-) -> Result<Option<Attempt>, SetupError> {
+) -> Result<Confirmation, SetupError> {
     let mut last = None;
-    for _ in 0..ROUNDS {
+    for round in 0..ROUNDS {
         let again = ctx.attempt(Cutting::default()).await?;
         if expected
             .judge(&again.run)
             .is_some_and(|k| !matches!(k, ClientFindingKind::OutputDiffers { .. }))
         {
-            return Ok(None);
+            return Ok(Err("it failed with its answers whole too".to_owned()));
         }
         expected.learn(&again.run.output);
         let attempt = ctx.attempt(cutting(case)).await?;
         match expected.judge(&attempt.run) {
             Some(k) if k.same_kind(kind) => last = Some(attempt),
-            _ => return Ok(None),
+            _ => return Ok(Err(format!("failed {round} of {} alone", round + 1))),
         }
     }
-    Ok(last)
+    Ok(last.ok_or_else(|| "never tried alone".to_owned()))
 }
 
 /// The case narrowed: fewer cuts, each slid as early as the client still fails alike: the
@@ -137,7 +142,7 @@ pub(super) async fn narrow(
         }
         minimal = with(shrinker.current().clone());
     }
-    if minimal != *case && confirm(ctx, expected, &minimal, kind).await?.is_none() {
+    if minimal != *case && confirm(ctx, expected, &minimal, kind).await?.is_err() {
         return Ok(case.clone());
     }
     Ok(minimal)

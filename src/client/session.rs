@@ -164,7 +164,7 @@ async fn fuzz(
                 continue;
             }
             match confirm(ctx, &mut expected, &case, &kind).await? {
-                Some(attempt) => {
+                Ok(attempt) => {
                     let place = signature::place(&kind, &attempt);
                     let minimal =
                         narrow(ctx, &mut expected, &case, &kind, place.as_deref()).await?;
@@ -180,14 +180,14 @@ async fn fuzz(
                     let found = finding(ctx, &mut expected, found, &report).await;
                     tally.take(found, &report)?;
                 }
-                None => {
+                Err(alone) => {
                     report.unconfirmed += 1;
                     if report.unconfirmed_cases.len() < UNCONFIRMED_LISTED {
-                        // What failed once, in a few words; alone, it did not fail all 3 rounds.
+                        // What failed once, in a few words, and how it went alone.
                         let what: String = kind.to_string().chars().take(80).collect();
                         report
                             .unconfirmed_cases
-                            .push(format!("{case} ({what}; not every time alone)"));
+                            .push(format!("{case} ({what}; {alone})"));
                     }
                 }
             }
@@ -320,7 +320,7 @@ async fn regressed(
         let Some(kind) = expected.judge(&attempt.run) else {
             continue;
         };
-        if let Some(attempt) = confirm(ctx, expected, &case, &kind).await? {
+        if let Ok(attempt) = confirm(ctx, expected, &case, &kind).await? {
             let notes = vec![format!(
                 "recorded in {} and failing again",
                 file.path.display()

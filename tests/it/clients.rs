@@ -641,5 +641,5 @@ fn a_client_that_fails_once_is_listed_unconfirmed_with_what_failed() {
     assert_eq!(report.unconfirmed(), 1, "{report}");
     let text = report.to_string();
     assert!(text.contains("output differs"), "{text}");
-    assert!(text.contains("; not every time alone)"), "{text}");
+    assert!(text.contains("; failed 0 of 1 alone)"), "{text}");
 }
