@@ -274,10 +274,11 @@ async fn confirm_doubts<'a>(
 async fn server_failure(server: Option<&mut Server>, event: ServerEvent) -> FindingKind {
     match event {
         ServerEvent::Exited(exit) => oracle::exited(exit),
-        ServerEvent::Printed(alarm) => match exit_within(server, EXIT_GRACE).await {
-            Some(exit) => oracle::exited(exit),
-            None => oracle::alarmed(alarm),
-        },
+        ServerEvent::Printed(alarm) => {
+            let exit = exit_within(server, EXIT_GRACE).await;
+            let kind = oracle::first_of(exit, Some(alarm), None);
+            kind.expect("an alarm is a finding")
+        }
     }
 }
 

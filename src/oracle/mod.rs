@@ -21,7 +21,7 @@ pub use kind::FindingKind;
 pub use response::Response;
 pub(crate) use response::{Baseline, first_difference};
 pub(crate) use verdict::{
-    alarmed, connect_failed, connect_failed_during_run, exited, gated, stopped_reading,
+    connect_failed, connect_failed_during_run, exited, first_of, gated, stopped_reading,
 };
 pub(crate) use volatile::Volatile;
 

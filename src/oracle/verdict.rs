@@ -29,6 +29,21 @@ pub(crate) fn alarmed(alarm: Alarm) -> FindingKind {
     }
 }
 
+/// The finding, of what was seen about one moment: the server's end comes first (a panic or
+/// sanitizer line printed as it died is its evidence), then an alarm line while it lives
+/// on, then what the answer showed. The one order between these signals.
+pub(crate) fn first_of(
+    exit: Option<Exit>,
+    alarm: Option<Alarm>,
+    answer: Option<FindingKind>,
+) -> Option<FindingKind> {
+    match (exit, alarm) {
+        (Some(exit), _) => Some(exited(exit)),
+        (None, Some(alarm)) => Some(alarmed(alarm)),
+        (None, None) => answer,
+    }
+}
+
 /// How long bytes may wait unread, with no read seen on any connection, before the server
 /// counts as having stopped reading (frozen or deadlocked).
 const STALLED: Duration = Duration::from_secs(3);

@@ -336,11 +336,7 @@ impl<'a> Rig<'a> {
                 Some(oracle::connect_failed(error)?),
             ),
         };
-        let failure = match (died, alarm) {
-            (Some(exit), _) => Some(oracle::exited(exit)),
-            (None, Some(alarm)) => Some(oracle::alarmed(alarm)),
-            (None, None) => judged,
-        };
+        let failure = oracle::first_of(died, alarm, judged);
         Ok(Tried {
             failure,
             counts,
