@@ -22,12 +22,10 @@ use super::tally::Tally;
 use super::under_test::Ending;
 use crate::config::{Gap, free_port};
 use crate::engine::Pacing;
+use crate::engine::exit_waits::RUN_END_SETTLE;
 use crate::error::{SetupError, SetupErrorKind};
 use crate::server::ServerProcess;
 use crate::split::generate;
-
-/// How long a server the run started is watched for its exit when the run ends.
-const EXIT_SETTLE: Duration = Duration::from_millis(100);
 
 /// How long to wait for acknowledgements, and for a client to read a chunk.
 const ACK_LIMIT: Duration = Duration::from_secs(1);
@@ -66,7 +64,7 @@ pub(crate) async fn run(plan: ClientPlan, budget: Duration) -> Result<ClientRepo
     };
     // A server that is ending as the run ends (a process takes some milliseconds to exit)
     // counts as one that ended during it.
-    let ended = tokio::time::timeout(EXIT_SETTLE, process.exited()).await;
+    let ended = tokio::time::timeout(RUN_END_SETTLE, process.exited()).await;
     process.stop(Duration::from_secs(1)).await;
     match ended {
         Ok(status) => Err(ClientFailure::Setup(server_died(&process, status))),

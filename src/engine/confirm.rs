@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use super::accepts::accepts_when_idle;
 use super::book::{Book, Running};
+use super::exit_waits::CONFIRM_SETTLE;
 use super::{Progress, Stopped, exit_within};
 use crate::case::Drawn;
 use crate::oracle::{self, FindingKind, Rejudged, Relearnt};
@@ -30,9 +31,6 @@ use crate::wire::{ConnectError, Ending, Heard, Neglect, ReadEnd};
 
 /// How many times a finding about an answer must fail alone before it counts.
 pub(crate) const ROUNDS: u32 = 3;
-
-/// How long after a confirming delivery the server is watched for a crash.
-const SETTLE: Duration = Duration::from_millis(20);
 
 /// A hang's copies, alone on the server, wait this many times as long as the blob sent whole
 /// took to be answered alone just before them (at least [`ALONE_FLOOR`], at most the
@@ -228,7 +226,7 @@ async fn deliver_alone<'a>(
         }
         let mut outcomes: Vec<_> = tasks.join_all().await;
         outcomes.sort_by_key(|(i, _)| *i);
-        if let Some(exit) = exit_within(run.server.as_deref_mut(), SETTLE).await {
+        if let Some(exit) = exit_within(run.server.as_deref_mut(), CONFIRM_SETTLE).await {
             return Err(Stopped::Found(
                 book.found_replaying(oracle::exited(exit), running),
             ));

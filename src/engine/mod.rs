@@ -18,6 +18,7 @@ mod accepts;
 mod book;
 mod confirm;
 mod connection;
+pub(crate) mod exit_waits;
 mod fuzz_loop;
 mod pacing;
 mod queue;
@@ -33,10 +34,11 @@ mod window;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use tokio::time::{Instant, timeout};
+use tokio::time::Instant;
 
 pub(crate) use confirm::{ALONE_FACTOR, ALONE_FLOOR};
 pub(crate) use connection::{Connection, Delivered, Progress};
+pub(crate) use exit_waits::{EXIT_GRACE, FINAL_SETTLE, exit_within};
 pub(crate) use fuzz_loop::{Fuzzing, fuzz};
 pub(crate) use pacing::{Ends, Pacing};
 pub(crate) use seen::{Seen, Stood};
@@ -47,18 +49,12 @@ use crate::config::Settings;
 use crate::corpus::{Blob, Corpus};
 use crate::error::SetupError;
 use crate::oracle::FindingKind;
-use crate::server::{Exit, Server};
 use crate::stats::Stats;
 use crate::tls::Tls;
 use crate::wire::Listen;
 
 /// How long a connection that half-closed waits for the server's answer or close.
 const RESPONSE_WINDOW: Duration = Duration::from_millis(50);
-/// After a connection error, how long to wait for the server to be seen exiting before the
-/// error is taken as the finding itself.
-pub(crate) const EXIT_GRACE: Duration = Duration::from_millis(300);
-/// After the last delivery, how long to watch for a late crash.
-pub(crate) const FINAL_SETTLE: Duration = Duration::from_millis(100);
 
 /// A bug found by the engine, before the run layer adds the server's output and the rerun
 /// line.
@@ -161,16 +157,6 @@ pub(crate) fn schedule<'a>(
             .iter()
             .map(move |blob| (blob, draw(blob, round, settings.drawing())))
     })
-}
-
-/// Waits up to `within` for the server to exit.
-pub(crate) async fn exit_within(server: Option<&mut Server>, within: Duration) -> Option<Exit> {
-    let server = server?;
-    if within.is_zero() {
-        // Only a look: a zero timeout would still wait for the timer's next tick (1 ms).
-        return server.try_exited();
-    }
-    timeout(within, server.exited()).await.ok()
 }
 
 fn far_future() -> Instant {

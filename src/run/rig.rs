@@ -9,6 +9,7 @@ use super::plan::{Launch, Plan};
 use crate::case::{Case, Drawn};
 use crate::config::{OutputWatch, Settings, free_port, resolve_addr};
 use crate::corpus::Blob;
+use crate::engine::exit_waits::CLEAN_SETTLE;
 use crate::engine::{EXIT_GRACE, FINAL_SETTLE, Progress, Transport, exit_within};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{self, Baseline, FindingKind, Oracles, Response};
@@ -16,10 +17,6 @@ use crate::server::{Exit, InProcessServer, Server, ServerProcess, ServerSummary}
 use crate::stats::DeliveryCounts;
 use crate::tls::Tls;
 use crate::wire::ConnectError;
-
-/// How long a delivery the server closed cleanly is watched for a late crash: it read
-/// everything and answered, so a crash would already show.
-const CLEAN_SETTLE: Duration = Duration::from_millis(5);
 
 /// What one delivery on the rig did.
 #[derive(Debug)]

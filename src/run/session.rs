@@ -16,6 +16,7 @@ use crate::config::Settings;
 use crate::control::RunEnd;
 use crate::corpus::{Blob, Corpus};
 use crate::delivery_log::DeliveryLog;
+use crate::engine::exit_waits::REFUSED_EXIT_WAIT;
 use crate::engine::{self, Found, Fuzzing, Seen, Stood, Stopped};
 use crate::error::SetupError;
 use crate::limits;
@@ -27,9 +28,6 @@ use crate::stats::Stats;
 
 /// The least narrowing a finding of a run that keeps going gets, however little is left.
 const NARROW_FLOOR: Duration = Duration::from_secs(5);
-
-/// How long a server that served nobody and refused a connect is given to end.
-const EXIT_WAIT: Duration = Duration::from_millis(500);
 
 /// How the run itself ended, before reporting.
 enum Outcome {
@@ -121,7 +119,9 @@ pub(crate) async fn run(
             if matches!(found.kind, FindingKind::ConnectRefused { .. })
                 || (found.stats.deliveries == 0 && baselines.is_empty()) =>
         {
-            tokio::time::timeout(EXIT_WAIT, server.exited()).await.ok()
+            tokio::time::timeout(REFUSED_EXIT_WAIT, server.exited())
+                .await
+                .ok()
         }
         _ => None,
     };
