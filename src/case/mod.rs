@@ -19,6 +19,17 @@ mod text;
 mod waits;
 
 pub(crate) use cut_view::cut_view;
+
+/// The version word of a client case (`c1:SOURCE:SIZES`), which cuts a client's answers.
+pub(crate) const CLIENT_VERSION: &str = "c1";
+
+/// Whether `text` is a client case (`c1:...`), for [`StutterClient`](crate::StutterClient)
+/// rather than a server run.
+pub(crate) fn is_client_case(text: &str) -> bool {
+    text.trim()
+        .strip_prefix(CLIENT_VERSION)
+        .is_some_and(|rest| rest.starts_with(':'))
+}
 pub use input::{InputError, MAX_SLOW_PAUSE_MS, MAX_SLOW_READS, case_of_input, input_of_case};
 pub use manner::{SlowRead, Stall};
 pub use text::ParseCaseError;

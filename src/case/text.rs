@@ -60,7 +60,7 @@ impl fmt::Display for ParseCaseError {
             f,
             "{:?} is not a case: expected the form v1:BLOB:SIZES or v2:BLOB:SIZES (with ;stall=AT@MSms for a pause, ;slow=PIECExCOUNT@MSms for slow reads, ;waits=bytes=N@AT,... for a conversation, ;tls) as printed in a report, such as v1:ping.txt:2,4{}",
             self.input,
-            if self.input.trim().starts_with("c1:") {
+            if super::is_client_case(&self.input) {
                 " (a c1: case cuts a client's answers: replay it with StutterClient or `stutterfuzz client --replay`)"
             } else {
                 ""

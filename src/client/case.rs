@@ -11,7 +11,7 @@ use std::str::FromStr;
 
 use crate::split::Splits;
 
-const VERSION: &str = "c1";
+use crate::case::CLIENT_VERSION as VERSION;
 
 /// What [`ClientCase::source`] is for answers relayed from a real server.
 pub(crate) const UPSTREAM: &str = "upstream";

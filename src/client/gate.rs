@@ -10,14 +10,10 @@ use super::case::ClientCase;
 use super::judge::{ClientFindingKind, Expected};
 use super::relay::Cutting;
 use super::signature::place as place_of;
-use crate::engine::{ALONE_FACTOR, ALONE_FLOOR};
+use crate::engine::{ALONE_FACTOR, ALONE_FLOOR, ROUNDS};
 use crate::error::SetupError;
 use crate::minimize::Shrinker;
 use crate::split::Splits;
-
-/// Confirmation rounds: a failure counts when the case fails alone this many times, each
-/// after the client passed with its answers whole.
-const ROUNDS: usize = 3;
 
 /// How long narrowing may take.
 const NARROW_TIME: Duration = Duration::from_secs(20);

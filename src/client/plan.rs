@@ -130,7 +130,7 @@ impl Requested {
         }
         let seed = config::seed_of(self.seed, &env)?;
         let (budget, cycles) = config::budget_of(budget, self.cycles, &env)?;
-        let replay = match env("STUTTERFUZZ_REPLAY").filter(|v| v.trim().starts_with("c1:")) {
+        let replay = match env("STUTTERFUZZ_REPLAY").filter(|v| crate::case::is_client_case(v)) {
             Some(v) => Some(
                 v.parse::<ClientCase>()
                     .map_err(|e| parse_error("STUTTERFUZZ_REPLAY", &v, &e))?,

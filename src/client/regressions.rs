@@ -36,7 +36,7 @@ pub(crate) fn recorded(path: &Path) -> Result<Vec<ClientCase>, SetupError> {
     };
     text.lines()
         .enumerate()
-        .filter(|(_, line)| line.trim_start().starts_with("c1:"))
+        .filter(|(_, line)| crate::case::is_client_case(line))
         .map(|(i, line)| {
             line.parse::<ClientCase>().map_err(|e| {
                 SetupError::new(

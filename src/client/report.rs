@@ -11,9 +11,6 @@ use crate::report::format::difference_window;
 use crate::report::{Findings, Listed};
 use crate::rng::Seed;
 
-/// How many unconfirmed cases a report lists.
-pub(crate) const UNCONFIRMED_LISTED: usize = 5;
-
 /// What a client run did, when it found nothing.
 #[derive(Clone, Debug)]
 pub struct ClientReport {

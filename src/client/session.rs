@@ -16,7 +16,7 @@ use super::judge::{ClientFindingKind, Expected};
 use super::plan::{ClientPlan, Source};
 use super::regressions;
 use super::relay::Cutting;
-use super::report::{ClientFailure, ClientFinding, ClientReport, UNCONFIRMED_LISTED};
+use super::report::{ClientFailure, ClientFinding, ClientReport};
 use super::signature;
 use super::tally::Tally;
 use super::under_test::Ending;
@@ -26,6 +26,7 @@ use crate::engine::exit_waits::RUN_END_SETTLE;
 use crate::error::{SetupError, SetupErrorKind};
 use crate::server::ServerProcess;
 use crate::split::generate;
+use crate::stats::LISTED_UNCONFIRMED;
 
 /// How long to wait for acknowledgements, and for a client to read a chunk.
 const ACK_LIMIT: Duration = Duration::from_secs(1);
@@ -180,7 +181,7 @@ async fn fuzz(
                 }
                 Err(alone) => {
                     report.unconfirmed += 1;
-                    if report.unconfirmed_cases.len() < UNCONFIRMED_LISTED {
+                    if report.unconfirmed_cases.len() < LISTED_UNCONFIRMED {
                         // What failed once, in a few words, and how it went alone.
                         let what: String = kind.to_string().chars().take(80).collect();
                         report

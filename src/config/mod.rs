@@ -221,7 +221,7 @@ impl Settings {
         }
         // A client case (`c1:`) is for the client tests of the same `cargo test`.
         let replay = match env("STUTTERFUZZ_REPLAY")
-            .filter(|t| !t.trim().is_empty() && !t.trim().starts_with("c1:"))
+            .filter(|t| !t.trim().is_empty() && !crate::case::is_client_case(t))
         {
             Some(v) => Some(
                 v.parse::<Case>()

@@ -36,7 +36,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub(crate) use confirm::{ALONE_FACTOR, ALONE_FLOOR};
+pub(crate) use confirm::{ALONE_FACTOR, ALONE_FLOOR, ROUNDS};
 pub(crate) use connection::{Connection, Delivered, Progress};
 pub(crate) use exit_waits::{EXIT_GRACE, FINAL_SETTLE, exit_within};
 pub(crate) use fuzz_loop::{Fuzzing, fuzz};

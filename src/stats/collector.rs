@@ -3,15 +3,12 @@
 
 use std::time::Duration;
 
-use super::Stats;
+use super::{LISTED_UNCONFIRMED, Stats};
 use crate::split::{Coverage, Splits};
 
 /// After this many unconfirmed cases of one blob, its copies are taken to change each
 /// other's answers, and it is delivered one at a time.
 pub(crate) const ISOLATE_AFTER: u64 = 3;
-
-/// How many unconfirmed cases the stats list.
-const LISTED_UNCONFIRMED: usize = 5;
 
 /// Smoothing of the connect-cycles moving average, as in the original tool.
 const SMOOTHING: f64 = 0.9999;

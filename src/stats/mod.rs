@@ -3,6 +3,9 @@
 use std::fmt;
 use std::time::Duration;
 
+/// How many unconfirmed cases the stats (a server run's, a client run's) list.
+pub(crate) const LISTED_UNCONFIRMED: usize = 5;
+
 /// What a run did so far.
 ///
 /// `mean_cycles_to_connect` and `ready_to_send` keep the original tool's meanings: the
@@ -171,7 +174,9 @@ impl Stats {
         self.boundary_coverage = self.boundary_coverage.max(later.boundary_coverage);
         self.record_coverage = self.record_coverage.max(later.record_coverage);
         for case in &later.unconfirmed_cases {
-            if self.unconfirmed_cases.len() < 5 && !self.unconfirmed_cases.contains(case) {
+            if self.unconfirmed_cases.len() < LISTED_UNCONFIRMED
+                && !self.unconfirmed_cases.contains(case)
+            {
                 self.unconfirmed_cases.push(case.clone());
             }
         }
