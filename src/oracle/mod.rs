@@ -40,7 +40,8 @@ pub(crate) const BASELINE_SETTLE: Duration = Duration::from_millis(200);
 /// A whole-blob delivery of the verdict gate, once the answer's length is known, waits
 /// this much quiet after it.
 pub(crate) const WHOLE_SETTLE: Duration = Duration::from_millis(20);
-/// Without `.response_timeout`, how long to wait for a response before judging what came.
+/// Without a time limit for answers (`Responses::within`, `--response-timeout`), how long to
+/// wait for a response before judging what came.
 pub(crate) const RESPONSE_WAIT: Duration = Duration::from_secs(2);
 
 /// Maps a response before comparison (drops timestamps, ids).
