@@ -277,6 +277,24 @@ impl StutterClient {
         })
     }
 
+    /// Like [`run_for`](Self::run_for), on the caller's own runtime (`#[tokio::test]`): the
+    /// twin of [`Stutter::run_for_async`](crate::Stutter::run_for_async).
+    ///
+    /// # Panics
+    /// As [`run_for`](Self::run_for).
+    #[track_caller]
+    pub fn run_for_async(&self, budget: Duration) -> impl Future<Output = ClientReport> + '_ {
+        // The caller's location is taken here: `#[track_caller]` does not reach into the
+        // future's body.
+        let caller = std::panic::Location::caller();
+        async move {
+            match self.try_run_for_async(budget).await {
+                Ok(report) => report,
+                Err(failure) => panic!("{failure}\n(called at {caller})"),
+            }
+        }
+    }
+
     /// Like [`try_run_for`](Self::try_run_for), on the caller's own runtime
     /// (`#[tokio::test]`).
     ///

@@ -482,6 +482,14 @@ async fn a_client_test_runs_on_the_tests_own_runtime() {
         .await
         .unwrap_err();
     assert!(failure.finding().is_some(), "{failure}");
+    // The panicking twin, as a test calls it, passes a correct client.
+    let report = StutterClient::function(|addr| get_greeting(addr, false))
+        .answers(ANSWERS)
+        .regressions(Regressions::Off)
+        .cycles(20)
+        .run_for_async(Duration::from_secs(30))
+        .await;
+    assert_eq!(report.runs(), 20, "{report}");
     // The blocking entry point says what to call instead on this runtime.
     let refused = StutterClient::function(|addr| get_greeting(addr, false))
         .answers(ANSWERS)
