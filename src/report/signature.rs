@@ -68,12 +68,18 @@ pub(crate) fn location(printed: &str) -> Option<String> {
 /// sanitizer report's first frame, a trace's frame): a crash elsewhere is another bug.
 pub(crate) fn places(summary: &ServerSummary) -> Vec<String> {
     let printed = printed_text(summary);
+    // Each Python traceback's frame, not only the first's: a server may print handled
+    // exceptions before the one it dies of.
+    let tracebacks = printed
+        .match_indices("Traceback (most recent call last):")
+        .filter_map(|(at, _)| python_frame(&printed[at..]));
     let mut places: Vec<String> = printed
         .lines()
         .filter_map(|line| rust_panic(line).or_else(|| sanitizer_frame(line)))
-        .chain(python_frame(&printed))
+        .chain(tracebacks)
         .chain(at_frame(&printed))
         .collect();
+    places.sort();
     places.dedup();
     places
 }
@@ -290,6 +296,19 @@ mod tests {
         assert_eq!(
             location(java).as_deref(),
             Some("Reply.parse (Reply.java:42)")
+        );
+    }
+
+    #[test]
+    fn every_trace_a_server_printed_is_a_place_of_it() {
+        let handled = "Traceback (most recent call last):\n  File \"/srv/app.py\", line 10, in handle\n    x\nKeyError: 'k'\n";
+        let fatal = "Traceback (most recent call last):\n  File \"/srv/app.py\", line 49, in on_read\n    y\nRuntimeError: cut\n";
+        let both = printed(&format!(
+            "{handled}{fatal}thread 'w' panicked at src/a.rs:3:1:\nboom\n"
+        ));
+        assert_eq!(
+            places(&both),
+            ["app.py:10 (handle)", "app.py:49 (on_read)", "src/a.rs:3"]
         );
     }
 

@@ -44,7 +44,7 @@ pub(crate) async fn run(
     let mut first_seed: Option<Seed> = None;
     let mut last: Option<Report> = None;
     let mut known_met = 0u64;
-    // A finding met again ends its part early, every deliveries in flight lost with the
+    // A finding met again ends its part early, every delivery in flight lost with the
     // server: the parts after it have half as many connections in flight (down to
     // `FEWEST`), so more of them finish, and other bugs get their turn.
     let most = plan.settings(budget).map_or(FEWEST, |s| s.connections);
