@@ -15,9 +15,6 @@ use crate::error::SetupError;
 use crate::minimize::Shrinker;
 use crate::split::Splits;
 
-/// How long narrowing may take.
-const NARROW_TIME: Duration = Duration::from_secs(20);
-
 /// How many candidates of a hang are tried side by side (each given what a hang alone gets
 /// on the server side: `ALONE_FACTOR` times a run with whole answers, at least `ALONE_FLOOR`).
 const HANG_ROUND: usize = 8;
@@ -90,7 +87,7 @@ pub(super) async fn narrow(
     kind: &ClientFindingKind,
     place: Option<&str>,
 ) -> Result<ClientCase, SetupError> {
-    let deadline = Instant::now() + NARROW_TIME;
+    let deadline = Instant::now() + ctx.plan.narrow_time;
     // A hang costs its whole wait: its candidates are tried side by side, each given 10 times
     // what a run with the answers whole takes now (the server side does the same).
     let (width, limit) = match kind {

@@ -42,10 +42,12 @@ pub use case::{ClientCase, ParseClientCaseError};
 pub use judge::ClientFindingKind;
 pub use report::{ClientFailure, ClientFinding, ClientReport};
 
+use crate::config::OutputWatch;
 use crate::config::{PortZero, resolve_addr};
 use crate::rng::Seed;
 use crate::server::ServerSpec;
 use crate::split::SplitMode;
+use crate::{OutputRules, Shrinking};
 use plan::{Requested, Source};
 use regressions::Regressions;
 use under_test::{ClientFn, UnderTest};
@@ -161,10 +163,17 @@ impl StutterClient {
         self
     }
 
-    /// How many tries run side by side (default 4).
-    pub fn parallel(mut self, n: usize) -> Self {
+    /// How many tries run side by side (default 4): each is one connection of the client
+    /// to the harness, as [`Stutter::connections`](crate::Stutter::connections) counts them.
+    pub fn connections(mut self, n: usize) -> Self {
         self.requested.parallel = n;
         self
+    }
+
+    /// How many tries run side by side.
+    #[deprecated(note = "named `connections`, as `Stutter` names it")]
+    pub fn parallel(self, n: usize) -> Self {
+        self.connections(n)
     }
 
     /// How long one run of the client may take before it counts as hung (default 5 s).
@@ -194,10 +203,28 @@ impl StutterClient {
         self
     }
 
+    /// Which lines of the client's output (a process's stdout and stderr) mark a bug, as
+    /// [`Stutter::output`](crate::Stutter::output) says it for a server. Default: sanitizer
+    /// reports, Rust panics and valgrind errors ([`OutputRules::default`]).
+    pub fn output(mut self, rules: OutputRules) -> Self {
+        self.requested.watch = rules.0.unwrap_or_else(OutputWatch::none);
+        self
+    }
+
     /// A substring of the client's output that marks a bug, besides sanitizer reports and
-    /// panics (a process's stdout and stderr).
+    /// panics.
+    #[deprecated(
+        note = "use `.output(OutputRules::default().fail_on(pattern))`, as `Stutter` does"
+    )]
     pub fn fail_on_output(mut self, pattern: impl Into<String>) -> Self {
         self.requested.watch.fail_on.push(pattern.into());
+        self
+    }
+
+    /// How long narrowing a finding may take. Default: 20 s; [`Shrinking::off`] reports the
+    /// case as it failed.
+    pub fn shrinking(mut self, shrinking: Shrinking) -> Self {
+        self.requested.narrow_time = shrinking.time;
         self
     }
 

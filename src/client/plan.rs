@@ -44,6 +44,8 @@ pub(crate) struct ClientPlan {
     pub(crate) mode: SplitMode,
     pub(crate) split_requests: bool,
     pub(crate) regressions: Option<RegressionFile>,
+    /// How long narrowing a finding may take.
+    pub(crate) narrow_time: Duration,
     /// Going on after each finding (or after known ones), and what hears each new one.
     pub(crate) keep_going: KeepGoing,
 }
@@ -72,6 +74,7 @@ pub(crate) struct Requested {
     pub(crate) mode: SplitMode,
     pub(crate) split_requests: bool,
     pub(crate) regressions: Regressions,
+    pub(crate) narrow_time: Duration,
     pub(crate) keep_going: bool,
     pub(crate) known: Option<PathBuf>,
     pub(crate) on_finding: Option<FindingHook<ClientFinding>>,
@@ -92,6 +95,7 @@ impl Requested {
             mode: SplitMode::Mixed,
             split_requests: false,
             regressions: Regressions::default(),
+            narrow_time: Duration::from_secs(20),
             keep_going: false,
             known: None,
             on_finding: None,
@@ -167,6 +171,7 @@ impl Requested {
                 mode: self.mode,
                 split_requests: self.split_requests,
                 regressions: self.regressions.client_file(caller),
+                narrow_time: self.narrow_time,
                 keep_going,
             },
             budget,

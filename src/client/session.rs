@@ -95,7 +95,7 @@ async fn fuzz(
             "{} tries of the client run at once against one server and share its state: a client \
              that writes and reads the same keys may see another try's writes (an unconfirmed \
              case, or a failure that is no boundary bug); give each try keys of its own, or \
-             run one at a time (.parallel(1), --parallel 1)",
+             run one at a time (.connections(1), --parallel 1)",
             ctx.plan.parallel
         ));
     }

@@ -40,6 +40,14 @@ impl Default for OutputWatch {
 }
 
 impl OutputWatch {
+    /// No line marks a bug.
+    pub(crate) fn none() -> Self {
+        OutputWatch {
+            fail_on: Vec::new(),
+            ignore: Vec::new(),
+        }
+    }
+
     /// The start of an exception trace `line` holds, when the line is no finding (no
     /// pattern, or an ignored one, matches it): a hint the report gives.
     pub(crate) fn trace(&self, line: &str) -> Option<&'static str> {

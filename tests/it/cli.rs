@@ -621,3 +621,45 @@ fn a_finding_no_case_alone_shows_says_to_run_again_and_its_file_replays_honestly
     );
     assert!(!out.stderr.contains("no longer fails"), "{}", out.stderr);
 }
+
+#[test]
+fn every_output_pattern_given_counts_together() {
+    // A correct echo server that logs each connection, and once in a while a line marked
+    // FATAL: only the flags given make it a finding, and they all count together.
+    let script = "import socket, sys, threading\n\
+        s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+        s.bind((sys.argv[1], int(sys.argv[2]))); s.listen(64)\n\
+        n = 0\n\
+        def serve(c):\n    with c:\n        while True:\n            d = c.recv(4096)\n            if not d: return\n            c.sendall(d)\n\
+        while True:\n    c, _ = s.accept(); n += 1\n    print('FATAL: connection %d' % n if n % 20 == 0 else 'connection %d' % n, flush=True)\n    threading.Thread(target=serve, args=(c,), daemon=True).start()\n";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("server.py");
+    std::fs::write(&path, script).unwrap();
+    let server = format!("--server=python3 {} {{host}} {{port}}", path.display());
+    let base = [
+        blobs_arg(),
+        "--host=127.0.0.1".to_owned(),
+        "--port=0".to_owned(),
+        server,
+        format!("--failures-dir={}", dir.path().join("fail").display()),
+        "--no-expect-same-response".to_owned(),
+        "--seed=5".to_owned(),
+        "--duration=20s".to_owned(),
+    ];
+    // An ignore pattern given after a fail-on one keeps it (each used to replace the last).
+    let stutterfuzz = || {
+        let mut cmd = stutterfuzz();
+        cmd.env("STUTTERFUZZ_SHRINK_TIME", "0s");
+        cmd
+    };
+    let out = run(stutterfuzz()
+        .args(&base)
+        .args(["--fail-on-output=FATAL", "--ignore-output=never printed"]));
+    assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+    assert!(out.stdout.contains("printed \"FATAL\""), "{}", out.stdout);
+    // Two fail-on patterns: the first still counts.
+    let out = run(stutterfuzz()
+        .args(&base)
+        .args(["--fail-on-output=FATAL", "--fail-on-output=never printed"]));
+    assert_eq!(out.code, Some(1), "{}{}", out.stdout, out.stderr);
+}

@@ -161,7 +161,7 @@ fn fixture_client(interpreter: &str, script: &str, buggy: bool) -> StutterClient
         .answers(ANSWERS)
         .regressions(Regressions::Off)
         .seed(11)
-        .parallel(2)
+        .connections(2)
 }
 
 fn finding_of(client: StutterClient) -> stutterfuzz::ClientFinding {
@@ -557,17 +557,24 @@ print(got)
 "#;
     let mut command = Command::new("python3");
     command.args(["-c", script, "{host}", "{port}"]);
-    let finding = finding_of(
-        StutterClient::command(command)
-            .answers(ANSWERS)
-            .regressions(Regressions::Off)
-            .seed(1)
-            .cycles(100),
-    );
+    let client = StutterClient::command(command)
+        .answers(ANSWERS)
+        .regressions(Regressions::Off)
+        .seed(1)
+        .cycles(100);
+    // Narrowing off: the case as it failed.
+    let finding = finding_of(client.clone().shrinking(stutterfuzz::Shrinking::off()));
     assert!(
         matches!(finding.kind(), ClientFindingKind::Alarm { line } if line.contains("panicked at")),
         "{finding}"
     );
+    assert_eq!(finding.minimal(), finding.case(), "{finding}");
+    // The output rules are the server's: the same case with that line ignored passes.
+    let report = client
+        .output(stutterfuzz::OutputRules::default().ignore("src/reply.rs"))
+        .replay(finding.case().clone())
+        .run_for(Duration::from_secs(30));
+    assert!(report.to_string().contains("the client passed"), "{report}");
 }
 
 #[test]
@@ -643,7 +650,7 @@ fn a_client_that_fails_once_is_listed_unconfirmed_with_what_failed() {
     })
     .answers(ANSWERS)
     .regressions(Regressions::Off)
-    .parallel(1)
+    .connections(1)
     .cycles(20)
     .run_for(Duration::from_secs(30));
     assert_eq!(report.unconfirmed(), 1, "{report}");

@@ -6,7 +6,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::Parser;
-use stutterfuzz::{ClientCase, ClientFailure, ClientFinding, Seed, StutterClient};
+use stutterfuzz::{ClientCase, ClientFailure, ClientFinding, OutputRules, Seed, StutterClient};
 
 /// Fuzz a client by cutting the server's answers
 #[derive(Debug, Parser)]
@@ -137,7 +137,7 @@ fn command(flag: &str, line: &str) -> Result<Command, String> {
 
 fn run(args: &ClientArgs) -> Result<ExitCode, String> {
     let mut fuzz = StutterClient::command(command("--client", &args.client)?)
-        .parallel(args.parallel)
+        .connections(args.parallel)
         .timeout(args.timeout)
         .host(args.host)
         .split_requests(args.split_requests);
@@ -161,8 +161,14 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
     if let Some(case) = &args.replay {
         fuzz = fuzz.replay(case.clone());
     }
-    for pattern in &args.fail_on_output {
-        fuzz = fuzz.fail_on_output(pattern);
+    if !args.fail_on_output.is_empty() {
+        let rules = args
+            .fail_on_output
+            .iter()
+            .fold(OutputRules::default(), |rules, pattern| {
+                rules.fail_on(pattern)
+            });
+        fuzz = fuzz.output(rules);
     }
     if args.keep_going {
         // Each new finding is printed and saved at once: a run killed later loses none.

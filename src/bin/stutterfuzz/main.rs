@@ -179,11 +179,16 @@ fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
     if let Some(ms) = args.response_timeout {
         fuzz = fuzz.responses(Responses::default().within(Duration::from_millis(ms.max(1))));
     }
-    for pattern in &args.fail_on_output {
-        fuzz = fuzz.output(OutputRules::default().fail_on(pattern));
-    }
-    for pattern in &args.ignore_output {
-        fuzz = fuzz.output(OutputRules::default().ignore(pattern));
+    // One set of rules with every pattern given (each call to `output` replaces the last).
+    if !args.fail_on_output.is_empty() || !args.ignore_output.is_empty() {
+        let mut rules = OutputRules::default();
+        for pattern in &args.fail_on_output {
+            rules = rules.fail_on(pattern);
+        }
+        for pattern in &args.ignore_output {
+            rules = rules.ignore(pattern);
+        }
+        fuzz = fuzz.output(rules);
     }
     if let Some(path) = &args.record {
         fuzz = fuzz.record(path);
