@@ -90,7 +90,7 @@ pub(crate) async fn run(
     let mut rig = Rig::start(plan, &settings).await?;
     let addr = rig.transport().describe();
     let mut baselines = HashMap::new();
-    let outcome = drive(
+    let mut outcome = drive(
         plan,
         &mut rig,
         &settings,
@@ -103,51 +103,7 @@ pub(crate) async fn run(
         &mut baselines,
     )
     .await;
-    // A server that exited 0 while something it started still listens went into the
-    // background (its parent left just after the daemon was ready): not a finding.
-    if let Ok(Outcome::Found { found, .. }) = &outcome
-        && matches!(&found.kind, FindingKind::ServerDied { status } if status.success())
-        && let Some(error) = rig.went_background().await
-    {
-        rig.stop().await;
-        return Err(error.into());
-    }
-    // A refused connect may come from a server that is ending (its socket closes a moment
-    // before the process ends), and so may anything from one that served nobody.
-    let exiting = match (&outcome, rig.server()) {
-        (Ok(Outcome::Found { found, .. }), Some(server))
-            if matches!(found.kind, FindingKind::ConnectRefused { .. })
-                || (found.stats.deliveries == 0 && baselines.is_empty()) =>
-        {
-            tokio::time::timeout(REFUSED_EXIT_WAIT, server.exited())
-                .await
-                .ok()
-        }
-        _ => None,
-    };
-    let stopped = rig.stop().await;
-    let (summary, died_at_stop) = match stopped {
-        Some((summary, died)) => (Some(summary), died),
-        None => (None, None),
-    };
-    // Refused by a server that died: the death is the finding, the refusal its echo (one
-    // bug met as two kinds would be two findings of a run that keeps going).
-    let mut outcome = outcome;
-    if let Ok(Outcome::Found { found, .. }) = &mut outcome
-        && matches!(found.kind, FindingKind::ConnectRefused { .. })
-        && let Some(exit) = exiting.clone().or_else(|| died_at_stop.clone())
-    {
-        found.kind = oracle::exited(exit);
-    }
-    if let (Ok(Outcome::Found { found, .. }), Some(summary)) = (&outcome, &summary)
-        && let Some(exit) = served_nobody(
-            found,
-            &baselines,
-            exiting.or_else(|| died_at_stop.clone()).as_ref(),
-        )
-    {
-        return Err(crate::server::served_nobody(exit, summary).into());
-    }
+    let (summary, died_at_stop) = end_server(&mut rig, &mut outcome, &baselines).await?;
     let server_pid = summary.as_ref().and_then(|s| s.pid);
     // Traces printed as the server died are the finding's own evidence, not a hint.
     let died = matches!(&outcome, Ok(Outcome::Found { found, .. }) if found.kind.treatment().ended);
@@ -402,6 +358,59 @@ async fn drive(
         }),
         Err(Stopped::Setup(e)) => Err(e),
     }
+}
+
+/// Stops the server after the run, and reads its end into the outcome: a server that went
+/// into the background, or ended on its own having served nobody, is a setup error; a
+/// connect refused by a server that died is that death. What a report shows of the server,
+/// and how it ended when it ended on its own.
+async fn end_server(
+    rig: &mut Rig<'_>,
+    outcome: &mut Result<Outcome, SetupError>,
+    baselines: &HashMap<String, Baseline>,
+) -> Result<(Option<ServerSummary>, Option<Exit>), Failure> {
+    // A server that exited 0 while something it started still listens went into the
+    // background (its parent left just after the daemon was ready): not a finding.
+    if let Ok(Outcome::Found { found, .. }) = &*outcome
+        && matches!(&found.kind, FindingKind::ServerDied { status } if status.success())
+        && let Some(error) = rig.went_background().await
+    {
+        rig.stop().await;
+        return Err(error.into());
+    }
+    // A refused connect may come from a server that is ending (its socket closes a moment
+    // before the process ends), and so may anything from one that served nobody.
+    let exiting = match (&*outcome, rig.server()) {
+        (Ok(Outcome::Found { found, .. }), Some(server))
+            if matches!(found.kind, FindingKind::ConnectRefused { .. })
+                || (found.stats.deliveries == 0 && baselines.is_empty()) =>
+        {
+            tokio::time::timeout(REFUSED_EXIT_WAIT, server.exited())
+                .await
+                .ok()
+        }
+        _ => None,
+    };
+    let (summary, died_at_stop) = match rig.stop().await {
+        Some((summary, died)) => (Some(summary), died),
+        None => (None, None),
+    };
+    let ended = exiting.or_else(|| died_at_stop.clone());
+    if let Ok(Outcome::Found { found, .. }) = outcome {
+        // Refused by a server that died: the death is the finding, the refusal its echo
+        // (one bug met as two kinds would be two findings of a run that keeps going).
+        if matches!(found.kind, FindingKind::ConnectRefused { .. })
+            && let Some(exit) = ended.clone()
+        {
+            found.kind = oracle::exited(exit);
+        }
+        if let Some(summary) = &summary
+            && let Some(exit) = served_nobody(found, baselines, ended.as_ref())
+        {
+            return Err(crate::server::served_nobody(exit, summary).into());
+        }
+    }
+    Ok((summary, died_at_stop))
 }
 
 /// How the server ended, when it ended on its own, cleanly, before it served anything: no
