@@ -37,133 +37,205 @@ pub(crate) async fn run(
     if replaying || (!plan.keep_going && known_file.is_empty()) {
         return session::run(plan, budget, caller, None).await;
     }
-    let started = Instant::now();
-    let mut findings: Option<Findings> = None;
-    let mut stats: Option<Stats> = None;
-    let mut seed: Option<Seed> = None;
-    let mut first_seed: Option<Seed> = None;
-    let mut last: Option<Report> = None;
-    let mut known_met = 0u64;
-    // A finding met again ends its part early, every delivery in flight lost with the
-    // server: the parts after it have half as many connections in flight (down to
-    // `FEWEST`), so more of them finish, and other bugs get their turn.
-    let most = plan.settings(budget).map_or(FEWEST, |s| s.connections);
-    let mut connections = most;
-    let mut last_progress = Instant::now();
+    let mut so_far = SoFar::new(plan, budget, known_file);
+    let mut seed = None;
     for _ in 0..MOST_PARTS {
-        let left = budget.saturating_sub(started.elapsed());
+        let left = budget.saturating_sub(so_far.started.elapsed());
         if left.is_zero() {
             break;
         }
-        let mut known = known_file.clone();
-        if let Some(all) = &findings {
-            known.extend(all.distinct.iter().map(|d| d.finding.signature.clone()));
-        }
-        let part_started = started.elapsed();
+        let known = so_far.known();
         let next = Next {
             seed,
             known: &known,
-            connections: Some(connections),
+            connections: Some(so_far.connections),
         };
-        let part_plan = Plan {
-            progress: whole_run_progress(plan, stats.as_ref(), findings.as_ref()),
-            ..plan.clone()
-        };
-        let part_seed = match session::run(&part_plan, left, caller, Some(next)).await {
+        let part_started = so_far.started.elapsed();
+        let outcome = session::run(&so_far.part_plan(), left, caller, Some(next)).await;
+        match so_far.take(outcome, part_started, &known)? {
+            Some(part_seed) => {
+                seed = Some(Seed::new(
+                    part_seed.value().wrapping_add(0x9e37_79b9_7f4a_7c15),
+                ));
+            }
+            None => break,
+        }
+        so_far.progress();
+    }
+    so_far.end()
+}
+
+/// What a run that keeps going has met so far, over its parts.
+struct SoFar<'p> {
+    plan: &'p Plan,
+    started: Instant,
+    known_file: Vec<String>,
+    findings: Option<Findings>,
+    /// The parts' stats added up; `None` before the first part ends.
+    stats: Option<Stats>,
+    /// The first part's seed: the run's own.
+    first_seed: Option<Seed>,
+    /// The last part that ended without a finding.
+    last: Option<Report>,
+    /// Findings that matched the known-findings file.
+    known_met: u64,
+    /// A finding met again ends its part early, every delivery in flight lost with the
+    /// server: the parts after it have half as many connections in flight (down to
+    /// `FEWEST`), so more of them finish, and other bugs get their turn.
+    most: usize,
+    connections: usize,
+    last_progress: Instant,
+}
+
+impl<'p> SoFar<'p> {
+    fn new(plan: &'p Plan, budget: Duration, known_file: Vec<String>) -> Self {
+        let most = plan.settings(budget).map_or(FEWEST, |s| s.connections);
+        SoFar {
+            plan,
+            started: Instant::now(),
+            known_file,
+            findings: None,
+            stats: None,
+            first_seed: None,
+            last: None,
+            known_met: 0,
+            most,
+            connections: most,
+            last_progress: Instant::now(),
+        }
+    }
+
+    /// The signatures the next part passes over: the known-findings file's, and those
+    /// found already.
+    fn known(&self) -> Vec<String> {
+        let mut known = self.known_file.clone();
+        if let Some(all) = &self.findings {
+            known.extend(all.distinct.iter().map(|d| d.finding.signature.clone()));
+        }
+        known
+    }
+
+    /// The plan of the next part: its progress hook is shown the whole run so far.
+    fn part_plan(&self) -> Plan {
+        Plan {
+            progress: whole_run_progress(self.plan, self.stats.as_ref(), self.findings.as_ref()),
+            ..self.plan.clone()
+        }
+    }
+
+    /// Takes in how a part ended (`part_started` into the run; `known`, the signatures it
+    /// passed over): the seed to go on from, `None` when the run ends here.
+    fn take(
+        &mut self,
+        outcome: Result<Report, Failure>,
+        part_started: Duration,
+        known: &[String],
+    ) -> Result<Option<Seed>, Failure> {
+        let part_seed = match outcome {
             Ok(report) => {
                 let (part_seed, end) = (report.seed, report.end);
-                absorb(&mut stats, &report.stats);
-                last = Some(report);
+                absorb(&mut self.stats, &report.stats);
+                self.last = Some(report);
                 if end != RunEnd::Unconfirmed {
-                    break;
+                    return Ok(None);
                 }
                 part_seed
             }
             Err(Failure::Finding(finding)) => {
                 let part_seed = finding.seed;
-                absorb(&mut stats, &finding.stats);
+                absorb(&mut self.stats, &finding.stats);
                 if known.contains(&finding.signature) {
-                    connections = (connections / 2).max(FEWEST).min(connections);
+                    self.connections = (self.connections / 2).max(FEWEST).min(self.connections);
                 }
-                if known_file.contains(&finding.signature) {
-                    known_met += 1;
+                if self.known_file.contains(&finding.signature) {
+                    self.known_met += 1;
                 } else {
                     // When it showed: this part's start, and its fuzzing before it.
                     let at = part_started + finding.stats.elapsed;
-                    let run_seed = first_seed.unwrap_or(part_seed);
-                    let all =
-                        findings.get_or_insert_with(|| Findings::new(report_of(plan, run_seed)));
+                    let run_seed = self.first_seed.unwrap_or(part_seed);
+                    let plan = self.plan;
+                    let all = self
+                        .findings
+                        .get_or_insert_with(|| Findings::new(report_of(plan, run_seed)));
                     if let (Some(new), Some(hook)) = (all.add(*finding, at), &plan.on_finding) {
                         (hook.0)(new);
                     }
                     if !plan.keep_going {
-                        break;
+                        return Ok(None);
                     }
                 }
                 part_seed
             }
             // A setup error after findings: the findings stand, the error is a note.
-            Err(Failure::Setup(error)) if findings.is_some() => {
-                if let Some(all) = findings.as_mut() {
+            Err(Failure::Setup(error)) if self.findings.is_some() => {
+                if let Some(all) = self.findings.as_mut() {
                     all.report
                         .notes
                         .push(format!("the run ended early: {error}"));
                 }
-                break;
+                return Ok(None);
             }
             Err(other) => return Err(other),
         };
-        first_seed.get_or_insert(part_seed);
-        seed = Some(Seed::new(
-            part_seed.value().wrapping_add(0x9e37_79b9_7f4a_7c15),
-        ));
-        // Between parts too (parts that meet known findings at once may end before a
-        // tick), as often as the hook asks.
-        if let (Some(hook), Some(so_far)) = (&plan.progress, &stats)
-            && last_progress.elapsed() >= hook.every
+        self.first_seed.get_or_insert(part_seed);
+        Ok(Some(part_seed))
+    }
+
+    /// Shows the progress hook the run so far between parts too (parts that meet known
+    /// findings at once may end before a tick), as often as the hook asks.
+    fn progress(&mut self) {
+        if let (Some(hook), Some(so_far)) = (&self.plan.progress, &self.stats)
+            && self.last_progress.elapsed() >= hook.every
         {
             let mut all = so_far.clone();
-            count_findings(&mut all, findings.as_ref());
+            count_findings(&mut all, self.findings.as_ref());
             (hook.callback)(&all);
-            last_progress = Instant::now();
+            self.last_progress = Instant::now();
         }
     }
-    // Its `elapsed` is the parts' fuzzing added up, as its rates are; the run's whole time,
-    // narrowing and restarts too, is the table's.
-    let mut stats = stats.unwrap_or_default();
-    count_findings(&mut stats, findings.as_ref());
-    let known_note = (known_met > 0).then(|| {
-        format!("{known_met} finding(s) matched the known-findings file: counted, not reported")
-    });
-    let fewer_note = (connections < most).then(|| {
-        format!(
-            "findings met again ended parts of the run early: it went on with {connections} connections in flight (from {most}), so more deliveries finish between them"
-        )
-    });
-    let known_note = known_note.into_iter().chain(fewer_note);
-    match findings {
-        // Not going on: the one new finding, as a run that stops at it reports it.
-        Some(mut all) if !plan.keep_going && all.distinct.len() == 1 => {
-            let mut finding = all.distinct.remove(0).finding;
-            finding.notes.extend(known_note);
-            Err(Failure::Finding(Box::new(finding)))
-        }
-        Some(mut all) => {
-            all.report.stats = stats;
-            all.took = started.elapsed();
-            if let Some(last) = last {
-                all.report.end = last.end;
-                all.report.notes.extend(last.notes);
+
+    /// How the whole run ended: its report, its one new finding (a run that does not keep
+    /// going), or every distinct finding.
+    fn end(self) -> Result<Report, Failure> {
+        // Its `elapsed` is the parts' fuzzing added up, as its rates are; the run's whole
+        // time, narrowing and restarts too, is the table's.
+        let mut stats = self.stats.unwrap_or_default();
+        count_findings(&mut stats, self.findings.as_ref());
+        let known_met = self.known_met;
+        let known_note = (known_met > 0).then(|| {
+            format!("{known_met} finding(s) matched the known-findings file: counted, not reported")
+        });
+        let (connections, most) = (self.connections, self.most);
+        let fewer_note = (connections < most).then(|| {
+            format!(
+                "findings met again ended parts of the run early: it went on with {connections} connections in flight (from {most}), so more deliveries finish between them"
+            )
+        });
+        let notes = known_note.into_iter().chain(fewer_note);
+        match self.findings {
+            // Not going on: the one new finding, as a run that stops at it reports it.
+            Some(mut all) if !self.plan.keep_going && all.distinct.len() == 1 => {
+                let mut finding = all.distinct.remove(0).finding;
+                finding.notes.extend(notes);
+                Err(Failure::Finding(Box::new(finding)))
             }
-            all.report.notes.extend(known_note);
-            Err(Failure::Findings(Box::new(all)))
-        }
-        None => {
-            let mut report =
-                last.unwrap_or_else(|| report_of(plan, first_seed.unwrap_or(Seed::new(0))));
-            report.stats = stats;
-            report.notes.extend(known_note);
-            Ok(report)
+            Some(mut all) => {
+                all.report.stats = stats;
+                all.took = self.started.elapsed();
+                if let Some(last) = self.last {
+                    all.report.end = last.end;
+                    all.report.notes.extend(last.notes);
+                }
+                all.report.notes.extend(notes);
+                Err(Failure::Findings(Box::new(all)))
+            }
+            None => {
+                let seed = self.first_seed.unwrap_or(Seed::new(0));
+                let mut report = self.last.unwrap_or_else(|| report_of(self.plan, seed));
+                report.stats = stats;
+                report.notes.extend(notes);
+                Ok(report)
+            }
         }
     }
 }
