@@ -153,47 +153,61 @@ async fn fuzz(
             }
         }
         ctx.server_died()?;
-        // Each doubt alone, with no other run of the client beside it.
-        // In the order they were drawn, so a seed finds the same case whatever ran first.
-        doubts.sort_by_key(|(at, ..)| *at);
-        for (_, case, kind, attempt) in doubts {
-            // Met before (known, or found already) as far as the failing try shows: counted,
-            // not confirmed or narrowed again.
-            if tally.goes_on() && tally.met_before(&signature::of(&kind, &attempt, &case)) {
-                continue;
+        judge_doubts(ctx, &mut expected, &mut tally, &mut report, doubts).await?;
+    }
+    report.elapsed = started.elapsed();
+    tally.end(report)
+}
+
+/// A try whose client failed once, in the order drawn: its case, what it did, the try.
+type Doubt = (u64, ClientCase, ClientFindingKind, Attempt);
+
+/// Each doubt alone, with no other run of the client beside it, in the order they were
+/// drawn (so a seed finds the same case whatever ran first): met before, counted; confirmed,
+/// narrowed and taken in as a finding; else counted unconfirmed, with how it went alone.
+async fn judge_doubts(
+    ctx: &Arc<Ctx>,
+    expected: &mut Expected,
+    tally: &mut Tally,
+    report: &mut ClientReport,
+    mut doubts: Vec<Doubt>,
+) -> Result<(), ClientFailure> {
+    doubts.sort_by_key(|(at, ..)| *at);
+    for (_, case, kind, attempt) in doubts {
+        // Met before (known, or found already) as far as the failing try shows: counted,
+        // not confirmed or narrowed again.
+        if tally.goes_on() && tally.met_before(&signature::of(&kind, &attempt, &case)) {
+            continue;
+        }
+        match confirm(ctx, expected, &case, &kind).await? {
+            Ok(attempt) => {
+                let place = signature::place(&kind, &attempt);
+                let minimal = narrow(ctx, expected, &case, &kind, place.as_deref()).await?;
+                let notes = record(ctx, &minimal, &kind).into_iter().collect();
+                let found = Confirmed {
+                    kind,
+                    case,
+                    minimal,
+                    attempt,
+                    notes,
+                    replayed: false,
+                };
+                let found = finding(ctx, expected, found, report).await;
+                tally.take(found, report)?;
             }
-            match confirm(ctx, &mut expected, &case, &kind).await? {
-                Ok(attempt) => {
-                    let place = signature::place(&kind, &attempt);
-                    let minimal =
-                        narrow(ctx, &mut expected, &case, &kind, place.as_deref()).await?;
-                    let notes = record(ctx, &minimal, &kind).into_iter().collect();
-                    let found = Confirmed {
-                        kind,
-                        case,
-                        minimal,
-                        attempt,
-                        notes,
-                        replayed: false,
-                    };
-                    let found = finding(ctx, &mut expected, found, &report).await;
-                    tally.take(found, &report)?;
-                }
-                Err(alone) => {
-                    report.unconfirmed += 1;
-                    if report.unconfirmed_cases.len() < LISTED_UNCONFIRMED {
-                        // What failed once, in a few words, and how it went alone.
-                        let what: String = kind.to_string().chars().take(80).collect();
-                        report
-                            .unconfirmed_cases
-                            .push(format!("{case} ({what}; {alone})"));
-                    }
+            Err(alone) => {
+                report.unconfirmed += 1;
+                if report.unconfirmed_cases.len() < LISTED_UNCONFIRMED {
+                    // What failed once, in a few words, and how it went alone.
+                    let what: String = kind.to_string().chars().take(80).collect();
+                    report
+                        .unconfirmed_cases
+                        .push(format!("{case} ({what}; {alone})"));
                 }
             }
         }
     }
-    report.elapsed = started.elapsed();
-    tally.end(report)
+    Ok(())
 }
 
 /// The case of run `iteration`: the answers cut as drawn over the whole answers' bytes, and
