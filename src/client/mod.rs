@@ -263,6 +263,21 @@ impl StutterClient {
         self
     }
 
+    /// Calls `callback` with the run's report so far (its tries, cuts, unconfirmed cases,
+    /// findings) about every `every`, between batches of tries: for a progress line. None
+    /// by default.
+    pub fn progress(
+        mut self,
+        every: Duration,
+        callback: impl Fn(&ClientReport) + Send + Sync + 'static,
+    ) -> Self {
+        self.requested.progress = Some(plan::ClientProgress {
+            every,
+            callback: Arc::new(callback),
+        });
+        self
+    }
+
     /// Runs this one case (as a report prints it), with no randomness, instead of fuzzing.
     pub fn replay(mut self, case: ClientCase) -> Self {
         self.requested.replay = Some(case);

@@ -48,6 +48,23 @@ pub(crate) struct ClientPlan {
     pub(crate) narrow_time: Duration,
     /// Going on after each finding (or after known ones), and what hears each new one.
     pub(crate) keep_going: KeepGoing,
+    /// What is shown the run's report as it goes.
+    pub(crate) progress: Option<ClientProgress>,
+}
+
+/// A client run's progress hook: how often, and what is called with the report so far.
+#[derive(Clone)]
+pub(crate) struct ClientProgress {
+    pub(crate) every: Duration,
+    pub(crate) callback: std::sync::Arc<dyn Fn(&super::report::ClientReport) + Send + Sync>,
+}
+
+impl std::fmt::Debug for ClientProgress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientProgress")
+            .field("every", &self.every)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A run that goes on after findings: after every one, or after those a known-findings
@@ -78,6 +95,7 @@ pub(crate) struct Requested {
     pub(crate) keep_going: bool,
     pub(crate) known: Option<PathBuf>,
     pub(crate) on_finding: Option<FindingHook<ClientFinding>>,
+    pub(crate) progress: Option<ClientProgress>,
 }
 
 impl Requested {
@@ -99,6 +117,7 @@ impl Requested {
             keep_going: false,
             known: None,
             on_finding: None,
+            progress: None,
         }
     }
 
@@ -173,6 +192,7 @@ impl Requested {
                 regressions: self.regressions.client_file(caller),
                 narrow_time: self.narrow_time,
                 keep_going,
+                progress: self.progress.clone(),
             },
             budget,
         ))

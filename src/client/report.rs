@@ -24,6 +24,9 @@ pub struct ClientReport {
     pub(crate) notes: Vec<String>,
     pub(crate) elapsed: Duration,
     pub(crate) replayed: Option<ClientCase>,
+    /// In a run that keeps going: the distinct findings so far, and every finding met.
+    pub(crate) findings_distinct: u64,
+    pub(crate) findings_met: u64,
 }
 
 impl ClientReport {
@@ -70,14 +73,21 @@ impl fmt::Display for ClientReport {
         let secs = self.elapsed.as_secs_f64().max(1e-3);
         write!(
             f,
-            "client runs={} ({:.0}/s), cuts={}, read alone={:.1}%, unconfirmed={}, seed={}",
+            "client runs={} ({:.0}/s), cuts={}, read alone={:.1}%, unconfirmed={}, ",
             self.runs,
             self.runs as f64 / secs,
             self.boundaries,
             self.fidelity() * 100.0,
             self.unconfirmed,
-            self.seed
         )?;
+        if self.findings_met > 0 {
+            write!(
+                f,
+                "findings={} distinct of {}, ",
+                self.findings_distinct, self.findings_met
+            )?;
+        }
+        write!(f, "seed={}", self.seed)?;
         if !self.unconfirmed_cases.is_empty() {
             write!(f, " ({})", self.unconfirmed_cases.join(" "))?;
         }

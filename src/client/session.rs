@@ -89,6 +89,8 @@ async fn fuzz(
         notes: Vec::new(),
         elapsed: Duration::ZERO,
         replayed: None,
+        findings_distinct: 0,
+        findings_met: 0,
     };
     if ctx.plan.parallel > 1 && !matches!(ctx.plan.source, Source::Recorded(_)) {
         report.notes.push(format!(
@@ -128,6 +130,7 @@ async fn fuzz(
     let within = |report: &ClientReport| {
         started.elapsed() < budget && ctx.plan.cycles.is_none_or(|n| report.runs < n)
     };
+    let mut last_progress = Instant::now();
     while within(&report) {
         let mut batch = JoinSet::new();
         let left = ctx.plan.cycles.map_or(u64::MAX, |n| n - report.runs);
@@ -154,6 +157,14 @@ async fn fuzz(
         }
         ctx.server_died()?;
         judge_doubts(ctx, &mut expected, &mut tally, &mut report, doubts).await?;
+        if let Some(progress) = &ctx.plan.progress
+            && last_progress.elapsed() >= progress.every
+        {
+            report.elapsed = started.elapsed();
+            tally.count(&mut report);
+            (progress.callback)(&report);
+            last_progress = Instant::now();
+        }
     }
     report.elapsed = started.elapsed();
     tally.end(report)

@@ -73,8 +73,16 @@ impl Tally {
         Ok(())
     }
 
+    /// The findings so far, in the report a progress line shows.
+    pub(super) fn count(&self, report: &mut ClientReport) {
+        let distinct = self.found.as_ref().map_or(&[][..], |all| all.distinct());
+        report.findings_distinct = distinct.len() as u64;
+        report.findings_met = distinct.iter().map(|d| d.seen()).sum();
+    }
+
     /// How the run ends: the report when nothing new was found, else every distinct finding.
     pub(super) fn end(self, mut report: ClientReport) -> Result<ClientReport, ClientFailure> {
+        self.count(&mut report);
         report.notes.extend(self.known_note());
         match self.found {
             None => Ok(report),

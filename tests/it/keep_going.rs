@@ -220,7 +220,13 @@ fn panic_lines() -> [usize; 2] {
 
 #[test]
 fn a_client_run_that_keeps_going_reports_two_crash_sites_as_two_findings() {
+    // The progress hook is shown the run so far, findings included.
+    let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let last_shown = shown.clone();
     let failure = two_bugs_client()
+        .progress(Duration::from_millis(100), move |report| {
+            *last_shown.lock().unwrap() = report.to_string();
+        })
         .keep_going(true)
         .try_run_for(Duration::from_secs(15))
         .expect_err("two bugs are found");
@@ -260,6 +266,11 @@ fn a_client_run_that_keeps_going_reports_two_crash_sites_as_two_findings() {
     assert!(
         first_cut(status) >= 19,
         "the first answer is whole:\n{failure}"
+    );
+    let shown = shown.lock().unwrap().clone();
+    assert!(
+        shown.starts_with("client runs=") && shown.contains("findings="),
+        "{shown}"
     );
     let text = failure.to_string();
     assert!(text.contains("stutterfuzz found 2 distinct bugs"), "{text}");

@@ -6,6 +6,8 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use clap::Parser;
+
+use crate::terminal::StatsLine;
 use stutterfuzz::{ClientCase, ClientFailure, ClientFinding, OutputRules, Seed, StutterClient};
 
 /// Fuzz a client by cutting the server's answers
@@ -170,18 +172,30 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
             });
         fuzz = fuzz.output(rules);
     }
+    let line = StatsLine::new(false, Some(args.duration));
+    if !args.quiet {
+        let printer = line.clone();
+        fuzz = fuzz.progress(line.interval(), move |report| {
+            printer.show_text(report.to_string().lines().next().unwrap_or_default());
+        });
+    }
     if args.keep_going {
         // Each new finding is printed and saved at once: a run killed later loses none.
         let failures_dir = args.failures_dir.clone();
+        let line = line.clone();
         fuzz = fuzz.keep_going(true).on_finding(move |finding| {
-            println!("== a new finding ({}) ==", finding.signature());
-            report_finding(&failures_dir, finding);
+            line.suspend(|| {
+                println!("== a new finding ({}) ==", finding.signature());
+                report_finding(&failures_dir, finding);
+            });
         });
     }
     if let Some(known) = &args.known {
         fuzz = fuzz.known(known);
     }
-    match fuzz.try_run_for(args.duration) {
+    let outcome = fuzz.try_run_for(args.duration);
+    line.close();
+    match outcome {
         Ok(report) => {
             if !args.quiet {
                 eprintln!("{report}");

@@ -46,7 +46,11 @@ impl StatsLine {
     }
 
     pub(crate) fn show(&self, stats: &Stats) {
-        let line = self.line(stats);
+        self.show_text(&self.line(stats));
+    }
+
+    /// Shows one line of progress (a client run's, say) as the stats line is shown.
+    pub(crate) fn show_text(&self, line: &str) {
         match &self.bar {
             // How far into its budget the run is, first: the rest is the stats line.
             Some(bar) => bar.set_message(format!("[{}] {line}", self.elapsed())),
