@@ -112,7 +112,7 @@ impl Finding {
     /// What tells this finding from another in a run that keeps going
     /// ([`Stutter::keep_going`](crate::Stutter::keep_going)): its kind, and what locates
     /// it (where the server says it crashed, or the shape of the request record the case
-    /// cuts, such as `answer differs in SET …`).
+    /// cuts, such as `answer differs in SET ...`).
     pub fn signature(&self) -> &str {
         &self.signature
     }

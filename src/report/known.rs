@@ -40,12 +40,12 @@ mod tests {
         let path = dir.path().join("known.txt");
         std::fs::write(
             &path,
-            "# known bugs\n\n# signature: was killed by SIGABRT\nanswer differs in ECHO …\n",
+            "# known bugs\n\n# signature: was killed by SIGABRT\nanswer differs in ECHO ...\n",
         )
         .unwrap();
         assert_eq!(
             read(&path).unwrap(),
-            ["was killed by SIGABRT", "answer differs in ECHO …"]
+            ["was killed by SIGABRT", "answer differs in ECHO ..."]
         );
         let missing = read(&dir.path().join("nope")).unwrap_err();
         assert!(

@@ -2,7 +2,7 @@
 //! locates it when the evidence has it. A crash is located by the first place in the
 //! server's own output that names code (a Rust panic's `file:line`, a sanitizer's first
 //! frame); an answer that differs, a hang or a failed check by the request record where the
-//! case is cut, reduced to its command word (`SET …`): the same bug met in several blobs, or
+//! case is cut, reduced to its command word (`SET ...`): the same bug met in several blobs, or
 //! with other arguments, is one finding; two crash sites are two.
 
 use crate::case::Case;
@@ -204,7 +204,7 @@ pub(crate) fn record_at(bytes: &[u8], at: usize) -> &[u8] {
     &bytes[start..end]
 }
 
-/// A request record reduced to its shape: its command word as it is, and `…` when
+/// A request record reduced to its shape: its command word as it is, and `...` when
 /// arguments follow (whatever they are and however many: one bug met with other arguments
 /// is the same bug); a record that is not text, `<binary>`.
 pub(crate) fn shape(record: &[u8]) -> String {
@@ -221,7 +221,7 @@ pub(crate) fn shape(record: &[u8]) -> String {
         return "<empty>".to_owned();
     };
     match words.next() {
-        Some(_) => format!("{first} …"),
+        Some(_) => format!("{first} ..."),
         None => first.to_owned(),
     }
 }
@@ -328,8 +328,8 @@ mod tests {
         let c: Case = "v1:one:1,29".parse().unwrap(); // cuts "P|ING"
         let sig = |case: &Case, blob: &[u8]| of(&kind, None, Some((case, blob)));
         // One bug, met with other arguments: one signature.
-        assert_eq!(sig(&a, one), "answer differs in SET …");
-        assert_eq!(sig(&b, other), "answer differs in SET …");
+        assert_eq!(sig(&a, one), "answer differs in SET ...");
+        assert_eq!(sig(&b, other), "answer differs in SET ...");
         assert_eq!(sig(&c, one), "answer differs in PING");
         assert_eq!(shape(b"\x00\x01\x02"), "<binary>");
     }

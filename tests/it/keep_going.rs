@@ -47,7 +47,7 @@ fn a_run_that_keeps_going_reports_a_crash_and_a_wrong_answer_as_two_findings() {
         "{signatures:?}"
     );
     assert!(
-        signatures.contains(&"answer differs in ECHO …"),
+        signatures.contains(&"answer differs in ECHO ..."),
         "{signatures:?}"
     );
     // Met again and again, each is one finding, counted.
@@ -121,7 +121,11 @@ fn a_known_finding_is_counted_not_reported_and_the_run_stops_at_the_other() {
         .expect_err("the other bug is found");
     assert!(failure.findings().is_none(), "one finding: {failure}");
     let finding = failure.finding().expect("a finding");
-    assert_eq!(finding.signature(), "answer differs in ECHO …", "{finding}");
+    assert_eq!(
+        finding.signature(),
+        "answer differs in ECHO ...",
+        "{finding}"
+    );
 }
 
 #[test]
@@ -163,7 +167,7 @@ fn three_shards_failure_folders_merge_into_the_two_distinct_findings() {
     let table = String::from_utf8_lossy(&merged.stdout);
     assert_eq!(merged.status.code(), Some(0), "{table}");
     assert!(table.starts_with("2 distinct findings in "), "{table}");
-    assert!(table.contains("answer differs in ECHO …"), "{table}");
+    assert!(table.contains("answer differs in ECHO ..."), "{table}");
     assert!(table.contains("was killed by SIGABRT"), "{table}");
     // One failure file per distinct finding, and their signatures for --known.
     let kept = std::fs::read_dir(&out).unwrap().count();
@@ -174,7 +178,10 @@ fn three_shards_failure_folders_merge_into_the_two_distinct_findings() {
         .filter_map(|line| line.strip_prefix("# signature: "))
         .collect();
     assert_eq!(signatures.len(), 2, "{known}");
-    assert!(signatures.contains(&"answer differs in ECHO …"), "{known}");
+    assert!(
+        signatures.contains(&"answer differs in ECHO ..."),
+        "{known}"
+    );
 }
 
 #[test]
@@ -288,8 +295,11 @@ fn a_client_run_with_a_known_finding_reports_only_the_other() {
         ),
     )
     .unwrap();
+    // A seed whose first failing try crashes at the known place: the note counts it. (With
+    // another, the other bug may be met first, and the note has nothing to count.)
     let failure = two_bugs_client()
         .known(&known)
+        .seed(1)
         .try_run_for(Duration::from_secs(15))
         .expect_err("the other bug is found");
     let finding = failure.finding().expect("a finding");
