@@ -8,7 +8,7 @@
 use super::attempt::Attempt;
 use super::case::ClientCase;
 use super::judge::ClientFindingKind;
-use crate::report::signature::{fold_digits, location, record_at, shape};
+use crate::report::signature::{fold_digits, fold_message, location, record_at, shape};
 
 /// Where a failing try says it failed: the place its trace names, or an in-process
 /// panic's message with numbers folded. Narrowing keeps it: a shorter cut that fails
@@ -16,7 +16,7 @@ use crate::report::signature::{fold_digits, location, record_at, shape};
 pub(crate) fn place(kind: &ClientFindingKind, attempt: &Attempt) -> Option<String> {
     match kind {
         ClientFindingKind::Failed { how } if how.starts_with("panicked: ") => {
-            Some(fold_digits(how.lines().next().unwrap_or_default()))
+            Some(fold_message(how))
         }
         ClientFindingKind::Failed { .. } | ClientFindingKind::Alarm { .. } => {
             location(&printed(attempt))
@@ -47,10 +47,7 @@ pub(crate) fn of(kind: &ClientFindingKind, attempt: &Attempt, case: &ClientCase)
     };
     match kind {
         ClientFindingKind::Failed { how } => match how.strip_prefix("panicked: ") {
-            Some(message) => {
-                let first = message.lines().next().unwrap_or_default();
-                format!("the client panicked: {}", fold_digits(first))
-            }
+            Some(message) => format!("the client panicked: {}", fold_message(message)),
             None => located(format!("the client {how}")),
         },
         ClientFindingKind::Alarm { line } => match location(&printed) {

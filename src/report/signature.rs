@@ -25,7 +25,7 @@ pub(crate) fn of(
         // `was killed by SIGABRT`, `exited with status 3`.
         FindingKind::ServerDied { status } => located(crate::server::describe_exit(*status)),
         FindingKind::ServerTaskEnded { panic } => match panic {
-            Some(message) => format!("in-process server panicked: {}", fold_digits(message)),
+            Some(message) => format!("in-process server panicked: {}", fold_message(message)),
             None => "in-process server returned".to_owned(),
         },
         FindingKind::OutputMatched { pattern, .. } => located(format!("printed {pattern:?}")),
@@ -36,7 +36,7 @@ pub(crate) fn of(
         FindingKind::ResponseDiffers { .. } => format!("answer differs{}", record_of(case)),
         FindingKind::NoResponse { .. } => format!("no answer{}", record_of(case)),
         FindingKind::CheckFailed { message } => {
-            format!("check failed: {}{}", fold_digits(message), record_of(case))
+            format!("check failed: {}{}", fold_message(message), record_of(case))
         }
     }
 }
@@ -226,6 +226,32 @@ pub(crate) fn shape(record: &[u8]) -> String {
     }
 }
 
+/// A message as a signature keeps it: its first line, each run of digits as `<n>` and each
+/// quoted stretch (`"…"`, what a panic quotes of the bytes it read) as `"<s>"`, so one
+/// panic site met with other data is one finding.
+pub(crate) fn fold_message(text: &str) -> String {
+    let first = text.lines().next().unwrap_or_default();
+    let mut out = String::with_capacity(first.len());
+    let mut chars = first.chars();
+    while let Some(c) = chars.next() {
+        if c != '"' {
+            out.push(c);
+            continue;
+        }
+        // To the closing quote, an escaped one (`\"`) inside left alone.
+        let mut escaped = false;
+        for inside in chars.by_ref() {
+            match inside {
+                '"' if !escaped => break,
+                '\\' => escaped = !escaped,
+                _ => escaped = false,
+            }
+        }
+        out.push_str("\"<s>\"");
+    }
+    fold_digits(&out)
+}
+
 /// `text` with each run of digits as `<n>`.
 pub(crate) fn fold_digits(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -296,6 +322,18 @@ mod tests {
         assert_eq!(
             location(java).as_deref(),
             Some("Reply.parse (Reply.java:42)")
+        );
+    }
+
+    #[test]
+    fn a_message_folds_what_it_quotes_and_its_numbers() {
+        assert_eq!(
+            fold_message("bulk reply without its body: \"$12\\r\\n\\\"x\"\nmore"),
+            "bulk reply without its body: \"<s>\""
+        );
+        assert_eq!(
+            fold_message("index 7 out of range for length 3"),
+            "index <n> out of range for length <n>"
         );
     }
 

@@ -316,3 +316,49 @@ fn a_client_run_with_a_known_finding_reports_only_the_other() {
         "{failure}"
     );
 }
+
+/// One read taken as a whole reply, in this process: panics that quote what they read.
+async fn two_bugs_in_process(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut buf = [0u8; 256];
+    stream.write_all(b"GET greeting\r\n").await.unwrap();
+    let n = stream.read(&mut buf).await.unwrap();
+    let bulk = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(
+        bulk.matches('\n').count() >= 2,
+        "bulk reply without its body: {bulk:?}"
+    );
+    stream.write_all(b"PING\r\n").await.unwrap();
+    let n = stream.read(&mut buf).await.unwrap();
+    let status = String::from_utf8_lossy(&buf[..n]).into_owned();
+    assert!(status.ends_with("\r\n"), "status line cut: {status:?}");
+    bulk + &status
+}
+
+#[test]
+fn an_in_process_clients_panics_are_told_apart_by_their_message_not_the_bytes_it_quotes() {
+    let failure = stutterfuzz::StutterClient::function(two_bugs_in_process)
+        .answers("fixtures/client/answers")
+        .regressions(stutterfuzz::Regressions::Off)
+        .keep_going(true)
+        .try_run_for(Duration::from_secs(10))
+        .expect_err("two bugs are found");
+    let all = failure
+        .findings()
+        .unwrap_or_else(|| panic!("the run kept going:\n{failure}"));
+    let mut signatures: Vec<&str> = all
+        .distinct()
+        .iter()
+        .map(|d| d.finding().signature())
+        .collect();
+    signatures.sort_unstable();
+    assert_eq!(
+        signatures,
+        [
+            "the client panicked: bulk reply without its body: \"<s>\"",
+            "the client panicked: status line cut: \"<s>\"",
+        ],
+        "{failure}"
+    );
+}
