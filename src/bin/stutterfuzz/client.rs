@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::terminal::StatsLine;
-use stutterfuzz::{ClientCase, ClientFailure, ClientFinding, OutputRules, Seed, StutterClient};
+use stutterfuzz::{ClientCase, ClientFailure, ClientFinding, Seed, StutterClient};
 
 /// Fuzz a client by cutting the server's answers
 #[derive(Debug, Parser)]
@@ -163,13 +163,7 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
     if let Some(case) = &args.replay {
         fuzz = fuzz.replay(case.clone());
     }
-    if !args.fail_on_output.is_empty() {
-        let rules = args
-            .fail_on_output
-            .iter()
-            .fold(OutputRules::default(), |rules, pattern| {
-                rules.fail_on(pattern)
-            });
+    if let Some(rules) = crate::output_rules(&args.fail_on_output, &[]) {
         fuzz = fuzz.output(rules);
     }
     let line = StatsLine::new(false, Some(args.duration));
@@ -184,10 +178,9 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
         let failures_dir = args.failures_dir.clone();
         let line = line.clone();
         fuzz = fuzz.keep_going(true).on_finding(move |finding| {
-            line.suspend(|| {
-                println!("== a new finding ({}) ==", finding.signature());
-                report_finding(&failures_dir, finding);
-            });
+            line.new_finding(finding.signature(), || {
+                report_finding(&failures_dir, finding)
+            })
         });
     }
     if let Some(known) = &args.known {

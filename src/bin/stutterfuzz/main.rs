@@ -161,8 +161,7 @@ fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
         let failures_dir = args.failures_dir.clone();
         let line = line.clone();
         fuzz = fuzz.keep_going(true).on_finding(move |finding| {
-            line.suspend(|| {
-                println!("== a new finding ({}) ==", finding.signature());
+            line.new_finding(finding.signature(), || {
                 report_finding(&failures_dir, finding, None);
             });
         });
@@ -179,15 +178,7 @@ fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
     if let Some(ms) = args.response_timeout {
         fuzz = fuzz.responses(Responses::default().within(Duration::from_millis(ms.max(1))));
     }
-    // One set of rules with every pattern given (each call to `output` replaces the last).
-    if !args.fail_on_output.is_empty() || !args.ignore_output.is_empty() {
-        let mut rules = OutputRules::default();
-        for pattern in &args.fail_on_output {
-            rules = rules.fail_on(pattern);
-        }
-        for pattern in &args.ignore_output {
-            rules = rules.ignore(pattern);
-        }
+    if let Some(rules) = output_rules(&args.fail_on_output, &args.ignore_output) {
         fuzz = fuzz.output(rules);
     }
     if let Some(path) = &args.record {
@@ -339,6 +330,18 @@ fn report_finding(failures_dir: &Path, finding: &Finding, saved_in: Option<&str>
         ),
     }
     ExitCode::from(1)
+}
+
+/// One set of output rules with every pattern given on the command line (each call to
+/// `output` replaces the rules before it), or none when none was given.
+pub(crate) fn output_rules(fail_on: &[String], ignore: &[String]) -> Option<OutputRules> {
+    if fail_on.is_empty() && ignore.is_empty() {
+        return None;
+    }
+    let rules = fail_on
+        .iter()
+        .fold(OutputRules::default(), |rules, p| rules.fail_on(p));
+    Some(ignore.iter().fold(rules, |rules, p| rules.ignore(p)))
 }
 
 fn setup_message(failure: Failure) -> String {

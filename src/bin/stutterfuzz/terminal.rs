@@ -86,6 +86,15 @@ impl StatsLine {
         }
     }
 
+    /// Prints a new finding of a run that keeps going, the moment it is made: a header with
+    /// its signature, then what `report` prints (and saves), the line lifted meanwhile.
+    pub(crate) fn new_finding(&self, signature: &str, report: impl FnOnce()) {
+        self.suspend(|| {
+            println!("== a new finding ({signature}) ==");
+            report();
+        });
+    }
+
     /// Takes the line off the terminal, before the run's last words are printed.
     pub(crate) fn close(&self) {
         if let Some(bar) = &self.bar {
