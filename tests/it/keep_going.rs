@@ -9,6 +9,17 @@ use std::time::Duration;
 use common::{assert_all_gone, blob_dir, fixture, fixture_command, read_pids};
 use stutterfuzz::Shrinking;
 
+/// The signatures of a run's distinct findings, in order.
+fn signatures<F: stutterfuzz::Listed>(all: &stutterfuzz::Findings<F>) -> Vec<&str> {
+    let mut signatures: Vec<&str> = all
+        .distinct()
+        .iter()
+        .map(|d| d.finding().signature())
+        .collect();
+    signatures.sort_unstable();
+    signatures
+}
+
 #[test]
 fn a_run_that_keeps_going_reports_a_crash_and_a_wrong_answer_as_two_findings() {
     let dir = tempfile::tempdir().unwrap();
@@ -34,11 +45,7 @@ fn a_run_that_keeps_going_reports_a_crash_and_a_wrong_answer_as_two_findings() {
     let all = failure
         .findings()
         .unwrap_or_else(|| panic!("the run kept going:\n{failure}"));
-    let signatures: Vec<&str> = all
-        .distinct()
-        .iter()
-        .map(|d| d.finding().signature())
-        .collect();
+    let signatures = signatures(all);
     assert_eq!(signatures.len(), 2, "{signatures:?}\n{failure}");
     assert!(
         signatures
@@ -240,12 +247,7 @@ fn a_client_run_that_keeps_going_reports_two_crash_sites_as_two_findings() {
     let all = failure
         .findings()
         .unwrap_or_else(|| panic!("the run kept going:\n{failure}"));
-    let mut signatures: Vec<&str> = all
-        .distinct()
-        .iter()
-        .map(|d| d.finding().signature())
-        .collect();
-    signatures.sort_unstable();
+    let signatures = signatures(all);
     let [bulk, status] = panic_lines();
     let at = |line: usize| {
         format!(
@@ -347,12 +349,7 @@ fn an_in_process_clients_panics_are_told_apart_by_their_message_not_the_bytes_it
     let all = failure
         .findings()
         .unwrap_or_else(|| panic!("the run kept going:\n{failure}"));
-    let mut signatures: Vec<&str> = all
-        .distinct()
-        .iter()
-        .map(|d| d.finding().signature())
-        .collect();
-    signatures.sort_unstable();
+    let signatures = signatures(all);
     assert_eq!(
         signatures,
         [
