@@ -332,7 +332,7 @@ impl StutterClient {
         async move {
             match self.try_run_for_async(budget).await {
                 Ok(report) => report,
-                Err(failure) => panic!("{failure}\n(called at {caller})"),
+                Err(failure) => crate::run::fail_at(failure, caller),
             }
         }
     }

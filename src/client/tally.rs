@@ -95,11 +95,6 @@ impl Tally {
     }
 
     fn known_note(&self) -> Option<String> {
-        (self.known_met > 0).then(|| {
-            format!(
-                "{} finding(s) matched the known-findings file: counted, not reported",
-                self.known_met
-            )
-        })
+        crate::report::known::note(self.known_met)
     }
 }

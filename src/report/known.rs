@@ -10,6 +10,12 @@ use crate::error::{SetupError, SetupErrorKind};
 /// The line prefix a failure file gives a signature.
 pub(crate) const SIGNATURE_LINE: &str = "# signature: ";
 
+/// The note a run that met `met` findings of its known-findings file ends with.
+pub(crate) fn note(met: u64) -> Option<String> {
+    (met > 0)
+        .then(|| format!("{met} finding(s) matched the known-findings file: counted, not reported"))
+}
+
 /// The signatures of a known-findings file: one a line (a failure file's `# signature:`
 /// lines may be copied as they are); blank lines and other `#` lines are left out.
 pub(crate) fn read(path: &Path) -> Result<Vec<String>, SetupError> {

@@ -201,10 +201,7 @@ impl<'p> SoFar<'p> {
         // time, narrowing and restarts too, is the table's.
         let mut stats = self.stats.unwrap_or_default();
         count_findings(&mut stats, self.findings.as_ref());
-        let known_met = self.known_met;
-        let known_note = (known_met > 0).then(|| {
-            format!("{known_met} finding(s) matched the known-findings file: counted, not reported")
-        });
+        let known_note = known::note(self.known_met);
         let (connections, most) = (self.connections, self.most);
         let fewer_note = (connections < most).then(|| {
             format!(

@@ -76,3 +76,12 @@ pub(crate) fn preview(plan: &Plan, n: usize) -> Result<Vec<Case>, SetupError> {
         .map(|(_, drawn)| drawn.case)
         .collect())
 }
+
+/// Panics with the failure (a server run's or a client run's), naming `caller` as the place
+/// of the call.
+pub(crate) fn fail_at(
+    failure: impl std::fmt::Display,
+    caller: &'static std::panic::Location<'static>,
+) -> ! {
+    panic!("{failure}\n(called at {caller})")
+}

@@ -179,7 +179,7 @@ impl Stutter {
         async move {
             match self.try_run_for_async(budget).await {
                 Ok(report) => report,
-                Err(failure) => fail_at(failure, caller),
+                Err(failure) => run::fail_at(failure, caller),
             }
         }
     }
@@ -198,9 +198,4 @@ impl Stutter {
 #[track_caller]
 fn fail(failure: Failure) -> ! {
     panic!("{failure}")
-}
-
-/// Panics with the failure, naming `caller` as the place of the call.
-fn fail_at(failure: Failure, caller: &'static std::panic::Location<'static>) -> ! {
-    panic!("{failure}\n(called at {caller})")
 }
