@@ -27,8 +27,7 @@ pub(crate) fn place(kind: &ClientFindingKind, attempt: &Attempt) -> Option<Strin
 
 /// What the client printed on stderr, as far as it was kept.
 fn printed(attempt: &Attempt) -> String {
-    let stderr = &attempt.run.stderr;
-    String::from_utf8_lossy(&[&stderr.head[..], b"\n", &stderr.tail[..]].concat()).into_owned()
+    attempt.run.stderr.text()
 }
 
 /// The signature of a client finding of `kind`, from one failing try of `case`.

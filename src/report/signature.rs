@@ -45,9 +45,7 @@ pub(crate) fn of(
 fn printed_text(summary: &ServerSummary) -> String {
     let mut text = String::new();
     for stream in [&summary.stderr, &summary.stdout] {
-        text.push_str(&String::from_utf8_lossy(&stream.head));
-        text.push('\n');
-        text.push_str(&String::from_utf8_lossy(&stream.tail));
+        text.push_str(&stream.text());
         text.push('\n');
     }
     text

@@ -101,10 +101,16 @@ impl OutputSnapshot {
         self.head.is_empty() && self.tail.is_empty()
     }
 
+    /// What it holds as text: head and tail joined where they meet (no bytes between them),
+    /// on a line of their own where bytes were left out, so no line reads as glued.
+    pub(crate) fn text(&self) -> String {
+        let gap: &[u8] = if self.omitted > 0 { b"\n" } else { b"" };
+        String::from_utf8_lossy(&[&self.head[..], gap, &self.tail[..]].concat()).into_owned()
+    }
+
     /// The message of the first Rust panic it holds (`panicked at FILE:LINE:COL: message`).
     pub(crate) fn panic_message(&self) -> Option<String> {
-        let text = [&self.head[..], &self.tail[..]].concat();
-        panic_message(&String::from_utf8_lossy(&text))
+        panic_message(&self.text())
     }
 
     /// The server's output as indented lines (`  | `), control bytes escaped, with a marker
