@@ -212,6 +212,10 @@ fn a_frozen_server_is_found_and_stopped() {
         // Reads are watched between chunks: with no answers awaited, most connections are
         // mid-delivery when the server freezes, and their bytes wait unread.
         .responses(Responses::none())
+        // No pause mid-message: a pause in flight as the server froze has its probe go
+        // unserved first, and that finding, which no case replays alone, ends the run
+        // unconfirmed (a clean-clone CI run showed it once in seven; said in the issue).
+        .disruptions(stutterfuzz::Disruptions::default().pause(stutterfuzz::Chance::NEVER))
         .connections(20)
         .try_run_for(Duration::from_secs(30))
         .expect_err("the frozen server is found");
