@@ -277,6 +277,14 @@ impl Stats {
     /// What needs attention, after either line: boundaries at risk, answers held back, ports
     /// that ran out.
     fn notes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.boundary_notes(f)?;
+        self.answer_notes(f)?;
+        self.capacity_notes(f)
+    }
+
+    /// Boundaries at risk: a server slow to take its bytes, or chunks sent before it had
+    /// read the previous one, so the kernel may have merged them.
+    fn boundary_notes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Where the server's reads are watched, `unread_before_next` says directly whether
         // chunks may have merged; elsewhere a low ready_to_send is the only sign.
         if self.deliveries > 0 && self.read_checks == 0 && self.ready_to_send < SLOW_READY {
@@ -293,6 +301,12 @@ impl Stats {
                 self.unread_before_next
             )?;
         }
+        Ok(())
+    }
+
+    /// Answers that failed without a finding: unconfirmed, isolated, varied, or failing the
+    /// same way sent whole.
+    fn answer_notes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.unconfirmed > 0 {
             write!(
                 f,
@@ -327,6 +341,12 @@ impl Stats {
                 self.unsplit_fails
             )?;
         }
+        Ok(())
+    }
+
+    /// What slowed the run or began it again: slow accepts, restarts after findings, local
+    /// ports that ran out.
+    fn capacity_notes(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if let Some(slow) = &self.slow_accepts {
             write!(
                 f,
