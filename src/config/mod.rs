@@ -207,59 +207,11 @@ impl Settings {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, SetupError> {
         let seed = seed_of(requested.seed, &env)?;
-        let shard = match env("STUTTERFUZZ_SHARD") {
-            Some(v) => v
-                .parse::<Shard>()
-                .map_err(|e| env_error("STUTTERFUZZ_SHARD", &v, e))?,
-            None => requested.shard,
-        };
+        let shard = shard_of(requested, &env)?;
         let (budget, cycles) = budget_of(budget, requested.cycles, &env)?;
-        let mut shrink = requested.shrink;
-        if let Some(v) = env("STUTTERFUZZ_SHRINK_TIME") {
-            shrink.time = humantime::parse_duration(v.trim())
-                .map_err(|e| env_error("STUTTERFUZZ_SHRINK_TIME", &v, e))?;
-        }
-        // A client case (`c1:`) is for the client tests of the same `cargo test`.
-        let replay = match env("STUTTERFUZZ_REPLAY")
-            .filter(|t| !t.trim().is_empty() && !crate::case::is_client_case(t))
-        {
-            Some(v) => Some(
-                v.parse::<Case>()
-                    .map_err(|e| env_error("STUTTERFUZZ_REPLAY", &v, e))?,
-            ),
-            None => match requested.replay.as_deref().filter(|t| !t.trim().is_empty()) {
-                Some(text) => Some(text.parse::<Case>().map_err(|e| {
-                    SetupError::new(SetupErrorKind::Replay, format!("cannot replay: {e}"))
-                })?),
-                None => None,
-            },
-        };
-        if requested.connections == 0 {
-            return Err(settings_error(
-                "connections(0) would send nothing: use at least 1 (the default is 100)".to_owned(),
-            ));
-        }
-        if requested.cycles == Some(0) {
-            return Err(settings_error(
-                "cycles(0) would send nothing: use at least 1, or leave it unset to run until the time budget".to_owned(),
-            ));
-        }
-        if requested.cycle.is_some_and(|c| c.is_zero()) {
-            return Err(settings_error(
-                "the cycle is zero: give a positive cycle such as 150ms, or leave it unset for paced delivery".to_owned(),
-            ));
-        }
-        for (name, value) in [
-            ("startup_timeout", requested.startup_timeout),
-            ("connect_timeout", requested.connect_timeout),
-            ("stall_time", requested.stall_time),
-        ] {
-            if value.is_zero() {
-                return Err(settings_error(format!(
-                    "{name} is zero: give it a positive duration"
-                )));
-            }
-        }
+        let shrink = shrink_of(requested, &env)?;
+        let replay = replay_of(requested, &env)?;
+        check_nonzero(requested)?;
         Ok(Settings {
             seed,
             budget,
@@ -284,6 +236,90 @@ impl Settings {
             shard,
         })
     }
+}
+
+/// The shard to run: `STUTTERFUZZ_SHARD` if set, else the requested one.
+fn shard_of(
+    requested: &Requested,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Shard, SetupError> {
+    Ok(match env("STUTTERFUZZ_SHARD") {
+        Some(v) => v
+            .parse::<Shard>()
+            .map_err(|e| env_error("STUTTERFUZZ_SHARD", &v, e))?,
+        None => requested.shard,
+    })
+}
+
+/// The narrowing budget: the requested one, its time replaced by `STUTTERFUZZ_SHRINK_TIME`
+/// if set.
+fn shrink_of(
+    requested: &Requested,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Budget, SetupError> {
+    let mut shrink = requested.shrink;
+    if let Some(v) = env("STUTTERFUZZ_SHRINK_TIME") {
+        shrink.time = humantime::parse_duration(v.trim())
+            .map_err(|e| env_error("STUTTERFUZZ_SHRINK_TIME", &v, e))?;
+    }
+    Ok(shrink)
+}
+
+/// The case to replay: `STUTTERFUZZ_REPLAY` if it holds a server case, else the requested
+/// one; blank means none.
+fn replay_of(
+    requested: &Requested,
+    env: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<Case>, SetupError> {
+    // A client case (`c1:`) is for the client tests of the same `cargo test`.
+    Ok(
+        match env("STUTTERFUZZ_REPLAY")
+            .filter(|t| !t.trim().is_empty() && !crate::case::is_client_case(t))
+        {
+            Some(v) => Some(
+                v.parse::<Case>()
+                    .map_err(|e| env_error("STUTTERFUZZ_REPLAY", &v, e))?,
+            ),
+            None => match requested.replay.as_deref().filter(|t| !t.trim().is_empty()) {
+                Some(text) => Some(text.parse::<Case>().map_err(|e| {
+                    SetupError::new(SetupErrorKind::Replay, format!("cannot replay: {e}"))
+                })?),
+                None => None,
+            },
+        },
+    )
+}
+
+/// Refuses settings that would send nothing or wait no time: no connections, no cycles, a
+/// zero cycle or a zero timeout.
+fn check_nonzero(requested: &Requested) -> Result<(), SetupError> {
+    if requested.connections == 0 {
+        return Err(settings_error(
+            "connections(0) would send nothing: use at least 1 (the default is 100)".to_owned(),
+        ));
+    }
+    if requested.cycles == Some(0) {
+        return Err(settings_error(
+            "cycles(0) would send nothing: use at least 1, or leave it unset to run until the time budget".to_owned(),
+        ));
+    }
+    if requested.cycle.is_some_and(|c| c.is_zero()) {
+        return Err(settings_error(
+            "the cycle is zero: give a positive cycle such as 150ms, or leave it unset for paced delivery".to_owned(),
+        ));
+    }
+    for (name, value) in [
+        ("startup_timeout", requested.startup_timeout),
+        ("connect_timeout", requested.connect_timeout),
+        ("stall_time", requested.stall_time),
+    ] {
+        if value.is_zero() {
+            return Err(settings_error(format!(
+                "{name} is zero: give it a positive duration"
+            )));
+        }
+    }
+    Ok(())
 }
 
 impl Settings {
