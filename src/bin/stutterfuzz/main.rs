@@ -109,7 +109,7 @@ fn run(args: &Args) -> Result<ExitCode, String> {
 /// The library run the arguments describe; `line` is its progress line, lifted while a
 /// finding is printed.
 fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
-    let mut fuzz = Stutter::new(args.address())
+    let fuzz = Stutter::new(args.address())
         .blobs(&args.blob_dir)
         .connections(args.num_conns)
         .pacing(Pacing::Adaptive {
@@ -117,6 +117,16 @@ fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
         })
         .timeouts(Timeouts::default().startup(args.startup_timeout))
         .rerun_command(rerun_template());
+    let fuzz = with_delivery(fuzz, args)?;
+    let fuzz = with_tls(fuzz, args)?;
+    let fuzz = with_checks(fuzz, args, line);
+    let fuzz = with_drawing(fuzz, args);
+    with_server(fuzz, args)
+}
+
+/// How cases are delivered: a fixed cycle if asked for, and the disruptions with their
+/// chances; a zero cycle or pause is a usage error.
+fn with_delivery(mut fuzz: Stutter, args: &Args) -> Result<Stutter, String> {
     if let Some(ms) = args.cycle_ms {
         if ms == 0 {
             return Err("--cycle-ms must be at least 1; leave it out for paced delivery".into());
@@ -126,33 +136,46 @@ fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
     if args.stall_ms == 0 {
         return Err("--stall-ms must be at least 1; use --stall-chance 0 for no pauses".into());
     }
-    fuzz = fuzz.disruptions(
+    Ok(fuzz.disruptions(
         Disruptions::default()
             .close(Chance::one_in(args.close_chance))
             .fastopen(Chance::one_in(args.fastopen_chance))
             .pause(Chance::one_in(args.stall_chance))
             .pause_time(Duration::from_millis(args.stall_ms))
             .slow_read(Chance::one_in(args.slow_read_chance)),
-    );
-    if args.tls || args.tls_ca.is_some() || args.tls_insecure || args.tls_server_name.is_some() {
-        if !args.tls {
-            return Err("--tls-ca, --tls-insecure and --tls-server-name need --tls".into());
-        }
-        let mut options = match (&args.tls_ca, args.tls_insecure) {
-            (_, true) => stutterfuzz::TlsOptions::insecure(),
-            (Some(ca), false) => stutterfuzz::TlsOptions::with_ca(ca),
-            (None, false) => {
-                return Err(
-                    "--tls needs --tls-ca FILE (the CA or the server's certificate) or --tls-insecure (test servers)"
-                        .into(),
-                );
-            }
-        };
-        if let Some(name) = &args.tls_server_name {
-            options = options.server_name(name);
-        }
-        fuzz = fuzz.tls(options);
+    ))
+}
+
+/// TLS, when any TLS option is given: `--tls` with a CA file or `--tls-insecure`, and the
+/// server name if given; a TLS option without `--tls`, or `--tls` without a way to trust the
+/// server, is a usage error.
+fn with_tls(fuzz: Stutter, args: &Args) -> Result<Stutter, String> {
+    if !(args.tls || args.tls_ca.is_some() || args.tls_insecure || args.tls_server_name.is_some()) {
+        return Ok(fuzz);
     }
+    if !args.tls {
+        return Err("--tls-ca, --tls-insecure and --tls-server-name need --tls".into());
+    }
+    let mut options = match (&args.tls_ca, args.tls_insecure) {
+        (_, true) => stutterfuzz::TlsOptions::insecure(),
+        (Some(ca), false) => stutterfuzz::TlsOptions::with_ca(ca),
+        (None, false) => {
+            return Err(
+                "--tls needs --tls-ca FILE (the CA or the server's certificate) or --tls-insecure (test servers)"
+                    .into(),
+            );
+        }
+    };
+    if let Some(name) = &args.tls_server_name {
+        options = options.server_name(name);
+    }
+    Ok(fuzz.tls(options))
+}
+
+/// What counts as a finding and what is done with one: the response checks, keep-going
+/// (each new finding saved and printed through `line`), known findings, isolated blobs,
+/// masks, the response timeout, output rules and the recording.
+fn with_checks(mut fuzz: Stutter, args: &Args, line: &StatsLine) -> Stutter {
     if args.no_expect_same_response {
         fuzz = fuzz.responses(Responses::none());
     }
@@ -184,6 +207,11 @@ fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
     if let Some(path) = &args.record {
         fuzz = fuzz.record(path);
     }
+    fuzz
+}
+
+/// Which cases are drawn, and how many: the seed, the shard, the round count.
+fn with_drawing(mut fuzz: Stutter, args: &Args) -> Stutter {
     if let Some(seed) = args.seed {
         fuzz = fuzz.seed(seed.value());
     }
@@ -193,6 +221,12 @@ fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
     if let Some(rounds) = args.rounds {
         fuzz = fuzz.cycles(rounds);
     }
+    fuzz
+}
+
+/// The server to start, from `--server` split as a shell would; one that does not parse,
+/// or is empty, is a usage error.
+fn with_server(mut fuzz: Stutter, args: &Args) -> Result<Stutter, String> {
     if let Some(line) = &args.server {
         let words = shell_words::split(line)
             .map_err(|e| format!("--server {line:?} does not parse as a command line: {e}"))?;
