@@ -176,17 +176,34 @@ fn quoted(bytes: &[u8], limit: usize) -> String {
 
 impl fmt::Display for ClientFinding {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_headline(f)?;
+        self.write_case(f)?;
+        self.write_outputs(f)?;
+        self.write_closing(f)
+    }
+}
+
+impl ClientFinding {
+    /// The first line: a client bug, or one that shows only with the requests cut (then the
+    /// server is the one to look at).
+    fn write_headline(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let chunks = self.minimal.answers().chunks();
         if chunks.len() > 1 || self.minimal.requests().is_none() {
-            writeln!(f, "stutterfuzz found a client bug: {}", self.kind)?;
+            writeln!(f, "stutterfuzz found a client bug: {}", self.kind)
         } else {
             // Only the requests are cut: what reads them whole is the server.
             writeln!(
                 f,
                 "stutterfuzz found a bug with the client's requests cut, the answers whole (look at the server): {}",
                 self.kind
-            )?;
+            )
         }
+    }
+
+    /// The client, its answers and the case that fails: how the answers (and requests) were
+    /// cut, the case as found when narrowing changed it, and the notes.
+    fn write_case(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let chunks = self.minimal.answers().chunks();
         writeln!(f, "  client:   {}", self.client)?;
         writeln!(f, "  answers:  {}", self.answers)?;
         // A replayed case is shown as it was given, not as one narrowed.
@@ -224,6 +241,12 @@ impl fmt::Display for ClientFinding {
         for note in &self.notes {
             writeln!(f, "  note:     {note}")?;
         }
+        Ok(())
+    }
+
+    /// What the client gave with the answers whole and cut: around their first difference
+    /// when the outputs differ, else the start of each.
+    fn write_outputs(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
             // The two outputs around their first difference, wherever it is in them.
             ClientFindingKind::OutputDiffers { first_difference } => {
@@ -252,6 +275,12 @@ impl fmt::Display for ClientFinding {
                 )?;
             }
         }
+        Ok(())
+    }
+
+    /// The client's stderr, how often the case failed, and how to replay it (the last line,
+    /// written without a line break).
+    fn write_closing(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if !self.stderr.is_empty() {
             writeln!(f, "  its stderr:")?;
             write!(f, "{}", self.stderr)?;
