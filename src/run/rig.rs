@@ -13,7 +13,9 @@ use crate::engine::exit_waits::CLEAN_SETTLE;
 use crate::engine::{EXIT_GRACE, FINAL_SETTLE, Progress, Transport, exit_within};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{self, Baseline, FindingKind, Oracles, Response};
-use crate::server::{Exit, InProcessServer, Server, ServerProcess, ServerSummary};
+use crate::server::{
+    Exit, InProcessServer, ServeFn, Server, ServerProcess, ServerSpec, ServerSummary,
+};
 use crate::stats::DeliveryCounts;
 use crate::tls::Tls;
 use crate::wire::ConnectError;
@@ -149,76 +151,83 @@ impl<'a> Rig<'a> {
                     "cannot restart a server the harness did not start",
                 ));
             }
-            Launch::Command(spec) => {
-                let mut picks = 0;
-                while port_taken(self.transport.addr).await {
-                    if !self.repick || picks == MAX_PICKS {
-                        return Err(SetupError::new(
-                            SetupErrorKind::ServerStartup,
-                            format!(
-                                "{} already accepts connections before the server is started: another \
-                                 process holds that port; stop it, or use port 0 to let stutterfuzz pick a free one",
-                                self.transport.addr
-                            ),
-                        ));
-                    }
-                    picks += 1;
-                    self.transport.addr = free_port(self.transport.addr.ip())?;
-                }
-                loop {
-                    let started = tokio::time::Instant::now();
-                    let mut process =
-                        ServerProcess::spawn(spec, self.transport.addr, self.watch.clone()).await?;
-                    match process
-                        .wait_ready(self.transport.addr, self.settings.startup_timeout)
-                        .await
-                    {
-                        Ok(()) => break Server::Process(Box::new(process)),
-                        // A server that fails at once on a port the harness picked may have
-                        // lost that port to another process in the meantime: pick again. (It
-                        // is stopped, with all it started, before the next one starts.) One
-                        // that never accepted within the startup timeout was stopped by us:
-                        // that is the error, said once, after that timeout.
-                        Err(_)
-                            if self.repick
-                                && picks < MAX_PICKS
-                                && started.elapsed() < self.settings.startup_timeout
-                                && process.try_exited().is_some_and(|s| !s.success()) =>
-                        {
-                            picks += 1;
-                            self.transport.addr = free_port(self.transport.addr.ip())?;
-                        }
-                        Err(e) => return Err(e),
-                    }
-                }
-            }
-            Launch::InProcess(serve) => {
-                // Bound here, once, before the server runs: no port race, and a restart
-                // serves the same socket.
-                let listener = match self.listener.take() {
-                    Some(listener) => listener,
-                    None => std::net::TcpListener::bind(self.transport.addr).map_err(|e| {
-                        SetupError::new(
-                            SetupErrorKind::ServerStartup,
-                            format!(
-                                "cannot bind {} for the in-process server: {e}",
-                                self.transport.addr
-                            ),
-                        )
-                        .with_source(e)
-                    })?,
-                };
-                let started = InProcessServer::start(serve, &listener);
-                self.listener = Some(listener);
-                let server = started?;
-                self.transport.addr = server.addr();
-                Server::InProcess(server)
-            }
+            Launch::Command(spec) => self.start_command(spec).await?,
+            Launch::InProcess(serve) => self.start_in_process(serve)?,
         };
         server.arm_output_watch();
         self.server = Some(server);
         self.used = false;
         Ok(())
+    }
+
+    /// Spawns the server's command once its port is free (picking another when the harness
+    /// picked it and another process holds it) and waits until it accepts; a server that
+    /// fails at once on a picked port is started again on another.
+    async fn start_command(&mut self, spec: &ServerSpec) -> Result<Server, SetupError> {
+        let mut picks = 0;
+        while port_taken(self.transport.addr).await {
+            if !self.repick || picks == MAX_PICKS {
+                return Err(SetupError::new(
+                    SetupErrorKind::ServerStartup,
+                    format!(
+                        "{} already accepts connections before the server is started: another \
+                         process holds that port; stop it, or use port 0 to let stutterfuzz pick a free one",
+                        self.transport.addr
+                    ),
+                ));
+            }
+            picks += 1;
+            self.transport.addr = free_port(self.transport.addr.ip())?;
+        }
+        loop {
+            let started = tokio::time::Instant::now();
+            let mut process =
+                ServerProcess::spawn(spec, self.transport.addr, self.watch.clone()).await?;
+            match process
+                .wait_ready(self.transport.addr, self.settings.startup_timeout)
+                .await
+            {
+                Ok(()) => break Ok(Server::Process(Box::new(process))),
+                // A server that fails at once on a port the harness picked may have
+                // lost that port to another process in the meantime: pick again. (It
+                // is stopped, with all it started, before the next one starts.) One
+                // that never accepted within the startup timeout was stopped by us:
+                // that is the error, said once, after that timeout.
+                Err(_)
+                    if self.repick
+                        && picks < MAX_PICKS
+                        && started.elapsed() < self.settings.startup_timeout
+                        && process.try_exited().is_some_and(|s| !s.success()) =>
+                {
+                    picks += 1;
+                    self.transport.addr = free_port(self.transport.addr.ip())?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Starts the in-process server on its listening socket, bound on the first start and
+    /// kept across restarts (no port race, and a restart serves the same socket).
+    fn start_in_process(&mut self, serve: &ServeFn) -> Result<Server, SetupError> {
+        let listener = match self.listener.take() {
+            Some(listener) => listener,
+            None => std::net::TcpListener::bind(self.transport.addr).map_err(|e| {
+                SetupError::new(
+                    SetupErrorKind::ServerStartup,
+                    format!(
+                        "cannot bind {} for the in-process server: {e}",
+                        self.transport.addr
+                    ),
+                )
+                .with_source(e)
+            })?,
+        };
+        let started = InProcessServer::start(serve, &listener);
+        self.listener = Some(listener);
+        let server = started?;
+        self.transport.addr = server.addr();
+        Ok(Server::InProcess(server))
     }
 
     /// Before a case: a server that is up (restarted if a case killed it), with no alarm
