@@ -35,17 +35,8 @@ pub(crate) async fn narrow(
     // one case's effect is never blamed on the next.
     let server_level = kind.treatment().server_level;
     let fresh = server_level && rig.can_restart();
-    if budget.time.is_zero() || budget.attempts == 0 {
-        return Ok(Narrowed::NotTried(NotNarrowed::Off));
-    }
-    if matches!(kind, FindingKind::ConnectTimeout { .. }) {
-        return Ok(Narrowed::NotTried(NotNarrowed::StopsAccepting));
-    }
-    if matches!(kind, FindingKind::ServerStoppedReading { .. }) {
-        return Ok(Narrowed::NotTried(NotNarrowed::StopsReading));
-    }
-    if server_level && !rig.can_restart() {
-        return Ok(Narrowed::NotTried(NotNarrowed::CannotRestart));
+    if let Some(why) = not_tried(kind, budget, rig.can_restart()) {
+        return Ok(Narrowed::NotTried(why));
     }
     let mut spend = Spend::new(Instant::now() + budget.time, budget.attempts);
     let (case, blob) = match culprit::search(
@@ -64,49 +55,19 @@ pub(crate) async fn narrow(
     if !fresh && kind.treatment().hang {
         return shrink_at_once(rig, kind, case, blob, base, budget, &mut spend).await;
     }
-    let mut shrinker = Shrinker::keeping(case.splits().clone(), case.kept_boundaries());
-    let mut complete = true;
-    'shrink: while let Some(candidate) = shrinker.next_candidate() {
-        let trial = case.resplit(candidate.clone());
-        let mut failed = false;
-        for _ in 0..budget.tries {
-            if !spend.take() {
-                complete = false;
-                break 'shrink;
-            }
-            if fails_again(rig, fresh, kind, &trial, blob, base).await? {
-                failed = true;
-                break;
-            }
-        }
-        shrinker.report(candidate, failed);
-    }
-    let mut minimal = case.resplit(shrinker.current().clone());
-    // A slow reader's schedule, made gentler while it still fails: fewer, larger reads,
-    // shorter pauses.
-    'gentle: while let Some(slow) = minimal.slow() {
-        let mut gentler = None;
-        for schedule in slow.gentler() {
-            let trial = minimal.clone().with_slow_read(Some(schedule));
-            for _ in 0..budget.tries {
-                if !spend.take() {
-                    complete = false;
-                    break 'gentle;
-                }
-                if fails_again(rig, fresh, kind, &trial, blob, base).await? {
-                    gentler = Some(trial);
-                    break;
-                }
-            }
-            if gentler.is_some() {
-                break;
-            }
-        }
-        match gentler {
-            Some(trial) => minimal = trial,
-            None => break,
-        }
-    }
+    let mut shrinking = Shrinking {
+        rig: &mut *rig,
+        fresh,
+        kind,
+        blob,
+        base,
+        tries: budget.tries,
+        spend: &mut spend,
+        complete: true,
+    };
+    let minimal = shrinking.pattern(&case).await?;
+    let minimal = shrinking.gentler(minimal).await?;
+    let complete = shrinking.complete;
     if unsplit(&minimal, blob) {
         return Ok(Narrowed::Unsplit { original: case });
     }
@@ -118,6 +79,94 @@ pub(crate) async fn narrow(
         complete,
         blob.bytes(),
     ))
+}
+
+/// Why a finding of this kind is not narrowed at all, if it is not: narrowing is off, the
+/// server stopped accepting or reading (every try would wait out a timeout), or a finding
+/// about the server as a whole meets a server the harness cannot restart.
+fn not_tried(kind: &FindingKind, budget: Budget, can_restart: bool) -> Option<NotNarrowed> {
+    if budget.time.is_zero() || budget.attempts == 0 {
+        return Some(NotNarrowed::Off);
+    }
+    if matches!(kind, FindingKind::ConnectTimeout { .. }) {
+        return Some(NotNarrowed::StopsAccepting);
+    }
+    if matches!(kind, FindingKind::ServerStoppedReading { .. }) {
+        return Some(NotNarrowed::StopsReading);
+    }
+    if kind.treatment().server_level && !can_restart {
+        return Some(NotNarrowed::CannotRestart);
+    }
+    None
+}
+
+/// Shrinks a culprit one delivery at a time (on a fresh server each, when `fresh`), each
+/// candidate given up to `tries` deliveries while the budget lasts.
+struct Shrinking<'a, 'p> {
+    rig: &'a mut Rig<'p>,
+    fresh: bool,
+    kind: &'a FindingKind,
+    blob: &'a Blob,
+    base: Option<&'a Baseline>,
+    tries: u32,
+    spend: &'a mut Spend,
+    /// The budget held every candidate tried (none was cut off).
+    complete: bool,
+}
+
+impl Shrinking<'_, '_> {
+    /// Does `trial` fail again within its tries? `None` when the budget ran out first (the
+    /// shrinking is then incomplete).
+    async fn fails(&mut self, trial: &Case) -> Result<Option<bool>, SetupError> {
+        for _ in 0..self.tries {
+            if !self.spend.take() {
+                self.complete = false;
+                return Ok(None);
+            }
+            if fails_again(self.rig, self.fresh, self.kind, trial, self.blob, self.base).await? {
+                return Ok(Some(true));
+            }
+        }
+        Ok(Some(false))
+    }
+
+    /// The smallest split pattern of `case` that still fails, as far as the budget goes;
+    /// the boundaries the case keeps stay.
+    async fn pattern(&mut self, case: &Case) -> Result<Case, SetupError> {
+        let mut shrinker = Shrinker::keeping(case.splits().clone(), case.kept_boundaries());
+        while let Some(candidate) = shrinker.next_candidate() {
+            let trial = case.resplit(candidate.clone());
+            let Some(failed) = self.fails(&trial).await? else {
+                break;
+            };
+            shrinker.report(candidate, failed);
+        }
+        Ok(case.resplit(shrinker.current().clone()))
+    }
+
+    /// A slow reader's schedule, made gentler while it still fails: fewer, larger reads,
+    /// shorter pauses. A case that reads at full speed is returned as it is.
+    async fn gentler(&mut self, mut minimal: Case) -> Result<Case, SetupError> {
+        'gentle: while let Some(slow) = minimal.slow() {
+            let mut gentler = None;
+            for schedule in slow.gentler() {
+                let trial = minimal.clone().with_slow_read(Some(schedule));
+                match self.fails(&trial).await? {
+                    None => break 'gentle,
+                    Some(true) => {
+                        gentler = Some(trial);
+                        break;
+                    }
+                    Some(false) => {}
+                }
+            }
+            match gentler {
+                Some(trial) => minimal = trial,
+                None => break,
+            }
+        }
+        Ok(minimal)
+    }
 }
 
 /// True when `minimal` is the blob sent whole, in one write, read at full speed: failing
