@@ -44,16 +44,7 @@ pub(super) async fn search<'c>(
     budget: Budget,
     spend: &mut Spend,
 ) -> Result<Searched<'c>, SetupError> {
-    // Most recent first, as listed; cases that sent nothing last; victims never.
-    let mut order: Vec<(Case, &'c Blob)> = Vec::new();
-    for sent_something in [true, false] {
-        order.extend(
-            suspects
-                .iter()
-                .filter(|s| (s.bytes_sent > 0) == sent_something && s.stood != Stood::Victim)
-                .filter_map(|s| corpus.find(s.case.blob()).map(|b| (s.case.clone(), b))),
-        );
-    }
+    let order = order_of(suspects, corpus);
     // A culprit known from its own delivery gets every try; one among many, one each.
     let known = suspects.first().is_some_and(|s| s.stood == Stood::Culprit);
     // A hang its own delivery showed, confirmed alone at the verdict gate: replaying it
@@ -76,50 +67,24 @@ pub(super) async fn search<'c>(
         tried: 0,
     };
     if !fresh {
-        for i in 0..order.len() {
-            match replayer.alone(i).await? {
-                Some(true) => return Ok(culprit(&order, i)),
-                Some(false) => {}
-                None => break,
-            }
-        }
-        return Ok(Searched::Narrowed(Narrowed::NoneAlone {
-            tried: replayer.tried,
-            together: None,
-        }));
+        return replayer.one_by_one().await;
     }
-    match groups::search(order.len(), &mut replayer).await? {
-        Failing::Alone(i) => Ok(culprit(&order, i)),
-        Failing::Together(set) => {
-            if let Some(n) = dies_after(replayer.rig, &order, replayer.spend).await? {
-                return Ok(Searched::Narrowed(Narrowed::DiesAfter { connections: n }));
-            }
-            let set = groups::smallest(set, &mut replayer).await?;
-            Ok(match set[..] {
-                [i] => culprit(&order, i),
-                _ => Searched::Narrowed(Narrowed::Together {
-                    cases: set.iter().map(|&i| order[i].0.clone()).collect(),
-                }),
-            })
-        }
-        Failing::Nothing => {
-            // Nothing failed alone or in the groups tried: all of them at once, as in the run?
-            let all: Vec<usize> = (0..order.len()).collect();
-            let together = match replayer.together(&all).await? {
-                Some(true) if order.len() > 1 => {
-                    if let Some(n) = dies_after(replayer.rig, &order, replayer.spend).await? {
-                        return Ok(Searched::Narrowed(Narrowed::DiesAfter { connections: n }));
-                    }
-                    Some(true)
-                }
-                other => other,
-            };
-            Ok(Searched::Narrowed(Narrowed::NoneAlone {
-                tried: replayer.tried,
-                together,
-            }))
-        }
+    replayer.in_groups().await
+}
+
+/// The suspects to replay, in the order tried: most recent first, as listed; cases that
+/// sent nothing last; victims never (nor a case whose blob the corpus lacks).
+fn order_of<'c>(suspects: &[Seen], corpus: &'c Corpus) -> Vec<(Case, &'c Blob)> {
+    let mut order: Vec<(Case, &'c Blob)> = Vec::new();
+    for sent_something in [true, false] {
+        order.extend(
+            suspects
+                .iter()
+                .filter(|s| (s.bytes_sent > 0) == sent_something && s.stood != Stood::Victim)
+                .filter_map(|s| corpus.find(s.case.blob()).map(|b| (s.case.clone(), b))),
+        );
     }
+    order
 }
 
 /// Replays suspects for the search, each time on a fresh server when `fresh`.
@@ -160,6 +125,66 @@ impl Replayer<'_, '_, '_> {
         let cases: Vec<(Case, &Blob)> = set.iter().map(|&i| self.order[i].clone()).collect();
         self.rig.fresh_server().await?;
         Ok(Some(self.rig.try_together(&cases).await?))
+    }
+}
+
+impl<'c> Replayer<'_, '_, 'c> {
+    /// On the live server: each suspect alone, in order, until one fails (the culprit) or
+    /// the budget runs out.
+    async fn one_by_one(&mut self) -> Result<Searched<'c>, SetupError> {
+        for i in 0..self.order.len() {
+            match self.alone(i).await? {
+                Some(true) => return Ok(culprit(self.order, i)),
+                Some(false) => {}
+                None => break,
+            }
+        }
+        Ok(Searched::Narrowed(Narrowed::NoneAlone {
+            tried: self.tried,
+            together: None,
+        }))
+    }
+
+    /// On a fresh server each time: group testing for the suspect that fails alone, else
+    /// the smallest set that fails together (unless as many blobs sent whole kill the
+    /// server too: it dies after about that many connections).
+    async fn in_groups(&mut self) -> Result<Searched<'c>, SetupError> {
+        let order = self.order;
+        match groups::search(order.len(), &mut *self).await? {
+            Failing::Alone(i) => Ok(culprit(order, i)),
+            Failing::Together(set) => {
+                if let Some(n) = dies_after(self.rig, order, self.spend).await? {
+                    return Ok(Searched::Narrowed(Narrowed::DiesAfter { connections: n }));
+                }
+                let set = groups::smallest(set, &mut *self).await?;
+                Ok(match set[..] {
+                    [i] => culprit(order, i),
+                    _ => Searched::Narrowed(Narrowed::Together {
+                        cases: set.iter().map(|&i| order[i].0.clone()).collect(),
+                    }),
+                })
+            }
+            Failing::Nothing => self.all_at_once().await,
+        }
+    }
+
+    /// Nothing failed alone or in the groups tried: all of them at once, as in the run?
+    async fn all_at_once(&mut self) -> Result<Searched<'c>, SetupError> {
+        let order = self.order;
+        let all: Vec<usize> = (0..order.len()).collect();
+        let together = match self.together(&all).await? {
+            Some(true) if order.len() > 1 => {
+                if let Some(n) = dies_after(self.rig, order, self.spend).await? {
+                    return Ok(Searched::Narrowed(Narrowed::DiesAfter { connections: n }));
+                }
+                Some(true)
+            }
+            other => other,
+        };
+        Ok(Searched::Narrowed(Narrowed::NoneAlone {
+            tried: self.tried,
+            together,
+        }))
     }
 }
 
