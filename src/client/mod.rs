@@ -18,6 +18,7 @@
 
 mod answers;
 mod attempt;
+mod baseline;
 mod case;
 mod gate;
 mod judge;

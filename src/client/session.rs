@@ -10,20 +10,19 @@ use tokio::task::JoinSet;
 
 use super::answers::{self, Answers};
 use super::attempt::{Attempt, Ctx, cutting, server_died};
-use super::case::{ClientCase, UPSTREAM};
+use super::baseline::{Streams, baseline};
+use super::case::ClientCase;
 use super::gate::{confirm, narrow};
 use super::judge::{ClientFindingKind, Expected};
 use super::plan::{ClientPlan, Source};
 use super::regressions;
-use super::relay::Cutting;
 use super::report::{ClientFailure, ClientFinding, ClientReport};
 use super::signature;
 use super::tally::Tally;
-use super::under_test::Ending;
 use crate::config::{Gap, free_port};
 use crate::engine::Pacing;
 use crate::engine::exit_waits::RUN_END_SETTLE;
-use crate::error::{SetupError, SetupErrorKind};
+use crate::error::SetupError;
 use crate::server::ServerProcess;
 use crate::split::generate;
 use crate::stats::LISTED_UNCONFIRMED;
@@ -73,12 +72,42 @@ pub(crate) async fn run(plan: ClientPlan, budget: Duration) -> Result<ClientRepo
     }
 }
 
+/// The client run whole (its baseline), then its one replayed case, or the recorded
+/// regressions and batches of cut runs until the budget or the cycle count.
 async fn fuzz(
     ctx: &Arc<Ctx>,
     started: Instant,
     budget: Duration,
 ) -> Result<ClientReport, ClientFailure> {
     let (mut expected, streams, source) = baseline(ctx).await?;
+    let mut report = empty_report(ctx);
+    if let Some(case) = ctx.plan.replay.clone() {
+        return replay(ctx, case, &mut expected, report, started).await;
+    }
+    let mut tally = Tally::new(ctx.plan.keep_going.clone(), started);
+    if let Some(found) = regressed(ctx, &mut expected, &mut report).await? {
+        let found = finding(ctx, &mut expected, found, &report).await;
+        tally.take(found, &report)?;
+    }
+    Batches {
+        ctx,
+        started,
+        budget,
+        source,
+        streams,
+        expected,
+        report,
+        tally,
+        iteration: 0,
+        last_progress: Instant::now(),
+    }
+    .run()
+    .await
+}
+
+/// The report of a run that has not run the client cut yet, with a note when tries run at
+/// once against one real server (they share its state).
+fn empty_report(ctx: &Ctx) -> ClientReport {
     let mut report = ClientReport {
         seed: ctx.plan.seed,
         runs: 0,
@@ -101,42 +130,92 @@ async fn fuzz(
             ctx.plan.parallel
         ));
     }
-    if let Some(case) = ctx.plan.replay.clone() {
-        let attempt = ctx.attempt(cutting(&case)).await?;
-        report.runs = 1;
-        count(&mut report, &attempt);
-        if let Some(kind) = expected.judge(&attempt.run) {
-            let found = Confirmed {
-                kind,
-                case: case.clone(),
-                minimal: case,
-                attempt,
-                notes: Vec::new(),
-                replayed: true,
-            };
-            let found = finding(ctx, &mut expected, found, &report).await;
-            return Err(ClientFailure::Finding(found));
+    report
+}
+
+/// Replays `case` once: a failure is the finding, as given (not confirmed or narrowed);
+/// a pass ends the run with the case noted as replayed.
+async fn replay(
+    ctx: &Arc<Ctx>,
+    case: ClientCase,
+    expected: &mut Expected,
+    mut report: ClientReport,
+    started: Instant,
+) -> Result<ClientReport, ClientFailure> {
+    let attempt = ctx.attempt(cutting(&case)).await?;
+    report.runs = 1;
+    count(&mut report, &attempt);
+    if let Some(kind) = expected.judge(&attempt.run) {
+        let found = Confirmed {
+            kind,
+            case: case.clone(),
+            minimal: case,
+            attempt,
+            notes: Vec::new(),
+            replayed: true,
+        };
+        let found = finding(ctx, expected, found, &report).await;
+        return Err(ClientFailure::Finding(found));
+    }
+    report.elapsed = started.elapsed();
+    report.replayed = Some(case);
+    Ok(report)
+}
+
+/// A client run past its baseline and regressions: what the batches share.
+struct Batches<'a> {
+    ctx: &'a Arc<Ctx>,
+    started: Instant,
+    budget: Duration,
+    /// The answers' source's name (cases are drawn for it).
+    source: String,
+    streams: Streams,
+    expected: Expected,
+    report: ClientReport,
+    tally: Tally,
+    /// The next case's draw.
+    iteration: u64,
+    /// When progress was last reported.
+    last_progress: Instant,
+}
+
+impl Batches<'_> {
+    /// Batch after batch while the budget and the cycle count last; then the report, or
+    /// the findings of a run that kept going.
+    async fn run(mut self) -> Result<ClientReport, ClientFailure> {
+        while self.within() {
+            let doubts = self.batch().await?;
+            self.ctx.server_died()?;
+            judge_doubts(
+                self.ctx,
+                &mut self.expected,
+                &mut self.tally,
+                &mut self.report,
+                doubts,
+            )
+            .await?;
+            self.progress();
         }
-        report.elapsed = started.elapsed();
-        report.replayed = Some(case);
-        return Ok(report);
+        self.report.elapsed = self.started.elapsed();
+        self.tally.end(self.report)
     }
-    let mut tally = Tally::new(ctx.plan.keep_going.clone(), started);
-    if let Some(found) = regressed(ctx, &mut expected, &mut report).await? {
-        let found = finding(ctx, &mut expected, found, &report).await;
-        tally.take(found, &report)?;
+
+    /// True while the time budget lasts and the cycle count (if any) is not reached.
+    fn within(&self) -> bool {
+        self.started.elapsed() < self.budget
+            && self.ctx.plan.cycles.is_none_or(|n| self.report.runs < n)
     }
-    let mut iteration = 0u64;
-    let within = |report: &ClientReport| {
-        started.elapsed() < budget && ctx.plan.cycles.is_none_or(|n| report.runs < n)
-    };
-    let mut last_progress = Instant::now();
-    while within(&report) {
+
+    /// Runs up to `parallel` tries at once (no more than the cycles left), counts them, and
+    /// returns those whose client failed, to be judged alone.
+    async fn batch(&mut self) -> Result<Vec<Doubt>, ClientFailure> {
+        let ctx = self.ctx;
         let mut batch = JoinSet::new();
-        let left = ctx.plan.cycles.map_or(u64::MAX, |n| n - report.runs);
+        let left = ctx.plan.cycles.map_or(u64::MAX, |n| n - self.report.runs);
         for _ in 0..left.min(ctx.plan.parallel as u64) {
-            let case = draw(ctx, &source, &streams, iteration);
-            iteration += 1;
+            let case = draw(ctx, &self.source, &self.streams, self.iteration);
+            self.iteration += 1;
+            let iteration = self.iteration;
             let ctx = ctx.clone();
             batch.spawn(async move {
                 let attempt = ctx.attempt(cutting(&case)).await;
@@ -149,25 +228,26 @@ async fn fuzz(
                 continue;
             };
             let attempt = attempt?;
-            report.runs += 1;
-            count(&mut report, &attempt);
-            if let Some(kind) = expected.judge(&attempt.run) {
+            self.report.runs += 1;
+            count(&mut self.report, &attempt);
+            if let Some(kind) = self.expected.judge(&attempt.run) {
                 doubts.push((at, case, kind, attempt));
             }
         }
-        ctx.server_died()?;
-        judge_doubts(ctx, &mut expected, &mut tally, &mut report, doubts).await?;
-        if let Some(progress) = &ctx.plan.progress
-            && last_progress.elapsed() >= progress.every
+        Ok(doubts)
+    }
+
+    /// Reports progress when the plan asks for it and its interval has passed.
+    fn progress(&mut self) {
+        if let Some(progress) = &self.ctx.plan.progress
+            && self.last_progress.elapsed() >= progress.every
         {
-            report.elapsed = started.elapsed();
-            tally.count(&mut report);
-            (progress.callback)(&report);
-            last_progress = Instant::now();
+            self.report.elapsed = self.started.elapsed();
+            self.tally.count(&mut self.report);
+            (progress.callback)(&self.report);
+            self.last_progress = Instant::now();
         }
     }
-    report.elapsed = started.elapsed();
-    tally.end(report)
 }
 
 /// A try whose client failed once, in the order drawn: its case, what it did, the try.
@@ -243,89 +323,11 @@ fn draw(ctx: &Ctx, source: &str, streams: &Streams, iteration: u64) -> ClientCas
     ))
 }
 
-/// What the first connection of a whole run carried, each way.
-struct Streams {
-    answers: Vec<u8>,
-    requests: Vec<u8>,
-}
-
 fn count(report: &mut ClientReport, attempt: &Attempt) {
     for served in &attempt.served {
         report.boundaries += served.boundaries;
         report.kept += served.kept;
     }
-}
-
-/// Runs the client twice with its answers whole: what it gives, what of that varies, the
-/// answers' bytes (patterns are drawn over them) and their source's name.
-async fn baseline(ctx: &Ctx) -> Result<(Expected, Streams, String), SetupError> {
-    let first = whole(ctx).await?;
-    let second = whole(ctx).await?;
-    let mut expected = Expected {
-        output: first.run.output.clone(),
-        ..Expected::default()
-    };
-    expected.learn(&second.run.output);
-    let served = &first.served[0];
-    let source = served
-        .conversation
-        .clone()
-        .unwrap_or_else(|| UPSTREAM.to_owned());
-    let streams = Streams {
-        answers: served.answered.clone(),
-        requests: served.requested.clone(),
-    };
-    Ok((expected, streams, source))
-}
-
-/// One run with the answers whole, which must pass.
-async fn whole(ctx: &Ctx) -> Result<Attempt, SetupError> {
-    let attempt = ctx.attempt(Cutting::default()).await?;
-    let client = ctx.describe_client();
-    let error = |message: String| SetupError::new(SetupErrorKind::Client, message);
-    if let Some(why) = attempt.served.iter().find_map(|s| s.unreachable.clone()) {
-        return Err(error(format!(
-            "{why}; start the server first, or give .server(...)"
-        )));
-    }
-    let stderr = attempt.run.stderr.indented();
-    match &attempt.run.ending {
-        Ending::Passed if attempt.run.alarm.is_none() => {}
-        Ending::Passed | Ending::Failed(_) | Ending::Hung(_) => {
-            let how = match (&attempt.run.ending, &attempt.run.alarm) {
-                (Ending::Failed(how), _) => how.clone(),
-                (Ending::Hung(after), _) => format!(
-                    "was still running after {} (raise .timeout(..) if it needs longer)",
-                    humantime::format_duration(*after)
-                ),
-                (_, alarm) => format!("printed {:?}", alarm.clone().unwrap_or_default()),
-            };
-            let never = if attempt.served.is_empty() {
-                " and never connected (give it the address as {addr}, or {host} and {port})"
-            } else {
-                ""
-            };
-            return Err(error(format!(
-                "the client {how}{never} even with the answers whole, so cut answers would prove nothing: fix the client or its command ({client}){}",
-                if stderr.is_empty() {
-                    String::new()
-                } else {
-                    format!("; its stderr:\n{stderr}")
-                }
-            )));
-        }
-    }
-    if attempt.served.is_empty() {
-        return Err(error(format!(
-            "the client ({client}) passed without connecting: give it the address to connect to as {{addr}}, or {{host}} and {{port}}"
-        )));
-    }
-    if attempt.served[0].answered.is_empty() {
-        return Err(error(
-            "the client's first connection got no answer at all, so there is nothing to cut: check what it sends".to_owned(),
-        ));
-    }
-    Ok(attempt)
 }
 
 /// The first case recorded in the regression file that fails again, confirmed.
