@@ -3,6 +3,7 @@
 //!
 //! - [`plan`]: what the facade was told, as plain data, and the decisions that hang on it;
 //! - [`session`]: one run from start to report (baselines, regressions, fuzzing, narrowing);
+//! - [`driving`]: what a run does with its server: baselines, then replay, regressions or fuzzing;
 //! - [`rig`]: the test rig: the server under test, restarted as needed, and one case at a time;
 //! - [`baselines`]: the whole-blob responses the split-invariance oracle compares with;
 //! - [`regressions`]: the regression file, replayed first and appended to;
@@ -16,6 +17,7 @@
 
 mod baselines;
 mod culprit;
+mod driving;
 mod fuzz_target;
 mod keep_going;
 mod listening;

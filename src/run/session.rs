@@ -3,46 +3,27 @@
 //! it, and stop the server whatever happened.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use super::baselines::take_baselines;
+use super::driving::{Driving, Outcome};
 use super::narrow;
 use super::plan::Plan;
 use super::regressions;
 use super::replay;
 use super::rig::Rig;
-use crate::config::Settings;
 use crate::control::RunEnd;
-use crate::corpus::{Blob, Corpus};
-use crate::delivery_log::DeliveryLog;
+use crate::corpus::Blob;
+use crate::engine::Found;
 use crate::engine::exit_waits::REFUSED_EXIT_WAIT;
-use crate::engine::{self, Found, Fuzzing, Seen, Stood, Stopped};
 use crate::error::SetupError;
 use crate::limits;
 use crate::oracle::{self, Baseline, FindingKind};
 use crate::report::{Failure, Finding, Narrowed, NotNarrowed, RegressionNote, Report, signature};
 use crate::rng::Seed;
 use crate::server::{Exit, ServerSummary, TaskEnd};
-use crate::stats::Stats;
 
 /// The least narrowing a finding of a run that keeps going gets, however little is left.
 const NARROW_FLOOR: Duration = Duration::from_secs(5);
-
-/// How the run itself ended, before reporting.
-enum Outcome {
-    Passed {
-        stats: Stats,
-        end: RunEnd,
-    },
-    Found {
-        found: Found,
-        /// The attempt that failed, when replaying a case.
-        replay: Option<u32>,
-        /// The regression file whose recorded case failed again.
-        regressed: Option<PathBuf>,
-    },
-}
 
 /// A run going on after findings: the seed of its next part, and the signatures found so
 /// far (a finding met again is counted, not narrowed again).
@@ -90,19 +71,17 @@ pub(crate) async fn run(
     let mut rig = Rig::start(plan, &settings).await?;
     let addr = rig.transport().describe();
     let mut baselines = HashMap::new();
-    let mut outcome = drive(
+    let driving = Driving {
         plan,
-        &mut rig,
-        &settings,
-        &corpus,
-        replay_blob.as_ref(),
-        regressions
+        settings: &settings,
+        corpus: &corpus,
+        replay_blob: replay_blob.as_ref(),
+        regressions: regressions
             .as_ref()
             .filter(|_| going_on.is_none())
             .map(|file| file.path.as_path()),
-        &mut baselines,
-    )
-    .await;
+    };
+    let mut outcome = driving.drive(&mut rig, &mut baselines).await;
     let (summary, died_at_stop) = end_server(&mut rig, &mut outcome, &baselines).await?;
     let server_pid = summary.as_ref().and_then(|s| s.pid);
     // Traces printed as the server died are the finding's own evidence, not a hint.
@@ -258,105 +237,6 @@ fn disowned(narrowed: &Narrowed) -> Option<&'static str> {
             reproduced: (0, _), ..
         } => Some("its minimal case failed none of the times it was replayed at the end"),
         _ => None,
-    }
-}
-
-async fn drive(
-    plan: &Plan,
-    rig: &mut Rig<'_>,
-    settings: &Settings,
-    corpus: &Corpus,
-    replay_blob: Option<&Blob>,
-    regressions: Option<&std::path::Path>,
-    baselines: &mut HashMap<String, Baseline>,
-) -> Result<Outcome, SetupError> {
-    if plan.oracles.expect_same {
-        let only;
-        let blobs = match replay_blob {
-            Some(blob) => {
-                only = Corpus::from_blobs(vec![blob.clone()]);
-                &only
-            }
-            None => corpus,
-        };
-        match take_baselines(rig, blobs, settings.connections).await {
-            Ok(recorded) => *baselines = recorded,
-            Err(Stopped::Found(found)) => {
-                return Ok(Outcome::Found {
-                    found,
-                    replay: None,
-                    regressed: None,
-                });
-            }
-            Err(Stopped::Setup(e)) => return Err(e),
-        }
-    }
-    if let (Some(case), Some(blob)) = (&settings.replay, replay_blob) {
-        let replayed = replay::replay(
-            rig,
-            case,
-            blob,
-            baselines.get(blob.name()),
-            replay::ATTEMPTS,
-        )
-        .await?;
-        return Ok(match replayed.failed {
-            Some((attempt, kind)) => Outcome::Found {
-                found: Found {
-                    kind,
-                    seen: vec![Seen::new(case.clone(), blob, Stood::Replayed)],
-                    stats: replayed.stats,
-                },
-                replay: Some(attempt),
-                regressed: None,
-            },
-            None => Outcome::Passed {
-                stats: replayed.stats,
-                end: RunEnd::ReplayPassed,
-            },
-        });
-    }
-    if let Some(path) = regressions
-        && let Some(regressed) = regressions::replay_recorded(rig, path, corpus, baselines).await?
-    {
-        return Ok(Outcome::Found {
-            found: Found {
-                kind: regressed.kind,
-                seen: vec![regressed.suspect],
-                stats: regressed.stats,
-            },
-            replay: None,
-            regressed: Some(path.to_owned()),
-        });
-    }
-    let mut log = match &plan.delivery_log {
-        Some(path) => Some(DeliveryLog::create(path).await?),
-        None => None,
-    };
-    let (transport, server) = rig.parts();
-    let run = Fuzzing {
-        settings,
-        corpus,
-        transport: transport.clone(),
-        oracles: &plan.oracles,
-        baselines,
-        server,
-        stop: plan.stop.as_ref(),
-        progress: plan.progress.as_ref(),
-        log: log.as_mut(),
-    };
-    let fuzzed = engine::fuzz(run).await;
-    if let Some(log) = log.as_mut() {
-        log.finish().await?;
-    }
-    match fuzzed {
-        Ok((stats, end)) => Ok(Outcome::Passed { stats, end }),
-        Err(Stopped::Found(found)) => Ok(Outcome::Found {
-            found,
-            replay: None,
-            regressed: None,
-        }),
-        Err(Stopped::Setup(e)) => Err(e),
     }
 }
 
