@@ -3,16 +3,18 @@
 //! it, and stop the server whatever happened.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::driving::{Driving, Outcome};
 use super::narrow;
-use super::plan::Plan;
+use super::plan::{Plan, RegressionFile};
 use super::regressions;
 use super::replay;
 use super::rig::Rig;
+use crate::config::Settings;
 use crate::control::RunEnd;
-use crate::corpus::Blob;
+use crate::corpus::{Blob, Corpus};
 use crate::engine::Found;
 use crate::engine::exit_waits::REFUSED_EXIT_WAIT;
 use crate::error::SetupError;
@@ -21,6 +23,7 @@ use crate::oracle::{self, Baseline, FindingKind};
 use crate::report::{Failure, Finding, Narrowed, NotNarrowed, RegressionNote, Report, signature};
 use crate::rng::Seed;
 use crate::server::{Exit, ServerSummary, TaskEnd};
+use crate::stats::Stats;
 
 /// The least narrowing a finding of a run that keeps going gets, however little is left.
 const NARROW_FLOOR: Duration = Duration::from_secs(5);
@@ -44,21 +47,8 @@ pub(crate) async fn run(
     caller: Option<&str>,
     next: Option<Next<'_>>,
 ) -> Result<Report, Failure> {
-    let mut settings = plan.settings(budget)?;
+    let (settings, notes) = settings_for(plan, budget, next.as_ref())?;
     let going_on = next.as_ref().and_then(|next| next.seed);
-    if let Some(seed) = going_on {
-        settings.seed = seed;
-    }
-    // A run that keeps going ends near its budget: narrowing takes what is left of it, yet
-    // a finding made in its last seconds is still narrowed for a few.
-    if next.is_some() {
-        settings.shrink.time = settings.shrink.time.min(budget.max(NARROW_FLOOR));
-    }
-    if let Some(most) = next.as_ref().and_then(|next| next.connections) {
-        settings.connections = settings.connections.min(most);
-    }
-    let (connections, mut notes) = limits::fit_connections(settings.connections);
-    settings.connections = connections;
     let corpus = plan.load_corpus().await?;
     let replay_blob = match &settings.replay {
         Some(case) => Some(replay::blob_for(case, &corpus, settings.tls)?),
@@ -83,114 +73,245 @@ pub(crate) async fn run(
     };
     let mut outcome = driving.drive(&mut rig, &mut baselines).await;
     let (summary, died_at_stop) = end_server(&mut rig, &mut outcome, &baselines).await?;
-    let server_pid = summary.as_ref().and_then(|s| s.pid);
-    // Traces printed as the server died are the finding's own evidence, not a hint.
-    let died = matches!(&outcome, Ok(Outcome::Found { found, .. }) if found.kind.treatment().ended);
-    if !died {
-        notes.extend(summary.as_ref().and_then(ServerSummary::trace_hint));
+    let ending = Ending {
+        plan,
+        caller,
+        known: next.map(|next| next.known),
+        settings: &settings,
+        corpus: &corpus,
+        baselines: &baselines,
+        regressions,
+        addr,
+        summary,
+        notes,
+    };
+    ending.report(&mut rig, outcome, died_at_stop).await
+}
+
+/// The plan's settings for this run: a run that keeps going takes its part's seed, narrows
+/// for no longer than its budget (yet a few seconds at least) and keeps to its cap on
+/// connections; then the connections fitted to what the system allows, with a note when
+/// they were lowered.
+fn settings_for(
+    plan: &Plan,
+    budget: Duration,
+    next: Option<&Next<'_>>,
+) -> Result<(Settings, Vec<String>), SetupError> {
+    let mut settings = plan.settings(budget)?;
+    let going_on = next.and_then(|next| next.seed);
+    if let Some(seed) = going_on {
+        settings.seed = seed;
     }
-    let (found, replay, regressed) = match outcome? {
-        Outcome::Passed { stats, end } => match died_at_stop {
-            None => {
-                return Ok(Report {
-                    stats,
-                    seed: settings.seed,
-                    notes,
-                    end,
-                    replayed: settings.replay.clone().map(|c| (c, replay::ATTEMPTS)),
-                    server_pid,
-                    checks: plan.checks(),
-                });
-            }
-            // The server died between the last check and the stop.
-            Some(exit) => (
-                Found {
-                    kind: oracle::exited(exit),
-                    seen: Vec::new(),
-                    stats,
-                },
-                None,
-                None,
-            ),
-        },
-        Outcome::Found {
+    // A run that keeps going ends near its budget: narrowing takes what is left of it, yet
+    // a finding made in its last seconds is still narrowed for a few.
+    if next.is_some() {
+        settings.shrink.time = settings.shrink.time.min(budget.max(NARROW_FLOOR));
+    }
+    if let Some(most) = next.and_then(|next| next.connections) {
+        settings.connections = settings.connections.min(most);
+    }
+    let (connections, notes) = limits::fit_connections(settings.connections);
+    settings.connections = connections;
+    Ok((settings, notes))
+}
+
+/// A finding the run made, and where it came from.
+struct Failed {
+    found: Found,
+    /// The attempt that failed, when replaying a case.
+    replay: Option<u32>,
+    /// The regression file whose recorded case failed again.
+    regressed: Option<PathBuf>,
+    /// A run that keeps going has met it before: counted, not narrowed or recorded again.
+    met_before: bool,
+}
+
+/// A run whose server has stopped: what its report, or its finding, is made of.
+struct Ending<'a> {
+    plan: &'a Plan,
+    caller: Option<&'a str>,
+    /// The signatures a run that keeps going has found so far; `None` for a run that does
+    /// not keep going.
+    known: Option<&'a [String]>,
+    settings: &'a Settings,
+    corpus: &'a Corpus,
+    baselines: &'a HashMap<String, Baseline>,
+    /// The regression file, replayed when the run began and appended a new finding.
+    regressions: Option<RegressionFile>,
+    /// Where the server was reached.
+    addr: String,
+    summary: Option<ServerSummary>,
+    notes: Vec<String>,
+}
+
+impl Ending<'_> {
+    /// The run's report when it passed (or its finding did not hold up); else its finding,
+    /// narrowed unless it was replayed, recorded or met before, and recorded as a regression
+    /// when new.
+    async fn report(
+        mut self,
+        rig: &mut Rig<'_>,
+        outcome: Result<Outcome, SetupError>,
+        died_at_stop: Option<Exit>,
+    ) -> Result<Report, Failure> {
+        // Traces printed as the server died are the finding's own evidence, not a hint.
+        let died =
+            matches!(&outcome, Ok(Outcome::Found { found, .. }) if found.kind.treatment().ended);
+        if !died {
+            self.notes
+                .extend(self.summary.as_ref().and_then(ServerSummary::trace_hint));
+        }
+        let (found, replay, regressed) = match outcome? {
+            Outcome::Passed { stats, end } => match died_at_stop {
+                None => return Ok(self.passed(stats, end)),
+                // The server died between the last check and the stop.
+                Some(exit) => (
+                    Found {
+                        kind: oracle::exited(exit),
+                        seen: Vec::new(),
+                        stats,
+                    },
+                    None,
+                    None,
+                ),
+            },
+            Outcome::Found {
+                found,
+                replay,
+                regressed,
+            } => (found, replay, regressed),
+        };
+        let met_before = self.met_before(&found);
+        let failed = Failed {
             found,
             replay,
             regressed,
-        } => (found, replay, regressed),
-    };
+            met_before,
+        };
+        // A replayed case, or one recorded in the regression file, is already as small as it was.
+        let (narrowed, narrowing) =
+            if failed.replay.is_some() || failed.regressed.is_some() || failed.met_before {
+                (None, None)
+            } else {
+                let (narrowed, took) = self.narrow(rig, &failed.found).await;
+                (Some(narrowed), Some(took))
+            };
+        if oracle::gated(&failed.found.kind)
+            && let Some(why) = narrowed.as_ref().and_then(disowned)
+        {
+            let server_pid = self.server_pid();
+            return Ok(unconfirmed(
+                failed.found,
+                why,
+                self.notes,
+                self.settings.seed,
+                server_pid,
+                self.plan,
+            ));
+        }
+        Err(self.into_finding(failed, narrowed, narrowing).await)
+    }
 
-    // A finding a run that keeps going has met before, as far as its signature before
-    // narrowing tells: counted, not narrowed or recorded again.
-    let first_blob = found
-        .seen
-        .first()
-        .and_then(|seen| Some((&seen.case, corpus.find(seen.case.blob())?.bytes())));
-    let met_before = next.as_ref().is_some_and(|next| {
-        let signature = signature::of(&found.kind, summary.as_ref(), first_blob);
-        next.known.contains(&signature)
-    });
-    // A replayed case, or one recorded in the regression file, is already as small as it was.
-    let (narrowed, narrowing) = if replay.is_some() || regressed.is_some() || met_before {
-        (None, None)
-    } else {
+    /// The process id of the server, when it was a process.
+    fn server_pid(&self) -> Option<u32> {
+        self.summary.as_ref().and_then(|s| s.pid)
+    }
+
+    /// The report of a run that found nothing.
+    fn passed(self, stats: Stats, end: RunEnd) -> Report {
+        let server_pid = self.server_pid();
+        Report {
+            stats,
+            seed: self.settings.seed,
+            notes: self.notes,
+            end,
+            replayed: self.settings.replay.clone().map(|c| (c, replay::ATTEMPTS)),
+            server_pid,
+            checks: self.plan.checks(),
+        }
+    }
+
+    /// True when a run that keeps going has met this finding before, as far as its
+    /// signature before narrowing tells.
+    fn met_before(&self, found: &Found) -> bool {
+        let first_blob = found
+            .seen
+            .first()
+            .and_then(|seen| Some((&seen.case, self.corpus.find(seen.case.blob())?.bytes())));
+        self.known.is_some_and(|known| {
+            let signature = signature::of(&found.kind, self.summary.as_ref(), first_blob);
+            known.contains(&signature)
+        })
+    }
+
+    /// Narrows the finding within the shrink budget (a restart that fails is said as the
+    /// reason it was not), then stops the server: what narrowing came to, and how long it
+    /// took of how long it had.
+    async fn narrow(&self, rig: &mut Rig<'_>, found: &Found) -> (Narrowed, (Duration, Duration)) {
         let started = std::time::Instant::now();
-        rig.crash_places = summary.as_ref().map(signature::places).unwrap_or_default();
+        rig.crash_places = self
+            .summary
+            .as_ref()
+            .map(signature::places)
+            .unwrap_or_default();
         let narrowed = narrow::narrow(
-            &mut rig,
+            rig,
             &found.kind,
             &found.seen,
-            &corpus,
-            &baselines,
-            settings.shrink,
+            self.corpus,
+            self.baselines,
+            self.settings.shrink,
         )
         .await
         .unwrap_or_else(|e| Narrowed::NotTried(NotNarrowed::RestartFailed(e.to_string())));
         rig.stop().await;
-        (
-            Some(narrowed),
-            Some((started.elapsed(), settings.shrink.time)),
-        )
-    };
-    if oracle::gated(&found.kind)
-        && let Some(why) = narrowed.as_ref().and_then(disowned)
-    {
-        return Ok(unconfirmed(
-            found,
-            why,
-            notes,
-            settings.seed,
-            server_pid,
-            plan,
-        ));
+        (narrowed, (started.elapsed(), self.settings.shrink.time))
     }
-    let mut finding = Finding::new(
-        found.kind,
-        found.seen,
-        found.stats,
-        settings.seed,
-        addr,
-        plan.rerun(caller),
-    );
-    finding.server = summary;
-    finding.replay = replay.map(|attempt| (attempt, replay::ATTEMPTS));
-    finding.set_narrowed(narrowed);
-    let blob = finding
-        .best_case()
-        .and_then(|case| corpus.find(case.blob()))
-        .map(Blob::bytes);
-    finding.sign(blob);
-    finding.view_suspects(|name| corpus.find(name).map(Blob::bytes));
-    finding.narrowing = narrowing;
-    finding.notes = notes;
-    finding.regression = match (regressed, &regressions, replay) {
-        (Some(path), _, _) => Some(RegressionNote::Regressed(path)),
-        (None, Some(file), None) if !met_before => {
-            regressions::record(&finding, &corpus, &file.path, file.write, caller).await
-        }
-        _ => None,
-    };
-    Err(finding.into())
+
+    /// The finding as reported: signed, its suspects shown, with the server's summary, the
+    /// narrowing and the notes; a new one (not replayed, not met before) recorded in the
+    /// regression file.
+    async fn into_finding(
+        self,
+        failed: Failed,
+        narrowed: Option<Narrowed>,
+        narrowing: Option<(Duration, Duration)>,
+    ) -> Failure {
+        let Failed {
+            found,
+            replay,
+            regressed,
+            met_before,
+        } = failed;
+        let mut finding = Finding::new(
+            found.kind,
+            found.seen,
+            found.stats,
+            self.settings.seed,
+            self.addr,
+            self.plan.rerun(self.caller),
+        );
+        finding.server = self.summary;
+        finding.replay = replay.map(|attempt| (attempt, replay::ATTEMPTS));
+        finding.set_narrowed(narrowed);
+        let blob = finding
+            .best_case()
+            .and_then(|case| self.corpus.find(case.blob()))
+            .map(Blob::bytes);
+        finding.sign(blob);
+        finding.view_suspects(|name| self.corpus.find(name).map(Blob::bytes));
+        finding.narrowing = narrowing;
+        finding.notes = self.notes;
+        finding.regression = match (regressed, &self.regressions, replay) {
+            (Some(path), _, _) => Some(RegressionNote::Regressed(path)),
+            (None, Some(file), None) if !met_before => {
+                regressions::record(&finding, self.corpus, &file.path, file.write, self.caller)
+                    .await
+            }
+            _ => None,
+        };
+        finding.into()
+    }
 }
 
 /// The report of a run whose finding about an answer did not hold up (narrowing could not
