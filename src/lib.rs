@@ -20,9 +20,9 @@
 //!   [`Stutter::connections`], [`Stutter::splits`] ([`SplitMode`]), [`Stutter::seed`],
 //!   [`Stutter::disruptions`] (pauses mid-message, [`Stall`]; slow readers, [`SlowRead`];
 //!   as [`Chance`]s), [`Stutter::pacing`], [`Stutter::timeouts`], [`Stutter::shrinking`];
-//!   answer oracles: [`Stutter::responses`] ([`Responses::same`], on by default, with masks
+//!   answer oracles: [`Stutter::responses`] ([`AnswerOracle::same`], on by default, with masks
 //!   and a normalizer for parts of answers that vary; a time limit, your own check;
-//!   [`Responses::none`] turns them off),
+//!   [`AnswerOracle::none`] turns them off),
 //!   [`Stutter::output`]; and more on [`Stutter`].
 //! - **Run**: [`Stutter::run_for`] panics with the report on a finding (for `#[test]`);
 //!   [`Stutter::try_run_for`] returns a [`Report`] or a [`Failure`], which keeps setup
@@ -134,10 +134,10 @@ pub use report::{Distinct, Failure, Finding, Findings, Listed, Report, Suspect};
 pub use rng::{ParseSeedError, Seed};
 pub use run::{DeliveryResult, Regressions, RunningServer};
 pub use server::{VALGRIND_FLAGS, valgrind};
-pub use split::{ParseSplitsError, SplitMode, Splits, splits};
+pub use split::{ParseSplitsError, SplitMode, Splits, split_patterns};
 pub use stats::{OriginalStats, SlowAccepts, Stats};
 pub use stutter::{
-    Chance, Disruptions, OutputRules, Pacing, Responses, Shrinking, Stutter, Timeouts,
+    Chance, Disruptions, OutputRules, Pacing, AnswerOracle, Shrinking, Stutter, Timeouts,
 };
 pub use tls::TlsOptions;
 

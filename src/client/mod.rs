@@ -12,7 +12,7 @@
 //! - [`answers`]: a real server's answers, or a stand-in's recorded ones;
 //! - [`judge`]: what counts as a bug in a client; [`gate`]: confirmed alone, then narrowed;
 //! - [`regressions`]: the regression file, run first and appended to;
-//! - [`session`]: a run from its plan to its report (the verdict gate and narrowing too);
+//! - [`session`]: a run from its settings to its report (the verdict gate and narrowing too);
 //! - [`case`], [`report`]: what a run tells its user; [`signature`]: what tells its
 //!   findings apart when it keeps going, [`tally`] counts them.
 
@@ -46,10 +46,10 @@ pub use report::{ClientFailure, ClientFinding, ClientReport};
 use crate::config::OutputWatch;
 use crate::config::{PortZero, resolve_addr};
 use crate::rng::Seed;
-use crate::server::ServerSpec;
+use crate::server::ProgramSpec;
 use crate::split::SplitMode;
 use crate::{OutputRules, Shrinking};
-use plan::{Requested, Source};
+use plan::{Plan, Source};
 use regressions::Regressions;
 use under_test::{ClientFn, UnderTest};
 
@@ -96,7 +96,7 @@ use under_test::{ClientFn, UnderTest};
 #[derive(Clone, Debug)]
 #[must_use = "a StutterClient does nothing until run_for or try_run_for"]
 pub struct StutterClient {
-    requested: Requested,
+    plan: Plan,
 }
 
 impl StutterClient {
@@ -104,9 +104,9 @@ impl StutterClient {
     /// arguments become where the harness listens (`STUTTERFUZZ_ADDR` and
     /// `STUTTERFUZZ_PORT` are set too). What it prints on stdout is compared.
     pub fn command(command: Command) -> Self {
-        let spec = ServerSpec::from_command(&command);
+        let spec = ProgramSpec::from_command(&command);
         StutterClient {
-            requested: Requested::new(UnderTest::Process(spec)),
+            plan: Plan::new(UnderTest::Process(spec)),
         }
     }
 
@@ -123,13 +123,13 @@ impl StutterClient {
             Box::pin(async move { format!("{:?}", run.await) })
         });
         StutterClient {
-            requested: Requested::new(UnderTest::InProcess(client)),
+            plan: Plan::new(UnderTest::InProcess(client)),
         }
     }
 
     /// Answers from the server listening at `addr` (`HOST:PORT`), relayed by the harness.
     pub fn upstream(mut self, addr: impl AsRef<str>) -> Self {
-        self.requested.source = Some(
+        self.plan.source = Some(
             resolve_addr(addr.as_ref(), PortZero::Refuse)
                 .map(Source::Upstream)
                 .map_err(|e| e.to_string()),
@@ -140,7 +140,7 @@ impl StutterClient {
     /// Answers from a server the run spawns (`{addr}`, `{host}`, `{port}` in its arguments
     /// become a free port), relayed by the harness, and stops with the run.
     pub fn server(mut self, command: Command) -> Self {
-        self.requested.source = Some(Ok(Source::Server(ServerSpec::from_command(&command))));
+        self.plan.source = Some(Ok(Source::Server(ProgramSpec::from_command(&command))));
         self
     }
 
@@ -148,26 +148,26 @@ impl StutterClient {
     /// what the server answered (`#~ heard` lines, as `stutterfuzz capture` writes them); a
     /// stand-in answers the client with them. No server is needed.
     pub fn answers(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.requested.source = Some(Ok(Source::Recorded(dir.into())));
+        self.plan.source = Some(Ok(Source::Recorded(dir.into())));
         self
     }
 
     /// At most `n` tries with cut answers (default: until the time budget).
     pub fn cycles(mut self, n: u64) -> Self {
-        self.requested.cycles = Some(n);
+        self.plan.cycles = Some(n);
         self
     }
 
     /// The seed the cuts are drawn from (default: a random one, printed in reports).
     pub fn seed(mut self, seed: impl Into<Seed>) -> Self {
-        self.requested.seed = Some(seed.into());
+        self.plan.seed = Some(seed.into());
         self
     }
 
     /// How many tries run side by side (default 4): each is one connection of the client
     /// to the harness, as [`Stutter::connections`](crate::Stutter::connections) counts them.
     pub fn connections(mut self, n: usize) -> Self {
-        self.requested.parallel = n;
+        self.plan.parallel = n;
         self
     }
 
@@ -179,19 +179,19 @@ impl StutterClient {
 
     /// How long one run of the client may take before it counts as hung (default 5 s).
     pub fn timeout(mut self, limit: Duration) -> Self {
-        self.requested.timeout = limit;
+        self.plan.timeout = limit;
         self
     }
 
     /// Where the harness listens for the client (default 127.0.0.1; `::1` for IPv6).
     pub fn host(mut self, host: IpAddr) -> Self {
-        self.requested.host = host;
+        self.plan.host = host;
         self
     }
 
     /// How cuts are drawn (default [`SplitMode::Mixed`]).
     pub fn splits(mut self, mode: SplitMode) -> Self {
-        self.requested.mode = mode;
+        self.plan.mode = mode;
         self
     }
 
@@ -200,7 +200,7 @@ impl StutterClient {
     /// both directions were cut (`;requests=SIZES`), and narrowing shrinks both. Not with
     /// recorded answers.
     pub fn split_requests(mut self, on: bool) -> Self {
-        self.requested.split_requests = on;
+        self.plan.split_requests = on;
         self
     }
 
@@ -208,7 +208,7 @@ impl StutterClient {
     /// [`Stutter::output`](crate::Stutter::output) says it for a server. Default: sanitizer
     /// reports, Rust panics and valgrind errors ([`OutputRules::default`]).
     pub fn output(mut self, rules: OutputRules) -> Self {
-        self.requested.watch = rules.0.unwrap_or_else(OutputWatch::none);
+        self.plan.watch = rules.0.unwrap_or_else(OutputWatch::none);
         self
     }
 
@@ -218,14 +218,14 @@ impl StutterClient {
         note = "use `.output(OutputRules::default().fail_on(pattern))`, as `Stutter` does"
     )]
     pub fn fail_on_output(mut self, pattern: impl Into<String>) -> Self {
-        self.requested.watch.fail_on.push(pattern.into());
+        self.plan.watch.fail_on.push(pattern.into());
         self
     }
 
     /// How long narrowing a finding may take. Default: 20 s; [`Shrinking::off`] reports the
     /// case as it failed.
     pub fn shrinking(mut self, shrinking: Shrinking) -> Self {
-        self.requested.narrow_time = shrinking.time;
+        self.plan.narrow_time = shrinking.time;
         self
     }
 
@@ -233,7 +233,7 @@ impl StutterClient {
     /// [`Regressions::Beside`]: `stutterfuzz-regressions/<test name>-client.txt` in the crate
     /// being tested, when the run is called from a test.
     pub fn regressions(mut self, regressions: Regressions) -> Self {
-        self.requested.regressions = regressions;
+        self.plan.regressions = regressions;
         self
     }
 
@@ -243,7 +243,7 @@ impl StutterClient {
     /// or reported twice. A run that found any fails with [`ClientFailure::Findings`],
     /// which lists each distinct one, how often it was met and when first.
     pub fn keep_going(mut self, on: bool) -> Self {
-        self.requested.keep_going = on;
+        self.plan.keep_going = on;
         self
     }
 
@@ -251,7 +251,7 @@ impl StutterClient {
     /// ([`keep_going`](Self::keep_going)) as soon as it is confirmed and narrowed, before
     /// the run goes on: to save or print it, so a run stopped later loses none.
     pub fn on_finding(mut self, callback: impl Fn(&ClientFinding) + Send + Sync + 'static) -> Self {
-        self.requested.on_finding = Some(crate::run::FindingHook(Arc::new(callback)));
+        self.plan.on_finding = Some(crate::run::FindingHook(Arc::new(callback)));
         self
     }
 
@@ -260,7 +260,7 @@ impl StutterClient {
     /// out): a finding that matches one is counted in a note, not reported, and the run
     /// goes on.
     pub fn known(mut self, path: impl Into<PathBuf>) -> Self {
-        self.requested.known = Some(path.into());
+        self.plan.known = Some(path.into());
         self
     }
 
@@ -272,7 +272,7 @@ impl StutterClient {
         every: Duration,
         callback: impl Fn(&ClientReport) + Send + Sync + 'static,
     ) -> Self {
-        self.requested.progress = Some(plan::ClientProgress {
+        self.plan.progress = Some(plan::ClientProgress {
             every,
             callback: Arc::new(callback),
         });
@@ -281,7 +281,7 @@ impl StutterClient {
 
     /// Runs this one case (as a report prints it), with no randomness, instead of fuzzing.
     pub fn replay(mut self, case: ClientCase) -> Self {
-        self.requested.replay = Some(case);
+        self.plan.replay = Some(case);
         self
     }
 
@@ -304,13 +304,13 @@ impl StutterClient {
     pub fn try_run_for(&self, budget: Duration) -> Result<ClientReport, ClientFailure> {
         crate::run::may_block("run_for / try_run_for", "try_run_for_async")?;
         let caller = std::thread::current().name().map(str::to_owned);
-        let (plan, budget) = self
-            .requested
+        let (settings, budget) = self
+            .plan
             .resolve(budget, caller.as_deref(), |name| std::env::var(name).ok())?;
         std::thread::scope(|scope| {
             let worker = crate::run::named_thread("stutterfuzz-client")
                 .spawn_scoped(scope, || {
-                    crate::run::runtime()?.block_on(session::run(plan, budget))
+                    crate::run::runtime()?.block_on(session::run(settings, budget))
                 })
                 .map_err(|e| crate::run::thread_error("client run", e))?;
             match worker.join() {
@@ -345,9 +345,9 @@ impl StutterClient {
     /// As [`try_run_for`](Self::try_run_for).
     pub async fn try_run_for_async(&self, budget: Duration) -> Result<ClientReport, ClientFailure> {
         let caller = std::thread::current().name().map(str::to_owned);
-        let (plan, budget) = self
-            .requested
+        let (settings, budget) = self
+            .plan
             .resolve(budget, caller.as_deref(), |name| std::env::var(name).ok())?;
-        session::run(plan, budget).await
+        session::run(settings, budget).await
     }
 }

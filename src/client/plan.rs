@@ -14,7 +14,7 @@ use crate::config::{self, OutputWatch};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::rng::Seed;
 use crate::run::FindingHook;
-use crate::server::ServerSpec;
+use crate::server::ProgramSpec;
 use crate::split::SplitMode;
 
 /// Where the answers come from.
@@ -23,14 +23,14 @@ pub(crate) enum Source {
     /// A server already listening.
     Upstream(SocketAddr),
     /// A server the run spawns (`{addr}` filled in).
-    Server(ServerSpec),
+    Server(ProgramSpec),
     /// Recorded conversations in a directory.
     Recorded(PathBuf),
 }
 
 /// A resolved client run.
 #[derive(Clone, Debug)]
-pub(crate) struct ClientPlan {
+pub(crate) struct Settings {
     pub(crate) client: UnderTest,
     pub(crate) source: Source,
     pub(crate) host: IpAddr,
@@ -78,7 +78,7 @@ pub(crate) struct KeepGoing {
 
 /// What the builder holds before the environment is read.
 #[derive(Clone, Debug)]
-pub(crate) struct Requested {
+pub(crate) struct Plan {
     pub(crate) client: UnderTest,
     pub(crate) source: Option<Result<Source, String>>,
     pub(crate) host: IpAddr,
@@ -98,9 +98,9 @@ pub(crate) struct Requested {
     pub(crate) progress: Option<ClientProgress>,
 }
 
-impl Requested {
+impl Plan {
     pub(crate) fn new(client: UnderTest) -> Self {
-        Requested {
+        Plan {
             client,
             source: None,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
@@ -121,14 +121,14 @@ impl Requested {
         }
     }
 
-    /// The plan and the time budget, the environment laid over what was requested, for a
+    /// The settings and the time budget, the environment laid over what was plan, for a
     /// run called from thread `caller`.
     pub(crate) fn resolve(
         &self,
         budget: Duration,
         caller: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
-    ) -> Result<(ClientPlan, Duration), SetupError> {
+    ) -> Result<(Settings, Duration), SetupError> {
         let settings = |m: String| SetupError::new(SetupErrorKind::Settings, m);
         let parse_error = |name: &str, value: &str, why: &dyn std::fmt::Display| {
             settings(format!(
@@ -176,7 +176,7 @@ impl Requested {
             on_finding: self.on_finding.clone(),
         };
         Ok((
-            ClientPlan {
+            Settings {
                 client: self.client.clone(),
                 source,
                 host: self.host,

@@ -33,7 +33,7 @@ pub use shard::Shard;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Gap {
     /// Wait this long.
-    Pause(Duration),
+    Fixed(Duration),
     /// Wait for the next tick of a fixed cycle shared by all connections (the original
     /// tool's `--cycle-ms`): at most one chunk per connection per cycle.
     Cycle(Duration),
@@ -69,7 +69,7 @@ pub(crate) struct Requested {
     pub(crate) seed: Option<Seed>,
     pub(crate) cycles: Option<u64>,
     pub(crate) connections: usize,
-    pub(crate) pause: Duration,
+    pub(crate) gap: Duration,
     pub(crate) cycle: Option<Duration>,
     pub(crate) adaptive: bool,
     pub(crate) mode: SplitMode,
@@ -90,7 +90,7 @@ impl Default for Requested {
             seed: None,
             cycles: None,
             connections: 100,
-            pause: Duration::from_millis(2),
+            gap: Duration::from_millis(2),
             cycle: None,
             adaptive: true,
             mode: SplitMode::Mixed,
@@ -219,8 +219,8 @@ impl Settings {
             connections: requested.connections,
             gap: match (requested.cycle, requested.adaptive) {
                 (Some(every), _) => Gap::Cycle(every),
-                (None, true) => Gap::Adaptive(requested.pause),
-                (None, false) => Gap::Pause(requested.pause),
+                (None, true) => Gap::Adaptive(requested.gap),
+                (None, false) => Gap::Fixed(requested.gap),
             },
             mode: requested.mode,
             chances: requested.chances,

@@ -54,7 +54,7 @@ impl Driving<'_> {
         rig: &mut Rig<'_>,
         baselines: &mut HashMap<String, Baseline>,
     ) -> Result<Outcome, SetupError> {
-        if self.plan.oracles.expect_same
+        if self.plan.oracles.same_as_whole
             && let Some(found) = self.record_baselines(rig, baselines).await?
         {
             return Ok(Outcome::Found {

@@ -13,13 +13,13 @@ use crate::corpus::{Blob, Corpus};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::Oracles;
 use crate::report::{Rerun, regression};
-use crate::server::{ServeFn, ServerSpec};
+use crate::server::{ServeFn, ProgramSpec};
 
 /// What a run is asked to do.
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
     pub(crate) addr: String,
-    pub(crate) server: Option<ServerSpec>,
+    pub(crate) server: Option<ProgramSpec>,
     pub(crate) in_process: Option<InProcess>,
     pub(crate) blob_dirs: Vec<PathBuf>,
     pub(crate) inline: Vec<Blob>,
@@ -144,7 +144,7 @@ pub(crate) struct RegressionFile {
 #[derive(Clone, Copy)]
 pub(crate) enum Launch<'a> {
     /// The harness spawns this command.
-    Command(&'a ServerSpec),
+    Command(&'a ProgramSpec),
     /// The harness runs this future on a listener it binds.
     InProcess(&'a ServeFn),
     /// It is already running.
@@ -244,7 +244,7 @@ impl Plan {
         if watches_output && !matches!(self.launch(), Launch::External) {
             checks.push("alarms in its output (panics, sanitizers)");
         }
-        if self.oracles.expect_same {
+        if self.oracles.same_as_whole {
             checks.push("answers that change when split");
         }
         if self.oracles.response_timeout.is_some() {

@@ -14,7 +14,7 @@ use crate::engine::{EXIT_GRACE, FINAL_SETTLE, Progress, Transport, exit_within};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{self, Baseline, FindingKind, Oracles, Response};
 use crate::server::{
-    Exit, InProcessServer, ServeFn, Server, ServerProcess, ServerSpec, ServerSummary,
+    Exit, InProcessServer, ServeFn, Server, ServerProcess, ProgramSpec, ServerSummary,
 };
 use crate::stats::DeliveryCounts;
 use crate::tls::Tls;
@@ -163,7 +163,7 @@ impl<'a> Rig<'a> {
     /// Spawns the server's command once its port is free (picking another when the harness
     /// picked it and another process holds it) and waits until it accepts; a server that
     /// fails at once on a picked port is started again on another.
-    async fn start_command(&mut self, spec: &ServerSpec) -> Result<Server, SetupError> {
+    async fn start_command(&mut self, spec: &ProgramSpec) -> Result<Server, SetupError> {
         let mut picks = 0;
         while port_taken(self.transport.addr).await {
             if !self.repick || picks == MAX_PICKS {

@@ -20,7 +20,7 @@ const MAX_CUTS: usize = 16;
 /// use proptest::test_runner::TestRunner;
 ///
 /// let mut runner = TestRunner::deterministic();
-/// let tree = stutterfuzz::splits(23).new_tree(&mut runner).unwrap();
+/// let tree = stutterfuzz::split_patterns(23).new_tree(&mut runner).unwrap();
 /// let splits = tree.current();
 /// assert_eq!(splits.total(), 23);
 /// assert!(splits.chunks().iter().all(|&c| c >= 1));

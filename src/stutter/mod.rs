@@ -5,10 +5,10 @@
 
 mod entry;
 mod options;
-mod responses;
+mod answer_oracle;
 
 pub use options::{Chance, Disruptions, OutputRules, Pacing, Shrinking, Timeouts};
-pub use responses::Responses;
+pub use answer_oracle::AnswerOracle;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,7 +18,7 @@ use crate::control::RunControl;
 use crate::corpus::Blob;
 use crate::rng::Seed;
 use crate::run::{InProcess, Plan, Regressions};
-use crate::server::ServerSpec;
+use crate::server::ProgramSpec;
 use crate::split::SplitMode;
 
 /// A packet-boundary fuzzing run against one TCP server.
@@ -103,7 +103,7 @@ impl Stutter {
     /// connections. A server that goes into the background is a setup error. Default: no
     /// server is spawned; one must already listen.
     pub fn server(mut self, command: Command) -> Self {
-        self.plan.server = Some(ServerSpec::from_command(&command));
+        self.plan.server = Some(ProgramSpec::from_command(&command));
         self
     }
 
@@ -156,10 +156,10 @@ impl Stutter {
         let requested = &mut self.plan.requested;
         match pacing {
             Pacing::Adaptive { fallback } => {
-                (requested.adaptive, requested.pause, requested.cycle) = (true, fallback, None);
+                (requested.adaptive, requested.gap, requested.cycle) = (true, fallback, None);
             }
             Pacing::AfterAck(pause) => {
-                (requested.adaptive, requested.pause, requested.cycle) = (false, pause, None);
+                (requested.adaptive, requested.gap, requested.cycle) = (false, pause, None);
             }
             Pacing::Cycle(every) => requested.cycle = Some(every),
         }
@@ -243,13 +243,13 @@ impl Stutter {
     }
 
     /// What a delivery's answer must be: the same as the blob's sent whole
-    /// ([`Responses::same`]), complete in time, passing your check. Each call adds to the
+    /// ([`AnswerOracle::same`]), complete in time, passing your check. Each call adds to the
     /// oracles of the calls before. Default: the answer must be the same as the blob's sent
-    /// whole; [`Responses::none`] turns that off.
-    pub fn responses(mut self, responses: Responses) -> Self {
-        let mut all = Responses {
+    /// whole; [`AnswerOracle::none`] turns that off.
+    pub fn responses(mut self, responses: AnswerOracle) -> Self {
+        let mut all = AnswerOracle {
             oracles: std::mem::take(&mut self.plan.oracles),
-            ..Responses::default()
+            ..AnswerOracle::default()
         };
         all.add(responses);
         self.plan.oracles = all.oracles;

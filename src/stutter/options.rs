@@ -52,8 +52,8 @@ impl std::fmt::Display for Chance {
 ///
 /// let fuzz = Stutter::new("127.0.0.1:6789").disruptions(
 ///     Disruptions::default()
-///         .pause(Chance::one_in(10))
-///         .pause_time(Duration::from_millis(500))
+///         .stall(Chance::one_in(10))
+///         .stall_time(Duration::from_millis(500))
 ///         .slow_read(Chance::NEVER),
 /// );
 /// # let _ = fuzz;
@@ -124,7 +124,7 @@ impl Disruptions {
     /// Reads a response slowly: a small receive buffer and the smallest segment size, then
     /// the response in small pieces with pauses ([`SlowRead`](crate::SlowRead)), so the
     /// server's `write()` comes up short at varying points. A truncated or garbled answer is
-    /// a finding with [`Responses::same`](crate::Responses::same).
+    /// a finding with [`AnswerOracle::same`](crate::AnswerOracle::same).
     pub fn slow_read(mut self, chance: Chance) -> Self {
         self.slow_read = chance;
         self
@@ -153,7 +153,7 @@ pub enum Pacing {
 impl Default for Pacing {
     fn default() -> Self {
         Pacing::Adaptive {
-            fallback: crate::config::Requested::default().pause,
+            fallback: crate::config::Requested::default().gap,
         }
     }
 }

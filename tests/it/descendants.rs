@@ -8,7 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use stutterfuzz::Responses;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::Shrinking;
 
 use common::{assert_all_gone, blob_dir, fixture, fixture_command, read_pids, wait_for_pids};
@@ -138,7 +138,7 @@ fn a_panic_in_the_users_check_leaves_no_daemon() {
         .server(with_daemon("line-server", &pid_file))
         .blobs(blob_dir())
         .cycles(3)
-        .responses(Responses::default().check(|_, _| panic!("a bug in the test's own check")));
+        .oracle(AnswerOracle::default().check(|_, _| panic!("a bug in the test's own check")));
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         run.try_run_for(Duration::from_secs(30))
     }));

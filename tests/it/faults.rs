@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 use stutterfuzz::Regressions;
-use stutterfuzz::Responses;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::{Shrinking, Timeouts};
 
 use common::{assert_all_gone, blob_dir, fixture, fixture_command, read_pids, wait_for_pids};
@@ -211,7 +211,7 @@ fn a_frozen_server_is_found_and_stopped() {
         .blobs(blob_dir())
         // Reads are watched between chunks: with no answers awaited, most connections are
         // mid-delivery when the server freezes, and their bytes wait unread.
-        .responses(Responses::none())
+        .oracle(AnswerOracle::none())
         // No pause mid-message: a pause in flight as the server froze has its probe go
         // unserved first, and that finding, which no case replays alone, ends the run
         // unconfirmed (a clean-clone CI run showed it once in seven; said in the issue).
@@ -248,7 +248,7 @@ fn a_frozen_server_with_a_response_timeout_is_a_hang_or_stopped_reading() {
         .blobs(blob_dir())
         .connections(20)
         // The response timeout alone: the comparison with whole answers is another test's.
-        .responses(Responses::none().within(Duration::from_millis(500)))
+        .oracle(AnswerOracle::none().within(Duration::from_millis(500)))
         .shrinking(Shrinking::default().time(Duration::ZERO))
         .try_run_for(Duration::from_secs(30))
         .expect_err("the frozen server is found");

@@ -43,7 +43,7 @@ fn the_record_matches_what_the_server_read() {
         .collect();
     assert_eq!(
         sent.len() as u64,
-        50 + report.stats().paused,
+        50 + report.stats().stalled,
         "one line per delivery (and per probe of a pause mid-message), each on its own port"
     );
 
@@ -105,7 +105,7 @@ fn against_a_slow_reader(stutter: stutterfuzz::Stutter) -> (SentAndRead, stutter
         .disruptions(
             Disruptions::default()
                 .close(Chance::NEVER)
-                .pause(Chance::NEVER),
+                .stall(Chance::NEVER),
         )
         .record(&record)
         .connections(4)

@@ -5,7 +5,7 @@
 use crate::common;
 
 use std::time::Duration;
-use stutterfuzz::Responses;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::{Chance, Disruptions};
 
 use common::{blob_dir, fixture_command};
@@ -19,7 +19,7 @@ fn blocking_run(pause: Chance) -> stutterfuzz::Stutter {
         .disruptions(
             Disruptions::default()
                 .pause(pause)
-                .pause_time(Duration::from_millis(400)),
+                .stall_time(Duration::from_millis(400)),
         )
 }
 
@@ -91,16 +91,16 @@ fn a_correct_server_serves_the_others_through_every_pause_with_the_oracles_on() 
         .connections(20)
         .disruptions(
             Disruptions::default()
-                .pause(Chance::ALWAYS)
-                .pause_time(Duration::from_millis(200)),
+                .stall(Chance::ALWAYS)
+                .stall_time(Duration::from_millis(200)),
         )
-        .responses(Responses::same().within(Duration::from_secs(2)))
+        .oracle(AnswerOracle::same().within(Duration::from_secs(2)))
         .cycles(3)
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("no false alarm:\n{f}"));
     assert!(report.stats().deliveries >= 15, "{report}");
     assert!(
-        report.stats().paused * 2 >= report.stats().deliveries,
+        report.stats().stalled * 2 >= report.stats().deliveries,
         "most deliveries paused (those whose blob has a record of two bytes or more):\n{report}"
     );
 }
@@ -131,8 +131,8 @@ fn the_delivery_record_holds_each_pause_probe_as_a_connection() {
         .connections(10)
         .disruptions(
             Disruptions::default()
-                .pause(Chance::ALWAYS)
-                .pause_time(Duration::from_millis(100)),
+                .stall(Chance::ALWAYS)
+                .stall_time(Duration::from_millis(100)),
         )
         .cycles(2)
         .record(&record)
@@ -141,10 +141,10 @@ fn the_delivery_record_holds_each_pause_probe_as_a_connection() {
     let text = std::fs::read_to_string(&record).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
     let stats = report.stats();
-    assert!(stats.paused > 0, "{report}");
+    assert!(stats.stalled > 0, "{report}");
     assert_eq!(
         lines.len() as u64,
-        stats.deliveries + stats.paused,
+        stats.deliveries + stats.stalled,
         "one line per delivery and one per probe:\n{text}"
     );
 }

@@ -40,7 +40,7 @@ The stats line:
                     the share that has been a cut: where parsers most often break
   unconfirmed       answers that differed (or came late) once, but not every time when the case
                     was delivered again alone: no finding; the first few cases are listed
-  paused            deliveries that paused mid-message (--stall-chance) while a probe checked
+  stalled           deliveries that stalled mid-message (--stall-chance) while a probe checked
                     that the server still serves others
   slow reads        deliveries whose answer was read slowly through a small window
                     (--slow-read-chance)

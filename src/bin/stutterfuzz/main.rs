@@ -28,7 +28,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use stutterfuzz::{
-    Chance, Disruptions, Failure, Finding, OutputRules, Pacing, Responses, RunControl, StopHandle,
+    Chance, Disruptions, Failure, Finding, OutputRules, Pacing, AnswerOracle, RunControl, StopHandle,
     Stutter, Timeouts,
 };
 
@@ -140,8 +140,8 @@ fn with_delivery(mut fuzz: Stutter, args: &Args) -> Result<Stutter, String> {
         Disruptions::default()
             .close(Chance::one_in(args.close_chance))
             .fastopen(Chance::one_in(args.fastopen_chance))
-            .pause(Chance::one_in(args.stall_chance))
-            .pause_time(Duration::from_millis(args.stall_ms))
+            .stall(Chance::one_in(args.stall_chance))
+            .stall_time(Duration::from_millis(args.stall_ms))
             .slow_read(Chance::one_in(args.slow_read_chance)),
     ))
 }
@@ -177,7 +177,7 @@ fn with_tls(fuzz: Stutter, args: &Args) -> Result<Stutter, String> {
 /// masks, the response timeout, output rules and the recording.
 fn with_checks(mut fuzz: Stutter, args: &Args, line: &StatsLine) -> Stutter {
     if args.no_expect_same_response {
-        fuzz = fuzz.responses(Responses::none());
+        fuzz = fuzz.oracle(AnswerOracle::none());
     }
     if args.keep_going {
         // Each new finding is saved and printed at once: a run killed later loses none.
@@ -196,10 +196,10 @@ fn with_checks(mut fuzz: Stutter, args: &Args, line: &StatsLine) -> Stutter {
         fuzz = fuzz.isolate_blobs(true);
     }
     for pattern in &args.mask {
-        fuzz = fuzz.responses(Responses::default().mask(pattern));
+        fuzz = fuzz.oracle(AnswerOracle::default().mask(pattern));
     }
     if let Some(ms) = args.response_timeout {
-        fuzz = fuzz.responses(Responses::default().within(Duration::from_millis(ms.max(1))));
+        fuzz = fuzz.oracle(AnswerOracle::default().within(Duration::from_millis(ms.max(1))));
     }
     if let Some(rules) = output_rules(&args.fail_on_output, &args.ignore_output) {
         fuzz = fuzz.output(rules);
