@@ -12,8 +12,8 @@
 
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::Regressions;
-use stutterfuzz::Responses;
 use stutterfuzz::{Chance, Disruptions, Shrinking};
 
 use stutterfuzz::{Failure, Stutter};
@@ -112,7 +112,7 @@ fn one_connection_rows() {
             .regressions(Regressions::Off)
             .seed(1);
         if let Some(one_in) = extras {
-            fuzz = fuzz.disruptions(Disruptions::default().pause(Chance::one_in(one_in)));
+            fuzz = fuzz.disruptions(Disruptions::default().stall(Chance::one_in(one_in)));
         } else {
             fuzz = fuzz.disruptions(Disruptions::none());
         }
@@ -126,7 +126,7 @@ fn one_connection_rows() {
             "  {label:<44} {rate:>8.0}  ({:.2}x; {} deliveries, {} paused, {} slow)",
             rate / reference,
             stats.deliveries,
-            stats.paused,
+            stats.stalled,
             stats.slow_reads
         );
         let _ = child.kill();
@@ -204,7 +204,7 @@ fn narrowing_row() {
         .regressions(Regressions::Off)
         .seed(1)
         .blob("records", records.clone())
-        .splits(stutterfuzz::SplitMode::Bytewise)
+        .split_mode(stutterfuzz::SplitMode::Bytewise)
         .connections(1);
     let started = Instant::now();
     match fuzz.try_run_for(Duration::from_secs(120)) {
@@ -245,7 +245,7 @@ fn hang_narrowing_rows(runs: u64) {
             .regressions(Regressions::Off)
             .seed(seed)
             .blob("lines", blob)
-            .responses(Responses::none().within(Duration::from_millis(300)));
+            .oracle(AnswerOracle::none().within(Duration::from_millis(300)));
         match fuzz.try_run_for(Duration::from_secs(60)) {
             Err(Failure::Finding(finding)) => {
                 let text = finding.to_string();
@@ -283,7 +283,7 @@ fn tail_run(seed: u64) -> (Option<Duration>, String) {
         .regressions(Regressions::Off)
         .seed(seed)
         .shrinking(Shrinking::default().time(Duration::ZERO))
-        .responses(Responses::same().within(Duration::from_secs(2)))
+        .oracle(AnswerOracle::same().within(Duration::from_secs(2)))
         .blob("tail", tail_blob());
     let started = Instant::now();
     match fuzz.try_run_for(Duration::from_secs(30)) {

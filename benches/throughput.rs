@@ -20,8 +20,8 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::Regressions;
-use stutterfuzz::Responses;
 use stutterfuzz::{Chance, Disruptions, Pacing, Shrinking};
 
 use stutterfuzz::Stutter;
@@ -224,7 +224,7 @@ fn narrowing_section() {
                 .blob("ping", "PING\r\n")
                 .blob("get", "GET missing-key\r\n")
                 .disruptions(Disruptions::default().close(Chance::NEVER))
-                .responses(Responses::default().within(Duration::from_secs(2))),
+                .oracle(AnswerOracle::default().within(Duration::from_secs(2))),
         ),
         (
             "crash 3 bytes into record 3, 200 conns",
@@ -233,7 +233,7 @@ fn narrowing_section() {
                     "session",
                     "SET session:1 alice\nGET session:1\nDEL session:1\nGET session:1\nPING\n",
                 )
-                .splits(stutterfuzz::SplitMode::RecordStarts)
+                .split_mode(stutterfuzz::SplitMode::RecordStarts)
                 .connections(200),
         ),
         (
@@ -315,7 +315,7 @@ fn oracle_cost(seconds: u64) {
             .seed(1)
             .connections(100);
         if oracles {
-            fuzz = fuzz.responses(Responses::same().within(Duration::from_secs(2)));
+            fuzz = fuzz.oracle(AnswerOracle::same().within(Duration::from_secs(2)));
         }
         match fuzz.try_run_for(Duration::from_secs(seconds)) {
             Ok(report) => format!("{:.0}", report.stats().deliveries_per_sec()),
@@ -344,7 +344,7 @@ fn time_with_oracles(kind: &str) -> Option<Duration> {
         .server(server)
         .regressions(Regressions::Off)
         .shrinking(Shrinking::default().time(Duration::ZERO))
-        .responses(Responses::same().within(Duration::from_secs(2)));
+        .oracle(AnswerOracle::same().within(Duration::from_secs(2)));
     let fuzz = match kind {
         "straddle" => fuzz
             .blob("ping", "PING\r\n")
@@ -371,11 +371,11 @@ fn time_to_find(kind: &str) -> Option<Duration> {
     fuzz = match kind {
         "wrong" => fuzz
             .blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs"))
-            .responses(Responses::same()),
+            .oracle(AnswerOracle::same()),
         "straddle" => fuzz
             .blob("ping", "PING\r\n")
             .blob("echo", "ECHO packet boundaries\r\n")
-            .responses(Responses::default().within(Duration::from_millis(300))),
+            .oracle(AnswerOracle::default().within(Duration::from_millis(300))),
         _ => fuzz.blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs")),
     };
     let started = std::time::Instant::now();
@@ -407,7 +407,7 @@ fn run_one(setting: &str, seconds: u64) -> ExitCode {
         .disruptions(Disruptions::default().close(Chance::NEVER))
         .seed(1)
         .connections(connections)
-        .record(&record);
+        .control(stutterfuzz::RunControl::default().record(&record));
     fuzz = match mode {
         Mode::Adaptive | Mode::Noisy => fuzz,
         Mode::Pause(ms) => fuzz.pacing(Pacing::AfterAck(Duration::from_millis(ms))),

@@ -1,4 +1,4 @@
-//! A property test over split patterns: `stutterfuzz::splits(len)` draws patterns (and
+//! A property test over split patterns: `stutterfuzz::split_patterns(len)` draws patterns (and
 //! shrinks toward fewer chunks), `Stutter::start()` keeps the server up across cases, and
 //! `RunningServer::deliver` sends exactly one pattern. In a test of your crate this is the
 //! `proptest!` block in the comment below; here proptest's runner is called by hand so that
@@ -7,7 +7,7 @@
 //! ```text
 //! proptest! {
 //!     #[test]
-//!     fn any_split_is_answered(splits in stutterfuzz::splits(REQUEST.len())) {
+//!     fn any_split_is_answered(splits in stutterfuzz::split_patterns(REQUEST.len())) {
 //!         let delivered = target().deliver(REQUEST, &splits);
 //!         prop_assert!(delivered.is_ok(), "{}", delivered.unwrap_err());
 //!     }
@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         cases: 200,
         ..Config::default()
     });
-    let result = runner.run(&stutterfuzz::splits(REQUEST.len()), |splits| {
+    let result = runner.run(&stutterfuzz::split_patterns(REQUEST.len()), |splits| {
         let delivered = target.deliver(REQUEST, &splits);
         if let Err(failure) = delivered {
             return Err(TestCaseError::fail(failure.to_string()));

@@ -20,9 +20,9 @@
 //!   [`Stutter::connections`], [`Stutter::splits`] ([`SplitMode`]), [`Stutter::seed`],
 //!   [`Stutter::disruptions`] (pauses mid-message, [`Stall`]; slow readers, [`SlowRead`];
 //!   as [`Chance`]s), [`Stutter::pacing`], [`Stutter::timeouts`], [`Stutter::shrinking`];
-//!   answer oracles: [`Stutter::responses`] ([`Responses::same`], on by default, with masks
+//!   answer oracles: [`Stutter::responses`] ([`AnswerOracle::same`], on by default, with masks
 //!   and a normalizer for parts of answers that vary; a time limit, your own check;
-//!   [`Responses::none`] turns them off),
+//!   [`AnswerOracle::none`] turns them off),
 //!   [`Stutter::output`]; and more on [`Stutter`].
 //! - **Run**: [`Stutter::run_for`] panics with the report on a finding (for `#[test]`);
 //!   [`Stutter::try_run_for`] returns a [`Report`] or a [`Failure`], which keeps setup
@@ -121,11 +121,11 @@ mod wire;
 
 pub use case::{Case, ParseCaseError, SlowRead, Stall};
 pub use client::{
-    ClientCase, ClientFailure, ClientFinding, ClientFindingKind, ClientReport,
+    ClientCase, ClientFailure, ClientFinding, ClientFindingKind, ClientKeepGoing, ClientReport,
     ParseClientCaseError, StutterClient,
 };
 pub use config::Shard;
-pub use control::{RunControl, RunEnd, StopHandle};
+pub use control::{KeepGoingFor, RunControl, RunEnd, StopHandle};
 pub use corpus::{Blob, BlobSummary, RecordedAnswer, WaitFor, WaitPoint};
 pub use error::{SetupError, SetupErrorKind};
 pub use oracle::FindingKind;
@@ -134,12 +134,17 @@ pub use report::{Distinct, Failure, Finding, Findings, Listed, Report, Suspect};
 pub use rng::{ParseSeedError, Seed};
 pub use run::{DeliveryResult, Regressions, RunningServer};
 pub use server::{VALGRIND_FLAGS, valgrind};
-pub use split::{ParseSplitsError, SplitMode, Splits, splits};
+#[allow(deprecated)]
+pub use split::{ParseSplitsError, SplitMode, Splits, split_patterns, splits};
 pub use stats::{OriginalStats, SlowAccepts, Stats};
 pub use stutter::{
-    Chance, Disruptions, OutputRules, Pacing, Responses, Shrinking, Stutter, Timeouts,
+    AnswerOracle, Chance, Disruptions, KeepGoing, OutputRules, Pacing, Shrinking, Stutter, Timeouts,
 };
 pub use tls::TlsOptions;
+
+/// The defaults of a run, for the command line (which takes its own from here).
+#[doc(hidden)]
+pub use config::defaults;
 
 /// The README's examples, compiled as doc tests so they keep working when pasted. The README
 /// has no hidden lines (they would show on every page that renders it): a test function

@@ -16,7 +16,7 @@ use std::time::Duration;
 ///
 /// let case: Case = "v1:set-get.txt:3,1,19;stall=4@1000ms".parse()?;
 /// let stall = case.stall().unwrap();
-/// assert_eq!((stall.at(), stall.pause()), (4, Duration::from_secs(1)));
+/// assert_eq!((stall.at(), stall.time()), (4, Duration::from_secs(1)));
 /// # Ok::<(), stutterfuzz::ParseCaseError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -36,9 +36,15 @@ impl Stall {
         self.at
     }
 
-    /// How long the connection pauses.
-    pub fn pause(&self) -> Duration {
+    /// How long the stall lasts: the connection pauses this long.
+    pub fn time(&self) -> Duration {
         self.pause
+    }
+
+    #[doc(hidden)]
+    #[deprecated(since = "0.2.0", note = "renamed `time`, as `Disruptions::stall_time`")]
+    pub fn pause(&self) -> Duration {
+        self.time()
     }
 }
 

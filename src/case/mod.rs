@@ -177,7 +177,7 @@ impl Case {
             .map(|s| {
                 format!(
                     ", pausing {} ms after byte {}",
-                    s.pause().as_millis(),
+                    s.time().as_millis(),
                     s.at()
                 )
             })
@@ -296,7 +296,7 @@ mod tests {
         assert_eq!(whole.splits().chunks(), &[2, 8]);
         assert_eq!(whole.stall(), Some(stall));
         let past_the_end =
-            Case::new("a", "5".parse().unwrap()).with_stall(Stall::new(5, stall.pause()));
+            Case::new("a", "5".parse().unwrap()).with_stall(Stall::new(5, stall.time()));
         assert_eq!(past_the_end.stall(), None);
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::answers::Answers;
 use super::case::ClientCase;
-use super::plan::ClientPlan;
+use super::plan::Settings;
 use super::relay::{Cutting, Served, Stage};
 use super::under_test::ClientRun;
 use crate::engine::Pacing;
@@ -20,7 +20,7 @@ pub(super) struct Attempt {
 
 /// What a run shares between its tasks.
 pub(super) struct Ctx {
-    pub(super) plan: ClientPlan,
+    pub(super) settings: Settings,
     pub(super) answers: Arc<Answers>,
     pub(super) pacing: Arc<Pacing>,
     /// The real server, when the run started it.
@@ -29,7 +29,7 @@ pub(super) struct Ctx {
 
 impl Ctx {
     pub(super) async fn attempt(&self, cuts: Cutting) -> Result<Attempt, SetupError> {
-        self.attempt_within(cuts, self.plan.timeout).await
+        self.attempt_within(cuts, self.settings.timeout).await
     }
 
     /// One run of the client with these cuts, given `limit` before it counts as hung.
@@ -39,7 +39,7 @@ impl Ctx {
         limit: std::time::Duration,
     ) -> Result<Attempt, SetupError> {
         let stage = Stage::open(
-            self.plan.host,
+            self.settings.host,
             self.answers.clone(),
             cuts,
             self.pacing.clone(),
@@ -48,20 +48,23 @@ impl Ctx {
         .map_err(|e| {
             SetupError::new(
                 SetupErrorKind::Address,
-                format!("cannot listen on {} for the client: {e}", self.plan.host),
+                format!(
+                    "cannot listen on {} for the client: {e}",
+                    self.settings.host
+                ),
             )
         })?;
         let run = self
-            .plan
+            .settings
             .client
-            .run(stage.addr(), limit, &self.plan.watch)
+            .run(stage.addr(), limit, &self.settings.watch)
             .await?;
         let served = stage.close().await;
         Ok(Attempt { run, served })
     }
 
     pub(super) fn describe_client(&self) -> String {
-        self.plan.client.describe()
+        self.settings.client.describe()
     }
 
     /// The setup error for a server the run started that has ended meanwhile: what the

@@ -87,7 +87,7 @@ pub(super) async fn narrow(
     kind: &ClientFindingKind,
     place: Option<&str>,
 ) -> Result<ClientCase, SetupError> {
-    let deadline = Instant::now() + ctx.plan.narrow_time;
+    let deadline = Instant::now() + ctx.settings.narrow_time;
     // A hang costs its whole wait: its candidates are tried side by side, each given 10 times
     // what a run with the answers whole takes now (the server side does the same).
     let (width, limit) = match kind {
@@ -96,10 +96,10 @@ pub(super) async fn narrow(
             ctx.attempt(Cutting::default()).await?;
             let limit = (started.elapsed() * ALONE_FACTOR)
                 .max(ALONE_FLOOR)
-                .min(ctx.plan.timeout);
+                .min(ctx.settings.timeout);
             (HANG_ROUND, limit)
         }
-        _ => (1, ctx.plan.timeout),
+        _ => (1, ctx.settings.timeout),
     };
     let mut minimal = case.clone();
     // The answers first, then the requests (when they were cut), the other kept as it is.

@@ -12,13 +12,14 @@
 //! - [`answers`]: a real server's answers, or a stand-in's recorded ones;
 //! - [`judge`]: what counts as a bug in a client; [`gate`]: confirmed alone, then narrowed;
 //! - [`regressions`]: the regression file, run first and appended to;
-//! - [`session`]: a run from its plan to its report (the verdict gate and narrowing too);
+//! - [`session`]: a run from its settings to its report (the verdict gate and narrowing too);
 //! - [`case`], [`report`]: what a run tells its user; [`signature`]: what tells its
 //!   findings apart when it keeps going, [`tally`] counts them.
 
 mod answers;
 mod attempt;
 mod case;
+mod deprecated;
 mod gate;
 mod judge;
 mod plan;
@@ -42,13 +43,17 @@ pub use case::{ClientCase, ParseClientCaseError};
 pub use judge::ClientFindingKind;
 pub use report::{ClientFailure, ClientFinding, ClientReport};
 
+/// Whether a [`StutterClient`] run goes on after a finding: see [`KeepGoingFor`].
+pub type ClientKeepGoing = KeepGoingFor<ClientFinding>;
+
 use crate::config::OutputWatch;
 use crate::config::{PortZero, resolve_addr};
+use crate::control::KeepGoingFor;
 use crate::rng::Seed;
-use crate::server::ServerSpec;
+use crate::server::ProgramSpec;
 use crate::split::SplitMode;
-use crate::{OutputRules, Shrinking};
-use plan::{Requested, Source};
+use crate::{OutputRules, Shrinking, Timeouts};
+use plan::{Plan, Source};
 use regressions::Regressions;
 use under_test::{ClientFn, UnderTest};
 
@@ -95,7 +100,7 @@ use under_test::{ClientFn, UnderTest};
 #[derive(Clone, Debug)]
 #[must_use = "a StutterClient does nothing until run_for or try_run_for"]
 pub struct StutterClient {
-    requested: Requested,
+    plan: Plan,
 }
 
 impl StutterClient {
@@ -103,9 +108,9 @@ impl StutterClient {
     /// arguments become where the harness listens (`STUTTERFUZZ_ADDR` and
     /// `STUTTERFUZZ_PORT` are set too). What it prints on stdout is compared.
     pub fn command(command: Command) -> Self {
-        let spec = ServerSpec::from_command(&command);
+        let spec = ProgramSpec::from_command(&command);
         StutterClient {
-            requested: Requested::new(UnderTest::Process(spec)),
+            plan: Plan::new(UnderTest::Process(spec)),
         }
     }
 
@@ -122,13 +127,13 @@ impl StutterClient {
             Box::pin(async move { format!("{:?}", run.await) })
         });
         StutterClient {
-            requested: Requested::new(UnderTest::InProcess(client)),
+            plan: Plan::new(UnderTest::InProcess(client)),
         }
     }
 
     /// Answers from the server listening at `addr` (`HOST:PORT`), relayed by the harness.
     pub fn upstream(mut self, addr: impl AsRef<str>) -> Self {
-        self.requested.source = Some(
+        self.plan.source = Some(
             resolve_addr(addr.as_ref(), PortZero::Refuse)
                 .map(Source::Upstream)
                 .map_err(|e| e.to_string()),
@@ -139,7 +144,7 @@ impl StutterClient {
     /// Answers from a server the run spawns (`{addr}`, `{host}`, `{port}` in its arguments
     /// become a free port), relayed by the harness, and stops with the run.
     pub fn server(mut self, command: Command) -> Self {
-        self.requested.source = Some(Ok(Source::Server(ServerSpec::from_command(&command))));
+        self.plan.source = Some(Ok(Source::Server(ProgramSpec::from_command(&command))));
         self
     }
 
@@ -147,50 +152,47 @@ impl StutterClient {
     /// what the server answered (`#~ heard` lines, as `stutterfuzz capture` writes them); a
     /// stand-in answers the client with them. No server is needed.
     pub fn answers(mut self, dir: impl Into<PathBuf>) -> Self {
-        self.requested.source = Some(Ok(Source::Recorded(dir.into())));
+        self.plan.source = Some(Ok(Source::Recorded(dir.into())));
         self
     }
 
     /// At most `n` tries with cut answers (default: until the time budget).
     pub fn cycles(mut self, n: u64) -> Self {
-        self.requested.cycles = Some(n);
+        self.plan.cycles = Some(n);
         self
     }
 
     /// The seed the cuts are drawn from (default: a random one, printed in reports).
     pub fn seed(mut self, seed: impl Into<Seed>) -> Self {
-        self.requested.seed = Some(seed.into());
+        self.plan.seed = Some(seed.into());
         self
     }
 
     /// How many tries run side by side (default 4): each is one connection of the client
     /// to the harness, as [`Stutter::connections`](crate::Stutter::connections) counts them.
     pub fn connections(mut self, n: usize) -> Self {
-        self.requested.parallel = n;
+        self.plan.parallel = n;
         self
     }
 
-    /// How many tries run side by side.
-    #[deprecated(note = "named `connections`, as `Stutter` names it")]
-    pub fn parallel(self, n: usize) -> Self {
-        self.connections(n)
-    }
-
-    /// How long one run of the client may take before it counts as hung (default 5 s).
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.requested.timeout = limit;
+    /// How long one run of the client may take before it counts as hung
+    /// ([`Timeouts::client`](crate::Timeouts::client), default 5 s), and how long a server
+    /// the run starts for the answers may take to accept ([`Timeouts::startup`](crate::Timeouts::startup)).
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.plan.timeout = timeouts.client;
+        self.plan.startup_timeout = timeouts.startup;
         self
     }
 
     /// Where the harness listens for the client (default 127.0.0.1; `::1` for IPv6).
     pub fn host(mut self, host: IpAddr) -> Self {
-        self.requested.host = host;
+        self.plan.host = host;
         self
     }
 
     /// How cuts are drawn (default [`SplitMode::Mixed`]).
-    pub fn splits(mut self, mode: SplitMode) -> Self {
-        self.requested.mode = mode;
+    pub fn split_mode(mut self, mode: SplitMode) -> Self {
+        self.plan.mode = mode;
         self
     }
 
@@ -199,7 +201,7 @@ impl StutterClient {
     /// both directions were cut (`;requests=SIZES`), and narrowing shrinks both. Not with
     /// recorded answers.
     pub fn split_requests(mut self, on: bool) -> Self {
-        self.requested.split_requests = on;
+        self.plan.split_requests = on;
         self
     }
 
@@ -207,24 +209,14 @@ impl StutterClient {
     /// [`Stutter::output`](crate::Stutter::output) says it for a server. Default: sanitizer
     /// reports, Rust panics and valgrind errors ([`OutputRules::default`]).
     pub fn output(mut self, rules: OutputRules) -> Self {
-        self.requested.watch = rules.0.unwrap_or_else(OutputWatch::none);
-        self
-    }
-
-    /// A substring of the client's output that marks a bug, besides sanitizer reports and
-    /// panics.
-    #[deprecated(
-        note = "use `.output(OutputRules::default().fail_on(pattern))`, as `Stutter` does"
-    )]
-    pub fn fail_on_output(mut self, pattern: impl Into<String>) -> Self {
-        self.requested.watch.fail_on.push(pattern.into());
+        self.plan.watch = rules.0.unwrap_or_else(OutputWatch::none);
         self
     }
 
     /// How long narrowing a finding may take. Default: 20 s; [`Shrinking::off`] reports the
     /// case as it failed.
     pub fn shrinking(mut self, shrinking: Shrinking) -> Self {
-        self.requested.narrow_time = shrinking.time;
+        self.plan.narrow_time = shrinking.time;
         self
     }
 
@@ -232,34 +224,20 @@ impl StutterClient {
     /// [`Regressions::Beside`]: `stutterfuzz-regressions/<test name>-client.txt` in the crate
     /// being tested, when the run is called from a test.
     pub fn regressions(mut self, regressions: Regressions) -> Self {
-        self.requested.regressions = regressions;
+        self.plan.regressions = regressions;
         self
     }
 
-    /// Goes on after each finding, confirmed and narrowed, until the budget or the cycles
-    /// end (default off: a run stops at its first finding, as a test must). Findings are
-    /// told apart by [`ClientFinding::signature`]: one met again is counted, not narrowed
-    /// or reported twice. A run that found any fails with [`ClientFailure::Findings`],
-    /// which lists each distinct one, how often it was met and when first.
-    pub fn keep_going(mut self, on: bool) -> Self {
-        self.requested.keep_going = on;
-        self
-    }
-
-    /// Called with each new distinct finding of a run that keeps going
-    /// ([`keep_going`](Self::keep_going)) as soon as it is confirmed and narrowed, before
-    /// the run goes on: to save or print it, so a run stopped later loses none.
-    pub fn on_finding(mut self, callback: impl Fn(&ClientFinding) + Send + Sync + 'static) -> Self {
-        self.requested.on_finding = Some(crate::run::FindingHook(Arc::new(callback)));
-        self
-    }
-
-    /// A file of findings already known, one [`ClientFinding::signature`] a line (a failure
-    /// file's `# signature:` lines may be copied as they are; other `#` lines are left
-    /// out): a finding that matches one is counted in a note, not reported, and the run
-    /// goes on.
-    pub fn known(mut self, path: impl Into<PathBuf>) -> Self {
-        self.requested.known = Some(path.into());
+    /// `true` goes on after each finding, confirmed and narrowed, until the budget or the
+    /// cycles end (default off: a run stops at its first finding, as a test must). Findings
+    /// are told apart by [`ClientFinding::signature`]: one met again is counted, not
+    /// narrowed or reported twice. A run that found any fails with
+    /// [`ClientFailure::Findings`], which lists each distinct one, how often it was met and
+    /// when first. A [`ClientKeepGoing`] also names a file of findings already
+    /// known (passed over) and a callback that hears each new one at once, as for
+    /// [`Stutter::keep_going`](crate::Stutter::keep_going).
+    pub fn keep_going(mut self, keep_going: impl Into<ClientKeepGoing>) -> Self {
+        self.plan.keep_going = keep_going.into();
         self
     }
 
@@ -271,7 +249,7 @@ impl StutterClient {
         every: Duration,
         callback: impl Fn(&ClientReport) + Send + Sync + 'static,
     ) -> Self {
-        self.requested.progress = Some(plan::ClientProgress {
+        self.plan.progress = Some(plan::ClientProgress {
             every,
             callback: Arc::new(callback),
         });
@@ -280,7 +258,7 @@ impl StutterClient {
 
     /// Runs this one case (as a report prints it), with no randomness, instead of fuzzing.
     pub fn replay(mut self, case: ClientCase) -> Self {
-        self.requested.replay = Some(case);
+        self.plan.replay = Some(case);
         self
     }
 
@@ -303,13 +281,13 @@ impl StutterClient {
     pub fn try_run_for(&self, budget: Duration) -> Result<ClientReport, ClientFailure> {
         crate::run::may_block("run_for / try_run_for", "try_run_for_async")?;
         let caller = std::thread::current().name().map(str::to_owned);
-        let (plan, budget) = self
-            .requested
+        let (settings, budget) = self
+            .plan
             .resolve(budget, caller.as_deref(), |name| std::env::var(name).ok())?;
         std::thread::scope(|scope| {
             let worker = crate::run::named_thread("stutterfuzz-client")
                 .spawn_scoped(scope, || {
-                    crate::run::runtime()?.block_on(session::run(plan, budget))
+                    crate::run::runtime()?.block_on(session::run(settings, budget))
                 })
                 .map_err(|e| crate::run::thread_error("client run", e))?;
             match worker.join() {
@@ -344,9 +322,9 @@ impl StutterClient {
     /// As [`try_run_for`](Self::try_run_for).
     pub async fn try_run_for_async(&self, budget: Duration) -> Result<ClientReport, ClientFailure> {
         let caller = std::thread::current().name().map(str::to_owned);
-        let (plan, budget) = self
-            .requested
+        let (settings, budget) = self
+            .plan
             .resolve(budget, caller.as_deref(), |name| std::env::var(name).ok())?;
-        session::run(plan, budget).await
+        session::run(settings, budget).await
     }
 }

@@ -1,4 +1,4 @@
-//! One client run from its plan to its report: the answers' source made ready, the client
+//! One client run from its settings to its report: the answers' source made ready, the client
 //! run twice with its answers whole (what it should give, and what of that varies), then
 //! with its answers cut, several at a time; a failure is confirmed alone before it counts,
 //! narrowed to a locally minimal cut, and reported.
@@ -13,7 +13,7 @@ use super::attempt::{Attempt, Ctx, cutting, server_died};
 use super::case::{ClientCase, UPSTREAM};
 use super::gate::{confirm, narrow};
 use super::judge::{ClientFindingKind, Expected};
-use super::plan::{ClientPlan, Source};
+use super::plan::{Settings, Source};
 use super::regressions;
 use super::relay::Cutting;
 use super::report::{ClientFailure, ClientFinding, ClientReport};
@@ -31,19 +31,22 @@ use crate::stats::LISTED_UNCONFIRMED;
 /// How long to wait for acknowledgements, and for a client to read a chunk.
 const ACK_LIMIT: Duration = Duration::from_secs(1);
 
-/// Runs the plan for at most `budget`.
-pub(crate) async fn run(plan: ClientPlan, budget: Duration) -> Result<ClientReport, ClientFailure> {
+/// Runs the settings for at most `budget`.
+pub(crate) async fn run(
+    settings: Settings,
+    budget: Duration,
+) -> Result<ClientReport, ClientFailure> {
     let started = Instant::now();
     let mut server = None;
-    let answers = match &plan.source {
+    let answers = match &settings.source {
         Source::Upstream(addr) => {
-            crate::run::check_listening(*addr, plan.timeout).await?;
+            crate::run::check_listening(*addr, settings.timeout).await?;
             Answers::Upstream(*addr)
         }
         Source::Server(spec) => {
-            let addr = free_port(plan.host)?;
+            let addr = free_port(settings.host)?;
             let mut process = ServerProcess::spawn(spec, addr, None).await?;
-            process.wait_ready(addr, plan.startup_timeout).await?;
+            process.wait_ready(addr, settings.startup_timeout).await?;
             server = Some(process);
             Answers::Upstream(addr)
         }
@@ -56,7 +59,7 @@ pub(crate) async fn run(plan: ClientPlan, budget: Duration) -> Result<ClientRepo
             Gap::Adaptive(Duration::from_millis(2)),
             ACK_LIMIT,
         )),
-        plan,
+        settings,
     });
     let outcome = fuzz(&ctx, started, budget).await;
     let server = ctx.server.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -80,7 +83,7 @@ async fn fuzz(
 ) -> Result<ClientReport, ClientFailure> {
     let (mut expected, streams, source) = baseline(ctx).await?;
     let mut report = ClientReport {
-        seed: ctx.plan.seed,
+        seed: ctx.settings.seed,
         runs: 0,
         boundaries: 0,
         kept: 0,
@@ -92,16 +95,16 @@ async fn fuzz(
         findings_distinct: 0,
         findings_met: 0,
     };
-    if ctx.plan.parallel > 1 && !matches!(ctx.plan.source, Source::Recorded(_)) {
+    if ctx.settings.parallel > 1 && !matches!(ctx.settings.source, Source::Recorded(_)) {
         report.notes.push(format!(
             "{} tries of the client run at once against one server and share its state: a client \
              that writes and reads the same keys may see another try's writes (an unconfirmed \
              case, or a failure that is no boundary bug); give each try keys of its own, or \
              run one at a time (.connections(1), --parallel 1)",
-            ctx.plan.parallel
+            ctx.settings.parallel
         ));
     }
-    if let Some(case) = ctx.plan.replay.clone() {
+    if let Some(case) = ctx.settings.replay.clone() {
         let attempt = ctx.attempt(cutting(&case)).await?;
         report.runs = 1;
         count(&mut report, &attempt);
@@ -121,20 +124,20 @@ async fn fuzz(
         report.replayed = Some(case);
         return Ok(report);
     }
-    let mut tally = Tally::new(ctx.plan.keep_going.clone(), started);
+    let mut tally = Tally::new(ctx.settings.keep_going.clone(), started);
     if let Some(found) = regressed(ctx, &mut expected, &mut report).await? {
         let found = finding(ctx, &mut expected, found, &report).await;
         tally.take(found, &report)?;
     }
     let mut iteration = 0u64;
     let within = |report: &ClientReport| {
-        started.elapsed() < budget && ctx.plan.cycles.is_none_or(|n| report.runs < n)
+        started.elapsed() < budget && ctx.settings.cycles.is_none_or(|n| report.runs < n)
     };
     let mut last_progress = Instant::now();
     while within(&report) {
         let mut batch = JoinSet::new();
-        let left = ctx.plan.cycles.map_or(u64::MAX, |n| n - report.runs);
-        for _ in 0..left.min(ctx.plan.parallel as u64) {
+        let left = ctx.settings.cycles.map_or(u64::MAX, |n| n - report.runs);
+        for _ in 0..left.min(ctx.settings.parallel as u64) {
             let case = draw(ctx, &source, &streams, iteration);
             iteration += 1;
             let ctx = ctx.clone();
@@ -157,7 +160,7 @@ async fn fuzz(
         }
         ctx.server_died()?;
         judge_doubts(ctx, &mut expected, &mut tally, &mut report, doubts).await?;
-        if let Some(progress) = &ctx.plan.progress
+        if let Some(progress) = &ctx.settings.progress
             && last_progress.elapsed() >= progress.every
         {
             report.elapsed = started.elapsed();
@@ -224,18 +227,18 @@ async fn judge_doubts(
 /// The case of run `iteration`: the answers cut as drawn over the whole answers' bytes, and
 /// the client's requests over its own, when they are cut too.
 fn draw(ctx: &Ctx, source: &str, streams: &Streams, iteration: u64) -> ClientCase {
-    let mut rng = ctx.plan.seed.case_rng(source, iteration);
-    let answers = generate(ctx.plan.mode, &streams.answers, iteration, 0, &mut rng);
+    let mut rng = ctx.settings.seed.case_rng(source, iteration);
+    let answers = generate(ctx.settings.mode, &streams.answers, iteration, 0, &mut rng);
     let case = ClientCase::new(source, answers);
-    if !ctx.plan.split_requests || streams.requests.is_empty() {
+    if !ctx.settings.split_requests || streams.requests.is_empty() {
         return case;
     }
     let mut rng = ctx
-        .plan
+        .settings
         .seed
         .case_rng(&format!("{source};requests"), iteration);
     case.with_requests(generate(
-        ctx.plan.mode,
+        ctx.settings.mode,
         &streams.requests,
         iteration,
         0,
@@ -273,7 +276,7 @@ async fn baseline(ctx: &Ctx) -> Result<(Expected, Streams, String), SetupError> 
         .unwrap_or_else(|| UPSTREAM.to_owned());
     let streams = Streams {
         answers: served.answered.clone(),
-        requests: served.requested.clone(),
+        requests: served.plan.clone(),
     };
     Ok((expected, streams, source))
 }
@@ -334,7 +337,7 @@ async fn regressed(
     expected: &mut Expected,
     report: &mut ClientReport,
 ) -> Result<Option<Confirmed>, SetupError> {
-    let Some(file) = &ctx.plan.regressions else {
+    let Some(file) = &ctx.settings.regressions else {
         return Ok(None);
     };
     for case in regressions::recorded(&file.path)? {
@@ -364,7 +367,7 @@ async fn regressed(
 
 /// Appends the case to the regression file, when there is one to write; what became of it.
 fn record(ctx: &Ctx, case: &ClientCase, kind: &ClientFindingKind) -> Option<String> {
-    let file = ctx.plan.regressions.as_ref()?;
+    let file = ctx.settings.regressions.as_ref()?;
     Some(match file {
         file if !file.write => format!(
             "not recorded under CI (set STUTTERFUZZ_SAVE_REGRESSIONS to write it): add the line {case} to {}",
@@ -438,7 +441,7 @@ async fn finding(
         whole_output: expected.output.clone(),
         split_output: shown.output,
         stderr: shown.stderr.indented(),
-        seed: ctx.plan.seed,
+        seed: ctx.settings.seed,
         runs: report.runs,
         notes,
         answers_view,

@@ -13,7 +13,7 @@ use tokio::time::timeout;
 
 use crate::config::OutputWatch;
 use crate::error::SetupError;
-use crate::server::{OutputSnapshot, ServerProcess, ServerSpec, describe_exit};
+use crate::server::{OutputSnapshot, ProgramSpec, ServerProcess, describe_exit};
 
 /// How long a client process has to end after SIGTERM once it is stopped.
 const GRACE: Duration = Duration::from_millis(200);
@@ -25,7 +25,7 @@ pub(crate) type ClientFn =
 /// The client under test.
 #[derive(Clone)]
 pub(crate) enum UnderTest {
-    Process(ServerSpec),
+    Process(ProgramSpec),
     InProcess(ClientFn),
 }
 

@@ -10,6 +10,9 @@
 //! | `STUTTERFUZZ_SHRINK_TIME` | `Shrinking::time`   | `10s`, `0s` (off)       |
 //! | `STUTTERFUZZ_SHARD`    | `.shard(k, n)`         | `2/4`                   |
 //!
+//! A client run ([`StutterClient`](crate::StutterClient)) reads the same variables the same
+//! way ([`Overrides`]), but for the shard, and takes a replayed case only if it is a client's
+//! (`c1:`), as a server run takes only a server's.
 //! A variable that is set but does not parse is an error naming it: never a silent default.
 //! `STUTTERFUZZ_DURATION` makes the run last that long: the cycle count no longer ends it
 //! first (a nightly job lengthens the same test the pull requests run).
@@ -22,10 +25,14 @@ use crate::rng::Seed;
 use crate::split::SplitMode;
 
 mod address;
+pub mod defaults;
+mod environment;
 mod output_watch;
 mod shard;
 
 pub(crate) use address::{PortZero, free_port, resolve_addr};
+pub(crate) use environment::{Direction, Overrides, env_var, in_ci};
+pub(crate) use environment::{env_error, settings_error};
 pub(crate) use output_watch::OutputWatch;
 pub use shard::Shard;
 
@@ -33,7 +40,7 @@ pub use shard::Shard;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Gap {
     /// Wait this long.
-    Pause(Duration),
+    Fixed(Duration),
     /// Wait for the next tick of a fixed cycle shared by all connections (the original
     /// tool's `--cycle-ms`): at most one chunk per connection per cycle.
     Cycle(Duration),
@@ -69,7 +76,7 @@ pub(crate) struct Requested {
     pub(crate) seed: Option<Seed>,
     pub(crate) cycles: Option<u64>,
     pub(crate) connections: usize,
-    pub(crate) pause: Duration,
+    pub(crate) gap: Duration,
     pub(crate) cycle: Option<Duration>,
     pub(crate) adaptive: bool,
     pub(crate) mode: SplitMode,
@@ -89,24 +96,24 @@ impl Default for Requested {
         Requested {
             seed: None,
             cycles: None,
-            connections: 100,
-            pause: Duration::from_millis(2),
+            connections: defaults::CONNECTIONS,
+            gap: defaults::GAP,
             cycle: None,
             adaptive: true,
             mode: SplitMode::Mixed,
             chances: Chances {
-                close: 500,
-                fastopen: 2,
-                stall: 1000,
-                slow: 100,
+                close: defaults::CLOSE_CHANCE,
+                fastopen: defaults::FASTOPEN_CHANCE,
+                stall: defaults::STALL_CHANCE,
+                slow: defaults::SLOW_READ_CHANCE,
             },
-            startup_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
-            stop_grace: Duration::from_secs(2),
+            startup_timeout: defaults::STARTUP_TIMEOUT,
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            stop_grace: defaults::STOP_GRACE,
             replay: None,
             shrink: Budget::default(),
             isolate_blobs: false,
-            stall_time: Duration::from_secs(1),
+            stall_time: defaults::STALL_TIME,
             shard: Shard::default(),
         }
     }
@@ -142,63 +149,6 @@ pub(crate) struct Settings {
     pub(crate) shard: Shard,
 }
 
-/// The value of environment variable `name`, if it is set and valid UTF-8: the only place
-/// settings read the process's environment.
-pub(crate) fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-/// True when the run is under CI (`CI` set, and not to `false` or `0`).
-pub(crate) fn in_ci() -> bool {
-    env_var("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-fn settings_error(message: String) -> SetupError {
-    SetupError::new(SetupErrorKind::Settings, message)
-}
-
-fn env_error(name: &str, value: &str, why: impl std::fmt::Display) -> SetupError {
-    settings_error(format!(
-        "{name}={value:?} does not parse: {why}; fix or unset {name}"
-    ))
-}
-
-/// The seed: `STUTTERFUZZ_SEED`, else the one asked for, else a random one.
-pub(crate) fn seed_of(
-    requested: Option<Seed>,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Seed, SetupError> {
-    match env("STUTTERFUZZ_SEED") {
-        Some(v) => v
-            .parse::<Seed>()
-            .map_err(|e| env_error("STUTTERFUZZ_SEED", &v, e)),
-        None => Ok(requested.unwrap_or_else(Seed::random)),
-    }
-}
-
-/// The time budget and the cycle count of a run: `STUTTERFUZZ_DURATION`, when set, is the
-/// budget and lifts the cycle count, so the run lasts as long as it says.
-pub(crate) fn budget_of(
-    budget: Duration,
-    cycles: Option<u64>,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<(Duration, Option<u64>), SetupError> {
-    let (budget, cycles) = match env("STUTTERFUZZ_DURATION") {
-        Some(v) => (
-            humantime::parse_duration(v.trim())
-                .map_err(|e| env_error("STUTTERFUZZ_DURATION", &v, e))?,
-            None,
-        ),
-        None => (budget, cycles),
-    };
-    if budget.is_zero() {
-        return Err(settings_error(
-            "the time budget is zero: give run_for a positive duration such as 10s".to_owned(),
-        ));
-    }
-    Ok((budget, cycles))
-}
-
 impl Settings {
     /// Checks `requested` and lays the environment (`env(name)`) over it.
     pub(crate) fn resolve(
@@ -206,23 +156,16 @@ impl Settings {
         budget: Duration,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, SetupError> {
-        let seed = seed_of(requested.seed, &env)?;
-        let shard = match env("STUTTERFUZZ_SHARD") {
-            Some(v) => v
-                .parse::<Shard>()
-                .map_err(|e| env_error("STUTTERFUZZ_SHARD", &v, e))?,
-            None => requested.shard,
-        };
-        let (budget, cycles) = budget_of(budget, requested.cycles, &env)?;
+        let env = Overrides::read(
+            Direction::Server,
+            requested.seed,
+            budget,
+            requested.cycles,
+            env,
+        )?;
         let mut shrink = requested.shrink;
-        if let Some(v) = env("STUTTERFUZZ_SHRINK_TIME") {
-            shrink.time = humantime::parse_duration(v.trim())
-                .map_err(|e| env_error("STUTTERFUZZ_SHRINK_TIME", &v, e))?;
-        }
-        // A client case (`c1:`) is for the client tests of the same `cargo test`.
-        let replay = match env("STUTTERFUZZ_REPLAY")
-            .filter(|t| !t.trim().is_empty() && !crate::case::is_client_case(t))
-        {
+        shrink.time = env.shrink_time.unwrap_or(shrink.time);
+        let replay = match env.replay {
             Some(v) => Some(
                 v.parse::<Case>()
                     .map_err(|e| env_error("STUTTERFUZZ_REPLAY", &v, e))?,
@@ -261,14 +204,14 @@ impl Settings {
             }
         }
         Ok(Settings {
-            seed,
-            budget,
-            cycles,
+            seed: env.seed,
+            budget: env.budget,
+            cycles: env.cycles,
             connections: requested.connections,
             gap: match (requested.cycle, requested.adaptive) {
                 (Some(every), _) => Gap::Cycle(every),
-                (None, true) => Gap::Adaptive(requested.pause),
-                (None, false) => Gap::Pause(requested.pause),
+                (None, true) => Gap::Adaptive(requested.gap),
+                (None, false) => Gap::Fixed(requested.gap),
             },
             mode: requested.mode,
             chances: requested.chances,
@@ -281,7 +224,7 @@ impl Settings {
             stall_time: requested.stall_time,
             tls: false,
             after_last: None,
-            shard,
+            shard: env.shard.unwrap_or(requested.shard),
         })
     }
 }

@@ -182,7 +182,7 @@ impl Connection {
                         tls: self.tls.as_ref(),
                         pacing: &self.pacing,
                     };
-                    paused = probe.pause(stall.pause()).await;
+                    paused = probe.pause(stall.time()).await;
                     progress.stalling.store(false, Ordering::Relaxed);
                 }
             }

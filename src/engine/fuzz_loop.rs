@@ -75,7 +75,7 @@ pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stoppe
     let mut ticks = interval_at(book.started + every, every);
     let stop = run.stop.cloned().unwrap_or_default();
     let mut looks = interval_at(book.started + STALL_CHECK, STALL_CHECK);
-    // Responses that differed (or a check that failed, or a short answer): each is delivered
+    // AnswerOracle that differed (or a check that failed, or a short answer): each is delivered
     // again alone, once the others are done, before it counts as a finding.
     let mut doubtful: Vec<Doubt<'_>> = Vec::new();
     // Deliveries still in flight then get a moment to finish, and are cut short after it.
@@ -406,7 +406,7 @@ async fn finished<'a>(
     );
     let Some(kind) = verdict else {
         if running.drawn.case.stall().is_some() {
-            book.stats.paused();
+            book.stats.stalled();
         }
         book.remember(now, running, delivered.closed_cleanly);
         return Finished::Counted;

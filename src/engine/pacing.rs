@@ -127,16 +127,16 @@ pub(crate) fn mapped(addr: SocketAddr) -> Option<SocketAddr> {
 
 /// What a connection saw of the server's end before its next chunk.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Seen {
+pub(crate) struct AfterGap {
     /// The server had read everything sent so far.
     pub(crate) all_read: bool,
     /// The server had accepted the connection.
     pub(crate) accepted: bool,
 }
 
-impl From<ServerEnd> for Seen {
+impl From<ServerEnd> for AfterGap {
     fn from(end: ServerEnd) -> Self {
-        Seen {
+        AfterGap {
             all_read: end.unread == 0,
             accepted: end.accepted,
         }
@@ -258,9 +258,9 @@ impl Pacing {
     /// The gap between an acknowledged chunk and the next one. Returns what was seen of the
     /// server's end (whether it had read everything, whether it had accepted the
     /// connection), or `None` when it cannot be seen.
-    pub(crate) async fn pause(&self, ends: &mut Option<Ends>) -> Option<Seen> {
+    pub(crate) async fn pause(&self, ends: &mut Option<Ends>) -> Option<AfterGap> {
         match self.gap {
-            Gap::Pause(d) => {
+            Gap::Fixed(d) => {
                 if !d.is_zero() {
                     sleep(d).await;
                 }
@@ -289,10 +289,10 @@ impl Pacing {
     }
 
     /// What the server's end of the connection shows now, if it can be seen.
-    pub(crate) fn look(&self, ends: &mut Option<Ends>) -> Option<Seen> {
+    pub(crate) fn look(&self, ends: &mut Option<Ends>) -> Option<AfterGap> {
         ends.as_mut()
             .and_then(|e| self.queues.server_end(e))
-            .map(Seen::from)
+            .map(AfterGap::from)
     }
 
     /// Whether the server's send buffer for this connection is full now, if it can be seen
@@ -304,16 +304,16 @@ impl Pacing {
     /// Waits until the server's receive queue is empty (for at most [`READ_WAIT`]): spins
     /// (yielding to the other connections) for a moment, as a server on this machine reads
     /// within microseconds, then polls every millisecond.
-    async fn wait_read(&self, ends: &mut Ends) -> Option<Seen> {
+    async fn wait_read(&self, ends: &mut Ends) -> Option<AfterGap> {
         let start = Instant::now();
         loop {
             let end = self.queues.server_end(ends)?;
             if end.unread == 0 {
-                return Some(Seen::from(end));
+                return Some(AfterGap::from(end));
             }
             let waited = start.elapsed();
             if waited >= self.ack_limit.min(READ_WAIT) {
-                return Some(Seen::from(end));
+                return Some(AfterGap::from(end));
             }
             if waited < SPIN {
                 tokio::task::yield_now().await;
@@ -339,7 +339,7 @@ impl Pacing {
     /// the pause (at least a millisecond).
     pub(crate) fn cycle_len(&self) -> Duration {
         match self.gap {
-            Gap::Pause(d) | Gap::Cycle(d) | Gap::Adaptive(d) => d.max(Duration::from_millis(1)),
+            Gap::Fixed(d) | Gap::Cycle(d) | Gap::Adaptive(d) => d.max(Duration::from_millis(1)),
         }
     }
 }

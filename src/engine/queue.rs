@@ -7,7 +7,7 @@ use crate::case::Drawn;
 use crate::corpus::Blob;
 
 /// The cases still to start, and which blobs are in flight when one blob may not overlap
-/// itself (under `Responses::same`, two copies of a request on the same keys would
+/// itself (under `AnswerOracle::same`, two copies of a request on the same keys would
 /// change each other's responses).
 pub(super) struct Queue<'a, I> {
     cases: I,

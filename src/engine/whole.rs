@@ -1,4 +1,4 @@
-//! Every blob delivered whole, in one write, once: the answers that `Responses::same`
+//! Every blob delivered whole, in one write, once: the answers that `AnswerOracle::same`
 //! compares split deliveries with are made of these.
 
 use std::collections::HashMap;

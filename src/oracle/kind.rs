@@ -41,7 +41,7 @@ pub enum FindingKind {
         unread_for: Duration,
     },
     /// A split delivery got another response than the blob delivered whole
-    /// (`Responses::same`), after normalization.
+    /// (`AnswerOracle::same`), after normalization.
     ResponseDiffers {
         /// The whole-blob delivery's response.
         expected: Vec<u8>,
@@ -67,7 +67,7 @@ pub enum FindingKind {
         /// Offset in the blob of the last boundary (where the last chunk began).
         last_boundary: usize,
     },
-    /// The user's `Responses::check` rejected a delivery.
+    /// The user's `AnswerOracle::check` rejected a delivery.
     CheckFailed {
         /// The check's message.
         message: String,

@@ -40,7 +40,7 @@ pub(crate) const BASELINE_SETTLE: Duration = Duration::from_millis(200);
 /// A whole-blob delivery of the verdict gate, once the answer's length is known, waits
 /// this much quiet after it.
 pub(crate) const WHOLE_SETTLE: Duration = Duration::from_millis(20);
-/// Without a time limit for answers (`Responses::within`, `--response-timeout`), how long to
+/// Without a time limit for answers (`AnswerOracle::within`, `--response-timeout`), how long to
 /// wait for a response before judging what came.
 pub(crate) const RESPONSE_WAIT: Duration = Duration::from_secs(2);
 
@@ -52,7 +52,7 @@ pub(crate) type Checker = Arc<dyn Fn(&Case, &Response) -> Result<(), String> + S
 /// The response oracles of a run.
 #[derive(Clone, Default)]
 pub(crate) struct Oracles {
-    pub(crate) expect_same: bool,
+    pub(crate) same_as_whole: bool,
     pub(crate) normalize: Option<Normalizer>,
     /// Parts of answers to leave out of the comparison (`.mask` / `--mask`).
     pub(crate) masks: Vec<regex::bytes::Regex>,
@@ -90,7 +90,7 @@ const MASKED: &[u8] = b"<masked>";
 impl fmt::Debug for Oracles {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Oracles")
-            .field("expect_same", &self.expect_same)
+            .field("same_as_whole", &self.same_as_whole)
             .field("normalize", &self.normalize.is_some())
             .field("masks", &self.masks.len())
             .field("response_timeout", &self.response_timeout)
@@ -105,14 +105,14 @@ impl Oracles {
     /// and stayed quiet on the correct real servers the tests fuzz.
     pub(crate) fn by_default() -> Self {
         Oracles {
-            expect_same: true,
+            same_as_whole: true,
             ..Oracles::default()
         }
     }
 
     /// True when any oracle reads responses (so connections wait for them).
     pub(crate) fn listens(&self) -> bool {
-        self.expect_same || self.response_timeout.is_some() || self.check.is_some()
+        self.same_as_whole || self.response_timeout.is_some() || self.check.is_some()
     }
 
     /// How a split delivery of a blob with this baseline listens after its last chunk.
@@ -124,7 +124,7 @@ impl Oracles {
             expect: baseline.map(Baseline::expected_compared_len),
             settle: SETTLE,
             limit: self.response_timeout.unwrap_or(RESPONSE_WAIT),
-            until_close: self.expect_same && baseline.is_some_and(Baseline::awaits_close),
+            until_close: self.same_as_whole && baseline.is_some_and(Baseline::awaits_close),
         }
     }
 
@@ -228,7 +228,7 @@ impl Oracles {
         // An answer cut off at the response timeout is judged by what it holds: complete
         // but shorter than the first whole answer (its varying words shorter) is no hang.
         let mut complete = heard.clone();
-        if complete.end == ReadEnd::TimedOut && complete.received > 0 && self.expect_same {
+        if complete.end == ReadEnd::TimedOut && complete.received > 0 && self.same_as_whole {
             complete.end = ReadEnd::Settled;
         }
         match self.judge_delivery(case, ending, &complete, Some(baseline), neglect) {
@@ -284,7 +284,7 @@ impl Oracles {
                 last_boundary,
             });
         }
-        if self.expect_same
+        if self.same_as_whole
             && let Some(baseline) = baseline
         {
             let expected = self.normalized(&baseline.bytes);

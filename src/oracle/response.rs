@@ -1,7 +1,7 @@
-//! Responses: what a delivery heard, the whole-blob baseline it is compared with, and where
+//! AnswerOracle: what a delivery heard, the whole-blob baseline it is compared with, and where
 //! two responses first differ.
 
-/// What the server answered on one connection, as a [`check`](crate::Responses::check) sees it.
+/// What the server answered on one connection, as a [`check`](crate::AnswerOracle::check) sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Response {
     bytes: Vec<u8>,
@@ -26,7 +26,7 @@ impl Response {
 }
 
 /// The response to a blob delivered whole, in one write: what every split delivery of that
-/// blob must also get under `Responses::same`, but for the parts learnt to vary.
+/// blob must also get under `AnswerOracle::same`, but for the parts learnt to vary.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Baseline {
     pub(crate) bytes: Vec<u8>,

@@ -19,7 +19,7 @@ fn case() -> Case {
 #[test]
 fn the_same_response_passes_and_a_different_one_is_found() {
     let oracles = Oracles {
-        expect_same: true,
+        same_as_whole: true,
         ..Oracles::default()
     };
     let baseline = Baseline::new(b"+OK\n+v\n".to_vec(), false);
@@ -58,7 +58,7 @@ fn the_same_response_passes_and_a_different_one_is_found() {
 #[test]
 fn normalize_maps_both_sides_before_comparing() {
     let oracles = Oracles {
-        expect_same: true,
+        same_as_whole: true,
         normalize: Some(Arc::new(|b: &[u8]| {
             b.iter()
                 .map(|c| if c.is_ascii_digit() { b'#' } else { *c })
@@ -124,7 +124,7 @@ fn listening_depends_on_the_oracles() {
         Listen::HalfClose { linger }
     );
     let oracles = Oracles {
-        expect_same: true,
+        same_as_whole: true,
         ..Oracles::default()
     };
     let baseline = Baseline::new(vec![1; 7], false);
@@ -151,7 +151,7 @@ fn again(oracles: &Oracles, split: &Heard, baseline: &mut Baseline, whole: &Hear
 
 fn same_response() -> Oracles {
     Oracles {
-        expect_same: true,
+        same_as_whole: true,
         response_timeout: Some(Duration::from_secs(3)),
         ..Oracles::default()
     }

@@ -415,7 +415,7 @@ fn write_answers(f: &mut fmt::Formatter<'_>, kind: &FindingKind, whose: &str) ->
                     f,
                     "note: they differ only in the digits of one word; if that part varies by itself \
                      (a time, a port, an id), leave it out: --mask {quoted} or \
-                     .responses(Responses::default().mask(r\"{mask}\"))"
+                     .oracle(AnswerOracle::default().mask(r\"{mask}\"))"
                 )?;
             }
         }

@@ -182,7 +182,7 @@ impl fmt::Display for NotNarrowed {
             ),
             NotNarrowed::StopsReading => f.write_str(
                 "a server that stops reading is not narrowed: a single replayed delivery does not \
-                 watch for it; replay the suspects with a response timeout (Responses::within, \
+                 watch for it; replay the suspects with a response timeout (AnswerOracle::within, \
                  --response-timeout) to see which one hangs",
             ),
             NotNarrowed::CannotRestart => f.write_str(

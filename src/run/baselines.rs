@@ -1,4 +1,4 @@
-//! The whole-blob answers that `Responses::same` compares split deliveries with,
+//! The whole-blob answers that `AnswerOracle::same` compares split deliveries with,
 //! taken on the rig's server. A baseline counts only once two whole answers in a row
 //! agree (but for what they show to vary): a server that accepts before it is ready
 //! ("starting up", "loading") answers otherwise at first, and is asked again, with

@@ -242,7 +242,7 @@ async fn serve(
     let _ = ready.send(Ok(()));
     let mut target = Served {
         rerun: plan.rerun(caller),
-        expect_same: plan.oracles.expect_same,
+        same_as_whole: plan.oracles.same_as_whole,
         settings: &settings,
         baselines: Vec::new(),
     };
@@ -258,9 +258,9 @@ async fn serve(
 /// What the target's thread keeps between deliveries.
 struct Served<'a> {
     rerun: Rerun,
-    expect_same: bool,
+    same_as_whole: bool,
     settings: &'a Settings,
-    /// The whole-blob response of each blob delivered so far, under `Responses::same`.
+    /// The whole-blob response of each blob delivered so far, under `AnswerOracle::same`.
     baselines: Vec<(Vec<u8>, Baseline)>,
 }
 
@@ -283,7 +283,7 @@ impl Served<'_> {
         rig: &mut Rig<'_>,
         blob: &Blob,
     ) -> Result<Option<Baseline>, Failure> {
-        if !self.expect_same {
+        if !self.same_as_whole {
             return Ok(None);
         }
         if let Some((_, baseline)) = self.baselines.iter().find(|(b, _)| b == blob.bytes()) {

@@ -270,7 +270,7 @@ async fn drive(
     regressions: Option<&std::path::Path>,
     baselines: &mut HashMap<String, Baseline>,
 ) -> Result<Outcome, SetupError> {
-    if plan.oracles.expect_same {
+    if plan.oracles.same_as_whole {
         let only;
         let blobs = match replay_blob {
             Some(blob) => {

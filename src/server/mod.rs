@@ -4,7 +4,7 @@
 //! starts, and stopped (SIGTERM, a grace period, SIGKILL to the whole group, then every
 //! process it left) when the run ends, however the run ends.
 //!
-//! The builder keeps a [`ServerSpec`] (plain data), never a live handle, so a run can be
+//! The builder keeps a [`ProgramSpec`] (plain data), never a live handle, so a run can be
 //! repeated: replay and shrinking spawn the same server again.
 
 mod in_process;
@@ -186,5 +186,5 @@ impl Server {
         }
     }
 }
-pub(crate) use spec::ServerSpec;
+pub(crate) use spec::ProgramSpec;
 pub use valgrind::{VALGRIND_FLAGS, valgrind};

@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 use tokio::time::{Instant, sleep, timeout};
 
 use super::output::{Alarm, AlarmSink, AlarmSource, OutputLog, OutputSnapshot, drain};
-use super::spec::ServerSpec;
+use super::spec::ProgramSpec;
 use super::{Exit, ServerEvent};
 use crate::config::OutputWatch;
 use crate::error::{SetupError, SetupErrorKind};
@@ -46,7 +46,7 @@ impl ServerProcess {
     /// Spawns the server in its own process group under a supervisor that owns every process
     /// it starts (see [`Supervisor`]), stdout and stderr piped and drained.
     pub(crate) async fn spawn(
-        spec: &ServerSpec,
+        spec: &ProgramSpec,
         addr: SocketAddr,
         watch: Option<OutputWatch>,
     ) -> Result<Self, SetupError> {

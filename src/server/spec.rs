@@ -9,16 +9,16 @@ use crate::platform::Exec;
 
 /// The server command as data: program, arguments, environment and directory.
 #[derive(Clone, Debug)]
-pub(crate) struct ServerSpec {
+pub(crate) struct ProgramSpec {
     program: OsString,
     args: Vec<OsString>,
     envs: Vec<(OsString, Option<OsString>)>,
     current_dir: Option<PathBuf>,
 }
 
-impl ServerSpec {
+impl ProgramSpec {
     pub(crate) fn from_command(command: &Command) -> Self {
-        ServerSpec {
+        ProgramSpec {
             program: command.get_program().to_owned(),
             args: command.get_args().map(OsStr::to_owned).collect(),
             envs: command
@@ -115,7 +115,7 @@ mod tests {
         cmd.args(["--listen", "{addr}", "-h", "{host}", "-p={port}"])
             .env("KEEP", "1");
         cmd.env_remove("HOME");
-        let spec = ServerSpec::from_command(&cmd);
+        let spec = ProgramSpec::from_command(&cmd);
         let addr: SocketAddr = "[::1]:6789".parse().unwrap();
         let args = spec.args(addr);
         assert_eq!(args, ["--listen", "[::1]:6789", "-h", "::1", "-p=6789"]);

@@ -66,8 +66,15 @@ pub struct Stats {
     /// Findings about an answer whose blob, sent whole in one write, failed the same way:
     /// no boundary is to blame, so no finding (a warning in the stats line).
     pub unsplit_fails: u64,
-    /// Deliveries that paused mid-message while a probe checked that the server still
+    /// Deliveries that stalled mid-message while a probe checked that the server still
     /// served other clients.
+    pub stalled: u64,
+    /// The old name of [`stalled`](Self::stalled), always equal to it.
+    #[doc(hidden)]
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed `stalled`: a pause mid-message is a stall"
+    )]
     pub paused: u64,
     /// Deliveries that read their response slowly (a small receive buffer and segment size,
     /// small reads with pauses).
@@ -129,6 +136,8 @@ impl Default for Stats {
             isolated: Vec::new(),
             varied: 0,
             unsplit_fails: 0,
+            stalled: 0,
+            #[allow(deprecated)]
             paused: 0,
             slow_reads: 0,
             backpressured: 0,
@@ -159,7 +168,7 @@ impl Stats {
             (&mut self.unconfirmed, later.unconfirmed),
             (&mut self.varied, later.varied),
             (&mut self.unsplit_fails, later.unsplit_fails),
-            (&mut self.paused, later.paused),
+            (&mut self.stalled, later.stalled),
             (&mut self.slow_reads, later.slow_reads),
             (&mut self.backpressured, later.backpressured),
             (&mut self.restarts, later.restarts),
@@ -168,6 +177,10 @@ impl Stats {
         ];
         for (mine, theirs) in counts {
             *mine += theirs;
+        }
+        #[allow(deprecated)]
+        {
+            self.paused = self.stalled;
         }
         self.mean_cycles_to_connect = later.mean_cycles_to_connect;
         self.ready_to_send = later.ready_to_send;
@@ -214,7 +227,7 @@ impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "Stats: deliveries={} ({:.0}/s), boundaries covered={:.1}%, record starts={:.1}%, unconfirmed={}, {}paused={}, slow reads={}, elapsed={:.1}s",
+            "Stats: deliveries={} ({:.0}/s), boundaries covered={:.1}%, record starts={:.1}%, unconfirmed={}, {}stalled={}, slow reads={}, elapsed={:.1}s",
             self.deliveries,
             self.deliveries_per_sec(),
             self.boundary_coverage * 100.0,
@@ -228,7 +241,7 @@ impl fmt::Display for Stats {
             } else {
                 String::new()
             },
-            self.paused,
+            self.stalled,
             self.slow_reads,
             self.elapsed.as_secs_f64(),
         )?;
@@ -253,7 +266,7 @@ impl fmt::Display for OriginalStats<'_> {
         let s = self.0;
         write!(
             f,
-            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, boundaries={:.1}%, records={:.1}%, paused={}, slow={}, backpressured={}, elapsed={:.1}s, chunks/s={:.0}",
+            "Stats: rounds={}, mean_cycles_to_connect={:.2}, ready_to_send={:.2}, deliveries={}, chunks={}, bytes={}, received={}, boundaries={:.1}%, records={:.1}%, stalled={}, slow={}, backpressured={}, elapsed={:.1}s, chunks/s={:.0}",
             s.rounds,
             s.mean_cycles_to_connect,
             s.ready_to_send,
@@ -263,7 +276,7 @@ impl fmt::Display for OriginalStats<'_> {
             s.received,
             s.boundary_coverage * 100.0,
             s.record_coverage * 100.0,
-            s.paused,
+            s.stalled,
             s.slow_reads,
             s.backpressured,
             s.elapsed.as_secs_f64(),
@@ -282,7 +295,7 @@ impl Stats {
         if self.deliveries > 0 && self.read_checks == 0 && self.ready_to_send < SLOW_READY {
             write!(
                 f,
-                " (warning: ready_to_send={:.2}, below {SLOW_READY:.2}: the server is slow to take its bytes, so the kernel may merge chunks and boundaries are lost; lower the connection count or lengthen the pause)",
+                " (warning: ready_to_send={:.2}, below {SLOW_READY:.2}: the server is slow to take its bytes, so the kernel may merge chunks and boundaries are lost; lower the connection count or lengthen the gap between chunks)",
                 self.ready_to_send
             )?;
         }

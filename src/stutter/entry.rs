@@ -44,7 +44,7 @@ impl Stutter {
     /// #   /*
     ///     #[test]
     /// #   */
-    ///     fn any_split_is_answered(splits in stutterfuzz::splits(REQUEST.len())) {
+    ///     fn any_split_is_answered(splits in stutterfuzz::split_patterns(REQUEST.len())) {
     ///         let delivered = target().deliver(REQUEST, &splits);
     ///         prop_assert!(delivered.is_ok(), "{}", delivered.unwrap_err());
     ///     }
@@ -95,11 +95,11 @@ impl Stutter {
     /// command line prints it before fuzzing; a report that found nothing says it too.
     ///
     /// ```
-    /// use stutterfuzz::{Responses, Stutter};
+    /// use stutterfuzz::{AnswerOracle, Stutter};
     ///
     /// let fuzz = Stutter::new("127.0.0.1:6789");
     /// assert!(fuzz.checks().contains("answers that change when split"));
-    /// let fuzz = fuzz.responses(Responses::none());
+    /// let fuzz = fuzz.oracle(AnswerOracle::none());
     /// assert!(!fuzz.checks().contains("answers"));
     /// ```
     pub fn checks(&self) -> String {

@@ -4,8 +4,8 @@
 use crate::common;
 
 use std::time::Duration;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::Regressions;
-use stutterfuzz::Responses;
 use stutterfuzz::Shrinking;
 
 use common::blob_dir;
@@ -44,7 +44,7 @@ async fn a_server_on_the_tests_own_multi_threaded_runtime_is_fuzzed() {
     let report = common::stutter(addr)
         .blobs(blob_dir())
         .cycles(20)
-        .responses(Responses::same())
+        .oracle(AnswerOracle::same())
         .run_for_async(Duration::from_secs(30))
         .await;
     server.abort();
@@ -58,7 +58,7 @@ async fn a_bug_in_a_server_on_the_tests_own_runtime_is_found() {
     let failure = common::stutter(addr)
         .blobs(blob_dir())
         .cycles(50)
-        .responses(Responses::same())
+        .oracle(AnswerOracle::same())
         .shrinking(Shrinking::default().time(Duration::from_secs(5)))
         .try_run_for_async(Duration::from_secs(30))
         .await

@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use stutterfuzz::Responses;
+use stutterfuzz::AnswerOracle;
 
 #[test]
 fn each_client_connection_becomes_a_blob_and_answers_pass_unchanged() {
@@ -134,7 +134,7 @@ fn redis_cli_through_the_proxy_gives_blobs_that_fuzz_redis_server_clean() {
     common::stutter("127.0.0.1:0")
         .server(common::redis_server("{port}"))
         .blobs(&out)
-        .responses(Responses::same())
+        .oracle(AnswerOracle::same())
         .cycles(40)
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("captured redis-cli traffic fuzzes redis-server clean:\n{f}"));

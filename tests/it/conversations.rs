@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::time::Duration;
-use stutterfuzz::Responses;
+use stutterfuzz::AnswerOracle;
 
 use common::fixture_command;
 use stutterfuzz::{Case, FindingKind};
@@ -38,7 +38,7 @@ fn a_greeting_first_server_runs_clean_from_conversations_with_the_oracles_on() {
         .server(fixture_command("greeting-server", None))
         .blobs(dir.path())
         .connections(20)
-        .responses(Responses::same().within(Duration::from_secs(2)))
+        .oracle(AnswerOracle::same().within(Duration::from_secs(2)))
         .cycles(30)
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("no false alarm:\n{f}"));
@@ -143,7 +143,7 @@ fn a_conversation_recorded_by_the_proxy_waits_for_the_greeting_and_fuzzes_clean(
     common::stutter("127.0.0.1:0")
         .server(fixture_command("greeting-server", None))
         .blobs(&out)
-        .responses(Responses::same())
+        .oracle(AnswerOracle::same())
         .cycles(30)
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("the recorded conversation fuzzes clean:\n{f}"));

@@ -10,7 +10,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use stutterfuzz::Responses;
+use stutterfuzz::AnswerOracle;
 
 use assert_cmd::cargo::CommandCargoExt;
 use etherparse::PacketBuilder;
@@ -308,7 +308,7 @@ fn traffic_that_tcpdump_captured_imports_as_the_blobs_sent_and_fuzzes_its_server
     common::stutter("127.0.0.1:0")
         .server(common::fixture_command("line-server", None))
         .blobs(&out)
-        .responses(Responses::same())
+        .oracle(AnswerOracle::same())
         .cycles(50)
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("the captured blobs fuzz the correct server clean:\n{f}"));

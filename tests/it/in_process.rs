@@ -3,8 +3,8 @@
 use crate::common;
 
 use std::time::Duration;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::Regressions;
-use stutterfuzz::Responses;
 use stutterfuzz::Shrinking;
 
 use common::blob_dir;
@@ -48,7 +48,7 @@ fn a_correct_in_process_server_passes() {
     let report = Stutter::serve(stutterfuzz_fixtures::tokio_server::serve_correct)
         .regressions(Regressions::Off)
         .blobs(blob_dir())
-        .responses(Responses::same())
+        .oracle(AnswerOracle::same())
         .cycles(20)
         .run_for(Duration::from_secs(60));
     assert_eq!(report.stats().deliveries, 5 * 20);
@@ -67,7 +67,7 @@ fn an_in_process_server_that_returns_is_a_finding() {
     })
     .regressions(Regressions::Off)
     .blobs(blob_dir())
-    .responses(Responses::none())
+    .oracle(AnswerOracle::none())
     .cycles(20)
     .connections(4)
     .shrinking(Shrinking::default().time(Duration::from_secs(1)))

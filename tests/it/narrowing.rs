@@ -6,8 +6,8 @@ use crate::common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::Duration;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::Regressions;
-use stutterfuzz::Responses;
 use stutterfuzz::Shrinking;
 
 use common::{blob_dir, fixture_command};
@@ -25,7 +25,7 @@ fn with_100_connections_in_flight_the_report_names_exactly_the_culprit() {
         .server(fixture_command("line-server-buggy", None))
         .blobs(culprit_dir())
         // No answers awaited: every connection is mid-delivery when the server dies.
-        .responses(Responses::none())
+        .oracle(AnswerOracle::none())
         .connections(100)
         .seed(5)
         .try_run_for(Duration::from_secs(60))
@@ -162,7 +162,7 @@ fn a_property_test_finds_the_split_bug_and_shrinks_it_to_three_chunks_at_most() 
         failure_persistence: None,
         ..Config::default()
     });
-    let result = runner.run(&stutterfuzz::splits(REQUEST.len()), |splits| {
+    let result = runner.run(&stutterfuzz::split_patterns(REQUEST.len()), |splits| {
         target
             .deliver(REQUEST, &splits)
             .map(|_| ())
@@ -198,7 +198,7 @@ fn shared_target() -> &'static RunningServer {
 proptest! {
     #![proptest_config(Config { cases: 256, failure_persistence: None, ..Config::default() })]
     /// Written as a user writes it; called below, where its failure is the expected outcome.
-    fn every_split_is_answered(splits in stutterfuzz::splits(REQUEST.len())) {
+    fn every_split_is_answered(splits in stutterfuzz::split_patterns(REQUEST.len())) {
         let delivered = shared_target().deliver(REQUEST, &splits);
         prop_assert!(delivered.is_ok(), "{}", delivered.unwrap_err());
     }
@@ -229,7 +229,7 @@ fn the_proptest_macro_reports_a_minimal_split_of_three_chunks_at_most() {
 fn a_target_compares_each_delivery_with_the_blob_sent_whole() {
     let target = common::stutter("127.0.0.1:0")
         .server(fixture_command("line-server-splitwrong", None))
-        .responses(Responses::same())
+        .oracle(AnswerOracle::same())
         .start()
         .expect("the server starts");
     let whole = Splits::whole(REQUEST.len());
@@ -267,7 +267,7 @@ fn crash_in_a_later_record_is_narrowed(server: &str) {
             .blob("session", blob)
     };
     let failure = run()
-        .splits(stutterfuzz::SplitMode::RecordStarts)
+        .split_mode(stutterfuzz::SplitMode::RecordStarts)
         .cycles(300)
         .shrinking(Shrinking::default().time(Duration::from_secs(10)))
         .try_run_for(Duration::from_secs(60))
@@ -307,7 +307,7 @@ fn a_server_that_dies_after_n_connections_is_no_boundary_bug() {
         .server(server)
         .blobs(blob_dir())
         // Counted connections: no whole answers are recorded first.
-        .responses(Responses::none())
+        .oracle(AnswerOracle::none())
         .connections(60)
         .shrinking(Shrinking::default().time(Duration::from_secs(30)))
         .try_run_for(Duration::from_secs(60))
@@ -334,9 +334,9 @@ fn among_200_suspects_the_one_case_that_crashes_alone_is_named() {
             .blob("session", blob)
     };
     let failure = run()
-        .splits(stutterfuzz::SplitMode::RecordStarts)
+        .split_mode(stutterfuzz::SplitMode::RecordStarts)
         // No answers awaited: every connection is mid-delivery when the server dies.
-        .responses(Responses::none())
+        .oracle(AnswerOracle::none())
         .connections(200)
         .cycles(2000)
         .try_run_for(Duration::from_secs(60))

@@ -3,7 +3,7 @@
 use crate::common;
 
 use std::time::Duration;
-use stutterfuzz::Responses;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::{Chance, Disruptions, OutputRules, Timeouts};
 
 use common::{blob_dir, fixture_command};
@@ -26,7 +26,7 @@ fn crlf_blobs(s: Stutter) -> Stutter {
 fn a_wrong_answer_on_a_split_is_found_by_expect_same_response() {
     let failure = against("line-server-splitwrong")
         .blobs(blob_dir())
-        .responses(Responses::same())
+        .oracle(AnswerOracle::same())
         .cycles(50)
         .try_run_for(Duration::from_secs(60))
         .expect_err("the wrong answer is found");
@@ -81,7 +81,7 @@ fn a_wrong_answer_on_a_split_is_found_by_expect_same_response() {
 fn a_wrong_answer_is_not_reported_with_the_answer_oracles_off() {
     let report = against("line-server-splitwrong")
         .blobs(blob_dir())
-        .responses(Responses::none())
+        .oracle(AnswerOracle::none())
         .cycles(20)
         .run_for(Duration::from_secs(60));
     assert_eq!(report.stats().deliveries, 5 * 20);
@@ -101,7 +101,7 @@ fn a_user_check_finds_error_replies() {
     };
     let failure = against("line-server-splitwrong")
         .blobs(blob_dir())
-        .responses(Responses::none().check(check))
+        .oracle(AnswerOracle::none().check(check))
         .cycles(50)
         .try_run_for(Duration::from_secs(60))
         .expect_err("the check objects");
@@ -113,7 +113,7 @@ fn a_user_check_finds_error_replies() {
     // The correct server passes the same check.
     against("line-server")
         .blobs(blob_dir())
-        .responses(Responses::default().check(check))
+        .oracle(AnswerOracle::default().check(check))
         .cycles(10)
         .run_for(Duration::from_secs(60));
 }
@@ -121,7 +121,7 @@ fn a_user_check_finds_error_replies() {
 #[test]
 fn a_terminator_straddling_two_reads_is_found_by_the_response_timeout() {
     let failure = crlf_blobs(against("line-server-straddle"))
-        .responses(Responses::default().within(Duration::from_millis(300)))
+        .oracle(AnswerOracle::default().within(Duration::from_millis(300)))
         .disruptions(Disruptions::default().close(Chance::NEVER))
         .cycles(100)
         .try_run_for(Duration::from_secs(60))
@@ -165,7 +165,7 @@ fn a_terminator_straddling_two_reads_is_found_by_the_response_timeout() {
 #[test]
 fn a_straddle_hang_is_not_reported_with_the_answer_oracles_off() {
     let report = crlf_blobs(against("line-server-straddle"))
-        .responses(Responses::none())
+        .oracle(AnswerOracle::none())
         .cycles(30)
         .run_for(Duration::from_secs(60));
     assert_eq!(report.stats().deliveries, 3 * 30);
@@ -200,7 +200,7 @@ fn a_panicking_task_is_not_a_crash_finding_when_output_is_not_watched() {
     // With the answer oracles off too: the answer of a task that died differs.
     let report = against("tokio-panic-server")
         .blobs(blob_dir())
-        .responses(Responses::none())
+        .oracle(AnswerOracle::none())
         .output(OutputRules::off())
         .cycles(20)
         .run_for(Duration::from_secs(60));
@@ -208,7 +208,7 @@ fn a_panicking_task_is_not_a_crash_finding_when_output_is_not_watched() {
     // Ignoring the line has the same effect.
     against("tokio-panic-server")
         .blobs(blob_dir())
-        .responses(Responses::none())
+        .oracle(AnswerOracle::none())
         .output(OutputRules::default().ignore("tokio_server.rs"))
         .cycles(10)
         .run_for(Duration::from_secs(60));
@@ -219,8 +219,8 @@ fn the_correct_server_passes_with_every_oracle_on() {
     let report = against("line-server")
         .blobs(blob_dir())
         .blob("crlf-ping", "PING\r\n")
-        .responses(
-            Responses::same()
+        .oracle(
+            AnswerOracle::same()
                 .within(Duration::from_secs(2))
                 .check(|_, response| {
                     if response.bytes().is_empty() {
@@ -257,7 +257,7 @@ fn clients_that_change_each_others_answers_are_unconfirmed_not_a_finding() {
             "shared-key",
             "SET counter 1\nGET counter\nDEL counter\nGET counter\n",
         )
-        .responses(Responses::same())
+        .oracle(AnswerOracle::same())
         .connections(20)
         .cycles(80)
         .run_for(Duration::from_secs(120));
@@ -298,7 +298,7 @@ fn answers_with_a_clock_and_request_ids_are_learnt_not_reported() {
     // Each answer carries the time to the millisecond and an id counted over all clients.
     let report = against("clock-server")
         .blobs(blob_dir())
-        .responses(Responses::same().within(Duration::from_secs(2)))
+        .oracle(AnswerOracle::same().within(Duration::from_secs(2)))
         .cycles(30)
         .run_for(Duration::from_secs(120));
     // Every delivery judged, none reported: what varies was learnt from the whole answers
@@ -310,7 +310,7 @@ fn answers_with_a_clock_and_request_ids_are_learnt_not_reported() {
 fn a_mask_leaves_a_part_of_every_answer_out() {
     let report = against("clock-server")
         .blob("ping", "PING\n")
-        .responses(Responses::same().mask(r"at [0-9:.]+ id=[0-9]+"))
+        .oracle(AnswerOracle::same().mask(r"at [0-9:.]+ id=[0-9]+"))
         .connections(1)
         .cycles(20)
         .run_for(Duration::from_secs(60));
@@ -323,7 +323,7 @@ fn a_mask_leaves_a_part_of_every_answer_out() {
     );
     let bad = against("clock-server")
         .blob("ping", "PING\n")
-        .responses(Responses::default().mask("id=("))
+        .oracle(AnswerOracle::default().mask("id=("))
         .try_run_for(Duration::from_secs(10))
         .expect_err("a bad pattern");
     let text = bad.to_string();
@@ -389,7 +389,7 @@ fn a_hang_in_a_blob_of_many_lines_narrows_to_a_locally_minimal_case() {
             "lines",
             "PING\r\nECHO packet boundaries are here\r\nGET missing-key\r\nECHO another line of text\r\nPING\r\n",
         )
-        .responses(Responses::none().within(Duration::from_millis(300)))
+        .oracle(AnswerOracle::none().within(Duration::from_millis(300)))
         .seed(2)
         .try_run_for(Duration::from_secs(60))
         .expect_err("the hang is found");

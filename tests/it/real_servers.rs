@@ -8,8 +8,8 @@ use crate::common;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::Regressions;
-use stutterfuzz::Responses;
 use stutterfuzz::{Chance, Disruptions};
 
 use stutterfuzz::Stutter;
@@ -56,7 +56,7 @@ fn redis_has_no_false_alarm() {
     let report = Stutter::new("127.0.0.1:0")
         .server(redis())
         .blobs(fixtures("redis"))
-        .responses(Responses::same().within(Duration::from_secs(2)))
+        .oracle(AnswerOracle::same().within(Duration::from_secs(2)))
         .cycles(40)
         .run_for(Duration::from_secs(120));
     assert_eq!(report.stats().deliveries, 7 * 40);
@@ -72,8 +72,8 @@ fn memcached_has_no_false_alarm() {
     let report = Stutter::new("127.0.0.1:0")
         .server(memcached())
         .blobs(fixtures("memcached"))
-        .responses(
-            Responses::same()
+        .oracle(
+            AnswerOracle::same()
                 .normalize(without_cas)
                 .within(Duration::from_secs(2)),
         )
@@ -90,7 +90,7 @@ fn without_normalize_memcached_cas_tokens_are_learnt_as_varying() {
         .regressions(Regressions::Off)
         .server(memcached())
         .blobs(fixtures("memcached"))
-        .responses(Responses::same())
+        .oracle(AnswerOracle::same())
         .cycles(10)
         .run_for(Duration::from_secs(60));
     assert_eq!(report.stats().deliveries, 7 * 10, "{}", report.stats());
@@ -160,14 +160,17 @@ fn redis_and_memcached_serve_others_through_pauses_mid_message() {
             .blobs(fixtures(blobs))
             .disruptions(
                 Disruptions::default()
-                    .pause(Chance::one_in(2))
-                    .pause_time(Duration::from_millis(300)),
+                    .stall(Chance::one_in(2))
+                    .stall_time(Duration::from_millis(300)),
             )
-            .responses(Responses::default().within(Duration::from_secs(2)))
+            .oracle(AnswerOracle::default().within(Duration::from_secs(2)))
             .cycles(4)
             .try_run_for(Duration::from_secs(60))
             .unwrap_or_else(|f| panic!("{blobs}: no false alarm:\n{f}"));
-        assert!(report.stats().paused > 0, "{blobs}: some paused:\n{report}");
+        assert!(
+            report.stats().stalled > 0,
+            "{blobs}: some paused:\n{report}"
+        );
     }
 }
 
@@ -192,7 +195,7 @@ fn redis_and_memcached_answer_slow_readers_in_full() {
             .blob("big", blob)
             .connections(8)
             .disruptions(Disruptions::default().slow_read(Chance::ALWAYS))
-            .responses(Responses::same())
+            .oracle(AnswerOracle::same())
             .cycles(6)
             .try_run_for(Duration::from_secs(60))
             .unwrap_or_else(|f| panic!("{name}: no false alarm:\n{f}"));

@@ -5,7 +5,7 @@
 use crate::common;
 
 use std::time::Duration;
-use stutterfuzz::Responses;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::{Chance, Disruptions};
 
 use common::fixture_command;
@@ -24,7 +24,7 @@ fn against(fixture: &str) -> stutterfuzz::Stutter {
         .server(fixture_command(fixture, None))
         .blob("big", big_value())
         .connections(8)
-        .responses(Responses::same())
+        .oracle(AnswerOracle::same())
 }
 
 #[test]

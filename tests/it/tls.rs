@@ -8,7 +8,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use stutterfuzz::Responses;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::{Chance, Disruptions};
 
 use common::{blob_dir, fixture_command};
@@ -102,7 +102,7 @@ fn the_correct_tls_server_runs_clean_with_both_oracles() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = certificate(dir.path(), false);
     let report = against("tls-line-server", &cert, &key)
-        .responses(Responses::same().within(Duration::from_secs(2)))
+        .oracle(AnswerOracle::same().within(Duration::from_secs(2)))
         .cycles(20)
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("no false alarm:\n{f}"));
@@ -125,8 +125,8 @@ fn openssl_s_server_runs_clean() {
         .blob("lines", "hello\nworld\npacket boundaries\n")
         .connections(1)
         // s_server serves one connection at a time, by design: a pause would starve the probe.
-        .disruptions(Disruptions::default().pause(Chance::NEVER))
-        .responses(Responses::same())
+        .disruptions(Disruptions::default().stall(Chance::NEVER))
+        .oracle(AnswerOracle::same())
         .cycles(20)
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("openssl s_server -rev answers every split the same:\n{f}"));

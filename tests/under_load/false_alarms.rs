@@ -8,7 +8,7 @@
 use crate::common;
 
 use std::time::Duration;
-use stutterfuzz::Responses;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::{Chance, Disruptions};
 
 use common::{blob_dir, fixture_command};
@@ -24,7 +24,7 @@ fn fuzz_correct(fixture: &str, slow_read_chance: Option<u32>) -> Report {
     let mut stutter = common::stutter("127.0.0.1:0")
         .server(fixture_command(fixture, None))
         .blobs(blob_dir())
-        .responses(Responses::same().within(Duration::from_secs(3)));
+        .oracle(AnswerOracle::same().within(Duration::from_secs(3)));
     if let Some(one_in) = slow_read_chance {
         stutter = stutter.disruptions(Disruptions::default().slow_read(Chance::one_in(one_in)));
     }
@@ -69,7 +69,7 @@ fn the_same_servers_with_a_planted_bug_are_still_found() {
     let failure = common::stutter("127.0.0.1:0")
         .server(fixture_command("line-server-splitwrong", None))
         .blobs(blob_dir())
-        .responses(Responses::same().within(Duration::from_secs(3)))
+        .oracle(AnswerOracle::same().within(Duration::from_secs(3)))
         .seed(3)
         .try_run_for(Duration::from_secs(60))
         .expect_err("the wrong answer is found");

@@ -10,8 +10,8 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use stutterfuzz::AnswerOracle;
 use stutterfuzz::Regressions;
-use stutterfuzz::Responses;
 
 use stutterfuzz::Stutter;
 
@@ -52,7 +52,7 @@ fn assert_clean(name: &str, server: Command, blobs: PathBuf) {
         .regressions(Regressions::Off)
         .server(server)
         .blobs(blobs)
-        .responses(Responses::same().within(Duration::from_secs(3)))
+        .oracle(AnswerOracle::same().within(Duration::from_secs(3)))
         .try_run_for(FUZZ_FOR)
         .unwrap_or_else(|failure| panic!("{name} is correct, yet:\n{failure}"));
     assert!(

@@ -28,8 +28,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use stutterfuzz::{
-    Chance, Disruptions, Failure, Finding, OutputRules, Pacing, Responses, RunControl, StopHandle,
-    Stutter, Timeouts,
+    AnswerOracle, Failure, Finding, KeepGoing, OutputRules, Pacing, RunControl, StopHandle, Stutter,
 };
 
 use crate::args::{Args, accept_single_dash};
@@ -112,11 +111,9 @@ fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
     let mut fuzz = Stutter::new(args.address())
         .blobs(&args.blob_dir)
         .connections(args.num_conns)
-        .pacing(Pacing::Adaptive {
-            fallback: Duration::from_millis(args.pause_ms),
-        })
-        .timeouts(Timeouts::default().startup(args.startup_timeout))
-        .rerun_command(rerun_template());
+        .pacing(args.pacing())
+        .timeouts(args.timeouts())
+        .control(RunControl::default().rerun_command(rerun_template()));
     if let Some(ms) = args.cycle_ms {
         if ms == 0 {
             return Err("--cycle-ms must be at least 1; leave it out for paced delivery".into());
@@ -126,14 +123,7 @@ fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
     if args.stall_ms == 0 {
         return Err("--stall-ms must be at least 1; use --stall-chance 0 for no pauses".into());
     }
-    fuzz = fuzz.disruptions(
-        Disruptions::default()
-            .close(Chance::one_in(args.close_chance))
-            .fastopen(Chance::one_in(args.fastopen_chance))
-            .pause(Chance::one_in(args.stall_chance))
-            .pause_time(Duration::from_millis(args.stall_ms))
-            .slow_read(Chance::one_in(args.slow_read_chance)),
-    );
+    fuzz = fuzz.disruptions(args.disruptions());
     if args.tls || args.tls_ca.is_some() || args.tls_insecure || args.tls_server_name.is_some() {
         if !args.tls {
             return Err("--tls-ca, --tls-insecure and --tls-server-name need --tls".into());
@@ -154,35 +144,37 @@ fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
         fuzz = fuzz.tls(options);
     }
     if args.no_expect_same_response {
-        fuzz = fuzz.responses(Responses::none());
+        fuzz = fuzz.oracle(AnswerOracle::none());
     }
+    let mut keep_going = KeepGoing::from(args.keep_going);
     if args.keep_going {
         // Each new finding is saved and printed at once: a run killed later loses none.
         let failures_dir = args.failures_dir.clone();
         let line = line.clone();
-        fuzz = fuzz.keep_going(true).on_finding(move |finding| {
+        keep_going = keep_going.on_finding(move |finding| {
             line.new_finding(finding.signature(), || {
                 report_finding(&failures_dir, finding, None);
             });
         });
     }
     if let Some(known) = &args.known {
-        fuzz = fuzz.known(known);
+        keep_going = keep_going.known(known);
     }
+    fuzz = fuzz.keep_going(keep_going);
     if args.isolate_blobs {
-        fuzz = fuzz.isolate_blobs(true);
+        fuzz = fuzz.oracle(AnswerOracle::default().isolate_blobs(true));
     }
     for pattern in &args.mask {
-        fuzz = fuzz.responses(Responses::default().mask(pattern));
+        fuzz = fuzz.oracle(AnswerOracle::default().mask(pattern));
     }
     if let Some(ms) = args.response_timeout {
-        fuzz = fuzz.responses(Responses::default().within(Duration::from_millis(ms.max(1))));
+        fuzz = fuzz.oracle(AnswerOracle::default().within(Duration::from_millis(ms.max(1))));
     }
     if let Some(rules) = output_rules(&args.fail_on_output, &args.ignore_output) {
         fuzz = fuzz.output(rules);
     }
     if let Some(path) = &args.record {
-        fuzz = fuzz.record(path);
+        fuzz = fuzz.control(RunControl::default().record(path));
     }
     if let Some(seed) = args.seed {
         fuzz = fuzz.seed(seed.value());

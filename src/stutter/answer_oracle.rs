@@ -1,4 +1,4 @@
-//! [`Responses`]: what a delivery's answer must be, besides the server staying up. Oracles
+//! [`AnswerOracle`]: what a delivery's answer must be, besides the server staying up. Oracles
 //! add up, so [`Stutter::responses`](crate::Stutter::responses) adds each call's to the
 //! earlier ones.
 
@@ -14,20 +14,20 @@ use crate::oracle::{Checker, Normalizer, Oracles, Response};
 ///
 /// ```no_run
 /// use std::time::Duration;
-/// use stutterfuzz::{Responses, Stutter};
+/// use stutterfuzz::{AnswerOracle, Stutter};
 ///
 /// Stutter::new("127.0.0.1:6379")
 ///     .blobs("fixtures/redis")
-///     .responses(
-///         Responses::default()
+///     .oracle(
+///         AnswerOracle::default()
 ///             .mask(r"Date: [^\r]*")
 ///             .within(Duration::from_secs(2)),
 ///     )
 ///     .run_for(Duration::from_secs(10));
 /// ```
 #[derive(Clone, Default)]
-pub struct Responses {
-    /// The oracles to add; their `expect_same` is not read: `same` says it.
+pub struct AnswerOracle {
+    /// The oracles to add; their `same_as_whole` is not read: `same` says it.
     pub(crate) oracles: Oracles,
     /// Turns the comparison with the whole answer on or off; `None` leaves it as it was.
     pub(crate) same: Option<bool>,
@@ -35,11 +35,13 @@ pub struct Responses {
     pub(crate) clear: bool,
     /// Patterns that did not parse: a setup error when the run starts.
     pub(crate) bad: Vec<String>,
+    /// Never two deliveries of one blob at once; `None` leaves it as it was.
+    pub(crate) isolate_blobs: Option<bool>,
 }
 
-impl std::fmt::Debug for Responses {
+impl std::fmt::Debug for AnswerOracle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Responses")
+        f.debug_struct("AnswerOracle")
             .field("same", &self.same)
             .field("clear", &self.clear)
             .field("masks", &self.oracles.masks.len())
@@ -49,7 +51,7 @@ impl std::fmt::Debug for Responses {
     }
 }
 
-impl Responses {
+impl AnswerOracle {
     /// Splitting never changes the answer: before fuzzing, each blob is sent whole (one
     /// write) on a fresh connection and its answer recorded; every split delivery of that
     /// blob must then get the same bytes and the same end (the server closed, or kept the
@@ -62,9 +64,9 @@ impl Responses {
     ///
     /// On by default: call it to say so, or after [`none`](Self::none).
     pub fn same() -> Self {
-        Responses {
+        AnswerOracle {
             same: Some(true),
-            ..Responses::default()
+            ..AnswerOracle::default()
         }
     }
 
@@ -75,18 +77,18 @@ impl Responses {
     ///
     /// ```no_run
     /// # use std::time::Duration;
-    /// use stutterfuzz::{Responses, Stutter};
+    /// use stutterfuzz::{AnswerOracle, Stutter};
     ///
     /// Stutter::new("127.0.0.1:6789")
     ///     .blobs("fixtures/blobs")
-    ///     .responses(Responses::none())
+    ///     .oracle(AnswerOracle::none())
     ///     .run_for(Duration::from_secs(10));
     /// ```
     pub fn none() -> Self {
-        Responses {
+        AnswerOracle {
             same: Some(false),
             clear: true,
-            ..Responses::default()
+            ..AnswerOracle::default()
         }
     }
 
@@ -95,7 +97,7 @@ impl Responses {
     ///
     /// ```no_run
     /// # use std::time::Duration;
-    /// use stutterfuzz::{Responses, Stutter};
+    /// use stutterfuzz::{AnswerOracle, Stutter};
     ///
     /// // Memcached's `gets` answers `VALUE key flags bytes cas`: drop the cas token.
     /// fn without_cas(response: &[u8]) -> Vec<u8> {
@@ -115,7 +117,7 @@ impl Responses {
     ///
     /// Stutter::new("127.0.0.1:11211")
     ///     .blobs("fixtures/memcached")
-    ///     .responses(Responses::same().normalize(without_cas))
+    ///     .oracle(AnswerOracle::same().normalize(without_cas))
     ///     .run_for(Duration::from_secs(10));
     /// ```
     pub fn normalize(mut self, map: impl Fn(&[u8]) -> Vec<u8> + Send + Sync + 'static) -> Self {
@@ -140,6 +142,14 @@ impl Responses {
         self
     }
 
+    /// Never delivers one blob twice at the same time: for blobs that disturb their own
+    /// answers when two copies run at once (a counter, a key both write), and cannot be
+    /// made not to. Costs throughput: at most one connection per blob. Default: off.
+    pub fn isolate_blobs(mut self, on: bool) -> Self {
+        self.isolate_blobs = Some(on);
+        self
+    }
+
     /// After the last chunk, the server must complete its answer within `limit` (the whole
     /// blob's answer under [`same`](Self::same); otherwise at least one byte or a close), or
     /// it is a finding: "no response N ms after the last chunk".
@@ -153,11 +163,11 @@ impl Responses {
     ///
     /// ```no_run
     /// # use std::time::Duration;
-    /// use stutterfuzz::{Responses, Stutter};
+    /// use stutterfuzz::{AnswerOracle, Stutter};
     ///
     /// Stutter::new("127.0.0.1:6789")
     ///     .blobs("fixtures/blobs")
-    ///     .responses(Responses::default().check(|case, response| {
+    ///     .oracle(AnswerOracle::default().check(|case, response| {
     ///         if response.bytes().starts_with(b"-ERR") {
     ///             Err(format!("{} got an error reply", case.blob()))
     ///         } else {
@@ -177,13 +187,13 @@ impl Responses {
 
     /// These oracles added to `self`'s: masks add up, the others are set where `more` sets
     /// them; [`none`](Self::none) first drops them all.
-    pub(crate) fn add(&mut self, more: Responses) {
+    pub(crate) fn add(&mut self, more: AnswerOracle) {
         if more.clear {
             self.oracles = Oracles::default();
         }
         let (mine, theirs) = (&mut self.oracles, more.oracles);
         if let Some(same) = more.same {
-            mine.expect_same = same;
+            mine.same_as_whole = same;
         }
         mine.masks.extend(theirs.masks);
         mine.normalize = theirs.normalize.or(mine.normalize.take());
@@ -198,10 +208,10 @@ mod tests {
     use super::*;
 
     /// The oracles of a run that starts with the defaults and adds `calls` in order.
-    fn after(calls: Vec<Responses>) -> Oracles {
-        let mut all = Responses {
+    fn after(calls: Vec<AnswerOracle>) -> Oracles {
+        let mut all = AnswerOracle {
             oracles: Oracles::by_default(),
-            ..Responses::default()
+            ..AnswerOracle::default()
         };
         for more in calls {
             all.add(more);
@@ -212,15 +222,21 @@ mod tests {
     #[test]
     fn the_comparison_is_on_by_default_and_each_call_adds_to_it() {
         let limit = Duration::from_secs(1);
-        let kept = after(vec![Responses::default().within(limit)]);
-        assert!(kept.expect_same && kept.response_timeout == Some(limit));
-        let off = after(vec![Responses::default().within(limit), Responses::none()]);
+        let kept = after(vec![AnswerOracle::default().within(limit)]);
+        assert!(kept.same_as_whole && kept.response_timeout == Some(limit));
+        let off = after(vec![
+            AnswerOracle::default().within(limit),
+            AnswerOracle::none(),
+        ]);
         assert!(
-            !off.expect_same && off.response_timeout.is_none(),
+            !off.same_as_whole && off.response_timeout.is_none(),
             "none drops all"
         );
-        let later = after(vec![Responses::none(), Responses::default().within(limit)]);
-        assert!(!later.expect_same && later.response_timeout == Some(limit));
-        assert!(after(vec![Responses::none(), Responses::same()]).expect_same);
+        let later = after(vec![
+            AnswerOracle::none(),
+            AnswerOracle::default().within(limit),
+        ]);
+        assert!(!later.same_as_whole && later.response_timeout == Some(limit));
+        assert!(after(vec![AnswerOracle::none(), AnswerOracle::same()]).same_as_whole);
     }
 }
