@@ -12,8 +12,8 @@
 
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
-use stutterfuzz::Regressions;
 use stutterfuzz::AnswerOracle;
+use stutterfuzz::Regressions;
 use stutterfuzz::{Chance, Disruptions, Shrinking};
 
 use stutterfuzz::{Failure, Stutter};
@@ -204,7 +204,7 @@ fn narrowing_row() {
         .regressions(Regressions::Off)
         .seed(1)
         .blob("records", records.clone())
-        .splits(stutterfuzz::SplitMode::Bytewise)
+        .split_mode(stutterfuzz::SplitMode::Bytewise)
         .connections(1);
     let started = Instant::now();
     match fuzz.try_run_for(Duration::from_secs(120)) {

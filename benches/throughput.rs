@@ -20,8 +20,8 @@ use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Duration;
-use stutterfuzz::Regressions;
 use stutterfuzz::AnswerOracle;
+use stutterfuzz::Regressions;
 use stutterfuzz::{Chance, Disruptions, Pacing, Shrinking};
 
 use stutterfuzz::Stutter;
@@ -233,7 +233,7 @@ fn narrowing_section() {
                     "session",
                     "SET session:1 alice\nGET session:1\nDEL session:1\nGET session:1\nPING\n",
                 )
-                .splits(stutterfuzz::SplitMode::RecordStarts)
+                .split_mode(stutterfuzz::SplitMode::RecordStarts)
                 .connections(200),
         ),
         (
@@ -407,7 +407,7 @@ fn run_one(setting: &str, seconds: u64) -> ExitCode {
         .disruptions(Disruptions::default().close(Chance::NEVER))
         .seed(1)
         .connections(connections)
-        .record(&record);
+        .control(stutterfuzz::RunControl::default().record(&record));
     fuzz = match mode {
         Mode::Adaptive | Mode::Noisy => fuzz,
         Mode::Pause(ms) => fuzz.pacing(Pacing::AfterAck(Duration::from_millis(ms))),

@@ -15,7 +15,7 @@ use std::path::Path;
 use std::process::{Command, ExitCode};
 use std::time::Duration;
 
-use stutterfuzz::{Failure, Stutter};
+use stutterfuzz::{Failure, RunControl, Stutter};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,7 +48,9 @@ fn main() -> ExitCode {
         .blobs(blobs)
         // Few connections keep the list of cases in flight at the crash short.
         .connections(8)
-        .rerun_command("cargo run --example demo -- --replay {case}");
+        .control(
+            RunControl::default().rerun_command("cargo run --example demo -- --replay {case}"),
+        );
     let replaying = value_of("--replay");
     if let Some(case) = &replaying {
         fuzz = fuzz.replay(case);

@@ -121,11 +121,11 @@ mod wire;
 
 pub use case::{Case, ParseCaseError, SlowRead, Stall};
 pub use client::{
-    ClientCase, ClientFailure, ClientFinding, ClientFindingKind, ClientReport,
+    ClientCase, ClientFailure, ClientFinding, ClientFindingKind, ClientKeepGoing, ClientReport,
     ParseClientCaseError, StutterClient,
 };
 pub use config::Shard;
-pub use control::{RunControl, RunEnd, StopHandle};
+pub use control::{KeepGoingFor, RunControl, RunEnd, StopHandle};
 pub use corpus::{Blob, BlobSummary, RecordedAnswer, WaitFor, WaitPoint};
 pub use error::{SetupError, SetupErrorKind};
 pub use oracle::FindingKind;
@@ -134,12 +134,17 @@ pub use report::{Distinct, Failure, Finding, Findings, Listed, Report, Suspect};
 pub use rng::{ParseSeedError, Seed};
 pub use run::{DeliveryResult, Regressions, RunningServer};
 pub use server::{VALGRIND_FLAGS, valgrind};
-pub use split::{ParseSplitsError, SplitMode, Splits, split_patterns};
+#[allow(deprecated)]
+pub use split::{ParseSplitsError, SplitMode, Splits, split_patterns, splits};
 pub use stats::{OriginalStats, SlowAccepts, Stats};
 pub use stutter::{
-    Chance, Disruptions, OutputRules, Pacing, AnswerOracle, Shrinking, Stutter, Timeouts,
+    AnswerOracle, Chance, Disruptions, KeepGoing, OutputRules, Pacing, Shrinking, Stutter, Timeouts,
 };
 pub use tls::TlsOptions;
+
+/// The defaults of a run, for the command line (which takes its own from here).
+#[doc(hidden)]
+pub use config::defaults;
 
 /// The README's examples, compiled as doc tests so they keep working when pasted. The README
 /// has no hidden lines (they would show on every page that renders it): a test function

@@ -36,9 +36,15 @@ impl Stall {
         self.at
     }
 
-    /// How long the connection pauses.
-    pub fn pause(&self) -> Duration {
+    /// How long the stall lasts: the connection pauses this long.
+    pub fn time(&self) -> Duration {
         self.pause
+    }
+
+    #[doc(hidden)]
+    #[deprecated(since = "0.2.0", note = "renamed `time`, as `Disruptions::stall_time`")]
+    pub fn pause(&self) -> Duration {
+        self.time()
     }
 }
 

@@ -48,7 +48,10 @@ impl Ctx {
         .map_err(|e| {
             SetupError::new(
                 SetupErrorKind::Address,
-                format!("cannot listen on {} for the client: {e}", self.settings.host),
+                format!(
+                    "cannot listen on {} for the client: {e}",
+                    self.settings.host
+                ),
             )
         })?;
         let run = self

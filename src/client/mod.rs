@@ -20,6 +20,7 @@ mod answers;
 mod attempt;
 mod baseline;
 mod case;
+mod deprecated;
 mod gate;
 mod judge;
 mod plan;
@@ -43,12 +44,16 @@ pub use case::{ClientCase, ParseClientCaseError};
 pub use judge::ClientFindingKind;
 pub use report::{ClientFailure, ClientFinding, ClientReport};
 
+/// Whether a [`StutterClient`] run goes on after a finding: see [`KeepGoingFor`].
+pub type ClientKeepGoing = KeepGoingFor<ClientFinding>;
+
 use crate::config::OutputWatch;
 use crate::config::{PortZero, resolve_addr};
+use crate::control::KeepGoingFor;
 use crate::rng::Seed;
 use crate::server::ProgramSpec;
 use crate::split::SplitMode;
-use crate::{OutputRules, Shrinking};
+use crate::{OutputRules, Shrinking, Timeouts};
 use plan::{Plan, Source};
 use regressions::Regressions;
 use under_test::{ClientFn, UnderTest};
@@ -171,15 +176,12 @@ impl StutterClient {
         self
     }
 
-    /// How many tries run side by side.
-    #[deprecated(note = "named `connections`, as `Stutter` names it")]
-    pub fn parallel(self, n: usize) -> Self {
-        self.connections(n)
-    }
-
-    /// How long one run of the client may take before it counts as hung (default 5 s).
-    pub fn timeout(mut self, limit: Duration) -> Self {
-        self.plan.timeout = limit;
+    /// How long one run of the client may take before it counts as hung
+    /// ([`Timeouts::client`](crate::Timeouts::client), default 5 s), and how long a server
+    /// the run starts for the answers may take to accept ([`Timeouts::startup`](crate::Timeouts::startup)).
+    pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.plan.timeout = timeouts.client;
+        self.plan.startup_timeout = timeouts.startup;
         self
     }
 
@@ -190,7 +192,7 @@ impl StutterClient {
     }
 
     /// How cuts are drawn (default [`SplitMode::Mixed`]).
-    pub fn splits(mut self, mode: SplitMode) -> Self {
+    pub fn split_mode(mut self, mode: SplitMode) -> Self {
         self.plan.mode = mode;
         self
     }
@@ -212,16 +214,6 @@ impl StutterClient {
         self
     }
 
-    /// A substring of the client's output that marks a bug, besides sanitizer reports and
-    /// panics.
-    #[deprecated(
-        note = "use `.output(OutputRules::default().fail_on(pattern))`, as `Stutter` does"
-    )]
-    pub fn fail_on_output(mut self, pattern: impl Into<String>) -> Self {
-        self.plan.watch.fail_on.push(pattern.into());
-        self
-    }
-
     /// How long narrowing a finding may take. Default: 20 s; [`Shrinking::off`] reports the
     /// case as it failed.
     pub fn shrinking(mut self, shrinking: Shrinking) -> Self {
@@ -237,30 +229,16 @@ impl StutterClient {
         self
     }
 
-    /// Goes on after each finding, confirmed and narrowed, until the budget or the cycles
-    /// end (default off: a run stops at its first finding, as a test must). Findings are
-    /// told apart by [`ClientFinding::signature`]: one met again is counted, not narrowed
-    /// or reported twice. A run that found any fails with [`ClientFailure::Findings`],
-    /// which lists each distinct one, how often it was met and when first.
-    pub fn keep_going(mut self, on: bool) -> Self {
-        self.plan.keep_going = on;
-        self
-    }
-
-    /// Called with each new distinct finding of a run that keeps going
-    /// ([`keep_going`](Self::keep_going)) as soon as it is confirmed and narrowed, before
-    /// the run goes on: to save or print it, so a run stopped later loses none.
-    pub fn on_finding(mut self, callback: impl Fn(&ClientFinding) + Send + Sync + 'static) -> Self {
-        self.plan.on_finding = Some(crate::run::FindingHook(Arc::new(callback)));
-        self
-    }
-
-    /// A file of findings already known, one [`ClientFinding::signature`] a line (a failure
-    /// file's `# signature:` lines may be copied as they are; other `#` lines are left
-    /// out): a finding that matches one is counted in a note, not reported, and the run
-    /// goes on.
-    pub fn known(mut self, path: impl Into<PathBuf>) -> Self {
-        self.plan.known = Some(path.into());
+    /// `true` goes on after each finding, confirmed and narrowed, until the budget or the
+    /// cycles end (default off: a run stops at its first finding, as a test must). Findings
+    /// are told apart by [`ClientFinding::signature`]: one met again is counted, not
+    /// narrowed or reported twice. A run that found any fails with
+    /// [`ClientFailure::Findings`], which lists each distinct one, how often it was met and
+    /// when first. A [`ClientKeepGoing`] also names a file of findings already
+    /// known (passed over) and a callback that hears each new one at once, as for
+    /// [`Stutter::keep_going`](crate::Stutter::keep_going).
+    pub fn keep_going(mut self, keep_going: impl Into<ClientKeepGoing>) -> Self {
+        self.plan.keep_going = keep_going.into();
         self
     }
 

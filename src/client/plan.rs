@@ -1,6 +1,7 @@
 //! What the client builder was told, as plain data, with the environment laid over it
-//! (`STUTTERFUZZ_SEED`, `STUTTERFUZZ_DURATION`, and `STUTTERFUZZ_REPLAY` when it holds a
-//! client case).
+//! (`STUTTERFUZZ_SEED`, `STUTTERFUZZ_DURATION`, `STUTTERFUZZ_SHRINK_TIME`, and
+//! `STUTTERFUZZ_REPLAY` when it holds a client case), read as a server run reads them
+//! ([`config::Overrides`]).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -11,9 +12,9 @@ use super::regressions::{RegressionFile, Regressions};
 use super::report::ClientFinding;
 use super::under_test::UnderTest;
 use crate::config::{self, OutputWatch};
+use crate::control::{FindingHook, KeepGoingFor};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::rng::Seed;
-use crate::run::FindingHook;
 use crate::server::ProgramSpec;
 use crate::split::SplitMode;
 
@@ -47,7 +48,7 @@ pub(crate) struct Settings {
     /// How long narrowing a finding may take.
     pub(crate) narrow_time: Duration,
     /// Going on after each finding (or after known ones), and what hears each new one.
-    pub(crate) keep_going: KeepGoing,
+    pub(crate) keep_going: KeepGoingRule,
     /// What is shown the run's report as it goes.
     pub(crate) progress: Option<ClientProgress>,
 }
@@ -70,7 +71,7 @@ impl std::fmt::Debug for ClientProgress {
 /// A run that goes on after findings: after every one, or after those a known-findings
 /// file lists.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct KeepGoing {
+pub(crate) struct KeepGoingRule {
     pub(crate) on: bool,
     pub(crate) known: Vec<String>,
     pub(crate) on_finding: Option<FindingHook<ClientFinding>>,
@@ -86,15 +87,14 @@ pub(crate) struct Plan {
     pub(crate) cycles: Option<u64>,
     pub(crate) parallel: usize,
     pub(crate) timeout: Duration,
+    pub(crate) startup_timeout: Duration,
     pub(crate) watch: OutputWatch,
     pub(crate) replay: Option<ClientCase>,
     pub(crate) mode: SplitMode,
     pub(crate) split_requests: bool,
     pub(crate) regressions: Regressions,
     pub(crate) narrow_time: Duration,
-    pub(crate) keep_going: bool,
-    pub(crate) known: Option<PathBuf>,
-    pub(crate) on_finding: Option<FindingHook<ClientFinding>>,
+    pub(crate) keep_going: KeepGoingFor<ClientFinding>,
     pub(crate) progress: Option<ClientProgress>,
 }
 
@@ -106,22 +106,21 @@ impl Plan {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             seed: None,
             cycles: None,
-            parallel: 4,
-            timeout: Duration::from_secs(5),
+            parallel: config::defaults::CLIENT_CONNECTIONS,
+            timeout: config::defaults::CLIENT_TIMEOUT,
+            startup_timeout: config::defaults::STARTUP_TIMEOUT,
             watch: OutputWatch::default(),
             replay: None,
             mode: SplitMode::Mixed,
             split_requests: false,
             regressions: Regressions::default(),
-            narrow_time: Duration::from_secs(20),
-            keep_going: false,
-            known: None,
-            on_finding: None,
+            narrow_time: config::defaults::CLIENT_SHRINK_TIME,
+            keep_going: KeepGoingFor::default(),
             progress: None,
         }
     }
 
-    /// The settings and the time budget, the environment laid over what was plan, for a
+    /// The settings and the time budget, the environment laid over the plan, for a
     /// run called from thread `caller`.
     pub(crate) fn resolve(
         &self,
@@ -129,12 +128,7 @@ impl Plan {
         caller: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<(Settings, Duration), SetupError> {
-        let settings = |m: String| SetupError::new(SetupErrorKind::Settings, m);
-        let parse_error = |name: &str, value: &str, why: &dyn std::fmt::Display| {
-            settings(format!(
-                "{name}={value:?} does not parse: {why}; fix or unset {name}"
-            ))
-        };
+        let settings = config::settings_error;
         let source = match &self.source {
             None => {
                 return Err(settings(
@@ -151,12 +145,17 @@ impl Plan {
                 "split_requests cuts the client's bytes on their way to a server, and recorded answers have none: give .upstream(ADDR) or .server(COMMAND), or leave it off".to_owned(),
             ));
         }
-        let seed = config::seed_of(self.seed, &env)?;
-        let (budget, cycles) = config::budget_of(budget, self.cycles, &env)?;
-        let replay = match env("STUTTERFUZZ_REPLAY").filter(|v| crate::case::is_client_case(v)) {
+        let env = config::Overrides::read(
+            config::Direction::Client,
+            self.seed,
+            budget,
+            self.cycles,
+            env,
+        )?;
+        let replay = match env.replay {
             Some(v) => Some(
                 v.parse::<ClientCase>()
-                    .map_err(|e| parse_error("STUTTERFUZZ_REPLAY", &v, &e))?,
+                    .map_err(|e| config::env_error("STUTTERFUZZ_REPLAY", &v, e))?,
             ),
             None => self.replay.clone(),
         };
@@ -166,35 +165,35 @@ impl Plan {
                     .to_owned(),
             ));
         }
-        let known = match &self.known {
+        let known = match &self.keep_going.known {
             Some(path) if replay.is_none() => crate::report::known::read(path)?,
             _ => Vec::new(),
         };
-        let keep_going = KeepGoing {
-            on: self.keep_going && replay.is_none(),
+        let keep_going = KeepGoingRule {
+            on: self.keep_going.always && replay.is_none(),
             known,
-            on_finding: self.on_finding.clone(),
+            on_finding: self.keep_going.on_finding.clone(),
         };
         Ok((
             Settings {
                 client: self.client.clone(),
                 source,
                 host: self.host,
-                seed,
-                cycles,
+                seed: env.seed,
+                cycles: env.cycles,
                 parallel: self.parallel,
                 timeout: self.timeout,
-                startup_timeout: Duration::from_secs(10),
+                startup_timeout: self.startup_timeout,
                 watch: self.watch.clone(),
                 replay,
                 mode: self.mode,
                 split_requests: self.split_requests,
                 regressions: self.regressions.client_file(caller),
-                narrow_time: self.narrow_time,
+                narrow_time: env.shrink_time.unwrap_or(self.narrow_time),
                 keep_going,
                 progress: self.progress.clone(),
             },
-            budget,
+            env.budget,
         ))
     }
 }

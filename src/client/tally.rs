@@ -9,20 +9,20 @@
 
 use std::time::Instant;
 
-use super::plan::KeepGoing;
+use super::plan::KeepGoingRule;
 use super::report::{ClientFailure, ClientFinding, ClientReport};
 use crate::report::Findings;
 
 /// What a client run has found so far, when it goes on after findings.
 pub(super) struct Tally {
-    rule: KeepGoing,
+    rule: KeepGoingRule,
     started: Instant,
     known_met: u64,
     found: Option<Findings<ClientFinding>>,
 }
 
 impl Tally {
-    pub(super) fn new(rule: KeepGoing, started: Instant) -> Self {
+    pub(super) fn new(rule: KeepGoingRule, started: Instant) -> Self {
         Tally {
             rule,
             started,
@@ -68,7 +68,7 @@ impl Tally {
             .found
             .get_or_insert_with(|| Findings::new(report.clone()));
         if let (Some(new), Some(hook)) = (found.add(*finding, at), &self.rule.on_finding) {
-            (hook.0)(new);
+            hook.call(new);
         }
         Ok(())
     }

@@ -13,7 +13,7 @@ use tokio::time::timeout;
 
 use crate::config::OutputWatch;
 use crate::error::SetupError;
-use crate::server::{OutputSnapshot, ServerProcess, ProgramSpec, describe_exit};
+use crate::server::{OutputSnapshot, ProgramSpec, ServerProcess, describe_exit};
 
 /// How long a client process has to end after SIGTERM once it is stopped.
 const GRACE: Duration = Duration::from_millis(200);

@@ -10,6 +10,9 @@
 //! | `STUTTERFUZZ_SHRINK_TIME` | `Shrinking::time`   | `10s`, `0s` (off)       |
 //! | `STUTTERFUZZ_SHARD`    | `.shard(k, n)`         | `2/4`                   |
 //!
+//! A client run ([`StutterClient`](crate::StutterClient)) reads the same variables the same
+//! way ([`Overrides`]), but for the shard, and takes a replayed case only if it is a client's
+//! (`c1:`), as a server run takes only a server's.
 //! A variable that is set but does not parse is an error naming it: never a silent default.
 //! `STUTTERFUZZ_DURATION` makes the run last that long: the cycle count no longer ends it
 //! first (a nightly job lengthens the same test the pull requests run).
@@ -22,10 +25,14 @@ use crate::rng::Seed;
 use crate::split::SplitMode;
 
 mod address;
+pub mod defaults;
+mod environment;
 mod output_watch;
 mod shard;
 
 pub(crate) use address::{PortZero, free_port, resolve_addr};
+pub(crate) use environment::{Direction, Overrides, env_var, in_ci};
+pub(crate) use environment::{env_error, settings_error};
 pub(crate) use output_watch::OutputWatch;
 pub use shard::Shard;
 
@@ -89,24 +96,24 @@ impl Default for Requested {
         Requested {
             seed: None,
             cycles: None,
-            connections: 100,
-            gap: Duration::from_millis(2),
+            connections: defaults::CONNECTIONS,
+            gap: defaults::GAP,
             cycle: None,
             adaptive: true,
             mode: SplitMode::Mixed,
             chances: Chances {
-                close: 500,
-                fastopen: 2,
-                stall: 1000,
-                slow: 100,
+                close: defaults::CLOSE_CHANCE,
+                fastopen: defaults::FASTOPEN_CHANCE,
+                stall: defaults::STALL_CHANCE,
+                slow: defaults::SLOW_READ_CHANCE,
             },
-            startup_timeout: Duration::from_secs(10),
-            connect_timeout: Duration::from_secs(5),
-            stop_grace: Duration::from_secs(2),
+            startup_timeout: defaults::STARTUP_TIMEOUT,
+            connect_timeout: defaults::CONNECT_TIMEOUT,
+            stop_grace: defaults::STOP_GRACE,
             replay: None,
             shrink: Budget::default(),
             isolate_blobs: false,
-            stall_time: Duration::from_secs(1),
+            stall_time: defaults::STALL_TIME,
             shard: Shard::default(),
         }
     }
@@ -142,63 +149,6 @@ pub(crate) struct Settings {
     pub(crate) shard: Shard,
 }
 
-/// The value of environment variable `name`, if it is set and valid UTF-8: the only place
-/// settings read the process's environment.
-pub(crate) fn env_var(name: &str) -> Option<String> {
-    std::env::var(name).ok()
-}
-
-/// True when the run is under CI (`CI` set, and not to `false` or `0`).
-pub(crate) fn in_ci() -> bool {
-    env_var("CI").is_some_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
-
-fn settings_error(message: String) -> SetupError {
-    SetupError::new(SetupErrorKind::Settings, message)
-}
-
-fn env_error(name: &str, value: &str, why: impl std::fmt::Display) -> SetupError {
-    settings_error(format!(
-        "{name}={value:?} does not parse: {why}; fix or unset {name}"
-    ))
-}
-
-/// The seed: `STUTTERFUZZ_SEED`, else the one asked for, else a random one.
-pub(crate) fn seed_of(
-    requested: Option<Seed>,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<Seed, SetupError> {
-    match env("STUTTERFUZZ_SEED") {
-        Some(v) => v
-            .parse::<Seed>()
-            .map_err(|e| env_error("STUTTERFUZZ_SEED", &v, e)),
-        None => Ok(requested.unwrap_or_else(Seed::random)),
-    }
-}
-
-/// The time budget and the cycle count of a run: `STUTTERFUZZ_DURATION`, when set, is the
-/// budget and lifts the cycle count, so the run lasts as long as it says.
-pub(crate) fn budget_of(
-    budget: Duration,
-    cycles: Option<u64>,
-    env: impl Fn(&str) -> Option<String>,
-) -> Result<(Duration, Option<u64>), SetupError> {
-    let (budget, cycles) = match env("STUTTERFUZZ_DURATION") {
-        Some(v) => (
-            humantime::parse_duration(v.trim())
-                .map_err(|e| env_error("STUTTERFUZZ_DURATION", &v, e))?,
-            None,
-        ),
-        None => (budget, cycles),
-    };
-    if budget.is_zero() {
-        return Err(settings_error(
-            "the time budget is zero: give run_for a positive duration such as 10s".to_owned(),
-        ));
-    }
-    Ok((budget, cycles))
-}
-
 impl Settings {
     /// Checks `requested` and lays the environment (`env(name)`) over it.
     pub(crate) fn resolve(
@@ -206,16 +156,21 @@ impl Settings {
         budget: Duration,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Settings, SetupError> {
-        let seed = seed_of(requested.seed, &env)?;
-        let shard = shard_of(requested, &env)?;
-        let (budget, cycles) = budget_of(budget, requested.cycles, &env)?;
-        let shrink = shrink_of(requested, &env)?;
-        let replay = replay_of(requested, &env)?;
+        let env = Overrides::read(
+            Direction::Server,
+            requested.seed,
+            budget,
+            requested.cycles,
+            env,
+        )?;
+        let mut shrink = requested.shrink;
+        shrink.time = env.shrink_time.unwrap_or(shrink.time);
+        let replay = replay_of(requested, env.replay.as_deref())?;
         check_nonzero(requested)?;
         Ok(Settings {
-            seed,
-            budget,
-            cycles,
+            seed: env.seed,
+            budget: env.budget,
+            cycles: env.cycles,
             connections: requested.connections,
             gap: match (requested.cycle, requested.adaptive) {
                 (Some(every), _) => Gap::Cycle(every),
@@ -233,61 +188,27 @@ impl Settings {
             stall_time: requested.stall_time,
             tls: false,
             after_last: None,
-            shard,
+            shard: env.shard.unwrap_or(requested.shard),
         })
     }
 }
 
-/// The shard to run: `STUTTERFUZZ_SHARD` if set, else the requested one.
-fn shard_of(
-    requested: &Requested,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<Shard, SetupError> {
-    Ok(match env("STUTTERFUZZ_SHARD") {
-        Some(v) => v
-            .parse::<Shard>()
-            .map_err(|e| env_error("STUTTERFUZZ_SHARD", &v, e))?,
-        None => requested.shard,
-    })
-}
-
-/// The narrowing budget: the requested one, its time replaced by `STUTTERFUZZ_SHRINK_TIME`
-/// if set.
-fn shrink_of(
-    requested: &Requested,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<Budget, SetupError> {
-    let mut shrink = requested.shrink;
-    if let Some(v) = env("STUTTERFUZZ_SHRINK_TIME") {
-        shrink.time = humantime::parse_duration(v.trim())
-            .map_err(|e| env_error("STUTTERFUZZ_SHRINK_TIME", &v, e))?;
+/// The case to replay: `STUTTERFUZZ_REPLAY`'s (`from_env`, a server case) if set, else
+/// the requested one; blank means none.
+fn replay_of(requested: &Requested, from_env: Option<&str>) -> Result<Option<Case>, SetupError> {
+    if let Some(text) = from_env {
+        return text
+            .parse::<Case>()
+            .map(Some)
+            .map_err(|e| env_error("STUTTERFUZZ_REPLAY", text, e));
     }
-    Ok(shrink)
-}
-
-/// The case to replay: `STUTTERFUZZ_REPLAY` if it holds a server case, else the requested
-/// one; blank means none.
-fn replay_of(
-    requested: &Requested,
-    env: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<Case>, SetupError> {
-    // A client case (`c1:`) is for the client tests of the same `cargo test`.
-    Ok(
-        match env("STUTTERFUZZ_REPLAY")
-            .filter(|t| !t.trim().is_empty() && !crate::case::is_client_case(t))
-        {
-            Some(v) => Some(
-                v.parse::<Case>()
-                    .map_err(|e| env_error("STUTTERFUZZ_REPLAY", &v, e))?,
-            ),
-            None => match requested.replay.as_deref().filter(|t| !t.trim().is_empty()) {
-                Some(text) => Some(text.parse::<Case>().map_err(|e| {
-                    SetupError::new(SetupErrorKind::Replay, format!("cannot replay: {e}"))
-                })?),
-                None => None,
-            },
-        },
-    )
+    match requested.replay.as_deref().filter(|t| !t.trim().is_empty()) {
+        Some(text) => Some(text.parse::<Case>().map_err(|e| {
+            SetupError::new(SetupErrorKind::Replay, format!("cannot replay: {e}"))
+        }))
+        .transpose(),
+        None => Ok(None),
+    }
 }
 
 /// Refuses settings that would send nothing or wait no time: no connections, no cycles, a

@@ -30,11 +30,11 @@ pub(crate) async fn run(
 ) -> Result<Report, Failure> {
     // A replay is one case, as many times as it takes: no run to go on with.
     let replaying = plan.settings(budget).is_ok_and(|s| s.replay.is_some());
-    let known_file = match &plan.known {
+    let known_file = match &plan.keep_going.known {
         Some(path) if !replaying => known::read(path)?,
         _ => Vec::new(),
     };
-    if replaying || (!plan.keep_going && known_file.is_empty()) {
+    if replaying || (!plan.keep_going.always && known_file.is_empty()) {
         return session::run(plan, budget, caller, None).await;
     }
     let mut so_far = SoFar::new(plan, budget, known_file);
@@ -157,10 +157,12 @@ impl<'p> SoFar<'p> {
                     let all = self
                         .findings
                         .get_or_insert_with(|| Findings::new(report_of(plan, run_seed)));
-                    if let (Some(new), Some(hook)) = (all.add(*finding, at), &plan.on_finding) {
-                        (hook.0)(new);
+                    if let (Some(new), Some(hook)) =
+                        (all.add(*finding, at), &plan.keep_going.on_finding)
+                    {
+                        hook.call(new);
                     }
-                    if !plan.keep_going {
+                    if !plan.keep_going.always {
                         return Ok(None);
                     }
                 }
@@ -211,7 +213,7 @@ impl<'p> SoFar<'p> {
         let notes = known_note.into_iter().chain(fewer_note);
         match self.findings {
             // Not going on: the one new finding, as a run that stops at it reports it.
-            Some(mut all) if !self.plan.keep_going && all.distinct.len() == 1 => {
+            Some(mut all) if !self.plan.keep_going.always && all.distinct.len() == 1 => {
                 let mut finding = all.distinct.remove(0).finding;
                 finding.notes.extend(notes);
                 Err(Failure::Finding(Box::new(finding)))

@@ -36,7 +36,7 @@ use std::time::Duration;
 pub use fuzz_target::FuzzTarget;
 pub(crate) use listening::check_listening;
 pub use plan::Regressions;
-pub(crate) use plan::{FindingHook, InProcess, Plan, RegressionFile};
+pub(crate) use plan::{InProcess, Plan, RegressionFile};
 pub use running_server::{DeliveryResult, RunningServer};
 pub(crate) use thread::{may_block, named as named_thread, runtime, thread_error};
 

@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::config::{OutputWatch, PortZero, Requested, Settings, env_var, in_ci};
-use crate::control::{ProgressHook, StopHandle};
+use crate::control::{KeepGoingFor, ProgressHook, StopHandle};
 use crate::corpus::{Blob, Corpus};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::Oracles;
 use crate::report::{Rerun, regression};
-use crate::server::{ServeFn, ProgramSpec};
+use crate::server::{ProgramSpec, ServeFn};
 
 /// What a run is asked to do.
 #[derive(Clone, Debug)]
@@ -40,12 +40,9 @@ pub(crate) struct Plan {
     pub(crate) tls: Option<crate::tls::TlsOptions>,
     /// Deliveries for a fuzz target: judged quickly, paced by receipt (`run::fuzz_target`).
     pub(crate) for_fuzzer: bool,
-    /// Go on after each finding until the budget ends (`.keep_going(true)`).
-    pub(crate) keep_going: bool,
-    /// A file of known findings' signatures: counted, not reported (`.known(path)`).
-    pub(crate) known: Option<PathBuf>,
-    /// Hears each new distinct finding as it is made (`.on_finding(f)`).
-    pub(crate) on_finding: Option<FindingHook>,
+    /// Whether to go on after findings, past which known ones, and what hears each new one
+    /// (`.keep_going(...)`).
+    pub(crate) keep_going: KeepGoingFor<crate::Finding>,
 }
 
 /// The longest a fuzzer's input waits after its last chunk for the server's answer, close or
@@ -59,23 +56,6 @@ pub(crate) struct InProcess(pub(crate) ServeFn);
 impl fmt::Debug for InProcess {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("InProcess(..)")
-    }
-}
-
-/// What hears each new distinct finding of a run that keeps going, as soon as it is made.
-pub(crate) struct FindingHook<F = crate::Finding>(
-    pub(crate) std::sync::Arc<dyn Fn(&F) + Send + Sync>,
-);
-
-impl<F> Clone for FindingHook<F> {
-    fn clone(&self) -> Self {
-        FindingHook(self.0.clone())
-    }
-}
-
-impl<F> fmt::Debug for FindingHook<F> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("FindingHook(..)")
     }
 }
 
@@ -171,9 +151,7 @@ impl Plan {
             delivery_log: None,
             tls: None,
             for_fuzzer: false,
-            keep_going: false,
-            known: None,
-            on_finding: None,
+            keep_going: KeepGoingFor::default(),
         }
     }
 

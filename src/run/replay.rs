@@ -85,6 +85,10 @@ pub(crate) async fn replay(
                 stats: stats.snapshot(started.elapsed()),
             });
         }
+        // A stall that passed: its probe was served (the stats line's `stalled=`).
+        if case.stall().is_some() {
+            stats.stalled();
+        }
     }
     Ok(Replayed {
         failed: None,

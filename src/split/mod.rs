@@ -14,4 +14,5 @@ pub(crate) use coverage::Coverage;
 pub use generate::SplitMode;
 pub(crate) use generate::{INTO_RECORD, generate, mid_record};
 pub use pattern::{ParseSplitsError, Splits};
-pub use strategy::splits;
+#[allow(deprecated)]
+pub use strategy::{split_patterns, splits};

@@ -25,7 +25,7 @@ const MAX_CUTS: usize = 16;
 /// assert_eq!(splits.total(), 23);
 /// assert!(splits.chunks().iter().all(|&c| c >= 1));
 /// ```
-pub fn splits(len: usize) -> impl Strategy<Value = Splits> {
+pub fn split_patterns(len: usize) -> impl Strategy<Value = Splits> {
     let max_cuts = len.saturating_sub(1).min(MAX_CUTS);
     let positions = if len > 1 { 1..len } else { 0..1 };
     btree_set(positions, 0..=max_cuts).prop_map(move |cuts| {
@@ -40,6 +40,13 @@ pub fn splits(len: usize) -> impl Strategy<Value = Splits> {
         }
         Splits::new(chunks).unwrap_or_default()
     })
+}
+
+/// The strategy's old name.
+#[doc(hidden)]
+#[deprecated(since = "0.2.0", note = "renamed `split_patterns`")]
+pub fn splits(len: usize) -> impl Strategy<Value = Splits> {
+    split_patterns(len)
 }
 
 #[cfg(test)]
@@ -58,7 +65,7 @@ mod tests {
                     &[seed as u8; 32],
                 ),
             );
-            let splits = splits(len).new_tree(&mut runner).unwrap().current();
+            let splits = split_patterns(len).new_tree(&mut runner).unwrap().current();
             prop_assert_eq!(splits.total(), len);
         }
     }
@@ -67,7 +74,7 @@ mod tests {
     fn shrinking_goes_toward_fewer_chunks() {
         let mut runner = TestRunner::deterministic();
         // Fails while the pattern has a boundary at 5: shrinks to just that one cut.
-        let result = runner.run(&splits(40), |s| {
+        let result = runner.run(&split_patterns(40), |s| {
             prop_assert!(!s.boundaries().any(|b| b == 5));
             Ok(())
         });

@@ -140,6 +140,10 @@ impl StatsCollector {
     /// Notes a delivery that stalled mid-message (and its probe was served).
     pub(crate) fn stalled(&mut self) {
         self.stats.stalled += 1;
+        #[allow(deprecated)]
+        {
+            self.stats.paused = self.stats.stalled;
+        }
     }
 
     /// Notes connects that timed out with `in_flight` deliveries in flight, `waited` each,
@@ -270,7 +274,7 @@ mod tests {
         );
         assert_eq!(
             s.to_string(),
-            "Stats: deliveries=5 (2/s), boundaries covered=16.7%, record starts=100.0%, unconfirmed=0, stalled=0, slow reads=0, elapsed=2.0s (warning: ready_to_send=0.50, below 0.95: the server is slow to take its bytes, so the kernel may merge chunks and boundaries are lost; lower the connection count or lengthen the pause)"
+            "Stats: deliveries=5 (2/s), boundaries covered=16.7%, record starts=100.0%, unconfirmed=0, stalled=0, slow reads=0, elapsed=2.0s (warning: ready_to_send=0.50, below 0.95: the server is slow to take its bytes, so the kernel may merge chunks and boundaries are lost; lower the connection count or lengthen the gap between chunks)"
         );
     }
 

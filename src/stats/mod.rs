@@ -69,6 +69,13 @@ pub struct Stats {
     /// Deliveries that stalled mid-message while a probe checked that the server still
     /// served other clients.
     pub stalled: u64,
+    /// The old name of [`stalled`](Self::stalled), always equal to it.
+    #[doc(hidden)]
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed `stalled`: a pause mid-message is a stall"
+    )]
+    pub paused: u64,
     /// Deliveries that read their response slowly (a small receive buffer and segment size,
     /// small reads with pauses).
     pub slow_reads: u64,
@@ -130,6 +137,8 @@ impl Default for Stats {
             varied: 0,
             unsplit_fails: 0,
             stalled: 0,
+            #[allow(deprecated)]
+            paused: 0,
             slow_reads: 0,
             backpressured: 0,
             slow_accepts: None,
@@ -168,6 +177,10 @@ impl Stats {
         ];
         for (mine, theirs) in counts {
             *mine += theirs;
+        }
+        #[allow(deprecated)]
+        {
+            self.paused = self.stalled;
         }
         self.mean_cycles_to_connect = later.mean_cycles_to_connect;
         self.ready_to_send = later.ready_to_send;
@@ -290,7 +303,7 @@ impl Stats {
         if self.deliveries > 0 && self.read_checks == 0 && self.ready_to_send < SLOW_READY {
             write!(
                 f,
-                " (warning: ready_to_send={:.2}, below {SLOW_READY:.2}: the server is slow to take its bytes, so the kernel may merge chunks and boundaries are lost; lower the connection count or lengthen the pause)",
+                " (warning: ready_to_send={:.2}, below {SLOW_READY:.2}: the server is slow to take its bytes, so the kernel may merge chunks and boundaries are lost; lower the connection count or lengthen the gap between chunks)",
                 self.ready_to_send
             )?;
         }

@@ -35,6 +35,8 @@ pub struct AnswerOracle {
     pub(crate) clear: bool,
     /// Patterns that did not parse: a setup error when the run starts.
     pub(crate) bad: Vec<String>,
+    /// Never two deliveries of one blob at once; `None` leaves it as it was.
+    pub(crate) isolate_blobs: Option<bool>,
 }
 
 impl std::fmt::Debug for AnswerOracle {
@@ -140,6 +142,14 @@ impl AnswerOracle {
         self
     }
 
+    /// Never delivers one blob twice at the same time: for blobs that disturb their own
+    /// answers when two copies run at once (a counter, a key both write), and cannot be
+    /// made not to. Costs throughput: at most one connection per blob. Default: off.
+    pub fn isolate_blobs(mut self, on: bool) -> Self {
+        self.isolate_blobs = Some(on);
+        self
+    }
+
     /// After the last chunk, the server must complete its answer within `limit` (the whole
     /// blob's answer under [`same`](Self::same); otherwise at least one byte or a close), or
     /// it is a finding: "no response N ms after the last chunk".
@@ -214,12 +224,18 @@ mod tests {
         let limit = Duration::from_secs(1);
         let kept = after(vec![AnswerOracle::default().within(limit)]);
         assert!(kept.same_as_whole && kept.response_timeout == Some(limit));
-        let off = after(vec![AnswerOracle::default().within(limit), AnswerOracle::none()]);
+        let off = after(vec![
+            AnswerOracle::default().within(limit),
+            AnswerOracle::none(),
+        ]);
         assert!(
             !off.same_as_whole && off.response_timeout.is_none(),
             "none drops all"
         );
-        let later = after(vec![AnswerOracle::none(), AnswerOracle::default().within(limit)]);
+        let later = after(vec![
+            AnswerOracle::none(),
+            AnswerOracle::default().within(limit),
+        ]);
         assert!(!later.same_as_whole && later.response_timeout == Some(limit));
         assert!(after(vec![AnswerOracle::none(), AnswerOracle::same()]).same_as_whole);
     }

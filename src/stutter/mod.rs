@@ -3,23 +3,29 @@
 //! with the report, for tests) over [`Stutter::try_run_for`] (returns it), and their async
 //! twins.
 
+mod answer_oracle;
+mod deprecated;
 mod entry;
 mod options;
-mod answer_oracle;
+
+pub use answer_oracle::AnswerOracle;
 
 pub use options::{Chance, Disruptions, OutputRules, Pacing, Shrinking, Timeouts};
-pub use answer_oracle::AnswerOracle;
 
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
-use crate::control::RunControl;
+use crate::control::{KeepGoingFor, RunControl};
 use crate::corpus::Blob;
+use crate::report::Finding;
 use crate::rng::Seed;
 use crate::run::{InProcess, Plan, Regressions};
 use crate::server::ProgramSpec;
 use crate::split::SplitMode;
+
+/// Whether a [`Stutter`] run goes on after a finding: see [`KeepGoingFor`].
+pub type KeepGoing = KeepGoingFor<Finding>;
 
 /// A packet-boundary fuzzing run against one TCP server.
 ///
@@ -172,9 +178,9 @@ impl Stutter {
         let requested = &mut self.plan.requested;
         requested.chances.close = disruptions.close.n();
         requested.chances.fastopen = disruptions.fastopen.n();
-        requested.chances.stall = disruptions.pause.n();
+        requested.chances.stall = disruptions.stall.n();
         requested.chances.slow = disruptions.slow_read.n();
-        requested.stall_time = disruptions.pause_time;
+        requested.stall_time = disruptions.stall_time;
         self
     }
 
@@ -204,7 +210,7 @@ impl Stutter {
     }
 
     /// How split patterns are drawn. Default: [`SplitMode::Mixed`], one mode per case.
-    pub fn splits(mut self, mode: SplitMode) -> Self {
+    pub fn split_mode(mut self, mode: SplitMode) -> Self {
         self.plan.requested.mode = mode;
         self
     }
@@ -246,58 +252,33 @@ impl Stutter {
     /// ([`AnswerOracle::same`]), complete in time, passing your check. Each call adds to the
     /// oracles of the calls before. Default: the answer must be the same as the blob's sent
     /// whole; [`AnswerOracle::none`] turns that off.
-    pub fn responses(mut self, responses: AnswerOracle) -> Self {
+    pub fn oracle(mut self, oracle: AnswerOracle) -> Self {
+        if let Some(on) = oracle.isolate_blobs {
+            self.plan.requested.isolate_blobs = on;
+        }
         let mut all = AnswerOracle {
             oracles: std::mem::take(&mut self.plan.oracles),
             ..AnswerOracle::default()
         };
-        all.add(responses);
+        all.add(oracle);
         self.plan.oracles = all.oracles;
         self.plan.bad_settings.extend(all.bad);
         self
     }
 
-    /// Never delivers one blob twice at the same time: for blobs that disturb their own
-    /// answers when two copies run at once, and cannot be made not to. Costs throughput:
-    /// at most one connection per blob. Default: off.
-    pub fn isolate_blobs(mut self, on: bool) -> Self {
-        self.plan.requested.isolate_blobs = on;
-        self
-    }
-
-    /// Goes on after each finding until the budget (or the cycles) end, instead of stopping
-    /// at the first: for long runs that should find every distinct bug. Each finding is
-    /// confirmed and narrowed as always; then the run begins again on a fresh server (a
-    /// spawned server is stopped with its whole process tree and started anew) with the
-    /// next seed. Findings are told apart by [`Finding::signature`](crate::Finding::signature):
-    /// one met again adds to its count. A run with findings fails with
-    /// [`Failure::Findings`](crate::Failure::Findings), which lists each distinct one, how
-    /// often and when first it was seen; `.cycles(n)` applies to each part between
-    /// findings. Default: off (a test goes red at its first finding).
-    pub fn keep_going(mut self, on: bool) -> Self {
-        self.plan.keep_going = on;
-        self
-    }
-
-    /// Calls `callback` with each new distinct finding of a run that keeps going
-    /// ([`keep_going`](Self::keep_going)) as soon as it is confirmed and narrowed, before
-    /// the run goes on: to save or print it at once, so that a run killed later loses none.
-    /// (A finding met again is not new.)
-    pub fn on_finding(
-        mut self,
-        callback: impl Fn(&crate::Finding) + Send + Sync + 'static,
-    ) -> Self {
-        self.plan.on_finding = Some(crate::run::FindingHook(std::sync::Arc::new(callback)));
-        self
-    }
-
-    /// A file of findings already known, one [`Finding::signature`](crate::Finding::signature)
-    /// a line (a failure file's `# signature:` lines may be copied as they are; other `#`
-    /// lines are comments): a finding that matches one is counted in a note, not reported,
-    /// and the run goes on on a fresh server. Keep it beside the test's regression file. A
-    /// file that cannot be read is a setup error.
-    pub fn known(mut self, path: impl Into<PathBuf>) -> Self {
-        self.plan.known = Some(path.into());
+    /// `true` goes on after each finding until the budget (or the cycles) end, instead of
+    /// stopping at the first: for long runs that should find every distinct bug. Each
+    /// finding is confirmed and narrowed as always; then the run begins again on a fresh
+    /// server (a spawned server is stopped with its whole process tree and started anew)
+    /// with the next seed. Findings are told apart by
+    /// [`Finding::signature`](crate::Finding::signature): one met again adds to its count. A
+    /// run with findings fails with [`Failure::Findings`](crate::Failure::Findings), which
+    /// lists each distinct one, how often and when first it was seen; `.cycles(n)` applies
+    /// to each part between findings. A [`KeepGoing`] also names a file of findings already
+    /// known, passed over, and a callback that hears each new one at once. Default: off (a
+    /// test goes red at its first finding).
+    pub fn keep_going(mut self, keep_going: impl Into<KeepGoing>) -> Self {
+        self.plan.keep_going = keep_going.into();
         self
     }
 
@@ -308,26 +289,14 @@ impl Stutter {
         self
     }
 
-    /// Writes one line per finished delivery to `path`: the connection's local port, the
-    /// chunk sizes the kernel accepted (`-` for none), the blob's length and name; lines
-    /// starting with `#` are comments. Compare it with your server's own log of reads to see
-    /// what it really got. Default: no record.
-    pub fn record(mut self, path: impl Into<PathBuf>) -> Self {
-        self.plan.delivery_log = Some(path.into());
-        self
-    }
-
-    /// Steers the run from outside: a stop handle, a progress callback. Default: neither.
+    /// Steers the run from outside: a stop handle, a progress callback, a record of the
+    /// deliveries, the command reports show for a replay. Each call sets what its
+    /// [`RunControl`] sets and keeps the rest. Default: none of them.
     pub fn control(mut self, control: RunControl) -> Self {
-        self.plan.stop = control.stop;
-        self.plan.progress = control.progress;
-        self
-    }
-
-    /// The command a report shows for replaying a case, with `{case}` where the quoted case
-    /// string goes. Default: `STUTTERFUZZ_REPLAY={case} cargo test <this test's name>`.
-    pub fn rerun_command(mut self, template: impl Into<String>) -> Self {
-        self.plan.rerun = Some(template.into());
+        self.plan.stop = control.stop.or(self.plan.stop.take());
+        self.plan.progress = control.progress.or(self.plan.progress.take());
+        self.plan.delivery_log = control.record.or(self.plan.delivery_log.take());
+        self.plan.rerun = control.rerun.or(self.plan.rerun.take());
         self
     }
 }

@@ -62,8 +62,8 @@ impl std::fmt::Display for Chance {
 pub struct Disruptions {
     pub(crate) close: Chance,
     pub(crate) fastopen: Chance,
-    pub(crate) pause: Chance,
-    pub(crate) pause_time: Duration,
+    pub(crate) stall: Chance,
+    pub(crate) stall_time: Duration,
     pub(crate) slow_read: Chance,
 }
 
@@ -74,8 +74,8 @@ impl Default for Disruptions {
         Disruptions {
             close: Chance(requested.chances.close),
             fastopen: Chance(requested.chances.fastopen),
-            pause: Chance(requested.chances.stall),
-            pause_time: requested.stall_time,
+            stall: Chance(requested.chances.stall),
+            stall_time: requested.stall_time,
             slow_read: Chance(requested.chances.slow),
         }
     }
@@ -87,7 +87,7 @@ impl Disruptions {
         Disruptions {
             close: Chance::NEVER,
             fastopen: Chance::NEVER,
-            pause: Chance::NEVER,
+            stall: Chance::NEVER,
             slow_read: Chance::NEVER,
             ..Disruptions::default()
         }
@@ -105,20 +105,35 @@ impl Disruptions {
         self
     }
 
-    /// Pauses a connection mid-message (a few bytes into one of its blob's records) for
-    /// [`pause_time`](Self::pause_time), while a probe connection checks that the server still accepts, reads and
+    /// Stalls a connection: pauses it mid-message (a few bytes into one of its blob's
+    /// records) for [`stall_time`](Self::stall_time), while a probe connection checks that the server still accepts, reads and
     /// answers other clients within three quarters of it. A server that serves nobody else
     /// meanwhile (a blocking read to finish a partial message, a lock held across reads) is
     /// a finding.
-    pub fn pause(mut self, chance: Chance) -> Self {
-        self.pause = chance;
+    pub fn stall(mut self, chance: Chance) -> Self {
+        self.stall = chance;
         self
     }
 
-    /// How long a pause mid-message lasts.
-    pub fn pause_time(mut self, time: Duration) -> Self {
-        self.pause_time = time;
+    /// How long a stall (a pause mid-message) lasts.
+    pub fn stall_time(mut self, time: Duration) -> Self {
+        self.stall_time = time;
         self
+    }
+
+    #[doc(hidden)]
+    #[deprecated(
+        since = "0.2.0",
+        note = "renamed `stall`: a pause mid-message is a stall"
+    )]
+    pub fn pause(self, chance: Chance) -> Self {
+        self.stall(chance)
+    }
+
+    #[doc(hidden)]
+    #[deprecated(since = "0.2.0", note = "renamed `stall_time`")]
+    pub fn pause_time(self, time: Duration) -> Self {
+        self.stall_time(time)
     }
 
     /// Reads a response slowly: a small receive buffer and the smallest segment size, then
@@ -217,6 +232,7 @@ pub struct Timeouts {
     pub(crate) startup: Duration,
     pub(crate) connect: Duration,
     pub(crate) stop: Duration,
+    pub(crate) client: Duration,
 }
 
 impl Default for Timeouts {
@@ -227,6 +243,7 @@ impl Default for Timeouts {
             startup: requested.startup_timeout,
             connect: requested.connect_timeout,
             stop: requested.stop_grace,
+            client: crate::config::defaults::CLIENT_TIMEOUT,
         }
     }
 }
@@ -249,6 +266,13 @@ impl Timeouts {
     /// How long the server gets to exit after SIGTERM.
     pub fn stop(mut self, grace: Duration) -> Self {
         self.stop = grace;
+        self
+    }
+
+    /// For [`StutterClient`](crate::StutterClient): how long one run of the client under
+    /// test may take before it counts as hung (default 5 s). A server run ignores it.
+    pub fn client(mut self, limit: Duration) -> Self {
+        self.client = limit;
         self
     }
 }

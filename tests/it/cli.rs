@@ -317,10 +317,12 @@ fn stderr_of(child: &mut Child) -> String {
 fn sigint_stops_cleanly_with_a_final_stats_line_and_no_server_left() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pids");
+    let accepts = dir.path().join("accepts");
     let mut guard = common::KillOnDrop(
         stutterfuzz()
             .current_dir(dir.path())
             .env("FIXTURE_PID_FILE", &pid_file)
+            .env("FIXTURE_ACCEPTS_FILE", &accepts)
             .args([
                 &blobs_arg(),
                 "--host=127.0.0.1",
@@ -334,11 +336,8 @@ fn sigint_stops_cleanly_with_a_final_stats_line_and_no_server_left() {
             .unwrap(),
     );
     let child = &mut guard.0;
-    common::wait_until("the server starting", Duration::from_secs(10), || {
-        pid_file.exists()
-    });
     // Interrupted mid-run, some way into fuzzing.
-    std::thread::sleep(Duration::from_millis(700));
+    common::wait_for_accepts(&accepts, 64);
     kill(Pid::from_raw(child.id() as i32), Signal::SIGINT).unwrap();
     let code = wait_bounded(child, Duration::from_secs(15));
     let stderr = stderr_of(child);
@@ -352,9 +351,10 @@ fn sigint_stops_cleanly_with_a_final_stats_line_and_no_server_left() {
 /// server already running. It runs until interrupted, as the original does.
 #[test]
 fn a_script_for_the_original_tool_runs_unchanged() {
-    let (_server, addr) = common::start_fixture("line-server", "[::1]:0");
-    let port = addr.rsplit_once(':').map(|(_, p)| p.to_owned()).unwrap();
     let dir = tempfile::tempdir().unwrap();
+    let accepts = dir.path().join("accepts");
+    let (_server, addr) = common::start_fixture_with("line-server", "[::1]:0", &accepts);
+    let port = addr.rsplit_once(':').map(|(_, p)| p.to_owned()).unwrap();
     let script = format!(
         "exec stutterfuzz --blob-dir={} --host=::1 --port={port} --cycle-ms=150 --num-conns=100 --fastopen-chance=2 --close-chance=500",
         blob_dir().display()
@@ -381,7 +381,7 @@ fn a_script_for_the_original_tool_runs_unchanged() {
     );
     let child = &mut guard.0;
     // It runs until interrupted: interrupted some way into fuzzing.
-    std::thread::sleep(Duration::from_millis(1500));
+    common::wait_for_accepts(&accepts, 64);
     kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM).unwrap();
     let code = wait_bounded(child, Duration::from_secs(15));
     let stderr = stderr_of(child);
@@ -514,7 +514,6 @@ fn answers_that_change_when_split_are_found_by_default_and_the_first_lines_say_s
 
 #[test]
 fn stutterfuzz_duration_outlasts_the_round_count() {
-    let started = Instant::now();
     let out = run(stutterfuzz()
         .args([
             &blobs_arg(),
@@ -531,7 +530,15 @@ fn stutterfuzz_duration_outlasts_the_round_count() {
         "{}",
         out.stderr
     );
-    assert!(started.elapsed() >= Duration::from_secs(2));
+    // One round of 5 blobs is 5 deliveries: the duration made it go on.
+    let deliveries: u64 = out
+        .stderr
+        .rsplit("Stats: deliveries=")
+        .next()
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("a final stats line");
+    assert!(deliveries > 5, "{}", out.stderr);
 }
 
 #[test]
@@ -541,7 +548,7 @@ fn long_help_explains_the_stats_words_the_exit_codes_and_conversations() {
     for word in [
         "record starts",
         "unconfirmed",
-        "paused",
+        "stalled",
         "slow reads",
         "Exit status",
         "#~ stutterfuzz conversation",

@@ -439,7 +439,7 @@ fn a_client_that_waits_for_one_read_of_the_whole_size_hangs_and_is_found() {
     })
     .answers(ANSWERS)
     .regressions(Regressions::Off)
-    .timeout(Duration::from_millis(300))
+    .timeouts(stutterfuzz::Timeouts::default().client(Duration::from_millis(300)))
     .seed(4)
     .cycles(100)
     .try_run_for(Duration::from_secs(60))

@@ -76,6 +76,25 @@ pub(crate) fn wait_for_pids(path: &Path, count: usize) -> Vec<i32> {
     read_pids(path)
 }
 
+/// Waits (20 s at most) until a fixture given `FIXTURE_ACCEPTS_FILE=path` has accepted at
+/// least `count` connections: the run is under way, deliveries in flight.
+pub(crate) fn wait_for_accepts(path: &Path, count: u64) {
+    wait_until(
+        &format!("{count} connections accepted (by {})", path.display()),
+        Duration::from_secs(20),
+        || accepted(path) >= count,
+    );
+}
+
+/// How many connections a fixture given `FIXTURE_ACCEPTS_FILE=path` said it accepted (at the
+/// last power of two): 0 before the first.
+pub(crate) fn accepted(path: &Path) -> u64 {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(0)
+}
+
 /// True while `pid` is a live process (a zombie counts as gone: it runs nothing).
 pub(crate) fn is_alive(pid: i32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -132,9 +151,23 @@ impl Drop for KillOnDrop {
 /// Starts a fixture server on `listen` (port 0: it picks a free port itself, no race) and
 /// returns it with the address it says it bound.
 pub(crate) fn start_fixture(name: &str, listen: &str) -> (KillOnDrop, String) {
+    start(Command::new(fixture(name)).args(["--listen", listen]))
+}
+
+/// As [`start_fixture`], the fixture counting its connections in `accepts` (see
+/// [`wait_for_accepts`]).
+pub(crate) fn start_fixture_with(name: &str, listen: &str, accepts: &Path) -> (KillOnDrop, String) {
+    start(
+        Command::new(fixture(name))
+            .args(["--listen", listen])
+            .env("FIXTURE_ACCEPTS_FILE", accepts),
+    )
+}
+
+/// Starts a fixture command and reads where it listens from its first line.
+fn start(command: &mut Command) -> (KillOnDrop, String) {
     use std::io::BufRead;
-    let mut child = Command::new(fixture(name))
-        .args(["--listen", listen])
+    let mut child = command
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -147,7 +180,12 @@ pub(crate) fn start_fixture(name: &str, listen: &str) -> (KillOnDrop, String) {
     let addr = line
         .trim()
         .strip_prefix("listening on ")
-        .unwrap_or_else(|| panic!("{name} did not say where it listens: {line:?}"))
+        .unwrap_or_else(|| {
+            panic!(
+                "{:?} did not say where it listens: {line:?}",
+                command.get_program()
+            )
+        })
         .to_owned();
     (KillOnDrop(child), addr)
 }

@@ -163,6 +163,7 @@ fn command_line(dir: &Path, addr: &str) -> common::KillOnDrop {
             ])
             .current_dir(dir)
             .env("FIXTURE_PID_FILE", dir.join("pids"))
+            .env("FIXTURE_ACCEPTS_FILE", dir.join("accepts"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -178,7 +179,7 @@ fn sigint_to_the_command_line_leaves_no_daemon() {
     let mut harness = command_line(dir.path(), &addr);
     let pids = wait_for_pids(&dir.path().join("pids"), 3);
     // Interrupted mid-run, some way into fuzzing.
-    std::thread::sleep(Duration::from_millis(300));
+    common::wait_for_accepts(&dir.path().join("accepts"), 64);
     kill(Pid::from_raw(harness.0.id() as i32), Signal::SIGINT).unwrap();
     let status = harness.0.wait().unwrap();
     assert_eq!(status.code(), Some(0));
@@ -193,7 +194,7 @@ fn a_killed_harness_leaves_no_daemon() {
     let mut harness = command_line(dir.path(), &addr);
     let pids = wait_for_pids(&dir.path().join("pids"), 3);
     // Killed mid-run, some way into fuzzing.
-    std::thread::sleep(Duration::from_millis(300));
+    common::wait_for_accepts(&dir.path().join("accepts"), 64);
     // No chance to clean up: SIGKILL. The supervisor sees the harness's end of its control
     // pipe close, and ends every process the server started.
     harness.0.kill().unwrap();

@@ -5,11 +5,14 @@ use crate::common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-use stutterfuzz::Regressions;
 use stutterfuzz::AnswerOracle;
+use stutterfuzz::Regressions;
 use stutterfuzz::{Shrinking, Timeouts};
 
-use common::{assert_all_gone, blob_dir, fixture, fixture_command, read_pids, wait_for_pids};
+use common::{
+    accepted, assert_all_gone, blob_dir, fixture, fixture_command, read_pids, wait_for_accepts,
+    wait_for_pids,
+};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use stutterfuzz::FindingKind;
@@ -18,15 +21,18 @@ use stutterfuzz::FindingKind;
 fn a_server_killed_from_outside_is_a_finding_naming_the_signal() {
     let dir = tempfile::tempdir().unwrap();
     let pid_file = dir.path().join("pids");
+    let accepts = dir.path().join("accepts");
+    let mut server = fixture_command("line-server", Some(&pid_file));
+    server.env("FIXTURE_ACCEPTS_FILE", &accepts);
     let killer_file = pid_file.clone();
     let killer = std::thread::spawn(move || {
-        let pids = wait_for_pids(&killer_file, 1);
         // Some way into fuzzing: deliveries in flight.
-        std::thread::sleep(Duration::from_millis(300));
+        wait_for_accepts(&accepts, 64);
+        let pids = wait_for_pids(&killer_file, 1);
         kill(Pid::from_raw(pids[0]), Signal::SIGKILL).unwrap();
     });
     let failure = common::stutter("127.0.0.1:0")
-        .server(fixture_command("line-server", Some(&pid_file)))
+        .server(server)
         .blobs(blob_dir())
         .shrinking(Shrinking::default().time(Duration::from_secs(3)))
         .try_run_for(Duration::from_secs(30))
@@ -100,6 +106,7 @@ fn the_server_dies_with_a_killed_harness() {
             ])
             .current_dir(dir.path())
             .env("FIXTURE_PID_FILE", &pid_file)
+            .env("FIXTURE_ACCEPTS_FILE", dir.path().join("accepts"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -109,7 +116,7 @@ fn the_server_dies_with_a_killed_harness() {
     let pids = wait_for_pids(&pid_file, 2);
     assert_eq!(pids.len(), 2, "the server and the child it started");
     // Killed mid-run, some way into fuzzing.
-    std::thread::sleep(Duration::from_millis(300));
+    wait_for_accepts(&dir.path().join("accepts"), 64);
     // No chance to clean up: SIGKILL. The server gets the parent-death signal; the child it
     // started goes with the whole group, killed by the watchdog.
     harness.0.kill().unwrap();
@@ -188,26 +195,29 @@ fn running_out_of_local_ports_slows_the_run_down_and_says_so() {
     assert!(!stderr.contains("could not open a connection"), "{stderr}");
 }
 
-/// Once the server recorded in `pid_file` has run 300 ms, stops it with SIGSTOP: frozen, not
-/// dead, it lives, holds its sockets, and reads nothing. Joins to the server's PIDs.
-fn freeze_when_started(pid_file: &std::path::Path) -> std::thread::JoinHandle<Vec<i32>> {
-    let pid_file = pid_file.to_owned();
-    std::thread::spawn(move || {
-        let pids = wait_for_pids(&pid_file, 1);
+/// A line server that writes its PID to `dir/pids`, and a thread that stops it with SIGSTOP
+/// once the run is under way (64 connections accepted): frozen, not dead, it lives, holds
+/// its sockets, and reads nothing. The thread joins to the server's PIDs.
+fn frozen_when_under_way(dir: &std::path::Path) -> (Command, std::thread::JoinHandle<Vec<i32>>) {
+    let (pid_file, accepts) = (dir.join("pids"), dir.join("accepts"));
+    let mut server = fixture_command("line-server", Some(&pid_file));
+    server.env("FIXTURE_ACCEPTS_FILE", &accepts);
+    let freezer = std::thread::spawn(move || {
         // Some way into fuzzing: deliveries in flight.
-        std::thread::sleep(Duration::from_millis(300));
+        wait_for_accepts(&accepts, 64);
+        let pids = wait_for_pids(&pid_file, 1);
         kill(Pid::from_raw(pids[0]), Signal::SIGSTOP).unwrap();
         pids
-    })
+    });
+    (server, freezer)
 }
 
 #[test]
 fn a_frozen_server_is_found_and_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pids");
-    let freezer = freeze_when_started(&pid_file);
+    let (server, freezer) = frozen_when_under_way(dir.path());
     let failure = common::stutter("127.0.0.1:0")
-        .server(fixture_command("line-server", Some(&pid_file)))
+        .server(server)
         .blobs(blob_dir())
         // Reads are watched between chunks: with no answers awaited, most connections are
         // mid-delivery when the server freezes, and their bytes wait unread.
@@ -215,7 +225,7 @@ fn a_frozen_server_is_found_and_stopped() {
         // No pause mid-message: a pause in flight as the server froze has its probe go
         // unserved first, and that finding, which no case replays alone, ends the run
         // unconfirmed (a clean-clone CI run showed it once in seven; said in the issue).
-        .disruptions(stutterfuzz::Disruptions::default().pause(stutterfuzz::Chance::NEVER))
+        .disruptions(stutterfuzz::Disruptions::default().stall(stutterfuzz::Chance::NEVER))
         .connections(20)
         .try_run_for(Duration::from_secs(30))
         .expect_err("the frozen server is found");
@@ -241,10 +251,9 @@ fn a_frozen_server_is_found_and_stopped() {
 #[test]
 fn a_frozen_server_with_a_response_timeout_is_a_hang_or_stopped_reading() {
     let dir = tempfile::tempdir().unwrap();
-    let pid_file = dir.path().join("pids");
-    let freezer = freeze_when_started(&pid_file);
+    let (server, freezer) = frozen_when_under_way(dir.path());
     let failure = common::stutter("127.0.0.1:0")
-        .server(fixture_command("line-server", Some(&pid_file)))
+        .server(server)
         .blobs(blob_dir())
         .connections(20)
         // The response timeout alone: the comparison with whole answers is another test's.
@@ -272,22 +281,26 @@ fn a_blob_removed_while_the_run_goes_on_is_still_delivered() {
         std::fs::copy(&path, dir.path().join(path.file_name().unwrap())).unwrap();
     }
     let doomed = dir.path().join("ping.txt");
+    let accepts = dir.path().join("accepts");
+    let mut server = fixture_command("line-server", None);
+    server.env("FIXTURE_ACCEPTS_FILE", &accepts);
     let remover = std::thread::spawn(move || {
-        // Removed once the run has started with it.
-        std::thread::sleep(Duration::from_millis(300));
+        // Removed once the run is under way; how far it was then.
+        wait_for_accepts(&accepts, 64);
         std::fs::remove_file(&doomed).unwrap();
+        accepted(&accepts)
     });
     // Blobs are read once, at the start: the run delivers every one its cycles.
     let report = common::stutter("127.0.0.1:0")
-        .server(fixture_command("line-server", None))
+        .server(server)
         .blobs(dir.path())
         .cycles(400)
         .connections(20)
         .run_for(Duration::from_secs(60));
-    remover.join().unwrap();
+    let accepted_at_removal = remover.join().unwrap();
     assert!(
-        report.stats().elapsed > Duration::from_millis(400),
-        "the blob was removed while the run went on: {}",
+        accepted_at_removal < report.stats().deliveries,
+        "the blob was removed while the run went on (after {accepted_at_removal} connections): {}",
         report.stats()
     );
     assert!(!dir.path().join("ping.txt").exists());
@@ -325,6 +338,7 @@ fn a_server_printing_megabytes_a_second_leaves_the_harness_memory_flat() {
                 "--quiet",
             ])
             .current_dir(dir.path())
+            .env("FIXTURE_ACCEPTS_FILE", dir.path().join("accepts"))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -332,12 +346,24 @@ fn a_server_printing_megabytes_a_second_leaves_the_harness_memory_flat() {
             .unwrap(),
     );
     let pid = harness.0.id();
-    // Memory sampled at two moments of a steady run.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Memory sampled once the run is steady, then until it ends: the last sample is its
+    // latest moment.
+    wait_for_accepts(&dir.path().join("accepts"), 256);
     let early = rss_kib(pid);
-    std::thread::sleep(Duration::from_millis(2000));
-    let late = rss_kib(pid);
-    let status = harness.0.wait().unwrap();
+    let mut late = early;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = harness.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(std::time::Instant::now() < deadline, "the 4 s run ended");
+        // 0 once the process is gone, before it is reaped.
+        let now = rss_kib(pid);
+        if now > 0 {
+            late = now;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(status.code(), Some(0), "a chatty server is no bug");
     // Meanwhile the server printed 8 MiB; the harness keeps a bounded head and tail of it.
     assert!(early > 0 && late > 0, "sampled: {early} {late}");

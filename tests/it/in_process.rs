@@ -3,8 +3,8 @@
 use crate::common;
 
 use std::time::Duration;
-use stutterfuzz::Regressions;
 use stutterfuzz::AnswerOracle;
+use stutterfuzz::Regressions;
 use stutterfuzz::Shrinking;
 
 use common::blob_dir;

@@ -122,7 +122,7 @@ fn a_known_finding_is_counted_not_reported_and_the_run_stops_at_the_other() {
     let failure = common::stutter("127.0.0.1:0")
         .server(fixture_command("two-bugs-server", None))
         .blobs(blob_dir())
-        .known(&known)
+        .keep_going(stutterfuzz::KeepGoing::past_known(&known))
         .shrinking(Shrinking::default().time(Duration::from_secs(3)))
         .try_run_for(Duration::from_secs(30))
         .expect_err("the other bug is found");
@@ -300,7 +300,7 @@ fn a_client_run_with_a_known_finding_reports_only_the_other() {
     // A seed whose first failing try crashes at the known place: the note counts it. (With
     // another, the other bug may be met first, and the note has nothing to count.)
     let failure = two_bugs_client()
-        .known(&known)
+        .keep_going(stutterfuzz::ClientKeepGoing::past_known(&known))
         .seed(1)
         .try_run_for(Duration::from_secs(15))
         .expect_err("the other bug is found");

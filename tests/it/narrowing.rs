@@ -6,8 +6,8 @@ use crate::common;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::Path;
 use std::time::Duration;
-use stutterfuzz::Regressions;
 use stutterfuzz::AnswerOracle;
+use stutterfuzz::Regressions;
 use stutterfuzz::Shrinking;
 
 use common::{blob_dir, fixture_command};
@@ -267,7 +267,7 @@ fn crash_in_a_later_record_is_narrowed(server: &str) {
             .blob("session", blob)
     };
     let failure = run()
-        .splits(stutterfuzz::SplitMode::RecordStarts)
+        .split_mode(stutterfuzz::SplitMode::RecordStarts)
         .cycles(300)
         .shrinking(Shrinking::default().time(Duration::from_secs(10)))
         .try_run_for(Duration::from_secs(60))
@@ -334,7 +334,7 @@ fn among_200_suspects_the_one_case_that_crashes_alone_is_named() {
             .blob("session", blob)
     };
     let failure = run()
-        .splits(stutterfuzz::SplitMode::RecordStarts)
+        .split_mode(stutterfuzz::SplitMode::RecordStarts)
         // No answers awaited: every connection is mid-delivery when the server dies.
         .oracle(AnswerOracle::none())
         .connections(200)

@@ -8,8 +8,8 @@ use crate::common;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
-use stutterfuzz::Regressions;
 use stutterfuzz::AnswerOracle;
+use stutterfuzz::Regressions;
 use stutterfuzz::{Chance, Disruptions};
 
 use stutterfuzz::Stutter;
@@ -167,7 +167,10 @@ fn redis_and_memcached_serve_others_through_pauses_mid_message() {
             .cycles(4)
             .try_run_for(Duration::from_secs(60))
             .unwrap_or_else(|f| panic!("{blobs}: no false alarm:\n{f}"));
-        assert!(report.stats().stalled > 0, "{blobs}: some paused:\n{report}");
+        assert!(
+            report.stats().stalled > 0,
+            "{blobs}: some paused:\n{report}"
+        );
     }
 }
 

@@ -19,7 +19,7 @@ fn the_record_matches_what_the_server_read() {
     let report = common::stutter("127.0.0.1:0")
         .server(server)
         .blobs(blob_dir())
-        .record(&record)
+        .control(stutterfuzz::RunControl::default().record(&record))
         .connections(10)
         .cycles(10)
         .run_for(Duration::from_secs(60));
@@ -100,14 +100,14 @@ fn against_a_slow_reader(stutter: stutterfuzz::Stutter) -> (SentAndRead, stutter
     let report = stutter
         .server(server)
         .blob("lines", "SET a 1\nGET a\n")
-        .splits(stutterfuzz::SplitMode::Bytewise)
+        .split_mode(stutterfuzz::SplitMode::Bytewise)
         // Pauses mid-message add probe connections and boundaries of their own.
         .disruptions(
             Disruptions::default()
                 .close(Chance::NEVER)
                 .stall(Chance::NEVER),
         )
-        .record(&record)
+        .control(stutterfuzz::RunControl::default().record(&record))
         .connections(4)
         .cycles(4)
         .run_for(Duration::from_secs(60));

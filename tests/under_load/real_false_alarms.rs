@@ -10,8 +10,8 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
-use stutterfuzz::Regressions;
 use stutterfuzz::AnswerOracle;
+use stutterfuzz::Regressions;
 
 use stutterfuzz::Stutter;
 

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
-use stutterfuzz::Seed;
+use stutterfuzz::{Chance, Disruptions, Pacing, Seed, Timeouts, defaults};
 
 const ABOUT: &str = "Fuzz a TCP server by varying packet boundaries.\n\n\
 Opens many connections to HOST:PORT and sends each blob from --blob-dir over one of them, cut \
@@ -109,25 +109,25 @@ pub(crate) struct Args {
     pub(crate) cycle_ms: Option<u64>,
 
     /// Connections in flight at once
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = defaults::CONNECTIONS)]
     pub(crate) num_conns: usize,
 
     /// Send the first chunk with TCP fast open with chance 1 in N (0: never)
-    #[arg(long, value_name = "N", default_value_t = 2)]
+    #[arg(long, value_name = "N", default_value_t = defaults::FASTOPEN_CHANCE)]
     pub(crate) fastopen_chance: u32,
 
     /// Close a connection early, mid-blob, with chance 1 in N (0: never)
-    #[arg(long, value_name = "N", default_value_t = 500)]
+    #[arg(long, value_name = "N", default_value_t = defaults::CLOSE_CHANCE)]
     pub(crate) close_chance: u32,
 
-    /// Pause a connection mid-message with chance 1 in N (1: every one; 0: never), while a
-    /// probe connection checks that the server still serves other clients
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// Stall a connection (pause it mid-message) with chance 1 in N (1: every one; 0: never),
+    /// while a probe connection checks that the server still serves other clients
+    #[arg(long, value_name = "N", default_value_t = defaults::STALL_CHANCE)]
     pub(crate) stall_chance: u32,
 
     /// Read a response slowly, through a small window, with chance 1 in N (1: every one;
     /// 0: never), so the server's writes come up short
-    #[arg(long, value_name = "N", default_value_t = 100)]
+    #[arg(long, value_name = "N", default_value_t = defaults::SLOW_READ_CHANCE)]
     pub(crate) slow_read_chance: u32,
 
     /// Speak TLS to the server: the handshake first, then each chunk as its own TLS record
@@ -146,13 +146,13 @@ pub(crate) struct Args {
     #[arg(long, value_name = "NAME")]
     pub(crate) tls_server_name: Option<String>,
 
-    /// How long such a pause lasts, in milliseconds
-    #[arg(long, value_name = "MS", default_value_t = 1000)]
+    /// How long a stall lasts, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = defaults::STALL_TIME.as_millis() as u64)]
     pub(crate) stall_ms: u64,
 
     /// Wait after each acknowledged chunk, in milliseconds, where the server's receive queue
     /// cannot be seen (a server on another machine) and no --cycle-ms is given
-    #[arg(long, value_name = "MS", default_value_t = 2)]
+    #[arg(long, value_name = "MS", default_value_t = defaults::GAP.as_millis() as u64)]
     pub(crate) pause_ms: u64,
 
     /// Start this server and stop it at the end, e.g. 'myserver --listen {addr}' ({addr},
@@ -258,6 +258,28 @@ pub(crate) struct Args {
 }
 
 impl Args {
+    /// What happens to some deliveries besides the cuts, as the options say.
+    pub(crate) fn disruptions(&self) -> Disruptions {
+        Disruptions::default()
+            .close(Chance::one_in(self.close_chance))
+            .fastopen(Chance::one_in(self.fastopen_chance))
+            .stall(Chance::one_in(self.stall_chance))
+            .stall_time(Duration::from_millis(self.stall_ms))
+            .slow_read(Chance::one_in(self.slow_read_chance))
+    }
+
+    /// The gap between chunks, as the options say (before `--cycle-ms`).
+    pub(crate) fn pacing(&self) -> Pacing {
+        Pacing::Adaptive {
+            fallback: Duration::from_millis(self.pause_ms),
+        }
+    }
+
+    /// The run's timeouts, as the options say.
+    pub(crate) fn timeouts(&self) -> Timeouts {
+        Timeouts::default().startup(self.startup_timeout)
+    }
+
     /// Parses the process's arguments, accepting the original tool's single-dash long
     /// options. Usage errors exit with status 2 (clap's), `--help` and `--version` with 0.
     pub(crate) fn from_env() -> Args {
@@ -347,6 +369,15 @@ mod tests {
             (Some(150), 7, true)
         );
         assert_eq!(args.address(), "127.0.0.1:1");
+    }
+
+    #[test]
+    fn the_command_lines_defaults_are_the_librarys() {
+        let args = parse(&["--blob-dir=b", "--host=::1", "--port=1"]).unwrap();
+        assert_eq!(args.disruptions(), Disruptions::default());
+        assert_eq!(args.pacing(), Pacing::default());
+        assert_eq!(args.timeouts(), Timeouts::default());
+        assert_eq!(args.num_conns, defaults::CONNECTIONS);
     }
 
     #[test]

@@ -8,7 +8,10 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::terminal::StatsLine;
-use stutterfuzz::{ClientCase, ClientFailure, ClientFinding, Seed, StutterClient};
+use stutterfuzz::{
+    ClientCase, ClientFailure, ClientFinding, ClientKeepGoing, Seed, StutterClient, Timeouts,
+    defaults,
+};
 
 /// Fuzz a client by cutting the server's answers
 #[derive(Debug, Parser)]
@@ -71,7 +74,7 @@ pub(crate) struct ClientArgs {
     seed: Option<Seed>,
 
     /// Tries side by side
-    #[arg(long, value_name = "N", default_value_t = 4)]
+    #[arg(long, value_name = "N", default_value_t = defaults::CLIENT_CONNECTIONS)]
     parallel: usize,
 
     /// How long one run of the client may take before it counts as hung
@@ -140,7 +143,7 @@ fn command(flag: &str, line: &str) -> Result<Command, String> {
 fn run(args: &ClientArgs) -> Result<ExitCode, String> {
     let mut fuzz = StutterClient::command(command("--client", &args.client)?)
         .connections(args.parallel)
-        .timeout(args.timeout)
+        .timeouts(Timeouts::default().client(args.timeout))
         .host(args.host)
         .split_requests(args.split_requests);
     fuzz = match (&args.upstream, &args.server, &args.answers) {
@@ -173,19 +176,21 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
             printer.show_text(report.to_string().lines().next().unwrap_or_default());
         });
     }
+    let mut keep_going = ClientKeepGoing::from(args.keep_going);
     if args.keep_going {
         // Each new finding is printed and saved at once: a run killed later loses none.
         let failures_dir = args.failures_dir.clone();
         let line = line.clone();
-        fuzz = fuzz.keep_going(true).on_finding(move |finding| {
+        keep_going = keep_going.on_finding(move |finding| {
             line.new_finding(finding.signature(), || {
                 report_finding(&failures_dir, finding)
             })
         });
     }
     if let Some(known) = &args.known {
-        fuzz = fuzz.known(known);
+        keep_going = keep_going.known(known);
     }
+    fuzz = fuzz.keep_going(keep_going);
     let outcome = fuzz.try_run_for(args.duration);
     line.close();
     match outcome {
@@ -251,4 +256,20 @@ fn save(dir: &std::path::Path, finding: &ClientFinding) -> std::io::Result<PathB
     let (_, path) = file.keep().map_err(|e| e.error)?;
     std::fs::File::open(dir)?.sync_all()?;
     Ok(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_lines_defaults_are_the_librarys() {
+        let args =
+            ClientArgs::try_parse_from(["client", "--client", "c", "--answers", "a"]).unwrap();
+        assert_eq!(
+            Timeouts::default().client(args.timeout),
+            Timeouts::default()
+        );
+        assert_eq!(args.parallel, defaults::CLIENT_CONNECTIONS);
+    }
 }

@@ -28,8 +28,7 @@ use std::process::{Command, ExitCode};
 use std::time::Duration;
 
 use stutterfuzz::{
-    Chance, Disruptions, Failure, Finding, OutputRules, Pacing, AnswerOracle, RunControl, StopHandle,
-    Stutter, Timeouts,
+    AnswerOracle, Failure, Finding, KeepGoing, OutputRules, Pacing, RunControl, StopHandle, Stutter,
 };
 
 use crate::args::{Args, accept_single_dash};
@@ -112,11 +111,9 @@ fn configure(args: &Args, line: &StatsLine) -> Result<Stutter, String> {
     let fuzz = Stutter::new(args.address())
         .blobs(&args.blob_dir)
         .connections(args.num_conns)
-        .pacing(Pacing::Adaptive {
-            fallback: Duration::from_millis(args.pause_ms),
-        })
-        .timeouts(Timeouts::default().startup(args.startup_timeout))
-        .rerun_command(rerun_template());
+        .pacing(args.pacing())
+        .timeouts(args.timeouts())
+        .control(RunControl::default().rerun_command(rerun_template()));
     let fuzz = with_delivery(fuzz, args)?;
     let fuzz = with_tls(fuzz, args)?;
     let fuzz = with_checks(fuzz, args, line);
@@ -136,14 +133,7 @@ fn with_delivery(mut fuzz: Stutter, args: &Args) -> Result<Stutter, String> {
     if args.stall_ms == 0 {
         return Err("--stall-ms must be at least 1; use --stall-chance 0 for no pauses".into());
     }
-    Ok(fuzz.disruptions(
-        Disruptions::default()
-            .close(Chance::one_in(args.close_chance))
-            .fastopen(Chance::one_in(args.fastopen_chance))
-            .stall(Chance::one_in(args.stall_chance))
-            .stall_time(Duration::from_millis(args.stall_ms))
-            .slow_read(Chance::one_in(args.slow_read_chance)),
-    ))
+    Ok(fuzz.disruptions(args.disruptions()))
 }
 
 /// TLS, when any TLS option is given: `--tls` with a CA file or `--tls-insecure`, and the
@@ -179,21 +169,23 @@ fn with_checks(mut fuzz: Stutter, args: &Args, line: &StatsLine) -> Stutter {
     if args.no_expect_same_response {
         fuzz = fuzz.oracle(AnswerOracle::none());
     }
+    let mut keep_going = KeepGoing::from(args.keep_going);
     if args.keep_going {
         // Each new finding is saved and printed at once: a run killed later loses none.
         let failures_dir = args.failures_dir.clone();
         let line = line.clone();
-        fuzz = fuzz.keep_going(true).on_finding(move |finding| {
+        keep_going = keep_going.on_finding(move |finding| {
             line.new_finding(finding.signature(), || {
                 report_finding(&failures_dir, finding, None);
             });
         });
     }
     if let Some(known) = &args.known {
-        fuzz = fuzz.known(known);
+        keep_going = keep_going.known(known);
     }
+    fuzz = fuzz.keep_going(keep_going);
     if args.isolate_blobs {
-        fuzz = fuzz.isolate_blobs(true);
+        fuzz = fuzz.oracle(AnswerOracle::default().isolate_blobs(true));
     }
     for pattern in &args.mask {
         fuzz = fuzz.oracle(AnswerOracle::default().mask(pattern));
@@ -205,7 +197,7 @@ fn with_checks(mut fuzz: Stutter, args: &Args, line: &StatsLine) -> Stutter {
         fuzz = fuzz.output(rules);
     }
     if let Some(path) = &args.record {
-        fuzz = fuzz.record(path);
+        fuzz = fuzz.control(RunControl::default().record(path));
     }
     fuzz
 }

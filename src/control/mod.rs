@@ -1,7 +1,13 @@
-//! Steering a run from outside: stopping it early and watching its progress; and why a run
-//! ended.
+//! Steering a run from outside: stopping it early, watching its progress, recording its
+//! deliveries, going on past findings; and why a run ended.
+
+mod keep_going;
+
+pub(crate) use keep_going::FindingHook;
+pub use keep_going::KeepGoingFor;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,8 +98,9 @@ impl fmt::Debug for ProgressHook {
     }
 }
 
-/// Steering a run from outside it: a [`StopHandle`] that ends it cleanly, and a callback that
-/// hears its stats as it goes (the library itself never prints). Default: neither.
+/// Steering a run from outside it: a [`StopHandle`] that ends it cleanly, a callback that
+/// hears its stats as it goes (the library itself never prints), a record of its deliveries,
+/// and the command its reports show for a replay. Default: none of them.
 ///
 /// ```
 /// use std::time::Duration;
@@ -111,6 +118,8 @@ impl fmt::Debug for ProgressHook {
 pub struct RunControl {
     pub(crate) stop: Option<StopHandle>,
     pub(crate) progress: Option<ProgressHook>,
+    pub(crate) record: Option<PathBuf>,
+    pub(crate) rerun: Option<String>,
 }
 
 impl RunControl {
@@ -130,6 +139,22 @@ impl RunControl {
             every: every.max(Duration::from_millis(10)),
             callback: Arc::new(callback),
         });
+        self
+    }
+
+    /// Writes one line per finished delivery to `path`: the connection's local port, the
+    /// chunk sizes the kernel accepted (`-` for none), the blob's length and name; lines
+    /// starting with `#` are comments. Compare it with your server's own log of reads to see
+    /// what it really got. Default: no record.
+    pub fn record(mut self, path: impl Into<PathBuf>) -> Self {
+        self.record = Some(path.into());
+        self
+    }
+
+    /// The command a report shows for replaying a case, with `{case}` where the quoted case
+    /// string goes. Default: `STUTTERFUZZ_REPLAY={case} cargo test <this test's name>`.
+    pub fn rerun_command(mut self, template: impl Into<String>) -> Self {
+        self.rerun = Some(template.into());
         self
     }
 }
