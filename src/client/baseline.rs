@@ -33,7 +33,7 @@ pub(super) async fn baseline(ctx: &Ctx) -> Result<(Expected, Streams, String), S
         .unwrap_or_else(|| UPSTREAM.to_owned());
     let streams = Streams {
         answers: served.answered.clone(),
-        requests: served.plan.clone(),
+        requests: served.requested.clone(),
     };
     Ok((expected, streams, source))
 }

@@ -128,10 +128,10 @@ impl Plan {
         caller: Option<&str>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<(Settings, Duration), SetupError> {
-        let settings = config::settings_error;
+        let error = config::settings_error;
         let source = match &self.source {
             None => {
-                return Err(settings(
+                return Err(error(
                     "no answers for the client: give .upstream(ADDR), .server(COMMAND) or .answers(DIR)".to_owned(),
                 ));
             }
@@ -141,7 +141,7 @@ impl Plan {
             Some(Ok(source)) => source.clone(),
         };
         if self.split_requests && matches!(source, Source::Recorded(_)) {
-            return Err(settings(
+            return Err(error(
                 "split_requests cuts the client's bytes on their way to a server, and recorded answers have none: give .upstream(ADDR) or .server(COMMAND), or leave it off".to_owned(),
             ));
         }
@@ -160,7 +160,7 @@ impl Plan {
             None => self.replay.clone(),
         };
         if self.parallel == 0 || self.cycles == Some(0) || self.timeout.is_zero() {
-            return Err(settings(
+            return Err(error(
                 "parallel(0), cycles(0) and timeout(0) would run nothing: give at least 1"
                     .to_owned(),
             ));

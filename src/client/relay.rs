@@ -49,7 +49,7 @@ pub(crate) struct Served {
     /// Every byte written to the client.
     pub(crate) answered: Vec<u8>,
     /// Every byte the client sent.
-    pub(crate) plan: Vec<u8>,
+    pub(crate) requested: Vec<u8>,
     /// Cuts reached, and those the client had read up to before the next chunk went.
     pub(crate) boundaries: u64,
     pub(crate) kept: u64,
@@ -180,7 +180,7 @@ async fn serve(
             }
             let mut served = to_client.served(None);
             served.conversation = talk.conversation;
-            served.plan = talk.got;
+            served.requested = talk.got;
             served
         }
     }
@@ -317,13 +317,13 @@ impl Splitter {
 
     /// What the connection got, with the other direction's cuts counted too.
     fn served(self, requests: Option<Splitter>) -> Served {
-        let (plan, boundaries, kept) = match requests {
+        let (requested, boundaries, kept) = match requests {
             Some(r) => (r.sent, r.boundaries, r.kept),
             None => (Vec::new(), 0, 0),
         };
         Served {
             answered: self.sent,
-            plan,
+            requested,
             boundaries: self.boundaries + boundaries,
             kept: self.kept + kept,
             ..Served::default()

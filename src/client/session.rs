@@ -30,8 +30,11 @@ use crate::stats::LISTED_UNCONFIRMED;
 /// How long to wait for acknowledgements, and for a client to read a chunk.
 const ACK_LIMIT: Duration = Duration::from_secs(1);
 
-/// Runs the settings for at most `budget`.
-pub(crate) async fn run(settings: Settings, budget: Duration) -> Result<ClientReport, ClientFailure> {
+/// Runs a client run with these settings for at most `budget`.
+pub(crate) async fn run(
+    settings: Settings,
+    budget: Duration,
+) -> Result<ClientReport, ClientFailure> {
     let started = Instant::now();
     let mut server = None;
     let answers = match &settings.source {
@@ -203,7 +206,11 @@ impl Batches<'_> {
     /// True while the time budget lasts and the cycle count (if any) is not reached.
     fn within(&self) -> bool {
         self.started.elapsed() < self.budget
-            && self.ctx.settings.cycles.is_none_or(|n| self.report.runs < n)
+            && self
+                .ctx
+                .settings
+                .cycles
+                .is_none_or(|n| self.report.runs < n)
     }
 
     /// Runs up to `parallel` tries at once (no more than the cycles left), counts them, and
@@ -211,7 +218,10 @@ impl Batches<'_> {
     async fn batch(&mut self) -> Result<Vec<Doubt>, ClientFailure> {
         let ctx = self.ctx;
         let mut batch = JoinSet::new();
-        let left = ctx.settings.cycles.map_or(u64::MAX, |n| n - self.report.runs);
+        let left = ctx
+            .settings
+            .cycles
+            .map_or(u64::MAX, |n| n - self.report.runs);
         for _ in 0..left.min(ctx.settings.parallel as u64) {
             let case = draw(ctx, &self.source, &self.streams, self.iteration);
             self.iteration += 1;
@@ -237,7 +247,7 @@ impl Batches<'_> {
         Ok(doubts)
     }
 
-    /// Reports progress when the settings asks for it and its interval has passed.
+    /// Reports progress when the settings ask for it and its interval has passed.
     fn progress(&mut self) {
         if let Some(progress) = &self.ctx.settings.progress
             && self.last_progress.elapsed() >= progress.every

@@ -203,10 +203,12 @@ fn replay_of(requested: &Requested, from_env: Option<&str>) -> Result<Option<Cas
             .map_err(|e| env_error("STUTTERFUZZ_REPLAY", text, e));
     }
     match requested.replay.as_deref().filter(|t| !t.trim().is_empty()) {
-        Some(text) => Some(text.parse::<Case>().map_err(|e| {
-            SetupError::new(SetupErrorKind::Replay, format!("cannot replay: {e}"))
-        }))
-        .transpose(),
+        Some(text) => {
+            Some(text.parse::<Case>().map_err(|e| {
+                SetupError::new(SetupErrorKind::Replay, format!("cannot replay: {e}"))
+            }))
+            .transpose()
+        }
         None => Ok(None),
     }
 }

@@ -14,7 +14,7 @@ use crate::engine::{EXIT_GRACE, FINAL_SETTLE, Progress, Transport, exit_within};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{self, Baseline, FindingKind, Oracles, Response};
 use crate::server::{
-    Exit, InProcessServer, ServeFn, Server, ServerProcess, ProgramSpec, ServerSummary,
+    Exit, InProcessServer, ProgramSpec, ServeFn, Server, ServerProcess, ServerSummary,
 };
 use crate::stats::DeliveryCounts;
 use crate::tls::Tls;
