@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use super::pacing::{Acked, Ends, Pacing};
-use super::socket::{Opened, Reader, open, write_chunk};
-use super::stall::{PauseProbe, Paused, ProbeSent};
+use super::pacing::{Ends, Pacing};
+use super::sending::{Sending, Sent};
+use super::socket::{Opened, Reader, open};
+use super::stall::ProbeSent;
 use super::stop_time::stop_time;
 use super::turns;
 use crate::case::{SlowRead, Stall};
@@ -84,13 +85,15 @@ pub(crate) struct Delivered {
 }
 
 impl Connection {
+    /// Delivers the blob: connects, sends it chunk by chunk while reading the answer
+    /// concurrently, closes, and puts together what both halves saw.
     pub(crate) async fn run(&self, progress: &Progress) -> Result<Delivered, ConnectError> {
         let started = Instant::now();
         let mut port_waits = 0;
         let stream = self.connect(&mut port_waits).await?;
         let Opened {
             reader,
-            mut writer,
+            writer,
             fd,
             local,
         } = open(stream, self.tls.as_ref(), self.connect_timeout).await?;
@@ -108,107 +111,50 @@ impl Connection {
         });
         let turns = (!self.waits.is_empty()).then(turns::SoFar::default);
         let read = read_response(reader, done_rx, self.listen, slow, turns.as_ref());
-
-        let write = async {
-            let mut counts = DeliveryCounts {
-                connect_time,
-                port_waits,
-                ..Default::default()
-            };
-            let mut ending = Ending::Complete;
-            let last = self.splits.len().saturating_sub(1);
-            let mut accepted = Vec::with_capacity(self.splits.len());
-            let mut paused = Paused::default();
-            // Whether the server was seen to take the connection off its listen queue
-            // (`None` until its end was seen at all).
-            let mut taken: Option<bool> = None;
-            for (i, chunk) in self.splits.cut(&self.bytes).enumerate() {
-                if let Some(turns) = &turns {
-                    turns
-                        .wait_at(&self.waits, counts.bytes as usize, self.connect_timeout)
-                        .await;
-                }
-                if let Err(e) = write_chunk(&mut writer, chunk, &mut accepted).await {
-                    // With fast open, a refused connect shows here, at the first write.
-                    if counts.chunks == 0 && e.kind() == io::ErrorKind::ConnectionRefused {
-                        return Err(ConnectError::Refused(e));
-                    }
-                    ending = Ending::ClosedByServer;
-                    break;
-                }
-                counts.chunks += 1;
-                counts.bytes += chunk.len() as u64;
-                progress
-                    .chunks
-                    .store(counts.chunks as usize, Ordering::Relaxed);
-                progress
-                    .bytes
-                    .store(counts.bytes as usize, Ordering::Relaxed);
-                if i == last {
-                    break;
-                }
-                counts.ready_checks += 1;
-                match self
-                    .pacing
-                    .wait_delivered(&fd, &mut ends, counts.bytes)
-                    .await
-                {
-                    Ok(Acked::WithinCycle) => counts.ready_first += 1,
-                    Ok(_) => {}
-                    Err(_) => {
-                        ending = Ending::ClosedByServer;
-                        break;
-                    }
-                }
-                if let Some(seen) = self.pacing.pause(&mut ends).await {
-                    taken = Some(taken == Some(true) || seen.accepted);
-                    counts.read_checks += 1;
-                    if !seen.all_read {
-                        counts.unread_before_next += 1;
-                    }
-                    // Connected, as far as the kernel goes; but a server that has not
-                    // accepted the connection within the connect timeout is a server that
-                    // stopped accepting, whatever the listen queue still takes.
-                    if !seen.accepted && started.elapsed() >= self.connect_timeout {
-                        return Err(ConnectError::TimedOut(self.connect_timeout));
-                    }
-                }
-                if let Some(stall) = self.stall.filter(|s| s.at() as u64 == counts.bytes) {
-                    progress.stalling.store(true, Ordering::Relaxed);
-                    let probe = PauseProbe {
-                        addr: self.addr,
-                        bytes: &self.bytes,
-                        listen: self.listen,
-                        tls: self.tls.as_ref(),
-                        pacing: &self.pacing,
-                    };
-                    paused = probe.pause(stall.pause()).await;
-                    progress.stalling.store(false, Ordering::Relaxed);
-                }
-            }
-            if let Some(turns) = turns.as_ref().filter(|_| ending == Ending::Complete) {
-                // A wait after the last byte: the conversation ends when the server has had
-                // its last say.
-                turns
-                    .wait_at(&self.waits, counts.bytes as usize, self.connect_timeout)
-                    .await;
-            }
-            if ending == Ending::Complete && self.splits.total() < self.bytes.len() {
-                ending = Ending::ClosedEarly;
-            }
-            if matches!(self.listen, Listen::HalfClose { .. }) || ending == Ending::ClosedEarly {
-                // A half-close tells the server the request is over; it answers and closes.
-                let _ = writer.shutdown().await;
-            }
-            let _ = done_tx.send((Instant::now(), ending == Ending::ClosedEarly));
-            Ok((counts, ending, accepted, paused, taken, writer))
-        };
+        let write = Sending {
+            connection: self,
+            progress,
+            fd,
+            ends: &mut ends,
+            turns: turns.as_ref(),
+            started,
+            sent: Sent::new(
+                DeliveryCounts {
+                    connect_time,
+                    port_waits,
+                    ..Default::default()
+                },
+                self.splits.len(),
+            ),
+        }
+        .send(writer, done_tx);
 
         let (written, (heard, backpressured)) = tokio::join!(write, read);
-        let (mut counts, ending, accepted, paused, mut taken, _writer) = written?;
+        let (mut sent, _writer) = written?;
         if let Some(seen) = self.pacing.look(&mut ends) {
-            taken = Some(taken == Some(true) || seen.accepted);
+            sent.taken = Some(sent.taken == Some(true) || seen.accepted);
         }
+        self.delivered(started, local_port, sent, heard, backpressured)
+    }
+
+    /// Puts together what the two halves saw, once both are done: the delivery, or a
+    /// connect that timed out after all, when the server never took the connection off its
+    /// listen queue and never answered.
+    fn delivered(
+        &self,
+        started: Instant,
+        local_port: u16,
+        sent: Sent,
+        heard: Heard,
+        backpressured: bool,
+    ) -> Result<Delivered, ConnectError> {
+        let Sent {
+            mut counts,
+            ending,
+            accepted,
+            paused,
+            taken,
+        } = sent;
         // Nothing heard, and the server never took the connection off its listen queue (it
         // waited out, or the kernel gave up on it) within the connect timeout: the server did
         // not accept it, whatever the kernel's queue took in. (Sooner, it may only be slow:

@@ -6,6 +6,7 @@
 //! - [`mod@fuzz`]: the run loop, `connections` deliveries in flight, one tokio task each;
 //! - [`book`]: the run loop's bookkeeping, which cases were in flight when a bug showed;
 //! - [`confirm`]: a differing response delivered again alone before it counts;
+//! - [`sending`]: a delivery's sending half, chunk by chunk, paced;
 //! - [`socket`]: a connected socket as a delivery uses it, plain or TLS;
 //! - [`turns`]: a conversation's waits for the server between its parts;
 //! - [`reads`]: whether the server still reads at all;
@@ -24,6 +25,7 @@ mod pacing;
 mod queue;
 mod reads;
 mod seen;
+mod sending;
 mod socket;
 mod stall;
 mod stop_time;
