@@ -4,7 +4,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
@@ -246,107 +246,175 @@ struct Slow<'a> {
     ends: Option<Ends>,
 }
 
+impl Slow<'_> {
+    /// Whether the server's send buffer is seen full now.
+    fn send_full(&self) -> bool {
+        self.pacing.server_send_full(self.ends.as_ref()) == Some(true)
+    }
+}
+
 /// Reads the server's response until it is complete as `listen` defines it, the server
 /// closes, or the connection fails. The clock for lingering and settling starts when the
 /// writer reports its last chunk sent. A slow reader reads its first pieces small and
 /// apart, its waits stretched by its pauses, and notes whether the server's send buffer was
 /// full meanwhile (the second value).
 async fn read_response(
-    mut reader: Reader,
+    reader: Reader,
     mut writer_done: oneshot::Receiver<(Instant, bool)>,
-    mut listen: Listen,
+    listen: Listen,
     slow: Option<Slow<'_>>,
     turns: Option<&turns::SoFar>,
 ) -> (Heard, bool) {
-    let mut heard = Heard {
-        bytes: Vec::new(),
-        received: 0,
-        end: ReadEnd::TimedOut,
-        waited: Duration::ZERO,
-    };
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut done_at: Option<Instant> = None;
-    let mut last_byte_at: Option<Instant> = None;
-    let mut slow_left = slow.as_ref().map_or(0, |s| s.schedule.pieces());
-    let backpressured = AtomicBool::new(false);
-    let full = |slow: &Slow<'_>| {
-        if slow.pacing.server_send_full(slow.ends.as_ref()) == Some(true) {
-            backpressured.store(true, Ordering::Relaxed);
-        }
-    };
-    if let Some(slow) = &slow {
-        listen = listen.stretched(slow.schedule.pause(), slow.schedule.span());
-    }
+    let mut reading = Reading::new(reader, listen, slow, turns);
     loop {
-        // Counted as compared: durations masked, while the answer is all in hand.
-        let counted = if heard.received == heard.bytes.len() as u64 {
-            crate::oracle::compared_len(&heard.bytes) as u64
-        } else {
-            heard.received
-        };
-        let stop = done_at.map(|done| stop_time(listen, done, last_byte_at, counted));
+        let stop = reading.stop();
         let until_stop = async {
             match stop {
                 Some((at, _)) => sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
-        let (slowly, size) = match &slow {
-            Some(slow) if slow_left > 0 => (Some(slow), slow.schedule.piece().min(buf.len())),
-            _ => (None, buf.len()),
-        };
-        let first = heard.received == 0;
-        // The server's send buffer is fullest before the first read: it takes one byte,
-        // then looks.
-        let size = if first && slowly.is_some() { 1 } else { size };
-        let read = async {
-            if let Some(slow) = slowly.filter(|_| !first) {
-                // A zero pause is no pause (a zero sleep would wait for the timer's next tick).
-                if !slow.schedule.pause().is_zero() {
-                    tokio::time::sleep(slow.schedule.pause()).await;
-                }
-                full(slow);
-            }
-            let read = reader.read(&mut buf[..size]).await;
-            if let Some(slow) = slowly.filter(|_| first) {
-                full(slow);
-            }
-            read
-        };
         tokio::select! {
-            read = read => match read {
-                Ok(0) => { heard.end = ReadEnd::Closed; break; }
-                Ok(n) => {
-                    heard.received += n as u64;
-                    let room = KEEP.saturating_sub(heard.bytes.len());
-                    heard.bytes.extend_from_slice(&buf[..n.min(room)]);
-                    last_byte_at = Some(Instant::now());
-                    if let Some(turns) = turns {
-                        turns.got(&buf[..n]);
-                    }
-                    if slow.is_some() && slow_left > 0 {
-                        slow_left -= 1;
-                    }
-                }
-                Err(_) => { heard.end = ReadEnd::Reset; break; }
+            read = reading.read_piece() => match read {
+                Ok(0) => { reading.heard.end = ReadEnd::Closed; break; }
+                Ok(n) => reading.got(n),
+                Err(_) => { reading.heard.end = ReadEnd::Reset; break; }
             },
-            done = &mut writer_done, if done_at.is_none() => {
-                let (at, closed_early) = done.unwrap_or_else(|_| (Instant::now(), false));
-                if closed_early {
-                    // No complete request was sent: no response to wait for.
-                    listen = Listen::HalfClose { linger: CLOSED_EARLY_LINGER };
-                }
-                done_at = Some(at);
-            }
+            done = &mut writer_done, if reading.done_at.is_none() => reading.writer_done(done),
             () = until_stop => {
-                heard.end = stop.map_or(ReadEnd::TimedOut, |(_, end)| end);
+                reading.heard.end = stop.map_or(ReadEnd::TimedOut, |(_, end)| end);
                 break;
             }
         }
     }
-    heard.waited = done_at.map_or(Duration::ZERO, |d| d.elapsed());
-    if let Some(turns) = turns {
-        turns.ended();
+    reading.ended()
+}
+
+/// The reading half of one delivery while it runs: what it has heard so far, and what
+/// decides when it stops (shared by the steps of its read loop).
+struct Reading<'a> {
+    reader: Reader,
+    listen: Listen,
+    slow: Option<Slow<'a>>,
+    turns: Option<&'a turns::SoFar>,
+    heard: Heard,
+    buf: Vec<u8>,
+    /// When the writer reported its last chunk sent.
+    done_at: Option<Instant>,
+    last_byte_at: Option<Instant>,
+    /// How many small pieces a slow reader has still to read.
+    slow_left: u32,
+    /// The server's send buffer was seen full while a slow reader read.
+    backpressured: bool,
+}
+
+impl<'a> Reading<'a> {
+    /// Nothing heard yet; a slow reader's waits stretched by its pauses.
+    fn new(
+        reader: Reader,
+        mut listen: Listen,
+        slow: Option<Slow<'a>>,
+        turns: Option<&'a turns::SoFar>,
+    ) -> Self {
+        let heard = Heard {
+            bytes: Vec::new(),
+            received: 0,
+            end: ReadEnd::TimedOut,
+            waited: Duration::ZERO,
+        };
+        let buf = vec![0u8; 16 * 1024];
+        let slow_left = slow.as_ref().map_or(0, |s| s.schedule.pieces());
+        if let Some(slow) = &slow {
+            listen = listen.stretched(slow.schedule.pause(), slow.schedule.span());
+        }
+        Reading {
+            reader,
+            listen,
+            slow,
+            turns,
+            heard,
+            buf,
+            done_at: None,
+            last_byte_at: None,
+            slow_left,
+            backpressured: false,
+        }
     }
-    (heard, backpressured.into_inner())
+
+    /// When reading stops, and how it ends then, as `listen` says: known once the writer
+    /// is done.
+    fn stop(&self) -> Option<(Instant, ReadEnd)> {
+        // Counted as compared: durations masked, while the answer is all in hand.
+        let counted = if self.heard.received == self.heard.bytes.len() as u64 {
+            crate::oracle::compared_len(&self.heard.bytes) as u64
+        } else {
+            self.heard.received
+        };
+        self.done_at
+            .map(|done| stop_time(self.listen, done, self.last_byte_at, counted))
+    }
+
+    /// Reads the next piece: as much as there is room for, or a slow reader's small piece
+    /// after its pause (its first, one byte at once), noting whether the server's send
+    /// buffer was full.
+    async fn read_piece(&mut self) -> io::Result<usize> {
+        let slowly = self.slow.as_ref().filter(|_| self.slow_left > 0);
+        let size = slowly.map_or(self.buf.len(), |slow| {
+            slow.schedule.piece().min(self.buf.len())
+        });
+        let first = self.heard.received == 0;
+        // The server's send buffer is fullest before the first read: it takes one byte,
+        // then looks.
+        let size = if first && slowly.is_some() { 1 } else { size };
+        if let Some(slow) = slowly.filter(|_| !first) {
+            // A zero pause is no pause (a zero sleep would wait for the timer's next tick).
+            if !slow.schedule.pause().is_zero() {
+                tokio::time::sleep(slow.schedule.pause()).await;
+            }
+            self.backpressured |= slow.send_full();
+        }
+        let read = self.reader.read(&mut self.buf[..size]).await;
+        if let Some(slow) = slowly.filter(|_| first) {
+            self.backpressured |= slow.send_full();
+        }
+        read
+    }
+
+    /// Takes in `n` bytes just read: counted, kept up to [`KEEP`], and shown to a
+    /// conversation's turns.
+    fn got(&mut self, n: usize) {
+        self.heard.received += n as u64;
+        let room = KEEP.saturating_sub(self.heard.bytes.len());
+        self.heard.bytes.extend_from_slice(&self.buf[..n.min(room)]);
+        self.last_byte_at = Some(Instant::now());
+        if let Some(turns) = self.turns {
+            turns.got(&self.buf[..n]);
+        }
+        if self.slow.is_some() && self.slow_left > 0 {
+            self.slow_left -= 1;
+        }
+    }
+
+    /// The writer's word that its last chunk went: the clock for lingering and settling
+    /// starts then; a request closed early waits for no response.
+    fn writer_done(&mut self, done: Result<(Instant, bool), oneshot::error::RecvError>) {
+        let (at, closed_early) = done.unwrap_or_else(|_| (Instant::now(), false));
+        if closed_early {
+            // No complete request was sent: no response to wait for.
+            self.listen = Listen::HalfClose {
+                linger: CLOSED_EARLY_LINGER,
+            };
+        }
+        self.done_at = Some(at);
+    }
+
+    /// What was heard, once reading stopped, and whether the server's send buffer was
+    /// seen full; a conversation's turns are told it is over.
+    fn ended(mut self) -> (Heard, bool) {
+        self.heard.waited = self.done_at.map_or(Duration::ZERO, |d| d.elapsed());
+        if let Some(turns) = self.turns {
+            turns.ended();
+        }
+        (self.heard, self.backpressured)
+    }
 }
