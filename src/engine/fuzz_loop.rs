@@ -346,50 +346,13 @@ async fn finished<'a>(
 ) -> Finished<'a> {
     let delivered = match outcome {
         Ok(delivered) => delivered,
-        Err(error) => {
-            if let Some(exit) = exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
-                book.trouble(now);
-                book.remember(now, running, false);
-                return Finished::Stop(Stopped::Found(book.found(oracle::exited(exit))));
-            }
-            // The failed delivery sent nothing: it is a victim, not a suspect.
-            let unread_since = run.transport.pacing.unread_since();
-            // Timed out, even alone: judged once the run has drained, by a connect alone
-            // within the startup timeout.
-            if matches!(error, ConnectError::TimedOut(_))
-                && oracle::stopped_reading(unread_since).is_none()
-            {
-                return Finished::Crowded(running, tasks.len() + 1);
-            }
-            book.trouble(now);
-            return Finished::Stop(
-                match oracle::connect_failed_during_run(error, unread_since, tasks.is_empty()) {
-                    Ok(kind) => Stopped::Found(book.found(kind)),
-                    Err(setup) => Stopped::Setup(setup),
-                },
-            );
-        }
+        Err(error) => return connect_failed(run, book, tasks, running, error, now).await,
     };
     // A delivery the server cut short may be the crash itself; if so, the run loop sees the
     // server's exit next, with this case among the recent ones.
     book.stats.record(&delivered.counts);
     if let Some(log) = run.log.as_deref_mut() {
-        log.delivery(
-            delivered.local_port,
-            &delivered.accepted,
-            running.blob.len(),
-            running.blob.name(),
-        );
-        // A pause's probe is a connection too: joined with the server's reads by port, it
-        // must be in the record.
-        if let Some(probe) = &delivered.probe {
-            log.delivery(
-                probe.local_port,
-                &probe.accepted,
-                running.blob.len(),
-                running.blob.name(),
-            );
-        }
+        log_delivery(log, &running, &delivered);
     }
     let splits = running.drawn.case.splits();
     book.stats
@@ -397,6 +360,74 @@ async fn finished<'a>(
     if delivered.ending == Ending::ClosedByServer {
         book.trouble(now);
     }
+    judged(run, book, tasks, running, delivered, now).await
+}
+
+/// A delivery whose connect failed: the server's death if it died, a crowd to judge once
+/// the run has drained if the connect timed out while the server still reads, else a
+/// finding (or a setup error) that stops the run.
+async fn connect_failed<'a>(
+    run: &mut Fuzzing<'a>,
+    book: &mut Book<'a>,
+    tasks: &JoinSet<TaskResult>,
+    running: Running<'a>,
+    error: ConnectError,
+    now: Instant,
+) -> Finished<'a> {
+    if let Some(exit) = exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
+        book.trouble(now);
+        book.remember(now, running, false);
+        return Finished::Stop(Stopped::Found(book.found(oracle::exited(exit))));
+    }
+    // The failed delivery sent nothing: it is a victim, not a suspect.
+    let unread_since = run.transport.pacing.unread_since();
+    // Timed out, even alone: judged once the run has drained, by a connect alone
+    // within the startup timeout.
+    if matches!(error, ConnectError::TimedOut(_)) && oracle::stopped_reading(unread_since).is_none()
+    {
+        return Finished::Crowded(running, tasks.len() + 1);
+    }
+    book.trouble(now);
+    Finished::Stop(
+        match oracle::connect_failed_during_run(error, unread_since, tasks.is_empty()) {
+            Ok(kind) => Stopped::Found(book.found(kind)),
+            Err(setup) => Stopped::Setup(setup),
+        },
+    )
+}
+
+/// Writes the delivery into the delivery record, with its pause's probe, if any: the
+/// record joins them with the server's reads by port.
+fn log_delivery(log: &mut DeliveryLog, running: &Running<'_>, delivered: &Delivered) {
+    log.delivery(
+        delivered.local_port,
+        &delivered.accepted,
+        running.blob.len(),
+        running.blob.name(),
+    );
+    // A pause's probe is a connection too: joined with the server's reads by port, it
+    // must be in the record.
+    if let Some(probe) = &delivered.probe {
+        log.delivery(
+            probe.local_port,
+            &probe.accepted,
+            running.blob.len(),
+            running.blob.name(),
+        );
+    }
+}
+
+/// Judges a delivery that connected: counted when nothing is wrong; a doubt to confirm
+/// alone when its finding is gated (or a pause is in flight); else the finding, or the
+/// server's death if it died meanwhile, stops the run.
+async fn judged<'a>(
+    run: &mut Fuzzing<'a>,
+    book: &mut Book<'a>,
+    tasks: &mut JoinSet<TaskResult>,
+    running: Running<'a>,
+    delivered: Delivered,
+    now: Instant,
+) -> Finished<'a> {
     let verdict = run.oracles.judge_delivery(
         &running.drawn.case,
         delivered.ending,
