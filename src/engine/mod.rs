@@ -4,6 +4,7 @@
 //! - [`connection`]: one delivery on its own connection (connect, send, read the answer);
 //! - [`pacing`]: what happens between two chunks (the only place that sleeps to pace);
 //! - [`mod@fuzz`]: the run loop, `connections` deliveries in flight, one tokio task each;
+//! - [`intake`]: one finished delivery counted, recorded and judged, for the run loop;
 //! - [`book`]: the run loop's bookkeeping, which cases were in flight when a bug showed;
 //! - [`confirm`]: a differing response delivered again alone before it counts;
 //! - [`sending`]: a delivery's sending half, chunk by chunk, paced;
@@ -21,6 +22,7 @@ mod confirm;
 mod connection;
 pub(crate) mod exit_waits;
 mod fuzz_loop;
+mod intake;
 mod pacing;
 mod queue;
 mod reads;
