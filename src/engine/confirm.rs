@@ -64,8 +64,6 @@ pub(super) async fn confirm_alone<'a>(
         return None;
     }
     let whole = Drawn::whole(running.blob, running.drawn.iteration);
-    let mut learnt = false;
-    let mut last = None;
     // A hang or a pause costs a long wait: its copies wait side by side, in one round
     // (copies of a correct case do not stop each other being answered or served).
     let waits = matches!(
@@ -73,85 +71,150 @@ pub(super) async fn confirm_alone<'a>(
         FindingKind::NoResponse { .. } | FindingKind::StoppedServingOthers { .. }
     );
     let (rounds, copies) = if waits { (1, ROUNDS) } else { (ROUNDS, 1) };
-    let hang = first.treatment().hang;
-    // Deliveries alone, and how many of them failed: said when the case stays unconfirmed.
-    let (mut failed_alone, mut tried_alone) = (0, 0);
-    'rounds: for _ in 0..rounds {
+    let mut gate = Gate {
+        run,
+        book,
+        running,
+        first,
+        whole,
+        copies,
+        hang: first.treatment().hang,
+        learnt: false,
+        last: None,
+        failed_alone: 0,
+        tried_alone: 0,
+    };
+    for _ in 0..rounds {
+        match gate.round().await {
+            Ok(Round::Failed) => {}
+            Ok(Round::Passed) => break,
+            Ok(Round::WholeFailsToo) => return None,
+            Err(stopped) => return Some(stopped),
+        }
+    }
+    gate.verdict()
+}
+
+/// A case on its way through the gate: what it was first found to be, and what its
+/// deliveries alone have shown so far (shared by its rounds).
+struct Gate<'g, 'a> {
+    run: &'g mut super::Fuzzing<'a>,
+    book: &'g mut Book<'a>,
+    running: Running<'a>,
+    first: &'g FindingKind,
+    /// The case's blob sent whole, for the fresh answers.
+    whole: Drawn,
+    /// How many copies of the case a round delivers, side by side.
+    copies: u32,
+    /// A hang: its copies alone wait a time of their own, shorter.
+    hang: bool,
+    /// What varies in the answers was learnt on the way.
+    learnt: bool,
+    /// What the last copy alone was found to be, if it failed.
+    last: Option<FindingKind>,
+    /// Deliveries alone, and how many of them failed: said when the case stays unconfirmed.
+    failed_alone: u32,
+    tried_alone: u32,
+}
+
+/// How one round alone went.
+enum Round {
+    /// Every copy failed: the finding stands, so far.
+    Failed,
+    /// A copy passed (or varied): no more rounds.
+    Passed,
+    /// The blob sent whole fails the same way: not a boundary bug, and counted as such.
+    WholeFailsToo,
+}
+
+impl Gate<'_, '_> {
+    /// One round: the blob sent whole twice, back to back (from which what varies is
+    /// learnt, and the time the server takes alone), then the case's copies delivered alone
+    /// and judged against the second answer. The error is the finding when the server
+    /// died, stopped answering or refused meanwhile.
+    async fn round(&mut self) -> Result<Round, Stopped> {
         // Two whole answers back to back: what a server varies from one request to the
         // next (records it rotates) shows between them, whatever the split's turn is.
-        let earlier = match whole_alone(run, book, &running, &whole).await {
-            Ok(heard) => heard,
-            Err(stopped) => return Some(stopped),
-        };
-        if let Some(stopped) = stopped_answering(run, book, &running, &earlier) {
-            return Some(stopped);
+        let earlier = whole_alone(self.run, self.book, &self.running, &self.whole).await?;
+        if let Some(stopped) = stopped_answering(self.run, self.book, &self.running, &earlier) {
+            return Err(stopped);
         }
-        if let Some(baseline) = run.baselines.get_mut(running.blob.name()) {
-            learnt |= run.oracles.relearn(baseline, &earlier) != Relearnt::Unchanged;
+        if let Some(baseline) = self.run.baselines.get_mut(self.running.blob.name()) {
+            self.learnt |= self.run.oracles.relearn(baseline, &earlier) != Relearnt::Unchanged;
         }
         // The second is answered after whatever the server still had queued from the
         // deliveries cut short: its time is the server's own, alone.
         let started = Instant::now();
-        let fresh = match whole_alone(run, book, &running, &whole).await {
-            Ok(heard) => heard,
-            Err(stopped) => return Some(stopped),
-        };
+        let fresh = whole_alone(self.run, self.book, &self.running, &self.whole).await?;
         // Less the quiet its listening waits out after the answer.
         let whole_took = started.elapsed().saturating_sub(oracle::WHOLE_SETTLE);
-        let split = vec![running.drawn.clone(); copies as usize];
-        let alone = hang.then(|| (whole_took * ALONE_FACTOR).max(ALONE_FLOOR));
-        let delivered = match deliver_alone(run, book, &running, &split, Some(alone)).await {
-            Ok(delivered) => delivered,
-            Err(stopped) => return Some(stopped),
-        };
+        let split = vec![self.running.drawn.clone(); self.copies as usize];
+        let alone = self
+            .hang
+            .then(|| (whole_took * ALONE_FACTOR).max(ALONE_FLOOR));
+        let delivered =
+            deliver_alone(self.run, self.book, &self.running, &split, Some(alone)).await?;
+        Ok(self.rejudge(delivered, &fresh))
+    }
+
+    /// Judges each copy delivered alone against `fresh`, the blob's whole answer just
+    /// before: the round fails when every copy fails; it ends the rounds at the first copy
+    /// that passes or varies, or when the blob sent whole fails the same way.
+    fn rejudge(&mut self, delivered: Vec<Answered>, fresh: &Heard) -> Round {
         for (ending, heard, neglect) in delivered {
-            tried_alone += 1;
-            let baseline = run.baselines.get_mut(running.blob.name());
-            match run.oracles.rejudge(
-                &running.drawn.case,
+            self.tried_alone += 1;
+            let baseline = self.run.baselines.get_mut(self.running.blob.name());
+            match self.run.oracles.rejudge(
+                &self.running.drawn.case,
                 (ending, &heard, neglect),
                 baseline,
-                &fresh,
+                fresh,
             ) {
                 // Unanswered within the shorter wait alone: the hang as first seen, after its
                 // whole response timeout.
-                Rejudged::Fails(FindingKind::NoResponse { .. }) if hang => {
-                    failed_alone += 1;
-                    last = Some(first.clone());
+                Rejudged::Fails(FindingKind::NoResponse { .. }) if self.hang => {
+                    self.failed_alone += 1;
+                    self.last = Some(self.first.clone());
                 }
                 Rejudged::Fails(kind) => {
-                    failed_alone += 1;
-                    last = Some(kind);
+                    self.failed_alone += 1;
+                    self.last = Some(kind);
                 }
                 Rejudged::Varied => {
-                    learnt = true;
-                    last = None;
-                    break 'rounds;
+                    self.learnt = true;
+                    self.last = None;
+                    return Round::Passed;
                 }
                 Rejudged::Passes => {
-                    last = None;
-                    break 'rounds;
+                    self.last = None;
+                    return Round::Passed;
                 }
                 Rejudged::WholeFailsToo(_) => {
-                    book.stats.unsplit_fails();
-                    return None;
+                    self.book.stats.unsplit_fails();
+                    return Round::WholeFailsToo;
                 }
             }
         }
+        Round::Failed
     }
-    match last {
-        Some(kind) => Some(Stopped::Found(book.found_in(kind, &running))),
-        None if learnt => {
-            book.stats.varied();
-            None
-        }
-        None => {
-            book.stats.unconfirmed(
-                &running.drawn.case,
-                &first.brief(),
-                (failed_alone, tried_alone),
-            );
-            None
+
+    /// The verdict once the rounds are over: the finding when the last copy failed; else
+    /// it does not count, said as varied when what varies was learnt, else as unconfirmed.
+    fn verdict(self) -> Option<Stopped> {
+        match self.last {
+            Some(kind) => Some(Stopped::Found(self.book.found_in(kind, &self.running))),
+            None if self.learnt => {
+                self.book.stats.varied();
+                None
+            }
+            None => {
+                self.book.stats.unconfirmed(
+                    &self.running.drawn.case,
+                    &self.first.brief(),
+                    (self.failed_alone, self.tried_alone),
+                );
+                None
+            }
         }
     }
 }

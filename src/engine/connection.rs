@@ -4,17 +4,18 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use super::pacing::{Acked, Ends, Pacing};
-use super::socket::{Opened, Reader, open, write_chunk};
-use super::stall::{PauseProbe, Paused, ProbeSent};
+use super::pacing::{Ends, Pacing};
+use super::sending::{Sending, Sent};
+use super::socket::{Opened, Reader, open};
+use super::stall::ProbeSent;
 use super::stop_time::stop_time;
 use super::turns;
 use crate::case::{SlowRead, Stall};
@@ -84,13 +85,15 @@ pub(crate) struct Delivered {
 }
 
 impl Connection {
+    /// Delivers the blob: connects, sends it chunk by chunk while reading the answer
+    /// concurrently, closes, and puts together what both halves saw.
     pub(crate) async fn run(&self, progress: &Progress) -> Result<Delivered, ConnectError> {
         let started = Instant::now();
         let mut port_waits = 0;
         let stream = self.connect(&mut port_waits).await?;
         let Opened {
             reader,
-            mut writer,
+            writer,
             fd,
             local,
         } = open(stream, self.tls.as_ref(), self.connect_timeout).await?;
@@ -108,107 +111,50 @@ impl Connection {
         });
         let turns = (!self.waits.is_empty()).then(turns::SoFar::default);
         let read = read_response(reader, done_rx, self.listen, slow, turns.as_ref());
-
-        let write = async {
-            let mut counts = DeliveryCounts {
-                connect_time,
-                port_waits,
-                ..Default::default()
-            };
-            let mut ending = Ending::Complete;
-            let last = self.splits.len().saturating_sub(1);
-            let mut accepted = Vec::with_capacity(self.splits.len());
-            let mut paused = Paused::default();
-            // Whether the server was seen to take the connection off its listen queue
-            // (`None` until its end was seen at all).
-            let mut taken: Option<bool> = None;
-            for (i, chunk) in self.splits.cut(&self.bytes).enumerate() {
-                if let Some(turns) = &turns {
-                    turns
-                        .wait_at(&self.waits, counts.bytes as usize, self.connect_timeout)
-                        .await;
-                }
-                if let Err(e) = write_chunk(&mut writer, chunk, &mut accepted).await {
-                    // With fast open, a refused connect shows here, at the first write.
-                    if counts.chunks == 0 && e.kind() == io::ErrorKind::ConnectionRefused {
-                        return Err(ConnectError::Refused(e));
-                    }
-                    ending = Ending::ClosedByServer;
-                    break;
-                }
-                counts.chunks += 1;
-                counts.bytes += chunk.len() as u64;
-                progress
-                    .chunks
-                    .store(counts.chunks as usize, Ordering::Relaxed);
-                progress
-                    .bytes
-                    .store(counts.bytes as usize, Ordering::Relaxed);
-                if i == last {
-                    break;
-                }
-                counts.ready_checks += 1;
-                match self
-                    .pacing
-                    .wait_delivered(&fd, &mut ends, counts.bytes)
-                    .await
-                {
-                    Ok(Acked::WithinCycle) => counts.ready_first += 1,
-                    Ok(_) => {}
-                    Err(_) => {
-                        ending = Ending::ClosedByServer;
-                        break;
-                    }
-                }
-                if let Some(seen) = self.pacing.pause(&mut ends).await {
-                    taken = Some(taken == Some(true) || seen.accepted);
-                    counts.read_checks += 1;
-                    if !seen.all_read {
-                        counts.unread_before_next += 1;
-                    }
-                    // Connected, as far as the kernel goes; but a server that has not
-                    // accepted the connection within the connect timeout is a server that
-                    // stopped accepting, whatever the listen queue still takes.
-                    if !seen.accepted && started.elapsed() >= self.connect_timeout {
-                        return Err(ConnectError::TimedOut(self.connect_timeout));
-                    }
-                }
-                if let Some(stall) = self.stall.filter(|s| s.at() as u64 == counts.bytes) {
-                    progress.stalling.store(true, Ordering::Relaxed);
-                    let probe = PauseProbe {
-                        addr: self.addr,
-                        bytes: &self.bytes,
-                        listen: self.listen,
-                        tls: self.tls.as_ref(),
-                        pacing: &self.pacing,
-                    };
-                    paused = probe.pause(stall.time()).await;
-                    progress.stalling.store(false, Ordering::Relaxed);
-                }
-            }
-            if let Some(turns) = turns.as_ref().filter(|_| ending == Ending::Complete) {
-                // A wait after the last byte: the conversation ends when the server has had
-                // its last say.
-                turns
-                    .wait_at(&self.waits, counts.bytes as usize, self.connect_timeout)
-                    .await;
-            }
-            if ending == Ending::Complete && self.splits.total() < self.bytes.len() {
-                ending = Ending::ClosedEarly;
-            }
-            if matches!(self.listen, Listen::HalfClose { .. }) || ending == Ending::ClosedEarly {
-                // A half-close tells the server the request is over; it answers and closes.
-                let _ = writer.shutdown().await;
-            }
-            let _ = done_tx.send((Instant::now(), ending == Ending::ClosedEarly));
-            Ok((counts, ending, accepted, paused, taken, writer))
-        };
+        let write = Sending {
+            connection: self,
+            progress,
+            fd,
+            ends: &mut ends,
+            turns: turns.as_ref(),
+            started,
+            sent: Sent::new(
+                DeliveryCounts {
+                    connect_time,
+                    port_waits,
+                    ..Default::default()
+                },
+                self.splits.len(),
+            ),
+        }
+        .send(writer, done_tx);
 
         let (written, (heard, backpressured)) = tokio::join!(write, read);
-        let (mut counts, ending, accepted, paused, mut taken, _writer) = written?;
+        let (mut sent, _writer) = written?;
         if let Some(seen) = self.pacing.look(&mut ends) {
-            taken = Some(taken == Some(true) || seen.accepted);
+            sent.taken = Some(sent.taken == Some(true) || seen.accepted);
         }
+        self.delivered(started, local_port, sent, heard, backpressured)
+    }
+
+    /// Puts together what the two halves saw, once both are done: the delivery, or a
+    /// connect that timed out after all, when the server never took the connection off its
+    /// listen queue and never answered.
+    fn delivered(
+        &self,
+        started: Instant,
+        local_port: u16,
+        sent: Sent,
+        heard: Heard,
+        backpressured: bool,
+    ) -> Result<Delivered, ConnectError> {
+        let Sent {
+            mut counts,
+            ending,
+            accepted,
+            paused,
+            taken,
+        } = sent;
         // Nothing heard, and the server never took the connection off its listen queue (it
         // waited out, or the kernel gave up on it) within the connect timeout: the server did
         // not accept it, whatever the kernel's queue took in. (Sooner, it may only be slow:
@@ -300,107 +246,175 @@ struct Slow<'a> {
     ends: Option<Ends>,
 }
 
+impl Slow<'_> {
+    /// Whether the server's send buffer is seen full now.
+    fn send_full(&self) -> bool {
+        self.pacing.server_send_full(self.ends.as_ref()) == Some(true)
+    }
+}
+
 /// Reads the server's response until it is complete as `listen` defines it, the server
 /// closes, or the connection fails. The clock for lingering and settling starts when the
 /// writer reports its last chunk sent. A slow reader reads its first pieces small and
 /// apart, its waits stretched by its pauses, and notes whether the server's send buffer was
 /// full meanwhile (the second value).
 async fn read_response(
-    mut reader: Reader,
+    reader: Reader,
     mut writer_done: oneshot::Receiver<(Instant, bool)>,
-    mut listen: Listen,
+    listen: Listen,
     slow: Option<Slow<'_>>,
     turns: Option<&turns::SoFar>,
 ) -> (Heard, bool) {
-    let mut heard = Heard {
-        bytes: Vec::new(),
-        received: 0,
-        end: ReadEnd::TimedOut,
-        waited: Duration::ZERO,
-    };
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut done_at: Option<Instant> = None;
-    let mut last_byte_at: Option<Instant> = None;
-    let mut slow_left = slow.as_ref().map_or(0, |s| s.schedule.pieces());
-    let backpressured = AtomicBool::new(false);
-    let full = |slow: &Slow<'_>| {
-        if slow.pacing.server_send_full(slow.ends.as_ref()) == Some(true) {
-            backpressured.store(true, Ordering::Relaxed);
-        }
-    };
-    if let Some(slow) = &slow {
-        listen = listen.stretched(slow.schedule.pause(), slow.schedule.span());
-    }
+    let mut reading = Reading::new(reader, listen, slow, turns);
     loop {
-        // Counted as compared: durations masked, while the answer is all in hand.
-        let counted = if heard.received == heard.bytes.len() as u64 {
-            crate::oracle::compared_len(&heard.bytes) as u64
-        } else {
-            heard.received
-        };
-        let stop = done_at.map(|done| stop_time(listen, done, last_byte_at, counted));
+        let stop = reading.stop();
         let until_stop = async {
             match stop {
                 Some((at, _)) => sleep_until(at).await,
                 None => std::future::pending().await,
             }
         };
-        let (slowly, size) = match &slow {
-            Some(slow) if slow_left > 0 => (Some(slow), slow.schedule.piece().min(buf.len())),
-            _ => (None, buf.len()),
-        };
-        let first = heard.received == 0;
-        // The server's send buffer is fullest before the first read: it takes one byte,
-        // then looks.
-        let size = if first && slowly.is_some() { 1 } else { size };
-        let read = async {
-            if let Some(slow) = slowly.filter(|_| !first) {
-                // A zero pause is no pause (a zero sleep would wait for the timer's next tick).
-                if !slow.schedule.pause().is_zero() {
-                    tokio::time::sleep(slow.schedule.pause()).await;
-                }
-                full(slow);
-            }
-            let read = reader.read(&mut buf[..size]).await;
-            if let Some(slow) = slowly.filter(|_| first) {
-                full(slow);
-            }
-            read
-        };
         tokio::select! {
-            read = read => match read {
-                Ok(0) => { heard.end = ReadEnd::Closed; break; }
-                Ok(n) => {
-                    heard.received += n as u64;
-                    let room = KEEP.saturating_sub(heard.bytes.len());
-                    heard.bytes.extend_from_slice(&buf[..n.min(room)]);
-                    last_byte_at = Some(Instant::now());
-                    if let Some(turns) = turns {
-                        turns.got(&buf[..n]);
-                    }
-                    if slow.is_some() && slow_left > 0 {
-                        slow_left -= 1;
-                    }
-                }
-                Err(_) => { heard.end = ReadEnd::Reset; break; }
+            read = reading.read_piece() => match read {
+                Ok(0) => { reading.heard.end = ReadEnd::Closed; break; }
+                Ok(n) => reading.got(n),
+                Err(_) => { reading.heard.end = ReadEnd::Reset; break; }
             },
-            done = &mut writer_done, if done_at.is_none() => {
-                let (at, closed_early) = done.unwrap_or_else(|_| (Instant::now(), false));
-                if closed_early {
-                    // No complete request was sent: no response to wait for.
-                    listen = Listen::HalfClose { linger: CLOSED_EARLY_LINGER };
-                }
-                done_at = Some(at);
-            }
+            done = &mut writer_done, if reading.done_at.is_none() => reading.writer_done(done),
             () = until_stop => {
-                heard.end = stop.map_or(ReadEnd::TimedOut, |(_, end)| end);
+                reading.heard.end = stop.map_or(ReadEnd::TimedOut, |(_, end)| end);
                 break;
             }
         }
     }
-    heard.waited = done_at.map_or(Duration::ZERO, |d| d.elapsed());
-    if let Some(turns) = turns {
-        turns.ended();
+    reading.ended()
+}
+
+/// The reading half of one delivery while it runs: what it has heard so far, and what
+/// decides when it stops (shared by the steps of its read loop).
+struct Reading<'a> {
+    reader: Reader,
+    listen: Listen,
+    slow: Option<Slow<'a>>,
+    turns: Option<&'a turns::SoFar>,
+    heard: Heard,
+    buf: Vec<u8>,
+    /// When the writer reported its last chunk sent.
+    done_at: Option<Instant>,
+    last_byte_at: Option<Instant>,
+    /// How many small pieces a slow reader has still to read.
+    slow_left: u32,
+    /// The server's send buffer was seen full while a slow reader read.
+    backpressured: bool,
+}
+
+impl<'a> Reading<'a> {
+    /// Nothing heard yet; a slow reader's waits stretched by its pauses.
+    fn new(
+        reader: Reader,
+        mut listen: Listen,
+        slow: Option<Slow<'a>>,
+        turns: Option<&'a turns::SoFar>,
+    ) -> Self {
+        let heard = Heard {
+            bytes: Vec::new(),
+            received: 0,
+            end: ReadEnd::TimedOut,
+            waited: Duration::ZERO,
+        };
+        let buf = vec![0u8; 16 * 1024];
+        let slow_left = slow.as_ref().map_or(0, |s| s.schedule.pieces());
+        if let Some(slow) = &slow {
+            listen = listen.stretched(slow.schedule.pause(), slow.schedule.span());
+        }
+        Reading {
+            reader,
+            listen,
+            slow,
+            turns,
+            heard,
+            buf,
+            done_at: None,
+            last_byte_at: None,
+            slow_left,
+            backpressured: false,
+        }
     }
-    (heard, backpressured.into_inner())
+
+    /// When reading stops, and how it ends then, as `listen` says: known once the writer
+    /// is done.
+    fn stop(&self) -> Option<(Instant, ReadEnd)> {
+        // Counted as compared: durations masked, while the answer is all in hand.
+        let counted = if self.heard.received == self.heard.bytes.len() as u64 {
+            crate::oracle::compared_len(&self.heard.bytes) as u64
+        } else {
+            self.heard.received
+        };
+        self.done_at
+            .map(|done| stop_time(self.listen, done, self.last_byte_at, counted))
+    }
+
+    /// Reads the next piece: as much as there is room for, or a slow reader's small piece
+    /// after its pause (its first, one byte at once), noting whether the server's send
+    /// buffer was full.
+    async fn read_piece(&mut self) -> io::Result<usize> {
+        let slowly = self.slow.as_ref().filter(|_| self.slow_left > 0);
+        let size = slowly.map_or(self.buf.len(), |slow| {
+            slow.schedule.piece().min(self.buf.len())
+        });
+        let first = self.heard.received == 0;
+        // The server's send buffer is fullest before the first read: it takes one byte,
+        // then looks.
+        let size = if first && slowly.is_some() { 1 } else { size };
+        if let Some(slow) = slowly.filter(|_| !first) {
+            // A zero pause is no pause (a zero sleep would wait for the timer's next tick).
+            if !slow.schedule.pause().is_zero() {
+                tokio::time::sleep(slow.schedule.pause()).await;
+            }
+            self.backpressured |= slow.send_full();
+        }
+        let read = self.reader.read(&mut self.buf[..size]).await;
+        if let Some(slow) = slowly.filter(|_| first) {
+            self.backpressured |= slow.send_full();
+        }
+        read
+    }
+
+    /// Takes in `n` bytes just read: counted, kept up to [`KEEP`], and shown to a
+    /// conversation's turns.
+    fn got(&mut self, n: usize) {
+        self.heard.received += n as u64;
+        let room = KEEP.saturating_sub(self.heard.bytes.len());
+        self.heard.bytes.extend_from_slice(&self.buf[..n.min(room)]);
+        self.last_byte_at = Some(Instant::now());
+        if let Some(turns) = self.turns {
+            turns.got(&self.buf[..n]);
+        }
+        if self.slow.is_some() && self.slow_left > 0 {
+            self.slow_left -= 1;
+        }
+    }
+
+    /// The writer's word that its last chunk went: the clock for lingering and settling
+    /// starts then; a request closed early waits for no response.
+    fn writer_done(&mut self, done: Result<(Instant, bool), oneshot::error::RecvError>) {
+        let (at, closed_early) = done.unwrap_or_else(|_| (Instant::now(), false));
+        if closed_early {
+            // No complete request was sent: no response to wait for.
+            self.listen = Listen::HalfClose {
+                linger: CLOSED_EARLY_LINGER,
+            };
+        }
+        self.done_at = Some(at);
+    }
+
+    /// What was heard, once reading stopped, and whether the server's send buffer was
+    /// seen full; a conversation's turns are told it is over.
+    fn ended(mut self) -> (Heard, bool) {
+        self.heard.waited = self.done_at.map_or(Duration::ZERO, |d| d.elapsed());
+        if let Some(turns) = self.turns {
+            turns.ended();
+        }
+        (self.heard, self.backpressured)
+    }
 }

@@ -4,21 +4,22 @@
 //! nothing but the blob bytes (read-only) and their own progress.
 
 use std::collections::HashMap;
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::task::JoinSet;
-use tokio::time::{Instant, interval_at, sleep_until};
+use tokio::task::{Id, JoinError, JoinSet};
+use tokio::time::{Instant, Interval, interval_at, sleep_until};
 
 use super::accepts::Crowd;
 use super::book::{Book, Running};
 use super::confirm::confirm_alone;
+use super::intake::{Doubt, Finished, TaskResult, finished};
 use super::queue::Queue;
-use super::seen::{Seen, Stood};
+use super::seen::Stood;
 use super::window::Window;
 use super::{
-    Delivered, EXIT_GRACE, FINAL_SETTLE, Progress, Stopped, Transport, exit_within, far_future,
-    schedule,
+    EXIT_GRACE, FINAL_SETTLE, Progress, Stopped, Transport, exit_within, far_future, schedule,
 };
 use crate::case::Drawn;
 use crate::config::Settings;
@@ -29,7 +30,6 @@ use crate::delivery_log::DeliveryLog;
 use crate::oracle::{self, Baseline, FindingKind, Oracles};
 use crate::server::{Server, ServerEvent};
 use crate::stats::{Stats, StatsCollector};
-use crate::wire::{ConnectError, Ending};
 
 /// What the fuzzing loop needs besides the cases.
 pub(crate) struct Fuzzing<'a> {
@@ -45,8 +45,6 @@ pub(crate) struct Fuzzing<'a> {
     pub(crate) log: Option<&'a mut DeliveryLog>,
 }
 
-type TaskResult = Result<Delivered, ConnectError>;
-
 /// How many deliveries that pause or read slowly may run beside the others, at least.
 const BESIDE: usize = 16;
 
@@ -58,155 +56,261 @@ const STALL_CHECK: Duration = Duration::from_millis(250);
 
 /// Runs the cases until they are all delivered, the budget or a stop ends the run, or a
 /// finding is made.
-pub(crate) async fn fuzz(mut run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stopped> {
+pub(crate) async fn fuzz(run: Fuzzing<'_>) -> Result<(Stats, RunEnd), Stopped> {
     let settings = run.settings;
-    let mut queue = Queue::new(
+    let queue = Queue::new(
         schedule(run.corpus, settings),
         settings.isolate_blobs,
         run.corpus.blobs().len(),
     );
-    let mut book = new_book(&run);
-    let deadline = book
-        .started
-        .checked_add(settings.budget)
-        .unwrap_or_else(far_future);
-    let mut tasks: JoinSet<TaskResult> = JoinSet::new();
-    let every = run.progress.map_or(Duration::from_secs(3600), |p| p.every);
-    let mut ticks = interval_at(book.started + every, every);
-    let stop = run.stop.cloned().unwrap_or_default();
-    let mut looks = interval_at(book.started + STALL_CHECK, STALL_CHECK);
-    // AnswerOracle that differed (or a check that failed, or a short answer): each is delivered
-    // again alone, once the others are done, before it counts as a finding.
-    let mut doubtful: Vec<Doubt<'_>> = Vec::new();
-    // Deliveries still in flight then get a moment to finish, and are cut short after it.
-    let mut drain_until: Option<Instant> = None;
-    // Connects that timed out beside others: no delivery starts until the server is seen to
-    // accept alone.
-    let mut crowd: Option<Crowd> = None;
-    if let Some(server) = run.server.as_ref() {
-        server.arm_output_watch();
+    let mut looping = FuzzLoop::new(run, queue);
+    let end = looping.until_end().await?;
+    looping.wind_up(end).await
+}
+
+/// The run loop's state: the cases still to start, the deliveries in flight and those in
+/// doubt, and the clocks it watches (shared by the steps of [`fuzz`]).
+struct FuzzLoop<'a, I> {
+    run: Fuzzing<'a>,
+    queue: Queue<'a, I>,
+    book: Book<'a>,
+    /// When the budget runs out.
+    deadline: Instant,
+    tasks: JoinSet<TaskResult>,
+    /// When to report progress.
+    ticks: Interval,
+    stop: StopHandle,
+    /// When to ask whether the server stopped reading.
+    looks: Interval,
+    /// AnswerOracle that differed (or a check that failed, or a short answer): each is
+    /// delivered again alone, once the others are done, before it counts as a finding.
+    doubtful: Vec<Doubt<'a>>,
+    /// Deliveries still in flight then get a moment to finish, and are cut short after it.
+    drain_until: Option<Instant>,
+    /// Connects that timed out beside others: no delivery starts until the server is seen
+    /// to accept alone.
+    crowd: Option<Crowd>,
+    /// Fewer in flight while the server queues them (only where answers are awaited).
+    window: Window,
+}
+
+impl<'a, I: Iterator<Item = (&'a Blob, Drawn)>> FuzzLoop<'a, I> {
+    /// The loop about to start `queue`'s cases: its clocks started, the server's output
+    /// watched.
+    fn new(run: Fuzzing<'a>, queue: Queue<'a, I>) -> Self {
+        let settings = run.settings;
+        let book = new_book(&run);
+        let deadline = book
+            .started
+            .checked_add(settings.budget)
+            .unwrap_or_else(far_future);
+        let tasks = JoinSet::new();
+        let every = run.progress.map_or(Duration::from_secs(3600), |p| p.every);
+        let ticks = interval_at(book.started + every, every);
+        let stop = run.stop.cloned().unwrap_or_default();
+        let looks = interval_at(book.started + STALL_CHECK, STALL_CHECK);
+        if let Some(server) = run.server.as_ref() {
+            server.arm_output_watch();
+        }
+        let window = Window::new(settings.connections, run.oracles.listens());
+        FuzzLoop {
+            run,
+            queue,
+            book,
+            deadline,
+            tasks,
+            ticks,
+            stop,
+            looks,
+            doubtful: Vec::new(),
+            drain_until: None,
+            crowd: None,
+            window,
+        }
     }
 
-    // Fewer in flight while the server queues them (only where answers are awaited).
-    let mut window = Window::new(settings.connections, run.oracles.listens());
-    let end = loop {
+    /// Keeps deliveries starting while there is room, and takes in what happens next, until
+    /// the run ends (or stops, the error).
+    async fn until_end(&mut self) -> Result<RunEnd, Stopped> {
+        loop {
+            self.launch_while_room();
+            let step = if self.tasks.is_empty() {
+                self.idle().await?
+            } else {
+                self.next_event().await?
+            };
+            if let ControlFlow::Break(end) = step {
+                return Ok(end);
+            }
+        }
+    }
+
+    /// Starts the next cases while the window has room, unless doubts wait to be confirmed
+    /// or a crowd of timed-out connects to be judged.
+    fn launch_while_room(&mut self) {
+        let connections = self.run.settings.connections;
         // Pauses mid-message and slow readers run beside the others, on connections of their
         // own (at most as many more, and at least 16): one that pauses a second does not
         // hold up the run.
-        while doubtful.is_empty()
-            && crowd.is_none()
-            && tasks
+        while self.doubtful.is_empty()
+            && self.crowd.is_none()
+            && self
+                .tasks
                 .len()
-                .saturating_sub(book.beside().min(settings.connections.max(BESIDE)))
-                < window.limit()
+                .saturating_sub(self.book.beside().min(connections.max(BESIDE)))
+                < self.window.limit()
         {
-            let Some((blob, drawn)) = queue.next() else {
+            let Some((blob, drawn)) = self.queue.next() else {
                 break;
             };
-            launch(&run, &mut book, &mut tasks, blob, drawn);
+            launch(&self.run, &mut self.book, &mut self.tasks, blob, drawn);
         }
-        if tasks.is_empty() {
-            if let Some(crowd) = crowd.take() {
-                if let Err(stopped) = crowd.drained(&mut run, &mut book, &mut window).await {
-                    return Err(with_doubts(stopped, &doubtful));
-                }
-                continue;
+    }
+
+    /// With nothing in flight: a crowd of timed-out connects is judged by a connect alone,
+    /// else the doubts are confirmed alone; with neither, every case is done.
+    async fn idle(&mut self) -> Result<ControlFlow<RunEnd>, Stopped> {
+        if let Some(crowd) = self.crowd.take() {
+            let drained = crowd
+                .drained(&mut self.run, &mut self.book, &mut self.window)
+                .await;
+            if let Err(stopped) = drained {
+                return Err(with_doubts(stopped, &self.doubtful));
             }
-            if doubtful.is_empty() {
-                break RunEnd::CyclesDone;
-            }
-            drain_until = None;
-            confirm_doubts(&mut run, &mut book, &mut doubtful).await?;
-            // A blob whose copies keep changing each other's answers goes one at a time.
-            queue.isolated.extend(book.stats.isolated().iter().cloned());
-            continue;
+            return Ok(ControlFlow::Continue(()));
         }
+        if self.doubtful.is_empty() {
+            return Ok(ControlFlow::Break(RunEnd::CyclesDone));
+        }
+        self.drain_until = None;
+        confirm_doubts(&mut self.run, &mut self.book, &mut self.doubtful).await?;
+        // A blob whose copies keep changing each other's answers goes one at a time.
+        self.queue
+            .isolated
+            .extend(self.book.stats.isolated().iter().cloned());
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Waits, with deliveries in flight, for what comes first, and takes it in: the
+    /// server's death or alarm, a stop, the end of the drain or of the budget, the look
+    /// whether the server still reads, a progress report, or a finished delivery.
+    async fn next_event(&mut self) -> Result<ControlFlow<RunEnd>, Stopped> {
         tokio::select! {
             biased;
-            event = async {
-                match run.server.as_mut() {
-                    Some(server) => server.event().await,
-                    None => std::future::pending().await,
-                }
-            } => {
-                tasks.abort_all();
-                let kind = server_failure(run.server.as_deref_mut(), event).await;
-                return Err(with_doubts(Stopped::Found(book.found(kind)), &doubtful));
+            event = server_event(self.run.server.as_deref_mut()) => {
+                self.tasks.abort_all();
+                let kind = server_failure(self.run.server.as_deref_mut(), event).await;
+                let found = Stopped::Found(self.book.found(kind));
+                return Err(with_doubts(found, &self.doubtful));
             }
-            () = stop.stopped() => break RunEnd::Stopped,
-            () = sleep_until(drain_until.unwrap_or_else(far_future)), if drain_until.is_some() => {
+            () = self.stop.stopped() => return Ok(ControlFlow::Break(RunEnd::Stopped)),
+            () = sleep_until(self.drain_until.unwrap_or_else(far_future)),
+                if self.drain_until.is_some() =>
+            {
                 // Those still waiting for an answer would hold the confirmation up to their
                 // response timeout: they are cut short, uncounted. A pause mid-message goes
                 // on: its probe is still to tell.
-                book.abort_all_but_stalling();
-                drain_until = Some(far_future());
+                self.book.abort_all_but_stalling();
+                self.drain_until = Some(far_future());
             }
-            () = sleep_until(deadline) => break RunEnd::TimeUp,
-            _ = looks.tick(), if !book.stalling() => {
-                if let Some(kind) = oracle::stopped_reading(run.transport.pacing.unread_for()) {
-                    tasks.abort_all();
-                    return Err(with_doubts(Stopped::Found(book.found(kind)), &doubtful));
-                }
-            }
-            _ = ticks.tick(), if run.progress.is_some() => {
-                if let Some(hook) = run.progress {
-                    (hook.callback)(&book.stats());
+            () = sleep_until(self.deadline) => return Ok(ControlFlow::Break(RunEnd::TimeUp)),
+            _ = self.looks.tick(), if !self.book.stalling() => {
+                let unread_for = self.run.transport.pacing.unread_for();
+                if let Some(kind) = oracle::stopped_reading(unread_for) {
+                    self.tasks.abort_all();
+                    let found = Stopped::Found(self.book.found(kind));
+                    return Err(with_doubts(found, &self.doubtful));
                 }
             }
-            Some(joined) = tasks.join_next_with_id() => {
-                let (id, outcome) = match joined {
-                    Ok(pair) => pair,
-                    Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-                    Err(e) => {
-                        // Cut short on purpose: it is delivered again later.
-                        if let Some(running) = book.finish(e.id(), Instant::now()) {
-                            queue.done(running.blob);
-                            queue.again(running.blob, running.drawn);
-                        }
-                        continue;
-                    }
-                };
-                let now = Instant::now();
-                let Some(running) = book.finish(id, now) else { continue };
-                queue.done(running.blob);
-                if let Ok(delivered) = &outcome
-                    && run.oracles.listens()
-                    && !running.drawn.case.takes_its_time()
-                {
-                    window.answered(delivered.heard.waited, now);
+            _ = self.ticks.tick(), if self.run.progress.is_some() => {
+                if let Some(hook) = self.run.progress {
+                    (hook.callback)(&self.book.stats());
                 }
-                match finished(&mut run, &mut book, &mut tasks, running, outcome, now).await {
-                    Finished::Counted => {}
-                    Finished::Doubtful(doubt) => {
-                        doubtful.push(doubt);
-                        drain_until.get_or_insert(now + DRAIN);
-                    }
-                    Finished::Crowded(running, in_flight) => {
-                        // The others are cut short and delivered again later: those still
-                        // in the server's listen queue would each wait out their own time.
-                        queue.again(running.blob, running.drawn);
-                        crowd.get_or_insert_default().add(in_flight);
-                        book.abort_all_but_stalling();
-                    }
-                    Finished::Stop(stopped) => {
-                        tasks.abort_all();
-                        return Err(with_doubts(stopped, &doubtful));
-                    }
+            }
+            Some(joined) = self.tasks.join_next_with_id() => self.joined(joined).await?,
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+
+    /// Takes in a delivery task that ended. One cut short on purpose is delivered again
+    /// later; one that finished is counted and judged: it may leave a doubt, crowd the
+    /// server, or stop the run (the error).
+    async fn joined(&mut self, joined: Result<(Id, TaskResult), JoinError>) -> Result<(), Stopped> {
+        let (id, outcome) = match joined {
+            Ok(pair) => pair,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => {
+                // Cut short on purpose: it is delivered again later.
+                if let Some(running) = self.book.finish(e.id(), Instant::now()) {
+                    self.queue.done(running.blob);
+                    self.queue.again(running.blob, running.drawn);
                 }
+                return Ok(());
+            }
+        };
+        let now = Instant::now();
+        let Some(running) = self.book.finish(id, now) else {
+            return Ok(());
+        };
+        self.queue.done(running.blob);
+        if let Ok(delivered) = &outcome
+            && self.run.oracles.listens()
+            && !running.drawn.case.takes_its_time()
+        {
+            self.window.answered(delivered.heard.waited, now);
+        }
+        let finished = finished(
+            &mut self.run,
+            &mut self.book,
+            &mut self.tasks,
+            running,
+            outcome,
+            now,
+        );
+        match finished.await {
+            Finished::Counted => {}
+            Finished::Doubtful(doubt) => {
+                self.doubtful.push(doubt);
+                self.drain_until.get_or_insert(now + DRAIN);
+            }
+            Finished::Crowded(running, in_flight) => {
+                // The others are cut short and delivered again later: those still in the
+                // server's listen queue would each wait out their own time.
+                self.queue.again(running.blob, running.drawn);
+                self.crowd.get_or_insert_default().add(in_flight);
+                self.book.abort_all_but_stalling();
+            }
+            Finished::Stop(stopped) => {
+                self.tasks.abort_all();
+                return Err(with_doubts(stopped, &self.doubtful));
             }
         }
-    };
-    tasks.shutdown().await;
-    // A crash caused by the last deliveries shows a moment after them.
-    let settle = if end == RunEnd::CyclesDone {
-        FINAL_SETTLE
-    } else {
-        Duration::ZERO
-    };
-    if let Some(exit) = exit_within(run.server.as_deref_mut(), settle).await {
-        return Err(Stopped::Found(book.found(oracle::exited(exit))));
+        Ok(())
     }
-    Ok((book.stats(), end))
+
+    /// Ends the run as `end` says: the deliveries still in flight shut down, then a last
+    /// look whether the server died.
+    async fn wind_up(mut self, end: RunEnd) -> Result<(Stats, RunEnd), Stopped> {
+        self.tasks.shutdown().await;
+        // A crash caused by the last deliveries shows a moment after them.
+        let settle = if end == RunEnd::CyclesDone {
+            FINAL_SETTLE
+        } else {
+            Duration::ZERO
+        };
+        if let Some(exit) = exit_within(self.run.server.as_deref_mut(), settle).await {
+            return Err(Stopped::Found(self.book.found(oracle::exited(exit))));
+        }
+        Ok((self.book.stats(), end))
+    }
+}
+
+/// The server's next event; with no server to watch, never.
+async fn server_event(server: Option<&mut Server>) -> ServerEvent {
+    match server {
+        Some(server) => server.event().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The run's bookkeeping, its counters watching every blob's boundaries and records.
@@ -306,125 +410,4 @@ fn with_doubts(stopped: Stopped, doubtful: &[Doubt<'_>]) -> Stopped {
         found.seen.splice(at..at, doubts);
     }
     Stopped::Found(found)
-}
-
-/// A delivery to be confirmed alone before its finding counts.
-struct Doubt<'a> {
-    running: Running<'a>,
-    /// When it finished.
-    done: Instant,
-    /// For a delivery whose probe went unserved during its pause: the deliveries that were
-    /// in flight then.
-    victims: Option<Vec<Seen>>,
-    /// What it was first found to be.
-    kind: FindingKind,
-    /// What it heard then.
-    delivered: super::confirm::Answered,
-}
-
-/// What became of one finished delivery.
-enum Finished<'a> {
-    /// Counted; nothing wrong.
-    Counted,
-    /// Its response differed while other deliveries ran: to be delivered again alone.
-    Doubtful(Doubt<'a>),
-    /// Its connect timed out beside this many deliveries in flight: to be delivered again
-    /// once the server is seen to accept alone.
-    Crowded(Running<'a>, usize),
-    /// The run stops (the caller aborts the other deliveries, if this has not).
-    Stop(Stopped),
-}
-
-/// Takes in one finished delivery: counts it, and judges it.
-async fn finished<'a>(
-    run: &mut Fuzzing<'a>,
-    book: &mut Book<'a>,
-    tasks: &mut JoinSet<TaskResult>,
-    running: Running<'a>,
-    outcome: TaskResult,
-    now: Instant,
-) -> Finished<'a> {
-    let delivered = match outcome {
-        Ok(delivered) => delivered,
-        Err(error) => {
-            if let Some(exit) = exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
-                book.trouble(now);
-                book.remember(now, running, false);
-                return Finished::Stop(Stopped::Found(book.found(oracle::exited(exit))));
-            }
-            // The failed delivery sent nothing: it is a victim, not a suspect.
-            let unread_since = run.transport.pacing.unread_since();
-            // Timed out, even alone: judged once the run has drained, by a connect alone
-            // within the startup timeout.
-            if matches!(error, ConnectError::TimedOut(_))
-                && oracle::stopped_reading(unread_since).is_none()
-            {
-                return Finished::Crowded(running, tasks.len() + 1);
-            }
-            book.trouble(now);
-            return Finished::Stop(
-                match oracle::connect_failed_during_run(error, unread_since, tasks.is_empty()) {
-                    Ok(kind) => Stopped::Found(book.found(kind)),
-                    Err(setup) => Stopped::Setup(setup),
-                },
-            );
-        }
-    };
-    // A delivery the server cut short may be the crash itself; if so, the run loop sees the
-    // server's exit next, with this case among the recent ones.
-    book.stats.record(&delivered.counts);
-    if let Some(log) = run.log.as_deref_mut() {
-        log.delivery(
-            delivered.local_port,
-            &delivered.accepted,
-            running.blob.len(),
-            running.blob.name(),
-        );
-        // A pause's probe is a connection too: joined with the server's reads by port, it
-        // must be in the record.
-        if let Some(probe) = &delivered.probe {
-            log.delivery(
-                probe.local_port,
-                &probe.accepted,
-                running.blob.len(),
-                running.blob.name(),
-            );
-        }
-    }
-    let splits = running.drawn.case.splits();
-    book.stats
-        .cover(running.blob.name(), splits, delivered.counts.chunks);
-    if delivered.ending == Ending::ClosedByServer {
-        book.trouble(now);
-    }
-    let verdict = run.oracles.judge_delivery(
-        &running.drawn.case,
-        delivered.ending,
-        &delivered.heard,
-        run.baselines.get(running.blob.name()),
-        delivered.neglect,
-    );
-    let Some(kind) = verdict else {
-        if running.drawn.case.stall().is_some() {
-            book.stats.stalled();
-        }
-        book.remember(now, running, delivered.closed_cleanly);
-        return Finished::Counted;
-    };
-    let stalled = matches!(kind, FindingKind::StoppedServingOthers { .. });
-    if oracle::gated(&kind) || book.stalling() {
-        return Finished::Doubtful(Doubt {
-            running,
-            done: now,
-            victims: stalled.then(|| book.victims()),
-            kind,
-            delivered: (delivered.ending, delivered.heard, delivered.neglect),
-        });
-    }
-    tasks.abort_all();
-    if let Some(exit) = exit_within(run.server.as_deref_mut(), EXIT_GRACE).await {
-        book.remember(now, running, false);
-        return Finished::Stop(Stopped::Found(book.found(oracle::exited(exit))));
-    }
-    Finished::Stop(Stopped::Found(book.found_in(kind, &running)))
 }
