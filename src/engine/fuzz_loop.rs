@@ -82,7 +82,7 @@ struct FuzzLoop<'a, I> {
     stop: StopHandle,
     /// When to ask whether the server stopped reading.
     looks: Interval,
-    /// AnswerOracle that differed (or a check that failed, or a short answer): each is
+    /// Answers that differed (or a check that failed, or a short answer): each is
     /// delivered again alone, once the others are done, before it counts as a finding.
     doubtful: Vec<Doubt<'a>>,
     /// Deliveries still in flight then get a moment to finish, and are cut short after it.

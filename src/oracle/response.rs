@@ -1,4 +1,4 @@
-//! AnswerOracle: what a delivery heard, the whole-blob baseline it is compared with, and where
+//! Answers: what a delivery heard, the whole-blob baseline it is compared with, and where
 //! two responses first differ.
 
 /// What the server answered on one connection, as a [`check`](crate::AnswerOracle::check) sees it.
