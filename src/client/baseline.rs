@@ -55,7 +55,7 @@ async fn whole(ctx: &Ctx) -> Result<Attempt, SetupError> {
             let how = match (&attempt.run.ending, &attempt.run.alarm) {
                 (Ending::Failed(how), _) => how.clone(),
                 (Ending::Hung(after), _) => format!(
-                    "was still running after {} (raise .timeout(..) if it needs longer)",
+                    "was still running after {} (raise Timeouts::client / --timeout if it needs longer)",
                     humantime::format_duration(*after)
                 ),
                 (_, alarm) => format!("printed {:?}", alarm.clone().unwrap_or_default()),

@@ -92,7 +92,7 @@ use under_test::{ClientFn, UnderTest};
 ///         }
 ///         String::from_utf8(reply).unwrap()
 ///     })
-///     .answers("fixtures/answers")
+///     .answers("fixtures/client/answers")
 ///     .cycles(200)
 ///     .run_for(Duration::from_secs(10));
 /// }

@@ -228,7 +228,7 @@ impl fmt::Display for Finding {
         if let Some((took, budget)) = self.narrowing {
             writeln!(
                 f,
-                "  time      = fuzzing {:.1} s, narrowing {:.1} s (budget {})",
+                "  time      = fuzzing {:.1} s, narrowing {:.1} s (of {} allowed)",
                 self.stats.elapsed.as_secs_f64(),
                 took.as_secs_f64(),
                 // In whole seconds: a run that keeps going gives narrowing what is left.

@@ -7,7 +7,8 @@ use crate::control::RunEnd;
 use crate::rng::Seed;
 use crate::stats::Stats;
 
-/// The outcome of a run that found no bug.
+/// The outcome of a run that found no bug, or the whole run of one that kept going past its
+/// findings ([`Findings::report`](crate::Findings::report)).
 #[derive(Clone, Debug)]
 pub struct Report {
     pub(crate) stats: Stats,
@@ -63,7 +64,15 @@ impl fmt::Display for Report {
                 "the run stopped at a finding that did not hold up when narrowed".to_owned()
             }
         };
-        writeln!(f, "stutterfuzz: no finding; {why} (seed {})", self.seed)?;
+        match self.stats.findings_distinct {
+            // The whole run of a run that kept going: its findings are listed apart.
+            0 => writeln!(f, "stutterfuzz: no finding; {why} (seed {})", self.seed)?,
+            n => writeln!(
+                f,
+                "stutterfuzz: {n} distinct finding(s), each listed apart; {why} (seed {})",
+                self.seed
+            )?,
+        }
         writeln!(f, "checked: {}", self.checks)?;
         if self.replayed.is_none() && self.end == RunEnd::CyclesDone {
             writeln!(

@@ -217,7 +217,11 @@ impl Plan {
     /// What this run counts as a bug, as a list in words: the command line's first lines and
     /// the report of a run that found nothing say it.
     pub(crate) fn checks(&self) -> String {
-        let mut checks = vec!["the server's death", "refused or stalled connects", "hangs"];
+        let mut checks = vec![
+            "the server's death",
+            "refused or unaccepted connects",
+            "hangs",
+        ];
         let watches_output = self.output.as_ref().is_some_and(|o| !o.fail_on.is_empty());
         if watches_output && !matches!(self.launch(), Launch::External) {
             checks.push("alarms in its output (panics, sanitizers)");

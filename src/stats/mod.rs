@@ -336,7 +336,7 @@ impl Stats {
         if !self.isolated.is_empty() {
             write!(
                 f,
-                " (delivered one at a time since their copies changed each other's answers: {}; make them use keys of their own, or --isolate-blobs)",
+                " (delivered one at a time since their copies changed each other's answers: {}; make them use keys of their own, or isolate them: AnswerOracle::isolate_blobs(true) / --isolate-blobs)",
                 self.isolated.join(" ")
             )?;
         }

@@ -91,7 +91,7 @@ impl Stutter {
     }
 
     /// What a run of this configuration counts as a bug, as a list in words: "the server's
-    /// death, refused or stalled connects, hangs, ..., answers that change when split". The
+    /// death, refused or unaccepted connects, hangs, ..., answers that change when split". The
     /// command line prints it before fuzzing; a report that found nothing says it too.
     ///
     /// ```

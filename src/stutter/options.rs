@@ -42,9 +42,9 @@ impl std::fmt::Display for Chance {
 }
 
 /// What the harness does to some deliveries besides cutting them: close early, open with TCP
-/// fast open, pause mid-message while a probe checks the server still serves others, read
-/// the response slowly. Defaults: close 1 in 500 and fast open 1 in 2 (the original tool's),
-/// pause 1 in 1000 for 1 s, slow reader 1 in 100.
+/// fast open, stall (pause mid-message) while a probe checks the server still serves others,
+/// read the response slowly. Defaults: close 1 in 500 and fast open 1 in 2 (the original
+/// tool's), stall 1 in 1000 for 1 s, slow reader 1 in 100.
 ///
 /// ```
 /// use std::time::Duration;

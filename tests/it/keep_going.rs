@@ -72,6 +72,12 @@ fn a_run_that_keeps_going_reports_a_crash_and_a_wrong_answer_as_two_findings() {
         most_found.load(std::sync::atomic::Ordering::Relaxed) >= 1,
         "the progress hook saw the findings so far"
     );
+    // The whole run's report does not say it found nothing.
+    let whole = all.report().to_string();
+    assert!(
+        whole.starts_with("stutterfuzz: 2 distinct finding(s), each listed apart;"),
+        "{whole}"
+    );
     let text = failure.to_string();
     assert!(text.contains("stutterfuzz found 2 distinct bugs"), "{text}");
     assert!(text.contains("restarts="), "{text}");

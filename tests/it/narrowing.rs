@@ -284,7 +284,7 @@ fn crash_in_a_later_record_is_narrowed(server: &str) {
     // The report says what fuzzing and narrowing each took, against narrowing's budget.
     let text = finding.to_string();
     assert!(
-        text.contains("  time      = fuzzing ") && text.contains(" s (budget 10s)"),
+        text.contains("  time      = fuzzing ") && text.contains(" s (of 10s allowed)"),
         "{text}"
     );
     let replayed = run()

@@ -8,9 +8,10 @@ use clap::{CommandFactory, Parser};
 use stutterfuzz::{Chance, Disruptions, Pacing, Seed, Timeouts, defaults};
 
 const ABOUT: &str = "Fuzz a TCP server by varying packet boundaries.\n\n\
-Opens many connections to HOST:PORT and sends each blob from --blob-dir over one of them, cut \
-into random chunks. Each chunk waits until the previous one is acknowledged and the server had \
-time to read it, so the server really sees those boundaries. A crash, a refused connection, a \
+Opens many connections to HOST:PORT (or a Unix socket, --unix PATH) and sends each blob from \
+--blob-dir over one of them, cut into random chunks. Each chunk waits until the server has read \
+the previous one (its receive queue, seen through the kernel, is empty; for a server on another \
+machine, the acknowledgement and --pause-ms), so the server really sees those boundaries. A crash, a refused connection, a \
 server that stops accepting, or an answer that changes when the blob is split is a finding: the report and the case that replays it are printed \
 and saved in --failures-dir.";
 
@@ -21,14 +22,18 @@ Options of the original tool also work with a single dash (-blob-dir=PATH).\n\n\
 Blobs from real clients: stutterfuzz capture --listen ADDR --upstream ADDR --out DIR (a \
 recording proxy), stutterfuzz import FILE --port P --out DIR (a packet capture); see their --help.
 
-Many shards or CI jobs: stutterfuzz merge DIR... --out DIR keeps one failure file per distinct finding (by its `# signature:` line) and prints a table.";
+Many shards or CI jobs: stutterfuzz merge DIR... --out DIR keeps one failure file per distinct finding (by its `# signature:` line) and prints a table.
+
+Other commands: stutterfuzz client (cuts a server's answers to a client under test), \
+stutterfuzz input-of-case / case-of-input (a case as a fuzz target's input and back); see \
+their --help.";
 
 /// `--help` (not `-h`) ends with the words of the output and the blob formats explained.
 const AFTER_LONG: &str =
     "Exit status: 0 when the budget ran out or the run was interrupted with no \
 finding (or a replayed case passed), 1 on a finding, 2 on a usage or setup error.
 
-What is checked by default: the server's death, refused or stalled connects, hangs, alarms in \
+What is checked by default: the server's death, refused or unaccepted connects, hangs, alarms in \
 its output (sanitizer reports, Rust panics, valgrind errors), and answers that change when \
 split (each blob is first sent whole; every split delivery of it must get the same answer). \
 The first lines of a run say which are on.
