@@ -99,7 +99,8 @@ impl Transport {
         let pacing = match (&addr, &tls) {
             // A Unix socket's own queue tells when the server read each chunk, records or
             // not.
-            (Endpoint::Unix(_), _) => pacing.by_own_queue(),
+            (Endpoint::Unix(_), _) if crate::platform::SEES_OWN_QUEUE => pacing.by_own_queue(),
+            (Endpoint::Unix(_), _) => pacing,
             (Endpoint::Tcp(_), None) => pacing.by_receipt(),
             // Over TLS the server's end counts records, not the bytes we count: there the
             // acknowledgement tells when a chunk arrived.
