@@ -37,11 +37,15 @@ enum Mode {
     Cycle(u64),
     /// The default, against a server that also prints megabytes a second on stderr.
     Noisy,
+    /// The default, the server on a Unix socket (paced by the socket's own send queue).
+    Unix,
 }
 
 /// (label, connections, pacing)
-const SETTINGS: [(&str, usize, Mode); 7] = [
+const SETTINGS: [(&str, usize, Mode); 9] = [
     ("adaptive (default)", 1, Mode::Adaptive),
+    ("adaptive, Unix socket", 1, Mode::Unix),
+    ("adaptive, Unix socket", 100, Mode::Unix),
     ("adaptive (default)", 100, Mode::Adaptive),
     ("adaptive, 4 MiB/s log", 100, Mode::Noisy),
     ("adaptive (default)", 1000, Mode::Adaptive),
@@ -64,6 +68,10 @@ fn main() -> ExitCode {
             stutterfuzz_fixtures::make_noise(stutterfuzz_fixtures::NOISE);
         }
         stutterfuzz_fixtures::servers::serve_read_recorder(listener, PathBuf::from(log), None);
+        return ExitCode::SUCCESS;
+    }
+    if let (Some(path), Some(log)) = (value("--serve-unix"), value("--log")) {
+        serve_unix_read_recorder(Path::new(&path), Path::new(&log));
         return ExitCode::SUCCESS;
     }
     if let (Some(addr), Some(kind)) = (value("--serve"), value("--buggy")) {
@@ -396,11 +404,20 @@ fn run_one(setting: &str, seconds: u64) -> ExitCode {
     let reads = dir.path().join("reads.txt");
     let exe = std::env::current_exe().expect("the bench knows its own path");
     let mut server = Command::new(exe);
-    server.args(["--serve", "{addr}", "--log"]).arg(&reads);
+    let addr = match mode {
+        Mode::Unix => {
+            server.args(["--serve-unix", "{path}", "--log"]).arg(&reads);
+            "unix:"
+        }
+        _ => {
+            server.args(["--serve", "{addr}", "--log"]).arg(&reads);
+            "127.0.0.1:0"
+        }
+    };
     if matches!(mode, Mode::Noisy) {
         server.arg("--noisy");
     }
-    let mut fuzz = Stutter::new("127.0.0.1:0")
+    let mut fuzz = Stutter::new(addr)
         .server(server)
         .blobs(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bench"))
         .regressions(Regressions::Off)
@@ -409,7 +426,7 @@ fn run_one(setting: &str, seconds: u64) -> ExitCode {
         .connections(connections)
         .control(stutterfuzz::RunControl::default().record(&record));
     fuzz = match mode {
-        Mode::Adaptive | Mode::Noisy => fuzz,
+        Mode::Adaptive | Mode::Noisy | Mode::Unix => fuzz,
         Mode::Pause(ms) => fuzz.pacing(Pacing::AfterAck(Duration::from_millis(ms))),
         Mode::Cycle(ms) => fuzz.pacing(Pacing::Cycle(Duration::from_millis(ms))),
     };
@@ -464,7 +481,17 @@ fn compare(record: &Path, reads: &Path) -> (f64, f64, u64) {
         if fields[2].parse::<u64>().ok() == Some(total) {
             complete += 1;
         }
-        let Some(reads) = read.get_mut(fields[0]).and_then(VecDeque::pop_front) else {
+        // A Unix socket's connections have no port (the record says 0): they are joined by
+        // their pattern when one read the same, else in the order they closed.
+        let Some(reads) = read.get_mut(fields[0]).and_then(|from_port| {
+            match from_port
+                .iter()
+                .position(|r| fields[0] == "0" && *r == chunks)
+            {
+                Some(same) => from_port.remove(same),
+                None => from_port.pop_front(),
+            }
+        }) else {
             continue;
         };
         deliveries += 1;
@@ -504,4 +531,37 @@ fn peak_rss_kib() -> u64 {
                 .and_then(|v| v.parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// A server on a Unix socket at `path` that logs the sizes of every read() per connection to
+/// `log` when the connection closes, as `serve_read_recorder` does for TCP (port 0: a Unix
+/// socket's client has none).
+fn serve_unix_read_recorder(path: &Path, log: &Path) {
+    use std::io::{Read, Write};
+    let listener = std::os::unix::net::UnixListener::bind(path).expect("the bench server binds");
+    let log = std::sync::Arc::new(std::sync::Mutex::new(
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("the read log opens"),
+    ));
+    for stream in listener.incoming().flatten() {
+        let log = std::sync::Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut stream = stream;
+            let mut buf = vec![0u8; 1 << 20];
+            let mut sizes = Vec::new();
+            while let Ok(n @ 1..) = stream.read(&mut buf) {
+                sizes.push(n.to_string());
+            }
+            let sizes = if sizes.is_empty() {
+                "-".to_owned()
+            } else {
+                sizes.join(",")
+            };
+            let mut log = log.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = writeln!(log, "0 {sizes}");
+        });
+    }
 }

@@ -304,7 +304,7 @@ impl Splitter {
                 self.pacing.wait_acked(to.as_ref()).await?;
                 if self
                     .pacing
-                    .pause(&mut self.ends)
+                    .pause(to.as_ref(), &mut self.ends)
                     .await
                     .is_some_and(|seen| seen.all_read)
                 {

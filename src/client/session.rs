@@ -19,7 +19,7 @@ use super::regressions;
 use super::report::{ClientFailure, ClientFinding, ClientReport};
 use super::signature;
 use super::tally::Tally;
-use crate::config::{Gap, free_port};
+use crate::config::{Endpoint, Gap, free_port};
 use crate::engine::Pacing;
 use crate::engine::exit_waits::RUN_END_SETTLE;
 use crate::error::SetupError;
@@ -39,13 +39,16 @@ pub(crate) async fn run(
     let mut server = None;
     let answers = match &settings.source {
         Source::Upstream(addr) => {
-            crate::run::check_listening(*addr, settings.timeout).await?;
+            crate::run::check_listening(&Endpoint::Tcp(*addr), settings.timeout).await?;
             Answers::Upstream(*addr)
         }
         Source::Server(spec) => {
             let addr = free_port(settings.host)?;
-            let mut process = ServerProcess::spawn(spec, addr, None).await?;
-            process.wait_ready(addr, settings.startup_timeout).await?;
+            let listen = Endpoint::Tcp(addr);
+            let mut process = ServerProcess::spawn(spec, &listen, None).await?;
+            process
+                .wait_ready(&listen, settings.startup_timeout)
+                .await?;
             server = Some(process);
             Answers::Upstream(addr)
         }

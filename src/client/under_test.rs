@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use tokio::time::timeout;
 
-use crate::config::OutputWatch;
+use crate::config::{Endpoint, OutputWatch};
 use crate::error::SetupError;
 use crate::server::{OutputSnapshot, ProgramSpec, ServerProcess, describe_exit};
 
@@ -101,14 +101,15 @@ impl UnderTest {
                 })
             }
             UnderTest::Process(spec) => {
-                let mut process = ServerProcess::spawn(spec, addr, Some(watch.clone()))
-                    .await
-                    .map_err(|e| {
-                        SetupError::new(
-                            crate::error::SetupErrorKind::Client,
-                            e.to_string().replacen("server", "client", 1),
-                        )
-                    })?;
+                let mut process =
+                    ServerProcess::spawn(spec, &Endpoint::Tcp(addr), Some(watch.clone()))
+                        .await
+                        .map_err(|e| {
+                            SetupError::new(
+                                crate::error::SetupErrorKind::Client,
+                                e.to_string().replacen("server", "client", 1),
+                            )
+                        })?;
                 process.arm_output_watch();
                 let ending = match timeout(limit, process.exited()).await {
                     Ok(status) if status.success() => Ending::Passed,

@@ -30,7 +30,9 @@ mod environment;
 mod output_watch;
 mod shard;
 
-pub(crate) use address::{PortZero, free_port, resolve_addr};
+pub(crate) use address::{
+    Endpoint, PortZero, check_socket_path, free_port, resolve_addr, resolve_endpoint,
+};
 pub(crate) use environment::{Direction, Overrides, env_var, in_ci};
 pub(crate) use environment::{env_error, settings_error};
 pub(crate) use output_watch::OutputWatch;

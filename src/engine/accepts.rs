@@ -6,12 +6,11 @@
 
 use std::time::Duration;
 
-use tokio::net::TcpStream;
-use tokio::time::{Instant, sleep, timeout_at};
+use tokio::time::{Instant, sleep};
 
 use super::book::Book;
-use super::connection::classify_connect_error;
 use super::pacing::Ends;
+use super::socket::{self, Stream};
 use super::window::Window;
 use super::{EXIT_GRACE, Fuzzing, Stopped, Transport, exit_within};
 use crate::oracle;
@@ -29,15 +28,16 @@ pub(crate) async fn accepts_when_idle(
 ) -> Result<Duration, ConnectError> {
     let started = Instant::now();
     let deadline = started + limit;
-    let stream = match timeout_at(deadline, TcpStream::connect(transport.addr)).await {
-        Err(_) => return Err(ConnectError::TimedOut(limit)),
-        Ok(Err(e)) => return Err(classify_connect_error(e)),
-        Ok(Ok(stream)) => stream,
+    let stream = socket::connect(&transport.addr, limit).await?;
+    // On a Unix socket the accept cannot be seen: a completed connect counts.
+    let Stream::Tcp(stream) = stream else {
+        return Ok(started.elapsed());
     };
-    let mut ends = stream.local_addr().ok().map(|client| Ends {
-        server: transport.addr,
-        client,
-    });
+    let mut ends = stream
+        .local_addr()
+        .ok()
+        .zip(transport.addr.tcp())
+        .map(|(client, server)| Ends { server, client });
     loop {
         match transport.pacing.look(&mut ends) {
             Some(seen) if !seen.accepted => {}

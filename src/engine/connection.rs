@@ -2,27 +2,25 @@
 //! read what the server answers concurrently, and close.
 
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpSocket;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::pacing::{Ends, Pacing};
 use super::sending::{Sending, Sent};
-use super::socket::{Opened, Reader, open};
+use super::socket::{self, Opened, Reader, Stream, classify_connect_error, open};
 use super::stall::ProbeSent;
 use super::stop_time::stop_time;
 use super::turns;
 use crate::case::{SlowRead, Stall};
+use crate::config::Endpoint;
 use crate::corpus::WaitPoint;
-use crate::platform::{
-    enable_fastopen, is_local_exhaustion, is_out_of_local_ports, make_slow_reader,
-};
+use crate::platform::{enable_fastopen, is_out_of_local_ports, make_slow_reader};
 use crate::split::Splits;
 use crate::stats::DeliveryCounts;
 use crate::tls::Tls;
@@ -32,7 +30,7 @@ use crate::wire::{ConnectError, Ending, Heard, Listen, Neglect, ReadEnd};
 /// bytes are shared).
 #[derive(Clone, Debug)]
 pub(crate) struct Connection {
-    pub(crate) addr: SocketAddr,
+    pub(crate) addr: Endpoint,
     pub(crate) bytes: Arc<[u8]>,
     /// Where a conversation waits for the server.
     pub(crate) waits: Arc<[WaitPoint]>,
@@ -99,10 +97,9 @@ impl Connection {
         } = open(stream, self.tls.as_ref(), self.connect_timeout).await?;
         let connect_time = started.elapsed();
         let local_port = local.map_or(0, |a| a.port());
-        let mut ends = local.map(|client| Ends {
-            server: self.addr,
-            client,
-        });
+        let mut ends = local
+            .zip(self.addr.tcp())
+            .map(|(client, server)| Ends { server, client });
         let (done_tx, done_rx) = oneshot::channel();
         let slow = self.slow.map(|schedule| Slow {
             schedule,
@@ -190,7 +187,7 @@ impl Connection {
 
     /// Connects, waiting and retrying while the machine has no free local port (many
     /// connections in TIME_WAIT at high rates): `port_waits` counts those waits.
-    async fn connect(&self, port_waits: &mut u64) -> Result<TcpStream, ConnectError> {
+    async fn connect(&self, port_waits: &mut u64) -> Result<Stream, ConnectError> {
         let mut backoff = Duration::from_millis(10);
         loop {
             match self.connect_once().await {
@@ -206,8 +203,14 @@ impl Connection {
         }
     }
 
-    async fn connect_once(&self) -> Result<TcpStream, ConnectError> {
-        let socket = if self.addr.is_ipv4() {
+    /// One connect: a TCP socket with the case's options (no delay; fast open, a slow
+    /// reader's small window when drawn), or a Unix socket, where those options mean nothing.
+    async fn connect_once(&self) -> Result<Stream, ConnectError> {
+        let addr = match &self.addr {
+            Endpoint::Tcp(addr) => *addr,
+            Endpoint::Unix(_) => return socket::connect(&self.addr, self.connect_timeout).await,
+        };
+        let socket = if addr.is_ipv4() {
             TcpSocket::new_v4()
         } else {
             TcpSocket::new_v6()
@@ -220,9 +223,9 @@ impl Connection {
         if self.slow.is_some() {
             make_slow_reader(&socket);
         }
-        match timeout(self.connect_timeout, socket.connect(self.addr)).await {
+        match timeout(self.connect_timeout, socket.connect(addr)).await {
             Err(_) => Err(ConnectError::TimedOut(self.connect_timeout)),
-            Ok(Ok(stream)) => Ok(stream),
+            Ok(Ok(stream)) => Ok(Stream::Tcp(stream)),
             Ok(Err(e)) => Err(classify_connect_error(e)),
         }
     }
@@ -230,14 +233,6 @@ impl Connection {
 
 /// How many times one connection waits for a free local port before giving up.
 const MAX_PORT_WAITS: u64 = 20;
-
-pub(super) fn classify_connect_error(e: io::Error) -> ConnectError {
-    if is_local_exhaustion(&e) {
-        ConnectError::Local(e)
-    } else {
-        ConnectError::Refused(e)
-    }
-}
 
 /// A slow reader's schedule, and where to watch the server's send buffer.
 struct Slow<'a> {

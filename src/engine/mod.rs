@@ -35,7 +35,6 @@ mod turns;
 mod whole;
 mod window;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -46,10 +45,11 @@ pub(crate) use exit_waits::{EXIT_GRACE, FINAL_SETTLE, exit_within};
 pub(crate) use fuzz_loop::{Fuzzing, fuzz};
 pub(crate) use pacing::{Ends, Pacing};
 pub(crate) use seen::{Seen, Stood};
+pub(crate) use socket::connect_unix;
 pub(crate) use whole::deliver_whole;
 
 use crate::case::{Drawn, draw};
-use crate::config::Settings;
+use crate::config::{Endpoint, Settings};
 use crate::corpus::{Blob, Corpus};
 use crate::error::SetupError;
 use crate::oracle::FindingKind;
@@ -83,7 +83,7 @@ pub(crate) enum Stopped {
 /// How each connection delivers: everything but the case itself.
 #[derive(Clone, Debug)]
 pub(crate) struct Transport {
-    pub(crate) addr: SocketAddr,
+    pub(crate) addr: Endpoint,
     pub(crate) connect_timeout: Duration,
     pub(crate) pacing: Pacing,
     /// Half-close mode's wait for the server's answer or close.
@@ -94,20 +94,22 @@ pub(crate) struct Transport {
 
 impl Transport {
     /// How a run with these settings reaches the server at `addr`.
-    pub(crate) fn new(addr: SocketAddr, settings: &Settings, tls: Option<Tls>) -> Self {
+    pub(crate) fn new(addr: Endpoint, settings: &Settings, tls: Option<Tls>) -> Self {
+        let pacing = Pacing::new(settings.gap, settings.connect_timeout);
+        let pacing = match (&addr, &tls) {
+            // A Unix socket's own queue tells when the server read each chunk, records or
+            // not.
+            (Endpoint::Unix(_), _) if crate::platform::SEES_OWN_QUEUE => pacing.by_own_queue(),
+            (Endpoint::Unix(_), _) => pacing,
+            (Endpoint::Tcp(_), None) => pacing.by_receipt(),
+            // Over TLS the server's end counts records, not the bytes we count: there the
+            // acknowledgement tells when a chunk arrived.
+            (Endpoint::Tcp(_), Some(_)) => pacing,
+        };
         Transport {
             addr,
             connect_timeout: settings.connect_timeout,
-            pacing: {
-                let pacing = Pacing::new(settings.gap, settings.connect_timeout);
-                // Over TLS the server's end counts records, not the bytes we count: there
-                // the acknowledgement tells when a chunk arrived.
-                if tls.is_none() {
-                    pacing.by_receipt()
-                } else {
-                    pacing
-                }
-            },
+            pacing,
             linger: settings.after_last.unwrap_or(RESPONSE_WINDOW),
             tls,
         }
@@ -131,7 +133,7 @@ impl Transport {
                 splits.with_boundary(wait.at)
             });
         Connection {
-            addr: self.addr,
+            addr: self.addr.clone(),
             bytes: blob.shared_bytes(),
             waits: blob.shared_waits(),
             splits,

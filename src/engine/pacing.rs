@@ -157,6 +157,10 @@ pub(crate) struct Pacing {
     /// acknowledgements cost up to 40 ms a chunk (on one connection, 2 ms a chunk of
     /// polling), and receipt is what keeping a boundary needs.
     by_receipt: bool,
+    /// The connection's own send queue is what the server has not read (a Unix socket: its
+    /// bytes stay counted against the sender until the server reads them), so waiting for
+    /// it to empty keeps the boundary exactly, with no pause after.
+    own_queue: bool,
 }
 
 /// How the wait for an acknowledgement went.
@@ -180,7 +184,15 @@ impl Pacing {
             ack_limit,
             queues: Queues::default(),
             by_receipt: false,
+            own_queue: false,
         }
+    }
+
+    /// The same pacing, for connections whose send queue empties only when the server has
+    /// read their bytes (Unix sockets).
+    pub(crate) fn by_own_queue(mut self) -> Self {
+        self.own_queue = true;
+        self
     }
 
     /// The same pacing, waiting for receipt rather than acknowledgement where it can.
@@ -258,7 +270,11 @@ impl Pacing {
     /// The gap between an acknowledged chunk and the next one. Returns what was seen of the
     /// server's end (whether it had read everything, whether it had accepted the
     /// connection), or `None` when it cannot be seen.
-    pub(crate) async fn pause(&self, ends: &mut Option<Ends>) -> Option<AfterGap> {
+    pub(crate) async fn pause(
+        &self,
+        socket: &impl AsRawFd,
+        ends: &mut Option<Ends>,
+    ) -> Option<AfterGap> {
         match self.gap {
             Gap::Fixed(d) => {
                 if !d.is_zero() {
@@ -269,6 +285,16 @@ impl Pacing {
             Gap::Cycle(every) => {
                 sleep_until(next_tick(self.epoch, every, Instant::now())).await;
                 self.look(ends)
+            }
+            Gap::Adaptive(_) if self.own_queue => {
+                // The wait for delivery already waited for the server to read: whether it
+                // did is what the queue says now. (The accept cannot be seen; a server that
+                // read has accepted.)
+                let all_read = unacknowledged(socket).is_ok_and(|queued| queued == 0);
+                Some(AfterGap {
+                    all_read,
+                    accepted: true,
+                })
             }
             Gap::Adaptive(fallback) => {
                 let Some(at) = ends.as_mut() else {

@@ -144,7 +144,7 @@ impl Sending<'_> {
     /// when the server has not accepted the connection within the connect timeout.
     async fn pause(&mut self) -> Result<(), ConnectError> {
         let connection = self.connection;
-        if let Some(seen) = connection.pacing.pause(self.ends).await {
+        if let Some(seen) = connection.pacing.pause(&self.fd, self.ends).await {
             self.sent.taken = Some(self.sent.taken == Some(true) || seen.accepted);
             self.sent.counts.read_checks += 1;
             if !seen.all_read {
@@ -168,7 +168,7 @@ impl Sending<'_> {
         if let Some(stall) = connection.stall.filter(|s| s.at() as u64 == bytes) {
             self.progress.stalling.store(true, Ordering::Relaxed);
             let probe = PauseProbe {
-                addr: connection.addr,
+                addr: &connection.addr,
                 bytes: &connection.bytes,
                 listen: connection.listen,
                 tls: connection.tls.as_ref(),

@@ -1,6 +1,7 @@
-//! A connected socket as a delivery uses it: plain TCP, or TLS over it. Either way the
-//! delivery reads and writes through two halves, and paces through the TCP socket beneath
-//! (its unacknowledged bytes, its addresses for the server's queues).
+//! A connected socket as a delivery uses it: TCP or a Unix domain stream socket, plain or
+//! with TLS over it. Either way the delivery reads and writes through two halves, and paces
+//! through the socket beneath (its queue of bytes not yet acknowledged, or on a Unix socket
+//! not yet read; a TCP socket's addresses for the server's queues).
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,9 +9,11 @@ use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpStream, UnixStream};
 use tokio::time::timeout;
 
+use crate::config::Endpoint;
+use crate::platform::is_local_exhaustion;
 use crate::tls::Tls;
 use crate::wire::ConnectError;
 
@@ -30,6 +33,54 @@ impl AsRawFd for SocketFd {
     }
 }
 
+/// A connected stream socket.
+pub(crate) enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+/// Connects to `endpoint` once, as a probe or a check does (a delivery's own TCP socket gets
+/// its options first: [`Connection`](super::Connection)). A Unix socket whose listen queue is
+/// full says so at once (`EAGAIN`), where TCP would wait: it is tried again until `limit`.
+pub(crate) async fn connect(endpoint: &Endpoint, limit: Duration) -> Result<Stream, ConnectError> {
+    let attempt = async {
+        match endpoint {
+            Endpoint::Tcp(addr) => TcpStream::connect(addr).await.map(Stream::Tcp),
+            Endpoint::Unix(path) => connect_unix(path).await.map(Stream::Unix),
+        }
+    };
+    match timeout(limit, attempt).await {
+        Err(_) => Err(ConnectError::TimedOut(limit)),
+        Ok(Ok(stream)) => Ok(stream),
+        Ok(Err(e)) => Err(classify_connect_error(e)),
+    }
+}
+
+/// Connects to the Unix socket at `path`, waiting while its listen queue is full (the
+/// caller bounds the wait).
+pub(crate) async fn connect_unix(path: &std::path::Path) -> io::Result<UnixStream> {
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        match UnixStream::connect(path).await {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// A failed connect: this machine's own shortage (no free local port, no file descriptor),
+/// or the server's refusal.
+pub(crate) fn classify_connect_error(e: io::Error) -> ConnectError {
+    if is_local_exhaustion(&e) {
+        ConnectError::Local(e)
+    } else {
+        ConnectError::Refused(e)
+    }
+}
+
 /// A connection ready to deliver on.
 pub(crate) struct Opened {
     pub(crate) reader: Reader,
@@ -40,37 +91,25 @@ pub(crate) struct Opened {
 
 /// Makes `stream` ready: as it is, or after a TLS handshake (within `limit`).
 pub(crate) async fn open(
-    stream: TcpStream,
+    stream: Stream,
     tls: Option<&Tls>,
     limit: Duration,
 ) -> Result<Opened, ConnectError> {
-    let fd = SocketFd(stream.as_raw_fd());
-    let local = stream.local_addr().ok();
-    let (reader, writer): (Reader, Writer) = match tls {
-        None => {
+    let (fd, local) = match &stream {
+        Stream::Tcp(s) => (SocketFd(s.as_raw_fd()), s.local_addr().ok()),
+        Stream::Unix(s) => (SocketFd(s.as_raw_fd()), None),
+    };
+    let (reader, writer): (Reader, Writer) = match (stream, tls) {
+        (Stream::Tcp(stream), None) => {
             let (reader, writer) = stream.into_split();
             (Box::new(reader), Box::new(writer))
         }
-        Some(tls) => {
-            let stream = match timeout(limit, tls.connect(stream)).await {
-                Err(_) => return Err(ConnectError::TimedOut(limit)),
-                // rustls's own refusals (a certificate, a name, a protocol) come as invalid
-                // data: a setting to fix. A server that drops the connection mid-handshake
-                // is refusing it.
-                Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
-                    return Err(ConnectError::Tls(e));
-                }
-                Ok(Err(e)) => {
-                    return Err(ConnectError::Refused(io::Error::new(
-                        e.kind(),
-                        format!("TLS handshake failed: {e}"),
-                    )));
-                }
-                Ok(Ok(stream)) => stream,
-            };
-            let (reader, writer) = tokio::io::split(stream);
+        (Stream::Unix(stream), None) => {
+            let (reader, writer) = stream.into_split();
             (Box::new(reader), Box::new(writer))
         }
+        (Stream::Tcp(stream), Some(tls)) => handshake(stream, tls, limit).await?,
+        (Stream::Unix(stream), Some(tls)) => handshake(stream, tls, limit).await?,
     };
     Ok(Opened {
         reader,
@@ -78,6 +117,35 @@ pub(crate) async fn open(
         fd,
         local,
     })
+}
+
+/// The TLS handshake on `stream` (within `limit`), and the halves of the TLS stream.
+async fn handshake<S>(
+    stream: S,
+    tls: &Tls,
+    limit: Duration,
+) -> Result<(Reader, Writer), ConnectError>
+where
+    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+{
+    let stream = match timeout(limit, tls.connect(stream)).await {
+        Err(_) => return Err(ConnectError::TimedOut(limit)),
+        // rustls's own refusals (a certificate, a name, a protocol) come as invalid
+        // data: a setting to fix. A server that drops the connection mid-handshake
+        // is refusing it.
+        Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+            return Err(ConnectError::Tls(e));
+        }
+        Ok(Err(e)) => {
+            return Err(ConnectError::Refused(io::Error::new(
+                e.kind(),
+                format!("TLS handshake failed: {e}"),
+            )));
+        }
+        Ok(Ok(stream)) => stream,
+    };
+    let (reader, writer) = tokio::io::split(stream);
+    Ok((Box::new(reader), Box::new(writer)))
 }
 
 /// Writes one chunk: one `write()`, and more only if the kernel took less; records what

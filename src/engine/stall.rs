@@ -8,15 +8,14 @@
 //! is expected, starts answering. The probe gets three quarters of the pause, so the
 //! stalled connection is still silent when the probe gives up.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 use tokio::time::{Instant, sleep_until, timeout, timeout_at};
 
 use super::pacing::{Ends, Pacing};
-use super::socket::{Opened, open, write_chunk};
+use super::socket::{self, Opened, Stream, open, write_chunk};
+use crate::config::Endpoint;
 use crate::tls::Tls;
 use crate::wire::{ConnectError, Listen, Neglect, Unserved};
 
@@ -43,7 +42,7 @@ const LOOK_EVERY: Duration = Duration::from_millis(1);
 /// The probe of a paused connection: what it needs of that connection (the server, the blob
 /// it sends whole, what answer to wait for, TLS, and how to look at the server's end).
 pub(super) struct PauseProbe<'a> {
-    pub(super) addr: SocketAddr,
+    pub(super) addr: &'a Endpoint,
     pub(super) bytes: &'a [u8],
     pub(super) listen: Listen,
     pub(super) tls: Option<&'a Tls>,
@@ -73,13 +72,16 @@ impl PauseProbe<'_> {
     /// it (or when there is no way to tell from here). What it sent goes to `sent`.
     async fn probe(&self, give_up: Instant, sent: &mut Option<ProbeSent>) -> Option<Unserved> {
         let wants_answer = matches!(self.listen, Listen::Await { expect, .. } if expect != Some(0));
-        let stream = match timeout_at(give_up, TcpStream::connect(self.addr)).await {
-            Err(_) => return Some(Unserved::Accept),
+        let limit = give_up.saturating_duration_since(Instant::now());
+        let stream = match socket::connect(self.addr, limit).await {
+            Err(ConnectError::TimedOut(_)) => return Some(Unserved::Accept),
             // Refused or failed on our side: the run's own connections judge that.
-            Ok(Err(_)) => return None,
-            Ok(Ok(stream)) => stream,
+            Err(_) => return None,
+            Ok(stream) => stream,
         };
-        let _ = stream.set_nodelay(true);
+        if let Stream::Tcp(tcp) = &stream {
+            let _ = tcp.set_nodelay(true);
+        }
         let limit = give_up.saturating_duration_since(Instant::now());
         let Opened {
             mut reader,
@@ -92,10 +94,9 @@ impl PauseProbe<'_> {
             Err(ConnectError::TimedOut(_)) => return Some(Unserved::Read),
             Err(_) => return None,
         };
-        let mut ends = local.map(|client| Ends {
-            server: self.addr,
-            client,
-        });
+        let mut ends = local
+            .zip(self.addr.tcp())
+            .map(|(client, server)| Ends { server, client });
         let local_port = ends.map_or(0, |e| e.client.port());
         let probe = sent.insert(ProbeSent {
             local_port,

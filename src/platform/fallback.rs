@@ -5,6 +5,10 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
+/// A socket's own send queue cannot be seen here: pacing relies on its pause, on Unix
+/// sockets too.
+pub(crate) const SEES_OWN_QUEUE: bool = false;
+
 /// Not visible here: reported as nothing outstanding, so pacing relies on its pause.
 pub(crate) fn unacknowledged(_socket: &impl AsRawFd) -> io::Result<usize> {
     Ok(0)

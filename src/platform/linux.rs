@@ -7,6 +7,10 @@ nix::ioctl_read_bad!(siocoutq, libc::TIOCOUTQ, libc::c_int);
 
 /// Bytes written to the socket that the peer has not acknowledged yet (SIOCOUTQ). A
 /// connection the peer reset is an error: its unacknowledged bytes never will be.
+/// A socket's own send queue can be seen (`SIOCOUTQ`): on a Unix socket, what the server has
+/// not read.
+pub(crate) const SEES_OWN_QUEUE: bool = true;
+
 pub(crate) fn unacknowledged(socket: &impl AsRawFd) -> io::Result<usize> {
     let mut queued: libc::c_int = 0;
     // SAFETY: SIOCOUTQ writes one int through the pointer, which points to a live c_int;

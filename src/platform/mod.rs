@@ -5,6 +5,7 @@
 //! |----------------------------------------|--------------------------------------|---------------------------------------|
 //! | the server's unread bytes (pacing)     | `sock_diag` (inet_diag) receive queue | not visible: ACK + fixed pause        |
 //! | our unacknowledged bytes (pacing)      | `SIOCOUTQ`                           | not visible: the fixed pause alone    |
+//! | a Unix socket's bytes the server has not read (pacing) | `SIOCOUTQ`            | not visible: the fixed pause alone    |
 //! | TCP fast open on connect               | `TCP_FASTOPEN_CONNECT`               | an ordinary connect                   |
 //! | a slow reader's socket                 | small `SO_RCVBUF` and `TCP_MAXSEG`   | small `SO_RCVBUF` only                |
 //! | the server's send buffer full (slow reads) | `sock_diag` SKMEMINFO            | not visible                           |
@@ -26,10 +27,10 @@ mod unix;
 
 #[cfg(not(all(target_os = "linux", not(feature = "portable"))))]
 pub(crate) use fallback::{
-    ServerEnd, ServerQueue, enable_fastopen, make_slow_reader, unacknowledged,
+    SEES_OWN_QUEUE, ServerEnd, ServerQueue, enable_fastopen, make_slow_reader, unacknowledged,
 };
 #[cfg(all(target_os = "linux", not(feature = "portable")))]
-pub(crate) use linux::{enable_fastopen, make_slow_reader, unacknowledged};
+pub(crate) use linux::{SEES_OWN_QUEUE, enable_fastopen, make_slow_reader, unacknowledged};
 #[cfg(all(target_os = "linux", not(feature = "portable")))]
 pub(crate) use sock_diag::{ServerEnd, ServerQueue};
 pub(crate) use supervisor::{Exec, Supervisor, spawn_supervised};

@@ -1,20 +1,17 @@
-//! Whether something accepts connections at an address: before the harness starts a server
-//! there (the port must be free), and before it fuzzes a server it did not start (one must
-//! listen).
+//! Whether something accepts connections at an address before the harness fuzzes a server
+//! it did not start (one must listen).
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::config::Endpoint;
 use crate::error::{SetupError, SetupErrorKind};
-use crate::server::accepts;
-
-/// True when something already accepts connections at `addr`.
-pub(super) async fn port_taken(addr: SocketAddr) -> bool {
-    accepts(addr, Duration::from_millis(200)).await
-}
 
 /// Without a spawned server, something must already listen.
-pub(crate) async fn check_listening(addr: SocketAddr, limit: Duration) -> Result<(), SetupError> {
+pub(crate) async fn check_listening(addr: &Endpoint, limit: Duration) -> Result<(), SetupError> {
+    let addr = match addr {
+        Endpoint::Tcp(addr) => *addr,
+        Endpoint::Unix(path) => return check_unix_listening(path, limit).await,
+    };
     match tokio::time::timeout(limit, tokio::net::TcpStream::connect(addr)).await {
         // A connection to itself (simultaneous open on a port nobody listens on) is none.
         Ok(Ok(stream)) if stream.local_addr().ok() == Some(addr) => Err(SetupError::new(
@@ -38,5 +35,26 @@ pub(crate) async fn check_listening(addr: SocketAddr, limit: Duration) -> Result
                 humantime::format_duration(limit)
             ),
         )),
+    }
+}
+
+/// Without a spawned server, something must listen on the Unix socket at `path`.
+async fn check_unix_listening(path: &std::path::Path, limit: Duration) -> Result<(), SetupError> {
+    let not_listening = |why: String| {
+        SetupError::new(
+            SetupErrorKind::NotListening,
+            format!(
+                "nothing accepts connections on unix:{}{why}: start the server first, or let stutterfuzz start it (.server / --server)",
+                path.display()
+            ),
+        )
+    };
+    match tokio::time::timeout(limit, crate::engine::connect_unix(path)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(not_listening(format!(" ({e})")).with_source(e)),
+        Err(_) => Err(not_listening(format!(
+            " within {}",
+            humantime::format_duration(limit)
+        ))),
     }
 }

@@ -20,6 +20,7 @@ mod culprit;
 mod driving;
 mod fuzz_target;
 mod keep_going;
+mod listen_at;
 mod listening;
 mod narrow;
 mod plan;

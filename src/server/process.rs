@@ -1,6 +1,5 @@
 //! A running server: spawn, readiness, exit watching, stop and reap.
 
-use std::net::SocketAddr;
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,7 +13,7 @@ use tokio::time::{Instant, sleep, timeout};
 use super::output::{Alarm, AlarmSink, AlarmSource, OutputLog, OutputSnapshot, drain};
 use super::spec::ProgramSpec;
 use super::{Exit, ServerEvent};
-use crate::config::OutputWatch;
+use crate::config::{Endpoint, OutputWatch};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::platform::{Supervisor, kill_group, signal_name, spawn_supervised, terminate_group};
 
@@ -47,7 +46,7 @@ impl ServerProcess {
     /// it starts (see [`Supervisor`]), stdout and stderr piped and drained.
     pub(crate) async fn spawn(
         spec: &ProgramSpec,
-        addr: SocketAddr,
+        addr: &Endpoint,
         watch: Option<OutputWatch>,
     ) -> Result<Self, SetupError> {
         let command_line = spec.display(addr);
@@ -121,7 +120,7 @@ impl ServerProcess {
     /// nothing accepts within `limit`, a setup error with its status and output.
     pub(crate) async fn wait_ready(
         &mut self,
-        addr: SocketAddr,
+        addr: &Endpoint,
         limit: Duration,
     ) -> Result<(), SetupError> {
         let deadline = Instant::now() + limit;
@@ -165,7 +164,7 @@ impl ServerProcess {
     /// says what to do.
     pub(crate) async fn went_background(
         &mut self,
-        addr: SocketAddr,
+        addr: &Endpoint,
         limit: Duration,
     ) -> Option<SetupError> {
         let exited = self.try_exited()?;
@@ -176,7 +175,7 @@ impl ServerProcess {
         Some(self.startup_error(self.background_message(addr)))
     }
 
-    fn background_message(&self, addr: SocketAddr) -> String {
+    fn background_message(&self, addr: &Endpoint) -> String {
         format!(
             "server `{}` went into the background: it exited with status 0 and a process it \
              started listens on {addr}; run it in the foreground (most servers have an option \
@@ -290,15 +289,23 @@ impl Drop for ServerProcess {
 /// True when something listening on `addr` accepts a connection within `limit`. A
 /// connection to itself does not count: a connect to a port nobody listens on can pick that
 /// very port as its own and "succeed" (TCP simultaneous open).
-pub(crate) async fn accepts(addr: SocketAddr, limit: Duration) -> bool {
-    match timeout(limit, tokio::net::TcpStream::connect(addr)).await {
-        Ok(Ok(stream)) => stream.local_addr().ok() != Some(addr),
-        _ => false,
+pub(crate) async fn accepts(addr: &Endpoint, limit: Duration) -> bool {
+    match addr {
+        Endpoint::Tcp(addr) => match timeout(limit, tokio::net::TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => stream.local_addr().ok() != Some(*addr),
+            _ => false,
+        },
+        // A full listen queue (`EAGAIN`) is a server listening too.
+        Endpoint::Unix(path) => match timeout(limit, tokio::net::UnixStream::connect(path)).await {
+            Ok(Ok(_)) => true,
+            Ok(Err(e)) => e.kind() == std::io::ErrorKind::WouldBlock,
+            Err(_) => false,
+        },
     }
 }
 
 /// True when `addr` accepts a connection within `limit`, trying again until then.
-async fn accepts_within(addr: SocketAddr, limit: Duration) -> bool {
+async fn accepts_within(addr: &Endpoint, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     loop {
         if accepts(addr, Duration::from_millis(250)).await {

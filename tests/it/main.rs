@@ -26,3 +26,4 @@ mod record;
 mod slow_readers;
 mod stalls;
 mod tls;
+mod unix_sockets;

@@ -98,12 +98,17 @@ pub(crate) struct Args {
     pub(crate) blob_dir: PathBuf,
 
     /// Host the server listens on: an IPv4 or IPv6 address or a host name
-    #[arg(long)]
-    pub(crate) host: String,
+    #[arg(long, required_unless_present = "unix", conflicts_with = "unix")]
+    pub(crate) host: Option<String>,
 
     /// Port the server listens on (0 with --server: pick a free port)
-    #[arg(long)]
-    pub(crate) port: u16,
+    #[arg(long, required_unless_present = "unix", conflicts_with = "unix")]
+    pub(crate) port: Option<u16>,
+
+    /// The server listens on this Unix domain socket instead of a TCP port. With --server,
+    /// give the server {path}; --unix alone picks a fresh path in a temporary folder
+    #[arg(long, value_name = "PATH", num_args = 0..=1, default_missing_value = "")]
+    pub(crate) unix: Option<String>,
 
     /// Fixed cycle in milliseconds, as the original tool (whose default was 150): each
     /// connection sends at most one chunk per cycle. Default: none; each connection sends its
@@ -291,13 +296,17 @@ impl Args {
         Args::parse_from(accept_single_dash(std::env::args_os()))
     }
 
-    /// `host:port` as the library takes it (IPv6 addresses in brackets).
+    /// `host:port` (IPv6 addresses in brackets) or `unix:path`, as the library takes it.
     pub(crate) fn address(&self) -> String {
-        let host = self.host.trim();
+        if let Some(path) = &self.unix {
+            return format!("unix:{path}");
+        }
+        let host = self.host.as_deref().unwrap_or_default().trim();
+        let port = self.port.unwrap_or_default();
         if host.contains(':') && !host.starts_with('[') {
-            format!("[{host}]:{}", self.port)
+            format!("[{host}]:{port}")
         } else {
-            format!("{host}:{}", self.port)
+            format!("{host}:{port}")
         }
     }
 }

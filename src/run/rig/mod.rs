@@ -2,20 +2,21 @@
 //! delivered to it and judged by every oracle. Replay, the culprit search, shrinking and
 //! regression checks all ask a rig the same question: does this case still fail?
 
+mod start;
+
 use std::time::Duration;
 
-use super::listening::{check_listening, port_taken};
+use super::listen_at::ListenAt;
+use super::listening::check_listening;
 use super::plan::{Launch, Plan};
 use crate::case::{Case, Drawn};
-use crate::config::{OutputWatch, Settings, free_port, resolve_addr};
+use crate::config::{Endpoint, OutputWatch, Settings};
 use crate::corpus::Blob;
 use crate::engine::exit_waits::CLEAN_SETTLE;
 use crate::engine::{EXIT_GRACE, FINAL_SETTLE, Progress, Transport, exit_within};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{self, Baseline, FindingKind, Oracles, Response};
-use crate::server::{
-    Exit, InProcessServer, ProgramSpec, ServeFn, Server, ServerProcess, ServerSummary,
-};
+use crate::server::{Exit, Server, ServerSummary};
 use crate::stats::DeliveryCounts;
 use crate::tls::Tls;
 use crate::wire::ConnectError;
@@ -43,8 +44,9 @@ pub(crate) struct Rig<'a> {
     listener: Option<std::net::TcpListener>,
     /// The current server has had a case delivered since it started.
     used: bool,
-    /// The harness picked the port (port 0): if another process takes it first, pick again.
-    repick: bool,
+    /// How the server's address came about: if the harness picked it and another process
+    /// takes it first, pick again.
+    listen_at: ListenAt,
     /// While a crash is narrowed, where the server said it crashed: one elsewhere is another bug.
     pub(crate) crash_places: Vec<String>,
 }
@@ -56,13 +58,18 @@ impl<'a> Rig<'a> {
         plan: &'a Plan,
         settings: &'a Settings,
     ) -> Result<Rig<'a>, SetupError> {
-        let addr = resolve_addr(&plan.addr, plan.port_zero())?;
+        let (addr, listen_at) = ListenAt::resolve(plan)?;
         let tls = match &plan.tls {
             Some(options) => {
-                let host = plan
-                    .addr
-                    .rsplit_once(':')
-                    .map_or(plan.addr.as_str(), |(h, _)| h);
+                // A Unix socket has no host name: TLS over one checks `localhost` unless
+                // told another (`TlsOptions::server_name`).
+                let host = match &addr {
+                    Endpoint::Tcp(_) => plan
+                        .addr
+                        .rsplit_once(':')
+                        .map_or(plan.addr.as_str(), |(h, _)| h),
+                    Endpoint::Unix(_) => "localhost",
+                };
                 Some(Tls::new(options, host)?)
             }
             None => None,
@@ -78,11 +85,11 @@ impl<'a> Rig<'a> {
             server: None,
             listener: None,
             used: false,
-            repick: plan.picks_port(),
+            listen_at,
             crash_places: Vec::new(),
         };
         match launch {
-            Launch::External => check_listening(transport.addr, settings.connect_timeout).await?,
+            Launch::External => check_listening(&transport.addr, settings.connect_timeout).await?,
             _ => {
                 rig.restart().await?;
                 rig.first_look().await?;
@@ -160,76 +167,6 @@ impl<'a> Rig<'a> {
         Ok(())
     }
 
-    /// Spawns the server's command once its port is free (picking another when the harness
-    /// picked it and another process holds it) and waits until it accepts; a server that
-    /// fails at once on a picked port is started again on another.
-    async fn start_command(&mut self, spec: &ProgramSpec) -> Result<Server, SetupError> {
-        let mut picks = 0;
-        while port_taken(self.transport.addr).await {
-            if !self.repick || picks == MAX_PICKS {
-                return Err(SetupError::new(
-                    SetupErrorKind::ServerStartup,
-                    format!(
-                        "{} already accepts connections before the server is started: another \
-                         process holds that port; stop it, or use port 0 to let stutterfuzz pick a free one",
-                        self.transport.addr
-                    ),
-                ));
-            }
-            picks += 1;
-            self.transport.addr = free_port(self.transport.addr.ip())?;
-        }
-        loop {
-            let started = tokio::time::Instant::now();
-            let mut process =
-                ServerProcess::spawn(spec, self.transport.addr, self.watch.clone()).await?;
-            match process
-                .wait_ready(self.transport.addr, self.settings.startup_timeout)
-                .await
-            {
-                Ok(()) => break Ok(Server::Process(Box::new(process))),
-                // A server that fails at once on a port the harness picked may have
-                // lost that port to another process in the meantime: pick again. (It
-                // is stopped, with all it started, before the next one starts.) One
-                // that never accepted within the startup timeout was stopped by us:
-                // that is the error, said once, after that timeout.
-                Err(_)
-                    if self.repick
-                        && picks < MAX_PICKS
-                        && started.elapsed() < self.settings.startup_timeout
-                        && process.try_exited().is_some_and(|s| !s.success()) =>
-                {
-                    picks += 1;
-                    self.transport.addr = free_port(self.transport.addr.ip())?;
-                }
-                Err(e) => return Err(e),
-            }
-        }
-    }
-
-    /// Starts the in-process server on its listening socket, bound on the first start and
-    /// kept across restarts (no port race, and a restart serves the same socket).
-    fn start_in_process(&mut self, serve: &ServeFn) -> Result<Server, SetupError> {
-        let listener = match self.listener.take() {
-            Some(listener) => listener,
-            None => std::net::TcpListener::bind(self.transport.addr).map_err(|e| {
-                SetupError::new(
-                    SetupErrorKind::ServerStartup,
-                    format!(
-                        "cannot bind {} for the in-process server: {e}",
-                        self.transport.addr
-                    ),
-                )
-                .with_source(e)
-            })?,
-        };
-        let started = InProcessServer::start(serve, &listener);
-        self.listener = Some(listener);
-        let server = started?;
-        self.transport.addr = server.addr();
-        Ok(Server::InProcess(server))
-    }
-
     /// Before a case: a server that is up (restarted if a case killed it), with no alarm
     /// left over from an earlier case.
     async fn ready_for_case(&mut self) -> Result<(), SetupError> {
@@ -263,7 +200,7 @@ impl<'a> Rig<'a> {
         match self.server.as_mut()? {
             Server::Process(process) => {
                 process
-                    .went_background(self.transport.addr, Duration::from_millis(250))
+                    .went_background(&self.transport.addr, Duration::from_millis(250))
                     .await
             }
             Server::InProcess(_) => None,
@@ -486,9 +423,6 @@ impl<'a> Rig<'a> {
         Ok(died || alarm || refused)
     }
 }
-
-/// How many times a port the harness picked is picked again when another process took it.
-const MAX_PICKS: u32 = 5;
 
 /// How long a server just started is watched before the first delivery (`Rig::first_look`).
 const FIRST_LOOK: Duration = Duration::from_millis(50);

@@ -1,0 +1,115 @@
+//! Where the harness's server listens, and what to do when that place is taken: a TCP port
+//! (picked again when the harness picked it and another process took it first), or a Unix
+//! socket's path (a picked one in a folder of the run's own, removed with the run; a socket
+//! file that a server killed earlier left behind, which nobody accepts on, cleared before the
+//! next server binds there).
+
+use std::os::unix::fs::FileTypeExt;
+use std::time::Duration;
+
+use super::plan::{Launch, Plan};
+use crate::config::{Endpoint, free_port, resolve_endpoint};
+use crate::error::{SetupError, SetupErrorKind};
+use crate::server::accepts;
+
+/// How many times an address the harness picked is picked again when another process took it.
+const MAX_PICKS: u32 = 5;
+
+/// The file name of a picked Unix socket in the run's folder (numbered when picked again).
+const SOCKET_NAME: &str = "server";
+
+/// How the run came by its server's address, and whether it may pick another.
+#[derive(Debug)]
+pub(super) struct ListenAt {
+    /// The harness picked it (port 0, or `unix:` with no path): it may pick again.
+    picked: bool,
+    picks: u32,
+    /// The folder of a picked Unix socket, removed when the run ends.
+    dir: Option<tempfile::TempDir>,
+}
+
+impl ListenAt {
+    /// The address the plan names, resolved; for a spawned server, port 0 or `unix:` alone
+    /// picks one.
+    pub(super) fn resolve(plan: &Plan) -> Result<(Endpoint, ListenAt), SetupError> {
+        let mut at = ListenAt {
+            picked: plan.picks_port(),
+            picks: 0,
+            dir: None,
+        };
+        let endpoint = match resolve_endpoint(&plan.addr, plan.port_zero())? {
+            Some(Endpoint::Unix(_)) if matches!(plan.launch(), Launch::InProcess(_)) => {
+                return Err(SetupError::new(
+                    SetupErrorKind::Address,
+                    format!(
+                        "{}: an in-process server (Stutter::serve) gets a TCP listener; give a HOST:PORT such as 127.0.0.1:0, or start the server as a command (.server) to fuzz it on a Unix socket",
+                        plan.addr
+                    ),
+                ));
+            }
+            Some(endpoint) => endpoint,
+            None => {
+                at.picked = true;
+                at.fresh_socket()?
+            }
+        };
+        Ok((endpoint, at))
+    }
+
+    /// Whether another address may be picked after `current` was lost.
+    pub(super) fn may_pick_again(&self) -> bool {
+        self.picked && self.picks < MAX_PICKS
+    }
+
+    /// Another address of the same kind as `current`.
+    pub(super) fn pick_again(&mut self, current: &Endpoint) -> Result<Endpoint, SetupError> {
+        self.picks += 1;
+        match current {
+            Endpoint::Tcp(addr) => free_port(addr.ip()).map(Endpoint::Tcp),
+            Endpoint::Unix(_) => self.fresh_socket(),
+        }
+    }
+
+    /// A path for a Unix socket nobody uses, in the run's own folder (made on first use).
+    fn fresh_socket(&mut self) -> Result<Endpoint, SetupError> {
+        if self.dir.is_none() {
+            let dir = tempfile::Builder::new()
+                .prefix("stutterfuzz-")
+                .tempdir()
+                .map_err(|e| {
+                    SetupError::new(
+                        SetupErrorKind::Address,
+                        format!(
+                            "cannot make a folder for the server's Unix socket in {}: {e}; set TMPDIR to a writable folder",
+                            std::env::temp_dir().display()
+                        ),
+                    )
+                    .with_source(e)
+                })?;
+            self.dir = Some(dir);
+        }
+        let dir = self.dir.as_ref().map(tempfile::TempDir::path);
+        let name = match self.picks {
+            0 => format!("{SOCKET_NAME}.sock"),
+            n => format!("{SOCKET_NAME}-{n}.sock"),
+        };
+        let path = dir.unwrap_or(std::path::Path::new(".")).join(name);
+        crate::config::check_socket_path(&path)?;
+        Ok(Endpoint::Unix(path))
+    }
+}
+
+/// True when something already accepts connections at `addr`. A Unix socket file that
+/// nobody accepts on is what a killed server left behind: it is removed, so that the next
+/// server can bind there.
+pub(super) async fn taken(addr: &Endpoint) -> bool {
+    if accepts(addr, Duration::from_millis(200)).await {
+        return true;
+    }
+    if let Endpoint::Unix(path) = addr
+        && std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket())
+    {
+        let _ = std::fs::remove_file(path);
+    }
+    false
+}
