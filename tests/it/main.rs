@@ -9,6 +9,7 @@ mod bad_input;
 mod capture;
 mod cli;
 mod clients;
+mod code_shape;
 mod common;
 mod conversations;
 mod descendants;
