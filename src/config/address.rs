@@ -68,7 +68,7 @@ pub(crate) fn resolve_endpoint(
         return match port_zero {
             PortZero::Pick => Ok(None),
             _ => Err(address_error(format!(
-                "{text:?} names no socket: give its path, as in unix:/run/app.sock (a path is picked only for a server stutterfuzz starts)"
+                "{text:?} names no socket: give its path, as in unix:/run/app.sock (--unix PATH); a path is picked only for a server stutterfuzz starts (.server / --server)"
             ))),
         };
     }

@@ -91,16 +91,7 @@ impl Sending<'_> {
         writer: &mut Writer,
         chunk: &[u8],
     ) -> Result<ControlFlow<()>, ConnectError> {
-        let connection = self.connection;
-        if let Some(turns) = self.turns {
-            turns
-                .wait_at(
-                    &connection.waits,
-                    self.sent.counts.bytes as usize,
-                    connection.connect_timeout,
-                )
-                .await;
-        }
+        self.server_turn().await;
         if let Err(e) = write_chunk(writer, chunk, &mut self.sent.accepted).await {
             // With fast open, a refused connect shows here, at the first write.
             if self.sent.counts.chunks == 0 && e.kind() == io::ErrorKind::ConnectionRefused {
@@ -179,14 +170,11 @@ impl Sending<'_> {
         }
     }
 
-    /// Ends the request once the chunks are sent: waits for the server's last say in a
-    /// conversation, half-closes when the listening or an early close calls for it, and tells
-    /// the reader when, and whether the request was closed early.
-    async fn end(&mut self, writer: &mut Writer, done_tx: oneshot::Sender<(Instant, bool)>) {
+    /// In a conversation, waits for the server's turn if one is due after the bytes sent so
+    /// far (at most the connect timeout).
+    async fn server_turn(&self) {
         let connection = self.connection;
-        if let Some(turns) = self.turns.filter(|_| self.sent.ending == Ending::Complete) {
-            // A wait after the last byte: the conversation ends when the server has had
-            // its last say.
+        if let Some(turns) = self.turns {
             turns
                 .wait_at(
                     &connection.waits,
@@ -194,6 +182,18 @@ impl Sending<'_> {
                     connection.connect_timeout,
                 )
                 .await;
+        }
+    }
+
+    /// Ends the request once the chunks are sent: waits for the server's last say in a
+    /// conversation, half-closes when the listening or an early close calls for it, and tells
+    /// the reader when, and whether the request was closed early.
+    async fn end(&mut self, writer: &mut Writer, done_tx: oneshot::Sender<(Instant, bool)>) {
+        let connection = self.connection;
+        if self.sent.ending == Ending::Complete {
+            // A wait after the last byte: the conversation ends when the server has had
+            // its last say.
+            self.server_turn().await;
         }
         if self.sent.ending == Ending::Complete
             && connection.splits.total() < connection.bytes.len()

@@ -15,8 +15,8 @@ use crate::server::accepts;
 /// How many times an address the harness picked is picked again when another process took it.
 const MAX_PICKS: u32 = 5;
 
-/// The file name of a picked Unix socket in the run's folder (numbered when picked again).
-const SOCKET_NAME: &str = "server";
+/// The file name of a picked Unix socket in the run's folder.
+const SOCKET_NAME: &str = "server.sock";
 
 /// How the run came by its server's address, and whether it may pick another.
 #[derive(Debug)]
@@ -56,9 +56,11 @@ impl ListenAt {
         Ok((endpoint, at))
     }
 
-    /// Whether another address may be picked after `current` was lost.
-    pub(super) fn may_pick_again(&self) -> bool {
-        self.picked && self.picks < MAX_PICKS
+    /// Whether another address may be picked after `current` was lost. Only a port: a
+    /// socket path the harness picked is in a folder of its own, which no other process
+    /// takes, so a server that fails on it would fail on any.
+    pub(super) fn may_pick_again(&self, current: &Endpoint) -> bool {
+        self.picked && self.picks < MAX_PICKS && matches!(current, Endpoint::Tcp(_))
     }
 
     /// Another address of the same kind as `current`.
@@ -66,7 +68,7 @@ impl ListenAt {
         self.picks += 1;
         match current {
             Endpoint::Tcp(addr) => free_port(addr.ip()).map(Endpoint::Tcp),
-            Endpoint::Unix(_) => self.fresh_socket(),
+            Endpoint::Unix(path) => Ok(Endpoint::Unix(path.clone())),
         }
     }
 
@@ -89,12 +91,15 @@ impl ListenAt {
             self.dir = Some(dir);
         }
         let dir = self.dir.as_ref().map(tempfile::TempDir::path);
-        let name = match self.picks {
-            0 => format!("{SOCKET_NAME}.sock"),
-            n => format!("{SOCKET_NAME}-{n}.sock"),
-        };
-        let path = dir.unwrap_or(std::path::Path::new(".")).join(name);
-        crate::config::check_socket_path(&path)?;
+        let path = dir.unwrap_or(std::path::Path::new(".")).join(SOCKET_NAME);
+        crate::config::check_socket_path(&path).map_err(|e| {
+            SetupError::new(
+                SetupErrorKind::Address,
+                format!(
+                    "{e}; the path is in the temporary folder: set TMPDIR to a shorter one, or give a path of your own (unix:PATH, --unix PATH)"
+                ),
+            )
+        })?;
         Ok(Endpoint::Unix(path))
     }
 }

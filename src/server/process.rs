@@ -147,10 +147,14 @@ impl ServerProcess {
             }
             if Instant::now() >= deadline {
                 self.stop(Duration::from_secs(1)).await;
+                let given = match addr {
+                    Endpoint::Tcp(_) => "{addr}, {port} or STUTTERFUZZ_ADDR",
+                    Endpoint::Unix(_) => "{path} or STUTTERFUZZ_PATH",
+                };
                 return Err(self.startup_error(format!(
                     "server `{}` did not accept connections on {addr} within {}; \
-                     check that it listens on the address it is given ({{addr}}, {{port}} or \
-                     STUTTERFUZZ_ADDR), or raise the startup timeout (Timeouts::startup / --startup-timeout)",
+                     check that it listens on the address it is given ({given}), or raise the \
+                     startup timeout (Timeouts::startup / --startup-timeout)",
                     self.command_line,
                     humantime::format_duration(limit)
                 )));

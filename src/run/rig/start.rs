@@ -17,12 +17,12 @@ impl Rig<'_> {
             return Err(SetupError::new(SetupErrorKind::ServerSpawn, instead));
         }
         while taken(&self.transport.addr).await {
-            if !self.listen_at.may_pick_again() {
+            if !self.listen_at.may_pick_again(&self.transport.addr) {
                 let (what, instead) = match self.transport.addr {
                     Endpoint::Tcp(_) => ("port", "use port 0 to let stutterfuzz pick a free one"),
                     Endpoint::Unix(_) => (
                         "socket",
-                        "give `unix:` alone to let stutterfuzz pick a path",
+                        "give `unix:` alone (--unix with no path) to let stutterfuzz pick a path",
                     ),
                 };
                 return Err(SetupError::new(
@@ -51,7 +51,7 @@ impl Rig<'_> {
                 // that never accepted within the startup timeout was stopped by us:
                 // that is the error, said once, after that timeout.
                 Err(_)
-                    if self.listen_at.may_pick_again()
+                    if self.listen_at.may_pick_again(&self.transport.addr)
                         && started.elapsed() < self.settings.startup_timeout
                         && process.try_exited().is_some_and(|s| !s.success()) =>
                 {
