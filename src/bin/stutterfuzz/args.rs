@@ -180,8 +180,9 @@ pub(crate) struct Args {
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub(crate) duration: Option<Duration>,
 
-    /// Stop cleanly after every blob was delivered N times. Default: no limit
-    #[arg(long, value_name = "N")]
+    /// Stop cleanly after every blob was delivered N times (the library's .cycles(n)).
+    /// Default: no limit
+    #[arg(long, value_name = "N", visible_alias = "cycles")]
     pub(crate) rounds: Option<u64>,
 
     /// Seed of the split patterns (decimal or 0x hex). Default: random, printed in reports

@@ -73,8 +73,8 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_name = "N")]
     seed: Option<Seed>,
 
-    /// Tries side by side
-    #[arg(long, value_name = "N", default_value_t = defaults::CLIENT_CONNECTIONS)]
+    /// Tries side by side, each one connection of the client (the library's .connections(n))
+    #[arg(long, value_name = "N", default_value_t = defaults::CLIENT_CONNECTIONS, visible_alias = "connections")]
     parallel: usize,
 
     /// How long one run of the client may take before it counts as hung
