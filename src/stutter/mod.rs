@@ -53,8 +53,10 @@ pub struct Stutter {
 
 impl Stutter {
     /// Fuzzes the server at `addr`: `"127.0.0.1:6789"`, `"[::1]:6789"`, `"localhost:6789"`
-    /// (a `SocketAddr` works too). Port 0 lets the harness pick a free loopback port for
-    /// the server it spawns. The address is checked when the run starts.
+    /// (a `SocketAddr` works too), or a Unix domain socket, `"unix:/run/app.sock"`. Port 0
+    /// (or `"unix:"` with no path) lets the harness pick a free loopback port (or a fresh
+    /// socket path) for the server it spawns, given it as `{addr}`/`{port}` (or `{path}`).
+    /// The address is checked when the run starts.
     pub fn new(addr: impl std::fmt::Display) -> Self {
         Stutter {
             plan: Plan::new(addr.to_string()),
