@@ -48,7 +48,8 @@ fn modules() -> BTreeMap<String, Vec<PathBuf>> {
     modules
 }
 
-fn collect(path: &Path, files: &mut Vec<PathBuf>) {
+/// Every `.rs` file under `path`, into `files`.
+pub(crate) fn collect(path: &Path, files: &mut Vec<PathBuf>) {
     if path.is_dir() {
         for entry in std::fs::read_dir(path).unwrap() {
             collect(&entry.unwrap().path(), files);

@@ -2,7 +2,9 @@
 //! lines unless its body is one `match` (a table), and the `Stutter` builder keeps to 30
 //! public methods (the old names, deprecated and hidden for one release, aside).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use crate::architecture::collect;
 
 /// The longest a function may be, its signature and closing brace counted.
 const MOST_LINES: usize = 80;
@@ -12,16 +14,6 @@ const MOST_METHODS: usize = 30;
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn sources(path: &Path, files: &mut Vec<PathBuf>) {
-    if path.is_dir() {
-        for entry in std::fs::read_dir(path).unwrap() {
-            sources(&entry.unwrap().path(), files);
-        }
-    } else if path.extension().is_some_and(|e| e == "rs") {
-        files.push(path.to_owned());
-    }
 }
 
 /// Each line of Rust source with its comments, strings and character literals blanked out,
@@ -118,7 +110,7 @@ fn fn_name(line: &str) -> Option<String> {
 #[test]
 fn no_function_in_src_is_over_80_lines_unless_it_is_one_match() {
     let mut files = Vec::new();
-    sources(&root().join("src"), &mut files);
+    collect(&root().join("src"), &mut files);
     let mut long = Vec::new();
     for file in files {
         let code = code_of(&std::fs::read_to_string(&file).unwrap());
