@@ -40,6 +40,7 @@ impl Ctx {
     ) -> Result<Attempt, SetupError> {
         let stage = Stage::open(
             self.settings.host,
+            self.settings.unix,
             self.answers.clone(),
             cuts,
             self.pacing.clone(),
@@ -50,7 +51,11 @@ impl Ctx {
                 SetupErrorKind::Address,
                 format!(
                     "cannot listen on {} for the client: {e}",
-                    self.settings.host
+                    if self.settings.unix {
+                        "a Unix socket".to_owned()
+                    } else {
+                        self.settings.host.to_string()
+                    }
                 ),
             )
         })?;

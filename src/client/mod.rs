@@ -191,6 +191,15 @@ impl StutterClient {
         self
     }
 
+    /// Serves the client on a Unix domain socket instead of a TCP port (default off): the
+    /// client's command gets the socket's path as `{path}` (and `{addr}`,
+    /// `STUTTERFUZZ_PATH`), in a folder of the run's own, removed with it. Each cut is paced
+    /// by what the client has read, as on TCP. For a client run as a command.
+    pub fn unix(mut self, on: bool) -> Self {
+        self.plan.unix = on;
+        self
+    }
+
     /// How cuts are drawn (default [`SplitMode::Mixed`]).
     pub fn split_mode(mut self, mode: SplitMode) -> Self {
         self.plan.mode = mode;

@@ -35,6 +35,8 @@ pub(crate) struct Settings {
     pub(crate) client: UnderTest,
     pub(crate) source: Source,
     pub(crate) host: IpAddr,
+    /// The harness serves the client on a Unix socket (`{path}`), not on `host`.
+    pub(crate) unix: bool,
     pub(crate) seed: Seed,
     pub(crate) cycles: Option<u64>,
     pub(crate) parallel: usize,
@@ -83,6 +85,7 @@ pub(crate) struct Plan {
     pub(crate) client: UnderTest,
     pub(crate) source: Option<Result<Source, String>>,
     pub(crate) host: IpAddr,
+    pub(crate) unix: bool,
     pub(crate) seed: Option<Seed>,
     pub(crate) cycles: Option<u64>,
     pub(crate) parallel: usize,
@@ -104,6 +107,7 @@ impl Plan {
             client,
             source: None,
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            unix: false,
             seed: None,
             cycles: None,
             parallel: config::defaults::CLIENT_CONNECTIONS,
@@ -165,6 +169,11 @@ impl Plan {
                     .to_owned(),
             ));
         }
+        if self.unix && matches!(self.client, UnderTest::InProcess(_)) {
+            return Err(error(
+                "an in-process client (StutterClient::function) is given a TCP address: leave .unix out, or run the client as a command (StutterClient::command) to serve it on a Unix socket".to_owned(),
+            ));
+        }
         let known = match &self.keep_going.known {
             Some(path) if replay.is_none() => crate::report::known::read(path)?,
             _ => Vec::new(),
@@ -179,6 +188,7 @@ impl Plan {
                 client: self.client.clone(),
                 source,
                 host: self.host,
+                unix: self.unix,
                 seed: env.seed,
                 cycles: env.cycles,
                 parallel: self.parallel,

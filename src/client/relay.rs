@@ -12,14 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpStream, UnixListener};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use super::answers::{Answers, Recorded};
-use crate::engine::{Ends, Pacing};
+use crate::config::Endpoint;
+use crate::engine::{Ends, Opened, Pacing, SocketFd, Stream, Writer, open_stream};
 
 /// How long a stand-in waits for more of the client's bytes, when it has some since its last
 /// answer, before it answers anyway (a recording whose answer fell after the next line
@@ -59,22 +59,32 @@ pub(crate) struct Served {
 
 /// A listener serving the connections of one run of the client.
 pub(crate) struct Stage {
-    addr: SocketAddr,
+    addr: Endpoint,
+    /// The folder of a Unix socket's path, removed with the stage.
+    _dir: Option<tempfile::TempDir>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Vec<Served>>,
 }
 
 impl Stage {
-    /// Listens on `host` (a free port) and serves every connection the client makes with
-    /// `answers`, both directions cut as `cuts` say.
+    /// Listens on `host` (a free port), or on a Unix socket in a folder of its own when
+    /// `unix`, and serves every connection the client makes with `answers`, both directions
+    /// cut as `cuts` say.
     pub(crate) async fn open(
         host: std::net::IpAddr,
+        unix: bool,
         answers: Arc<Answers>,
         cuts: Cutting,
         pacing: Arc<Pacing>,
     ) -> std::io::Result<Stage> {
-        let listener = TcpListener::bind(SocketAddr::new(host, 0)).await?;
-        let addr = listener.local_addr()?;
+        let (listener, addr, dir) = Listener::bind(host, unix).await?;
+        // On a Unix socket, the client's unread bytes are our own send queue's.
+        let client_pacing = match &addr {
+            Endpoint::Unix(_) if crate::platform::SEES_OWN_QUEUE => {
+                Arc::new(Pacing::clone(&pacing).by_own_queue())
+            }
+            _ => pacing.clone(),
+        };
         let (stop, mut stopped) = oneshot::channel();
         let (halt, halted) = watch::channel(false);
         let task = tokio::spawn(async move {
@@ -84,8 +94,9 @@ impl Stage {
                 tokio::select! {
                     _ = &mut stopped => break,
                     accepted = listener.accept() => {
-                        let Ok((stream, _)) = accepted else { continue };
-                        let (answers, cuts, pacing) = (answers.clone(), cuts.clone(), pacing.clone());
+                        let Ok(stream) = accepted else { continue };
+                        let (answers, cuts) = (answers.clone(), cuts.clone());
+                        let pacing = Pacing2 { to_client: client_pacing.clone(), to_server: pacing.clone() };
                         let halted = halted.clone();
                         let at = order;
                         order += 1;
@@ -117,14 +128,15 @@ impl Stage {
         });
         Ok(Stage {
             addr,
+            _dir: dir,
             stop: Some(stop),
             task,
         })
     }
 
     /// The address the client is given.
-    pub(crate) fn addr(&self) -> SocketAddr {
-        self.addr
+    pub(crate) fn addr(&self) -> &Endpoint {
+        &self.addr
     }
 
     /// Stops accepting, lets the connections finish for a moment, and tells what each got
@@ -144,26 +156,86 @@ impl Drop for Stage {
     }
 }
 
+/// The pacing of each direction: the client's side may be a Unix socket.
+struct Pacing2 {
+    to_client: Arc<Pacing>,
+    to_server: Arc<Pacing>,
+}
+
+/// Where the stage listens for the client.
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+impl Listener {
+    /// A free port on `host`, or a Unix socket in a new folder; the address, and the folder.
+    async fn bind(
+        host: std::net::IpAddr,
+        unix: bool,
+    ) -> std::io::Result<(Listener, Endpoint, Option<tempfile::TempDir>)> {
+        if unix {
+            let dir = tempfile::Builder::new().prefix("stutterfuzz-").tempdir()?;
+            let path = dir.path().join("harness.sock");
+            let listener = UnixListener::bind(&path)?;
+            return Ok((Listener::Unix(listener), Endpoint::Unix(path), Some(dir)));
+        }
+        let listener = TcpListener::bind(SocketAddr::new(host, 0)).await?;
+        let addr = listener.local_addr()?;
+        Ok((Listener::Tcp(listener), Endpoint::Tcp(addr), None))
+    }
+
+    async fn accept(&self) -> std::io::Result<Stream> {
+        match self {
+            Listener::Tcp(l) => l.accept().await.map(|(s, _)| Stream::Tcp(s)),
+            Listener::Unix(l) => l.accept().await.map(|(s, _)| Stream::Unix(s)),
+        }
+    }
+}
+
+/// A connection's halves, its socket, and where the kernel shows its other end (TCP).
+struct Side {
+    opened: Opened,
+    ends: Option<Ends>,
+}
+
+impl Side {
+    async fn of(stream: Stream) -> std::io::Result<Side> {
+        // The peer's socket, seen from the kernel: its address is our peer's.
+        let peer = match &stream {
+            Stream::Tcp(tcp) => {
+                let _ = tcp.set_nodelay(true);
+                tcp.peer_addr().ok()
+            }
+            Stream::Unix(_) => None,
+        };
+        let opened = open_stream(stream, None, std::time::Duration::MAX)
+            .await
+            .map_err(|_| std::io::Error::other("the connection could not be opened"))?;
+        let ends = peer
+            .zip(opened.local)
+            .map(|(server, client)| Ends { server, client });
+        Ok(Side { opened, ends })
+    }
+}
+
 async fn serve(
-    client: TcpStream,
+    client: Stream,
     answers: &Answers,
     cuts: Cutting,
-    pacing: Arc<Pacing>,
+    pacing: Pacing2,
     mut halted: watch::Receiver<bool>,
 ) -> Served {
-    let _ = client.set_nodelay(true);
-    // The client's socket, seen from the kernel: its address is our peer's.
-    let ends = match (client.peer_addr(), client.local_addr()) {
-        (Ok(server), Ok(client)) => Some(Ends { server, client }),
-        _ => None,
+    let Ok(client) = Side::of(client).await else {
+        return Served::default();
     };
-    let mut to_client = Splitter::new(cuts.answers, pacing.clone(), ends);
+    let mut to_client = Splitter::new(cuts.answers, pacing.to_client, client.ends);
     let halt = async move {
         let _ = halted.wait_for(|h| *h).await;
     };
     match answers {
         Answers::Upstream(addr) => {
-            let mut to_server = Splitter::new(cuts.requests, pacing, None);
+            let mut to_server = Splitter::new(cuts.requests, pacing.to_server, None);
             let unreachable = tokio::select! {
                 unreachable = relay(client, *addr, &mut to_client, &mut to_server) => unreachable,
                 () = halt => None,
@@ -189,7 +261,7 @@ async fn serve(
 /// Relays the client's bytes to the server (cut too, when asked) and the server's answers
 /// back cut. Why the server could not be reached, if it could not.
 async fn relay(
-    client: TcpStream,
+    client: Side,
     upstream: SocketAddr,
     to_client: &mut Splitter,
     to_server: &mut Splitter,
@@ -198,26 +270,31 @@ async fn relay(
         Ok(stream) => stream,
         Err(e) => return Some(format!("cannot reach the server at {upstream}: {e}")),
     };
-    let _ = upstream.set_nodelay(true);
-    // The server's socket of this connection, as the server direction watches it.
-    to_server.ends = match (upstream.peer_addr(), upstream.local_addr()) {
-        (Ok(server), Ok(client)) => Some(Ends { server, client }),
-        _ => None,
+    let Ok(server) = Side::of(Stream::Tcp(upstream)).await else {
+        return Some("the connection to the server could not be opened".to_owned());
     };
-    let (mut from_client, mut client_writer) = client.into_split();
-    let (mut from_server, mut server_writer) = upstream.into_split();
+    // The server's socket of this connection, as the server direction watches it.
+    to_server.ends = server.ends;
+    let (client, server) = (client.opened, server.opened);
+    let (mut from_client, mut client_writer) = (client.reader, client.writer);
+    let (mut from_server, mut server_writer) = (server.reader, server.writer);
     tokio::join!(
-        pump(&mut from_client, &mut server_writer, to_server),
-        pump(&mut from_server, &mut client_writer, to_client),
+        pump(&mut from_client, &mut server_writer, server.fd, to_server),
+        pump(&mut from_server, &mut client_writer, client.fd, to_client),
     );
     None
 }
 
 /// Copies one direction as it comes, cut by `splitter`, and passes on the end.
-async fn pump(from: &mut OwnedReadHalf, to: &mut OwnedWriteHalf, splitter: &mut Splitter) {
+async fn pump(
+    from: &mut crate::engine::Reader,
+    to: &mut Writer,
+    fd: SocketFd,
+    splitter: &mut Splitter,
+) {
     let mut buf = vec![0u8; 64 * 1024];
     while let Ok(n @ 1..) = from.read(&mut buf).await {
-        if splitter.send(to, &buf[..n]).await.is_err() {
+        if splitter.send(to, &fd, &buf[..n]).await.is_err() {
             break;
         }
     }
@@ -233,8 +310,13 @@ struct Talk {
 
 /// Answers with a recorded conversation: each answer once the client has sent the bytes it
 /// followed (or has sent some and then gone quiet), then closes its side.
-async fn stand_in(client: TcpStream, all: &[Recorded], splitter: &mut Splitter, talk: &mut Talk) {
-    let (mut from_client, mut to_client) = client.into_split();
+async fn stand_in(client: Side, all: &[Recorded], splitter: &mut Splitter, talk: &mut Talk) {
+    let Opened {
+        reader: mut from_client,
+        writer: mut to_client,
+        fd,
+        ..
+    } = client.opened;
     let got = &mut talk.got;
     if all.len() > 1 && from_client.read_buf(got).await.unwrap_or(0) == 0 {
         return;
@@ -254,7 +336,11 @@ async fn stand_in(client: TcpStream, all: &[Recorded], splitter: &mut Splitter, 
             }
         }
         answered_at = got.len();
-        if splitter.send(&mut to_client, &heard.bytes).await.is_err() {
+        if splitter
+            .send(&mut to_client, &fd, &heard.bytes)
+            .await
+            .is_err()
+        {
             return;
         }
     }
@@ -288,7 +374,12 @@ impl Splitter {
         }
     }
 
-    async fn send(&mut self, to: &mut OwnedWriteHalf, mut bytes: &[u8]) -> std::io::Result<()> {
+    async fn send(
+        &mut self,
+        to: &mut Writer,
+        fd: &SocketFd,
+        mut bytes: &[u8],
+    ) -> std::io::Result<()> {
         while !bytes.is_empty() {
             let offset = self.sent.len();
             let n = match self.cuts.get(self.next) {
@@ -301,10 +392,10 @@ impl Splitter {
             if self.cuts.get(self.next) == Some(&self.sent.len()) {
                 self.next += 1;
                 self.boundaries += 1;
-                self.pacing.wait_acked(to.as_ref()).await?;
+                self.pacing.wait_acked(fd).await?;
                 if self
                     .pacing
-                    .pause(to.as_ref(), &mut self.ends)
+                    .pause(fd, &mut self.ends)
                     .await
                     .is_some_and(|seen| seen.all_read)
                 {

@@ -73,12 +73,19 @@ impl UnderTest {
     /// Runs the client once against `addr`, for at most `limit`.
     pub(crate) async fn run(
         &self,
-        addr: SocketAddr,
+        addr: &Endpoint,
         limit: Duration,
         watch: &OutputWatch,
     ) -> Result<ClientRun, SetupError> {
         match self {
             UnderTest::InProcess(client) => {
+                // The plan refuses a Unix socket for an in-process client.
+                let Endpoint::Tcp(addr) = *addr else {
+                    return Err(SetupError::new(
+                        crate::error::SetupErrorKind::Client,
+                        "an in-process client is given a TCP address: leave .unix out",
+                    ));
+                };
                 let task = tokio::spawn(client(addr));
                 let abort = task.abort_handle();
                 let (ending, output) = match timeout(limit, task).await {
@@ -101,15 +108,14 @@ impl UnderTest {
                 })
             }
             UnderTest::Process(spec) => {
-                let mut process =
-                    ServerProcess::spawn(spec, &Endpoint::Tcp(addr), Some(watch.clone()))
-                        .await
-                        .map_err(|e| {
-                            SetupError::new(
-                                crate::error::SetupErrorKind::Client,
-                                e.to_string().replacen("server", "client", 1),
-                            )
-                        })?;
+                let mut process = ServerProcess::spawn(spec, addr, Some(watch.clone()))
+                    .await
+                    .map_err(|e| {
+                        SetupError::new(
+                            crate::error::SetupErrorKind::Client,
+                            e.to_string().replacen("server", "client", 1),
+                        )
+                    })?;
                 process.arm_output_watch();
                 let ending = match timeout(limit, process.exited()).await {
                     Ok(status) if status.success() => Ending::Passed,

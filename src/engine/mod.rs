@@ -45,7 +45,9 @@ pub(crate) use exit_waits::{EXIT_GRACE, FINAL_SETTLE, exit_within};
 pub(crate) use fuzz_loop::{Fuzzing, fuzz};
 pub(crate) use pacing::{Ends, Pacing};
 pub(crate) use seen::{Seen, Stood};
-pub(crate) use socket::connect_unix;
+pub(crate) use socket::{
+    Opened, Reader, SocketFd, Stream, Writer, connect_unix, open as open_stream,
+};
 pub(crate) use whole::deliver_whole;
 
 use crate::case::{Drawn, draw};

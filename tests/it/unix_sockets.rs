@@ -10,7 +10,7 @@ use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stutterfuzz::{AnswerOracle, Disruptions, RunControl, Shrinking};
+use stutterfuzz::{AnswerOracle, Disruptions, Regressions, RunControl, Shrinking, StutterClient};
 
 use common::{blob_dir, fixture};
 
@@ -160,4 +160,30 @@ fn a_socket_that_is_not_there_is_one_line_that_says_what_to_do() {
         text.contains("no socket at") && text.contains("start the server first"),
         "{text}"
     );
+}
+
+#[test]
+fn a_client_on_a_unix_socket_is_cut_the_same_way() {
+    let client = |one_read: bool| {
+        let mut command = Command::new(fixture("unix-http-client"));
+        command.args(["--path", "{path}"]);
+        if one_read {
+            command.arg("--one-read");
+        }
+        StutterClient::command(command)
+            .unix(true)
+            .answers(fixtures_dir("client/answers"))
+            .regressions(Regressions::Off)
+    };
+    let report = client(false)
+        .cycles(30)
+        .try_run_for(Duration::from_secs(30))
+        .unwrap_or_else(|f| panic!("the careful client passes:\n{f}"));
+    assert!(report.runs() >= 30, "{report}");
+    assert!(report.fidelity() > 0.99, "each cut read alone: {report}");
+    let failure = client(true)
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("the client that takes one read as the answer is found");
+    let text = failure.to_string();
+    assert!(text.contains("c1:get-index.http:"), "{text}");
 }

@@ -85,6 +85,10 @@ pub(crate) struct ClientArgs {
     #[arg(long, value_name = "IP", default_value = "127.0.0.1")]
     host: std::net::IpAddr,
 
+    /// Serve the client on a Unix domain socket instead: give the client {path}
+    #[arg(long)]
+    unix: bool,
+
     /// A substring of the client's output that marks a bug (repeatable), besides sanitizer
     /// reports and panics
     #[arg(long, value_name = "TEXT")]
@@ -141,56 +145,8 @@ fn command(flag: &str, line: &str) -> Result<Command, String> {
 }
 
 fn run(args: &ClientArgs) -> Result<ExitCode, String> {
-    let mut fuzz = StutterClient::command(command("--client", &args.client)?)
-        .connections(args.parallel)
-        .timeouts(Timeouts::default().client(args.timeout))
-        .host(args.host)
-        .split_requests(args.split_requests);
-    fuzz = match (&args.upstream, &args.server, &args.answers) {
-        (Some(addr), _, _) => fuzz.upstream(addr),
-        (_, Some(server), _) => fuzz.server(command("--server", server)?),
-        (_, _, Some(dir)) => fuzz.answers(dir),
-        _ => {
-            return Err(
-                "no answers for the client: give --upstream HOST:PORT, --server 'CMD' or --answers DIR"
-                    .to_owned(),
-            );
-        }
-    };
-    if let Some(n) = args.cycles {
-        fuzz = fuzz.cycles(n);
-    }
-    if let Some(seed) = args.seed {
-        fuzz = fuzz.seed(seed);
-    }
-    if let Some(case) = &args.replay {
-        fuzz = fuzz.replay(case.clone());
-    }
-    if let Some(rules) = crate::output_rules(&args.fail_on_output, &[]) {
-        fuzz = fuzz.output(rules);
-    }
     let line = StatsLine::new(false, Some(args.duration));
-    if !args.quiet {
-        let printer = line.clone();
-        fuzz = fuzz.progress(line.interval(), move |report| {
-            printer.show_text(report.to_string().lines().next().unwrap_or_default());
-        });
-    }
-    let mut keep_going = ClientKeepGoing::from(args.keep_going);
-    if args.keep_going {
-        // Each new finding is printed and saved at once: a run killed later loses none.
-        let failures_dir = args.failures_dir.clone();
-        let line = line.clone();
-        keep_going = keep_going.on_finding(move |finding| {
-            line.new_finding(finding.signature(), || {
-                report_finding(&failures_dir, finding)
-            })
-        });
-    }
-    if let Some(known) = &args.known {
-        keep_going = keep_going.known(known);
-    }
-    fuzz = fuzz.keep_going(keep_going);
+    let fuzz = configure(args, &line)?;
     let outcome = fuzz.try_run_for(args.duration);
     line.close();
     match outcome {
@@ -219,6 +175,62 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
         }
         Err(other) => Err(other.to_string()),
     }
+}
+
+/// The library run the arguments describe; `line` is its progress line, lifted while a
+/// finding is printed.
+fn configure(args: &ClientArgs, line: &StatsLine) -> Result<StutterClient, String> {
+    let mut fuzz = StutterClient::command(command("--client", &args.client)?)
+        .connections(args.parallel)
+        .timeouts(Timeouts::default().client(args.timeout))
+        .host(args.host)
+        .unix(args.unix)
+        .split_requests(args.split_requests);
+    fuzz = match (&args.upstream, &args.server, &args.answers) {
+        (Some(addr), _, _) => fuzz.upstream(addr),
+        (_, Some(server), _) => fuzz.server(command("--server", server)?),
+        (_, _, Some(dir)) => fuzz.answers(dir),
+        _ => {
+            return Err(
+                "no answers for the client: give --upstream HOST:PORT, --server 'CMD' or --answers DIR"
+                    .to_owned(),
+            );
+        }
+    };
+    if let Some(n) = args.cycles {
+        fuzz = fuzz.cycles(n);
+    }
+    if let Some(seed) = args.seed {
+        fuzz = fuzz.seed(seed);
+    }
+    if let Some(case) = &args.replay {
+        fuzz = fuzz.replay(case.clone());
+    }
+    if let Some(rules) = crate::output_rules(&args.fail_on_output, &[]) {
+        fuzz = fuzz.output(rules);
+    }
+    if !args.quiet {
+        let printer = line.clone();
+        fuzz = fuzz.progress(line.interval(), move |report| {
+            printer.show_text(report.to_string().lines().next().unwrap_or_default());
+        });
+    }
+    let mut keep_going = ClientKeepGoing::from(args.keep_going);
+    if args.keep_going {
+        // Each new finding is printed and saved at once: a run killed later loses none.
+        let failures_dir = args.failures_dir.clone();
+        let line = line.clone();
+        keep_going = keep_going.on_finding(move |finding| {
+            line.new_finding(finding.signature(), || {
+                report_finding(&failures_dir, finding)
+            })
+        });
+    }
+    if let Some(known) = &args.known {
+        keep_going = keep_going.known(known);
+    }
+    fuzz = fuzz.keep_going(keep_going);
+    Ok(fuzz)
 }
 
 /// Prints the finding, then saves it in `dir` when given: printed first, it is never lost
