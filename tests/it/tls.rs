@@ -73,7 +73,14 @@ fn a_server_that_takes_each_record_for_whole_lines_is_found_with_record_splittin
     let text = finding.to_string();
     assert!(text.contains(" over TLS, server name 127.0.0.1"), "{text}");
     let minimal = finding.minimal().expect("a minimal case").clone();
-    assert!(minimal.splits().len() >= 2, "{minimal}");
+    // A record that ends mid-line: cut into records, or closed early mid-line.
+    let blob_len = std::fs::metadata(blob_dir().join(minimal.blob()))
+        .unwrap()
+        .len() as usize;
+    assert!(
+        minimal.splits().len() >= 2 || minimal.splits().total() < blob_len,
+        "{minimal}"
+    );
     // The case string says it went over TLS, and will not replay over plain TCP.
     assert!(minimal.is_tls(), "{minimal}");
     assert!(minimal.to_string().ends_with(";tls"), "{minimal}");
