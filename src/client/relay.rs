@@ -96,7 +96,7 @@ impl Stage {
                     accepted = listener.accept() => {
                         let Ok(stream) = accepted else { continue };
                         let (answers, cuts) = (answers.clone(), cuts.clone());
-                        let pacing = Pacing2 { to_client: client_pacing.clone(), to_server: pacing.clone() };
+                        let pacing = DirectionPacing { to_client: client_pacing.clone(), to_server: pacing.clone() };
                         let halted = halted.clone();
                         let at = order;
                         order += 1;
@@ -157,7 +157,7 @@ impl Drop for Stage {
 }
 
 /// The pacing of each direction: the client's side may be a Unix socket.
-struct Pacing2 {
+struct DirectionPacing {
     to_client: Arc<Pacing>,
     to_server: Arc<Pacing>,
 }
@@ -223,7 +223,7 @@ async fn serve(
     client: Stream,
     answers: &Answers,
     cuts: Cutting,
-    pacing: Pacing2,
+    pacing: DirectionPacing,
     mut halted: watch::Receiver<bool>,
 ) -> Served {
     let Ok(client) = Side::of(client).await else {

@@ -4,7 +4,9 @@
 //! file that a server killed earlier left behind, which nobody accepts on, cleared before the
 //! next server binds there).
 
+use std::net::IpAddr;
 use std::os::unix::fs::FileTypeExt;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::plan::{Launch, Plan};
@@ -21,23 +23,21 @@ const SOCKET_NAME: &str = "server.sock";
 /// How the run came by its server's address, and whether it may pick another.
 #[derive(Debug)]
 pub(super) struct ListenAt {
-    /// The harness picked it (port 0, or `unix:` with no path): it may pick again.
-    picked: bool,
+    /// The host of a port the harness picked (port 0), where it picks again when another
+    /// process took the port first. Only a port: a socket path the harness picked is in a
+    /// folder of its own, which no other process takes, so a server that fails on it would
+    /// fail on any.
+    repick_on: Option<IpAddr>,
     picks: u32,
     /// The folder of a picked Unix socket, removed when the run ends.
-    dir: Option<tempfile::TempDir>,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl ListenAt {
     /// The address the plan names, resolved; for a spawned server, port 0 or `unix:` alone
     /// picks one.
     pub(super) fn resolve(plan: &Plan) -> Result<(Endpoint, ListenAt), SetupError> {
-        let mut at = ListenAt {
-            picked: plan.picks_port(),
-            picks: 0,
-            dir: None,
-        };
-        let endpoint = match resolve_endpoint(&plan.addr, plan.port_zero())? {
+        let (endpoint, dir) = match resolve_endpoint(&plan.addr, plan.port_zero())? {
             Some(Endpoint::Unix(_)) if matches!(plan.launch(), Launch::InProcess(_)) => {
                 return Err(SetupError::new(
                     SetupErrorKind::Address,
@@ -47,61 +47,57 @@ impl ListenAt {
                     ),
                 ));
             }
-            Some(endpoint) => endpoint,
+            Some(endpoint) => (endpoint, None),
             None => {
-                at.picked = true;
-                at.fresh_socket()?
+                let (path, dir) = fresh_socket()?;
+                (Endpoint::Unix(path), Some(dir))
             }
+        };
+        let repick_on = match &endpoint {
+            Endpoint::Tcp(addr) if plan.picks_port() => Some(addr.ip()),
+            _ => None,
+        };
+        let at = ListenAt {
+            repick_on,
+            picks: 0,
+            _dir: dir,
         };
         Ok((endpoint, at))
     }
 
-    /// Whether another address may be picked after `current` was lost. Only a port: a
-    /// socket path the harness picked is in a folder of its own, which no other process
-    /// takes, so a server that fails on it would fail on any.
-    pub(super) fn may_pick_again(&self, current: &Endpoint) -> bool {
-        self.picked && self.picks < MAX_PICKS && matches!(current, Endpoint::Tcp(_))
-    }
-
-    /// Another address of the same kind as `current`.
-    pub(super) fn pick_again(&mut self, current: &Endpoint) -> Result<Endpoint, SetupError> {
+    /// Another free port, when the harness picked the one it lost and has picks left.
+    pub(super) fn pick_again(&mut self) -> Option<Result<Endpoint, SetupError>> {
+        let ip = self.repick_on.filter(|_| self.picks < MAX_PICKS)?;
         self.picks += 1;
-        match current {
-            Endpoint::Tcp(addr) => free_port(addr.ip()).map(Endpoint::Tcp),
-            Endpoint::Unix(path) => Ok(Endpoint::Unix(path.clone())),
-        }
+        Some(free_port(ip).map(Endpoint::Tcp))
     }
+}
 
-    /// A path for a Unix socket nobody uses, in the run's own folder (made on first use).
-    fn fresh_socket(&mut self) -> Result<Endpoint, SetupError> {
-        if self.dir.is_none() {
-            let dir = tempfile::Builder::new()
-                .prefix("stutterfuzz-")
-                .tempdir()
-                .map_err(|e| {
-                    SetupError::new(
-                        SetupErrorKind::Address,
-                        format!(
-                            "cannot make a folder for the server's Unix socket in {}: {e}; set TMPDIR to a writable folder",
-                            std::env::temp_dir().display()
-                        ),
-                    )
-                    .with_source(e)
-                })?;
-            self.dir = Some(dir);
-        }
-        let dir = self.dir.as_ref().map(tempfile::TempDir::path);
-        let path = dir.unwrap_or(std::path::Path::new(".")).join(SOCKET_NAME);
-        crate::config::check_socket_path(&path).map_err(|e| {
+/// A path for a Unix socket nobody uses, in a new folder of the run's own.
+fn fresh_socket() -> Result<(PathBuf, tempfile::TempDir), SetupError> {
+    let dir = tempfile::Builder::new()
+        .prefix("stutterfuzz-")
+        .tempdir()
+        .map_err(|e| {
             SetupError::new(
                 SetupErrorKind::Address,
                 format!(
-                    "{e}; the path is in the temporary folder: set TMPDIR to a shorter one, or give a path of your own (unix:PATH, --unix PATH)"
+                    "cannot make a folder for the server's Unix socket in {}: {e}; set TMPDIR to a writable folder",
+                    std::env::temp_dir().display()
                 ),
             )
+            .with_source(e)
         })?;
-        Ok(Endpoint::Unix(path))
-    }
+    let path = dir.path().join(SOCKET_NAME);
+    crate::config::check_socket_path(&path).map_err(|e| {
+        SetupError::new(
+            SetupErrorKind::Address,
+            format!(
+                "{e}; the path is in the temporary folder: set TMPDIR to a shorter one, or give a path of your own (unix:PATH, --unix PATH)"
+            ),
+        )
+    })?;
+    Ok((path, dir))
 }
 
 /// True when something already accepts connections at `addr`. A Unix socket file that

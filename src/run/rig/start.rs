@@ -17,7 +17,7 @@ impl Rig<'_> {
             return Err(SetupError::new(SetupErrorKind::ServerSpawn, instead));
         }
         while taken(&self.transport.addr).await {
-            if !self.listen_at.may_pick_again(&self.transport.addr) {
+            let Some(another) = self.listen_at.pick_again() else {
                 let (what, instead) = match self.transport.addr {
                     Endpoint::Tcp(_) => ("port", "use port 0 to let stutterfuzz pick a free one"),
                     Endpoint::Unix(_) => (
@@ -33,8 +33,8 @@ impl Rig<'_> {
                         self.transport.addr
                     ),
                 ));
-            }
-            self.transport.addr = self.listen_at.pick_again(&self.transport.addr)?;
+            };
+            self.transport.addr = another?;
         }
         loop {
             let started = tokio::time::Instant::now();
@@ -50,14 +50,17 @@ impl Rig<'_> {
                 // is stopped, with all it started, before the next one starts.) One
                 // that never accepted within the startup timeout was stopped by us:
                 // that is the error, said once, after that timeout.
-                Err(_)
-                    if self.listen_at.may_pick_again(&self.transport.addr)
-                        && started.elapsed() < self.settings.startup_timeout
-                        && process.try_exited().is_some_and(|s| !s.success()) =>
-                {
-                    self.transport.addr = self.listen_at.pick_again(&self.transport.addr)?;
+                Err(e) => {
+                    let failed_at_once = started.elapsed() < self.settings.startup_timeout
+                        && process.try_exited().is_some_and(|s| !s.success());
+                    match failed_at_once
+                        .then(|| self.listen_at.pick_again())
+                        .flatten()
+                    {
+                        Some(another) => self.transport.addr = another?,
+                        None => return Err(e),
+                    }
                 }
-                Err(e) => return Err(e),
             }
         }
     }
