@@ -128,6 +128,31 @@ impl Tls {
     }
 }
 
+/// Whether a failed handshake failed on our side, over the server's certificate: a setting
+/// to fix (whom to trust, the name), not the server's doing.
+pub(crate) fn refused_certificate(e: &std::io::Error) -> bool {
+    let refusal = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    matches!(
+        refusal,
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+    )
+}
+
+/// A failed handshake in words: what the server did, where rustls can tell.
+pub(crate) fn handshake_failure(e: &std::io::Error) -> String {
+    let refusal = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    match refusal {
+        Some(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType)) => {
+            "the handshake failed: the server answered in clear text, not with TLS".to_owned()
+        }
+        _ => format!("the handshake failed: {e}"),
+    }
+}
+
 /// The certificates in the PEM file at `path`, as trusted roots.
 fn roots(path: &Path) -> Result<RootCertStore, SetupError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)

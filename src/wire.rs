@@ -155,6 +155,15 @@ pub(crate) struct Neglect {
     pub(crate) unserved: Unserved,
 }
 
+/// Why the TLS handshake a conversation marks (`#~ tls`) did not happen.
+#[derive(Debug)]
+pub(crate) enum NoTls {
+    /// The server did not agree to it, or did not finish it: why.
+    Refused(String),
+    /// Our side refused the server's certificate: a setting to fix.
+    Certificate(io::Error),
+}
+
 #[derive(Debug)]
 pub(crate) enum ConnectError {
     /// Refused (nothing listening) or reset during the handshake.
@@ -166,4 +175,20 @@ pub(crate) enum ConnectError {
     /// The TLS handshake was refused for its certificate or protocol (a setting to fix,
     /// not a bug in the server).
     Tls(io::Error),
+    /// A blob sent whole did not get the TLS handshake it marks (`#~ tls`): the server did
+    /// not agree to start TLS there. What to say of it, whole.
+    NoTls(String),
+}
+
+impl ConnectError {
+    /// Why the connection failed, in a few words.
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            ConnectError::Refused(e) | ConnectError::Local(e) | ConnectError::Tls(e) => {
+                e.to_string()
+            }
+            ConnectError::TimedOut(after) => format!("no answer within {after:?}"),
+            ConnectError::NoTls(why) => why.clone(),
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! so a case replays the conversation exactly even when the blob file changed or is plain.
 //!
 //! Each wait is `UNTIL@AT`, as a conversation file would say it (`bytes=N`, `pattern=TEXT`,
-//! `quiet=MSms`) followed by the offset it waits before. A pattern is percent-encoded where
+//! `quiet=MSms`, and `tls` where the TLS handshake is) followed by the offset it waits before. A pattern is percent-encoded where
 //! it holds anything but letters, digits and `-._~`, so a case string stays one word without
 //! `:` or `;`, fit for a shell and a regression line.
 
@@ -28,6 +28,7 @@ pub(crate) fn format(waits: &[WaitPoint]) -> String {
                 WaitFor::Bytes(n) => format!("bytes={n}"),
                 WaitFor::Pattern(p) => format!("pattern={}", percent_encode(p, PATTERN)),
                 WaitFor::Quiet(d) => format!("quiet={}ms", d.as_millis()),
+                WaitFor::Tls => "tls".to_owned(),
             };
             format!("{until}@{}", wait.at)
         })
@@ -41,7 +42,8 @@ pub(crate) fn parse(value: &str) -> Option<Vec<WaitPoint>> {
     for item in value.split(',') {
         let (until, at) = item.rsplit_once('@')?;
         let at = at.parse().ok()?;
-        let until = match until.split_once('=')? {
+        let until = match until.split_once('=').unwrap_or((until, "")) {
+            ("tls", "") => WaitFor::Tls,
             ("bytes", n) => WaitFor::Bytes(n.parse().ok()?),
             ("pattern", p) if !p.is_empty() => WaitFor::Pattern(percent_decode_str(p).collect()),
             ("quiet", ms) => {
@@ -70,6 +72,11 @@ mod tests {
                 at: 8,
                 until: WaitFor::Pattern(b"250 OK;a:b,c@d=e%\r\n\xff".to_vec()),
             },
+            // The handshake after the wait at the same offset, as the file has them.
+            WaitPoint {
+                at: 8,
+                until: WaitFor::Tls,
+            },
             WaitPoint {
                 at: 14,
                 until: WaitFor::Quiet(Duration::from_millis(50)),
@@ -90,6 +97,8 @@ mod tests {
             "pattern=@3",
             "quiet=50@1",
             "sleep=5@1",
+            "tls=1@0",
+            "tls@x",
             "bytes=1@0,",
         ] {
             assert_eq!(parse(text), None, "{text:?}");

@@ -142,6 +142,9 @@ pub(crate) struct Settings {
     pub(crate) stall_time: Duration,
     /// Deliveries go over TLS (set by the run, which holds the TLS options).
     pub(crate) tls: bool,
+    /// TLS starts only where a conversation marks it (`#~ tls`), as some blob of the run
+    /// does: a blob without a mark stays plain (set by the run, which holds the blobs).
+    pub(crate) tls_at_marks: bool,
     /// The longest a delivery waits after its last chunk, for the server's answer, close or
     /// exit, when no response oracle needs more; `None`: the engine's defaults. A fuzz
     /// target's is short: its server is in process (a panic is seen at once) and its speed
@@ -189,6 +192,7 @@ impl Settings {
             isolate_blobs: requested.isolate_blobs,
             stall_time: requested.stall_time,
             tls: false,
+            tls_at_marks: false,
             after_last: None,
             shard: env.shard.unwrap_or(requested.shard),
         })

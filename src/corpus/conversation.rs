@@ -16,7 +16,10 @@
 //! - `wait bytes=N`: until the server has sent N bytes in all, since the connection opened;
 //! - `wait pattern=TEXT`: until TEXT shows in what the server sent since the previous wait
 //!   ended (or since the connection opened), so an answer that came early still counts;
-//! - `wait quiet=MS`: until the server has sent nothing for MS milliseconds.
+//! - `wait quiet=MS`: until the server has sent nothing for MS milliseconds;
+//! - `tls`: no wait, but the TLS handshake there: what follows goes inside TLS (STARTTLS,
+//!   after the server said yes to the command that asks for it; `.tls(...)` / `--tls` say
+//!   whom to trust).
 //!
 //! A recorded conversation (`stutterfuzz capture`, `stutterfuzz import`) also keeps what the
 //! server answered, in lines `#~ heard TEXT` (control bytes, `%` and bytes past ASCII written
@@ -44,6 +47,9 @@ pub enum WaitFor {
     Pattern(Vec<u8>),
     /// The server has sent nothing for this long.
     Quiet(Duration),
+    /// The TLS handshake, on the connection so far (`#~ tls`): the bytes that follow go
+    /// inside TLS, cut at record boundaries and inside records as TLS from the first byte.
+    Tls,
 }
 
 /// A point of a conversation where the client waits for the server: before the byte at
@@ -83,6 +89,9 @@ impl RecordedAnswer {
 /// The directive of a line that holds what the server said.
 const HEARD: &str = "heard";
 
+/// The directive of the line where TLS starts.
+const TLS: &str = "tls";
+
 /// At most this much of one answer is written to a file; the rest is counted.
 const HEARD_KEPT: usize = 4096;
 
@@ -116,10 +125,16 @@ pub(crate) fn parse(file: &[u8]) -> Option<Result<Parts, String>> {
         }
         let Some(until) = directive_until(text) else {
             return Some(Err(format!(
-                "line {}: {text:?} is not a wait: write `#~ wait bytes=N`, `#~ wait pattern=TEXT` or `#~ wait quiet=MS`",
+                "line {}: {text:?} is not a wait: write `#~ wait bytes=N`, `#~ wait pattern=TEXT`, `#~ wait quiet=MS` or `#~ tls`",
                 i + 2
             )));
         };
+        if until == WaitFor::Tls && waits.iter().any(|w: &WaitPoint| w.until == WaitFor::Tls) {
+            return Some(Err(format!(
+                "line {}: TLS has started already, at an earlier `#~ tls`: a conversation starts TLS once",
+                i + 2
+            )));
+        }
         waits.push(WaitPoint {
             at: bytes.len(),
             until,
@@ -180,6 +195,9 @@ fn directive(line: &[u8]) -> Option<(&[u8], bool)> {
 }
 
 fn directive_until(text: &str) -> Option<WaitFor> {
+    if text.trim_end() == TLS {
+        return Some(WaitFor::Tls);
+    }
     let (key, value) = text.strip_prefix("wait ")?.split_once('=')?;
     match key {
         "bytes" => value.parse().ok().map(WaitFor::Bytes),
@@ -230,12 +248,13 @@ pub(crate) fn write(bytes: &[u8], waits: &[WaitPoint], heard: &[RecordedAnswer])
         .iter()
         .filter(|w| can_wait_at(bytes, w.at) && w.at <= bytes.len())
     {
-        let until = match &wait.until {
-            WaitFor::Bytes(n) => format!("bytes={n}"),
-            WaitFor::Pattern(p) => format!("pattern={}", String::from_utf8_lossy(p)),
-            WaitFor::Quiet(d) => format!("quiet={}", d.as_millis()),
+        let line = match &wait.until {
+            WaitFor::Bytes(n) => format!("#~ wait bytes={n}\n"),
+            WaitFor::Pattern(p) => format!("#~ wait pattern={}\n", String::from_utf8_lossy(p)),
+            WaitFor::Quiet(d) => format!("#~ wait quiet={}\n", d.as_millis()),
+            WaitFor::Tls => format!("#~ {TLS}\n"),
         };
-        lines.push((wait.at, 1, format!("#~ wait {until}\n")));
+        lines.push((wait.at, 1, line));
     }
     for answer in heard.iter().filter(|h| !h.bytes.is_empty()) {
         let kept = &answer.bytes[..answer.bytes.len().min(HEARD_KEPT)];
@@ -294,6 +313,30 @@ mod tests {
             parse(&write(&bytes, &waits, &[])).unwrap().unwrap(),
             (bytes, waits)
         );
+    }
+
+    #[test]
+    fn a_starttls_conversation_marks_where_the_handshake_is() {
+        let file = b"#~ stutterfuzz conversation\n#~ wait pattern=220\nSTARTTLS\r\n#~ wait pattern=220 \n#~ tls\nEHLO x\r\n";
+        let (bytes, waits) = parse(file).unwrap().unwrap();
+        assert_eq!(bytes, b"STARTTLS\r\nEHLO x\r\n");
+        let twice = [&file[..], b"#~ tls\n"].concat();
+        let err = parse(&twice).unwrap().unwrap_err();
+        assert!(err.starts_with("line 7: TLS has started already"), "{err}");
+        let (wait, tls) = (&waits[1], &waits[2]);
+        assert_eq!(
+            (wait.at, &wait.until),
+            (10, &WaitFor::Pattern(b"220 ".to_vec()))
+        );
+        assert_eq!((tls.at, &tls.until), (10, &WaitFor::Tls));
+        // Written back, the handshake stays after the wait it follows.
+        let text = write(&bytes, &waits, &[]);
+        assert!(
+            String::from_utf8_lossy(&text).contains("#~ wait pattern=220 \n#~ tls\nEHLO"),
+            "{}",
+            String::from_utf8_lossy(&text)
+        );
+        assert_eq!(parse(&text).unwrap().unwrap(), (bytes, waits));
     }
 
     #[test]

@@ -154,6 +154,14 @@ impl Corpus {
         &self.blobs
     }
 
+    /// The first blob that starts TLS mid-conversation (`#~ tls`), if one does: then TLS
+    /// starts only at such marks.
+    pub(crate) fn marking_tls(&self) -> Option<&Blob> {
+        self.blobs()
+            .iter()
+            .find(|b| b.waits().iter().any(|w| w.until == WaitFor::Tls))
+    }
+
     pub(crate) fn find(&self, name: &str) -> Option<&Blob> {
         self.blobs
             .binary_search_by(|b| b.name.as_str().cmp(name))

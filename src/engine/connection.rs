@@ -12,19 +12,19 @@ use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until, timeout};
 
 use super::pacing::{Ends, Pacing};
-use super::sending::{Sending, Sent};
+use super::sending::{Sending, Sent, Swap};
 use super::socket::{self, Opened, Reader, Stream, classify_connect_error, open};
 use super::stall::ProbeSent;
 use super::stop_time::stop_time;
 use super::turns;
 use crate::case::{SlowRead, Stall};
 use crate::config::Endpoint;
-use crate::corpus::WaitPoint;
+use crate::corpus::{WaitFor, WaitPoint};
 use crate::platform::{enable_fastopen, is_out_of_local_ports, make_slow_reader};
 use crate::split::Splits;
 use crate::stats::DeliveryCounts;
 use crate::tls::Tls;
-use crate::wire::{ConnectError, Ending, Heard, Listen, Neglect, ReadEnd};
+use crate::wire::{ConnectError, Ending, Heard, Listen, Neglect, NoTls, ReadEnd};
 
 /// One delivery on its own connection: everything it needs; cheap to clone (the blob's
 /// bytes are shared).
@@ -43,8 +43,10 @@ pub(crate) struct Connection {
     pub(crate) stall: Option<Stall>,
     /// Read the response slowly, through a small window.
     pub(crate) slow: Option<SlowRead>,
-    /// Speak TLS over the connection, each chunk its own record.
+    /// Speak TLS over the connection from its first byte, each chunk its own record.
     pub(crate) tls: Option<Tls>,
+    /// Speak TLS from where a conversation marks it (`#~ tls`), each chunk its own record.
+    pub(crate) upgrade: Option<Tls>,
 }
 
 /// Progress visible while the delivery runs, for reports on the cases in flight.
@@ -80,6 +82,8 @@ pub(crate) struct Delivered {
     pub(crate) neglect: Option<Neglect>,
     /// The probe connection of this delivery's pause, if it connected.
     pub(crate) probe: Option<ProbeSent>,
+    /// Why the TLS handshake the conversation marks (`#~ tls`) did not happen, if it did not.
+    pub(crate) no_tls: Option<NoTls>,
 }
 
 impl Connection {
@@ -107,7 +111,14 @@ impl Connection {
             ends,
         });
         let turns = (!self.waits.is_empty()).then(turns::SoFar::default);
-        let read = read_response(reader, done_rx, self.listen, slow, turns.as_ref());
+        let (swap, swapped) = match self.waits.iter().any(|w| w.until == WaitFor::Tls) {
+            true => {
+                let (ask, asked) = oneshot::channel();
+                (Some(ask), Some(asked))
+            }
+            false => (None, None),
+        };
+        let read = read_response(reader, done_rx, self.listen, slow, turns.as_ref(), swapped);
         let write = Sending {
             connection: self,
             progress,
@@ -115,6 +126,7 @@ impl Connection {
             ends: &mut ends,
             turns: turns.as_ref(),
             started,
+            swap,
             sent: Sent::new(
                 DeliveryCounts {
                     connect_time,
@@ -151,6 +163,7 @@ impl Connection {
             accepted,
             paused,
             taken,
+            no_tls,
         } = sent;
         // Nothing heard, and the server never took the connection off its listen queue (it
         // waited out, or the kernel gave up on it) within the connect timeout: the server did
@@ -182,6 +195,7 @@ impl Connection {
             accepted,
             neglect: paused.neglect,
             probe: paused.probe,
+            no_tls,
         })
     }
 
@@ -252,13 +266,15 @@ impl Slow<'_> {
 /// closes, or the connection fails. The clock for lingering and settling starts when the
 /// writer reports its last chunk sent. A slow reader reads its first pieces small and
 /// apart, its waits stretched by its pauses, and notes whether the server's send buffer was
-/// full meanwhile (the second value).
+/// full meanwhile (the second value). When the writer asks (`swap`, a TLS handshake
+/// mid-conversation), it hands its half over and reads on with the TLS one.
 async fn read_response(
     reader: Reader,
     mut writer_done: oneshot::Receiver<(Instant, bool)>,
     listen: Listen,
     slow: Option<Slow<'_>>,
     turns: Option<&turns::SoFar>,
+    mut swap: Option<oneshot::Receiver<Swap>>,
 ) -> (Heard, bool) {
     let mut reading = Reading::new(reader, listen, slow, turns);
     loop {
@@ -276,6 +292,13 @@ async fn read_response(
                 Err(_) => { reading.heard.end = ReadEnd::Reset; break; }
             },
             done = &mut writer_done, if reading.done_at.is_none() => reading.writer_done(done),
+            asked = async { swap.as_mut()?.await.ok() }, if swap.is_some() => {
+                swap = None;
+                if let Some(asked) = asked && !reading.swap(asked).await {
+                    reading.heard.end = ReadEnd::Reset;
+                    break;
+                }
+            }
             () = until_stop => {
                 reading.heard.end = stop.map_or(ReadEnd::TimedOut, |(_, end)| end);
                 break;
@@ -288,7 +311,8 @@ async fn read_response(
 /// The reading half of one delivery while it runs: what it has heard so far, and what
 /// decides when it stops (shared by the steps of its read loop).
 struct Reading<'a> {
-    reader: Reader,
+    /// None only while the writer has it, for a TLS handshake.
+    reader: Option<Reader>,
     listen: Listen,
     slow: Option<Slow<'a>>,
     turns: Option<&'a turns::SoFar>,
@@ -323,7 +347,7 @@ impl<'a> Reading<'a> {
             listen = listen.stretched(slow.schedule.pause(), slow.schedule.span());
         }
         Reading {
-            reader,
+            reader: Some(reader),
             listen,
             slow,
             turns,
@@ -368,11 +392,33 @@ impl<'a> Reading<'a> {
             }
             self.backpressured |= slow.send_full();
         }
-        let read = self.reader.read(&mut self.buf[..size]).await;
+        let Some(reader) = self.reader.as_mut() else {
+            return std::future::pending().await;
+        };
+        let read = reader.read(&mut self.buf[..size]).await;
         if let Some(slow) = slowly.filter(|_| first) {
             self.backpressured |= slow.send_full();
         }
         read
+    }
+
+    /// Hands the reading half to the writer for a TLS handshake, and takes the TLS one back:
+    /// false when the handshake failed (the connection is gone).
+    async fn swap(&mut self, Swap { give, take }: Swap) -> bool {
+        if let Some(reader) = self.reader.take()
+            && let Err(reader) = give.send(reader)
+        {
+            // The writer is gone: nothing changes hands.
+            self.reader = Some(reader);
+            return true;
+        }
+        match take.await {
+            Ok(reader) => {
+                self.reader = Some(reader);
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// Takes in `n` bytes just read: counted, kept up to [`KEEP`], and shown to a

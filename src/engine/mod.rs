@@ -52,7 +52,7 @@ pub(crate) use whole::deliver_whole;
 
 use crate::case::{Drawn, draw};
 use crate::config::{Endpoint, Settings};
-use crate::corpus::{Blob, Corpus};
+use crate::corpus::{Blob, Corpus, WaitFor};
 use crate::error::SetupError;
 use crate::oracle::FindingKind;
 use crate::stats::Stats;
@@ -92,21 +92,34 @@ pub(crate) struct Transport {
     pub(crate) linger: Duration,
     /// TLS over each connection, when the server speaks it.
     pub(crate) tls: Option<Tls>,
+    /// TLS starts only where a conversation marks it (`#~ tls`): a blob without a mark
+    /// stays plain.
+    tls_at_marks: bool,
+    /// The pacing of a connection that starts TLS mid-way (over TCP: by acknowledgement, as
+    /// under TLS from the first byte).
+    upgrading: Pacing,
 }
 
 impl Transport {
     /// How a run with these settings reaches the server at `addr`.
     pub(crate) fn new(addr: Endpoint, settings: &Settings, tls: Option<Tls>) -> Self {
-        let pacing = Pacing::new(settings.gap, settings.connect_timeout);
+        let acked = Pacing::new(settings.gap, settings.connect_timeout);
         let pacing = match (&addr, &tls) {
             // A Unix socket's own queue tells when the server read each chunk, records or
             // not.
-            (Endpoint::Unix(_), _) if crate::platform::SEES_OWN_QUEUE => pacing.by_own_queue(),
-            (Endpoint::Unix(_), _) => pacing,
-            (Endpoint::Tcp(_), None) => pacing.by_receipt(),
+            (Endpoint::Unix(_), _) if crate::platform::SEES_OWN_QUEUE => {
+                acked.clone().by_own_queue()
+            }
+            (Endpoint::Unix(_), _) => acked.clone(),
+            (Endpoint::Tcp(_), None) => acked.clone().by_receipt(),
             // Over TLS the server's end counts records, not the bytes we count: there the
             // acknowledgement tells when a chunk arrived.
-            (Endpoint::Tcp(_), Some(_)) => pacing,
+            (Endpoint::Tcp(_), Some(_)) => acked.clone(),
+        };
+        // So too once TLS starts mid-way.
+        let upgrading = match &addr {
+            Endpoint::Tcp(_) => acked,
+            Endpoint::Unix(_) => pacing.clone(),
         };
         Transport {
             addr,
@@ -114,6 +127,8 @@ impl Transport {
             pacing,
             linger: settings.after_last.unwrap_or(RESPONSE_WINDOW),
             tls,
+            tls_at_marks: settings.tls_at_marks,
+            upgrading,
         }
     }
 
@@ -134,6 +149,14 @@ impl Transport {
             .fold(drawn.case.splits().clone(), |splits, wait| {
                 splits.with_boundary(wait.at)
             });
+        // A blob that marks where TLS starts starts it there; one that does not, from its
+        // first byte, unless the run's TLS starts only at marks.
+        let marked = blob.waits().iter().any(|w| w.until == WaitFor::Tls);
+        let (tls, upgrade, pacing) = match marked {
+            true => (None, self.tls.clone(), &self.upgrading),
+            false if self.tls_at_marks => (None, None, &self.pacing),
+            false => (self.tls.clone(), None, &self.pacing),
+        };
         Connection {
             addr: self.addr.clone(),
             bytes: blob.shared_bytes(),
@@ -141,11 +164,12 @@ impl Transport {
             splits,
             fastopen: drawn.fastopen,
             connect_timeout: self.connect_timeout,
-            pacing: self.pacing.clone(),
+            pacing: pacing.clone(),
             listen,
             stall: drawn.case.stall(),
             slow: drawn.case.slow(),
-            tls: self.tls.clone(),
+            tls,
+            upgrade,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The sending half of one delivery: the blob chunk by chunk, paced so the server reads
 //! every chunk on its own, with the case's pause mid-message and a conversation's waits for
-//! the server; then the end of the request.
+//! the server, and its TLS handshake where it marks one (the reading half hands its half
+//! over for that and gets the TLS one back); then the end of the request.
 
 use std::io;
 use std::ops::ControlFlow;
@@ -11,12 +12,14 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::pacing::{Acked, Ends};
-use super::socket::{SocketFd, Writer, write_chunk};
+use super::socket::{Reader, SocketFd, Writer, upgrade, write_chunk};
 use super::stall::{PauseProbe, Paused};
 use super::turns;
 use super::{Connection, Progress};
+use crate::corpus::WaitFor;
 use crate::stats::DeliveryCounts;
-use crate::wire::{ConnectError, Ending, Listen};
+use crate::tls::{handshake_failure, refused_certificate};
+use crate::wire::{ConnectError, Ending, Listen, NoTls};
 
 /// The sending half of one delivery while it runs: what it needs besides the connection,
 /// and what it has seen so far (shared by the steps of its chunk loop).
@@ -29,6 +32,8 @@ pub(super) struct Sending<'a> {
     pub(super) turns: Option<&'a turns::SoFar>,
     /// When the delivery began connecting.
     pub(super) started: Instant,
+    /// Where to ask the reading half for its half, for a TLS handshake mid-conversation.
+    pub(super) swap: Option<oneshot::Sender<Swap>>,
     /// What it has seen so far.
     pub(super) sent: Sent,
 }
@@ -43,6 +48,15 @@ pub(super) struct Sent {
     /// Whether the server was seen to take the connection off its listen queue
     /// (`None` until its end was seen at all).
     pub(super) taken: Option<bool>,
+    /// Why the TLS handshake a conversation marks (`#~ tls`) did not happen.
+    pub(super) no_tls: Option<NoTls>,
+}
+
+/// The reading half's hand-over for a TLS handshake: it gives its half, and takes the TLS
+/// one back (none when the handshake failed and the connection is gone).
+pub(super) struct Swap {
+    pub(super) give: oneshot::Sender<Reader>,
+    pub(super) take: oneshot::Receiver<Reader>,
 }
 
 impl Sent {
@@ -54,6 +68,7 @@ impl Sent {
             accepted: Vec::with_capacity(chunks),
             paused: Paused::default(),
             taken: None,
+            no_tls: None,
         }
     }
 }
@@ -61,16 +76,20 @@ impl Sent {
 impl Sending<'_> {
     /// Sends the blob chunk by chunk, paced, then ends the request and tells the reader
     /// (through `done_tx`) when the last chunk went. Gives the writer back, so that the
-    /// connection stays open until the reader is done too.
+    /// connection stays open until the reader is done too (none when a TLS handshake failed
+    /// and took the connection with it).
     pub(super) async fn send(
         mut self,
-        mut writer: Writer,
+        writer: Writer,
         done_tx: oneshot::Sender<(Instant, bool)>,
-    ) -> Result<(Sent, Writer), ConnectError> {
+    ) -> Result<(Sent, Option<Writer>), ConnectError> {
         let connection = self.connection;
         let last = connection.splits.len().saturating_sub(1);
+        let mut writer = Some(writer);
         for (i, chunk) in connection.splits.cut(&connection.bytes).enumerate() {
-            if self.write(&mut writer, chunk).await?.is_break() || i == last {
+            writer = self.server_turn(writer).await;
+            let Some(to) = writer.as_mut() else { break };
+            if self.write(to, chunk).await?.is_break() || i == last {
                 break;
             }
             if self.wait_delivered().await.is_break() {
@@ -79,19 +98,17 @@ impl Sending<'_> {
             self.pause().await?;
             self.stall_if_due().await;
         }
-        self.end(&mut writer, done_tx).await;
+        let writer = self.end(writer, done_tx).await;
         Ok((self.sent, writer))
     }
 
-    /// Writes one chunk, after the server's turn if a conversation waits for it here, and
-    /// shows it in the progress. Breaks when the server closed the connection; a refused
+    /// Writes one chunk, and shows it in the progress. Breaks when the server closed the connection; a refused
     /// connect (with fast open, it shows at the first write) is an error.
     async fn write(
         &mut self,
         writer: &mut Writer,
         chunk: &[u8],
     ) -> Result<ControlFlow<()>, ConnectError> {
-        self.server_turn().await;
         if let Err(e) = write_chunk(writer, chunk, &mut self.sent.accepted).await {
             // With fast open, a refused connect shows here, at the first write.
             if self.sent.counts.chunks == 0 && e.kind() == io::ErrorKind::ConnectionRefused {
@@ -170,42 +187,94 @@ impl Sending<'_> {
         }
     }
 
-    /// In a conversation, waits for the server's turn if one is due after the bytes sent so
-    /// far (at most the connect timeout).
-    async fn server_turn(&self) {
+    /// In a conversation, the server's turn if one is due after the bytes sent so far: each
+    /// wait there (at most the connect timeout) and the TLS handshake if one is marked there,
+    /// in the file's order. The writer to go on with: the TLS one after a handshake, none
+    /// when the connection is gone.
+    async fn server_turn(&mut self, writer: Option<Writer>) -> Option<Writer> {
+        let mut writer = writer?;
         let connection = self.connection;
-        if let Some(turns) = self.turns {
-            turns
-                .wait_at(
-                    &connection.waits,
-                    self.sent.counts.bytes as usize,
-                    connection.connect_timeout,
-                )
-                .await;
+        let Some(turns) = self.turns else {
+            return Some(writer);
+        };
+        let at = self.sent.counts.bytes as usize;
+        for wait in connection.waits.iter().filter(|w| w.at == at) {
+            match &wait.until {
+                WaitFor::Tls => writer = self.start_tls(writer).await?,
+                until => turns.wait(until, connection.connect_timeout).await,
+            }
+        }
+        Some(writer)
+    }
+
+    /// The TLS handshake mid-conversation: takes the reading half from the reader, joins the
+    /// two, shakes hands within the connect timeout, and gives the reader its TLS half. On
+    /// failure the connection is gone (the server closed it, as far as this delivery goes),
+    /// and why is kept.
+    async fn start_tls(&mut self, writer: Writer) -> Option<Writer> {
+        let connection = self.connection;
+        let failed = |sent: &mut Sent, why: NoTls| {
+            sent.ending = Ending::ClosedByServer;
+            sent.no_tls = Some(why);
+            None
+        };
+        let Some(tls) = connection.upgrade.as_ref() else {
+            let why = NoTls::Refused("no TLS settings were given (.tls(...) / --tls)".to_owned());
+            return failed(&mut self.sent, why);
+        };
+        let (give, given) = oneshot::channel();
+        let (back, take) = oneshot::channel();
+        let asked = self.swap.take().map(|swap| swap.send(Swap { give, take }));
+        let Some(Ok(())) = asked else {
+            let why = NoTls::Refused("the connection ended before it".to_owned());
+            return failed(&mut self.sent, why);
+        };
+        let Ok(reader) = given.await else {
+            let why = NoTls::Refused("the server closed the connection before it".to_owned());
+            return failed(&mut self.sent, why);
+        };
+        match upgrade(reader, writer, tls, connection.connect_timeout).await {
+            Ok((reader, writer)) => {
+                let _ = back.send(reader);
+                Some(writer)
+            }
+            Err(ConnectError::Tls(e)) if refused_certificate(&e) => {
+                failed(&mut self.sent, NoTls::Certificate(e))
+            }
+            Err(ConnectError::Tls(e)) => {
+                failed(&mut self.sent, NoTls::Refused(handshake_failure(&e)))
+            }
+            Err(e) => failed(&mut self.sent, NoTls::Refused(e.reason())),
         }
     }
 
     /// Ends the request once the chunks are sent: waits for the server's last say in a
     /// conversation, half-closes when the listening or an early close calls for it, and tells
-    /// the reader when, and whether the request was closed early.
-    async fn end(&mut self, writer: &mut Writer, done_tx: oneshot::Sender<(Instant, bool)>) {
+    /// the reader when, and whether the request was closed early. Gives the writer back.
+    async fn end(
+        &mut self,
+        mut writer: Option<Writer>,
+        done_tx: oneshot::Sender<(Instant, bool)>,
+    ) -> Option<Writer> {
         let connection = self.connection;
         if self.sent.ending == Ending::Complete {
             // A wait after the last byte: the conversation ends when the server has had
             // its last say.
-            self.server_turn().await;
+            writer = self.server_turn(writer).await;
         }
         if self.sent.ending == Ending::Complete
             && connection.splits.total() < connection.bytes.len()
         {
             self.sent.ending = Ending::ClosedEarly;
         }
-        if matches!(connection.listen, Listen::HalfClose { .. })
-            || self.sent.ending == Ending::ClosedEarly
+        if let Some(to) = writer.as_mut()
+            && (matches!(connection.listen, Listen::HalfClose { .. })
+                || self.sent.ending == Ending::ClosedEarly)
         {
             // A half-close tells the server the request is over; it answers and closes.
-            let _ = writer.shutdown().await;
+            let _ = to.shutdown().await;
         }
         let _ = done_tx.send((Instant::now(), self.sent.ending == Ending::ClosedEarly));
+        writer
     }
 }

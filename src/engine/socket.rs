@@ -1,14 +1,15 @@
 //! A connected socket as a delivery uses it: TCP or a Unix domain stream socket, plain or
 //! with TLS over it. Either way the delivery reads and writes through two halves, and paces
 //! through the socket beneath (its queue of bytes not yet acknowledged, or on a Unix socket
-//! not yet read; a TCP socket's addresses for the server's queues).
+//! not yet read; a TCP socket's addresses for the server's queues). The halves join again
+//! for a TLS handshake mid-conversation ([`upgrade`]): what follows goes inside TLS.
 
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpStream, UnixStream};
 use tokio::time::timeout;
 
@@ -17,10 +18,20 @@ use crate::platform::is_local_exhaustion;
 use crate::tls::Tls;
 use crate::wire::ConnectError;
 
+/// A connected stream of any kind: plain, or TLS over one.
+pub(crate) trait Duplex: AsyncRead + AsyncWrite + Send + Unpin {}
+
+impl<T: AsyncRead + AsyncWrite + Send + Unpin> Duplex for T {}
+
 /// The reading half of a connection.
-pub(crate) type Reader = Box<dyn AsyncRead + Send + Unpin>;
+pub(crate) type Reader = ReadHalf<Box<dyn Duplex>>;
 /// The writing half of a connection.
-pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
+pub(crate) type Writer = WriteHalf<Box<dyn Duplex>>;
+
+/// The two halves of `stream`, which [`upgrade`] can join again.
+fn halves(stream: impl Duplex + 'static) -> (Reader, Writer) {
+    tokio::io::split(Box::new(stream) as Box<dyn Duplex>)
+}
 
 /// The TCP socket beneath a connection, for the kernel's view of it (`SIOCOUTQ`). Valid as
 /// long as the connection's halves live.
@@ -99,15 +110,9 @@ pub(crate) async fn open(
         Stream::Tcp(s) => (SocketFd(s.as_raw_fd()), s.local_addr().ok()),
         Stream::Unix(s) => (SocketFd(s.as_raw_fd()), None),
     };
-    let (reader, writer): (Reader, Writer) = match (stream, tls) {
-        (Stream::Tcp(stream), None) => {
-            let (reader, writer) = stream.into_split();
-            (Box::new(reader), Box::new(writer))
-        }
-        (Stream::Unix(stream), None) => {
-            let (reader, writer) = stream.into_split();
-            (Box::new(reader), Box::new(writer))
-        }
+    let (reader, writer) = match (stream, tls) {
+        (Stream::Tcp(stream), None) => halves(stream),
+        (Stream::Unix(stream), None) => halves(stream),
         (Stream::Tcp(stream), Some(tls)) => handshake(stream, tls, limit).await?,
         (Stream::Unix(stream), Some(tls)) => handshake(stream, tls, limit).await?,
     };
@@ -119,6 +124,18 @@ pub(crate) async fn open(
     })
 }
 
+/// The halves of a connection after a TLS handshake on it, mid-conversation (within
+/// `limit`): the two halves join, the handshake runs on the stream they were, and what
+/// follows goes inside TLS. The halves must be the two of one connection.
+pub(crate) async fn upgrade(
+    reader: Reader,
+    writer: Writer,
+    tls: &Tls,
+    limit: Duration,
+) -> Result<(Reader, Writer), ConnectError> {
+    handshake(reader.unsplit(writer), tls, limit).await
+}
+
 /// The TLS handshake on `stream` (within `limit`), and the halves of the TLS stream.
 async fn handshake<S>(
     stream: S,
@@ -126,7 +143,7 @@ async fn handshake<S>(
     limit: Duration,
 ) -> Result<(Reader, Writer), ConnectError>
 where
-    S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    S: Duplex + 'static,
 {
     let stream = match timeout(limit, tls.connect(stream)).await {
         Err(_) => return Err(ConnectError::TimedOut(limit)),
@@ -144,8 +161,7 @@ where
         }
         Ok(Ok(stream)) => stream,
     };
-    let (reader, writer) = tokio::io::split(stream);
-    Ok((Box::new(reader), Box::new(writer)))
+    Ok(halves(stream))
 }
 
 /// Writes one chunk: one `write()`, and more only if the kernel took less; records what

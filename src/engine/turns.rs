@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::{Instant, sleep_until, timeout};
 
-use crate::corpus::{WaitFor, WaitPoint};
+use crate::corpus::WaitFor;
 
 /// What the server has said so far, as the reader heard it, shared with the writer of a
 /// conversation.
@@ -50,14 +50,16 @@ impl SoFar {
         self.changed.notify_waiters();
     }
 
-    /// Waits (at most `limit`) for every wait at offset `at`.
-    pub(crate) async fn wait_at(&self, waits: &[WaitPoint], at: usize, limit: Duration) {
-        for wait in waits.iter().filter(|w| w.at == at) {
-            let _ = timeout(limit, self.until(&wait.until)).await;
-            // The next turn's pattern is looked for in what comes after this wait.
-            let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            state.turn_began = state.received;
+    /// Waits (at most `limit`) for the server as `until` says. A TLS mark is no wait: the
+    /// writer does the handshake there.
+    pub(crate) async fn wait(&self, until: &WaitFor, limit: Duration) {
+        if *until == WaitFor::Tls {
+            return;
         }
+        let _ = timeout(limit, self.until(until)).await;
+        // The next turn's pattern is looked for in what comes after this wait.
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.turn_began = state.received;
     }
 
     async fn until(&self, until: &WaitFor) {
@@ -91,7 +93,7 @@ impl SoFar {
                         }
                         Some(from + *d)
                     }
-                    WaitFor::Bytes(_) => None,
+                    WaitFor::Bytes(_) | WaitFor::Tls => None,
                 }
             };
             match quiet_until {
@@ -111,26 +113,21 @@ impl SoFar {
 mod tests {
     use super::*;
 
-    fn wait(at: usize, until: WaitFor) -> Vec<WaitPoint> {
-        vec![WaitPoint { at, until }]
-    }
-
     #[tokio::test]
     async fn a_pattern_counts_from_the_previous_wait_even_if_it_came_early() {
         let so_far = SoFar::default();
         let limit = Duration::from_millis(300);
         so_far.got(b"220 ready\r\n");
-        so_far.wait_at(&wait(0, WaitFor::Bytes(11)), 0, limit).await;
+        so_far.wait(&WaitFor::Bytes(11), limit).await;
         // The answer to the next part comes before its wait begins: it counts.
         so_far.got(b"PONG\r\n");
         let started = Instant::now();
-        let pong = wait(5, WaitFor::Pattern(b"PONG".to_vec()));
-        so_far.wait_at(&pong, 5, limit).await;
+        let pong = WaitFor::Pattern(b"PONG".to_vec());
+        so_far.wait(&pong, limit).await;
         assert!(started.elapsed() < limit, "{:?}", started.elapsed());
         // What came before the previous wait ended does not.
         let started = Instant::now();
-        let again = wait(9, WaitFor::Pattern(b"PONG".to_vec()));
-        so_far.wait_at(&again, 9, limit).await;
+        so_far.wait(&pong, limit).await;
         assert!(started.elapsed() >= limit, "{:?}", started.elapsed());
     }
 }

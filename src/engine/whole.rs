@@ -7,9 +7,9 @@ use tokio::task::JoinSet;
 
 use super::{Progress, Transport};
 use crate::case::{Case, Drawn};
-use crate::corpus::Corpus;
+use crate::corpus::{Blob, Corpus, WaitFor};
 use crate::oracle::{Baseline, Oracles};
-use crate::wire::{ConnectError, Heard};
+use crate::wire::{ConnectError, Heard, NoTls};
 
 /// Delivers every blob whole, at most `connections` at once, and keeps what each heard.
 /// A blob with a baseline already listens for its known length (a short quiet after it);
@@ -47,9 +47,39 @@ pub(crate) async fn deliver_whole(
         };
         match outcome {
             Ok(delivered) => {
+                match delivered.no_tls {
+                    Some(NoTls::Certificate(e)) => return Err((ConnectError::Tls(e), case)),
+                    Some(NoTls::Refused(why)) => {
+                        let message = no_tls(corpus.find(&name), &why, &delivered.heard);
+                        return Err((ConnectError::NoTls(message), case));
+                    }
+                    None => {}
+                }
                 heard.insert(name, delivered.heard);
             }
             Err(error) => return Err((error, case)),
         }
     }
+}
+
+/// What to say of a blob sent whole whose TLS handshake (`#~ tls`) did not happen: where the
+/// mark is, why, what the server said last, and what to check.
+fn no_tls(blob: Option<&Blob>, why: &str, heard: &Heard) -> String {
+    let name = blob.map_or("?", Blob::name);
+    let at = blob
+        .and_then(|b| b.waits().iter().find(|w| w.until == WaitFor::Tls))
+        .map_or(0, |w| w.at);
+    let last = heard
+        .bytes
+        .split(|&b| b == b'\n')
+        .rfind(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|line| line.trim_ascii().escape_ascii().to_string());
+    let said = match last {
+        Some(line) if line.len() > 80 => format!("it said last \"{}…\"", &line[..80]),
+        Some(line) => format!("it said last \"{line}\""),
+        None => "it said nothing".to_owned(),
+    };
+    format!(
+        "blob {name}: sent whole, the server did not start TLS where it marks `#~ tls` (after byte {at}): {why}; {said}. Check that the command before the mark asks for TLS, that the server offers it (a certificate set up), and that a wait for its yes comes before the mark (`#~ wait pattern=...`)"
+    )
 }

@@ -177,14 +177,26 @@ impl Plan {
     /// The blobs, read on a blocking task (inside a run, never on a runtime thread).
     pub(crate) async fn load_corpus(&self) -> Result<Corpus, SetupError> {
         let (dirs, inline) = (self.blob_dirs.clone(), self.inline.clone());
-        tokio::task::spawn_blocking(move || Corpus::load(&dirs, &inline))
+        let corpus = tokio::task::spawn_blocking(move || Corpus::load(&dirs, &inline))
             .await
             .unwrap_or_else(|e| {
                 Err(SetupError::new(
                     SetupErrorKind::Harness,
                     format!("loading the blobs did not finish: {e}"),
                 ))
-            })
+            })?;
+        if let Some(blob) = corpus.marking_tls()
+            && self.tls.is_none()
+        {
+            return Err(SetupError::new(
+                SetupErrorKind::Settings,
+                format!(
+                    "blob {} starts TLS mid-conversation (`#~ tls`), but no TLS settings were given: say whom to trust, .tls(TlsOptions::with_ca(path)) / --tls --tls-ca FILE, or for a test server .tls(TlsOptions::insecure()) / --tls --tls-insecure",
+                    blob.origin()
+                ),
+            ));
+        }
+        Ok(corpus)
     }
 
     /// How this run's server comes to be (an in-process server wins over a command).

@@ -47,9 +47,10 @@ pub(crate) async fn run(
     caller: Option<&str>,
     next: Option<Next<'_>>,
 ) -> Result<Report, Failure> {
-    let (settings, notes) = settings_for(plan, budget, next.as_ref())?;
+    let (mut settings, notes) = settings_for(plan, budget, next.as_ref())?;
     let going_on = next.as_ref().and_then(|next| next.seed);
     let corpus = plan.load_corpus().await?;
+    settings.tls_at_marks = corpus.marking_tls().is_some();
     let replay_blob = match &settings.replay {
         Some(case) => Some(replay::blob_for(case, &corpus, settings.tls)?),
         None => None,

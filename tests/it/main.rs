@@ -26,5 +26,6 @@ mod real_servers;
 mod record;
 mod slow_readers;
 mod stalls;
+mod starttls;
 mod tls;
 mod unix_sockets;

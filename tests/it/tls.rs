@@ -15,7 +15,7 @@ use common::{blob_dir, fixture_command};
 use stutterfuzz::{FindingKind, Stutter, TlsOptions};
 
 /// A throwaway certificate for localhost and 127.0.0.1, and its key, made with openssl.
-fn certificate(dir: &Path, ca: bool) -> (PathBuf, PathBuf) {
+pub(crate) fn certificate(dir: &Path, ca: bool) -> (PathBuf, PathBuf) {
     common::require("openssl", "openssl");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let constraints = if ca { "CA:TRUE" } else { "critical,CA:FALSE" };
@@ -42,7 +42,7 @@ fn certificate(dir: &Path, ca: bool) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
-fn tls_fixture(name: &str, cert: &Path, key: &Path) -> Command {
+pub(crate) fn tls_fixture(name: &str, cert: &Path, key: &Path) -> Command {
     let mut server = fixture_command(name, None);
     server
         .env("FIXTURE_TLS_CERT", cert)
