@@ -301,3 +301,64 @@ pub(crate) fn stutterfuzz_cli() -> Command {
     cmd.env("RUST_BACKTRACE", "0");
     cmd
 }
+
+/// Debian's PostgreSQL server with a fresh database in `dir` (`initdb`, trust for every
+/// local connection, no fsync), to be started with `args` added: as root, as `nobody` (the
+/// server refuses to run as root), which then owns `dir` and the files in it. Fails saying
+/// how to install it when it is missing.
+pub(crate) fn postgres(dir: &Path, args: &[&str]) -> Command {
+    require("postgres", "postgresql");
+    let data = dir.join("data");
+    let as_server = |program: &str| {
+        let mut cmd = if nix::unistd::geteuid().is_root() {
+            let mut cmd = Command::new("setpriv");
+            cmd.args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                program,
+            ]);
+            cmd
+        } else {
+            Command::new(program)
+        };
+        cmd.current_dir(dir);
+        cmd
+    };
+    if nix::unistd::geteuid().is_root() {
+        let nobody = nix::unistd::User::from_name("nobody")
+            .unwrap()
+            .expect("a user nobody");
+        let owner = (Some(nobody.uid.as_raw()), Some(nobody.gid.as_raw()));
+        std::os::unix::fs::chown(dir, owner.0, owner.1).unwrap();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            std::os::unix::fs::chown(entry.unwrap().path(), owner.0, owner.1).unwrap();
+        }
+    }
+    let init = as_server("initdb")
+        .arg("-D")
+        .arg(&data)
+        .args([
+            "-U",
+            "postgres",
+            "--auth=trust",
+            "--no-sync",
+            "--no-instructions",
+        ])
+        .args(["-E", "UTF8", "--locale=C"])
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "initdb: {}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let mut server = as_server("postgres");
+    server
+        .arg("-D")
+        .arg(&data)
+        .args(["-c", "fsync=off", "-c", "autovacuum=off"])
+        .args(args);
+    server
+}

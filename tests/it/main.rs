@@ -23,6 +23,7 @@ mod narrowing;
 mod oracles;
 mod parallel_runs;
 mod real_servers;
+mod real_starttls;
 mod record;
 mod slow_readers;
 mod stalls;

@@ -147,6 +147,42 @@ fn redis_and_memcached_on_unix_sockets_have_no_false_alarm() {
 }
 
 #[test]
+fn postgres_on_a_unix_socket_has_no_false_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let sockets = dir.path().join("sock");
+    std::fs::create_dir(&sockets).unwrap();
+    let sockets_arg = format!("unix_socket_directories={}", sockets.display());
+    let server = common::postgres(
+        dir.path(),
+        &["-p", "5432", "-c", "listen_addresses=", "-c", &sockets_arg],
+    );
+    for oracle in [
+        AnswerOracle::same().within(Duration::from_secs(2)),
+        AnswerOracle::none(),
+    ] {
+        let report = common::stutter(format!("unix:{}/.s.PGSQL.5432", sockets.display()))
+            .server(clone_command(&server))
+            .blobs(fixtures_dir("real/postgres"))
+            .oracle(oracle)
+            .connections(8)
+            .cycles(30)
+            .try_run_for(Duration::from_secs(60))
+            .unwrap_or_else(|f| panic!("postgres on a Unix socket: no false alarm:\n{f}"));
+        assert_eq!(report.stats().deliveries, 30, "{report}");
+    }
+}
+
+/// The same command again (a `Command` is not `Clone`).
+fn clone_command(command: &Command) -> Command {
+    let mut again = Command::new(command.get_program());
+    again.args(command.get_args());
+    if let Some(dir) = command.get_current_dir() {
+        again.current_dir(dir);
+    }
+    again
+}
+
+#[test]
 fn a_socket_that_is_not_there_is_one_line_that_says_what_to_do() {
     let dir = tempfile::tempdir().unwrap();
     let missing = dir.path().join("none.sock");
