@@ -3,10 +3,35 @@
 //! `escape_debug` escapes characters (`\r`, `\n`, `\0`; a byte that is no character as
 //! `\xNN`; a literal `|` as `\|`), every cut is a `|`, and long stretches away from any cut
 //! are left out with their length, so a cut deep in a large blob shows the bytes around it.
+//! Where a conversation starts TLS (`#~ tls`), the view says `<TLS>` (a boundary too): the
+//! bytes after it went inside TLS, each chunk its own record.
 
 use std::fmt::Write as _;
 
+use super::Case;
+use crate::corpus::WaitFor;
 use crate::split::Splits;
+
+/// What stands where a conversation starts TLS.
+pub(crate) const TLS_MARK: &str = "<TLS>";
+
+/// What a report says after a view: what its marks mean.
+pub(crate) fn legend(view: &str) -> &'static str {
+    match view.contains(TLS_MARK) {
+        true => "(each | is a cut; TLS starts at <TLS>)",
+        false => "(each | is a cut)",
+    }
+}
+
+/// `bytes` as `case` cuts them ([`cut_view`]), with where it starts TLS, if it does.
+pub(crate) fn case_view(bytes: &[u8], case: &Case) -> String {
+    let tls_at = case
+        .waits()
+        .iter()
+        .find(|w| w.until == WaitFor::Tls)
+        .map(|w| w.at);
+    view(bytes, case.splits(), tls_at)
+}
 
 /// Bytes kept on each side of a cut, and at the start of the blob.
 const CONTEXT: usize = 24;
@@ -16,6 +41,11 @@ const WHOLE: usize = 160;
 /// `bytes` as `splits` cuts them, quoted: `"P|ING\r\n"`. A case that sends less than the
 /// whole blob says so: `"SE|T"` (sent 4 of 82 bytes, then closed).
 pub(crate) fn cut_view(bytes: &[u8], splits: &Splits) -> String {
+    view(bytes, splits, None)
+}
+
+/// The view, with [`TLS_MARK`] before the byte at `tls_at`.
+fn view(bytes: &[u8], splits: &Splits, tls_at: Option<usize>) -> String {
     let sent = splits.total().min(bytes.len());
     let mut cuts = Vec::with_capacity(splits.len());
     let mut at = 0;
@@ -36,7 +66,11 @@ pub(crate) fn cut_view(bytes: &[u8], splits: &Splits) -> String {
         if next_cut.peek().is_some_and(|&&c| c == i) {
             next_cut.next();
             flush_left_out(&mut out, &mut left_out);
-            out.push('|');
+            // The handshake is a boundary too: its mark stands for the bar.
+            out.push_str(if tls_at == Some(i) { TLS_MARK } else { "|" });
+        } else if tls_at == Some(i) {
+            flush_left_out(&mut out, &mut left_out);
+            out.push_str(TLS_MARK);
         }
         // A character of several bytes is shown as one, unless a cut falls inside it.
         let until = next_cut.peek().map_or(sent, |&&c| c);
@@ -118,6 +152,18 @@ mod tests {
         // Characters as escape_debug shows them, unless a cut falls inside one.
         assert_eq!(view("né|".as_bytes(), &[1, 3]), r#""n|é\|""#);
         assert_eq!(view("é".as_bytes(), &[1, 1]), r#""\xc3|\xa9""#);
+    }
+
+    #[test]
+    fn where_a_conversation_starts_tls_is_marked() {
+        let blob = b"STARTTLS\nSET k v\n";
+        let case: Case = "v2:starttls:9,1,7;waits=pattern=OK@9,tls@9;tls"
+            .parse()
+            .unwrap();
+        let text = case_view(blob, &case);
+        assert_eq!(text, r#""STARTTLS\n<TLS>S|ET k v\n""#);
+        assert_eq!(legend(&text), "(each | is a cut; TLS starts at <TLS>)");
+        assert_eq!(legend(&view(blob, &[9, 8])), "(each | is a cut)");
     }
 
     #[test]

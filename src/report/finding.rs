@@ -99,7 +99,7 @@ impl Finding {
     pub(crate) fn view_suspects<'b>(&mut self, blob: impl Fn(&str) -> Option<&'b [u8]>) {
         for suspect in &mut self.suspects {
             suspect.view = blob(suspect.seen.case.blob())
-                .map(|bytes| crate::case::cut_view(bytes, suspect.seen.case.splits()));
+                .map(|bytes| crate::case::case_view(bytes, &suspect.seen.case));
         }
     }
 

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use super::Rerun;
-use crate::case::{Case, cut_view};
+use crate::case::{Case, case_view};
 use crate::oracle::FindingKind;
 use crate::server::ServerSummary;
 
@@ -42,7 +42,7 @@ pub(crate) enum Narrowed {
         output: Option<Box<ServerSummary>>,
         /// False when the budget ran out before the pattern was locally minimal.
         complete: bool,
-        /// The original and the minimal case shown on the blob's bytes (`case::cut_view`).
+        /// The original and the minimal case shown on the blob's bytes (`case::case_view`).
         views: (String, String),
     },
 }
@@ -57,10 +57,7 @@ impl Narrowed {
         complete: bool,
         blob: &[u8],
     ) -> Self {
-        let views = (
-            cut_view(blob, original.splits()),
-            cut_view(blob, minimal.splits()),
-        );
+        let views = (case_view(blob, &original), case_view(blob, &minimal));
         Narrowed::Culprit {
             original,
             minimal,
@@ -116,7 +113,8 @@ impl Narrowed {
                     minimal.splits(),
                     minimal.pause_note()
                 )?;
-                writeln!(f, "              {minimal_view}   (each | is a cut)")?;
+                let legend = crate::case::legend(minimal_view);
+                writeln!(f, "              {minimal_view}   {legend}")?;
                 writeln!(f, "  replay    = {}", rerun.line(minimal))?;
             }
             Narrowed::NoneAlone { tried, together } => {

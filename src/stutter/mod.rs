@@ -220,7 +220,9 @@ impl Stutter {
     /// Speaks TLS to the server: the handshake first, not fuzzed; then each chunk goes out as
     /// its own TLS record (one write, flushed), paced as without TLS, since behind TLS only a
     /// record boundary is a read boundary. The blob sent whole goes out in as few records as
-    /// the 16 KiB record limit allows. Reports name the connection as TLS.
+    /// the 16 KiB record limit allows. Reports name the connection as TLS. When a conversation
+    /// marks where TLS starts (`#~ tls`, STARTTLS), the handshake happens there instead, and
+    /// blobs without a mark stay in clear text.
     ///
     /// ```no_run
     /// use std::time::Duration;

@@ -140,7 +140,8 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = defaults::SLOW_READ_CHANCE)]
     pub(crate) slow_read_chance: u32,
 
-    /// Speak TLS to the server: the handshake first, then each chunk as its own TLS record
+    /// Speak TLS to the server: the handshake first (or where a conversation says `#~ tls`,
+    /// STARTTLS), then each chunk as its own TLS record
     #[arg(long)]
     pub(crate) tls: bool,
 

@@ -62,7 +62,8 @@ impl Finding {
             let pause = only.seen.case.pause_note();
             writeln!(f, "  splits    = {}{pause}", only.seen.case.splits())?;
             if let Some(view) = &only.view {
-                writeln!(f, "              {view}   (each | is a cut)")?;
+                let legend = crate::case::legend(view);
+                writeln!(f, "              {view}   {legend}")?;
             }
             if let Some(it) = only.seen.iteration {
                 writeln!(f, "  delivery  = #{} of this blob in this run", it + 1)?;
