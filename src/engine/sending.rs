@@ -102,8 +102,8 @@ impl Sending<'_> {
         Ok((self.sent, writer))
     }
 
-    /// Writes one chunk, and shows it in the progress. Breaks when the server closed the connection; a refused
-    /// connect (with fast open, it shows at the first write) is an error.
+    /// Writes one chunk, and shows it in the progress. Breaks when the server closed the
+    /// connection; a refused connect (with fast open, it shows at the first write) is an error.
     async fn write(
         &mut self,
         writer: &mut Writer,
