@@ -61,6 +61,9 @@ pub(crate) struct Progress {
 /// How long a connection closed early on purpose reads before it is dropped.
 const CLOSED_EARLY_LINGER: Duration = Duration::from_millis(10);
 
+/// How long the server must have said nothing in clear text before a TLS handshake starts.
+const CLEAR_TEXT_QUIET: Duration = Duration::from_millis(5);
+
 /// Response bytes kept per delivery; the rest are read and counted.
 pub(crate) const KEEP: usize = 1 << 20;
 
@@ -405,6 +408,9 @@ impl<'a> Reading<'a> {
     /// Hands the reading half to the writer for a TLS handshake, and takes the TLS one back:
     /// false when the handshake failed (the connection is gone).
     async fn swap(&mut self, Swap { give, take }: Swap) -> bool {
+        if !self.drain_clear_text().await {
+            return false;
+        }
         if let Some(reader) = self.reader.take()
             && let Err(reader) = give.send(reader)
         {
@@ -418,6 +424,24 @@ impl<'a> Reading<'a> {
                 true
             }
             Err(_) => false,
+        }
+    }
+
+    /// Reads, at full speed, what the server still says in clear text before a TLS
+    /// handshake: the rest of its yes, which a wait may have matched only the start of (or a
+    /// slow reader left unread), until it has been quiet for [`CLEAR_TEXT_QUIET`]. Else the
+    /// handshake would take those bytes for TLS. False when the connection ended.
+    async fn drain_clear_text(&mut self) -> bool {
+        loop {
+            let Some(reader) = self.reader.as_mut() else {
+                return true;
+            };
+            let read = timeout(CLEAR_TEXT_QUIET, reader.read(&mut self.buf)).await;
+            match read {
+                Err(_) => return true,
+                Ok(Ok(0) | Err(_)) => return false,
+                Ok(Ok(n)) => self.got(n),
+            }
         }
     }
 

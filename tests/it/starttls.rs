@@ -109,6 +109,32 @@ fn the_correct_starttls_server_runs_clean_with_both_oracles_and_a_plain_blob_sta
 }
 
 #[test]
+fn the_rest_of_the_servers_yes_is_read_before_the_handshake() {
+    // The wait matches the start of the yes; its rest comes 2 ms later, in clear text: it
+    // must be read as such, not taken for the server's first TLS bytes.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path(), false);
+    let blobs = dir.path().join("blobs");
+    std::fs::create_dir(&blobs).unwrap();
+    std::fs::write(
+        blobs.join("early-match"),
+        "#~ stutterfuzz conversation\nSTARTTLS\n#~ wait pattern=+GO\n#~ tls\nPING\nQUIT\n",
+    )
+    .unwrap();
+    let mut server = tls_fixture("starttls-line-server", &cert, &key);
+    server.env("FIXTURE_STARTTLS_YES_IN_PARTS", "1");
+    let report = common::stutter("127.0.0.1:0")
+        .server(server)
+        .tls(TlsOptions::with_ca(&cert))
+        .blobs(&blobs)
+        .connections(4)
+        .cycles(20)
+        .try_run_for(Duration::from_secs(60))
+        .unwrap_or_else(|f| panic!("the whole yes is clear text:\n{f}"));
+    assert_eq!(report.stats().deliveries, 20, "{report}");
+}
+
+#[test]
 fn a_server_that_refuses_starttls_is_a_one_line_setup_error() {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = certificate(dir.path(), false);
