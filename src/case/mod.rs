@@ -254,9 +254,15 @@ pub(crate) fn draw(blob: &Blob, iteration: u64, drawing: Drawing) -> Drawn {
     } = drawing;
     let mut rng = seed.case_rng(blob.name(), iteration);
     let fastopen = chances.fastopen > 0 && rng.random_ratio(1, chances.fastopen);
-    let splits = split::generate(mode, blob.bytes(), iteration, chances.close, &mut rng);
+    let parts: Vec<usize> = blob.waits().iter().map(|w| w.at).collect();
+    let shape = split::Shape {
+        bytes: blob.bytes(),
+        parts: &parts,
+        frames: true,
+    };
+    let splits = split::generate(mode, shape, iteration, chances.close, &mut rng);
     let stall = (chances.stall > 0 && rng.random_ratio(1, chances.stall))
-        .then(|| split::mid_record(blob.bytes(), splits.total(), &mut rng))
+        .then(|| split::mid_record(shape, splits.total(), &mut rng))
         .flatten()
         .map(|at| Stall::new(at, stall_time));
     let slow = (chances.slow > 0 && rng.random_ratio(1, chances.slow)).then(|| {

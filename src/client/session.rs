@@ -24,7 +24,7 @@ use crate::engine::Pacing;
 use crate::engine::exit_waits::RUN_END_SETTLE;
 use crate::error::SetupError;
 use crate::server::ServerProcess;
-use crate::split::generate;
+use crate::split::{Shape, generate};
 use crate::stats::LISTED_UNCONFIRMED;
 
 /// How long to wait for acknowledgements, and for a client to read a chunk.
@@ -318,7 +318,13 @@ async fn judge_doubts(
 /// the client's requests over its own, when they are cut too.
 fn draw(ctx: &Ctx, source: &str, streams: &Streams, iteration: u64) -> ClientCase {
     let mut rng = ctx.settings.seed.case_rng(source, iteration);
-    let answers = generate(ctx.settings.mode, &streams.answers, iteration, 0, &mut rng);
+    let answers = generate(
+        ctx.settings.mode,
+        Shape::plain(&streams.answers),
+        iteration,
+        0,
+        &mut rng,
+    );
     let case = ClientCase::new(source, answers);
     if !ctx.settings.split_requests || streams.requests.is_empty() {
         return case;
@@ -329,7 +335,7 @@ fn draw(ctx: &Ctx, source: &str, streams: &Streams, iteration: u64) -> ClientCas
         .case_rng(&format!("{source};requests"), iteration);
     case.with_requests(generate(
         ctx.settings.mode,
-        &streams.requests,
+        Shape::plain(&streams.requests),
         iteration,
         0,
         &mut rng,

@@ -320,7 +320,13 @@ fn new_book<'a>(run: &Fuzzing<'a>) -> Book<'a> {
         run.transport.pacing.cycle_len(),
     );
     for blob in run.corpus.blobs() {
-        stats.watch_records(blob.name(), blob.bytes());
+        let parts: Vec<usize> = blob.waits().iter().map(|w| w.at).collect();
+        let shape = crate::split::Shape {
+            bytes: blob.bytes(),
+            parts: &parts,
+            frames: true,
+        };
+        stats.watch_records(blob.name(), shape);
     }
     Book::new(stats, run.settings.connections * 2)
 }

@@ -39,9 +39,11 @@ impl Coverage {
         coverage
     }
 
-    /// Notes where `blob`'s records begin, to count the boundaries a few bytes into each.
-    pub(crate) fn watch_records(&mut self, blob: &str, bytes: &[u8]) {
-        let starts = super::records::record_starts(bytes);
+    /// Notes where `blob`'s records begin (its frames, for a framed protocol), to count the
+    /// boundaries a few bytes into each.
+    pub(crate) fn watch_records(&mut self, blob: &str, shape: super::Shape<'_>) {
+        let bytes = shape.bytes;
+        let starts = shape.record_starts();
         let mut positions = Vec::new();
         for (i, &start) in starts.iter().enumerate() {
             let end = starts.get(i + 1).copied().unwrap_or(bytes.len());
@@ -133,7 +135,7 @@ mod tests {
     fn boundaries_a_few_bytes_into_records_are_counted_apart() {
         let bytes = b"PING\nECHO hello\n";
         let mut c = Coverage::new([("b", bytes.len())]);
-        c.watch_records("b", bytes);
+        c.watch_records("b", crate::split::Shape::plain(bytes));
         // Record 0 has positions 1..=4, record 1 (from 5) has 6..=13: twelve in all.
         assert_eq!(c.records_share(), (0.0, 12));
         c.record("b", &"7,9".parse().unwrap(), 2);

@@ -7,6 +7,7 @@
 use rand::{Rng, RngExt};
 
 use super::Splits;
+use super::records::Shape;
 
 /// How split patterns are drawn.
 ///
@@ -33,9 +34,15 @@ pub enum SplitMode {
     /// whole or split as the original.
     Prefix,
     /// A cut a few bytes (1 to 8) into a record of the blob, any record, not only the first:
-    /// records begin after line ends and NUL bytes, or at each length prefix of a blob made
-    /// of length-prefixed records; with even odds the record's start is a cut too.
+    /// records are the frames of HTTP/2, WebSocket and TLS, or the length-prefixed records of
+    /// a blob made of them, else they begin after line ends and NUL bytes; with even odds
+    /// the record's start is a cut too.
     RecordStarts,
+    /// Cuts inside one frame header of a framed protocol (HTTP/2 and WebSocket frames, TLS
+    /// records, length-prefixed records), any frame of the blob: one cut, or several (up to
+    /// one after each byte of the header), and with even odds at the header's start too. A
+    /// blob with no frames is cut as [`RecordStarts`](Self::RecordStarts) cuts.
+    FrameHeaders,
     /// One of the above per case: the default.
     #[default]
     Mixed,
@@ -44,7 +51,7 @@ pub enum SplitMode {
 /// How many leading bytes [`SplitMode::Bytewise`] sends one at a time.
 const BYTEWISE_PREFIX: usize = 64;
 
-/// The modes `Mixed` draws from, with their weights.
+/// The modes `Mixed` draws from for a blob with no frames, with their weights.
 const MIX: [(SplitMode, u32); 7] = [
     (SplitMode::Original, 4),
     (SplitMode::HeadTail, 2),
@@ -55,21 +62,39 @@ const MIX: [(SplitMode, u32); 7] = [
     (SplitMode::RecordStarts, 2),
 ];
 
+/// The modes `Mixed` draws from for a blob with frames: the same, and cuts inside headers.
+const MIX_FRAMED: [(SplitMode, u32); 8] = [
+    (SplitMode::Original, 4),
+    (SplitMode::HeadTail, 2),
+    (SplitMode::Bytewise, 1),
+    (SplitMode::EveryCut, 2),
+    (SplitMode::Delimiters, 2),
+    (SplitMode::Prefix, 2),
+    (SplitMode::RecordStarts, 2),
+    (SplitMode::FrameHeaders, 4),
+];
+
 /// How far into a record [`SplitMode::RecordStarts`] cuts, at most.
 pub(crate) const INTO_RECORD: usize = 8;
 
-/// Draws the pattern of delivery `iteration` of a `bytes.len()`-byte blob: the mode's
-/// chunks, then cut short before any chunk with chance 1/`close_chance` (never when 0).
+/// Draws the pattern of delivery `iteration` of a blob: the mode's chunks, then cut short
+/// before any chunk with chance 1/`close_chance` (never when 0).
 pub(crate) fn generate(
     mode: SplitMode,
-    bytes: &[u8],
+    shape: Shape<'_>,
     iteration: u64,
     close_chance: u32,
     rng: &mut impl Rng,
 ) -> Splits {
+    let bytes = shape.bytes;
     let len = bytes.len();
+    let headers = match mode {
+        SplitMode::Mixed | SplitMode::FrameHeaders if len > 1 => shape.headers(),
+        _ => Vec::new(),
+    };
     let mode = match mode {
-        SplitMode::Mixed => pick(rng),
+        SplitMode::Mixed if headers.is_empty() => pick(&MIX, rng),
+        SplitMode::Mixed => pick(&MIX_FRAMED, rng),
         other => other,
     };
     let chunks = if len <= 1 {
@@ -101,7 +126,11 @@ pub(crate) fn generate(
                 vec![cut, len - cut]
             }
             SplitMode::Delimiters => delimiters(bytes, rng),
-            SplitMode::RecordStarts => into_record(bytes, rng),
+            SplitMode::RecordStarts => into_record(shape, rng),
+            SplitMode::FrameHeaders => match super::headers::into_header(len, &headers, rng) {
+                Some(cuts) => chunks_between(&cuts, len),
+                None => into_record(shape, rng),
+            },
             SplitMode::Prefix => {
                 let cut = rng.random_range(1..=len.min(9) - 1);
                 let mut chunks = vec![cut];
@@ -123,10 +152,10 @@ pub(crate) fn generate(
     Splits::new(chunks).unwrap_or_default()
 }
 
-fn pick(rng: &mut impl Rng) -> SplitMode {
-    let total: u32 = MIX.iter().map(|(_, w)| w).sum();
+fn pick(mix: &[(SplitMode, u32)], rng: &mut impl Rng) -> SplitMode {
+    let total: u32 = mix.iter().map(|(_, w)| w).sum();
     let mut roll = rng.random_range(0..total);
-    for (mode, weight) in MIX {
+    for &(mode, weight) in mix {
         if roll < weight {
             return mode;
         }
@@ -149,9 +178,9 @@ fn original(len: usize, rng: &mut impl Rng) -> Vec<usize> {
 
 /// Chunks cut `k` bytes (1 to [`INTO_RECORD`]) into a random record, and with even odds at
 /// that record's start too.
-fn into_record(bytes: &[u8], rng: &mut impl Rng) -> Vec<usize> {
-    let len = bytes.len();
-    let starts = super::records::record_starts(bytes);
+fn into_record(shape: Shape<'_>, rng: &mut impl Rng) -> Vec<usize> {
+    let len = shape.bytes.len();
+    let starts = shape.record_starts();
     let i = rng.random_range(0..starts.len());
     let start = starts[i];
     let end = starts.get(i + 1).copied().unwrap_or(len);
@@ -167,9 +196,10 @@ fn into_record(bytes: &[u8], rng: &mut impl Rng) -> Vec<usize> {
 /// An offset 1 to [`INTO_RECORD`] bytes into a random record of at least two bytes, before
 /// `limit`: where a pause leaves the server holding part of a message. `None` when there is
 /// no such place.
-pub(crate) fn mid_record(bytes: &[u8], limit: usize, rng: &mut impl Rng) -> Option<usize> {
+pub(crate) fn mid_record(shape: Shape<'_>, limit: usize, rng: &mut impl Rng) -> Option<usize> {
+    let bytes = shape.bytes;
     let limit = limit.min(bytes.len());
-    let starts = super::records::record_starts(bytes);
+    let starts = shape.record_starts();
     let inside: Vec<(usize, usize)> = starts
         .iter()
         .enumerate()
@@ -242,23 +272,23 @@ mod tests {
         let mut rng = Seed::new(3).case_rng("b", 0);
         let starts = [0, 8, 14];
         for _ in 0..200 {
-            let at = mid_record(bytes, bytes.len(), &mut rng).unwrap();
+            let at = mid_record(Shape::plain(bytes), bytes.len(), &mut rng).unwrap();
             let start = starts.iter().rev().find(|&&s| s < at).copied().unwrap();
             assert!(at - start <= INTO_RECORD && !starts.contains(&at), "{at}");
         }
         for _ in 0..50 {
-            assert!(mid_record(bytes, 3, &mut rng).unwrap() < 3);
+            assert!(mid_record(Shape::plain(bytes), 3, &mut rng).unwrap() < 3);
         }
-        assert_eq!(mid_record(b"x", 1, &mut rng), None);
+        assert_eq!(mid_record(Shape::plain(b"x"), 1, &mut rng), None);
         assert_eq!(
-            mid_record(b"\n\n\n", 3, &mut rng),
+            mid_record(Shape::plain(b"\n\n\n"), 3, &mut rng),
             None,
             "no record of two bytes"
         );
-        assert_eq!(mid_record(bytes, 1, &mut rng), None);
+        assert_eq!(mid_record(Shape::plain(bytes), 1, &mut rng), None);
     }
 
-    const MODES: [SplitMode; 8] = [
+    const MODES: [SplitMode; 9] = [
         SplitMode::Original,
         SplitMode::HeadTail,
         SplitMode::Bytewise,
@@ -266,12 +296,13 @@ mod tests {
         SplitMode::Delimiters,
         SplitMode::Prefix,
         SplitMode::RecordStarts,
+        SplitMode::FrameHeaders,
         SplitMode::Mixed,
     ];
 
     fn draw(mode: SplitMode, bytes: &[u8], iteration: u64, close: u32) -> Splits {
         let mut rng = Seed::new(9).case_rng("blob", iteration);
-        generate(mode, bytes, iteration, close, &mut rng)
+        generate(mode, Shape::plain(bytes), iteration, close, &mut rng)
     }
 
     #[test]
@@ -355,6 +386,26 @@ mod tests {
         assert!(
             (0..4).all(|record| (1..=8).all(|k| seen.contains(&(record, k)))),
             "every (record, offset) is cut: {seen:?}"
+        );
+    }
+
+    #[test]
+    fn the_default_mix_cuts_deep_inside_headers_of_a_framed_blob() {
+        let blob = crate::split::headers::tests::h2_blob();
+        let headers = Shape::plain(&blob).headers();
+        // Past Bytewise's first 64 bytes: the first CONTINUATION frame and those after it.
+        let deep = (0..2000)
+            .filter(|&it| {
+                let cuts: Vec<usize> = draw(SplitMode::Mixed, &blob, it, 0).boundaries().collect();
+                headers[3..].iter().any(|h| {
+                    let inside = h.at + 1..=h.at + h.header;
+                    cuts.iter().filter(|c| inside.contains(c)).count() >= 7
+                })
+            })
+            .count();
+        assert!(
+            deep >= 20,
+            "{deep} of 2000 with seven cuts in a deep header"
         );
     }
 

@@ -5,7 +5,9 @@
 //! records which offsets of each blob have been a boundary. All pure, tested without sockets.
 
 mod coverage;
+mod frames;
 mod generate;
+mod headers;
 mod pattern;
 mod records;
 mod strategy;
@@ -14,5 +16,6 @@ pub(crate) use coverage::Coverage;
 pub use generate::SplitMode;
 pub(crate) use generate::{INTO_RECORD, generate, mid_record};
 pub use pattern::{ParseSplitsError, Splits};
+pub(crate) use records::Shape;
 #[allow(deprecated)]
 pub use strategy::{split_patterns, splits};

@@ -1,79 +1,239 @@
 //! Where records begin in a blob, to cut a few bytes into each: a server that handles the
 //! first record of a read well may still break when a read ends inside a later record's
-//! command word, header or length prefix. General, with no protocol named: records start
-//! after each line end (`\n`) and NUL byte; and where the whole blob reads as a chain of
-//! length-prefixed records (a 1-, 2- or 4-byte length, big- or little-endian, before each
-//! payload), at each prefix.
+//! command word, header or length prefix. Each part of a conversation (between its waits)
+//! is read on its own, and what a part speaks is carried to the next. Framed protocols are
+//! known by their frames, over the whole part ([`super::frames`]: HTTP/2, WebSocket, TLS);
+//! so is a part made of length-prefixed records (a 1- to 4-byte length, big- or
+//! little-endian, before each payload), at each prefix. Anything else is general, with no
+//! protocol named: records start after each line end (`\n`) and NUL byte.
 
-/// Only the first bytes of a blob are searched, and only so many starts are kept.
+use super::frames::{self, Frame, Protocol};
+
+/// Only the first bytes of a part are searched for line ends and NUL bytes, and only so many
+/// such starts are kept; frames are searched to the end, up to their own limit.
 const SCAN: usize = 64 * 1024;
 const MAX_STARTS: usize = 1024;
+const MAX_FRAMES: usize = 64 * 1024;
 
-/// The offsets where records begin (0 first), ascending.
-pub(crate) fn record_starts(bytes: &[u8]) -> Vec<usize> {
-    if let Some(starts) = length_prefixed(bytes) {
-        return starts;
+/// A blob as the generator sees it: its bytes, where its parts begin (a conversation's
+/// waits), and whether frames are looked for (not only line ends, NUL bytes and length
+/// prefixes, as before frames were known).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Shape<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) parts: &'a [usize],
+    pub(crate) frames: bool,
+}
+
+impl<'a> Shape<'a> {
+    /// A blob of one part, its frames looked for.
+    pub(crate) fn plain(bytes: &'a [u8]) -> Self {
+        Shape {
+            bytes,
+            parts: &[],
+            frames: true,
+        }
     }
+
+    /// The blob's parts as ranges, in order, each non-empty.
+    fn part_ranges(&self) -> Vec<(usize, usize)> {
+        let len = self.bytes.len();
+        let mut bounds: Vec<usize> = self.parts.iter().copied().filter(|&p| p < len).collect();
+        bounds.push(0);
+        bounds.sort_unstable();
+        bounds.dedup();
+        let ends = bounds.iter().skip(1).copied().chain([len]);
+        bounds
+            .iter()
+            .copied()
+            .zip(ends)
+            .filter(|(a, b)| a < b)
+            .collect()
+    }
+
+    /// The records of the blob, ascending, 0 first (for a non-empty blob).
+    pub(crate) fn records(&self) -> Vec<Frame> {
+        self.walk(true)
+    }
+
+    /// The offsets where records begin (0 first), ascending.
+    pub(crate) fn record_starts(&self) -> Vec<usize> {
+        self.records().iter().map(|r| r.at).collect()
+    }
+
+    /// The frame headers of the blob's framed parts (none when no part is framed).
+    pub(crate) fn headers(&self) -> Vec<Frame> {
+        let mut headers = self.walk(false);
+        headers.retain(|f| f.header > 0);
+        headers
+    }
+
+    /// Each part's records: its frames when it is framed, else (with `general`) its line
+    /// ends and NUL bytes.
+    fn walk(&self, general: bool) -> Vec<Frame> {
+        let mut records = Vec::new();
+        let mut protocol = Protocol::Unknown;
+        let (mut frames_left, mut starts_left) = (MAX_FRAMES, MAX_STARTS);
+        for (start, end) in self.part_ranges() {
+            let part = &self.bytes[start..end];
+            let found = if self.frames {
+                frames::framed(part, protocol, frames_left)
+            } else {
+                None
+            };
+            let found = found.or_else(|| {
+                length_prefixed(part, frames_left, self.frames).map(|f| (Protocol::Unknown, f))
+            });
+            if let Some((spoken, frames)) = found {
+                protocol = spoken;
+                frames_left -= frames.len();
+                records.extend(frames.into_iter().map(|f| Frame {
+                    at: start + f.at,
+                    header: f.header,
+                }));
+            } else if general {
+                protocol = Protocol::Unknown;
+                let starts = line_starts(part, starts_left);
+                starts_left -= starts.len().min(starts_left);
+                records.extend(starts.into_iter().map(|at| Frame {
+                    at: start + at,
+                    header: 0,
+                }));
+            }
+        }
+        records
+    }
+}
+
+/// The record starts of a part with no known framing: 0, and after each `\n` and NUL byte
+/// of its first [`SCAN`] bytes; at most `room` (and at least its start).
+fn line_starts(part: &[u8], room: usize) -> Vec<usize> {
     let mut starts = vec![0];
-    for (i, &b) in bytes.iter().enumerate().take(SCAN) {
-        if starts.len() >= MAX_STARTS {
+    for (i, &b) in part.iter().enumerate().take(SCAN) {
+        if starts.len() >= room {
             break;
         }
-        if (b == b'\n' || b == 0) && i + 1 < bytes.len() {
+        if (b == b'\n' || b == 0) && i + 1 < part.len() {
             starts.push(i + 1);
         }
     }
-    starts.dedup();
     starts
 }
 
-/// The record starts when the whole blob is two or more length-prefixed records, each
-/// prefix the length of the payload after it.
-fn length_prefixed(bytes: &[u8]) -> Option<Vec<usize>> {
-    const LAYOUTS: [(usize, bool); 5] = [(4, true), (4, false), (2, true), (2, false), (1, true)];
-    LAYOUTS.iter().find_map(|&(width, big_endian)| {
-        let mut starts = Vec::new();
-        let mut at = 0;
-        while at < bytes.len() && starts.len() < MAX_STARTS {
-            let prefix = bytes.get(at..at + width)?;
-            let len = prefix
-                .iter()
-                .fold(0usize, |n, &b| (n << 8) | usize::from(b));
-            let len = if big_endian {
-                len
-            } else {
-                prefix
-                    .iter()
-                    .rev()
-                    .fold(0usize, |n, &b| (n << 8) | usize::from(b))
-            };
-            starts.push(at);
-            at = at.checked_add(width)?.checked_add(len)?;
-        }
-        (at == bytes.len() && starts.len() >= 2).then_some(starts)
-    })
+/// The records when the whole part is two or more length-prefixed records, each prefix the
+/// length of the payload after it; at most `room`. 3-byte prefixes only when `three`.
+fn length_prefixed(part: &[u8], room: usize, three: bool) -> Option<Vec<Frame>> {
+    const LAYOUTS: [(usize, bool); 7] = [
+        (4, true),
+        (4, false),
+        (3, true),
+        (3, false),
+        (2, true),
+        (2, false),
+        (1, true),
+    ];
+    let room = room.min(MAX_STARTS);
+    LAYOUTS
+        .iter()
+        .filter(|&&(width, _)| three || width != 3)
+        .find_map(|&(width, big_endian)| {
+            let mut starts = Vec::new();
+            let mut at = 0;
+            while at < part.len() && starts.len() < room {
+                let prefix = part.get(at..at + width)?;
+                let read = |n: usize, &b: &u8| (n << 8) | usize::from(b);
+                let len = if big_endian {
+                    prefix.iter().fold(0, read)
+                } else {
+                    prefix.iter().rev().fold(0, read)
+                };
+                starts.push(Frame { at, header: width });
+                at = at.checked_add(width)?.checked_add(len)?;
+            }
+            (at == part.len() && starts.len() >= 2).then_some(starts)
+        })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::split::frames::PREFACE;
+    use crate::split::frames::tests::{h2, ws_text};
+
+    fn starts(bytes: &[u8]) -> Vec<usize> {
+        Shape::plain(bytes).record_starts()
+    }
 
     #[test]
     fn lines_and_nul_terminated_records_begin_after_their_terminators() {
-        assert_eq!(record_starts(b"SET k v\r\nGET k\r\nQUIT\r\n"), [0, 9, 16]);
-        assert_eq!(record_starts(b"a\0bc\0"), [0, 2]);
-        assert_eq!(record_starts(b"no terminator"), [0]);
+        assert_eq!(starts(b"SET k v\r\nGET k\r\nQUIT\r\n"), [0, 9, 16]);
+        assert_eq!(starts(b"a\0bc\0"), [0, 2]);
+        assert_eq!(starts(b"no terminator"), [0]);
+        assert_eq!(starts(b""), Vec::<usize>::new());
     }
 
     #[test]
     fn a_chain_of_length_prefixed_records_is_recognised() {
         // Two records of a 2-byte big-endian length and a payload.
         let blob = [0, 3, b'a', b'b', b'c', 0, 1, b'z'];
-        assert_eq!(record_starts(&blob), [0, 5]);
+        assert_eq!(starts(&blob), [0, 5]);
         // 4-byte little-endian.
         let blob = [2, 0, 0, 0, b'h', b'i', 1, 0, 0, 0, b'!'];
-        assert_eq!(record_starts(&blob), [0, 6]);
+        assert_eq!(starts(&blob), [0, 6]);
+        // 3-byte big-endian.
+        let blob = [0, 0, 2, b'h', b'i', 0, 0, 1, b'!'];
+        assert_eq!(starts(&blob), [0, 5]);
         // Text that happens not to chain falls back to line ends.
-        assert_eq!(record_starts(b"PING\nPONG\n"), [0, 5]);
+        assert_eq!(starts(b"PING\nPONG\n"), [0, 5]);
+    }
+
+    /// The HTTP/2 blob of the fixtures: its frame starts, not its NUL bytes.
+    #[test]
+    fn http2_records_are_its_frames_at_any_depth() {
+        let mut blob = PREFACE.to_vec();
+        blob.extend(h2(4, 0, 0, &[0, 3, 0, 0, 0, 100]));
+        for i in 0..10_000u32 {
+            blob.extend(h2(0, 0, 1, &[0; 100][..(i % 100) as usize]));
+        }
+        let shape = Shape::plain(&blob);
+        let records = shape.records();
+        assert_eq!(records.len(), 1 + 1 + 10_000);
+        assert!(
+            records.last().unwrap().at > 64 * 1024,
+            "past the first 64 KiB"
+        );
+        assert_eq!(shape.headers().len(), 10_001);
+        let before = Shape {
+            frames: false,
+            ..shape
+        };
+        assert!(before.headers().is_empty(), "before frames were known");
+    }
+
+    #[test]
+    fn each_part_of_a_conversation_is_read_on_its_own() {
+        let head = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
+        let mut blob = head.to_vec();
+        blob.extend(ws_text(b"one"));
+        blob.extend(ws_text(b"two"));
+        let at = head.len();
+        let parts = [at];
+        let shape = Shape {
+            bytes: &blob,
+            parts: &parts,
+            frames: true,
+        };
+        // The head alone is an upgrade request; the frames after the wait are WebSocket's.
+        assert_eq!(shape.record_starts(), [0, 16, at, at + 9]);
+        assert_eq!(shape.headers().len(), 2);
+        // A part that is text starts at the wait and after its line ends.
+        let text = b"HELO a\nQUIT\n";
+        let parts = [3];
+        let shape = Shape {
+            bytes: text,
+            parts: &parts,
+            frames: true,
+        };
+        assert_eq!(shape.record_starts(), [0, 3, 7]);
     }
 }

@@ -99,8 +99,8 @@ impl StatsCollector {
     }
 
     /// Counts the boundaries a few bytes into `blob`'s records too.
-    pub(crate) fn watch_records(&mut self, blob: &str, bytes: &[u8]) {
-        self.coverage.watch_records(blob, bytes);
+    pub(crate) fn watch_records(&mut self, blob: &str, shape: crate::split::Shape<'_>) {
+        self.coverage.watch_records(blob, shape);
     }
 
     /// Notes a finding about an answer that did not pass the verdict gate: `case` failed

@@ -41,8 +41,9 @@ The first lines of a run say which are on.
 The stats line:
   deliveries        blobs delivered, each on a connection of its own, cut into chunks (per second)
   boundaries covered  of all the byte offsets inside the blobs, the share that has been a cut
-  record starts     of the offsets 1 to 8 bytes after each record start (a line end or NUL),
-                    the share that has been a cut: where parsers most often break
+  record starts     of the offsets 1 to 8 bytes after each record start (a frame of HTTP/2,
+                    WebSocket or TLS, a length prefix, else after a line end or NUL), the
+                    share that has been a cut: where parsers most often break
   unconfirmed       answers that differed (or came late) once, but not every time when the case
                     was delivered again alone: no finding; the first few cases are listed
   stalled           deliveries that stalled mid-message (--stall-chance) while a probe checked
