@@ -109,6 +109,7 @@ impl Coverage {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::split::Shape;
 
     #[test]
     fn counts_each_offset_once() {
@@ -135,12 +136,32 @@ mod tests {
     fn boundaries_a_few_bytes_into_records_are_counted_apart() {
         let bytes = b"PING\nECHO hello\n";
         let mut c = Coverage::new([("b", bytes.len())]);
-        c.watch_records("b", crate::split::Shape::plain(bytes));
+        c.watch_records("b", Shape::plain(bytes));
         // Record 0 has positions 1..=4, record 1 (from 5) has 6..=13: twelve in all.
         assert_eq!(c.records_share(), (0.0, 12));
         c.record("b", &"7,9".parse().unwrap(), 2);
         let (share, positions) = c.records_share();
         assert_eq!(positions, 12);
         assert!((share - 1.0 / 12.0).abs() < 1e-9, "{share}");
+    }
+
+    #[test]
+    fn the_records_of_an_http2_blob_are_its_preface_and_frames() {
+        let bytes = include_bytes!("../../fixtures/h2/get.bin");
+        let mut c = Coverage::new([("get", bytes.len())]);
+        c.watch_records("get", Shape::plain(bytes));
+        // The preface and six frames, 8 positions after each start: each frame's header.
+        assert_eq!(c.records_share(), (0.0, 7 * 8));
+        c.record("get", &"25,1,1,1,1,1,1,1,132".parse().unwrap(), 9);
+        let (share, _) = c.records_share();
+        assert!((share - 8.0 / 56.0).abs() < 1e-9, "{share}");
+        // Before frames were known, its NUL bytes made records of their own, most of them a
+        // byte or two long.
+        let before = Shape {
+            frames: false,
+            ..Shape::plain(bytes)
+        };
+        let starts = before.record_starts();
+        assert!(starts.len() > 30, "{starts:?}");
     }
 }

@@ -47,8 +47,9 @@ pub struct Stats {
     pub port_waits: u64,
     /// Share of the blobs' inner offsets that have been a chunk boundary on the wire.
     pub boundary_coverage: f64,
-    /// Share of the positions 1 to 8 bytes into each record of each blob (records begin
-    /// after line ends and NUL bytes, or at length prefixes) that have been a boundary.
+    /// Share of the positions 1 to 8 bytes into each record of each blob (records are the
+    /// frames of HTTP/2, WebSocket and TLS, or length-prefixed records, else they begin after
+    /// line ends and NUL bytes) that have been a boundary.
     pub record_coverage: f64,
     /// Findings about an answer that did not pass the verdict gate: delivered again alone,
     /// beside fresh whole answers, the case did not fail every time. Other deliveries

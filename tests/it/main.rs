@@ -14,6 +14,7 @@ mod common;
 mod conversations;
 mod descendants;
 mod faults;
+mod frames;
 mod fuzz_target;
 mod harness;
 mod import;
