@@ -17,6 +17,7 @@ lint:
 bench *ARGS:
     cargo bench --bench throughput -- {{ARGS}}
     cargo bench --bench clients
+    cargo bench --bench frames
     cargo bench --bench search
     cargo bench --bench search -- --narrowing-only
     cargo bench --bench search -- --hang-narrowing-only

@@ -145,6 +145,9 @@ pub use tls::TlsOptions;
 /// The defaults of a run, for the command line (which takes its own from here).
 #[doc(hidden)]
 pub use config::defaults;
+/// Patterns drawn without a run, for the benchmarks.
+#[doc(hidden)]
+pub use split::drawn_patterns;
 
 /// The README's examples, compiled as doc tests so they keep working when pasted. The README
 /// has no hidden lines (they would show on every page that renders it): a test function

@@ -19,3 +19,23 @@ pub use pattern::{ParseSplitsError, Splits};
 pub(crate) use records::Shape;
 #[allow(deprecated)]
 pub use strategy::{split_patterns, splits};
+
+/// The split patterns of deliveries `0..deliveries` of a blob of `bytes` (one part) under
+/// `seed`, drawn as the default mix draws them, none closed early: with its frames known,
+/// or (`frames` false) as before frames were known. For the benchmark that compares the two.
+#[doc(hidden)]
+pub fn drawn_patterns(
+    bytes: &[u8],
+    seed: crate::rng::Seed,
+    deliveries: u64,
+    frames: bool,
+) -> Vec<Splits> {
+    let shape = Shape {
+        bytes,
+        parts: &[],
+        frames,
+    };
+    (0..deliveries)
+        .map(|i| generate(SplitMode::Mixed, shape, i, 0, &mut seed.case_rng("blob", i)))
+        .collect()
+}
