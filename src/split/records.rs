@@ -86,7 +86,8 @@ impl<'a> Shape<'a> {
             });
             if let Some((spoken, frames)) = found {
                 protocol = spoken;
-                frames_left -= frames.len();
+                // The records of a request head or a preface come besides the frames.
+                frames_left = frames_left.saturating_sub(frames.len());
                 records.extend(frames.into_iter().map(|f| Frame {
                     at: start + f.at,
                     header: f.header,
@@ -208,6 +209,26 @@ mod tests {
             ..shape
         };
         assert!(before.headers().is_empty(), "before frames were known");
+    }
+
+    #[test]
+    fn frames_past_the_limit_are_not_looked_for() {
+        let mut blob = PREFACE.to_vec();
+        for _ in 0..MAX_FRAMES + 10 {
+            blob.extend(h2(0, 0, 1, b""));
+        }
+        let at = blob.len();
+        blob.extend_from_slice(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+        blob.extend(ws_text(b"one"));
+        let parts = [at];
+        let shape = Shape {
+            bytes: &blob,
+            parts: &parts,
+            frames: true,
+        };
+        let records = shape.records();
+        assert!(records.len() <= MAX_FRAMES + 3, "{}", records.len());
+        assert_eq!(records.last().unwrap().at, at + 16, "the head's lines only");
     }
 
     #[test]
