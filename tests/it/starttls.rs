@@ -71,7 +71,8 @@ fn a_parser_that_takes_each_read_after_starttls_for_whole_lines_is_found_and_nar
         .replay(case.clone())
         .try_run_for(Duration::from_secs(30));
     assert!(replayed.is_err(), "{case} fails again on replay");
-    let total = minimal.splits().total();
+    // (A minimal case may close early, after a record that ends mid-line: the whole blob is sent
+    // here.)
     let whole_after = case.replacen(
         &minimal
             .splits()
@@ -80,7 +81,7 @@ fn a_parser_that_takes_each_read_after_starttls_for_whole_lines_is_found_and_nar
             .map(|n| n.to_string())
             .collect::<Vec<_>>()
             .join(","),
-        &format!("{at},{}", total - at),
+        &format!("{at},{}", blob_len - at),
         1,
     );
     against(buggy(), &cert)
