@@ -5,14 +5,16 @@
 //! greeting, an answer it waited for), the blob is a conversation that waits for as many
 //! bytes there. What the server answered is kept in the file too (`#~ heard` lines, never
 //! sent), so a recorded blob shows both sides.
+//!
+//! Each connection is one task that owns both sockets, the two directions side by side in
+//! it, over any kind of stream.
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
@@ -36,13 +38,40 @@ struct Recording {
     bytes: Vec<u8>,
     waits: Vec<WaitPoint>,
     heard: Vec<RecordedAnswer>,
+    /// The bytes the server sent in all.
+    answered: u64,
+    /// `answered` at the last turn.
+    answered_at_turn: u64,
 }
 
 impl Recording {
     /// The server sent `bytes` now: after the client's bytes so far.
     fn heard(&mut self, bytes: &[u8]) {
+        self.answered += bytes.len() as u64;
         RecordedAnswer::add(&mut self.heard, self.bytes.len(), bytes);
     }
+
+    /// Whether the client's next bytes come at a turn: the server spoke since the client's
+    /// last bytes (or before any), which ended a line or are binary, so the client waited for
+    /// it. (A text client's pause mid-line is no turn.)
+    fn at_turn(&self) -> bool {
+        self.answered > self.answered_at_turn && can_wait_at(&self.bytes, self.bytes.len())
+    }
+
+    /// The client sent `bytes` now: a wait for the server before them, at a turn.
+    fn sent(&mut self, bytes: &[u8]) {
+        if self.at_turn() {
+            let at = self.bytes.len();
+            let until = WaitFor::Bytes(self.answered);
+            self.waits.push(WaitPoint { at, until });
+            self.answered_at_turn = self.answered;
+        }
+        self.bytes.extend_from_slice(bytes);
+    }
+}
+
+fn lock(recording: &Mutex<Recording>) -> MutexGuard<'_, Recording> {
+    recording.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// One client connection: its number (in the order they began) and its recording.
@@ -122,7 +151,7 @@ impl RecordingProxy {
 /// Writes the finished connections that sent something, and forgets them.
 fn write(out: &Path, done: &mut Vec<Kept>, recorded: &mut Recorded) -> Result<(), TrafficError> {
     for (number, recording) in done.drain(..) {
-        let recording = std::mem::take(&mut *recording.lock().unwrap_or_else(|e| e.into_inner()));
+        let recording = std::mem::take(&mut *lock(&recording));
         if recording.bytes.is_empty() && recording.waits.is_empty() {
             continue;
         }
@@ -148,61 +177,65 @@ async fn pass(client: TcpStream, upstream: SocketAddr, kept: Kept) -> Kept {
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
-    let (mut from_client, mut to_client) = client.into_split();
-    let (mut from_server, mut to_server) = server.into_split();
-    let sent = Arc::clone(&kept.1);
-    let said = Arc::clone(&kept.1);
-    let answered = Arc::new(AtomicU64::new(0));
-    let heard = Arc::clone(&answered);
-    let up = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut heard_before = 0;
-        loop {
-            let n = match from_client.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let heard_now = heard.load(Ordering::Acquire);
-            {
-                let mut recording = sent.lock().unwrap_or_else(|e| e.into_inner());
-                let at = recording.bytes.len();
-                // The server spoke since the client's last bytes (or before any), which ended
-                // a line or are binary: the client waited for it. (A text client's pause
-                // mid-line is no turn.)
-                if heard_now > heard_before && can_wait_at(&recording.bytes, at) {
-                    recording.waits.push(WaitPoint {
-                        at,
-                        until: WaitFor::Bytes(heard_now),
-                    });
-                    heard_before = heard_now;
-                }
-                recording.bytes.extend_from_slice(&buf[..n]);
-            }
-            if to_server.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-        }
-        let _ = to_server.shutdown().await;
-    };
-    let down = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = match from_server.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            said.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .heard(&buf[..n]);
-            // Counted before the client can see it: a client that answers at once must find
-            // its turn recorded.
-            answered.fetch_add(n as u64, Ordering::Release);
-            if to_client.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-        }
-        let _ = to_client.shutdown().await;
-    };
-    tokio::join!(up, down);
+    relay(client, server, &kept.1).await;
     kept
+}
+
+/// Passes bytes both ways between `client` and `server` until both are done, and gives both
+/// streams back.
+async fn relay<C, S>(client: C, server: S, recording: &Mutex<Recording>) -> (C, S)
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (mut from_client, mut to_client) = tokio::io::split(client);
+    let (mut from_server, mut to_server) = tokio::io::split(server);
+    tokio::join!(
+        up(&mut from_client, &mut to_server, recording),
+        down(&mut from_server, &mut to_client, recording),
+    );
+    let client = from_client.unsplit(to_client);
+    (client, from_server.unsplit(to_server))
+}
+
+/// The client's side: what it sends is recorded and passed to the server, until it closes.
+async fn up<R, W>(from: &mut R, to: &mut W, recording: &Mutex<Recording>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        lock(recording).sent(&buf[..n]);
+        if to.write_all(&buf[..n]).await.is_err() || to.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
+}
+
+/// The server's side: what it sends is recorded and passed to the client, until it closes.
+async fn down<R, W>(from: &mut R, to: &mut W, recording: &Mutex<Recording>)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        // Recorded before the client can see it: a client that answers at once must find
+        // its turn recorded.
+        lock(recording).heard(&buf[..n]);
+        if to.write_all(&buf[..n]).await.is_err() || to.flush().await.is_err() {
+            break;
+        }
+    }
+    let _ = to.shutdown().await;
 }
