@@ -353,16 +353,31 @@ where
     let (mut from_client, mut to_client) = tokio::io::split(client);
     let (mut from_server, mut to_server) = tokio::io::split(server);
     let hello = Notify::new();
-    let (ended, ()) = tokio::join!(
-        up(
+    let ended = {
+        let up = up(
             &mut from_client,
             &mut to_server,
             connection,
             at_turn,
-            &hello
-        ),
-        down(&mut from_server, &mut to_client, &connection.0.1, &hello),
-    );
+            &hello,
+        );
+        let down = down(&mut from_server, &mut to_client, &connection.0.1, &hello);
+        tokio::pin!(up, down);
+        // When both sides have bytes waiting, the server's go first: an answer read late
+        // must not be taken for one that came after the client's next bytes.
+        let mut down_done = false;
+        let ended = loop {
+            tokio::select! {
+                biased;
+                () = &mut down, if !down_done => down_done = true,
+                ended = &mut up => break ended,
+            }
+        };
+        if !down_done {
+            down.await;
+        }
+        ended
+    };
     let client = from_client.unsplit(to_client);
     (ended, client, from_server.unsplit(to_server))
 }
