@@ -21,6 +21,7 @@
 //! ```
 
 mod capture_file;
+mod connection;
 mod proxy;
 mod reassemble;
 mod starttls;
