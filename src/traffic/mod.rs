@@ -3,7 +3,8 @@
 //!
 //! A user's blobs are best taken from real clients. [`RecordingProxy`] stands between a
 //! client and the server, passes bytes both ways unchanged and writes what each client
-//! connection sent as a blob. [`import_capture`] reads a pcap or
+//! connection sent as a blob; given TLS settings, it records inside TLS too when a client
+//! starts it mid-conversation (STARTTLS). [`import_capture`] reads a pcap or
 //! pcapng file (tcpdump, tshark, Wireshark), reassembles every TCP stream to one server port
 //! (IPv4 and IPv6, segments out of order or retransmitted, streams that began before the
 //! capture) and returns each client's bytes, with its turns (where it went on only after the
@@ -20,8 +21,10 @@
 //! ```
 
 mod capture_file;
+mod connection;
 mod proxy;
 mod reassemble;
+mod starttls;
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -4,20 +4,24 @@
 //! client, at the start or after a line end, sent more only after the server had spoken (a
 //! greeting, an answer it waited for), the blob is a conversation that waits for as many
 //! bytes there. What the server answered is kept in the file too (`#~ heard` lines, never
-//! sent), so a recorded blob shows both sides.
+//! sent), so a recorded blob shows both sides. A client that starts TLS at such a turn
+//! (STARTTLS) is recorded inside TLS when the proxy has TLS settings (`starttls`), and
+//! otherwise passed through with a warning that the rest of its connection is not recorded.
+//! Each connection is a task of its own (`connection`).
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
+use super::connection::{Kept, Warnings, lock, pass};
+use super::starttls::Identity;
 use super::{TrafficError, blob_name, error};
-use crate::corpus::{RecordedAnswer, WaitFor, WaitPoint, can_wait_at, write_conversation};
+use crate::corpus::write_conversation;
+use crate::tls::{Tls, TlsOptions};
 
 /// What a recording session wrote.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,29 +34,16 @@ pub struct Recorded {
     pub files: Vec<PathBuf>,
 }
 
-/// What one client connection sent so far, and where it waited for the server.
-#[derive(Default)]
-struct Recording {
-    bytes: Vec<u8>,
-    waits: Vec<WaitPoint>,
-    heard: Vec<RecordedAnswer>,
-}
-
-impl Recording {
-    /// The server sent `bytes` now: after the client's bytes so far.
-    fn heard(&mut self, bytes: &[u8]) {
-        RecordedAnswer::add(&mut self.heard, self.bytes.len(), bytes);
-    }
-}
-
-/// One client connection: its number (in the order they began) and its recording.
-type Kept = (usize, Arc<Mutex<Recording>>);
-
 /// A proxy bound to its listening address.
 pub struct RecordingProxy {
     listener: TcpListener,
     upstream: SocketAddr,
     out: PathBuf,
+    /// The handshake with the server, when a client starts TLS.
+    tls: Option<Tls>,
+    /// The proxy's own side of TLS, toward the client.
+    identity: Option<Identity>,
+    warnings: Warnings,
 }
 
 impl RecordingProxy {
@@ -75,7 +66,79 @@ impl RecordingProxy {
             listener,
             upstream,
             out,
+            tls: None,
+            identity: None,
+            warnings: Warnings::default(),
         })
+    }
+
+    /// Records inside TLS too, when a client starts it mid-conversation (STARTTLS). Where the
+    /// client's bytes at a turn begin a TLS handshake, the proxy accepts it itself, starts TLS
+    /// with the server as `options` say (whom to trust; the server name, by default the
+    /// upstream address), marks the blob `#~ tls` there and goes on recording the plaintext
+    /// both ways. The client is to trust the proxy's certificate: the one given with
+    /// [`tls_identity`](Self::tls_identity), or else a throwaway one for localhost,
+    /// 127.0.0.1 and ::1, made now and written to `.capture-cert.pem` in the output folder
+    /// (a dot file, so a run on the folder's blobs skips it), as
+    /// [`tls_certificate`](Self::tls_certificate) says. Without this, a client that starts
+    /// TLS is passed through, and the rest of its connection is not recorded.
+    ///
+    /// ```no_run
+    /// # async fn record() -> Result<(), stutterfuzz::traffic::TrafficError> {
+    /// use stutterfuzz::{TlsOptions, traffic::RecordingProxy};
+    /// let proxy = RecordingProxy::bind(
+    ///     "127.0.0.1:7025".parse().unwrap(),
+    ///     "127.0.0.1:25".parse().unwrap(),
+    ///     "fixtures/smtp",
+    /// )
+    /// .await?
+    /// .tls(TlsOptions::with_ca("test-ca.pem"))?
+    /// .on_warning(|warning| eprintln!("{warning}"));
+    /// println!("clients are to trust {}", proxy.tls_certificate().unwrap().display());
+    /// # Ok(())
+    /// # }
+    /// # let _ = record;
+    /// ```
+    pub fn tls(mut self, options: TlsOptions) -> Result<Self, TrafficError> {
+        let upstream = Tls::new(&options, &self.upstream.ip().to_string())
+            .map_err(|e| error(e.to_string()))?;
+        if self.identity.is_none() {
+            self.identity = Some(Identity::throwaway(&self.out)?);
+        }
+        self.tls = Some(upstream);
+        Ok(self)
+    }
+
+    /// The certificate (with its chain) and its private key, PEM files, that the proxy shows
+    /// clients starting TLS through it, instead of a throwaway one; before or after
+    /// [`tls`](Self::tls).
+    pub fn tls_identity(
+        mut self,
+        cert: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, TrafficError> {
+        let identity = Identity::load(cert.as_ref(), key.as_ref())?;
+        if let Some(made) = self.identity.replace(identity).filter(|old| old.made) {
+            let _ = std::fs::remove_file(made.cert);
+        }
+        Ok(self)
+    }
+
+    /// Hears the proxy's warnings, each one line that names its connection: a client that
+    /// started TLS without [`tls`](Self::tls) given, so the rest of its connection is not
+    /// recorded; a TLS handshake that failed.
+    pub fn on_warning(mut self, callback: impl Fn(&str) + Send + Sync + 'static) -> Self {
+        self.warnings = Warnings(Some(Arc::new(callback)));
+        self
+    }
+
+    /// The certificate clients that start TLS through the proxy are to trust; `None` without
+    /// [`tls`](Self::tls).
+    pub fn tls_certificate(&self) -> Option<&Path> {
+        self.tls.as_ref()?;
+        self.identity
+            .as_ref()
+            .map(|identity| identity.cert.as_path())
     }
 
     /// The address clients connect to.
@@ -92,6 +155,8 @@ impl RecordingProxy {
         let mut open: Vec<Kept> = Vec::new();
         let mut recorded = Recorded::default();
         let mut done: Vec<Kept> = Vec::new();
+        let starttls = self.tls.as_ref().zip(self.identity.as_ref());
+        let starttls = starttls.map(|(upstream, identity)| identity.starttls(upstream));
         tokio::pin!(stop);
         loop {
             tokio::select! {
@@ -101,7 +166,8 @@ impl RecordingProxy {
                     recorded.connections += 1;
                     let kept: Kept = (recorded.connections, Arc::default());
                     open.push(kept.clone());
-                    tasks.spawn(pass(client, self.upstream, kept));
+                    let warnings = self.warnings.clone();
+                    tasks.spawn(pass(client, self.upstream, starttls.clone(), kept, warnings));
                 }
                 Some(Ok(kept)) = tasks.join_next(), if !tasks.is_empty() => {
                     open.retain(|(n, _)| *n != kept.0);
@@ -122,7 +188,7 @@ impl RecordingProxy {
 /// Writes the finished connections that sent something, and forgets them.
 fn write(out: &Path, done: &mut Vec<Kept>, recorded: &mut Recorded) -> Result<(), TrafficError> {
     for (number, recording) in done.drain(..) {
-        let recording = std::mem::take(&mut *recording.lock().unwrap_or_else(|e| e.into_inner()));
+        let recording = std::mem::take(&mut *lock(&recording));
         if recording.bytes.is_empty() && recording.waits.is_empty() {
             continue;
         }
@@ -138,71 +204,4 @@ fn write(out: &Path, done: &mut Vec<Kept>, recorded: &mut Recorded) -> Result<()
         recorded.files.push(path);
     }
     Ok(())
-}
-
-/// Passes one client to the server and back, keeping what the client sent, and a wait for
-/// the server wherever the client sent more after the server had spoken (its turns).
-async fn pass(client: TcpStream, upstream: SocketAddr, kept: Kept) -> Kept {
-    let Ok(server) = TcpStream::connect(upstream).await else {
-        return kept; // the client sees its connection closed
-    };
-    let _ = client.set_nodelay(true);
-    let _ = server.set_nodelay(true);
-    let (mut from_client, mut to_client) = client.into_split();
-    let (mut from_server, mut to_server) = server.into_split();
-    let sent = Arc::clone(&kept.1);
-    let said = Arc::clone(&kept.1);
-    let answered = Arc::new(AtomicU64::new(0));
-    let heard = Arc::clone(&answered);
-    let up = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut heard_before = 0;
-        loop {
-            let n = match from_client.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let heard_now = heard.load(Ordering::Acquire);
-            {
-                let mut recording = sent.lock().unwrap_or_else(|e| e.into_inner());
-                let at = recording.bytes.len();
-                // The server spoke since the client's last bytes (or before any), which ended
-                // a line or are binary: the client waited for it. (A text client's pause
-                // mid-line is no turn.)
-                if heard_now > heard_before && can_wait_at(&recording.bytes, at) {
-                    recording.waits.push(WaitPoint {
-                        at,
-                        until: WaitFor::Bytes(heard_now),
-                    });
-                    heard_before = heard_now;
-                }
-                recording.bytes.extend_from_slice(&buf[..n]);
-            }
-            if to_server.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-        }
-        let _ = to_server.shutdown().await;
-    };
-    let down = async move {
-        let mut buf = vec![0u8; 16 * 1024];
-        loop {
-            let n = match from_server.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            said.lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .heard(&buf[..n]);
-            // Counted before the client can see it: a client that answers at once must find
-            // its turn recorded.
-            answered.fetch_add(n as u64, Ordering::Release);
-            if to_client.write_all(&buf[..n]).await.is_err() {
-                break;
-            }
-        }
-        let _ = to_client.shutdown().await;
-    };
-    tokio::join!(up, down);
-    kept
 }

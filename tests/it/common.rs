@@ -165,7 +165,7 @@ pub(crate) fn start_fixture_with(name: &str, listen: &str, accepts: &Path) -> (K
 }
 
 /// Starts a fixture command and reads where it listens from its first line.
-fn start(command: &mut Command) -> (KillOnDrop, String) {
+pub(crate) fn start(command: &mut Command) -> (KillOnDrop, String) {
     use std::io::BufRead;
     let mut child = command
         .stdout(std::process::Stdio::piped())
@@ -232,6 +232,11 @@ pub(crate) struct Proxy {
 impl Proxy {
     /// Starts the proxy on a free loopback port and reads where it listens.
     pub(crate) fn start(upstream: &str, out: &Path) -> Proxy {
+        Proxy::start_with(upstream, out, &[])
+    }
+
+    /// As [`Proxy::start`], with more flags.
+    pub(crate) fn start_with(upstream: &str, out: &Path, flags: &[&std::ffi::OsStr]) -> Proxy {
         use assert_cmd::cargo::CommandCargoExt;
         use std::io::BufRead;
         let mut child = Command::cargo_bin("stutterfuzz")
@@ -245,6 +250,7 @@ impl Proxy {
                 "--out",
             ])
             .arg(out)
+            .args(flags)
             .stdin(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
