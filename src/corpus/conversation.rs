@@ -16,6 +16,8 @@
 //! - `wait bytes=N`: until the server has sent N bytes in all, since the connection opened;
 //! - `wait pattern=TEXT`: until TEXT shows in what the server sent since the previous wait
 //!   ended (or since the connection opened), so an answer that came early still counts;
+//!   bytes that are no text are written `%XX`, as in `#~ heard` lines (`%0D%0A` a line end,
+//!   `%25` a `%`);
 //! - `wait quiet=MS`: until the server has sent nothing for MS milliseconds;
 //! - `tls`: no wait, but the TLS handshake there: what follows goes inside TLS (STARTTLS,
 //!   after the server said yes to the command that asks for it; `.tls(...)` / `--tls` say
@@ -201,7 +203,10 @@ fn directive_until(text: &str) -> Option<WaitFor> {
     let (key, value) = text.strip_prefix("wait ")?.split_once('=')?;
     match key {
         "bytes" => value.parse().ok().map(WaitFor::Bytes),
-        "pattern" if !value.is_empty() => Some(WaitFor::Pattern(value.as_bytes().to_vec())),
+        // Written as `#~ heard` writes what the server said: `%0D%0A` for a line end.
+        "pattern" if !value.is_empty() => Some(WaitFor::Pattern(
+            percent_encoding::percent_decode_str(value).collect(),
+        )),
         "quiet" => value
             .parse()
             .ok()
@@ -250,7 +255,9 @@ pub(crate) fn write(bytes: &[u8], waits: &[WaitPoint], heard: &[RecordedAnswer])
     {
         let line = match &wait.until {
             WaitFor::Bytes(n) => format!("#~ wait bytes={n}\n"),
-            WaitFor::Pattern(p) => format!("#~ wait pattern={}\n", String::from_utf8_lossy(p)),
+            WaitFor::Pattern(p) => {
+                format!("#~ wait pattern={}\n", percent_encode(p, HEARD_TEXT))
+            }
             WaitFor::Quiet(d) => format!("#~ wait quiet={}\n", d.as_millis()),
             WaitFor::Tls => format!("#~ {TLS}\n"),
         };
@@ -333,6 +340,22 @@ mod tests {
         let text = write(&bytes, &waits, &[]);
         assert!(
             String::from_utf8_lossy(&text).contains("#~ wait pattern=220 \n#~ tls\nEHLO"),
+            "{}",
+            String::from_utf8_lossy(&text)
+        );
+        assert_eq!(parse(&text).unwrap().unwrap(), (bytes, waits));
+    }
+
+    #[test]
+    fn a_pattern_takes_the_escapes_of_what_the_server_said() {
+        let file = b"#~ stutterfuzz conversation\nGET / HTTP/1.1\r\n\r\n#~ wait pattern=%0D%0A%0D%0A\n#~ wait pattern=100%25 done\n";
+        let (bytes, waits) = parse(file).unwrap().unwrap();
+        assert_eq!(waits[0].until, WaitFor::Pattern(b"\r\n\r\n".to_vec()));
+        assert_eq!(waits[1].until, WaitFor::Pattern(b"100% done".to_vec()));
+        let text = write(&bytes, &waits, &[]);
+        assert!(
+            String::from_utf8_lossy(&text)
+                .contains("pattern=%0D%0A%0D%0A\n#~ wait pattern=100%25 done\n"),
             "{}",
             String::from_utf8_lossy(&text)
         );
