@@ -137,6 +137,15 @@ pub(crate) fn parse(file: &[u8]) -> Option<Result<Parts, String>> {
                 i + 2
             )));
         }
+        let after_a_wait = waits
+            .last()
+            .is_some_and(|w: &WaitPoint| w.at == bytes.len() && w.until != WaitFor::Tls);
+        if until == WaitFor::Tls && !after_a_wait {
+            return Some(Err(format!(
+                "line {}: `#~ tls` must follow a wait for the server's yes (`#~ wait pattern=TEXT` or `#~ wait bytes=N` on the line before): without one, the handshake may begin before the yes has come",
+                i + 2
+            )));
+        }
         waits.push(WaitPoint {
             at: bytes.len(),
             until,
@@ -330,6 +339,12 @@ mod tests {
         let twice = [&file[..], b"#~ tls\n"].concat();
         let err = parse(&twice).unwrap().unwrap_err();
         assert!(err.starts_with("line 7: TLS has started already"), "{err}");
+        let unwaited = b"#~ stutterfuzz conversation\nSTARTTLS\r\n#~ tls\nEHLO x\r\n";
+        let err = parse(unwaited).unwrap().unwrap_err();
+        assert!(
+            err.starts_with("line 3: `#~ tls` must follow a wait for the server's yes"),
+            "{err}"
+        );
         let (wait, tls) = (&waits[1], &waits[2]);
         assert_eq!(
             (wait.at, &wait.until),

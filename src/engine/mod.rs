@@ -132,9 +132,15 @@ impl Transport {
         }
     }
 
-    /// Where deliveries go, as reports show it: the address, and TLS if they speak it.
+    /// Where deliveries go, as reports show it: the address, and TLS if they speak it (from the
+    /// first byte, or where conversations mark it).
     pub(crate) fn describe(&self) -> String {
         match &self.tls {
+            Some(tls) if self.tls_at_marks => format!(
+                "{}, STARTTLS at each `#~ tls` mark ({})",
+                self.addr,
+                tls.describe()
+            ),
             Some(tls) => format!("{} over {}", self.addr, tls.describe()),
             None => self.addr.to_string(),
         }

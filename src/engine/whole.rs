@@ -47,13 +47,9 @@ pub(crate) async fn deliver_whole(
         };
         match outcome {
             Ok(delivered) => {
-                match delivered.no_tls {
-                    Some(NoTls::Certificate(e)) => return Err((ConnectError::Tls(e), case)),
-                    Some(NoTls::Refused(why)) => {
-                        let message = no_tls(corpus.find(&name), &why, &delivered.heard);
-                        return Err((ConnectError::NoTls(message), case));
-                    }
-                    None => {}
+                if let Some(why) = &delivered.no_tls {
+                    let message = no_tls(corpus.find(&name), why, &delivered.heard);
+                    return Err((ConnectError::NoTls(message), case));
                 }
                 heard.insert(name, delivered.heard);
             }
@@ -63,12 +59,21 @@ pub(crate) async fn deliver_whole(
 }
 
 /// What to say of a blob sent whole whose TLS handshake (`#~ tls`) did not happen: where the
-/// mark is, why, what the server said last, and what to check.
-fn no_tls(blob: Option<&Blob>, why: &str, heard: &Heard) -> String {
-    let name = blob.map_or("?", Blob::name);
+/// mark is, why, and what to check: the certificate settings when ours refused the server's,
+/// else what the server said last and how the conversation should ask for TLS.
+fn no_tls(blob: Option<&Blob>, why: &NoTls, heard: &Heard) -> String {
+    let name = blob.map_or_else(|| "?".to_owned(), Blob::origin);
     let at = blob
         .and_then(|b| b.waits().iter().find(|w| w.until == WaitFor::Tls))
         .map_or(0, |w| w.at);
+    let why = match why {
+        NoTls::Certificate(e) => {
+            return format!(
+                "blob {name}: the TLS handshake at its `#~ tls` (after byte {at}) failed: {e}; check the CA (--tls-ca / TlsOptions::with_ca) and the server name (--tls-server-name), or skip the check for a test server (--tls-insecure)"
+            );
+        }
+        NoTls::Refused(why) => why,
+    };
     let last = heard
         .bytes
         .split(|&b| b == b'\n')
@@ -80,6 +85,6 @@ fn no_tls(blob: Option<&Blob>, why: &str, heard: &Heard) -> String {
         None => "it said nothing".to_owned(),
     };
     format!(
-        "blob {name}: sent whole, the server did not start TLS where it marks `#~ tls` (after byte {at}): {why}; {said}. Check that the command before the mark asks for TLS, that the server offers it (a certificate set up), and that a wait for its yes comes before the mark (`#~ wait pattern=...`)"
+        "blob {name}: sent whole, the server did not start TLS where it marks `#~ tls` (after byte {at}): {why}; {said}. Check that the command before the mark asks for TLS, that the server offers it (a certificate set up), and that the wait before the mark waits for its yes"
     )
 }

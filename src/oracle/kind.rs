@@ -187,7 +187,7 @@ impl FindingKind {
                     );
                 };
                 format!(
-                    "the response to a split delivery differs from the response to the blob sent whole, from byte {first_difference}"
+                    "the response to a split delivery differs from the response to the blob sent whole, from byte {first_difference} of the response"
                 )
             }
             FindingKind::NoResponse {

@@ -182,7 +182,14 @@ fn record_of(case: Option<(&Case, &[u8])>) -> String {
     let Some((case, blob)) = case else {
         return String::new();
     };
-    let Some(cut) = case.splits().boundaries().next() else {
+    // A conversation's waits are boundaries of every case: the first cut that is the
+    // case's own locates it.
+    let waits = case.waits();
+    let Some(cut) = case
+        .splits()
+        .boundaries()
+        .find(|&at| !waits.iter().any(|w| w.at == at))
+    else {
         return String::new();
     };
     format!(" in {}", shape(record_at(blob, cut)))
@@ -368,5 +375,12 @@ mod tests {
         assert_eq!(sig(&b, other), "answer differs in SET ...");
         assert_eq!(sig(&c, one), "answer differs in PING");
         assert_eq!(shape(b"\x00\x01\x02"), "<binary>");
+        // A conversation's waits are boundaries of every case, not its cuts: "NOOP\r\n|"
+        // and "STARTTLS\r\n|" are, "E|CHO" after the handshake is the case's own.
+        let talk = b"NOOP\r\nSTARTTLS\r\nECHO hello\r\n";
+        let d: Case = "v2:talk:6,10,1,11;waits=pattern=250@6,pattern=220@16,tls@16;tls"
+            .parse()
+            .unwrap();
+        assert_eq!(sig(&d, talk), "answer differs in ECHO ...");
     }
 }

@@ -151,10 +151,33 @@ fn a_server_that_refuses_starttls_is_a_one_line_setup_error() {
     let text = error.to_string();
     assert!(!text.contains('\n'), "one line: {text}");
     assert!(
-        text.starts_with(
-            "blob session.txt: sent whole, the server did not start TLS where it marks `#~ tls`"
-        ) && text.contains(&format!("after byte {}", tls_at()))
+        text.starts_with("blob ")
+            && text.contains(
+                "session.txt: sent whole, the server did not start TLS where it marks `#~ tls`"
+            )
+            && text.contains(&format!("after byte {}", tls_at()))
             && text.contains("it said last \"-ERR TLS not available\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_certificate_refused_at_the_mark_names_the_blob_and_what_to_check() {
+    let dir = tempfile::tempdir().unwrap();
+    // A CA certificate used as the server's own: rustls refuses it.
+    let (cert, key) = certificate(dir.path(), true);
+    let failure = against(tls_fixture("starttls-line-server", &cert, &key), &cert)
+        .cycles(2)
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("the handshake fails");
+    let text = failure
+        .setup_error()
+        .unwrap_or_else(|| panic!("a setup error: {failure}"))
+        .to_string();
+    assert!(
+        text.contains("session.txt: the TLS handshake at its `#~ tls` (after byte")
+            && text.contains("--tls-insecure")
+            && !text.contains('\n'),
         "{text}"
     );
 }
