@@ -7,6 +7,7 @@
 
 mod durations;
 mod kind;
+mod protocol_failure;
 mod response;
 mod treatment;
 mod verdict;
@@ -18,6 +19,7 @@ use std::time::Duration;
 
 pub(crate) use durations::compared_len;
 pub use kind::FindingKind;
+pub(crate) use protocol_failure::describe as describe_protocol_failure;
 pub use response::Response;
 pub(crate) use response::{Baseline, first_difference};
 pub(crate) use verdict::{
@@ -272,6 +274,10 @@ impl Oracles {
         heard: &Heard,
         baseline: Option<&Baseline>,
     ) -> Option<FindingKind> {
+        // Named before any other: the server said itself that its parser broke.
+        if let Some(kind) = protocol_failure::new_in(&heard.bytes, baseline) {
+            return Some(kind);
+        }
         if let Some(limit) = self.response_timeout
             && heard.end == ReadEnd::TimedOut
         {
