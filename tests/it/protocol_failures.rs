@@ -100,3 +100,24 @@ fn a_correct_server_stays_clean_without_comparing_answers() {
         "{stats:?}"
     );
 }
+
+#[test]
+fn a_blob_the_server_rejects_whole_is_no_finding_and_does_not_slow_the_run() {
+    // Not HTTP/2: the server answers its SETTINGS, then GOAWAY with PROTOCOL_ERROR, however
+    // the blob is cut.
+    let outcome = common::stutter("127.0.0.1:0")
+        .server(fixture_command("h2-frame-server-buggy", None))
+        .blob("http1", &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..])
+        .oracle(AnswerOracle::none())
+        .seed(7)
+        .try_run_for(Duration::from_secs(3));
+    let report = match outcome {
+        Ok(report) => report,
+        Err(failure) => panic!("a false alarm:\n{failure}"),
+    };
+    let stats = report.stats();
+    assert!(stats.unsplit_fails > 0, "{stats:?}");
+    // Each confirmation alone costs two whole answers' quiet (0.4 s): taken at every
+    // delivery, the run made about 14 deliveries a second.
+    assert!(stats.deliveries > 300, "{stats:?}");
+}
