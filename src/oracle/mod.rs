@@ -1,6 +1,8 @@
 //! What counts as a bug: a server that ended, refused or stopped accepting, or printed an
-//! alarming line ([`verdict`]), and, on request, a response that changes with the split
-//! pattern, a server that never answers, or a failed user check ([`Oracles::judge`]).
+//! alarming line ([`verdict`]), an answer with an HTTP/2 or WebSocket protocol failure the
+//! blob sent whole did not get ([`protocol_failure`]), and, on request, a response that
+//! changes with the split pattern, a server that never answers, or a failed user check
+//! ([`Oracles::judge`]).
 //!
 //! Judging is pure: it takes what a delivery heard and returns a finding kind or nothing, so
 //! each oracle is unit-tested without sockets. The engine decides when to judge.
