@@ -23,6 +23,11 @@ const RECENT_WINDOW: Duration = Duration::from_millis(200);
 /// How much earlier than the first sign of trouble the crash may have been.
 const CRASH_SLACK: Duration = Duration::from_millis(10);
 
+/// How many split deliveries with a protocol failure are counted as their blob's own before
+/// the verdict gate asks the blob sent whole again (the server may have rejected it only for
+/// a while, as under load).
+const REASK_WHOLE: u32 = 50;
+
 /// A delivery under way, as the run loop tracks it.
 pub(super) struct Running<'a> {
     pub(super) blob: &'a Blob,
@@ -57,6 +62,9 @@ pub(super) struct Book<'a> {
     troubles: VecDeque<Instant>,
     /// How many finished deliveries are kept as possible candidates.
     keep_recent: usize,
+    /// Blobs whose answer sent whole had a protocol failure when the verdict gate last asked,
+    /// with how many split deliveries with one were counted since without asking again.
+    whole_fails: HashMap<String, u32>,
 }
 
 impl<'a> Book<'a> {
@@ -68,7 +76,30 @@ impl<'a> Book<'a> {
             recent: VecDeque::new(),
             troubles: VecDeque::new(),
             keep_recent,
+            whole_fails: HashMap::new(),
         }
+    }
+
+    /// The verdict gate found that `blob` sent whole gets a protocol failure too.
+    pub(super) fn whole_fails(&mut self, blob: &str) {
+        self.whole_fails.insert(blob.to_owned(), 0);
+    }
+
+    /// True when a split delivery of `blob` whose answer has a protocol failure is counted
+    /// as the blob's own (`unsplit_fails=`) without the verdict gate: its whole answer had
+    /// one when last asked, fewer than [`REASK_WHOLE`] such deliveries ago. A blob the server
+    /// rejects whole would otherwise take every delivery through the gate.
+    pub(super) fn fails_whole(&mut self, blob: &str) -> bool {
+        let Some(since) = self.whole_fails.get_mut(blob) else {
+            return false;
+        };
+        *since += 1;
+        if *since > REASK_WHOLE {
+            self.whole_fails.remove(blob);
+            return false;
+        }
+        self.stats.unsplit_fails();
+        true
     }
 
     /// Every candidate cause when the server is seen dying at `now`. The crash happened no later

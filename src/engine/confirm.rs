@@ -63,6 +63,11 @@ pub(super) async fn confirm_alone<'a>(
         book.stats.varied();
         return None;
     }
+    // The blob sent whole got a protocol failure too when the gate last asked.
+    if matches!(first, FindingKind::ProtocolFailure { .. }) && book.fails_whole(running.blob.name())
+    {
+        return None;
+    }
     let whole = Drawn::whole(running.blob, running.drawn.iteration);
     // A hang or a pause costs a long wait: its copies wait side by side, in one round
     // (copies of a correct case do not stop each other being answered or served).
@@ -189,7 +194,10 @@ impl Gate<'_, '_> {
                     self.last = None;
                     return Round::Passed;
                 }
-                Rejudged::WholeFailsToo(_) => {
+                Rejudged::WholeFailsToo(kind) => {
+                    if matches!(kind, FindingKind::ProtocolFailure { .. }) {
+                        self.book.whole_fails(self.running.blob.name());
+                    }
                     self.book.stats.unsplit_fails();
                     return Round::WholeFailsToo;
                 }

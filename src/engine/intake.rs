@@ -149,6 +149,11 @@ async fn judged<'a>(
         book.remember(now, running, delivered.closed_cleanly);
         return Finished::Counted;
     };
+    if matches!(kind, FindingKind::ProtocolFailure { .. }) && book.fails_whole(running.blob.name())
+    {
+        book.remember(now, running, delivered.closed_cleanly);
+        return Finished::Counted;
+    }
     let stalled = matches!(kind, FindingKind::StoppedServingOthers { .. });
     if oracle::gated(&kind) || book.stalling() {
         return Finished::Doubtful(Doubt {

@@ -55,6 +55,18 @@ pub enum FindingKind {
         /// Whether it closed this one.
         actual_closed: bool,
     },
+    /// The server answered a split delivery with a frame saying its parser failed, where the
+    /// blob sent whole got no such frame: an HTTP/2 GOAWAY or RST_STREAM with an error code,
+    /// or a WebSocket close whose status is a protocol error (1002, 1007, 1009 or 1011).
+    /// Judged whether the answers are compared or not.
+    ProtocolFailure {
+        /// `HTTP/2` or `WebSocket`.
+        protocol: &'static str,
+        /// The frame: `GOAWAY`, `RST_STREAM` or `close`.
+        what: &'static str,
+        /// Its error code (HTTP/2) or status code (WebSocket).
+        code: u32,
+    },
     /// The server did not complete its response within the response timeout after the last
     /// chunk.
     NoResponse {
@@ -188,6 +200,21 @@ impl FindingKind {
                 };
                 format!(
                     "the response to a split delivery differs from the response to the blob sent whole, from byte {first_difference} of the response"
+                )
+            }
+            FindingKind::ProtocolFailure {
+                protocol,
+                what,
+                code,
+            } => {
+                let frame = super::protocol_failure::describe(protocol, what, *code);
+                let article = if *protocol == super::protocol_failure::HTTP2 {
+                    "an"
+                } else {
+                    "a"
+                };
+                format!(
+                    "the server answered a split delivery with {article} {frame}, where the blob sent whole got none"
                 )
             }
             FindingKind::NoResponse {

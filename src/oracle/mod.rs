@@ -1,12 +1,15 @@
 //! What counts as a bug: a server that ended, refused or stopped accepting, or printed an
-//! alarming line ([`verdict`]), and, on request, a response that changes with the split
-//! pattern, a server that never answers, or a failed user check ([`Oracles::judge`]).
+//! alarming line ([`verdict`]), an answer with an HTTP/2 or WebSocket protocol failure the
+//! blob sent whole did not get ([`protocol_failure`]), and, on request, a response that
+//! changes with the split pattern, a server that never answers, or a failed user check
+//! ([`Oracles::judge`]).
 //!
 //! Judging is pure: it takes what a delivery heard and returns a finding kind or nothing, so
 //! each oracle is unit-tested without sockets. The engine decides when to judge.
 
 mod durations;
 mod kind;
+mod protocol_failure;
 mod response;
 mod treatment;
 mod verdict;
@@ -18,6 +21,7 @@ use std::time::Duration;
 
 pub(crate) use durations::compared_len;
 pub use kind::FindingKind;
+pub(crate) use protocol_failure::describe as describe_protocol_failure;
 pub use response::Response;
 pub(crate) use response::{Baseline, first_difference};
 pub(crate) use verdict::{
@@ -272,6 +276,10 @@ impl Oracles {
         heard: &Heard,
         baseline: Option<&Baseline>,
     ) -> Option<FindingKind> {
+        // Named before any other: the server said itself that its parser broke.
+        if let Some(kind) = protocol_failure::new_in(&heard.bytes, baseline) {
+            return Some(kind);
+        }
         if let Some(limit) = self.response_timeout
             && heard.end == ReadEnd::TimedOut
         {

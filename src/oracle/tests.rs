@@ -271,3 +271,60 @@ fn an_answer_complete_but_shorter_than_the_first_whole_one_is_no_hang() {
         kind.headline()
     );
 }
+
+/// An HTTP/2 server's SETTINGS, then a GOAWAY with `code` when there is one.
+fn h2_answer(goaway: Option<u32>) -> Vec<u8> {
+    let mut out = vec![0, 0, 0, 4, 0, 0, 0, 0, 0];
+    if let Some(code) = goaway {
+        out.extend_from_slice(&[0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        out.extend_from_slice(&code.to_be_bytes());
+    }
+    out
+}
+
+#[test]
+fn a_protocol_failure_is_found_without_the_answer_oracle() {
+    let split = heard(&h2_answer(Some(1)), ReadEnd::Closed);
+    let failed = FindingKind::ProtocolFailure {
+        protocol: "HTTP/2",
+        what: "GOAWAY",
+        code: 1,
+    };
+    let off = Oracles::default();
+    assert_eq!(off.judge(&case(), &split, None), Some(failed.clone()));
+    assert_eq!(
+        off.judge(&case(), &heard(&h2_answer(None), ReadEnd::Closed), None),
+        None
+    );
+    // With the comparison on, it is named before the difference it makes.
+    let whole = Baseline::new(h2_answer(None), false);
+    assert_eq!(
+        same_response().judge(&case(), &split, Some(&whole)),
+        Some(failed.clone())
+    );
+    assert_eq!(
+        failed.headline(),
+        "the server answered a split delivery with an HTTP/2 GOAWAY (PROTOCOL_ERROR), where the blob sent whole got none"
+    );
+}
+
+#[test]
+fn a_protocol_failure_the_whole_blob_gets_too_is_no_finding() {
+    let split = heard(&h2_answer(Some(1)), ReadEnd::Closed);
+    let whole = Baseline::new(h2_answer(Some(0xb)), true);
+    assert_eq!(
+        Oracles::default().judge(&case(), &split, Some(&whole)),
+        None
+    );
+    // Without a baseline, the gate's fresh whole answer tells.
+    let delivered = (Ending::Complete, &split, None);
+    assert!(matches!(
+        Oracles::default().rejudge(&case(), delivered, None, &split),
+        Rejudged::WholeFailsToo(FindingKind::ProtocolFailure { .. })
+    ));
+    let clean = heard(&h2_answer(None), ReadEnd::Settled);
+    assert!(matches!(
+        Oracles::default().rejudge(&case(), delivered, None, &clean),
+        Rejudged::Fails(FindingKind::ProtocolFailure { code: 1, .. })
+    ));
+}

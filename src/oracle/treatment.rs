@@ -62,7 +62,9 @@ impl FindingKind {
                 whole_run: true,
                 ..none
             },
-            FindingKind::ResponseDiffers { .. } | FindingKind::CheckFailed { .. } => Treatment {
+            FindingKind::ResponseDiffers { .. }
+            | FindingKind::ProtocolFailure { .. }
+            | FindingKind::CheckFailed { .. } => Treatment {
                 gated: true,
                 ..none
             },
@@ -111,6 +113,11 @@ mod tests {
                 first_difference: None,
                 expected_closed: false,
                 actual_closed: false,
+            },
+            FindingKind::ProtocolFailure {
+                protocol: "HTTP/2",
+                what: "GOAWAY",
+                code: 1,
             },
             FindingKind::NoResponse {
                 waited: d,

@@ -26,6 +26,7 @@ pub(crate) fn kind_slug(kind: &FindingKind) -> &'static str {
         FindingKind::ConnectTimeout { .. } => "connect-timeout",
         FindingKind::ServerStoppedReading { .. } => "stopped-reading",
         FindingKind::ResponseDiffers { .. } => "response-differs",
+        FindingKind::ProtocolFailure { .. } => "protocol-failure",
         FindingKind::NoResponse { .. } => "no-response",
         FindingKind::CheckFailed { .. } => "check-failed",
         FindingKind::OutputMatched { .. } => "output-matched",

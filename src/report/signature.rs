@@ -34,6 +34,12 @@ pub(crate) fn of(
         FindingKind::ServerStoppedReading { .. } => "stopped reading".to_owned(),
         FindingKind::StoppedServingOthers { .. } => "stopped serving others".to_owned(),
         FindingKind::ResponseDiffers { .. } => format!("answer differs{}", record_of(case)),
+        // The frame and its code: one broken parser answers every cut that breaks it so.
+        FindingKind::ProtocolFailure {
+            protocol,
+            what,
+            code,
+        } => crate::oracle::describe_protocol_failure(protocol, what, *code),
         FindingKind::NoResponse { .. } => format!("no answer{}", record_of(case)),
         FindingKind::CheckFailed { message } => {
             format!("check failed: {}{}", fold_message(message), record_of(case))
@@ -382,5 +388,35 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(sig(&d, talk), "answer differs in ECHO ...");
+    }
+
+    #[test]
+    fn a_protocol_failure_is_told_by_its_frame_and_code_alone() {
+        let kind = |protocol, what, code| FindingKind::ProtocolFailure {
+            protocol,
+            what,
+            code,
+        };
+        let blob = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
+        let a: Case = "v1:get.bin:20,13".parse().unwrap();
+        let b: Case = "v1:post.bin:3,30".parse().unwrap();
+        let goaway = kind("HTTP/2", "GOAWAY", 1);
+        // Cut elsewhere, in another blob: one bug.
+        assert_eq!(
+            of(&goaway, None, Some((&a, blob))),
+            "HTTP/2 GOAWAY (PROTOCOL_ERROR)"
+        );
+        assert_eq!(
+            of(&goaway, None, Some((&b, blob))),
+            "HTTP/2 GOAWAY (PROTOCOL_ERROR)"
+        );
+        assert_ne!(
+            of(&kind("HTTP/2", "GOAWAY", 9), None, None),
+            of(&goaway, None, None)
+        );
+        assert_eq!(
+            of(&kind("WebSocket", "close", 1002), None, None),
+            "WebSocket close 1002 (protocol error)"
+        );
     }
 }

@@ -233,6 +233,7 @@ impl Plan {
             "the server's death",
             "refused or unaccepted connects",
             "hangs",
+            "HTTP/2 and WebSocket protocol failures",
         ];
         let watches_output = self.output.as_ref().is_some_and(|o| !o.fail_on.is_empty());
         if watches_output && !matches!(self.launch(), Launch::External) {

@@ -458,7 +458,7 @@ fn a_clean_run_says_what_it_checked_and_which_limit_ended_it() {
     let report = correct().cycles(2).run_for(Duration::from_secs(30));
     let text = report.to_string();
     assert!(
-        text.contains("checked: the server's death, refused or unaccepted connects, hangs, alarms in its output (panics, sanitizers), answers that change when split"),
+        text.contains("checked: the server's death, refused or unaccepted connects, hangs, HTTP/2 and WebSocket protocol failures, alarms in its output (panics, sanitizers), answers that change when split"),
         "{text}"
     );
     assert!(

@@ -23,6 +23,7 @@ mod keep_going;
 mod narrowing;
 mod oracles;
 mod parallel_runs;
+mod protocol_failures;
 mod real_servers;
 mod real_starttls;
 mod record;

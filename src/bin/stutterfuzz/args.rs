@@ -33,8 +33,9 @@ const AFTER_LONG: &str =
     "Exit status: 0 when the budget ran out or the run was interrupted with no \
 finding (or a replayed case passed), 1 on a finding, 2 on a usage or setup error.
 
-What is checked by default: the server's death, refused or unaccepted connects, hangs, alarms in \
-its output (sanitizer reports, Rust panics, valgrind errors), and answers that change when \
+What is checked by default: the server's death, refused or unaccepted connects, hangs, HTTP/2 \
+and WebSocket protocol failures (a GOAWAY or close with an error code), alarms in its output \
+(sanitizer reports, Rust panics, valgrind errors), and answers that change when \
 split (each blob is first sent whole; every split delivery of it must get the same answer). \
 The first lines of a run say which are on.
 

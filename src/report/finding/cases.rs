@@ -26,9 +26,9 @@ impl Finding {
                 // Say what the evidence is: its own answer, or the server's end or output
                 // while it was the one delivery.
                 let evidence = match self.kind {
-                    FindingKind::ResponseDiffers { .. } | FindingKind::CheckFailed { .. } => {
-                        "the bug shows in its own response"
-                    }
+                    FindingKind::ResponseDiffers { .. }
+                    | FindingKind::ProtocolFailure { .. }
+                    | FindingKind::CheckFailed { .. } => "the bug shows in its own response",
                     FindingKind::NoResponse { .. } => "its own connection went unanswered",
                     _ => "it was the only delivery when the server did this",
                 };
