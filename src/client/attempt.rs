@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::answers::Answers;
 use super::case::ClientCase;
+use super::certificate::RunIdentity;
 use super::plan::Settings;
 use super::relay::{Cutting, Served, Stage};
 use super::under_test::ClientRun;
@@ -25,6 +26,8 @@ pub(super) struct Ctx {
     pub(super) pacing: Arc<Pacing>,
     /// The real server, when the run started it.
     pub(super) server: std::sync::Mutex<Option<ServerProcess>>,
+    /// The harness's side of TLS toward a client that starts it.
+    pub(super) identity: Option<RunIdentity>,
 }
 
 impl Ctx {
@@ -44,6 +47,7 @@ impl Ctx {
             self.answers.clone(),
             cuts,
             self.pacing.clone(),
+            self.identity.as_ref().map(|run| run.identity.clone()),
         )
         .await
         .map_err(|e| {

@@ -1,0 +1,114 @@
+//! Client mode answers a client's STARTTLS: the stand-in (a recorded conversation with a
+//! `#~ tls` mark) and the relay in front of a real server (with TLS settings for it) accept
+//! the client's handshake with the run's certificate, given to the client as `{cert}`, and
+//! cut the answers inside TLS, each chunk its own record. A careful client passes with every
+//! cut read alone; one that takes its first read after the switch as the whole answer is
+//! found, narrowed to a cut after the switch.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use stutterfuzz::{ClientFailure, Regressions, StutterClient, TlsOptions};
+
+use crate::common::fixture;
+
+fn answers_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/client/starttls")
+}
+
+/// The fixture client: `{addr}`, trusting `{cert}`.
+fn starttls_client(one_read: bool) -> Command {
+    let mut command = Command::new(fixture("starttls-client"));
+    command.args(["--addr", "{addr}", "--ca", "{cert}"]);
+    if one_read {
+        command.arg("--one-read");
+    }
+    command
+}
+
+fn against_recording(one_read: bool) -> StutterClient {
+    StutterClient::command(starttls_client(one_read))
+        .answers(answers_dir())
+        .regressions(Regressions::Off)
+        .seed(5)
+}
+
+#[test]
+fn a_careful_client_passes_with_cuts_inside_tls_each_read_alone() {
+    let report = against_recording(false)
+        .cycles(30)
+        .try_run_for(Duration::from_secs(60))
+        .unwrap_or_else(|f| panic!("the careful client passes:\n{f}"));
+    assert!(report.runs() >= 30, "{report}");
+    assert!(report.boundaries_in_tls() > 0, "cuts inside TLS: {report}");
+    assert!(report.fidelity() > 0.99, "each cut read alone: {report}");
+    assert!(report.to_string().contains("inside TLS)"), "{report}");
+}
+
+#[test]
+fn a_client_that_takes_one_read_after_the_switch_as_the_answer_is_found_and_narrowed() {
+    let failure = against_recording(true)
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("the first read after the switch is not the whole answer");
+    let ClientFailure::Finding(finding) = failure else {
+        panic!("expected a finding, got {failure}");
+    };
+    // The answers before the switch: `+PONG\n+GO AHEAD\n`, 16 bytes; the cut is after.
+    let before = "+PONG\n+GO AHEAD\n".len();
+    let chunks = finding.minimal().answers().chunks();
+    assert_eq!(chunks.len(), 2, "{finding}");
+    assert!(chunks[0] > before, "the cut is inside TLS: {finding}");
+    let text = finding.to_string();
+    assert!(text.contains("<TLS>"), "{text}");
+    assert!(text.contains("TLS starts at <TLS>"), "{text}");
+    assert!(text.contains("c1:greeting.txt:"), "{text}");
+}
+
+/// An in-process client that says `PING` and reads the line back, with whether it was given
+/// a certificate to trust that exists.
+async fn ping_and_certificate(addr: std::net::SocketAddr) -> (String, Option<bool>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cert = StutterClient::certificate_path().map(|path| path.exists());
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(b"PING\n").await.unwrap();
+    let mut line = Vec::new();
+    while !line.ends_with(b"\n") {
+        let mut buf = [0u8; 64];
+        let n = stream.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed early");
+        line.extend_from_slice(&buf[..n]);
+    }
+    (String::from_utf8_lossy(&line).into_owned(), cert)
+}
+
+#[test]
+fn an_in_process_client_gets_the_certificate_and_tls_for_recorded_answers_is_refused() {
+    let client = StutterClient::function(ping_and_certificate)
+        .answers(answers_dir())
+        .regressions(Regressions::Off)
+        .cycles(5);
+    client
+        .try_run_for(Duration::from_secs(30))
+        .unwrap_or_else(|f| panic!("the client reads its line:\n{f}"));
+    // The run's certificate, checked from inside the client: the output compared.
+    let checked = StutterClient::function(|addr| async move {
+        let (line, cert) = ping_and_certificate(addr).await;
+        assert_eq!(cert, Some(true), "the run's certificate is there");
+        line
+    })
+    .answers(answers_dir())
+    .regressions(Regressions::Off)
+    .cycles(2);
+    checked
+        .try_run_for(Duration::from_secs(30))
+        .unwrap_or_else(|f| panic!("the client was given the certificate:\n{f}"));
+    assert_eq!(StutterClient::certificate_path(), None, "outside a client");
+    let refused = client
+        .tls(TlsOptions::insecure())
+        .try_run_for(Duration::from_secs(5))
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("recorded answers have none"), "{refused}");
+    assert!(!refused.contains('\n'), "{refused}");
+}
