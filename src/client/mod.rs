@@ -36,6 +36,7 @@ mod splitter;
 mod stand_in;
 mod tally;
 mod under_test;
+mod upstream;
 
 use std::fmt::Debug;
 use std::future::Future;

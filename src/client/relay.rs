@@ -11,16 +11,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UnixListener};
+use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{oneshot, watch};
 use tokio::task::JoinSet;
 
 use super::answers::Answers;
 use super::splitter::{Side, Splitter};
 use super::stand_in::{Talk, stand_in};
+use super::upstream::relay;
 use crate::config::Endpoint;
-use crate::engine::{Pacing, SocketFd, Stream, Writer};
+use crate::engine::{Pacing, Stream};
+use crate::tls::Tls;
 use crate::tls::server::Identity;
 
 pub(crate) use super::splitter::{Cuts, Served};
@@ -28,6 +29,21 @@ pub(crate) use super::splitter::{Cuts, Served};
 /// How long the connections may take to finish by themselves once the client is done;
 /// then they stop where they are (the client cannot read any more of them).
 const SETTLE: Duration = Duration::from_millis(50);
+
+/// The harness's TLS, for a client that starts it: its own side toward the client, and, for
+/// the relay, how it speaks TLS to the real server.
+#[derive(Clone, Default)]
+pub(crate) struct HarnessTls {
+    pub(crate) identity: Option<Identity>,
+    pub(crate) upstream: Option<Tls>,
+}
+
+impl HarnessTls {
+    /// Both sides, when the relay ends a client's TLS (STARTTLS).
+    fn starttls(&self) -> Option<(&Identity, &Tls)> {
+        self.identity.as_ref().zip(self.upstream.as_ref())
+    }
+}
 
 /// Where both directions are cut (the client's requests only on the way to a real server).
 #[derive(Clone, Debug, Default)]
@@ -48,14 +64,14 @@ pub(crate) struct Stage {
 impl Stage {
     /// Listens on `host` (a free port), or on a Unix socket in a folder of its own when
     /// `unix`, and serves every connection the client makes with `answers`, both directions
-    /// cut as `cuts` say; a client that starts TLS is answered with `identity`.
+    /// cut as `cuts` say; a client that starts TLS is answered as `tls` says.
     pub(crate) async fn open(
         host: std::net::IpAddr,
         unix: bool,
         answers: Arc<Answers>,
         cuts: Cutting,
         pacing: Arc<Pacing>,
-        identity: Option<Identity>,
+        tls: HarnessTls,
     ) -> std::io::Result<Stage> {
         let (listener, addr, dir) = Listener::bind(host, unix).await?;
         // On a Unix socket, the client's unread bytes are our own send queue's.
@@ -76,13 +92,13 @@ impl Stage {
                     accepted = listener.accept() => {
                         let Ok(stream) = accepted else { continue };
                         let (answers, cuts) = (answers.clone(), cuts.clone());
-                        let identity = identity.clone();
+                        let tls = tls.clone();
                         let pacing = DirectionPacing { to_client: client_pacing.clone(), to_server: pacing.clone() };
                         let halted = halted.clone();
                         let at = order;
                         order += 1;
                         connections.spawn(async move {
-                            (at, serve(stream, &answers, cuts, pacing, halted, identity.as_ref()).await)
+                            (at, serve(stream, &answers, cuts, pacing, halted, &tls).await)
                         });
                     }
                 }
@@ -180,7 +196,7 @@ async fn serve(
     cuts: Cutting,
     pacing: DirectionPacing,
     mut halted: watch::Receiver<bool>,
-    identity: Option<&Identity>,
+    tls: &HarnessTls,
 ) -> Served {
     let Ok(client) = Side::of(client).await else {
         return Served::default();
@@ -193,7 +209,7 @@ async fn serve(
         Answers::Upstream(addr) => {
             let mut to_server = Splitter::new(cuts.requests, pacing.to_server, None);
             let unreachable = tokio::select! {
-                unreachable = relay(client, *addr, &mut to_client, &mut to_server) => unreachable,
+                unreachable = relay(client, *addr, (&mut to_client, &mut to_server), tls.starttls()) => unreachable,
                 () = halt => None,
             };
             let mut served = to_client.served(Some(to_server));
@@ -203,7 +219,7 @@ async fn serve(
         Answers::Recorded(all) => {
             let mut talk = Talk::default();
             tokio::select! {
-                () = stand_in(client, all, &mut to_client, &mut talk, identity) => {}
+                () = stand_in(client, all, &mut to_client, &mut talk, tls.identity.as_ref()) => {}
                 () = halt => {}
             }
             let mut served = to_client.served(None);
@@ -213,47 +229,4 @@ async fn serve(
             served
         }
     }
-}
-
-/// Relays the client's bytes to the server (cut too, when asked) and the server's answers
-/// back cut. Why the server could not be reached, if it could not.
-async fn relay(
-    client: Side,
-    upstream: SocketAddr,
-    to_client: &mut Splitter,
-    to_server: &mut Splitter,
-) -> Option<String> {
-    let upstream = match TcpStream::connect(upstream).await {
-        Ok(stream) => stream,
-        Err(e) => return Some(format!("cannot reach the server at {upstream}: {e}")),
-    };
-    let Ok(server) = Side::of(Stream::Tcp(upstream)).await else {
-        return Some("the connection to the server could not be opened".to_owned());
-    };
-    // The server's socket of this connection, as the server direction watches it.
-    to_server.ends = server.ends;
-    let (client, server) = (client.opened, server.opened);
-    let (mut from_client, mut client_writer) = (client.reader, client.writer);
-    let (mut from_server, mut server_writer) = (server.reader, server.writer);
-    tokio::join!(
-        pump(&mut from_client, &mut server_writer, server.fd, to_server),
-        pump(&mut from_server, &mut client_writer, client.fd, to_client),
-    );
-    None
-}
-
-/// Copies one direction as it comes, cut by `splitter`, and passes on the end.
-async fn pump(
-    from: &mut crate::engine::Reader,
-    to: &mut Writer,
-    fd: SocketFd,
-    splitter: &mut Splitter,
-) {
-    let mut buf = vec![0u8; 64 * 1024];
-    while let Ok(n @ 1..) = from.read(&mut buf).await {
-        if splitter.send(to, &fd, &buf[..n]).await.is_err() {
-            break;
-        }
-    }
-    let _ = to.shutdown().await;
 }

@@ -55,12 +55,19 @@ pub(crate) async fn run(
         }
         Source::Recorded(dir) => Answers::Recorded(answers::load(dir)?.into()),
     };
+    let upstream_tls = match (&answers, &settings.tls) {
+        (Answers::Upstream(addr), Some(options)) => {
+            Some(crate::tls::Tls::new(options, &addr.ip().to_string())?)
+        }
+        _ => None,
+    };
     let identity = certificate::for_run(&settings, &answers)?;
     if let Some(run) = &identity {
         settings.client = settings.client.clone().trusting(&run.identity.cert);
     }
     let ctx = Arc::new(Ctx {
         identity,
+        upstream_tls,
         server: std::sync::Mutex::new(server),
         answers: Arc::new(answers),
         pacing: Arc::new(Pacing::new(

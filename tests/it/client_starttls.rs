@@ -12,6 +12,7 @@ use std::time::Duration;
 use stutterfuzz::{ClientFailure, Regressions, StutterClient, TlsOptions};
 
 use crate::common::fixture;
+use crate::tls::{certificate, tls_fixture};
 
 fn answers_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/client/starttls")
@@ -63,6 +64,29 @@ fn a_client_that_takes_one_read_after_the_switch_as_the_answer_is_found_and_narr
     assert!(text.contains("<TLS>"), "{text}");
     assert!(text.contains("TLS starts at <TLS>"), "{text}");
     assert!(text.contains("c1:greeting.txt:"), "{text}");
+}
+
+#[test]
+fn the_relay_ends_tls_on_both_sides_in_front_of_a_starttls_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path(), false);
+    let client = |one_read: bool| {
+        StutterClient::command(starttls_client(one_read))
+            .server(tls_fixture("starttls-line-server", &cert, &key))
+            .tls(TlsOptions::with_ca(&cert))
+            .regressions(Regressions::Off)
+            .seed(3)
+            .connections(1)
+    };
+    let report = client(false)
+        .cycles(20)
+        .try_run_for(Duration::from_secs(60))
+        .unwrap_or_else(|f| panic!("the careful client passes through the relay:\n{f}"));
+    assert!(report.boundaries_in_tls() > 0, "cuts inside TLS: {report}");
+    let failure = client(true)
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("the one-read client is found through the relay too");
+    assert!(failure.to_string().contains("<TLS>"), "{failure}");
 }
 
 /// An in-process client that says `PING` and reads the line back, with whether it was given
