@@ -136,3 +136,57 @@ fn an_in_process_client_gets_the_certificate_and_tls_for_recorded_answers_is_ref
     assert!(refused.contains("recorded answers have none"), "{refused}");
     assert!(!refused.contains('\n'), "{refused}");
 }
+
+#[test]
+fn the_command_line_gives_the_certificate_and_refuses_bad_tls_flags_in_one_line() {
+    let stutterfuzz = || assert_cmd::Command::cargo_bin("stutterfuzz").unwrap();
+    let client = format!(
+        "{} --addr {{addr}} --ca {{cert}}",
+        fixture("starttls-client").display()
+    );
+    let answers = answers_dir();
+    let answers = answers.to_str().unwrap();
+    let found = stutterfuzz()
+        .args(["client", "--client", &format!("{client} --one-read")])
+        .args(["--answers", answers, "--seed", "5", "--duration", "60s"])
+        .assert()
+        .code(1);
+    let stdout = String::from_utf8_lossy(&found.get_output().stdout).into_owned();
+    assert!(stdout.contains("TLS starts at <TLS>"), "{stdout}");
+    // The certificate and key given are the ones shown: the client trusts that one.
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = certificate(dir.path(), false);
+    let given = format!(
+        "{} --addr {{addr}} --ca {}",
+        fixture("starttls-client").display(),
+        cert.display()
+    );
+    stutterfuzz()
+        .args(["client", "--client", &given, "--answers", answers])
+        .args(["--cycles", "5", "--duration", "30s"])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .assert()
+        .code(0);
+    for (args, expected) in [
+        (vec!["--tls-cert", "c.pem"], "--tls-cert needs --tls-key"),
+        (vec!["--tls-key", "k.pem"], "--tls-key needs --tls-cert"),
+        (vec!["--tls-server-name", "x"], "--tls-server-name needs"),
+        (vec!["--tls-insecure"], "--answers has none"),
+        (
+            vec!["--tls-cert", "no/such.pem", "--tls-key", "no/such.pem"],
+            "cannot read the TLS certificate",
+        ),
+    ] {
+        let out = stutterfuzz()
+            .args(["client", "--client", &client, "--answers", answers])
+            .args(&args)
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).into_owned();
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+}
