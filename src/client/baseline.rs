@@ -89,13 +89,11 @@ async fn whole(ctx: &Ctx) -> Result<Attempt, SetupError> {
     Ok(attempt)
 }
 
-/// Why a client's TLS did not start where its conversation marks it, as part of a setup
-/// error: the harness's certificate is the one to trust.
+/// Why a client's TLS did not start (with the stand-in, or on both sides of the relay), as
+/// part of a setup error.
 fn no_tls(attempt: &Attempt) -> String {
     match attempt.served.iter().find_map(|s| s.no_tls.as_deref()) {
-        Some(why) => format!(
-            " ({why}; give the client the certificate to trust as {{cert}} or STUTTERFUZZ_CERT)"
-        ),
+        Some(why) => format!(" ({why})"),
         None => String::new(),
     }
 }

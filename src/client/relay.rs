@@ -18,7 +18,7 @@ use tokio::task::JoinSet;
 use super::answers::Answers;
 use super::splitter::{Side, Splitter};
 use super::stand_in::{Talk, stand_in};
-use super::upstream::relay;
+use super::upstream::{Trouble, relay};
 use crate::config::Endpoint;
 use crate::engine::{Pacing, Stream};
 use crate::tls::Tls;
@@ -208,12 +208,16 @@ async fn serve(
     match answers {
         Answers::Upstream(addr) => {
             let mut to_server = Splitter::new(cuts.requests, pacing.to_server, None);
-            let unreachable = tokio::select! {
-                unreachable = relay(client, *addr, (&mut to_client, &mut to_server), tls.starttls()) => unreachable,
+            let trouble = tokio::select! {
+                trouble = relay(client, *addr, (&mut to_client, &mut to_server), tls.starttls()) => trouble,
                 () = halt => None,
             };
             let mut served = to_client.served(Some(to_server));
-            served.unreachable = unreachable;
+            match trouble {
+                Some(Trouble::Unreachable(why)) => served.unreachable = Some(why),
+                Some(Trouble::NoTls(why)) => served.no_tls = Some(why),
+                None => {}
+            }
             served
         }
         Answers::Recorded(all) => {

@@ -144,7 +144,7 @@ async fn start_tls(
         }
         Ok(Err(e)) => {
             talk.no_tls = Some(format!(
-                "the client's TLS handshake with the stand-in failed: {e}; the client must trust {}",
+                "the client's TLS handshake with the stand-in failed: {e}; the client must trust {} (give it {{cert}} or STUTTERFUZZ_CERT)",
                 identity.cert.display()
             ));
             None

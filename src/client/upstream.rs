@@ -38,6 +38,14 @@ impl Line {
     }
 }
 
+/// What went wrong on a relayed connection, in words.
+pub(super) enum Trouble {
+    /// The server could not be reached.
+    Unreachable(String),
+    /// The client started TLS, and the handshake with it or with the server failed.
+    NoTls(String),
+}
+
 /// Relays the client's bytes to the server (cut too, when asked) and the server's answers
 /// back cut; with `starttls`, TLS ended on both sides where the client starts it. Why the
 /// server could not be reached, or TLS could not start, if so.
@@ -46,13 +54,14 @@ pub(super) async fn relay(
     upstream: SocketAddr,
     (to_client, to_server): (&mut Splitter, &mut Splitter),
     starttls: Option<(&Identity, &Tls)>,
-) -> Option<String> {
+) -> Option<Trouble> {
+    let unreachable = |why: String| Some(Trouble::Unreachable(why));
     let upstream = match TcpStream::connect(upstream).await {
         Ok(stream) => stream,
-        Err(e) => return Some(format!("cannot reach the server at {upstream}: {e}")),
+        Err(e) => return unreachable(format!("cannot reach the server at {upstream}: {e}")),
     };
     let Ok(server) = Side::of(Stream::Tcp(upstream)).await else {
-        return Some("the connection to the server could not be opened".to_owned());
+        return unreachable("the connection to the server could not be opened".to_owned());
     };
     // The server's socket of this connection, as the server direction watches it.
     to_server.ends = server.ends;
@@ -78,7 +87,7 @@ pub(super) async fn relay(
     };
     let (mut client, mut server) = match upgrade(client, server, first, identity, tls).await {
         Ok(both) => both,
-        Err(why) => return Some(why),
+        Err(why) => return Some(Trouble::NoTls(why)),
     };
     to_client.tls_starts();
     to_server.tls_starts();
@@ -178,7 +187,7 @@ async fn upgrade(
         {
             Ok(Ok(stream)) => Ok(halves(stream)),
             Ok(Err(e)) => Err(format!(
-                "the client's TLS handshake with the harness failed: {e}; the client must trust {} ({{cert}}, STUTTERFUZZ_CERT)",
+                "the client's TLS handshake with the harness failed: {e}; the client must trust {} (give it {{cert}} or STUTTERFUZZ_CERT)",
                 identity.cert.display()
             )),
             Err(_) => Err("the client did not finish its TLS handshake in 5 s".to_owned()),

@@ -87,6 +87,15 @@ fn the_relay_ends_tls_on_both_sides_in_front_of_a_starttls_server() {
         .try_run_for(Duration::from_secs(60))
         .expect_err("the one-read client is found through the relay too");
     assert!(failure.to_string().contains("<TLS>"), "{failure}");
+    // Trusting another certificate than the server's: a setup error that says so.
+    let other = tempfile::tempdir().unwrap();
+    let (wrong, _) = certificate(other.path(), false);
+    let refused = client(false)
+        .tls(TlsOptions::with_ca(&wrong))
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("the relay cannot trust the server")
+        .to_string();
+    assert!(refused.contains("TLS with the server"), "{refused}");
 }
 
 /// An in-process client that says `PING` and reads the line back, with whether it was given
