@@ -41,7 +41,13 @@ The stats line of a clean run:
 A finding: the minimal case on the answer bytes, each | a cut; the case string (c1:SOURCE:SIZES,
 the chunk sizes of the answer stream) that --replay runs again. With --keep-going each distinct
 finding (told apart by its signature: how the client failed and where its own trace says, or
-the answer record the cut is in) is printed and saved as it is found, and a table ends the run."
+the answer record the cut is in) is printed and saved as it is found, and a table ends the run.
+
+STARTTLS: a client that starts TLS mid-conversation is answered by the harness, with the
+certificate given to the client as {cert} (and STUTTERFUZZ_CERT): a throwaway one made for the
+run, or --tls-cert/--tls-key. With --answers a conversation's `#~ tls` mark turns it on; through
+the relay, --tls-ca FILE or --tls-insecure (how to reach the real server inside TLS). The answers
+inside TLS are cut as in clear text, each chunk its own record; `cuts=N (M inside TLS)`."
 )]
 pub(crate) struct ClientArgs {
     /// The client command, run once per try ({addr}, {host} and {port} are where to connect,
