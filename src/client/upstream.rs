@@ -6,6 +6,7 @@
 //! the answers inside TLS cut as in clear text, each chunk its own record.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -18,8 +19,12 @@ use crate::engine::{Reader, SocketFd, Stream, Writer, halves};
 use crate::tls::server::{Identity, client_hello};
 use crate::tls::{Tls, handshake_failure};
 
-/// How long each side's handshake may take, and a client's bytes to tell a ClientHello.
+/// How long each side's handshake may take.
 const HANDSHAKE: Duration = Duration::from_secs(5);
+
+/// How long a client's first bytes at a turn may take to tell whether they begin a TLS
+/// ClientHello (a client starting TLS sends its whole first record at once).
+const TELL: Duration = Duration::from_secs(1);
 
 /// One connection's two halves and its socket: plain, or TLS once it started.
 struct Line {
@@ -66,7 +71,7 @@ pub(super) async fn relay(
     // The server's socket of this connection, as the server direction watches it.
     to_server.ends = server.ends;
     let (mut client, mut server) = (Line::of(client), Line::of(server));
-    let hello = Notify::new();
+    let hello = Hello::default();
     let (started, ()) = tokio::join!(
         up(
             &mut client.from,
@@ -109,30 +114,43 @@ pub(super) async fn relay(
     None
 }
 
+/// What the two directions of a relay share while the client may start TLS: how many
+/// answers the server sent (the client's next bytes come at a turn when it sent more since
+/// the client's last ones), and the signal that the client began a TLS handshake.
+#[derive(Default)]
+struct Hello {
+    answers: AtomicU64,
+    began: Notify,
+}
+
 /// The client's bytes to the server, cut by `splitter`, until the client is done (then the
-/// end is passed on); with `watch`, until its bytes begin a TLS ClientHello, which are given
-/// back (and `hello` stops the other direction).
+/// end is passed on); with `watch`, until its bytes at a turn begin a TLS ClientHello, which
+/// are given back (and `hello` stops the other direction).
 async fn up(
     from: &mut Reader,
     (to, fd): (&mut Writer, SocketFd),
     splitter: &mut Splitter,
     watch: bool,
-    hello: &Notify,
+    hello: &Hello,
 ) -> Option<Vec<u8>> {
     let mut buf = vec![0u8; 64 * 1024];
+    let mut answers_before = 0;
     loop {
         let mut n = match from.read(&mut buf).await {
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        while watch && client_hello(&buf[..n]).is_none() {
-            match timeout(HANDSHAKE, from.read(&mut buf[n..])).await {
+        let answers = hello.answers.load(Ordering::Acquire);
+        let at_turn = watch && answers > answers_before;
+        answers_before = answers;
+        while at_turn && client_hello(&buf[..n]).is_none() {
+            match timeout(TELL, from.read(&mut buf[n..])).await {
                 Ok(Ok(more @ 1..)) => n += more,
                 _ => break,
             }
         }
-        if watch && client_hello(&buf[..n]) == Some(true) {
-            hello.notify_one();
+        if at_turn && client_hello(&buf[..n]) == Some(true) {
+            hello.began.notify_one();
             return Some(buf[..n].to_vec());
         }
         if splitter.send(to, &fd, &buf[..n]).await.is_err() {
@@ -149,18 +167,21 @@ async fn down(
     from: &mut Reader,
     (to, fd): (&mut Writer, SocketFd),
     splitter: &mut Splitter,
-    hello: &Notify,
+    hello: &Hello,
 ) {
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let n = tokio::select! {
             biased;
-            () = hello.notified() => return,
+            () = hello.began.notified() => return,
             read = from.read(&mut buf) => match read {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             },
         };
+        // Counted before the client can see it: a client that answers at once must find
+        // its turn.
+        hello.answers.fetch_add(n as u64, Ordering::Release);
         if splitter.send(to, &fd, &buf[..n]).await.is_err() {
             break;
         }
