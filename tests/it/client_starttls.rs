@@ -199,3 +199,70 @@ fn the_command_line_gives_the_certificate_and_refuses_bad_tls_flags_in_one_line(
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// An in-process STARTTLS client: `PING`, `STARTTLS`, then TLS trusting the run's
+/// certificate (`StutterClient::certificate_path`), `GET greeting`, and the answer line (or,
+/// with `one_read`, its first read after the switch).
+async fn starttls_in_process(addr: std::net::SocketAddr, one_read: bool) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cert = StutterClient::certificate_path().expect("the run has a certificate");
+    let mut roots = rustls::RootCertStore::empty();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&cert)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    roots.add_parsable_certificates(certs);
+    #[allow(deprecated, reason = "ring's provider is enough for a test client")]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut line = Vec::new();
+    for (command, answer) in [(&b"PING\n"[..], "+PONG\n"), (b"STARTTLS\n", "+GO AHEAD\n")] {
+        stream.write_all(command).await.unwrap();
+        line.clear();
+        while !line.ends_with(b"\n") {
+            line.push(stream.read_u8().await.unwrap());
+        }
+        assert_eq!(line, answer.as_bytes());
+    }
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let name = ServerName::try_from(addr.ip().to_string()).unwrap();
+    let mut tls = connector.connect(name, stream).await.unwrap();
+    tls.write_all(b"GET greeting\n").await.unwrap();
+    let mut answer = Vec::new();
+    while !answer.ends_with(b"\n") {
+        let mut buf = [0u8; 256];
+        let n = tls.read(&mut buf).await.unwrap();
+        assert!(n > 0, "closed early");
+        answer.extend_from_slice(&buf[..n]);
+        if one_read {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn an_in_process_client_trusts_the_certificate_path_and_its_one_read_is_found() {
+    let client = |one_read: bool| {
+        StutterClient::function(move |addr| starttls_in_process(addr, one_read))
+            .answers(answers_dir())
+            .regressions(Regressions::Off)
+            .seed(9)
+    };
+    let report = client(false)
+        .cycles(30)
+        .try_run_for(Duration::from_secs(60))
+        .unwrap_or_else(|f| panic!("the careful in-process client passes:\n{f}"));
+    assert!(report.boundaries_in_tls() > 0, "{report}");
+    let failure = client(true)
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("the first read after the switch is not the whole answer");
+    assert!(failure.to_string().contains("<TLS>"), "{failure}");
+}
