@@ -113,7 +113,9 @@ pub struct StutterClient {
 impl StutterClient {
     /// A client that is a program, run once per try: `{addr}`, `{host}` and `{port}` in its
     /// arguments become where the harness listens (`STUTTERFUZZ_ADDR` and
-    /// `STUTTERFUZZ_PORT` are set too). What it prints on stdout is compared.
+    /// `STUTTERFUZZ_PORT` are set too), and `{cert}` the certificate to trust when it starts
+    /// TLS with the harness (`STUTTERFUZZ_CERT`; see [`tls_identity`](Self::tls_identity)).
+    /// What it prints on stdout is compared.
     pub fn command(command: Command) -> Self {
         let spec = ProgramSpec::from_command(&command);
         StutterClient {

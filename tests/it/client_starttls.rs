@@ -266,3 +266,29 @@ fn an_in_process_client_trusts_the_certificate_path_and_its_one_read_is_found() 
         .expect_err("the first read after the switch is not the whole answer");
     assert!(failure.to_string().contains("<TLS>"), "{failure}");
 }
+
+#[test]
+fn a_client_on_a_unix_socket_gets_its_answers_cut_inside_tls_the_same_way() {
+    let client = |one_read: bool| {
+        let mut command = Command::new(fixture("starttls-client"));
+        command.args(["--path", "{path}", "--ca", "{cert}"]);
+        if one_read {
+            command.arg("--one-read");
+        }
+        StutterClient::command(command)
+            .unix(true)
+            .answers(answers_dir())
+            .regressions(Regressions::Off)
+            .seed(5)
+    };
+    let report = client(false)
+        .cycles(20)
+        .try_run_for(Duration::from_secs(60))
+        .unwrap_or_else(|f| panic!("the careful client passes on a Unix socket:\n{f}"));
+    assert!(report.boundaries_in_tls() > 0, "{report}");
+    assert!(report.fidelity() > 0.99, "each cut read alone: {report}");
+    let failure = client(true)
+        .try_run_for(Duration::from_secs(60))
+        .expect_err("the one-read client is found on a Unix socket too");
+    assert!(failure.to_string().contains("<TLS>"), "{failure}");
+}
