@@ -23,7 +23,7 @@ pub(crate) fn legend(view: &str) -> &'static str {
     }
 }
 
-/// `bytes` as `case` cuts them ([`cut_view`]), with where it starts TLS, if it does.
+/// `bytes` as `case` cuts them ([`cut_view_at`]), with where it starts TLS, if it does.
 pub(crate) fn case_view(bytes: &[u8], case: &Case) -> String {
     let tls_at = case
         .waits()
@@ -39,9 +39,10 @@ const CONTEXT: usize = 24;
 const WHOLE: usize = 160;
 
 /// `bytes` as `splits` cuts them, quoted: `"P|ING\r\n"`. A case that sends less than the
-/// whole blob says so: `"SE|T"` (sent 4 of 82 bytes, then closed).
-pub(crate) fn cut_view(bytes: &[u8], splits: &Splits) -> String {
-    view(bytes, splits, None)
+/// whole blob says so: `"SE|T"` (sent 4 of 82 bytes, then closed). With `tls_at`, [`TLS_MARK`] stands where TLS started: a client's answers, which the
+/// harness served inside TLS from there on.
+pub(crate) fn cut_view_at(bytes: &[u8], splits: &Splits, tls_at: Option<usize>) -> String {
+    view(bytes, splits, tls_at)
 }
 
 /// The view, with [`TLS_MARK`] before the byte at `tls_at`.
@@ -132,7 +133,7 @@ mod tests {
     use super::*;
 
     fn view(bytes: &[u8], chunks: &[usize]) -> String {
-        cut_view(bytes, &Splits::new(chunks.to_vec()).unwrap())
+        cut_view_at(bytes, &Splits::new(chunks.to_vec()).unwrap(), None)
     }
 
     #[test]

@@ -18,7 +18,7 @@ mod manner;
 mod text;
 mod waits;
 
-pub(crate) use cut_view::{case_view, cut_view, legend};
+pub(crate) use cut_view::{case_view, cut_view_at, legend};
 
 /// The version word of a client case (`c1:SOURCE:SIZES`), which cuts a client's answers.
 pub(crate) const CLIENT_VERSION: &str = "c1";

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::corpus::{Corpus, RecordedAnswer, recorded_answers};
+use crate::corpus::{Corpus, RecordedAnswer, WaitFor, recorded_answers};
 use crate::error::{SetupError, SetupErrorKind};
 
 /// One recorded conversation: what the client sent, and what the server answered after
@@ -17,6 +17,9 @@ pub(crate) struct Recorded {
     pub(crate) name: String,
     pub(crate) sent: Vec<u8>,
     pub(crate) heard: Vec<RecordedAnswer>,
+    /// Where the client starts TLS (`#~ tls`): after this many of its bytes, once answered
+    /// what was recorded up to there (the server's yes to STARTTLS).
+    pub(crate) tls_at: Option<usize>,
 }
 
 impl Recorded {
@@ -39,6 +42,15 @@ pub(crate) enum Answers {
 }
 
 impl Answers {
+    /// Whether a recorded conversation starts TLS (`#~ tls`): the stand-in then answers the
+    /// client's handshake itself.
+    pub(crate) fn marks_tls(&self) -> bool {
+        match self {
+            Answers::Upstream(_) => false,
+            Answers::Recorded(all) => all.iter().any(|r| r.tls_at.is_some()),
+        }
+    }
+
     /// What a report says the answers came from.
     pub(crate) fn describe(&self) -> String {
         match self {
@@ -83,10 +95,16 @@ pub(crate) fn load(dir: &Path) -> Result<Vec<Recorded>, SetupError> {
                 path.display()
             )));
         }
+        let tls_at = blob
+            .waits()
+            .iter()
+            .find(|w| w.until == WaitFor::Tls)
+            .map(|w| w.at);
         all.push(Recorded {
             name: blob.name().to_owned(),
             sent: blob.bytes().to_vec(),
             heard,
+            tls_at,
         });
     }
     Ok(all)
@@ -104,6 +122,7 @@ mod tests {
                 at: sent.len(),
                 bytes: b"ok\r\n".to_vec(),
             }],
+            tls_at: None,
         }
     }
 

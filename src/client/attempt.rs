@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use super::answers::Answers;
 use super::case::ClientCase;
+use super::certificate::RunIdentity;
 use super::plan::Settings;
-use super::relay::{Cutting, Served, Stage};
+use super::relay::{Cutting, HarnessTls, Served, Stage};
 use super::under_test::ClientRun;
 use crate::engine::Pacing;
 use crate::error::{SetupError, SetupErrorKind};
@@ -25,6 +26,10 @@ pub(super) struct Ctx {
     pub(super) pacing: Arc<Pacing>,
     /// The real server, when the run started it.
     pub(super) server: std::sync::Mutex<Option<ServerProcess>>,
+    /// The harness's side of TLS toward a client that starts it.
+    pub(super) identity: Option<RunIdentity>,
+    /// How the relay speaks TLS to the real server, when a client starts it.
+    pub(super) upstream_tls: Option<crate::tls::Tls>,
 }
 
 impl Ctx {
@@ -44,6 +49,10 @@ impl Ctx {
             self.answers.clone(),
             cuts,
             self.pacing.clone(),
+            HarnessTls {
+                identity: self.identity.as_ref().map(|run| run.identity.clone()),
+                upstream: self.upstream_tls.clone(),
+            },
         )
         .await
         .map_err(|e| {

@@ -62,8 +62,9 @@ async fn whole(ctx: &Ctx) -> Result<Attempt, SetupError> {
             };
             let never = if attempt.served.is_empty() {
                 " and never connected (give it the address as {addr}, or {host} and {port})"
+                    .to_owned()
             } else {
-                ""
+                no_tls(&attempt)
             };
             return Err(error(format!(
                 "the client {how}{never} even with the answers whole, so cut answers would prove nothing: fix the client or its command ({client}){}",
@@ -86,4 +87,13 @@ async fn whole(ctx: &Ctx) -> Result<Attempt, SetupError> {
         ));
     }
     Ok(attempt)
+}
+
+/// Why a client's TLS did not start (with the stand-in, or on both sides of the relay), as
+/// part of a setup error.
+fn no_tls(attempt: &Attempt) -> String {
+    match attempt.served.iter().find_map(|s| s.no_tls.as_deref()) {
+        Some(why) => format!(" ({why})"),
+        None => String::new(),
+    }
 }

@@ -9,7 +9,9 @@
 //! - [`under_test`]: the client, a process or a function in this process, run once;
 //! - [`attempt`]: one try of the client, on a stage of its own;
 //! - [`relay`]: the listener the client connects to, and the cutting of the answers;
-//! - [`answers`]: a real server's answers, or a stand-in's recorded ones;
+//! - [`answers`]: a real server's answers, or a stand-in's recorded ones; [`stand_in`]: the
+//!   stand-in that answers with them; [`splitter`]: the cutting both share;
+//! - [`certificate`]: the run's TLS certificate, for a client that starts TLS (STARTTLS);
 //! - [`judge`]: what counts as a bug in a client; [`gate`]: confirmed alone, then narrowed;
 //! - [`regressions`]: the regression file, run first and appended to;
 //! - [`session`]: a run from its settings to its report (the verdict gate and narrowing too);
@@ -20,6 +22,7 @@ mod answers;
 mod attempt;
 mod baseline;
 mod case;
+mod certificate;
 mod deprecated;
 mod gate;
 mod judge;
@@ -29,8 +32,11 @@ mod relay;
 mod report;
 mod session;
 mod signature;
+mod splitter;
+mod stand_in;
 mod tally;
 mod under_test;
+mod upstream;
 
 use std::fmt::Debug;
 use std::future::Future;
@@ -107,7 +113,9 @@ pub struct StutterClient {
 impl StutterClient {
     /// A client that is a program, run once per try: `{addr}`, `{host}` and `{port}` in its
     /// arguments become where the harness listens (`STUTTERFUZZ_ADDR` and
-    /// `STUTTERFUZZ_PORT` are set too). What it prints on stdout is compared.
+    /// `STUTTERFUZZ_PORT` are set too), and `{cert}` the certificate to trust when it starts
+    /// TLS with the harness (`STUTTERFUZZ_CERT`; see [`tls_identity`](Self::tls_identity)).
+    /// What it prints on stdout is compared.
     pub fn command(command: Command) -> Self {
         let spec = ProgramSpec::from_command(&command);
         StutterClient {
@@ -264,6 +272,48 @@ impl StutterClient {
             callback: Arc::new(callback),
         });
         self
+    }
+
+    /// The certificate (with its chain) and its private key, PEM files, that the harness shows
+    /// a client starting TLS with it (STARTTLS, answered by the stand-in or the relay). Default:
+    /// a throwaway certificate for localhost, 127.0.0.1 and ::1, made for the run in a folder
+    /// of its own and removed with it. Either way the client is told whom to trust: a command
+    /// gets the certificate's path as `{cert}` in its arguments and as `STUTTERFUZZ_CERT`; a
+    /// function in this process asks [`certificate_path`](Self::certificate_path).
+    pub fn tls_identity(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.plan.tls_identity = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// How the relay speaks TLS to the real server ([`upstream`](Self::upstream),
+    /// [`server`](Self::server)) when the client starts TLS mid-conversation (STARTTLS): the
+    /// client's TLS ClientHello at a turn ends TLS on both sides, the client's with the
+    /// harness's certificate ([`tls_identity`](Self::tls_identity)), and the server's answers
+    /// inside TLS are cut as in clear text. Without it, a client's TLS is relayed as it is,
+    /// its records cut as bytes. Not with recorded answers: a `#~ tls` mark in a conversation
+    /// turns TLS on by itself.
+    pub fn tls(mut self, options: crate::TlsOptions) -> Self {
+        self.plan.tls = Some(options);
+        self
+    }
+
+    /// Inside an in-process client's future ([`function`](Self::function)), the certificate
+    /// the harness shows when the client starts TLS with it: the PEM file to trust. `None`
+    /// outside one, or when the run has no TLS. (It is the future's own: a task the client
+    /// spawns asks before, and takes the path along.)
+    ///
+    /// ```no_run
+    /// use stutterfuzz::StutterClient;
+    /// let test = StutterClient::function(|addr| async move {
+    ///     let cert = StutterClient::certificate_path().expect("the run has TLS");
+    ///     // ... connect to addr, and trust `cert` when the client starts TLS ...
+    ///     # let _ = (addr, cert);
+    /// })
+    /// .answers("fixtures/client/starttls");
+    /// # let _ = test;
+    /// ```
+    pub fn certificate_path() -> Option<PathBuf> {
+        certificate::current()
     }
 
     /// Runs this one case (as a report prints it), with no randomness, instead of fuzzing.

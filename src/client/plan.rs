@@ -17,6 +17,7 @@ use crate::error::{SetupError, SetupErrorKind};
 use crate::rng::Seed;
 use crate::server::ProgramSpec;
 use crate::split::SplitMode;
+use crate::tls::TlsOptions;
 
 /// Where the answers come from.
 #[derive(Clone, Debug)]
@@ -53,6 +54,11 @@ pub(crate) struct Settings {
     pub(crate) keep_going: KeepGoingRule,
     /// What is shown the run's report as it goes.
     pub(crate) progress: Option<ClientProgress>,
+    /// The certificate and key the harness shows a client that starts TLS (default: a
+    /// throwaway certificate made for the run).
+    pub(crate) tls_identity: Option<(PathBuf, PathBuf)>,
+    /// How the relay speaks TLS to the real server, when the client starts it.
+    pub(crate) tls: Option<TlsOptions>,
 }
 
 /// A client run's progress hook: how often, and what is called with the report so far.
@@ -99,6 +105,8 @@ pub(crate) struct Plan {
     pub(crate) narrow_time: Duration,
     pub(crate) keep_going: KeepGoingFor<ClientFinding>,
     pub(crate) progress: Option<ClientProgress>,
+    pub(crate) tls_identity: Option<(PathBuf, PathBuf)>,
+    pub(crate) tls: Option<TlsOptions>,
 }
 
 impl Plan {
@@ -121,7 +129,24 @@ impl Plan {
             narrow_time: config::defaults::CLIENT_SHRINK_TIME,
             keep_going: KeepGoingFor::default(),
             progress: None,
+            tls_identity: None,
+            tls: None,
         }
+    }
+
+    /// What cannot go with recorded answers: cutting requests, and TLS settings for a server.
+    fn check_source(&self, source: &Source) -> Result<(), SetupError> {
+        if self.split_requests && matches!(source, Source::Recorded(_)) {
+            return Err(config::settings_error(
+                "split_requests cuts the client's bytes on their way to a server, and recorded answers have none: give .upstream(ADDR) or .server(COMMAND), or leave it off".to_owned(),
+            ));
+        }
+        if self.tls.is_some() && matches!(source, Source::Recorded(_)) {
+            return Err(config::settings_error(
+                "tls(...) says how to reach the real server behind the relay, and recorded answers have none: leave it out (a recorded `#~ tls` mark is answered with the run's certificate, .tls_identity(CERT, KEY) to give one)".to_owned(),
+            ));
+        }
+        Ok(())
     }
 
     /// The settings and the time budget, the environment laid over the plan, for a
@@ -144,11 +169,7 @@ impl Plan {
             }
             Some(Ok(source)) => source.clone(),
         };
-        if self.split_requests && matches!(source, Source::Recorded(_)) {
-            return Err(error(
-                "split_requests cuts the client's bytes on their way to a server, and recorded answers have none: give .upstream(ADDR) or .server(COMMAND), or leave it off".to_owned(),
-            ));
-        }
+        self.check_source(&source)?;
         let env = config::Overrides::read(
             config::Direction::Client,
             self.seed,
@@ -202,6 +223,8 @@ impl Plan {
                 narrow_time: env.shrink_time.unwrap_or(self.narrow_time),
                 keep_going,
                 progress: self.progress.clone(),
+                tls_identity: self.tls_identity.clone(),
+                tls: self.tls.clone(),
             },
             env.budget,
         ))

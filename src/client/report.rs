@@ -17,6 +17,8 @@ pub struct ClientReport {
     pub(crate) seed: Seed,
     pub(crate) runs: u64,
     pub(crate) boundaries: u64,
+    /// Cuts made inside TLS, after a client started it (STARTTLS).
+    pub(crate) boundaries_in_tls: u64,
     pub(crate) kept: u64,
     pub(crate) unconfirmed: u64,
     pub(crate) unconfirmed_cases: Vec<String>,
@@ -43,6 +45,12 @@ impl ClientReport {
     /// How many cuts the answers reached the client with.
     pub fn boundaries(&self) -> u64 {
         self.boundaries
+    }
+
+    /// How many of those cuts were made inside TLS, after the client started it (STARTTLS),
+    /// each chunk its own TLS record.
+    pub fn boundaries_in_tls(&self) -> u64 {
+        self.boundaries_in_tls
     }
 
     /// The share of cuts the client had read up to before the next chunk was written (its
@@ -73,10 +81,17 @@ impl fmt::Display for ClientReport {
         let secs = self.elapsed.as_secs_f64().max(1e-3);
         write!(
             f,
-            "client runs={} ({:.0}/s), cuts={}, read alone={:.1}%, unconfirmed={}, ",
+            "client runs={} ({:.0}/s), cuts={}",
             self.runs,
             self.runs as f64 / secs,
             self.boundaries,
+        )?;
+        if self.boundaries_in_tls > 0 {
+            write!(f, " ({} inside TLS)", self.boundaries_in_tls)?;
+        }
+        write!(
+            f,
+            ", read alone={:.1}%, unconfirmed={}, ",
             self.fidelity() * 100.0,
             self.unconfirmed,
         )?;
@@ -224,7 +239,8 @@ impl ClientFinding {
             writeln!(f, "  {label} the answers whole {}", self.minimal.answers())?;
         }
         if let Some(view) = &self.answers_view {
-            writeln!(f, "            {view}   (each | is a cut)")?;
+            let legend = crate::case::legend(view);
+            writeln!(f, "            {view}   {legend}")?;
         }
         if let Some(requests) = self.minimal.requests() {
             writeln!(

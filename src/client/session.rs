@@ -12,6 +12,7 @@ use super::answers::{self, Answers};
 use super::attempt::{Attempt, Ctx, cutting, server_died};
 use super::baseline::{Streams, baseline};
 use super::case::ClientCase;
+use super::certificate;
 use super::gate::{confirm, narrow};
 use super::judge::{ClientFindingKind, Expected};
 use super::plan::{Settings, Source};
@@ -32,7 +33,7 @@ const ACK_LIMIT: Duration = Duration::from_secs(1);
 
 /// Runs a client run with these settings for at most `budget`.
 pub(crate) async fn run(
-    settings: Settings,
+    mut settings: Settings,
     budget: Duration,
 ) -> Result<ClientReport, ClientFailure> {
     let started = Instant::now();
@@ -54,7 +55,19 @@ pub(crate) async fn run(
         }
         Source::Recorded(dir) => Answers::Recorded(answers::load(dir)?.into()),
     };
+    let upstream_tls = match (&answers, &settings.tls) {
+        (Answers::Upstream(addr), Some(options)) => {
+            Some(crate::tls::Tls::new(options, &addr.ip().to_string())?)
+        }
+        _ => None,
+    };
+    let identity = certificate::for_run(&settings, &answers)?;
+    if let Some(run) = &identity {
+        settings.client = settings.client.clone().trusting(&run.identity.cert);
+    }
     let ctx = Arc::new(Ctx {
+        identity,
+        upstream_tls,
         server: std::sync::Mutex::new(server),
         answers: Arc::new(answers),
         pacing: Arc::new(Pacing::new(
@@ -118,6 +131,7 @@ fn empty_report(ctx: &Ctx) -> ClientReport {
         seed: ctx.settings.seed,
         runs: 0,
         boundaries: 0,
+        boundaries_in_tls: 0,
         kept: 0,
         unconfirmed: 0,
         unconfirmed_cases: Vec::new(),
@@ -345,6 +359,7 @@ fn draw(ctx: &Ctx, source: &str, streams: &Streams, iteration: u64) -> ClientCas
 fn count(report: &mut ClientReport, attempt: &Attempt) {
     for served in &attempt.served {
         report.boundaries += served.boundaries;
+        report.boundaries_in_tls += served.boundaries_in_tls;
         report.kept += served.kept;
     }
 }
@@ -443,7 +458,7 @@ async fn finding(
         .served
         .first()
         .filter(|served| !served.answered.is_empty())
-        .map(|served| answers_cut(&served.answered, minimal.answers()));
+        .map(|served| answers_cut(&served.answered, minimal.answers(), served.tls_at));
     let signature = signature::of(&kind, &shown, &minimal);
     let shown = shown.run;
     let notes = notes
@@ -468,16 +483,16 @@ async fn finding(
     })
 }
 
-/// `answered` (a connection's answer stream) shown with the cuts of `splits`; bytes past
-/// them went in one last chunk.
-fn answers_cut(answered: &[u8], splits: &crate::split::Splits) -> String {
+/// `answered` (a connection's answer stream) shown with the cuts of `splits`, and where TLS
+/// started (`tls_at`); bytes past them went in one last chunk.
+fn answers_cut(answered: &[u8], splits: &crate::split::Splits, tls_at: Option<usize>) -> String {
     let mut chunks = splits.chunks().to_vec();
     let rest = answered.len().saturating_sub(splits.total());
     if rest > 0 {
         chunks.push(rest);
     }
     match crate::split::Splits::new(chunks) {
-        Some(cut) => crate::case::cut_view(answered, &cut),
-        None => crate::case::cut_view(answered, splits),
+        Some(cut) => crate::case::cut_view_at(answered, &cut, tls_at),
+        None => crate::case::cut_view_at(answered, splits, tls_at),
     }
 }

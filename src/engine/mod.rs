@@ -46,7 +46,7 @@ pub(crate) use fuzz_loop::{Fuzzing, fuzz};
 pub(crate) use pacing::{Ends, Pacing};
 pub(crate) use seen::{Seen, Stood};
 pub(crate) use socket::{
-    Opened, Reader, SocketFd, Stream, Writer, connect_unix, open as open_stream,
+    Opened, Reader, SocketFd, Stream, Writer, connect_unix, halves, open as open_stream,
 };
 pub(crate) use whole::deliver_whole;
 

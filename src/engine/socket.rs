@@ -29,7 +29,7 @@ pub(crate) type Reader = ReadHalf<Box<dyn Duplex>>;
 pub(crate) type Writer = WriteHalf<Box<dyn Duplex>>;
 
 /// The two halves of `stream`, which [`upgrade`] can join again.
-fn halves(stream: impl Duplex + 'static) -> (Reader, Writer) {
+pub(crate) fn halves(stream: impl Duplex + 'static) -> (Reader, Writer) {
     tokio::io::split(Box::new(stream) as Box<dyn Duplex>)
 }
 

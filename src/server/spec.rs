@@ -14,6 +14,9 @@ pub(crate) struct ProgramSpec {
     args: Vec<OsString>,
     envs: Vec<(OsString, Option<OsString>)>,
     current_dir: Option<PathBuf>,
+    /// Files the harness made for the program: a placeholder in its arguments, the variable
+    /// of its environment, and the path both become (`{cert}`, `STUTTERFUZZ_CERT`).
+    files: Vec<(&'static str, &'static str, PathBuf)>,
 }
 
 impl ProgramSpec {
@@ -26,7 +29,38 @@ impl ProgramSpec {
                 .map(|(k, v)| (k.to_owned(), v.map(OsStr::to_owned)))
                 .collect(),
             current_dir: command.get_current_dir().map(Into::into),
+            files: Vec::new(),
         }
+    }
+
+    /// The same program, given the file at `path` as `placeholder` in its arguments and as
+    /// the variable `env`.
+    pub(crate) fn with_file(
+        mut self,
+        placeholder: &'static str,
+        env: &'static str,
+        path: &std::path::Path,
+    ) -> Self {
+        self.files.push((placeholder, env, path.to_owned()));
+        self
+    }
+
+    /// Whether `placeholder` stands in its arguments.
+    pub(crate) fn uses(&self, placeholder: &str) -> bool {
+        self.args
+            .iter()
+            .any(|a| a.to_str().is_some_and(|a| a.contains(placeholder)))
+    }
+
+    /// One argument with every placeholder filled in.
+    fn fill(&self, arg: &OsStr, addr: &Endpoint) -> OsString {
+        let mut arg = substitute(arg, addr);
+        for (placeholder, _, path) in &self.files {
+            if let Some(text) = arg.to_str().filter(|t| t.contains(placeholder)) {
+                arg = text.replace(placeholder, &path.to_string_lossy()).into();
+            }
+        }
+        arg
     }
 
     /// The program, for messages.
@@ -40,7 +74,7 @@ impl ProgramSpec {
         words.extend(
             self.args
                 .iter()
-                .map(|a| substitute(a, addr).to_string_lossy().into_owned()),
+                .map(|a| self.fill(a, addr).to_string_lossy().into_owned()),
         );
         words.join(" ")
     }
@@ -55,7 +89,7 @@ impl ProgramSpec {
     /// The arguments for a server listening on `addr`: `{addr}`, `{host}` and `{port}`
     /// replaced (on a Unix socket, `{addr}` and `{path}`).
     fn args(&self, addr: &Endpoint) -> Vec<OsString> {
-        self.args.iter().map(|a| substitute(a, addr)).collect()
+        self.args.iter().map(|a| self.fill(a, addr)).collect()
     }
 
     /// A placeholder of the other kind of address, which cannot be filled in: `{host}` or
@@ -92,6 +126,9 @@ impl ProgramSpec {
         };
         for (key, value) in &self.envs {
             set(key, value.as_deref());
+        }
+        for (_, env, path) in &self.files {
+            set(OsStr::new(env), Some(path.as_os_str()));
         }
         match addr {
             Endpoint::Tcp(tcp) => {
@@ -166,6 +203,26 @@ mod tests {
             "srv --listen [::1]:6789 -h ::1 -p=6789"
         );
         assert_eq!(spec.misplaced(&addr), None);
+    }
+
+    #[test]
+    fn a_file_the_harness_made_fills_its_placeholder_and_variable() {
+        let mut cmd = Command::new("client");
+        cmd.args(["--ca", "{cert}", "{addr}"]);
+        let spec = ProgramSpec::from_command(&cmd).with_file(
+            "{cert}",
+            "STUTTERFUZZ_CERT",
+            std::path::Path::new("/tmp/run/cert.pem"),
+        );
+        assert!(spec.uses("{cert}"));
+        let addr = Endpoint::Tcp("127.0.0.1:7".parse().unwrap());
+        assert_eq!(
+            spec.args(&addr),
+            ["--ca", "/tmp/run/cert.pem", "127.0.0.1:7"]
+        );
+        let envs = spec.environment(&addr);
+        assert!(envs.contains(&("STUTTERFUZZ_CERT".into(), "/tmp/run/cert.pem".into())));
+        assert_eq!(spec.template(), "client --ca {cert} {addr}");
     }
 
     #[test]

@@ -18,9 +18,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 
 use super::connection::{Kept, Warnings, lock, pass};
-use super::starttls::Identity;
+use super::starttls::{self, Starttls};
 use super::{TrafficError, blob_name, error};
 use crate::corpus::write_conversation;
+use crate::tls::server::Identity;
 use crate::tls::{Tls, TlsOptions};
 
 /// What a recording session wrote.
@@ -103,7 +104,7 @@ impl RecordingProxy {
         let upstream = Tls::new(&options, &self.upstream.ip().to_string())
             .map_err(|e| error(e.to_string()))?;
         if self.identity.is_none() {
-            self.identity = Some(Identity::throwaway(&self.out)?);
+            self.identity = Some(starttls::throwaway(&self.out)?);
         }
         self.tls = Some(upstream);
         Ok(self)
@@ -117,7 +118,7 @@ impl RecordingProxy {
         cert: impl AsRef<Path>,
         key: impl AsRef<Path>,
     ) -> Result<Self, TrafficError> {
-        let identity = Identity::load(cert.as_ref(), key.as_ref())?;
+        let identity = starttls::load(cert.as_ref(), key.as_ref())?;
         if let Some(made) = self.identity.replace(identity).filter(|old| old.made) {
             let _ = std::fs::remove_file(made.cert);
         }
@@ -156,7 +157,7 @@ impl RecordingProxy {
         let mut recorded = Recorded::default();
         let mut done: Vec<Kept> = Vec::new();
         let starttls = self.tls.as_ref().zip(self.identity.as_ref());
-        let starttls = starttls.map(|(upstream, identity)| identity.starttls(upstream));
+        let starttls = starttls.map(|(upstream, identity)| Starttls::new(identity, upstream));
         tokio::pin!(stop);
         loop {
             tokio::select! {

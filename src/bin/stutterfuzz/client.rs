@@ -41,11 +41,17 @@ The stats line of a clean run:
 A finding: the minimal case on the answer bytes, each | a cut; the case string (c1:SOURCE:SIZES,
 the chunk sizes of the answer stream) that --replay runs again. With --keep-going each distinct
 finding (told apart by its signature: how the client failed and where its own trace says, or
-the answer record the cut is in) is printed and saved as it is found, and a table ends the run."
+the answer record the cut is in) is printed and saved as it is found, and a table ends the run.
+
+STARTTLS: a client that starts TLS mid-conversation is answered by the harness, with the
+certificate given to the client as {cert} (and STUTTERFUZZ_CERT): a throwaway one made for the
+run, or --tls-cert/--tls-key. With --answers a conversation's `#~ tls` mark turns it on; through
+the relay, --tls-ca FILE or --tls-insecure (how to reach the real server inside TLS). The answers
+inside TLS are cut as in clear text, each chunk its own record; `cuts=N (M inside TLS)`."
 )]
 pub(crate) struct ClientArgs {
-    /// The client command, run once per try ({addr}, {host} and {port} are where to connect;
-    /// split like a shell would)
+    /// The client command, run once per try ({addr}, {host} and {port} are where to connect,
+    /// {cert} the certificate to trust when it starts TLS; split like a shell would)
     #[arg(long, value_name = "'CMD ARGS'")]
     client: String,
 
@@ -116,6 +122,30 @@ pub(crate) struct ClientArgs {
     /// Also write each finding to a new file in DIR (created if needed), synced before exit
     #[arg(long, value_name = "DIR")]
     failures_dir: Option<PathBuf>,
+
+    /// The certificate (PEM) the harness shows a client that starts TLS (STARTTLS) with it.
+    /// Default: a throwaway one for localhost, made for the run; the client gets its path as
+    /// {cert} and STUTTERFUZZ_CERT either way
+    #[arg(long, value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert
+    #[arg(long, value_name = "FILE")]
+    tls_key: Option<PathBuf>,
+
+    /// Through the relay, a client's STARTTLS ends TLS on both sides: trust the real
+    /// server's certificate if this PEM file (a test CA, or the server's own) vouches for it
+    #[arg(long, value_name = "FILE", conflicts_with = "tls_insecure")]
+    tls_ca: Option<PathBuf>,
+
+    /// Like --tls-ca, without checking the real server's certificate (test servers only)
+    #[arg(long)]
+    tls_insecure: bool,
+
+    /// With --tls-ca or --tls-insecure, the server name to ask the real server for and check
+    /// (default: the --upstream host, or 127.0.0.1 for --server)
+    #[arg(long, value_name = "NAME")]
+    tls_server_name: Option<String>,
 
     /// Print nothing but findings and errors
     #[arg(short, long)]
@@ -197,6 +227,7 @@ fn configure(args: &ClientArgs, line: &StatsLine) -> Result<StutterClient, Strin
             );
         }
     };
+    fuzz = with_tls(fuzz, args)?;
     if let Some(n) = args.cycles {
         fuzz = fuzz.cycles(n);
     }
@@ -231,6 +262,40 @@ fn configure(args: &ClientArgs, line: &StatsLine) -> Result<StutterClient, Strin
     }
     fuzz = fuzz.keep_going(keep_going);
     Ok(fuzz)
+}
+
+/// The TLS settings: the harness's certificate (`--tls-cert` with `--tls-key`), and how the
+/// relay reaches the real server inside TLS (`--tls-ca FILE` or `--tls-insecure`, and
+/// `--tls-server-name`). A flag without its pair, or TLS settings for a server with
+/// `--answers`, is a usage error.
+fn with_tls(mut fuzz: StutterClient, args: &ClientArgs) -> Result<StutterClient, String> {
+    match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => fuzz = fuzz.tls_identity(cert, key),
+        (Some(_), None) => return Err("--tls-cert needs --tls-key (its private key)".into()),
+        (None, Some(_)) => return Err("--tls-key needs --tls-cert (its certificate)".into()),
+        (None, None) => {}
+    }
+    let mut options = match (&args.tls_ca, args.tls_insecure) {
+        (Some(ca), _) => stutterfuzz::TlsOptions::with_ca(ca),
+        (None, true) => stutterfuzz::TlsOptions::insecure(),
+        (None, false) if args.tls_server_name.is_some() => {
+            return Err("--tls-server-name needs --tls-ca FILE (the CA or the server's certificate) or --tls-insecure (test servers)".into());
+        }
+        (None, false) => return Ok(fuzz),
+    };
+    if args.answers.is_some() {
+        return Err("--tls-ca and --tls-insecure say how the relay reaches the real server inside TLS, and --answers has none: leave them out (a recorded `#~ tls` mark is answered with the run's certificate, or --tls-cert/--tls-key)".into());
+    }
+    // The host as written (a name, not the address it resolves to) unless told otherwise.
+    let host = args
+        .upstream
+        .as_deref()
+        .and_then(|addr| addr.rsplit_once(':'))
+        .map(|(host, _)| host);
+    if let Some(name) = args.tls_server_name.as_deref().or(host) {
+        options = options.server_name(name);
+    }
+    Ok(fuzz.tls(options))
 }
 
 /// Prints the finding, then saves it in `dir` when given: printed first, it is never lost

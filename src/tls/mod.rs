@@ -4,6 +4,11 @@
 //! its own record (one write, flushed), paced as without TLS: the server's TCP receive queue
 //! still shows when it has read. The blob sent whole goes out in as few records as the
 //! 16 KiB record limit allows. rustls (with ring) does the TLS.
+//!
+//! The harness's own TLS server side, for clients that start TLS with it (the recording
+//! proxy, client mode's stand-in and relay), is [`server`].
+
+pub(crate) mod server;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
