@@ -134,8 +134,21 @@ pub(super) async fn pass(
             relay(client, server, (&kept, &warnings), AtTurn::Nothing).await;
         }
         Err(why) => {
-            let at = lock(&kept.1).bytes.len();
-            warnings.say(kept.0, &format!("TLS after byte {at} did not start: {why}"));
+            let mut recording = lock(&kept.1);
+            // No TLS came of the mark: the blob ends with the wait for the yes.
+            if recording
+                .waits
+                .last()
+                .is_some_and(|w| w.until == WaitFor::Tls)
+            {
+                recording.waits.pop();
+            }
+            let at = recording.bytes.len();
+            drop(recording);
+            warnings.say(
+                kept.0,
+                &format!("TLS after byte {at} did not start, so the blob ends there: {why}"),
+            );
         }
     }
     kept

@@ -395,7 +395,7 @@ fn the_command_line_records_starttls_with_the_certificate_it_is_given() {
     let (code, said) = proxy.interrupt();
     assert_eq!(code, Some(0), "{said}");
     assert!(
-        said.contains("1 connections, 33 bytes, 1 blobs written"),
+        said.contains("1 connection, 33 bytes, 1 blob written"),
         "{said}"
     );
     let blob = std::fs::read_to_string(out.join("0001-ping")).unwrap();

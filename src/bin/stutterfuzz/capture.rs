@@ -165,11 +165,15 @@ fn run(args: &CaptureArgs) -> Result<(), String> {
             }
         };
         let recorded = proxy.run(stop).await.map_err(|e| e.to_string())?;
+        let count = |n: usize, word: &str| match n {
+            1 => format!("1 {word}"),
+            n => format!("{n} {word}s"),
+        };
         eprintln!(
-            "stutterfuzz capture: {} connections, {} bytes, {} blobs written to {}",
-            recorded.connections,
+            "stutterfuzz capture: {}, {} bytes, {} written to {}",
+            count(recorded.connections, "connection"),
             recorded.bytes,
-            recorded.files.len(),
+            count(recorded.files.len(), "blob"),
             args.out.display()
         );
         Ok(())
