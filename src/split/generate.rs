@@ -51,19 +51,9 @@ pub enum SplitMode {
 /// How many leading bytes [`SplitMode::Bytewise`] sends one at a time.
 const BYTEWISE_PREFIX: usize = 64;
 
-/// The modes `Mixed` draws from for a blob with no frames, with their weights.
-const MIX: [(SplitMode, u32); 7] = [
-    (SplitMode::Original, 4),
-    (SplitMode::HeadTail, 2),
-    (SplitMode::Bytewise, 1),
-    (SplitMode::EveryCut, 2),
-    (SplitMode::Delimiters, 2),
-    (SplitMode::Prefix, 2),
-    (SplitMode::RecordStarts, 2),
-];
-
-/// The modes `Mixed` draws from for a blob with frames: the same, and cuts inside headers.
-const MIX_FRAMED: [(SplitMode, u32); 8] = [
+/// The modes `Mixed` draws from, with their weights; the last, cuts inside frame headers,
+/// only for a blob with frames.
+const MIX: [(SplitMode, u32); 8] = [
     (SplitMode::Original, 4),
     (SplitMode::HeadTail, 2),
     (SplitMode::Bytewise, 1),
@@ -93,8 +83,8 @@ pub(crate) fn generate(
         _ => Vec::new(),
     };
     let mode = match mode {
-        SplitMode::Mixed if headers.is_empty() => pick(&MIX, rng),
-        SplitMode::Mixed => pick(&MIX_FRAMED, rng),
+        SplitMode::Mixed if headers.is_empty() => pick(&MIX[..MIX.len() - 1], rng),
+        SplitMode::Mixed => pick(&MIX, rng),
         other => other,
     };
     let chunks = if len <= 1 {
