@@ -139,6 +139,16 @@ impl Shrinking<'_, '_> {
             case.kept_boundaries(),
             cut_groups(self.blob),
         );
+        let treatment = self.kind.treatment();
+        self.rig.short_settle = !(treatment.crash || treatment.server_level || treatment.ended);
+        let shrunk = self.shrink(case, &mut shrinker).await;
+        self.rig.short_settle = false;
+        shrunk?;
+        Ok(case.resplit(shrinker.current().clone()))
+    }
+
+    /// Tries the shrinker's candidates until it has none left or the budget runs out.
+    async fn shrink(&mut self, case: &Case, shrinker: &mut Shrinker) -> Result<(), SetupError> {
         while let Some(candidate) = shrinker.next_candidate() {
             let trial = case.resplit(candidate.clone());
             let Some(failed) = self.fails(&trial).await? else {
@@ -146,7 +156,7 @@ impl Shrinking<'_, '_> {
             };
             shrinker.report(candidate, failed);
         }
-        Ok(case.resplit(shrinker.current().clone()))
+        Ok(())
     }
 
     /// A slow reader's schedule, made gentler while it still fails: fewer, larger reads,
