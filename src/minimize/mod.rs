@@ -155,8 +155,12 @@ impl Shrinker {
         let mut held: Vec<(&RangeInclusive<usize>, Vec<usize>)> = self
             .groups
             .iter()
-            .map(|g| (g, cuts.iter().copied().filter(|c| g.contains(c)).collect()))
-            .filter(|(_, inside): &(_, Vec<usize>)| inside.len() >= 2)
+            .filter_map(|g| {
+                // The cuts ascend: those inside `g` are one slice of them.
+                let from = cuts.partition_point(|c| c < g.start());
+                let to = cuts.partition_point(|c| c <= g.end());
+                (to >= from + 2).then(|| (g, cuts[from..to].to_vec()))
+            })
             .collect();
         held.sort_by_key(|(_, inside)| Reverse(inside.len()));
         held
