@@ -2,10 +2,12 @@
 //! last byte of a 1 KiB blob in a read of its own, on a server that answers about 100
 //! commands a second, with both response oracles on (time to find, median of 5 runs, and
 //! what the run counted on the way); and how long narrowing takes from a culprit delivered
-//! one byte at a time.
+//! one byte at a time; and what narrowing makes of the HTTP/2 fixture's finding, which needs
+//! seven reads ending inside one header block (`--frames-narrowing-only`, seeds 1 to 5).
 //!
 //! ```text
 //! cargo bench --bench search -- [--runs 5]
+//! cargo bench --bench search -- --frames-narrowing-only [--runs 5]
 //! ```
 
 #![allow(clippy::print_stdout, reason = "a benchmark prints its table")]
@@ -277,6 +279,57 @@ fn hang_narrowing_rows(runs: u64) {
     }
 }
 
+/// Narrowing the HTTP/2 fixture's finding (GOAWAY when seven reads or more end inside one
+/// header block) on `fixtures/h2/get.bin`, as `tests/it/frames.rs` does: 10 s of fuzzing,
+/// 5 s of narrowing, seeds 1 to `runs`. The minimal case, its chunks, the narrowing time.
+fn frames_narrowing_rows(runs: u64) {
+    let exe = std::env::current_exe().expect("the bench knows its own path");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/h2");
+    println!("narrowing the HTTP/2 header-block finding (5 s budget), {runs} seeds");
+    let (mut minimal, mut chunks, mut times) = (0, Vec::new(), Vec::new());
+    for seed in 1..=runs {
+        let mut server = Command::new(&exe);
+        server.args(["--serve-h2", "{addr}"]);
+        let fuzz = Stutter::new("127.0.0.1:0")
+            .server(server)
+            .regressions(Regressions::Off)
+            .seed(seed)
+            .blobs(&dir)
+            .shrinking(Shrinking::default().time(Duration::from_secs(5)));
+        let Err(Failure::Finding(finding)) = fuzz.try_run_for(Duration::from_secs(10)) else {
+            println!("  seed {seed}: no finding");
+            continue;
+        };
+        let text = finding.to_string();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("  minimal"))
+            .unwrap_or("  minimal   = none")
+            .to_owned();
+        let took = finding.narrowing_time().unwrap_or_default();
+        let n = finding.minimal().map_or(0, |c| c.splits().len());
+        minimal += usize::from(line.contains("(locally minimal"));
+        chunks.push(n);
+        times.push(took);
+        println!(
+            "  seed {seed}: narrowing {:.1} s, {n} chunks;{}",
+            took.as_secs_f64(),
+            line.get(13..).unwrap_or("")
+        );
+    }
+    times.sort();
+    chunks.sort_unstable();
+    if let (Some(median), Some(max)) = (times.get(times.len() / 2), times.last()) {
+        println!(
+            "locally minimal {minimal}/{runs}; chunks median {}, max {}; narrowing median {:.1} s, max {:.1} s",
+            chunks[chunks.len() / 2],
+            chunks[chunks.len() - 1],
+            median.as_secs_f64(),
+            max.as_secs_f64()
+        );
+    }
+}
+
 fn tail_run(seed: u64) -> (Option<Duration>, String) {
     let fuzz = Stutter::new("127.0.0.1:0")
         .server(slow_server())
@@ -346,6 +399,15 @@ fn main() -> ExitCode {
         .and_then(|i| args.get(i + 1))
         .and_then(|v| v.parse().ok())
         .unwrap_or(5);
+    if let Some(i) = args.iter().position(|a| a == "--serve-h2") {
+        let listener = std::net::TcpListener::bind(&args[i + 1]).expect("the bench server binds");
+        stutterfuzz_fixtures::h2::serve_h2_buggy_process(listener);
+        return ExitCode::SUCCESS;
+    }
+    if args.iter().any(|a| a == "--frames-narrowing-only") {
+        frames_narrowing_rows(runs);
+        return ExitCode::SUCCESS;
+    }
     println!("rare tail cut, slow server (~100 commands/s), both oracles, 2 s response timeout");
     let mut times = Vec::new();
     for seed in 1..=runs {

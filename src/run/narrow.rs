@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 use std::mem::discriminant;
+use std::ops::RangeInclusive;
 use tokio::time::Instant;
 
 use super::culprit::{self, Searched};
@@ -20,7 +21,7 @@ use crate::error::SetupError;
 use crate::minimize::Shrinker;
 use crate::oracle::{Baseline, FindingKind};
 use crate::report::{Narrowed, NotNarrowed, Reproduced};
-use crate::split::Splits;
+use crate::split::{Shape, Splits};
 
 /// Narrows a finding made with several (or one) suspects in flight.
 pub(crate) async fn narrow(
@@ -133,7 +134,21 @@ impl Shrinking<'_, '_> {
     /// The smallest split pattern of `case` that still fails, as far as the budget goes;
     /// the boundaries the case keeps stay.
     async fn pattern(&mut self, case: &Case) -> Result<Case, SetupError> {
-        let mut shrinker = Shrinker::keeping(case.splits().clone(), case.kept_boundaries());
+        let mut shrinker = Shrinker::grouping(
+            case.splits().clone(),
+            case.kept_boundaries(),
+            cut_groups(self.blob),
+        );
+        let treatment = self.kind.treatment();
+        self.rig.short_settle = !(treatment.crash || treatment.server_level || treatment.ended);
+        let shrunk = self.shrink(case, &mut shrinker).await;
+        self.rig.short_settle = false;
+        shrunk?;
+        Ok(case.resplit(shrinker.current().clone()))
+    }
+
+    /// Tries the shrinker's candidates until it has none left or the budget runs out.
+    async fn shrink(&mut self, case: &Case, shrinker: &mut Shrinker) -> Result<(), SetupError> {
         while let Some(candidate) = shrinker.next_candidate() {
             let trial = case.resplit(candidate.clone());
             let Some(failed) = self.fails(&trial).await? else {
@@ -141,7 +156,7 @@ impl Shrinking<'_, '_> {
             };
             shrinker.report(candidate, failed);
         }
-        Ok(case.resplit(shrinker.current().clone()))
+        Ok(())
     }
 
     /// A slow reader's schedule, made gentler while it still fails: fewer, larger reads,
@@ -167,6 +182,18 @@ impl Shrinking<'_, '_> {
         }
         Ok(minimal)
     }
+}
+
+/// Where the cuts of `blob` are narrowed as groups: inside each frame header, and inside each
+/// HTTP/2 header block (none for a blob of no known framing).
+fn cut_groups(blob: &Blob) -> Vec<RangeInclusive<usize>> {
+    let parts: Vec<usize> = blob.waits().iter().map(|w| w.at).collect();
+    let shape = Shape {
+        bytes: blob.bytes(),
+        parts: &parts,
+        frames: true,
+    };
+    shape.cut_groups()
 }
 
 /// True when `minimal` is the blob sent whole, in one write, read at full speed: failing
@@ -196,7 +223,11 @@ async fn shrink_at_once(
     spend: &mut Spend,
 ) -> Result<Narrowed, SetupError> {
     let tries = budget.tries.max(1) as usize;
-    let mut shrinker = Shrinker::keeping(case.splits().clone(), case.kept_boundaries());
+    let mut shrinker = Shrinker::grouping(
+        case.splits().clone(),
+        case.kept_boundaries(),
+        cut_groups(blob),
+    );
     let mut complete = true;
     // A candidate is given what a hang alone gets at the verdict gate: ten times what the
     // blob sent whole takes now (at least `ALONE_FLOOR`), not the whole response timeout,

@@ -7,7 +7,13 @@
 //! little-endian, before each payload), at each prefix. Anything else is general, with no
 //! protocol named: records start after each line end (`\n`) and NUL byte.
 
+use std::ops::RangeInclusive;
+
 use super::frames::{self, Frame, Protocol};
+
+/// HTTP/2 frame types that carry a header block.
+const HEADERS: u8 = 1;
+const CONTINUATION: u8 = 9;
 
 /// Only the first bytes of a part are searched for line ends and NUL bytes, and only so many
 /// such starts are kept; frames are searched to the end, up to their own limit.
@@ -66,6 +72,34 @@ impl<'a> Shape<'a> {
         let mut headers = self.walk(false);
         headers.retain(|f| f.header > 0);
         headers
+    }
+
+    /// The places whose cuts narrowing treats as one group, as ranges of cut offsets: the
+    /// inside of each frame header (a cut after each of its bytes), and for HTTP/2 the whole
+    /// of each header block (a HEADERS frame and the CONTINUATION frames after it), where a
+    /// parser may count reads. Ascending, not overlapping.
+    pub(crate) fn cut_groups(&self) -> Vec<RangeInclusive<usize>> {
+        let headers = self.headers();
+        let len = self.bytes.len();
+        let mut groups: Vec<RangeInclusive<usize>> = Vec::new();
+        let mut in_block = false;
+        for (i, h) in headers.iter().enumerate() {
+            let kind = (h.header == 9).then(|| self.bytes.get(h.at + 3).copied());
+            let continues = in_block && kind == Some(Some(CONTINUATION));
+            in_block = kind == Some(Some(HEADERS)) || continues;
+            let last = if in_block {
+                headers.get(i + 1).map_or(len, |next| next.at) - 1
+            } else {
+                h.at + h.header
+            };
+            let last = last.min(len.saturating_sub(1));
+            match groups.last_mut() {
+                Some(open) if continues => *open = *open.start()..=last.max(*open.end()),
+                _ if h.at < last => groups.push(h.at + 1..=last),
+                _ => {}
+            }
+        }
+        groups
     }
 
     /// Each part's records: its frames when it is framed, else (with `general`) its line
@@ -209,6 +243,22 @@ mod tests {
             ..shape
         };
         assert!(before.headers().is_empty(), "before frames were known");
+    }
+
+    #[test]
+    fn narrowing_groups_the_cuts_of_each_header_and_of_an_http2_header_block() {
+        // Preface, SETTINGS at 24, WINDOW_UPDATE at 45, a header block from 58 to 104 (HEADERS
+        // and two CONTINUATION frames), PING at 104.
+        let blob = crate::split::headers::tests::h2_blob();
+        assert_eq!(
+            Shape::plain(&blob).cut_groups(),
+            [25..=33, 46..=54, 59..=103, 105..=113]
+        );
+        let mut ws = b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n".to_vec();
+        let at = ws.len();
+        ws.extend(ws_text(b"hello"));
+        assert_eq!(Shape::plain(&ws).cut_groups(), [at + 1..=at + 6]);
+        assert!(Shape::plain(b"SET k v\r\n").cut_groups().is_empty());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::plan::{Launch, Plan};
 use crate::case::{Case, Drawn};
 use crate::config::{Endpoint, OutputWatch, Settings};
 use crate::corpus::Blob;
-use crate::engine::exit_waits::CLEAN_SETTLE;
+use crate::engine::exit_waits::{CLEAN_SETTLE, CONFIRM_SETTLE};
 use crate::engine::{EXIT_GRACE, FINAL_SETTLE, Progress, Transport, exit_within};
 use crate::error::{SetupError, SetupErrorKind};
 use crate::oracle::{self, Baseline, FindingKind, Oracles, Response};
@@ -49,6 +49,10 @@ pub(crate) struct Rig<'a> {
     listen_at: ListenAt,
     /// While a crash is narrowed, where the server said it crashed: one elsewhere is another bug.
     pub(crate) crash_places: Vec<String>,
+    /// While a finding in a delivery's own answer (no crash) is shrunk, a delivery looks for
+    /// the server's exit only as long as the verdict gate does: a crash then is another bug,
+    /// and the shrinking tries many deliveries.
+    pub(crate) short_settle: bool,
 }
 
 impl<'a> Rig<'a> {
@@ -87,6 +91,7 @@ impl<'a> Rig<'a> {
             used: false,
             listen_at,
             crash_places: Vec::new(),
+            short_settle: false,
         };
         match launch {
             Launch::External => check_listening(&transport.addr, settings.connect_timeout).await?,
@@ -259,6 +264,11 @@ impl<'a> Rig<'a> {
             Some(_) if done => Duration::ZERO,
             Some(cap) => settle.min(cap),
             None => settle,
+        };
+        let settle = if self.short_settle {
+            settle.min(CONFIRM_SETTLE)
+        } else {
+            settle
         };
         let died = exit_within(self.server.as_mut(), settle).await;
         let alarm = self.server.as_mut().and_then(Server::take_alarm);
