@@ -9,7 +9,51 @@ use stutterfuzz::Regressions;
 
 /// The fixture blobs, as a user's test would name them.
 pub(crate) fn blob_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/blobs")
+    fixtures_dir("blobs")
+}
+
+/// The folder `fixtures/<dir>` of the repository.
+pub(crate) fn fixtures_dir(dir: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures")
+        .join(dir)
+}
+
+/// A run against the fixture server `fixture` with a planted bug, on the blobs of
+/// `fixtures/<dir>` (seed 7; narrowing 5 s: a case that needs many cuts inside one header
+/// loses the bug when any is dropped), judged by `oracle` (the defaults when `None`), for at
+/// most `budget`: its failure, whose finding came within 10 s of fuzzing.
+pub(crate) fn find_planted(
+    fixture: &str,
+    dir: &str,
+    oracle: Option<stutterfuzz::AnswerOracle>,
+    budget: Duration,
+) -> stutterfuzz::Failure {
+    let started = Instant::now();
+    let mut fuzz = stutter("127.0.0.1:0")
+        .server(fixture_command(fixture, None))
+        .blobs(fixtures_dir(dir))
+        .seed(7)
+        .shrinking(stutterfuzz::Shrinking::default().time(Duration::from_secs(5)));
+    if let Some(oracle) = oracle {
+        fuzz = fuzz.oracle(oracle);
+    }
+    let failure = fuzz
+        .try_run_for(budget)
+        .expect_err("the planted bug is found");
+    let finding = failure.finding().expect("a finding");
+    eprintln!(
+        "{fixture}: found after {:.1} s of fuzzing, {} deliveries; {:.1} s in all\n{finding}",
+        finding.stats().elapsed.as_secs_f64(),
+        finding.stats().deliveries,
+        started.elapsed().as_secs_f64(),
+    );
+    assert!(
+        finding.stats().elapsed < Duration::from_secs(10),
+        "found after {:?}:\n{finding}",
+        finding.stats().elapsed
+    );
+    failure
 }
 
 /// The path of a fixture server binary. `cargo test` builds them (they are a workspace

@@ -2,40 +2,16 @@
 //! found within seconds, because the generator knows where HTTP/2 and WebSocket frames
 //! begin and cuts inside their headers.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use stutterfuzz::{Failure, FindingKind, Shrinking};
+use stutterfuzz::{Failure, FindingKind};
 
-use crate::common::{self, fixture_command};
+use crate::common;
 
 /// What `fixture` was found doing on the blobs of `fixtures/<dir>` within 10 s of fuzzing,
-/// with the answers compared (the default), and narrowed within 5 s: a case that needs many
-/// cuts inside one header loses the bug when any is dropped, so they are moved and merged
-/// there first.
+/// with the answers compared (the default), and narrowed within 5 s.
 fn found(fixture: &str, dir: &str) -> Failure {
-    let started = Instant::now();
-    let failure = common::stutter("127.0.0.1:0")
-        .server(fixture_command(fixture, None))
-        .blobs(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures")
-                .join(dir),
-        )
-        .seed(7)
-        .shrinking(Shrinking::default().time(Duration::from_secs(5)))
-        .try_run_for(Duration::from_secs(10))
-        .expect_err("the planted bug is found");
-    let finding = failure.finding().expect("a finding");
-    eprintln!(
-        "{fixture}: found after {:.1} s of fuzzing, {} deliveries; {:.1} s in all; minimal {:?}",
-        finding.stats().elapsed.as_secs_f64(),
-        finding.stats().deliveries,
-        started.elapsed().as_secs_f64(),
-        finding.minimal().map(|c| c.splits().to_string()),
-    );
-    assert!(finding.stats().elapsed < Duration::from_secs(10));
-    failure
+    common::find_planted(fixture, dir, None, Duration::from_secs(10))
 }
 
 #[test]

@@ -2,10 +2,9 @@
 //! error code, or a WebSocket close saying protocol error, is found with no answer compared;
 //! a correct server stays clean.
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use stutterfuzz::{AnswerOracle, FindingKind, Shrinking};
+use stutterfuzz::{AnswerOracle, FindingKind};
 
 use crate::common::{self, fixture_command};
 
@@ -13,33 +12,14 @@ use crate::common::{self, fixture_command};
 /// answer oracle off within 10 s of fuzzing, and the report's text. Narrowing gets 5 s, as in
 /// `frames.rs`.
 fn protocol_failure(fixture: &str, dir: &str) -> (FindingKind, String) {
-    let started = Instant::now();
-    let failure = common::stutter("127.0.0.1:0")
-        .server(fixture_command(fixture, None))
-        .blobs(
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("fixtures")
-                .join(dir),
-        )
-        .oracle(AnswerOracle::none())
-        .seed(7)
-        .shrinking(Shrinking::default().time(Duration::from_secs(5)))
-        .try_run_for(Duration::from_secs(20))
-        .expect_err("the planted bug is found");
+    let failure = common::find_planted(
+        fixture,
+        dir,
+        Some(AnswerOracle::none()),
+        Duration::from_secs(20),
+    );
     let finding = failure.finding().expect("a finding");
-    let report = finding.to_string();
-    eprintln!(
-        "{fixture}: found after {:.1} s of fuzzing, {} deliveries; {:.1} s in all\n{report}",
-        finding.stats().elapsed.as_secs_f64(),
-        finding.stats().deliveries,
-        started.elapsed().as_secs_f64(),
-    );
-    assert!(
-        finding.stats().elapsed < Duration::from_secs(10),
-        "found after {:?}:\n{report}",
-        finding.stats().elapsed
-    );
-    (finding.kind().clone(), report)
+    (finding.kind().clone(), finding.to_string())
 }
 
 #[test]

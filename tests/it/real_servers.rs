@@ -5,7 +5,6 @@
 
 use crate::common;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use stutterfuzz::AnswerOracle;
@@ -14,11 +13,7 @@ use stutterfuzz::{Chance, Disruptions};
 
 use stutterfuzz::Stutter;
 
-fn fixtures(dir: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(dir)
-}
+use common::fixtures_dir as fixtures;
 
 fn redis() -> Command {
     common::redis_server("{port}")

@@ -12,10 +12,9 @@ use std::time::Duration;
 
 use stutterfuzz::{AnswerOracle, Stutter, TlsOptions};
 
+/// The folder or file `fixtures/real/<name>`.
 fn fixtures(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures/real")
-        .join(name)
+    common::fixtures_dir("real").join(name)
 }
 
 /// The two ways a run judges answers: the same as whole (and in time), or only crashes,

@@ -14,7 +14,7 @@ use std::time::Duration;
 use stutterfuzz::{AnswerOracle, FindingKind, Stutter, TlsOptions};
 
 fn blob_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/starttls")
+    common::fixtures_dir("starttls")
 }
 
 /// How many bytes of the blob are sent: before its TLS mark, and in all.

@@ -12,13 +12,7 @@ use std::time::Duration;
 
 use stutterfuzz::{AnswerOracle, Disruptions, Regressions, RunControl, Shrinking, StutterClient};
 
-use common::{blob_dir, fixture};
-
-fn fixtures_dir(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fixtures")
-        .join(name)
-}
+use common::{blob_dir, fixture, fixtures_dir};
 
 /// A sink on a Unix socket that reads until each connection closes and keeps the sizes of
 /// its reads, connection by connection, in the order they came (connections that sent
