@@ -72,21 +72,15 @@ pub(super) async fn relay(
     to_server.ends = server.ends;
     let (mut client, mut server) = (Line::of(client), Line::of(server));
     let hello = Hello::default();
-    let (started, ()) = tokio::join!(
-        up(
-            &mut client.from,
-            (&mut server.to, server.fd),
-            to_server,
-            starttls.is_some(),
-            &hello
-        ),
-        down(
-            &mut server.from,
-            (&mut client.to, client.fd),
-            to_client,
-            &hello
-        ),
-    );
+    let splitters = (&mut *to_client, &mut *to_server);
+    let started = both_ways(
+        &mut client,
+        &mut server,
+        splitters,
+        starttls.is_some(),
+        &hello,
+    )
+    .await;
     let (Some(first), Some((identity, tls))) = (started, starttls) else {
         return None;
     };
@@ -96,22 +90,42 @@ pub(super) async fn relay(
     };
     to_client.tls_starts();
     to_server.tls_starts();
-    tokio::join!(
+    both_ways(
+        &mut client,
+        &mut server,
+        (to_client, to_server),
+        false,
+        &hello,
+    )
+    .await;
+    None
+}
+
+/// Both directions of a relay side by side, until both are done or, when `watch`, the
+/// client begins a TLS handshake at a turn: its first bytes then.
+async fn both_ways(
+    client: &mut Line,
+    server: &mut Line,
+    (to_client, to_server): (&mut Splitter, &mut Splitter),
+    watch: bool,
+    hello: &Hello,
+) -> Option<Vec<u8>> {
+    let (started, ()) = tokio::join!(
         up(
             &mut client.from,
             (&mut server.to, server.fd),
             to_server,
-            false,
-            &hello
+            watch,
+            hello
         ),
         down(
             &mut server.from,
             (&mut client.to, client.fd),
             to_client,
-            &hello
+            hello
         ),
     );
-    None
+    started
 }
 
 /// What the two directions of a relay share while the client may start TLS: how many
