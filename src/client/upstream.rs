@@ -16,7 +16,7 @@ use tokio::time::timeout;
 
 use super::splitter::{Side, Splitter};
 use crate::engine::{Reader, SocketFd, Stream, Writer, halves};
-use crate::tls::server::{Identity, client_hello};
+use crate::tls::server::{Identity, SideFailed, client_hello, end_both};
 use crate::tls::{Tls, handshake_failure};
 
 /// How long each side's handshake may take.
@@ -213,32 +213,22 @@ async fn upgrade(
     tls: &Tls,
 ) -> Result<(Line, Line), String> {
     let (client_fd, server_fd) = (client.fd, server.fd);
-    let accept = async {
-        match timeout(
-            HANDSHAKE,
-            identity.accept(client.from.unsplit(client.to), first),
-        )
-        .await
-        {
-            Ok(Ok(stream)) => Ok(halves(stream)),
-            Ok(Err(e)) => Err(format!(
-                "the client's TLS handshake with the harness failed: {e}; the client must trust {} (give it {{cert}} or STUTTERFUZZ_CERT)",
-                identity.cert.display()
-            )),
-            Err(_) => Err("the client did not finish its TLS handshake in 5 s".to_owned()),
-        }
-    };
-    let connect = async {
-        match timeout(HANDSHAKE, tls.connect(server.from.unsplit(server.to))).await {
-            Ok(Ok(stream)) => Ok(halves(stream)),
-            Ok(Err(e)) => Err(format!(
-                "TLS with the server: {}; check .tls(...) (--tls-ca, --tls-insecure, --tls-server-name)",
-                handshake_failure(&e)
-            )),
-            Err(_) => Err("the server did not finish its TLS handshake in 5 s".to_owned()),
-        }
-    };
-    let ((from_client, to_client), (from_server, to_server)) = tokio::try_join!(accept, connect)?;
+    let both = (identity, client.from.unsplit(client.to), first);
+    let ended = end_both(both, (tls, server.from.unsplit(server.to)), HANDSHAKE).await;
+    let (client_tls, server_tls) = ended.map_err(|failed| match failed {
+        SideFailed::Client(Some(e)) => format!(
+            "the client's TLS handshake with the harness failed: {e}; the client must trust {} (give it {{cert}} or STUTTERFUZZ_CERT)",
+            identity.cert.display()
+        ),
+        SideFailed::Client(None) => "the client did not finish its TLS handshake in 5 s".to_owned(),
+        SideFailed::Server(Some(e)) => format!(
+            "TLS with the server: {}; check .tls(...) (--tls-ca, --tls-insecure, --tls-server-name)",
+            handshake_failure(&e)
+        ),
+        SideFailed::Server(None) => "the server did not finish its TLS handshake in 5 s".to_owned(),
+    })?;
+    let ((from_client, to_client), (from_server, to_server)) =
+        (halves(client_tls), halves(server_tls));
     Ok((
         Line {
             from: from_client,

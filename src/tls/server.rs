@@ -4,8 +4,9 @@
 //! themselves to cut the answers inside TLS. Both need the same things: an [`Identity`] (the
 //! certificate and key given, or a throwaway certificate for localhost whose PEM is written
 //! for the client to trust), a way to tell a ClientHello from other bytes at a turn
-//! ([`client_hello`]), and a stream that hands back the ClientHello bytes read to tell it
-//! ([`Replayed`]).
+//! ([`client_hello`]), a stream that hands back the ClientHello bytes read to tell it
+//! ([`Replayed`]), and TLS ended on both sides at once ([`end_both`]) where a server stands
+//! behind.
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -102,6 +103,42 @@ impl Identity {
     {
         self.acceptor.accept(Replayed::new(hello, client)).await
     }
+}
+
+/// Which side of TLS ended on both sides ([`end_both`]) failed: its handshake's error, or
+/// `None` when it did not finish in time.
+pub(crate) enum SideFailed {
+    Client(Option<std::io::Error>),
+    Server(Option<std::io::Error>),
+}
+
+/// TLS ended on both sides of a relay, both handshakes at once, each within `limit`: the
+/// client's accepted with `identity` (its ClientHello `hello`, read already, handed back), the
+/// server's made with `tls`. The first side to fail ends both.
+pub(crate) async fn end_both<C, S>(
+    (identity, client, hello): (&Identity, C, Vec<u8>),
+    (tls, server): (&super::Tls, S),
+    limit: std::time::Duration,
+) -> Result<(Accepted<C>, tokio_rustls::client::TlsStream<S>), SideFailed>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let accept = async {
+        match tokio::time::timeout(limit, identity.accept(client, hello)).await {
+            Ok(Ok(tls)) => Ok(tls),
+            Ok(Err(e)) => Err(SideFailed::Client(Some(e))),
+            Err(_) => Err(SideFailed::Client(None)),
+        }
+    };
+    let connect = async {
+        match tokio::time::timeout(limit, tls.connect(server)).await {
+            Ok(Ok(tls)) => Ok(tls),
+            Ok(Err(e)) => Err(SideFailed::Server(Some(e))),
+            Err(_) => Err(SideFailed::Server(None)),
+        }
+    };
+    tokio::try_join!(accept, connect)
 }
 
 /// A TLS server with this certificate chain and key.

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use super::{TrafficError, error};
-use crate::tls::server::{Accepted, Identity};
+use crate::tls::server::{Accepted, Identity, SideFailed, end_both};
 use crate::tls::{Tls, handshake_failure};
 
 pub(super) use crate::tls::server::client_hello;
@@ -70,28 +70,25 @@ impl Starttls {
         C: AsyncRead + AsyncWrite + Unpin,
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let client = async {
-            let accepted = self.identity.accept(client, hello);
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, accepted).await {
-                Ok(Ok(tls)) => Ok(tls),
-                Ok(Err(e)) => Err(format!(
+        let both = (&self.identity, client, hello);
+        end_both(both, (&self.upstream, server), HANDSHAKE_TIMEOUT)
+            .await
+            .map_err(|failed| match failed {
+                SideFailed::Client(Some(e)) => format!(
                     "the client's handshake with the proxy failed: {e}; the client must trust \
                      the proxy's certificate"
-                )),
-                Err(_) => Err("the client did not finish its handshake in 10 s".to_owned()),
-            }
-        };
-        let server = async {
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, self.upstream.connect(server)).await {
-                Ok(Ok(tls)) => Ok(tls),
-                Ok(Err(e)) => Err(format!(
+                ),
+                SideFailed::Client(None) => {
+                    "the client did not finish its handshake in 10 s".to_owned()
+                }
+                SideFailed::Server(Some(e)) => format!(
                     "with the server, {}; check --tls-ca, --tls-insecure and --tls-server-name",
                     handshake_failure(&e)
-                )),
-                Err(_) => Err("the server did not finish its handshake in 10 s".to_owned()),
-            }
-        };
-        tokio::try_join!(client, server)
+                ),
+                SideFailed::Server(None) => {
+                    "the server did not finish its handshake in 10 s".to_owned()
+                }
+            })
     }
 }
 
