@@ -9,7 +9,7 @@
 use std::fmt::Write as _;
 
 use super::Case;
-use crate::corpus::WaitFor;
+use crate::corpus::tls_at;
 use crate::split::Splits;
 
 /// What stands where a conversation starts TLS.
@@ -25,12 +25,7 @@ pub(crate) fn legend(view: &str) -> &'static str {
 
 /// `bytes` as `case` cuts them ([`cut_view_at`]), with where it starts TLS, if it does.
 pub(crate) fn case_view(bytes: &[u8], case: &Case) -> String {
-    let tls_at = case
-        .waits()
-        .iter()
-        .find(|w| w.until == WaitFor::Tls)
-        .map(|w| w.at);
-    view(bytes, case.splits(), tls_at)
+    view(bytes, case.splits(), tls_at(case.waits()))
 }
 
 /// Bytes kept on each side of a cut, and at the start of the blob.

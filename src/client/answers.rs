@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::corpus::{Corpus, RecordedAnswer, WaitFor, recorded_answers};
+use crate::corpus::{Corpus, RecordedAnswer, recorded_answers, tls_at};
 use crate::error::{SetupError, SetupErrorKind};
 
 /// One recorded conversation: what the client sent, and what the server answered after
@@ -95,11 +95,7 @@ pub(crate) fn load(dir: &Path) -> Result<Vec<Recorded>, SetupError> {
                 path.display()
             )));
         }
-        let tls_at = blob
-            .waits()
-            .iter()
-            .find(|w| w.until == WaitFor::Tls)
-            .map(|w| w.at);
+        let tls_at = tls_at(blob.waits());
         all.push(Recorded {
             name: blob.name().to_owned(),
             sent: blob.bytes().to_vec(),

@@ -131,7 +131,7 @@ pub(crate) fn parse(file: &[u8]) -> Option<Result<Parts, String>> {
                 i + 2
             )));
         };
-        if until == WaitFor::Tls && waits.iter().any(|w: &WaitPoint| w.until == WaitFor::Tls) {
+        if until == WaitFor::Tls && tls_at(&waits).is_some() {
             return Some(Err(format!(
                 "line {}: TLS has started already, at an earlier `#~ tls`: a conversation starts TLS once",
                 i + 2
@@ -222,6 +222,11 @@ fn directive_until(text: &str) -> Option<WaitFor> {
             .map(|ms| WaitFor::Quiet(Duration::from_millis(ms))),
         _ => None,
     }
+}
+
+/// Where a conversation's waits start TLS (`#~ tls`), if they do: the offset of the mark.
+pub(crate) fn tls_at(waits: &[WaitPoint]) -> Option<usize> {
+    waits.iter().find(|w| w.until == WaitFor::Tls).map(|w| w.at)
 }
 
 /// Whether a turn can stand at `at`: at the start, after a line end, or anywhere in a binary

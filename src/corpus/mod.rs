@@ -12,7 +12,7 @@ mod conversation;
 
 pub use conversation::{RecordedAnswer, WaitFor, WaitPoint};
 pub(crate) use conversation::{
-    can_wait_at, heard as recorded_answers, write as write_conversation,
+    can_wait_at, heard as recorded_answers, tls_at, write as write_conversation,
 };
 
 use crate::error::{SetupError, SetupErrorKind};
@@ -157,9 +157,7 @@ impl Corpus {
     /// The first blob that starts TLS mid-conversation (`#~ tls`), if one does: then TLS
     /// starts only at such marks.
     pub(crate) fn marking_tls(&self) -> Option<&Blob> {
-        self.blobs()
-            .iter()
-            .find(|b| b.waits().iter().any(|w| w.until == WaitFor::Tls))
+        self.blobs().iter().find(|b| tls_at(b.waits()).is_some())
     }
 
     pub(crate) fn find(&self, name: &str) -> Option<&Blob> {

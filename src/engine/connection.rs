@@ -19,7 +19,7 @@ use super::stop_time::stop_time;
 use super::turns;
 use crate::case::{SlowRead, Stall};
 use crate::config::Endpoint;
-use crate::corpus::{WaitFor, WaitPoint};
+use crate::corpus::{WaitPoint, tls_at};
 use crate::platform::{enable_fastopen, is_out_of_local_ports, make_slow_reader};
 use crate::split::Splits;
 use crate::stats::DeliveryCounts;
@@ -114,7 +114,7 @@ impl Connection {
             ends,
         });
         let turns = (!self.waits.is_empty()).then(turns::SoFar::default);
-        let (swap, swapped) = match self.waits.iter().any(|w| w.until == WaitFor::Tls) {
+        let (swap, swapped) = match tls_at(&self.waits).is_some() {
             true => {
                 let (ask, asked) = oneshot::channel();
                 (Some(ask), Some(asked))

@@ -52,7 +52,7 @@ pub(crate) use whole::deliver_whole;
 
 use crate::case::{Drawn, draw};
 use crate::config::{Endpoint, Settings};
-use crate::corpus::{Blob, Corpus, WaitFor};
+use crate::corpus::{Blob, Corpus, tls_at};
 use crate::error::SetupError;
 use crate::oracle::FindingKind;
 use crate::stats::Stats;
@@ -157,7 +157,7 @@ impl Transport {
             });
         // A blob that marks where TLS starts starts it there; one that does not, from its
         // first byte, unless the run's TLS starts only at marks.
-        let marked = blob.waits().iter().any(|w| w.until == WaitFor::Tls);
+        let marked = tls_at(blob.waits()).is_some();
         let (tls, upgrade, pacing) = match marked {
             true => (None, self.tls.clone(), &self.upgrading),
             false if self.tls_at_marks => (None, None, &self.pacing),

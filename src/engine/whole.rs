@@ -7,7 +7,7 @@ use tokio::task::JoinSet;
 
 use super::{Progress, Transport};
 use crate::case::{Case, Drawn};
-use crate::corpus::{Blob, Corpus, WaitFor};
+use crate::corpus::{Blob, Corpus, tls_at};
 use crate::oracle::{Baseline, Oracles};
 use crate::wire::{ConnectError, Heard, NoTls};
 
@@ -63,9 +63,7 @@ pub(crate) async fn deliver_whole(
 /// else what the server said last and how the conversation should ask for TLS.
 fn no_tls(blob: Option<&Blob>, why: &NoTls, heard: &Heard) -> String {
     let name = blob.map_or_else(|| "?".to_owned(), Blob::origin);
-    let at = blob
-        .and_then(|b| b.waits().iter().find(|w| w.until == WaitFor::Tls))
-        .map_or(0, |w| w.at);
+    let at = blob.and_then(|b| tls_at(b.waits())).unwrap_or(0);
     let why = match why {
         NoTls::Certificate(e) => {
             return format!(
