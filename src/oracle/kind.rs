@@ -54,6 +54,10 @@ pub enum FindingKind {
         expected_closed: bool,
         /// Whether it closed this one.
         actual_closed: bool,
+        /// The framed protocol (`HTTP/2`, `WebSocket`) both answers were read in and compared
+        /// as: `expected` and `actual` are then what each says, per stream or per message,
+        /// not the bytes as sent.
+        decoded: Option<&'static str>,
     },
     /// The server answered a split delivery with a frame saying its parser failed, where the
     /// blob sent whole got no such frame: an HTTP/2 GOAWAY or RST_STREAM with an error code,
@@ -178,6 +182,7 @@ impl FindingKind {
                 expected,
                 actual,
                 first_difference,
+                decoded,
             } => {
                 let Some(first_difference) = first_difference else {
                     let how = |closed: &bool| {
@@ -198,8 +203,14 @@ impl FindingKind {
                         how(expected_closed)
                     );
                 };
+                let of = match decoded {
+                    Some(protocol) => {
+                        format!("of the response {}", super::framed::read_as(protocol))
+                    }
+                    None => "of the response".to_owned(),
+                };
                 format!(
-                    "the response to a split delivery differs from the response to the blob sent whole, from byte {first_difference} of the response"
+                    "the response to a split delivery differs from the response to the blob sent whole, from byte {first_difference} {of}"
                 )
             }
             FindingKind::ProtocolFailure {

@@ -113,6 +113,7 @@ mod tests {
                 first_difference: None,
                 expected_closed: false,
                 actual_closed: false,
+                decoded: None,
             },
             FindingKind::ProtocolFailure {
                 protocol: "HTTP/2",

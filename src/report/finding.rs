@@ -380,17 +380,34 @@ fn write_answers(f: &mut fmt::Formatter<'_>, kind: &FindingKind, whose: &str) ->
         expected,
         actual,
         first_difference,
+        decoded,
         ..
     } = kind
     else {
         return Ok(());
     };
     writeln!(f)?;
+    let (so, read) = match decoded {
+        Some(protocol) => (
+            " so read",
+            format!(", {}", crate::oracle::read_as(protocol)),
+        ),
+        None => ("", String::new()),
+    };
+    let explain = |f: &mut fmt::Formatter<'_>| match decoded {
+        Some(protocol) => writeln!(
+            f,
+            "  ({}: {})",
+            crate::oracle::read_as(protocol),
+            crate::oracle::reading(protocol)
+        ),
+        None => Ok(()),
+    };
     match first_difference {
         Some(at) => {
             writeln!(
                 f,
-                "the response to the blob sent whole ({} bytes) and to {whose} ({} bytes), from the first byte that differs:",
+                "the response to the blob sent whole ({} bytes{so}) and to {whose} ({} bytes{so}){read}, from the first byte that differs:",
                 expected.len(),
                 actual.len()
             )?;
@@ -409,6 +426,7 @@ fn write_answers(f: &mut fmt::Formatter<'_>, kind: &FindingKind, whose: &str) ->
             if same_end > 0 && cut_short {
                 writeln!(f, "  and both end with the same {same_end} bytes")?;
             }
+            explain(f)?;
             if let Some(mask) = digits_mask(expected, actual, *at) {
                 let quoted = shell_quote(&mask);
                 writeln!(

@@ -369,6 +369,7 @@ mod tests {
             first_difference: Some(0),
             expected_closed: false,
             actual_closed: false,
+            decoded: None,
         };
         let one = b"PING\nSET counter 1\nGET counter\n";
         let other = b"SET session:7 alice\nQUIT\n";

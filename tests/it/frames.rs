@@ -48,3 +48,55 @@ fn a_websocket_server_that_misreads_a_cut_extended_length_is_found() {
         }
     );
 }
+
+#[test]
+fn an_http2_server_whose_answers_bytes_change_with_its_reads_is_no_finding() {
+    // It answers the streams of one read highest number first, acknowledges after them,
+    // and indexes a header once: almost every split changes its answer's bytes, never
+    // what the answer says per stream.
+    let outcome = common::stutter("127.0.0.1:0")
+        .server(common::fixture_command("h2-reordering-server", None))
+        .blobs(common::fixtures_dir("h2-streams"))
+        .seed(7)
+        .try_run_for(Duration::from_secs(4));
+    let report = match outcome {
+        Ok(report) => report,
+        Err(failure) => panic!("a false alarm:\n{failure}"),
+    };
+    let stats = report.stats();
+    assert!(stats.deliveries > 300, "{stats:?}");
+    assert_eq!(stats.unconfirmed, 0, "{stats:?}");
+}
+
+#[test]
+fn a_wrong_http2_answer_is_found_and_shown_per_stream() {
+    let failure = found("h2-reordering-server-buggy", "h2-streams");
+    let finding = failure.finding().expect("a finding");
+    let FindingKind::ResponseDiffers {
+        expected,
+        actual,
+        decoded,
+        ..
+    } = finding.kind()
+    else {
+        panic!("the answer differs:\n{finding}");
+    };
+    assert_eq!(*decoded, Some("HTTP/2"));
+    // The answers as a report shows them: per stream, the headers decoded.
+    let (expected, actual) = (
+        String::from_utf8_lossy(expected),
+        String::from_utf8_lossy(actual),
+    );
+    assert!(
+        expected.contains("stream 1 headers:\n  :status: 200\n  server: stutterfuzz-fixture\n"),
+        "{expected}"
+    );
+    assert!(actual.contains("  :status: 400\n"), "{actual}");
+    let report = finding.to_string();
+    assert!(
+        report.contains("of the response read as HTTP/2 streams"),
+        "{report}"
+    );
+    assert!(report.contains("HPACK-decoded"), "{report}");
+    assert_eq!(finding.reproduced(), Some((3, 3)), "{finding}");
+}
