@@ -70,6 +70,9 @@ pub enum FindingKind {
         what: &'static str,
         /// Its error code (HTTP/2) or status code (WebSocket).
         code: u32,
+        /// The answer that held it, read as its protocol's frames say: per stream (HTTP/2)
+        /// or per message (WebSocket), the failure among them.
+        answer: Vec<u8>,
     },
     /// The server did not complete its response within the response timeout after the last
     /// chunk.
@@ -217,6 +220,7 @@ impl FindingKind {
                 protocol,
                 what,
                 code,
+                ..
             } => {
                 let frame = super::protocol_failure::describe(protocol, what, *code);
                 let article = if *protocol == super::protocol_failure::HTTP2 {

@@ -7,8 +7,8 @@
 //! SETTINGS frame on stream 0, or a `101` response upgrading to WebSocket. Any other answer
 //! (text, another binary protocol) has no protocol failure.
 
+use super::framed::{self, http2, websocket};
 pub(crate) use super::framed::{HTTP2, WEBSOCKET, code_name};
-use super::framed::{http2, websocket};
 use super::{Baseline, FindingKind};
 
 /// A failure frame found in an answer.
@@ -50,6 +50,7 @@ pub(crate) fn new_in(heard: &[u8], baseline: Option<&Baseline>) -> Option<Findin
         protocol,
         what,
         code,
+        answer: framed::view(heard).into_owned(),
     })
 }
 

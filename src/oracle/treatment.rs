@@ -119,6 +119,7 @@ mod tests {
                 protocol: "HTTP/2",
                 what: "GOAWAY",
                 code: 1,
+                answer: Vec::new(),
             },
             FindingKind::NoResponse {
                 waited: d,

@@ -19,13 +19,17 @@ fn an_http2_server_that_counts_reads_as_continuation_frames_is_found() {
     let failure = found("h2-frame-server-buggy", "h2");
     let finding = failure.finding().expect("a finding");
     // The answer differs too; the GOAWAY it ends with names the finding.
-    assert_eq!(
-        finding.kind(),
-        &FindingKind::ProtocolFailure {
-            protocol: "HTTP/2",
-            what: "GOAWAY",
-            code: 1,
-        }
+    assert!(
+        matches!(
+            finding.kind(),
+            FindingKind::ProtocolFailure {
+                protocol: "HTTP/2",
+                what: "GOAWAY",
+                code: 1,
+                ..
+            }
+        ),
+        "{finding}"
     );
     // Seven reads ending inside the header block: 8 chunks at least, 8 in every run measured
     // (`cargo bench --bench search -- --frames-narrowing-only`); the minimal case fails again.
@@ -36,16 +40,19 @@ fn an_http2_server_that_counts_reads_as_continuation_frames_is_found() {
 
 #[test]
 fn a_websocket_server_that_misreads_a_cut_extended_length_is_found() {
-    assert_eq!(
-        found("ws-frame-server-buggy", "ws")
-            .finding()
-            .expect("a finding")
-            .kind(),
-        &FindingKind::ProtocolFailure {
-            protocol: "WebSocket",
-            what: "close",
-            code: 1002,
-        }
+    let failure = found("ws-frame-server-buggy", "ws");
+    let finding = failure.finding().expect("a finding");
+    assert!(
+        matches!(
+            finding.kind(),
+            FindingKind::ProtocolFailure {
+                protocol: "WebSocket",
+                what: "close",
+                code: 1002,
+                ..
+            }
+        ),
+        "{finding}"
     );
 }
 

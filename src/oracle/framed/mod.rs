@@ -44,8 +44,8 @@ pub(crate) fn reading(protocol: &str) -> &'static str {
         "streams in order of their number, headers HPACK-decoded, DATA frames joined; \
          SETTINGS and PING acks, PINGs and WINDOW_UPDATEs left out, as their place may vary"
     } else {
-        "messages whole (fragments joined), pings and pongs by kind after them, as their \
-         place may vary"
+        "each message whole, its fragments joined; pings and pongs by kind after them, as \
+         their place may vary"
     }
 }
 
