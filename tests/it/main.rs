@@ -25,6 +25,7 @@ mod narrowing;
 mod oracles;
 mod parallel_runs;
 mod protocol_failures;
+mod real_frames;
 mod real_servers;
 mod real_starttls;
 mod record;
