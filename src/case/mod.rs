@@ -13,12 +13,14 @@
 //! their meaning and older versions of the tool can replay it; both versions are read.
 
 mod cut_view;
+mod frame_cuts;
 mod input;
 mod manner;
 mod text;
 mod waits;
 
 pub(crate) use cut_view::{case_view, cut_view_at, legend};
+pub(crate) use frame_cuts::frame_cuts;
 
 /// The version word of a client case (`c1:SOURCE:SIZES`), which cuts a client's answers.
 pub(crate) const CLIENT_VERSION: &str = "c1";

@@ -46,7 +46,7 @@ pub(crate) async fn narrow(
     .await?
     {
         Searched::Culprit(case, blob) => (case, blob),
-        Searched::Narrowed(narrowed) => return Ok(narrowed),
+        Searched::Narrowed(narrowed) => return Ok(*narrowed),
     };
 
     let base = baselines.get(blob.name());

@@ -35,6 +35,13 @@ fn an_http2_server_that_counts_reads_as_continuation_frames_is_found() {
     // (`cargo bench --bench search -- --frames-narrowing-only`); the minimal case fails again.
     let minimal = finding.minimal().expect("a minimal case");
     assert!(minimal.splits().len() <= 9, "{finding}");
+    // Where its cuts fall, said by frame.
+    assert!(
+        finding
+            .to_string()
+            .contains("in frames: HEADERS on stream 1 (bytes 64-75), cut after bytes "),
+        "{finding}"
+    );
     assert_eq!(finding.reproduced(), Some((3, 3)), "{finding}");
 }
 
