@@ -25,7 +25,7 @@ use crate::engine::Pacing;
 use crate::engine::exit_waits::RUN_END_SETTLE;
 use crate::error::SetupError;
 use crate::server::ServerProcess;
-use crate::split::{Shape, generate};
+use crate::split::generate;
 use crate::stats::LISTED_UNCONFIRMED;
 
 /// How long to wait for acknowledgements, and for a client to read a chunk.
@@ -208,6 +208,7 @@ impl Batches<'_> {
             self.ctx.server_died()?;
             judge_doubts(
                 self.ctx,
+                &self.streams,
                 &mut self.expected,
                 &mut self.tally,
                 &mut self.report,
@@ -285,6 +286,7 @@ type Doubt = (u64, ClientCase, ClientFindingKind, Attempt);
 /// narrowed and taken in as a finding; else counted unconfirmed, with how it went alone.
 async fn judge_doubts(
     ctx: &Arc<Ctx>,
+    streams: &Streams,
     expected: &mut Expected,
     tally: &mut Tally,
     report: &mut ClientReport,
@@ -300,7 +302,8 @@ async fn judge_doubts(
         match confirm(ctx, expected, &case, &kind).await? {
             Ok(attempt) => {
                 let place = signature::place(&kind, &attempt);
-                let minimal = narrow(ctx, expected, &case, &kind, place.as_deref()).await?;
+                let minimal =
+                    narrow(ctx, streams, expected, &case, &kind, place.as_deref()).await?;
                 let notes = record(ctx, &minimal, &kind).into_iter().collect();
                 let found = Confirmed {
                     kind,
@@ -334,7 +337,7 @@ fn draw(ctx: &Ctx, source: &str, streams: &Streams, iteration: u64) -> ClientCas
     let mut rng = ctx.settings.seed.case_rng(source, iteration);
     let answers = generate(
         ctx.settings.mode,
-        Shape::plain(&streams.answers),
+        streams.answers_shape(),
         iteration,
         0,
         &mut rng,
@@ -349,7 +352,7 @@ fn draw(ctx: &Ctx, source: &str, streams: &Streams, iteration: u64) -> ClientCas
         .case_rng(&format!("{source};requests"), iteration);
     case.with_requests(generate(
         ctx.settings.mode,
-        Shape::plain(&streams.requests),
+        streams.requests_shape(),
         iteration,
         0,
         &mut rng,

@@ -31,9 +31,8 @@ pub fn drawn_patterns(
     frames: bool,
 ) -> Vec<Splits> {
     let shape = Shape {
-        bytes,
-        parts: &[],
         frames,
+        ..Shape::plain(bytes)
     };
     (0..deliveries)
         .map(|i| generate(SplitMode::Mixed, shape, i, 0, &mut seed.case_rng("blob", i)))
