@@ -7,29 +7,9 @@ use super::attempt::{Attempt, Ctx};
 use super::case::UPSTREAM;
 use super::judge::Expected;
 use super::relay::Cutting;
+use super::streams::Streams;
 use super::under_test::Ending;
 use crate::error::{SetupError, SetupErrorKind};
-use crate::split::Shape;
-
-/// What the first connection of a whole run carried, each way.
-pub(super) struct Streams {
-    pub(super) answers: Vec<u8>,
-    pub(super) requests: Vec<u8>,
-}
-
-impl Streams {
-    /// The answers as cases are drawn and narrowed over them: a server's bytes, whose frames
-    /// (an HTTP/2 server's from its SETTINGS, a WebSocket server's after its `101`) are cut
-    /// inside their headers.
-    pub(super) fn answers_shape(&self) -> Shape<'_> {
-        Shape::answers(&self.answers)
-    }
-
-    /// The client's requests, as they are cut on their way to a real server.
-    pub(super) fn requests_shape(&self) -> Shape<'_> {
-        Shape::plain(&self.requests)
-    }
-}
 
 /// Runs the client twice with its answers whole: what it gives, what of that varies, the
 /// answers' bytes (patterns are drawn over them) and their source's name.

@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::attempt::{Attempt, Ctx, cutting};
-use super::baseline::Streams;
 use super::case::ClientCase;
 use super::judge::{ClientFindingKind, Expected};
 use super::relay::Cutting;
 use super::signature::place as place_of;
+use super::streams::Streams;
 use crate::engine::{ALONE_FACTOR, ALONE_FLOOR, ROUNDS};
 use crate::error::SetupError;
 use crate::minimize::Shrinker;
