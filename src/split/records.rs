@@ -5,7 +5,9 @@
 //! known by their frames, over the whole part ([`super::frames`]: HTTP/2, WebSocket, TLS);
 //! so is a part made of length-prefixed records (a 1- to 4-byte length, big- or
 //! little-endian, before each payload), at each prefix. Anything else is general, with no
-//! protocol named: records start after each line end (`\n`) and NUL byte.
+//! protocol named: records start after each line end (`\n`) and NUL byte. A server's answers,
+//! which client mode cuts, are read the same way ([`Shape::answers`]): only how a framed
+//! protocol opens differs, and [`super::frames`] knows both.
 
 use std::ops::RangeInclusive;
 
