@@ -257,11 +257,7 @@ pub(crate) fn draw(blob: &Blob, iteration: u64, drawing: Drawing) -> Drawn {
     let mut rng = seed.case_rng(blob.name(), iteration);
     let fastopen = chances.fastopen > 0 && rng.random_ratio(1, chances.fastopen);
     let parts: Vec<usize> = blob.waits().iter().map(|w| w.at).collect();
-    let shape = split::Shape {
-        bytes: blob.bytes(),
-        parts: &parts,
-        frames: true,
-    };
+    let shape = split::Shape::conversation(blob.bytes(), &parts);
     let splits = split::generate(mode, shape, iteration, chances.close, &mut rng);
     let stall = (chances.stall > 0 && rng.random_ratio(1, chances.stall))
         .then(|| split::mid_record(shape, splits.total(), &mut rng))

@@ -8,6 +8,7 @@ mod async_runs;
 mod bad_input;
 mod capture;
 mod cli;
+mod client_frames;
 mod client_starttls;
 mod clients;
 mod code_shape;
