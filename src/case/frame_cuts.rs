@@ -18,11 +18,7 @@ const MOST_FRAMES: usize = 4;
 /// `None` when the blob has no frames, or no cut falls inside one.
 pub(crate) fn frame_cuts(bytes: &[u8], case: &Case) -> Option<String> {
     let parts: Vec<usize> = case.waits().iter().map(|w| w.at).collect();
-    let shape = Shape {
-        bytes,
-        parts: &parts,
-        frames: true,
-    };
+    let shape = Shape::conversation(bytes, &parts);
     let records = shape.records();
     if records.iter().all(|r| r.header == 0) {
         return None;
