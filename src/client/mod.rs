@@ -39,6 +39,7 @@ mod streams;
 mod tally;
 mod under_test;
 mod upstream;
+mod websocket_accept;
 
 use std::fmt::Debug;
 use std::future::Future;

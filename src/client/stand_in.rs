@@ -3,7 +3,8 @@
 //! (`#~ tls`, STARTTLS), the stand-in accepts the client's handshake itself, with the run's
 //! certificate, once it has answered what was recorded up to there (the server's yes), and
 //! serves the rest inside TLS, each chunk its own record; the client's bytes are counted in
-//! plaintext on both sides of the switch, as the recording counts them.
+//! plaintext on both sides of the switch, as the recording counts them. A recorded `101`
+//! upgrading to WebSocket is answered with the accept value of this client's key.
 
 use std::time::Duration;
 
@@ -86,8 +87,9 @@ pub(super) async fn stand_in(
             }
         }
         answered_at = talk.got.len();
+        let answer = super::websocket_accept::for_this_client(&heard.bytes, &talk.got);
         if splitter
-            .send(&mut line.to, &line.fd, &heard.bytes)
+            .send(&mut line.to, &line.fd, &answer)
             .await
             .is_err()
         {
