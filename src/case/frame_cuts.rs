@@ -188,12 +188,10 @@ fn http2_type(kind: u8) -> String {
 mod tests {
     use super::*;
 
+    use crate::split::h2_frame;
+
     fn h2(kind: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-        let len = (payload.len() as u32).to_be_bytes();
-        let mut out = vec![len[1], len[2], len[3], kind, 0];
-        out.extend_from_slice(&stream.to_be_bytes());
-        out.extend_from_slice(payload);
-        out
+        h2_frame(kind, 0, stream, payload)
     }
 
     #[test]

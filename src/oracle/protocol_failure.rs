@@ -109,13 +109,7 @@ mod tests {
     use super::http2::{GOAWAY, RST_STREAM, SETTINGS};
     use super::*;
 
-    fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-        let len = (payload.len() as u32).to_be_bytes();
-        let mut out = vec![len[1], len[2], len[3], kind, flags];
-        out.extend_from_slice(&stream.to_be_bytes());
-        out.extend_from_slice(payload);
-        out
-    }
+    use crate::split::h2_frame as frame;
 
     fn goaway(code: u32) -> Vec<u8> {
         let mut payload = 1u32.to_be_bytes().to_vec();

@@ -13,6 +13,9 @@ mod records;
 mod strategy;
 
 pub(crate) use coverage::Coverage;
+/// An HTTP/2 frame's bytes, for tests anywhere in the crate.
+#[cfg(test)]
+pub(crate) use frames::tests::h2 as h2_frame;
 pub use generate::SplitMode;
 pub(crate) use generate::{INTO_RECORD, generate, mid_record};
 pub use pattern::{ParseSplitsError, Splits};

@@ -6,13 +6,7 @@ use super::*;
 const PING: u8 = 0x6;
 const WINDOW_UPDATE: u8 = 0x8;
 
-fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-    let len = (payload.len() as u32).to_be_bytes();
-    let mut out = vec![len[1], len[2], len[3], kind, flags];
-    out.extend_from_slice(&stream.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
+use crate::split::h2_frame as frame;
 
 /// What an HTTP/2 server says to requests on streams 1, 3 and 5, each answered by its
 /// path, in the order `order`, with its acks and window updates where `noise` puts them
