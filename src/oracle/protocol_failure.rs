@@ -8,6 +8,7 @@
 //! (text, another binary protocol) has no protocol failure.
 
 use super::{Baseline, FindingKind};
+use crate::split::http2;
 
 /// A failure frame found in an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,17 +24,14 @@ pub(crate) struct Failure {
 pub(crate) const HTTP2: &str = "HTTP/2";
 pub(crate) const WEBSOCKET: &str = "WebSocket";
 
-const SETTINGS: u8 = 0x4;
 const GOAWAY: u8 = 0x7;
 const RST_STREAM: u8 = 0x3;
-/// The largest frame an HTTP/2 server sends before the client raises the limit.
-const MAX_FRAME: usize = 16_384;
 /// WebSocket close codes that say the endpoint's parser failed.
 const WS_FAILURES: [u32; 4] = [1002, 1007, 1009, 1011];
 
 /// The first protocol failure in `answer`, if it is an HTTP/2 or WebSocket server's answer.
 pub(crate) fn first_in(answer: &[u8]) -> Option<Failure> {
-    if starts_with_settings(answer) {
+    if http2::starts_as_server(answer) {
         return http2_failure(answer);
     }
     let body = upgraded_to(answer, "websocket")?;
@@ -106,36 +104,10 @@ pub(crate) fn code_name(protocol: &str, code: u32) -> String {
     }
 }
 
-/// A frame header of an HTTP/2 answer: its payload's length, type, stream.
-struct FrameHeader {
-    len: usize,
-    kind: u8,
-    stream: u32,
-}
-
-fn frame_header(bytes: &[u8]) -> Option<FrameHeader> {
-    let h = bytes.get(..9)?;
-    Some(FrameHeader {
-        len: usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]),
-        kind: h[3],
-        stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
-    })
-}
-
-/// True when `answer` begins as an HTTP/2 server's does: a SETTINGS frame on stream 0, its
-/// payload whole settings of 6 bytes, no larger than a frame may be.
-fn starts_with_settings(answer: &[u8]) -> bool {
-    frame_header(answer).is_some_and(|h| {
-        h.kind == SETTINGS && h.stream == 0 && h.len % 6 == 0 && h.len <= MAX_FRAME
-    })
-}
-
 /// The first GOAWAY or RST_STREAM with a nonzero error code, walking the frames of an HTTP/2
 /// answer until they end or one is cut off.
 fn http2_failure(answer: &[u8]) -> Option<Failure> {
-    let mut at = 0;
-    while let Some(h) = frame_header(&answer[at..]) {
-        let payload = answer.get(at + 9..at + 9 + h.len)?;
+    for (h, payload) in http2::frames(answer) {
         let code = match (h.kind, h.stream) {
             (GOAWAY, 0) if h.len >= 8 => Some(("GOAWAY", &payload[4..8])),
             (RST_STREAM, 1..) if h.len == 4 => Some(("RST_STREAM", payload)),
@@ -151,7 +123,6 @@ fn http2_failure(answer: &[u8]) -> Option<Failure> {
                 });
             }
         }
-        at += 9 + h.len;
     }
     None
 }
@@ -217,6 +188,7 @@ fn websocket_failure(frames: &[u8]) -> Option<Failure> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::split::http2::SETTINGS;
 
     fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
         let len = (payload.len() as u32).to_be_bytes();

@@ -25,8 +25,8 @@ pub(crate) enum Protocol {
     Tls,
 }
 
-/// The HTTP/2 client connection preface.
-pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub(crate) use super::http2::PREFACE;
+use super::http2::{HEADER_LEN, header};
 
 /// How far into a part an upgrade request's head is looked for.
 const HEAD_SCAN: usize = 64 * 1024;
@@ -95,9 +95,8 @@ fn chain(
 /// An HTTP/2 frame header at the start of `bytes`: 24-bit length, a known type, flags, and a
 /// stream id with its reserved bit clear. Its length (9) and the payload's.
 fn http2_header(bytes: &[u8]) -> Option<(usize, usize)> {
-    let h = bytes.get(..9)?;
-    let len = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
-    (h[3] <= 9 && h[5] & 0x80 == 0).then_some((9, len))
+    let h = header(bytes)?;
+    (h.kind <= 9 && !h.reserved).then_some((HEADER_LEN, h.len))
 }
 
 /// A WebSocket frame header at the start of `bytes`: no reserved bit, a known opcode, a
@@ -153,14 +152,7 @@ fn line_starts(head: &[u8]) -> impl Iterator<Item = usize> + '_ {
 pub(crate) mod tests {
     use super::*;
 
-    /// An HTTP/2 frame: its header, then `payload`.
-    pub(crate) fn h2(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-        let len = payload.len().to_be_bytes();
-        let mut out = vec![len[5], len[6], len[7], kind, flags];
-        out.extend_from_slice(&stream.to_be_bytes());
-        out.extend_from_slice(payload);
-        out
-    }
+    pub(crate) use crate::split::http2::tests::h2;
 
     /// A masked WebSocket text frame.
     pub(crate) fn ws_text(text: &[u8]) -> Vec<u8> {

@@ -8,6 +8,7 @@ mod coverage;
 mod frames;
 mod generate;
 mod headers;
+pub(crate) mod http2;
 mod pattern;
 mod records;
 mod strategy;
