@@ -10,8 +10,12 @@ pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// The length of a frame header.
 pub(crate) const HEADER_LEN: usize = 9;
 
-/// The SETTINGS frame type.
+/// Frame types.
+pub(crate) const HEADERS: u8 = 0x1;
 pub(crate) const SETTINGS: u8 = 0x4;
+
+/// The ACK flag of SETTINGS and PING.
+pub(crate) const ACK: u8 = 0x1;
 
 /// The largest frame an HTTP/2 server sends before the client raises the limit.
 const MAX_FRAME: usize = 16_384;
