@@ -1,0 +1,75 @@
+//! Conversations of a framed protocol wait for the server's frames, not its byte counts: an
+//! HTTP/2 conversation that waits for the ack of its SETTINGS and for its answer's HEADERS
+//! fuzzes a correct HTTP/2 server clean, however the server merges its frames; a frame that
+//! never comes holds each delivery only until the wait's limit.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use stutterfuzz::{AnswerOracle, Timeouts};
+
+use crate::common::{self, fixture_command};
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// An HTTP/2 frame: its 9-byte header, then `payload`.
+pub(crate) fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let len = (payload.len() as u32).to_be_bytes();
+    let mut out = vec![len[1], len[2], len[3], kind, flags];
+    out.extend_from_slice(&stream.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// A conversation file: the preface and an empty SETTINGS, a wait for the server's ack,
+/// `GET /` on stream 1 (HEADERS with END_STREAM and END_HEADERS), then `last` as the final
+/// wait. Each wait is glued (`#~+`): the line end before it is the file's, not the blob's.
+fn conversation(dir: &Path, name: &str, last: &str) {
+    let mut file = b"#~ stutterfuzz conversation\n".to_vec();
+    file.extend_from_slice(PREFACE);
+    file.extend(frame(4, 0, 0, &[]));
+    file.extend_from_slice(b"\n#~+ wait frame=SETTINGS\n");
+    file.extend(frame(1, 5, 1, b"\x82\x86\x84"));
+    file.extend_from_slice(format!("\n#~+ {last}\n").as_bytes());
+    std::fs::write(dir.join(name), file).unwrap();
+}
+
+#[test]
+fn an_http2_conversation_with_frame_waits_fuzzes_a_correct_server_clean() {
+    let dir = tempfile::tempdir().unwrap();
+    conversation(dir.path(), "get", "wait frame=HEADERS");
+    conversation(dir.path(), "get-1", "wait frame=HEADERS stream=1");
+    // A wait that did not end would hold its delivery 30 s: 60 deliveries, 10 at a time,
+    // could not all be made within the run's minute.
+    let report = common::stutter("127.0.0.1:0")
+        .server(fixture_command("h2-frame-server", None))
+        .blobs(dir.path())
+        .connections(10)
+        .timeouts(Timeouts::default().connect(Duration::from_secs(30)))
+        .oracle(AnswerOracle::same().within(Duration::from_secs(2)))
+        .cycles(30)
+        .try_run_for(Duration::from_secs(60))
+        .unwrap_or_else(|f| panic!("no false alarm:\n{f}"));
+    assert_eq!(report.stats().deliveries, 60, "{report}");
+}
+
+#[test]
+fn a_frame_that_never_comes_holds_each_delivery_until_the_limit_only() {
+    let dir = tempfile::tempdir().unwrap();
+    // The request is on stream 1: no answer comes on stream 3.
+    conversation(dir.path(), "get", "wait frame=HEADERS stream=3");
+    let limit = Duration::from_millis(500);
+    let started = Instant::now();
+    let report = common::stutter("127.0.0.1:0")
+        .server(fixture_command("h2-frame-server", None))
+        .blobs(dir.path())
+        .connections(1)
+        .timeouts(Timeouts::default().connect(limit))
+        .oracle(AnswerOracle::none())
+        .cycles(3)
+        .try_run_for(Duration::from_secs(60))
+        .unwrap_or_else(|f| panic!("a wait that times out is no finding:\n{f}"));
+    assert_eq!(report.stats().deliveries, 3, "{report}");
+    // Each delivery waited the limit out, then went on.
+    assert!(started.elapsed() >= limit * 3, "{:?}", started.elapsed());
+}
