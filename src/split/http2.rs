@@ -13,9 +13,16 @@ pub(crate) const HEADER_LEN: usize = 9;
 /// Frame types.
 pub(crate) const HEADERS: u8 = 0x1;
 pub(crate) const SETTINGS: u8 = 0x4;
+const CONTINUATION: u8 = 0x9;
 
 /// The ACK flag of SETTINGS and PING.
 pub(crate) const ACK: u8 = 0x1;
+/// The END_HEADERS flag of HEADERS and CONTINUATION.
+const END_HEADERS: u8 = 0x4;
+/// The PADDED flag of HEADERS.
+const PADDED: u8 = 0x8;
+/// The PRIORITY flag of HEADERS.
+const PRIORITY: u8 = 0x20;
 
 /// The largest frame an HTTP/2 server sends before the client raises the limit.
 const MAX_FRAME: usize = 16_384;
@@ -64,6 +71,49 @@ pub(crate) fn frames(bytes: &[u8]) -> impl Iterator<Item = (FrameHeader, &[u8])>
     })
 }
 
+/// The header blocks a client sent in `bytes` (its preface, if any, skipped): each HEADERS
+/// frame's fragment joined with its CONTINUATION frames', padding and priority taken off,
+/// in the order they were sent. A block cut off at the end is left out.
+pub(crate) fn header_blocks(bytes: &[u8]) -> Vec<Vec<u8>> {
+    let bytes = bytes.strip_prefix(PREFACE).unwrap_or(bytes);
+    let mut blocks = Vec::new();
+    let mut open: Option<Vec<u8>> = None;
+    for (h, payload) in frames(bytes) {
+        let fragment = match h.kind {
+            HEADERS => fragment(h.flags, payload),
+            CONTINUATION if open.is_some() => Some(payload),
+            _ => None,
+        };
+        let Some(fragment) = fragment else {
+            open = None;
+            continue;
+        };
+        let block = open.get_or_insert_with(Vec::new);
+        block.extend_from_slice(fragment);
+        if h.flags & END_HEADERS != 0 {
+            blocks.extend(open.take());
+        }
+    }
+    blocks
+}
+
+/// The header block fragment of a HEADERS frame's payload: its pad length, priority fields
+/// and padding taken off; `None` when the payload is too short for them.
+fn fragment(flags: u8, payload: &[u8]) -> Option<&[u8]> {
+    let (pad, rest) = if flags & PADDED != 0 {
+        let (&pad, rest) = payload.split_first()?;
+        (usize::from(pad), rest)
+    } else {
+        (0, payload)
+    };
+    let rest = if flags & PRIORITY != 0 {
+        rest.get(5..)?
+    } else {
+        rest
+    };
+    rest.get(..rest.len().checked_sub(pad)?)
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -89,6 +139,25 @@ pub(crate) mod tests {
         assert_eq!(frames(&bytes).count(), 2);
         assert_eq!(frames(&bytes[..bytes.len() - 1]).count(), 1);
         assert_eq!(header(&bytes[..8]), None);
+    }
+
+    #[test]
+    fn header_blocks_join_continuations_and_drop_padding_and_priority() {
+        let mut bytes = PREFACE.to_vec();
+        bytes.extend(h2(SETTINGS, 0, 0, &[]));
+        bytes.extend(h2(HEADERS, 0, 1, b"\x82\x86"));
+        bytes.extend(h2(CONTINUATION, END_HEADERS, 1, b"\x84"));
+        // Padded (2 bytes of padding) and with priority (5 bytes).
+        let mut padded = vec![2, 0, 0, 0, 0, 16];
+        padded.extend_from_slice(b"\x83\x87\0\0");
+        bytes.extend(h2(HEADERS, END_HEADERS | PADDED | PRIORITY, 3, &padded));
+        bytes.extend(h2(HEADERS, 0, 5, b"\x82"));
+        assert_eq!(
+            header_blocks(&bytes),
+            [b"\x82\x86\x84".to_vec(), b"\x83\x87".to_vec()]
+        );
+        // Padding longer than the payload is no block.
+        assert!(header_blocks(&h2(HEADERS, END_HEADERS | PADDED, 1, &[9, 1])).is_empty());
     }
 
     #[test]
