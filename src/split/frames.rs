@@ -129,7 +129,7 @@ fn tls_header(bytes: &[u8]) -> Option<(usize, usize)> {
 
 /// The length of an HTTP/1 request head at the start of `part` (up to and with its blank
 /// line) when the request asks to upgrade to WebSocket.
-fn upgrade_head(part: &[u8]) -> Option<usize> {
+pub(crate) fn upgrade_head(part: &[u8]) -> Option<usize> {
     if !part.starts_with(b"GET ") {
         return None;
     }

@@ -14,6 +14,7 @@ mod records;
 mod strategy;
 
 pub(crate) use coverage::Coverage;
+pub(crate) use frames::upgrade_head;
 pub use generate::SplitMode;
 pub(crate) use generate::{INTO_RECORD, generate, mid_record};
 pub use pattern::{ParseSplitsError, Splits};

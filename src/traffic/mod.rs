@@ -22,6 +22,7 @@
 
 mod capture_file;
 mod connection;
+mod framed_waits;
 mod naming;
 mod proxy;
 mod reassemble;
@@ -29,6 +30,8 @@ mod starttls;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use crate::corpus::{RecordedAnswer, WaitPoint};
 
 use naming::blob_name;
 pub use proxy::{Recorded, RecordingProxy};
@@ -113,14 +116,21 @@ pub fn write_blobs(
     let mut written = Vec::with_capacity(streams.len());
     for (i, stream) in streams.iter().enumerate() {
         let path = dir.join(blob_name(i + 1, &stream.bytes));
-        let file = if stream.waits.is_empty() && stream.heard.is_empty() {
-            stream.bytes.clone()
-        } else {
-            crate::corpus::write_conversation(&stream.bytes, &stream.waits, &stream.heard)
-        };
+        let file = blob_file(&stream.bytes, &stream.waits, &stream.heard);
         std::fs::write(&path, file)
             .map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// What a recorded connection's blob file holds: the client's bytes as they are, or, with
+/// turns or answers, a conversation whose waits are in its protocol's terms where it speaks
+/// HTTP/2 or WebSocket (`framed_waits`).
+fn blob_file(bytes: &[u8], waits: &[WaitPoint], heard: &[RecordedAnswer]) -> Vec<u8> {
+    if waits.is_empty() && heard.is_empty() {
+        return bytes.to_vec();
+    }
+    let waits = framed_waits::in_protocol_terms(bytes, waits, heard);
+    crate::corpus::write_conversation(bytes, &waits, heard)
 }

@@ -1,8 +1,11 @@
 //! Conversations of a framed protocol wait for the server's frames, not its byte counts: an
 //! HTTP/2 conversation that waits for the ack of its SETTINGS and for its answer's HEADERS
 //! fuzzes a correct HTTP/2 server clean, however the server merges its frames; a frame that
-//! never comes holds each delivery only until the wait's limit.
+//! never comes holds each delivery only until the wait's limit. A client recorded through
+//! the proxy gets such waits, and a name that says its first request.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -72,4 +75,83 @@ fn a_frame_that_never_comes_holds_each_delivery_until_the_limit_only() {
     assert_eq!(report.stats().deliveries, 3, "{report}");
     // Each delivery waited the limit out, then went on.
     assert!(started.elapsed() >= limit * 3, "{:?}", started.elapsed());
+}
+
+/// Reads from `stream` until what it read holds a frame of `kind` with `flags`.
+fn read_until_frame(stream: &mut TcpStream, kind: u8, flags: u8) {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 1024];
+    loop {
+        let mut at = 0;
+        while let Some(header) = got.get(at..at + 9) {
+            if header[3] == kind && header[4] & flags == flags {
+                return;
+            }
+            at += 9
+                + (usize::from(header[0]) << 16
+                    | usize::from(header[1]) << 8
+                    | usize::from(header[2]));
+        }
+        let n = stream.read(&mut buf).expect("the server answers");
+        assert!(n > 0, "the connection closed before frame {kind}");
+        got.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn an_http2_client_recorded_by_the_proxy_is_named_by_its_request_and_waits_for_frames() {
+    let (_server, server_addr) = common::start_fixture("h2-frame-server", "127.0.0.1:0");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("captured");
+    let proxy = common::Proxy::start(&server_addr, &out);
+    // A client that waits for the ack of its SETTINGS, and for each answer.
+    let mut client = TcpStream::connect(&proxy.addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    client
+        .write_all(&[PREFACE, &frame(4, 0, 0, &[])].concat())
+        .unwrap();
+    read_until_frame(&mut client, 4, 1);
+    // GET /index.html (the path a literal added to the table), then GET /style.css.
+    client
+        .write_all(&frame(1, 5, 1, b"\x82\x86\x44\x0b/index.html"))
+        .unwrap();
+    read_until_frame(&mut client, 1, 0);
+    client
+        .write_all(&frame(1, 5, 3, b"\x82\x86\x44\x0a/style.css"))
+        .unwrap();
+    read_until_frame(&mut client, 1, 0);
+    drop(client);
+    let recorded = out.join("0001-h2-get-index-html");
+    common::wait_until(
+        "the proxy writing the conversation",
+        Duration::from_secs(5),
+        || recorded.exists(),
+    );
+    let (code, rest) = proxy.interrupt();
+    assert_eq!(code, Some(0), "{rest}");
+    let file = std::fs::read(&recorded).unwrap();
+    let waits: Vec<String> = file
+        .split(|&b| b == b'\n')
+        .filter_map(|line| {
+            line.strip_prefix(b"#~ wait ")
+                .or_else(|| line.strip_prefix(b"#~+ wait "))
+        })
+        .map(|wait| String::from_utf8_lossy(wait).into_owned())
+        .collect();
+    assert_eq!(
+        waits,
+        ["frame=SETTINGS", "frame=HEADERS"],
+        "{}",
+        file.escape_ascii()
+    );
+
+    common::stutter("127.0.0.1:0")
+        .server(fixture_command("h2-frame-server", None))
+        .blobs(&out)
+        .oracle(AnswerOracle::same().within(Duration::from_secs(2)))
+        .cycles(30)
+        .try_run_for(Duration::from_secs(60))
+        .unwrap_or_else(|f| panic!("the recorded conversation fuzzes clean:\n{f}"));
 }
