@@ -1,7 +1,7 @@
 //! Conversations of a framed protocol wait for the server's frames, not its byte counts: an
 //! HTTP/2 conversation that waits for the ack of its SETTINGS and for its answer's HEADERS
 //! fuzzes a correct HTTP/2 server clean, however the server merges its frames; a frame that
-//! never comes holds each delivery only until the wait's limit. A client recorded through
+//! never comes holds each delivery only until the wait's limit, and the stats line warns. A client recorded through
 //! the proxy gets such waits, and a name that says its first request.
 
 use std::io::{Read, Write};
@@ -73,8 +73,14 @@ fn a_frame_that_never_comes_holds_each_delivery_until_the_limit_only() {
         .try_run_for(Duration::from_secs(60))
         .unwrap_or_else(|f| panic!("a wait that times out is no finding:\n{f}"));
     assert_eq!(report.stats().deliveries, 3, "{report}");
-    // Each delivery waited the limit out, then went on.
+    // Each delivery waited the limit out, then went on; the stats line says so.
     assert!(started.elapsed() >= limit * 3, "{:?}", started.elapsed());
+    assert_eq!(report.stats().waits_timed_out, 3, "{report}");
+    let line = report.stats().to_string();
+    assert!(
+        line.contains("(warning: waits_timed_out=3: a conversation's wait did not end within the connect timeout"),
+        "{line}"
+    );
 }
 
 /// Reads from `stream` until what it read holds a frame of `kind` with `flags`.
