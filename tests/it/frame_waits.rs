@@ -2,7 +2,8 @@
 //! HTTP/2 conversation that waits for the ack of its SETTINGS and for its answer's HEADERS
 //! fuzzes a correct HTTP/2 server clean, however the server merges its frames; a frame that
 //! never comes holds each delivery only until the wait's limit, and the stats line warns. A client recorded through
-//! the proxy gets such waits, and a name that says its first request.
+//! the proxy gets such waits, and a name that says its first request; a WebSocket client's
+//! turn after its upgrade request waits for the end of the `101` head.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -155,6 +156,68 @@ fn an_http2_client_recorded_by_the_proxy_is_named_by_its_request_and_waits_for_f
 
     common::stutter("127.0.0.1:0")
         .server(fixture_command("h2-frame-server", None))
+        .blobs(&out)
+        .oracle(AnswerOracle::same().within(Duration::from_secs(2)))
+        .cycles(30)
+        .try_run_for(Duration::from_secs(60))
+        .unwrap_or_else(|f| panic!("the recorded conversation fuzzes clean:\n{f}"));
+}
+
+#[test]
+fn a_websocket_client_recorded_by_the_proxy_waits_for_the_end_of_the_101_head() {
+    let (_server, server_addr) = common::start_fixture("ws-frame-server-buggy", "127.0.0.1:0");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("captured");
+    let proxy = common::Proxy::start(&server_addr, &out);
+    let mut client = TcpStream::connect(&proxy.addr).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    client
+        .write_all(
+            b"GET /chat HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+        )
+        .unwrap();
+    let mut heard = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !heard.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = client.read(&mut buf).expect("the server answers");
+        assert!(n > 0, "closed before the 101 head ended");
+        heard.extend_from_slice(&buf[..n]);
+    }
+    assert!(
+        heard.starts_with(b"HTTP/1.1 101"),
+        "{}",
+        heard.escape_ascii()
+    );
+    // A short text frame (its echo is 7 bytes), then the client closes.
+    let text = stutterfuzz_fixtures::websocket::client_text(b"hello", [1, 2, 3, 4]);
+    client.write_all(&text).unwrap();
+    client.read_exact(&mut buf[..7]).expect("the echo");
+    drop(client);
+    let recorded = out.join("0001-get-chat");
+    common::wait_until(
+        "the proxy writing the conversation",
+        Duration::from_secs(5),
+        || recorded.exists(),
+    );
+    let (code, rest) = proxy.interrupt();
+    assert_eq!(code, Some(0), "{rest}");
+    let file = std::fs::read(&recorded).unwrap();
+    let waits: Vec<&[u8]> = file
+        .split(|&b| b == b'\n')
+        .filter(|line| line.starts_with(b"#~ wait ") || line.starts_with(b"#~+ wait "))
+        .collect();
+    assert_eq!(
+        waits,
+        [b"#~ wait pattern=%0D%0A%0D%0A".as_slice()],
+        "{}",
+        file.escape_ascii()
+    );
+
+    common::stutter("127.0.0.1:0")
+        .server(fixture_command("ws-frame-server-buggy", None))
         .blobs(&out)
         .oracle(AnswerOracle::same().within(Duration::from_secs(2)))
         .cycles(30)
