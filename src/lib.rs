@@ -147,7 +147,7 @@ pub use tls::TlsOptions;
 pub use config::defaults;
 /// Patterns drawn without a run, for the benchmarks.
 #[doc(hidden)]
-pub use split::drawn_patterns;
+pub use split::{drawn_answer_patterns, drawn_patterns};
 
 /// The README's examples, compiled as doc tests so they keep working when pasted. The README
 /// has no hidden lines (they would show on every page that renders it): a test function

@@ -13,12 +13,14 @@
 //! their meaning and older versions of the tool can replay it; both versions are read.
 
 mod cut_view;
+mod frame_cuts;
 mod input;
 mod manner;
 mod text;
 mod waits;
 
 pub(crate) use cut_view::{case_view, cut_view_at, legend};
+pub(crate) use frame_cuts::frame_cuts;
 
 /// The version word of a client case (`c1:SOURCE:SIZES`), which cuts a client's answers.
 pub(crate) const CLIENT_VERSION: &str = "c1";
@@ -255,11 +257,7 @@ pub(crate) fn draw(blob: &Blob, iteration: u64, drawing: Drawing) -> Drawn {
     let mut rng = seed.case_rng(blob.name(), iteration);
     let fastopen = chances.fastopen > 0 && rng.random_ratio(1, chances.fastopen);
     let parts: Vec<usize> = blob.waits().iter().map(|w| w.at).collect();
-    let shape = split::Shape {
-        bytes: blob.bytes(),
-        parts: &parts,
-        frames: true,
-    };
+    let shape = split::Shape::conversation(blob.bytes(), &parts);
     let splits = split::generate(mode, shape, iteration, chances.close, &mut rng);
     let stall = (chances.stall > 0 && rng.random_ratio(1, chances.stall))
         .then(|| split::mid_record(shape, splits.total(), &mut rng))

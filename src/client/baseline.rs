@@ -7,14 +7,9 @@ use super::attempt::{Attempt, Ctx};
 use super::case::UPSTREAM;
 use super::judge::Expected;
 use super::relay::Cutting;
+use super::streams::Streams;
 use super::under_test::Ending;
 use crate::error::{SetupError, SetupErrorKind};
-
-/// What the first connection of a whole run carried, each way.
-pub(super) struct Streams {
-    pub(super) answers: Vec<u8>,
-    pub(super) requests: Vec<u8>,
-}
 
 /// Runs the client twice with its answers whole: what it gives, what of that varies, the
 /// answers' bytes (patterns are drawn over them) and their source's name.

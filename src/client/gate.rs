@@ -10,6 +10,7 @@ use super::case::ClientCase;
 use super::judge::{ClientFindingKind, Expected};
 use super::relay::Cutting;
 use super::signature::place as place_of;
+use super::streams::Streams;
 use crate::engine::{ALONE_FACTOR, ALONE_FLOOR, ROUNDS};
 use crate::error::SetupError;
 use crate::minimize::Shrinker;
@@ -79,9 +80,11 @@ pub(super) async fn confirm(
 
 /// The case narrowed: fewer cuts, each slid as early as the client still fails alike: the
 /// same kind of failure, at the same `place` when the failure named one (a shorter cut that
-/// crashes elsewhere is another bug).
+/// crashes elsewhere is another bug). The cuts inside one frame header (or HTTP/2 header
+/// block) of `streams` are narrowed as a group, as on the server side.
 pub(super) async fn narrow(
     ctx: &Arc<Ctx>,
+    streams: &Streams,
     expected: &mut Expected,
     case: &ClientCase,
     kind: &ClientFindingKind,
@@ -113,7 +116,11 @@ pub(super) async fn narrow(
             false => minimal.clone().with_answers(splits),
             true => minimal.clone().with_requests(splits),
         };
-        let mut shrinker = Shrinker::keeping(start, Vec::new());
+        let groups = match requests {
+            false => streams.answers_shape().cut_groups(),
+            true => streams.requests_shape().cut_groups(),
+        };
+        let mut shrinker = Shrinker::grouping(start, Vec::new(), groups);
         while Instant::now() < deadline {
             let round: Vec<Splits> = std::iter::from_fn(|| shrinker.next_candidate())
                 .take(width)

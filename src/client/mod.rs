@@ -15,6 +15,7 @@
 //! - [`judge`]: what counts as a bug in a client; [`gate`]: confirmed alone, then narrowed;
 //! - [`regressions`]: the regression file, run first and appended to;
 //! - [`session`]: a run from its settings to its report (the verdict gate and narrowing too);
+//!   [`streams`]: the bytes a run's cases cut, and how they are drawn;
 //! - [`case`], [`report`]: what a run tells its user; [`signature`]: what tells its
 //!   findings apart when it keeps going, [`tally`] counts them.
 
@@ -34,6 +35,7 @@ mod session;
 mod signature;
 mod splitter;
 mod stand_in;
+mod streams;
 mod tally;
 mod under_test;
 mod upstream;

@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use super::answers::{self, Answers};
 use super::attempt::{Attempt, Ctx, cutting, server_died};
-use super::baseline::{Streams, baseline};
+use super::baseline::baseline;
 use super::case::ClientCase;
 use super::certificate;
 use super::gate::{confirm, narrow};
@@ -19,13 +19,13 @@ use super::plan::{Settings, Source};
 use super::regressions;
 use super::report::{ClientFailure, ClientFinding, ClientReport};
 use super::signature;
+use super::streams::Streams;
 use super::tally::Tally;
 use crate::config::{Endpoint, Gap, free_port};
 use crate::engine::Pacing;
 use crate::engine::exit_waits::RUN_END_SETTLE;
 use crate::error::SetupError;
 use crate::server::ServerProcess;
-use crate::split::{Shape, generate};
 use crate::stats::LISTED_UNCONFIRMED;
 
 /// How long to wait for acknowledgements, and for a client to read a chunk.
@@ -208,6 +208,7 @@ impl Batches<'_> {
             self.ctx.server_died()?;
             judge_doubts(
                 self.ctx,
+                &self.streams,
                 &mut self.expected,
                 &mut self.tally,
                 &mut self.report,
@@ -240,7 +241,9 @@ impl Batches<'_> {
             .cycles
             .map_or(u64::MAX, |n| n - self.report.runs);
         for _ in 0..left.min(ctx.settings.parallel as u64) {
-            let case = draw(ctx, &self.source, &self.streams, self.iteration);
+            let case = self
+                .streams
+                .draw(&ctx.settings, &self.source, self.iteration);
             self.iteration += 1;
             let iteration = self.iteration;
             let ctx = ctx.clone();
@@ -285,6 +288,7 @@ type Doubt = (u64, ClientCase, ClientFindingKind, Attempt);
 /// narrowed and taken in as a finding; else counted unconfirmed, with how it went alone.
 async fn judge_doubts(
     ctx: &Arc<Ctx>,
+    streams: &Streams,
     expected: &mut Expected,
     tally: &mut Tally,
     report: &mut ClientReport,
@@ -300,7 +304,8 @@ async fn judge_doubts(
         match confirm(ctx, expected, &case, &kind).await? {
             Ok(attempt) => {
                 let place = signature::place(&kind, &attempt);
-                let minimal = narrow(ctx, expected, &case, &kind, place.as_deref()).await?;
+                let minimal =
+                    narrow(ctx, streams, expected, &case, &kind, place.as_deref()).await?;
                 let notes = record(ctx, &minimal, &kind).into_iter().collect();
                 let found = Confirmed {
                     kind,
@@ -326,34 +331,6 @@ async fn judge_doubts(
         }
     }
     Ok(())
-}
-
-/// The case of run `iteration`: the answers cut as drawn over the whole answers' bytes, and
-/// the client's requests over its own, when they are cut too.
-fn draw(ctx: &Ctx, source: &str, streams: &Streams, iteration: u64) -> ClientCase {
-    let mut rng = ctx.settings.seed.case_rng(source, iteration);
-    let answers = generate(
-        ctx.settings.mode,
-        Shape::plain(&streams.answers),
-        iteration,
-        0,
-        &mut rng,
-    );
-    let case = ClientCase::new(source, answers);
-    if !ctx.settings.split_requests || streams.requests.is_empty() {
-        return case;
-    }
-    let mut rng = ctx
-        .settings
-        .seed
-        .case_rng(&format!("{source};requests"), iteration);
-    case.with_requests(generate(
-        ctx.settings.mode,
-        Shape::plain(&streams.requests),
-        iteration,
-        0,
-        &mut rng,
-    ))
 }
 
 fn count(report: &mut ClientReport, attempt: &Attempt) {

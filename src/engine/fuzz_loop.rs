@@ -321,11 +321,7 @@ fn new_book<'a>(run: &Fuzzing<'a>) -> Book<'a> {
     );
     for blob in run.corpus.blobs() {
         let parts: Vec<usize> = blob.waits().iter().map(|w| w.at).collect();
-        let shape = crate::split::Shape {
-            bytes: blob.bytes(),
-            parts: &parts,
-            frames: true,
-        };
+        let shape = crate::split::Shape::conversation(blob.bytes(), &parts);
         stats.watch_records(blob.name(), shape);
     }
     Book::new(stats, run.settings.connections * 2)

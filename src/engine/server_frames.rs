@@ -59,7 +59,7 @@ impl ServerFrames {
         if self.header.len() < HEADER_LEN {
             return;
         }
-        if !self.began && !http2::starts_as_server(&self.header) {
+        if !self.began && !http2::begins(&self.header) {
             self.off = true;
             return;
         }

@@ -25,8 +25,8 @@
 //! is proposed twice for one current pattern, so the result is locally minimal as before.
 //!
 //! Some boundaries are part of the case, not of the search: where a conversation waits for
-//! the server, where a pause falls. A shrinker made [`Shrinker::keeping`] them puts them back
-//! into every candidate, and proposes only candidates smaller than the current pattern.
+//! the server, where a pause falls. A shrinker given them (`kept`) puts them back into every
+//! candidate, and proposes only candidates smaller than the current pattern.
 
 use std::cmp::Reverse;
 use std::collections::VecDeque;
@@ -63,13 +63,9 @@ struct Dropping {
 const DROP_FROM: usize = 4;
 
 impl Shrinker {
-    /// Starts from a pattern known to fail; every candidate keeps the boundaries at `kept`.
-    pub(crate) fn keeping(failing: Splits, kept: Vec<usize>) -> Self {
-        Shrinker::grouping(failing, kept, Vec::new())
-    }
-
-    /// Like [`Shrinker::keeping`], the cuts inside each of `groups` (ranges of offsets, such
-    /// as a frame header's) narrowed as a group first.
+    /// Starts from a pattern known to fail; every candidate keeps the boundaries at `kept`,
+    /// and the cuts inside each of `groups` (ranges of offsets, such as a frame header's) are
+    /// narrowed as a group first.
     pub(crate) fn grouping(
         failing: Splits,
         kept: Vec<usize>,
@@ -463,7 +459,7 @@ mod tests {
     #[test]
     fn kept_boundaries_stay_in_every_candidate() {
         let start: Splits = "3,4,5,6".parse().unwrap();
-        let mut shrinker = Shrinker::keeping(start.clone(), vec![7]);
+        let mut shrinker = Shrinker::grouping(start.clone(), vec![7], Vec::new());
         let mut tries = 0;
         while let Some(candidate) = shrinker.next_candidate() {
             tries += 1;

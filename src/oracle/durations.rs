@@ -29,22 +29,10 @@ pub(crate) fn masked(bytes: &[u8]) -> Cow<'_, [u8]> {
     DURATIONS.replace_all(bytes, DURATION)
 }
 
-/// Answers longer than this are counted as they are (masking them on every read would
-/// cost more than it saves).
-const COUNTED_UP_TO: usize = 64 * 1024;
-
-/// How long `bytes` is as compared, its durations masked: what says when a split
-/// delivery's answer is as long as the whole one's.
-pub(crate) fn compared_len(bytes: &[u8]) -> usize {
-    if bytes.len() > COUNTED_UP_TO {
-        return bytes.len();
-    }
-    masked(bytes).len()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::oracle::compared_len;
 
     fn mask(text: &str) -> String {
         String::from_utf8(masked(text.as_bytes()).into_owned()).unwrap()

@@ -54,6 +54,10 @@ pub enum FindingKind {
         expected_closed: bool,
         /// Whether it closed this one.
         actual_closed: bool,
+        /// The framed protocol (`HTTP/2`, `WebSocket`) both answers were read in and compared
+        /// as: `expected` and `actual` are then what each says, per stream or per message,
+        /// not the bytes as sent.
+        decoded: Option<&'static str>,
     },
     /// The server answered a split delivery with a frame saying its parser failed, where the
     /// blob sent whole got no such frame: an HTTP/2 GOAWAY or RST_STREAM with an error code,
@@ -66,6 +70,9 @@ pub enum FindingKind {
         what: &'static str,
         /// Its error code (HTTP/2) or status code (WebSocket).
         code: u32,
+        /// The answer that held it, read as its protocol's frames say: per stream (HTTP/2)
+        /// or per message (WebSocket), the failure among them.
+        answer: Vec<u8>,
     },
     /// The server did not complete its response within the response timeout after the last
     /// chunk.
@@ -178,6 +185,7 @@ impl FindingKind {
                 expected,
                 actual,
                 first_difference,
+                decoded,
             } => {
                 let Some(first_difference) = first_difference else {
                     let how = |closed: &bool| {
@@ -198,14 +206,21 @@ impl FindingKind {
                         how(expected_closed)
                     );
                 };
+                let of = match decoded {
+                    Some(protocol) => {
+                        format!("of the response {}", super::framed::read_as(protocol))
+                    }
+                    None => "of the response".to_owned(),
+                };
                 format!(
-                    "the response to a split delivery differs from the response to the blob sent whole, from byte {first_difference} of the response"
+                    "the response to a split delivery differs from the response to the blob sent whole, from byte {first_difference} {of}"
                 )
             }
             FindingKind::ProtocolFailure {
                 protocol,
                 what,
                 code,
+                ..
             } => {
                 let frame = super::protocol_failure::describe(protocol, what, *code);
                 let article = if *protocol == super::protocol_failure::HTTP2 {

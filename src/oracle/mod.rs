@@ -8,6 +8,7 @@
 //! each oracle is unit-tested without sockets. The engine decides when to judge.
 
 mod durations;
+mod framed;
 mod kind;
 mod protocol_failure;
 mod response;
@@ -19,7 +20,7 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use durations::compared_len;
+pub(crate) use framed::{read_as, reading};
 pub use kind::FindingKind;
 pub(crate) use protocol_failure::describe as describe_protocol_failure;
 pub use response::Response;
@@ -47,6 +48,20 @@ pub(crate) const WHOLE_SETTLE: Duration = Duration::from_millis(20);
 /// Without a time limit for answers (`AnswerOracle::within`, `--response-timeout`), how long to
 /// wait for a response before judging what came.
 pub(crate) const RESPONSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Answers longer than this are counted as they are (viewing and masking them on every
+/// read would cost more than it saves).
+const COUNTED_UP_TO: usize = 64 * 1024;
+
+/// How long `bytes` is as compared: a framed answer by its whole frames and messages
+/// ([`framed`]), durations masked ([`durations`]). What says when a split delivery's answer
+/// is as long as the whole one's.
+pub(crate) fn compared_len(bytes: &[u8]) -> usize {
+    if bytes.len() > COUNTED_UP_TO {
+        return bytes.len();
+    }
+    durations::masked(&framed::view(bytes)).len()
+}
 
 /// Maps a response before comparison (drops timestamps, ids).
 pub(crate) type Normalizer = Arc<dyn Fn(&[u8]) -> Vec<u8> + Send + Sync>;
@@ -156,10 +171,17 @@ impl Oracles {
         }
     }
 
-    /// An answer as it is compared: its durations masked (the split may make the server
-    /// wait, and say so), then the user's masks, then mapped by the user's normalizer.
+    /// An answer as it is compared: an HTTP/2 or WebSocket server's read as what it says
+    /// ([`framed`]), its durations masked (the split may make the server wait, and say so),
+    /// then the user's masks, then mapped by the user's normalizer.
     pub(crate) fn normalized<'a>(&self, bytes: &'a [u8]) -> std::borrow::Cow<'a, [u8]> {
-        let mut out = durations::masked(bytes);
+        let viewed = framed::view(bytes);
+        let mut out = match viewed {
+            std::borrow::Cow::Borrowed(bytes) => durations::masked(bytes),
+            std::borrow::Cow::Owned(view) => {
+                std::borrow::Cow::Owned(durations::masked(&view).into_owned())
+            }
+        };
         for mask in &self.masks {
             if let std::borrow::Cow::Owned(masked) = mask.replace_all(&out, MASKED) {
                 out = std::borrow::Cow::Owned(masked);
@@ -179,9 +201,7 @@ impl Oracles {
         let before = self.normalized(&baseline.bytes).into_owned();
         let after = self.normalized(&again.bytes);
         baseline.shortest = baseline.shortest.min(again.bytes.len());
-        baseline.shortest_compared = baseline
-            .shortest_compared
-            .min(durations::compared_len(&again.bytes));
+        baseline.shortest_compared = baseline.shortest_compared.min(compared_len(&again.bytes));
         baseline.volatile.closing |= closing;
         if before == *after {
             if closing {
@@ -307,6 +327,7 @@ impl Oracles {
                     actual: actual.into_owned(),
                     expected_closed: baseline.closed,
                     actual_closed: closed,
+                    decoded: framed::protocol(&baseline.bytes),
                 });
             }
         }

@@ -7,8 +7,9 @@
 //! SETTINGS frame on stream 0, or a `101` response upgrading to WebSocket. Any other answer
 //! (text, another binary protocol) has no protocol failure.
 
+use super::framed::{self, http2, websocket};
+pub(crate) use super::framed::{HTTP2, WEBSOCKET, code_name};
 use super::{Baseline, FindingKind};
-use crate::split::http2;
 
 /// A failure frame found in an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,21 +22,16 @@ pub(crate) struct Failure {
     pub(crate) code: u32,
 }
 
-pub(crate) const HTTP2: &str = "HTTP/2";
-pub(crate) const WEBSOCKET: &str = "WebSocket";
-
-const GOAWAY: u8 = 0x7;
-const RST_STREAM: u8 = 0x3;
 /// WebSocket close codes that say the endpoint's parser failed.
 const WS_FAILURES: [u32; 4] = [1002, 1007, 1009, 1011];
 
 /// The first protocol failure in `answer`, if it is an HTTP/2 or WebSocket server's answer.
 pub(crate) fn first_in(answer: &[u8]) -> Option<Failure> {
-    if http2::starts_as_server(answer) {
+    if http2::begins(answer) {
         return http2_failure(answer);
     }
-    let body = upgraded_to(answer, "websocket")?;
-    websocket_failure(body)
+    let start = websocket::upgraded(answer)?;
+    websocket_failure(&answer[start..])
 }
 
 /// The finding an answer `heard` is when it has a protocol failure and the blob's whole
@@ -54,6 +50,7 @@ pub(crate) fn new_in(heard: &[u8], baseline: Option<&Baseline>) -> Option<Findin
         protocol,
         what,
         code,
+        answer: framed::view(heard).into_owned(),
     })
 }
 
@@ -68,127 +65,49 @@ pub(crate) fn describe(protocol: &str, what: &str, code: u32) -> String {
     }
 }
 
-/// The name of `code` of `protocol`, as its specification spells it.
-pub(crate) fn code_name(protocol: &str, code: u32) -> String {
-    const HTTP2_CODES: [&str; 14] = [
-        "NO_ERROR",
-        "PROTOCOL_ERROR",
-        "INTERNAL_ERROR",
-        "FLOW_CONTROL_ERROR",
-        "SETTINGS_TIMEOUT",
-        "STREAM_CLOSED",
-        "FRAME_SIZE_ERROR",
-        "REFUSED_STREAM",
-        "CANCEL",
-        "COMPRESSION_ERROR",
-        "CONNECT_ERROR",
-        "ENHANCE_YOUR_CALM",
-        "INADEQUATE_SECURITY",
-        "HTTP_1_1_REQUIRED",
-    ];
-    let known = if protocol == HTTP2 {
-        HTTP2_CODES.get(code as usize).copied()
-    } else {
-        match code {
-            1002 => Some("protocol error"),
-            1007 => Some("invalid payload data"),
-            1009 => Some("message too big"),
-            1011 => Some("internal error"),
-            _ => None,
-        }
-    };
-    match known {
-        Some(name) => name.to_owned(),
-        None if protocol == HTTP2 => format!("error code {code:#x}"),
-        None => format!("status {code}"),
-    }
-}
-
-/// The first GOAWAY or RST_STREAM with a nonzero error code, walking the frames of an HTTP/2
-/// answer until they end or one is cut off.
+/// The first GOAWAY or RST_STREAM with a nonzero error code among the whole frames of an
+/// HTTP/2 answer.
 fn http2_failure(answer: &[u8]) -> Option<Failure> {
-    for (h, payload) in http2::frames(answer) {
-        let code = match (h.kind, h.stream) {
-            (GOAWAY, 0) if h.len >= 8 => Some(("GOAWAY", &payload[4..8])),
-            (RST_STREAM, 1..) if h.len == 4 => Some(("RST_STREAM", payload)),
+    http2::frames(answer).0.into_iter().find_map(|frame| {
+        let code = match (frame.kind, frame.stream) {
+            (http2::GOAWAY, 0) => frame.payload.get(4..8),
+            (http2::RST_STREAM, 1..) if frame.payload.len() == 4 => Some(frame.payload),
             _ => None,
-        };
-        if let Some((what, code)) = code {
-            let code = u32::from_be_bytes([code[0], code[1], code[2], code[3]]);
-            if code != 0 {
-                return Some(Failure {
-                    protocol: HTTP2,
-                    what,
-                    code,
-                });
-            }
-        }
-    }
-    None
-}
-
-/// What follows the head of a `101` response upgrading to `protocol` (its `Upgrade:`
-/// header), when `answer` begins with one.
-fn upgraded_to<'a>(answer: &'a [u8], protocol: &str) -> Option<&'a [u8]> {
-    if !answer.starts_with(b"HTTP/1.1 101") {
-        return None;
-    }
-    let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&answer[..end]).ok()?;
-    let upgrades = head.split("\r\n").skip(1).any(|line| {
-        line.split_once(':').is_some_and(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("upgrade")
-                && value.trim().eq_ignore_ascii_case(protocol)
-        })
-    });
-    upgrades.then(|| &answer[end + 4..])
-}
-
-/// The first close frame of a WebSocket server's frames whose status is a protocol failure;
-/// none once a close frame with another status ends them, or they are cut off.
-fn websocket_failure(frames: &[u8]) -> Option<Failure> {
-    let mut at = 0;
-    while let (Some(&b0), Some(&b1)) = (frames.get(at), frames.get(at + 1)) {
-        let (mut len, mut header) = (u64::from(b1 & 0x7f), 2);
-        if len == 126 {
-            len = u64::from(u16::from_be_bytes(
-                frames.get(at + 2..at + 4)?.try_into().ok()?,
-            ));
-            header = 4;
-        } else if len == 127 {
-            len = u64::from_be_bytes(frames.get(at + 2..at + 10)?.try_into().ok()?);
-            header = 10;
-        }
-        // A server must not mask its frames; one that does is read past its key all the same.
-        let mask = if b1 & 0x80 != 0 {
-            let key: [u8; 4] = frames.get(at + header..at + header + 4)?.try_into().ok()?;
-            header += 4;
-            key
+        }?;
+        let code = u32::from_be_bytes([code[0], code[1], code[2], code[3]]);
+        let what = if frame.kind == http2::GOAWAY {
+            "GOAWAY"
         } else {
-            [0; 4]
+            "RST_STREAM"
         };
-        let start = at + header;
-        let end = start.checked_add(usize::try_from(len).ok()?)?;
-        if b0 & 0x0f == 0x8 {
-            let payload = frames.get(start..end)?;
-            let code = payload
-                .get(..2)
-                .map(|c| u32::from(u16::from_be_bytes([c[0] ^ mask[0], c[1] ^ mask[1]])))?;
-            return WS_FAILURES.contains(&code).then_some(Failure {
-                protocol: WEBSOCKET,
-                what: "close",
-                code,
-            });
-        }
-        at = end;
-    }
-    None
+        (code != 0).then_some(Failure {
+            protocol: HTTP2,
+            what,
+            code,
+        })
+    })
+}
+
+/// The first close frame of a WebSocket server's frames, when its status is a protocol
+/// failure.
+fn websocket_failure(frames: &[u8]) -> Option<Failure> {
+    let (frames, _) = websocket::frames(frames);
+    let close = frames.iter().find(|f| f.opcode == websocket::CLOSE)?;
+    let code = close
+        .payload
+        .get(..2)
+        .map(|c| u32::from(u16::from_be_bytes([c[0], c[1]])))?;
+    WS_FAILURES.contains(&code).then_some(Failure {
+        protocol: WEBSOCKET,
+        what: "close",
+        code,
+    })
 }
 
 #[cfg(test)]
 mod tests {
+    use super::http2::{GOAWAY, RST_STREAM, SETTINGS};
     use super::*;
-    use crate::split::http2::SETTINGS;
 
     fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
         let len = (payload.len() as u32).to_be_bytes();

@@ -34,7 +34,7 @@ pub(crate) struct Baseline {
     pub(crate) volatile: Volatile,
     /// The shortest whole answer seen: a split delivery waits for this many bytes.
     pub(crate) shortest: usize,
-    /// The same, counted with durations masked ([`compared_len`](super::durations::compared_len)).
+    /// The same, counted with durations masked ([`compared_len`](super::compared_len)).
     pub(crate) shortest_compared: usize,
 }
 
@@ -43,7 +43,7 @@ impl Baseline {
     pub(crate) fn new(bytes: Vec<u8>, closed: bool) -> Self {
         Baseline {
             shortest: bytes.len(),
-            shortest_compared: super::durations::compared_len(&bytes),
+            shortest_compared: super::compared_len(&bytes),
             bytes,
             closed,
             volatile: Volatile::default(),
@@ -59,7 +59,7 @@ impl Baseline {
     }
 
     /// The same, with durations counted as compared: what a split delivery's answer,
-    /// counted by [`compared_len`](super::durations::compared_len), must reach (a split answer says `(0.001 +
+    /// counted by [`compared_len`](super::compared_len), must reach (a split answer says `(0.001 +
     /// 0.000 + 0.002 secs)` where the whole one says `(0.001 + 0.000 secs)`: longer, not
     /// more).
     pub(crate) fn expected_compared_len(&self) -> usize {

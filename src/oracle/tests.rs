@@ -289,6 +289,8 @@ fn a_protocol_failure_is_found_without_the_answer_oracle() {
         protocol: "HTTP/2",
         what: "GOAWAY",
         code: 1,
+        // The answer as its frames say.
+        answer: b"settings: none\ngoaway: PROTOCOL_ERROR, last stream 1\n".to_vec(),
     };
     let off = Oracles::default();
     assert_eq!(off.judge(&case(), &split, None), Some(failed.clone()));

@@ -113,11 +113,13 @@ mod tests {
                 first_difference: None,
                 expected_closed: false,
                 actual_closed: false,
+                decoded: None,
             },
             FindingKind::ProtocolFailure {
                 protocol: "HTTP/2",
                 what: "GOAWAY",
                 code: 1,
+                answer: Vec::new(),
             },
             FindingKind::NoResponse {
                 waited: d,

@@ -161,6 +161,7 @@ mod tests {
             first_difference: Some(0),
             expected_closed: false,
             actual_closed: false,
+            decoded: None,
         };
         assert!(gated(&differs));
         let short = |received| FindingKind::NoResponse {

@@ -376,21 +376,44 @@ fn fails_otherwise(a: &FindingKind, b: &FindingKind) -> bool {
 /// The two answers of a finding about an answer: around their first difference, or in
 /// full (long ones cut in the middle) when they differ only in how the connection ended.
 fn write_answers(f: &mut fmt::Formatter<'_>, kind: &FindingKind, whose: &str) -> fmt::Result {
+    if let FindingKind::ProtocolFailure {
+        protocol, answer, ..
+    } = kind
+    {
+        return write_failed_answer(f, protocol, answer, whose);
+    }
     let FindingKind::ResponseDiffers {
         expected,
         actual,
         first_difference,
+        decoded,
         ..
     } = kind
     else {
         return Ok(());
     };
     writeln!(f)?;
+    let (so, read) = match decoded {
+        Some(protocol) => (
+            " so read",
+            format!(", {}", crate::oracle::read_as(protocol)),
+        ),
+        None => ("", String::new()),
+    };
+    let explain = |f: &mut fmt::Formatter<'_>| match decoded {
+        Some(protocol) => writeln!(
+            f,
+            "  ({}: {})",
+            crate::oracle::read_as(protocol),
+            crate::oracle::reading(protocol)
+        ),
+        None => Ok(()),
+    };
     match first_difference {
         Some(at) => {
             writeln!(
                 f,
-                "the response to the blob sent whole ({} bytes) and to {whose} ({} bytes), from the first byte that differs:",
+                "the response to the blob sent whole ({} bytes{so}) and to {whose} ({} bytes{so}){read}, from the first byte that differs:",
                 expected.len(),
                 actual.len()
             )?;
@@ -409,6 +432,7 @@ fn write_answers(f: &mut fmt::Formatter<'_>, kind: &FindingKind, whose: &str) ->
             if same_end > 0 && cut_short {
                 writeln!(f, "  and both end with the same {same_end} bytes")?;
             }
+            explain(f)?;
             if let Some(mask) = digits_mask(expected, actual, *at) {
                 let quoted = shell_quote(&mask);
                 writeln!(
@@ -428,6 +452,40 @@ fn write_answers(f: &mut fmt::Formatter<'_>, kind: &FindingKind, whose: &str) ->
             writeln!(f, "  {}", escape_bytes(expected))?;
             writeln!(f, "response to {whose} ({} bytes):", actual.len())?;
             writeln!(f, "  {}", escape_bytes(actual))?;
+        }
+    }
+    Ok(())
+}
+
+/// Lines of an answer shown at most; the middle of a longer one is left out.
+const ANSWER_LINES: usize = 40;
+
+/// The answer that held a protocol failure, as its frames say, one escaped line each.
+fn write_failed_answer(
+    f: &mut fmt::Formatter<'_>,
+    protocol: &str,
+    answer: &[u8],
+    whose: &str,
+) -> fmt::Result {
+    writeln!(f)?;
+    writeln!(
+        f,
+        "the response to {whose}, {} ({}):",
+        crate::oracle::read_as(protocol),
+        crate::oracle::reading(protocol)
+    )?;
+    let lines: Vec<&[u8]> = answer
+        .strip_suffix(b"\n")
+        .unwrap_or(answer)
+        .split(|&b| b == b'\n')
+        .collect();
+    let keep = ANSWER_LINES / 2;
+    for (i, line) in lines.iter().enumerate() {
+        if lines.len() > ANSWER_LINES && i == keep {
+            writeln!(f, "  …({} lines)…", lines.len() - 2 * keep)?;
+        }
+        if lines.len() <= ANSWER_LINES || i < keep || i >= lines.len() - keep {
+            writeln!(f, "  {}", line.escape_ascii())?;
         }
     }
     Ok(())

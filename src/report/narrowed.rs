@@ -44,6 +44,9 @@ pub(crate) enum Narrowed {
         complete: bool,
         /// The original and the minimal case shown on the blob's bytes (`case::case_view`).
         views: (String, String),
+        /// Where the minimal case's cuts fall among the blob's frames, in words
+        /// (`case::frame_cuts`), when it has frames.
+        frame_cuts: Option<String>,
     },
 }
 
@@ -58,6 +61,7 @@ impl Narrowed {
         blob: &[u8],
     ) -> Self {
         let views = (case_view(blob, &original), case_view(blob, &minimal));
+        let frame_cuts = crate::case::frame_cuts(blob, &minimal);
         Narrowed::Culprit {
             original,
             minimal,
@@ -66,6 +70,7 @@ impl Narrowed {
             output: reproduced.output.map(Box::new),
             complete,
             views,
+            frame_cuts,
         }
     }
 }
@@ -91,6 +96,7 @@ impl Narrowed {
                 reproduced: (x, y),
                 complete,
                 views: (original_view, minimal_view),
+                frame_cuts,
                 ..
             } => {
                 writeln!(f, "  culprit   = {original} fails alone")?;
@@ -115,6 +121,9 @@ impl Narrowed {
                 )?;
                 let legend = crate::case::legend(minimal_view);
                 writeln!(f, "              {minimal_view}   {legend}")?;
+                if let Some(frame_cuts) = frame_cuts {
+                    writeln!(f, "              in frames: {frame_cuts}")?;
+                }
                 writeln!(f, "  replay    = {}", rerun.line(minimal))?;
             }
             Narrowed::NoneAlone { tried, together } => {

@@ -39,6 +39,7 @@ pub(crate) fn of(
             protocol,
             what,
             code,
+            ..
         } => crate::oracle::describe_protocol_failure(protocol, what, *code),
         FindingKind::NoResponse { .. } => format!("no answer{}", record_of(case)),
         FindingKind::CheckFailed { message } => {
@@ -369,6 +370,7 @@ mod tests {
             first_difference: Some(0),
             expected_closed: false,
             actual_closed: false,
+            decoded: None,
         };
         let one = b"PING\nSET counter 1\nGET counter\n";
         let other = b"SET session:7 alice\nQUIT\n";
@@ -396,6 +398,7 @@ mod tests {
             protocol,
             what,
             code,
+            answer: Vec::new(),
         };
         let blob = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0";
         let a: Case = "v1:get.bin:20,13".parse().unwrap();

@@ -26,7 +26,7 @@ pub(super) enum Searched<'c> {
     /// This case fails alone: shrink it.
     Culprit(Case, &'c Blob),
     /// Narrowing ends here, with this.
-    Narrowed(Narrowed),
+    Narrowed(Box<Narrowed>),
 }
 
 /// Looks for the suspect that fails alone (or the set that fails together).
@@ -139,10 +139,10 @@ impl<'c> Replayer<'_, '_, 'c> {
                 None => break,
             }
         }
-        Ok(Searched::Narrowed(Narrowed::NoneAlone {
+        Ok(Searched::Narrowed(Box::new(Narrowed::NoneAlone {
             tried: self.tried,
             together: None,
-        }))
+        })))
     }
 
     /// On a fresh server each time: group testing for the suspect that fails alone, else
@@ -154,14 +154,16 @@ impl<'c> Replayer<'_, '_, 'c> {
             Failing::Alone(i) => Ok(culprit(order, i)),
             Failing::Together(set) => {
                 if let Some(n) = dies_after(self.rig, order, self.spend).await? {
-                    return Ok(Searched::Narrowed(Narrowed::DiesAfter { connections: n }));
+                    return Ok(Searched::Narrowed(Box::new(Narrowed::DiesAfter {
+                        connections: n,
+                    })));
                 }
                 let set = groups::smallest(set, &mut *self).await?;
                 Ok(match set[..] {
                     [i] => culprit(order, i),
-                    _ => Searched::Narrowed(Narrowed::Together {
+                    _ => Searched::Narrowed(Box::new(Narrowed::Together {
                         cases: set.iter().map(|&i| order[i].0.clone()).collect(),
-                    }),
+                    })),
                 })
             }
             Failing::Nothing => self.all_at_once().await,
@@ -175,16 +177,18 @@ impl<'c> Replayer<'_, '_, 'c> {
         let together = match self.together(&all).await? {
             Some(true) if order.len() > 1 => {
                 if let Some(n) = dies_after(self.rig, order, self.spend).await? {
-                    return Ok(Searched::Narrowed(Narrowed::DiesAfter { connections: n }));
+                    return Ok(Searched::Narrowed(Box::new(Narrowed::DiesAfter {
+                        connections: n,
+                    })));
                 }
                 Some(true)
             }
             other => other,
         };
-        Ok(Searched::Narrowed(Narrowed::NoneAlone {
+        Ok(Searched::Narrowed(Box::new(Narrowed::NoneAlone {
             tried: self.tried,
             together,
-        }))
+        })))
     }
 }
 

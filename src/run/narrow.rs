@@ -46,7 +46,7 @@ pub(crate) async fn narrow(
     .await?
     {
         Searched::Culprit(case, blob) => (case, blob),
-        Searched::Narrowed(narrowed) => return Ok(narrowed),
+        Searched::Narrowed(narrowed) => return Ok(*narrowed),
     };
 
     let base = baselines.get(blob.name());
@@ -188,12 +188,7 @@ impl Shrinking<'_, '_> {
 /// HTTP/2 header block (none for a blob of no known framing).
 fn cut_groups(blob: &Blob) -> Vec<RangeInclusive<usize>> {
     let parts: Vec<usize> = blob.waits().iter().map(|w| w.at).collect();
-    let shape = Shape {
-        bytes: blob.bytes(),
-        parts: &parts,
-        frames: true,
-    };
-    shape.cut_groups()
+    Shape::conversation(blob.bytes(), &parts).cut_groups()
 }
 
 /// True when `minimal` is the blob sent whole, in one write, read at full speed: failing

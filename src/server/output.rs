@@ -25,6 +25,8 @@ pub(crate) struct OutputLog {
     traces: Traces,
     /// The first trace is a Python one whose exception line is still to come.
     awaiting_exception: bool,
+    /// The harness has asked the server to stop: traces of its shutdown are not counted.
+    stopping: bool,
 }
 
 /// Exception traces the server printed that are no finding: how many, and the first.
@@ -60,8 +62,17 @@ impl OutputLog {
         }
     }
 
+    /// From now on the server is being stopped: what it prints is kept, but exception
+    /// traces are not counted (a server stopped mid-request may fail its requests noisily).
+    pub(crate) fn stopping(&mut self) {
+        self.stopping = true;
+    }
+
     /// Counts an exception trace that starts at `line` (its start `pattern`).
     fn trace(&mut self, line: &str, pattern: &'static str) {
+        if self.stopping {
+            return;
+        }
         self.traces.count += 1;
         if self.traces.first.is_none() {
             self.traces.first = Some((line.to_owned(), pattern));
@@ -352,5 +363,20 @@ mod tests {
         let snap = log.snapshot();
         assert_eq!(snap.head, big[..HEAD]);
         assert_eq!(snap.tail, big[big.len() - TAIL..]);
+    }
+
+    #[test]
+    fn traces_printed_while_the_server_is_stopped_are_not_counted() {
+        let mut log = OutputLog::default();
+        log.trace("Traceback (most recent call last):", PYTHON_TRACE);
+        log.stopping();
+        log.push(b"Traceback (most recent call last):\n");
+        log.trace("Traceback (most recent call last):", PYTHON_TRACE);
+        let snapshot = log.snapshot();
+        assert_eq!(snapshot.traces.count, 1);
+        assert!(
+            snapshot.head.ends_with(b"last):\n"),
+            "what it printed is kept"
+        );
     }
 }

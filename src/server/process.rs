@@ -237,6 +237,9 @@ impl ServerProcess {
             return None;
         }
         let exited_before = self.try_exited();
+        for log in [&self.stdout, &self.stderr] {
+            log.lock().unwrap_or_else(|e| e.into_inner()).stopping();
+        }
         if exited_before.is_none() {
             terminate_group(self.pid);
             if timeout(grace, self.exited()).await.is_err() {

@@ -1,7 +1,7 @@
 //! HTTP/2 frames as they go over the wire, read in one place for everyone who reads them: the
-//! cutting of a client's frames (`frames`), the oracle that looks for a server's GOAWAY, a
-//! conversation's frame waits, and capture, which names a recorded HTTP/2 connection and
-//! writes its waits as frames. A frame is a 9-byte header (24-bit payload length, 8-bit
+//! cutting of frames (`frames`), the oracles that read a server's answers (its view, its
+//! GOAWAY), a conversation's frame waits, and capture, which names a recorded HTTP/2
+//! connection by its first request and writes its waits as frames. A frame is a 9-byte header (24-bit payload length, 8-bit
 //! type, 8-bit flags, a reserved bit and a 31-bit stream id), then its payload.
 
 /// The HTTP/2 client connection preface.
@@ -11,18 +11,21 @@ pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 pub(crate) const HEADER_LEN: usize = 9;
 
 /// Frame types.
+pub(crate) const DATA: u8 = 0x0;
 pub(crate) const HEADERS: u8 = 0x1;
+pub(crate) const RST_STREAM: u8 = 0x3;
 pub(crate) const SETTINGS: u8 = 0x4;
-const CONTINUATION: u8 = 0x9;
+pub(crate) const PUSH_PROMISE: u8 = 0x5;
+pub(crate) const GOAWAY: u8 = 0x7;
+pub(crate) const CONTINUATION: u8 = 0x9;
 
-/// The ACK flag of SETTINGS and PING.
+/// Flags: END_STREAM (DATA, HEADERS), ACK (SETTINGS, PING), END_HEADERS (HEADERS,
+/// CONTINUATION), PADDED (DATA, HEADERS, PUSH_PROMISE), PRIORITY (HEADERS).
+pub(crate) const END_STREAM: u8 = 0x1;
 pub(crate) const ACK: u8 = 0x1;
-/// The END_HEADERS flag of HEADERS and CONTINUATION.
-const END_HEADERS: u8 = 0x4;
-/// The PADDED flag of HEADERS.
-const PADDED: u8 = 0x8;
-/// The PRIORITY flag of HEADERS.
-const PRIORITY: u8 = 0x20;
+pub(crate) const END_HEADERS: u8 = 0x4;
+pub(crate) const PADDED: u8 = 0x8;
+pub(crate) const PRIORITY: u8 = 0x20;
 
 /// The largest frame an HTTP/2 server sends before the client raises the limit.
 const MAX_FRAME: usize = 16_384;
@@ -50,25 +53,60 @@ pub(crate) fn header(bytes: &[u8]) -> Option<FrameHeader> {
     })
 }
 
-/// True when `answer` begins as an HTTP/2 server's does: a SETTINGS frame on stream 0, its
-/// payload whole settings of 6 bytes, no larger than a frame may be.
-pub(crate) fn starts_as_server(answer: &[u8]) -> bool {
-    header(answer).is_some_and(|h| {
-        h.kind == SETTINGS && h.stream == 0 && h.len % 6 == 0 && h.len <= MAX_FRAME
+/// One whole frame.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Frame<'a> {
+    pub(crate) kind: u8,
+    pub(crate) flags: u8,
+    pub(crate) stream: u32,
+    pub(crate) payload: &'a [u8],
+}
+
+/// The frame whose header begins `bytes`, when its header and payload are all there.
+fn frame_at(bytes: &[u8]) -> Option<Frame<'_>> {
+    let h = header(bytes)?;
+    Some(Frame {
+        kind: h.kind,
+        flags: h.flags,
+        stream: h.stream,
+        payload: bytes.get(HEADER_LEN..HEADER_LEN.checked_add(h.len)?)?,
     })
 }
 
-/// The whole frames at the start of `bytes`, each header with its payload, until the bytes
-/// end or a frame is cut off.
-pub(crate) fn frames(bytes: &[u8]) -> impl Iterator<Item = (FrameHeader, &[u8])> {
+/// The whole frames of `bytes` from its start, and the offset where they end (where a
+/// frame cut off begins, or the length of `bytes`).
+pub(crate) fn frames(bytes: &[u8]) -> (Vec<Frame<'_>>, usize) {
+    let mut out = Vec::new();
     let mut at = 0;
-    std::iter::from_fn(move || {
-        let h = header(&bytes[at..])?;
-        let start = at + HEADER_LEN;
-        let payload = bytes.get(start..start.checked_add(h.len)?)?;
-        at = start + h.len;
-        Some((h, payload))
+    while let Some(frame) = frame_at(&bytes[at..]) {
+        at += HEADER_LEN + frame.payload.len();
+        out.push(frame);
+    }
+    (out, at)
+}
+
+/// True when `answer` begins as an HTTP/2 server's does: a SETTINGS frame on stream 0 (its
+/// header at least), whole settings of 6 bytes, no larger than a frame may be.
+pub(crate) fn begins(answer: &[u8]) -> bool {
+    header(answer).is_some_and(|h| {
+        h.kind == SETTINGS && h.stream == 0 && !h.reserved && h.len % 6 == 0 && h.len <= MAX_FRAME
     })
+}
+
+/// A frame's payload without its padding (when flagged PADDED) and `skip` bytes after the
+/// pad length (a HEADERS frame's priority fields); empty when the lengths do not fit.
+pub(crate) fn unpadded(frame: Frame<'_>, skip: usize) -> &[u8] {
+    let payload = frame.payload;
+    let (start, pad) = if frame.flags & PADDED != 0 {
+        match payload.first() {
+            Some(&pad) => (1, usize::from(pad)),
+            None => return &[],
+        }
+    } else {
+        (0, 0)
+    };
+    let end = payload.len().saturating_sub(pad);
+    payload.get(start + skip..end).unwrap_or_default()
 }
 
 /// The header blocks a client sent in `bytes` (its preface, if any, skipped): each HEADERS
@@ -78,40 +116,25 @@ pub(crate) fn header_blocks(bytes: &[u8]) -> Vec<Vec<u8>> {
     let bytes = bytes.strip_prefix(PREFACE).unwrap_or(bytes);
     let mut blocks = Vec::new();
     let mut open: Option<Vec<u8>> = None;
-    for (h, payload) in frames(bytes) {
-        let fragment = match h.kind {
-            HEADERS => fragment(h.flags, payload),
-            CONTINUATION if open.is_some() => Some(payload),
-            _ => None,
-        };
-        let Some(fragment) = fragment else {
-            open = None;
-            continue;
+    for frame in frames(bytes).0 {
+        let fragment = match frame.kind {
+            HEADERS => {
+                let skip = if frame.flags & PRIORITY != 0 { 5 } else { 0 };
+                unpadded(frame, skip)
+            }
+            CONTINUATION if open.is_some() => frame.payload,
+            _ => {
+                open = None;
+                continue;
+            }
         };
         let block = open.get_or_insert_with(Vec::new);
         block.extend_from_slice(fragment);
-        if h.flags & END_HEADERS != 0 {
+        if frame.flags & END_HEADERS != 0 {
             blocks.extend(open.take());
         }
     }
     blocks
-}
-
-/// The header block fragment of a HEADERS frame's payload: its pad length, priority fields
-/// and padding taken off; `None` when the payload is too short for them.
-fn fragment(flags: u8, payload: &[u8]) -> Option<&[u8]> {
-    let (pad, rest) = if flags & PADDED != 0 {
-        let (&pad, rest) = payload.split_first()?;
-        (usize::from(pad), rest)
-    } else {
-        (0, payload)
-    };
-    let rest = if flags & PRIORITY != 0 {
-        rest.get(5..)?
-    } else {
-        rest
-    };
-    rest.get(..rest.len().checked_sub(pad)?)
 }
 
 #[cfg(test)]
@@ -136,8 +159,9 @@ pub(crate) mod tests {
             (h.len, h.kind, h.flags, h.stream, h.reserved),
             (1, 1, 5, 3, true)
         );
-        assert_eq!(frames(&bytes).count(), 2);
-        assert_eq!(frames(&bytes[..bytes.len() - 1]).count(), 1);
+        assert_eq!(frames(&bytes).0.len(), 2);
+        let (cut, end) = frames(&bytes[..bytes.len() - 1]);
+        assert_eq!((cut.len(), end), (1, 9));
         assert_eq!(header(&bytes[..8]), None);
     }
 
@@ -156,15 +180,19 @@ pub(crate) mod tests {
             header_blocks(&bytes),
             [b"\x82\x86\x84".to_vec(), b"\x83\x87".to_vec()]
         );
-        // Padding longer than the payload is no block.
-        assert!(header_blocks(&h2(HEADERS, END_HEADERS | PADDED, 1, &[9, 1])).is_empty());
+        // Padding longer than the payload leaves an empty block.
+        assert_eq!(
+            header_blocks(&h2(HEADERS, END_HEADERS | PADDED, 1, &[9, 1])),
+            [Vec::<u8>::new()]
+        );
     }
 
     #[test]
     fn a_server_begins_with_its_settings() {
-        assert!(starts_as_server(&h2(SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 100])));
-        assert!(!starts_as_server(&h2(SETTINGS, 0, 1, &[])));
-        assert!(!starts_as_server(&h2(SETTINGS, 0, 0, &[0, 3, 0])));
-        assert!(!starts_as_server(b"HTTP/1.1 400 Bad Request\r\n"));
+        assert!(begins(&h2(SETTINGS, 0, 0, &[0, 3, 0, 0, 0, 100])));
+        assert!(!begins(&h2(SETTINGS, 0, 1, &[])));
+        assert!(!begins(&h2(SETTINGS, 0, 0x8000_0000, &[])));
+        assert!(!begins(&h2(SETTINGS, 0, 0, &[0, 3, 0])));
+        assert!(!begins(b"HTTP/1.1 400 Bad Request\r\n"));
     }
 }

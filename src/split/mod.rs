@@ -14,7 +14,7 @@ mod records;
 mod strategy;
 
 pub(crate) use coverage::Coverage;
-pub(crate) use frames::upgrade_head;
+pub(crate) use frames::{Direction, upgrade_head};
 pub use generate::SplitMode;
 pub(crate) use generate::{INTO_RECORD, generate, mid_record};
 pub use pattern::{ParseSplitsError, Splits};
@@ -33,10 +33,30 @@ pub fn drawn_patterns(
     frames: bool,
 ) -> Vec<Splits> {
     let shape = Shape {
-        bytes,
-        parts: &[],
         frames,
+        ..Shape::plain(bytes)
     };
+    drawn(shape, seed, deliveries)
+}
+
+/// The same for a server's answers on one connection, as client mode draws their cuts: read
+/// as answers (`answers` true: an HTTP/2 server's frames from its SETTINGS, a WebSocket
+/// server's after its `101`), or as a client's requests, as client mode read them before.
+#[doc(hidden)]
+pub fn drawn_answer_patterns(
+    bytes: &[u8],
+    seed: crate::rng::Seed,
+    deliveries: u64,
+    answers: bool,
+) -> Vec<Splits> {
+    let shape = match answers {
+        true => Shape::answers(bytes),
+        false => Shape::plain(bytes),
+    };
+    drawn(shape, seed, deliveries)
+}
+
+fn drawn(shape: Shape<'_>, seed: crate::rng::Seed, deliveries: u64) -> Vec<Splits> {
     (0..deliveries)
         .map(|i| generate(SplitMode::Mixed, shape, i, 0, &mut seed.case_rng("blob", i)))
         .collect()

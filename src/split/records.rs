@@ -5,11 +5,13 @@
 //! known by their frames, over the whole part ([`super::frames`]: HTTP/2, WebSocket, TLS);
 //! so is a part made of length-prefixed records (a 1- to 4-byte length, big- or
 //! little-endian, before each payload), at each prefix. Anything else is general, with no
-//! protocol named: records start after each line end (`\n`) and NUL byte.
+//! protocol named: records start after each line end (`\n`) and NUL byte. A server's answers,
+//! which client mode cuts, are read the same way ([`Shape::answers`]): only how a framed
+//! protocol opens differs, and [`super::frames`] knows both.
 
 use std::ops::RangeInclusive;
 
-use super::frames::{self, Frame, Protocol};
+use super::frames::{self, Direction, Frame, Protocol};
 
 /// HTTP/2 frame types that carry a header block.
 const HEADERS: u8 = 1;
@@ -22,22 +24,42 @@ const MAX_STARTS: usize = 1024;
 const MAX_FRAMES: usize = 64 * 1024;
 
 /// A blob as the generator sees it: its bytes, where its parts begin (a conversation's
-/// waits), and whether frames are looked for (not only line ends, NUL bytes and length
-/// prefixes, as before frames were known).
+/// waits), whether frames are looked for (not only line ends, NUL bytes and length
+/// prefixes, as before frames were known), and which way the bytes go (a client's requests,
+/// or a server's answers, which open framed protocols otherwise).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Shape<'a> {
     pub(crate) bytes: &'a [u8],
     pub(crate) parts: &'a [usize],
     pub(crate) frames: bool,
+    pub(crate) direction: Direction,
 }
 
 impl<'a> Shape<'a> {
-    /// A blob of one part, its frames looked for.
+    /// A client's bytes of one part, their frames looked for.
     pub(crate) fn plain(bytes: &'a [u8]) -> Self {
         Shape {
             bytes,
             parts: &[],
             frames: true,
+            direction: Direction::Requests,
+        }
+    }
+
+    /// A client's bytes in parts: a conversation's, whose waits begin at `parts`.
+    pub(crate) fn conversation(bytes: &'a [u8], parts: &'a [usize]) -> Self {
+        Shape {
+            parts,
+            ..Shape::plain(bytes)
+        }
+    }
+
+    /// A server's answers on one connection, as one part, their frames looked for: an HTTP/2
+    /// server's open with its SETTINGS frame, a WebSocket server's with its `101` answer.
+    pub(crate) fn answers(bytes: &'a [u8]) -> Self {
+        Shape {
+            direction: Direction::Answers,
+            ..Shape::plain(bytes)
         }
     }
 
@@ -111,7 +133,7 @@ impl<'a> Shape<'a> {
         for (start, end) in self.part_ranges() {
             let part = &self.bytes[start..end];
             let found = if self.frames {
-                frames::framed(part, protocol, frames_left)
+                frames::framed(part, protocol, self.direction, frames_left)
             } else {
                 None
             };
@@ -271,11 +293,7 @@ mod tests {
         blob.extend_from_slice(b"GET / HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
         blob.extend(ws_text(b"one"));
         let parts = [at];
-        let shape = Shape {
-            bytes: &blob,
-            parts: &parts,
-            frames: true,
-        };
+        let shape = Shape::conversation(&blob, &parts);
         let records = shape.records();
         assert!(records.len() <= MAX_FRAMES + 3, "{}", records.len());
         assert_eq!(records.last().unwrap().at, at + 16, "the head's lines only");
@@ -289,22 +307,14 @@ mod tests {
         blob.extend(ws_text(b"two"));
         let at = head.len();
         let parts = [at];
-        let shape = Shape {
-            bytes: &blob,
-            parts: &parts,
-            frames: true,
-        };
+        let shape = Shape::conversation(&blob, &parts);
         // The head alone is an upgrade request; the frames after the wait are WebSocket's.
         assert_eq!(shape.record_starts(), [0, 16, at, at + 9]);
         assert_eq!(shape.headers().len(), 2);
         // A part that is text starts at the wait and after its line ends.
         let text = b"HELO a\nQUIT\n";
         let parts = [3];
-        let shape = Shape {
-            bytes: text,
-            parts: &parts,
-            frames: true,
-        };
+        let shape = Shape::conversation(text, &parts);
         assert_eq!(shape.record_starts(), [0, 3, 7]);
     }
 
@@ -318,11 +328,7 @@ mod tests {
         let wait = blob.len();
         blob.extend(ws_text(b"later"));
         let parts = [wait];
-        let shape = Shape {
-            bytes: &blob,
-            parts: &parts,
-            frames: true,
-        };
+        let shape = Shape::conversation(&blob, &parts);
         let h = head.len();
         assert_eq!(shape.record_starts(), [0, 20, h, wait]);
         assert_eq!(
@@ -330,5 +336,49 @@ mod tests {
             2,
             "both frames' headers are cut inside"
         );
+    }
+
+    /// The answers of an HTTP/2 server and of a WebSocket server, as client mode cuts them:
+    /// their frames are the records, their headers cut inside; read as requests they were
+    /// lines and NUL bytes.
+    #[test]
+    fn a_servers_answers_have_their_frames_as_records() {
+        use crate::split::SplitMode;
+        use crate::split::frames::tests::{SWITCHING, ws_answer};
+        let mut h2_answers = h2(4, 0, 0, &[0, 3, 0, 0, 0, 100]);
+        h2_answers.extend(h2(4, 1, 0, b""));
+        h2_answers.extend(h2(1, 4, 1, b"\x88"));
+        h2_answers.extend(h2(0, 1, 1, b"hello"));
+        let mut ws_answers = SWITCHING.to_vec();
+        let at = ws_answers.len();
+        ws_answers.extend(ws_answer(b"hello"));
+        ws_answers.extend(ws_answer(&[b'x'; 300]));
+        let h2_headers = [(0, 9), (15, 9), (24, 9), (34, 9)];
+        let ws_headers = [(at, 2), (at + 7, 4)];
+        for (answers, expected) in [(&h2_answers, &h2_headers[..]), (&ws_answers, &ws_headers)] {
+            let shape = Shape::answers(answers);
+            let headers: Vec<(usize, usize)> =
+                shape.headers().iter().map(|h| (h.at, h.header)).collect();
+            assert_eq!(headers, expected);
+            let starts = shape.record_starts();
+            assert!(
+                expected.iter().all(|(at, _)| starts.contains(at)),
+                "{starts:?}"
+            );
+            assert!(Shape::plain(answers).headers().is_empty(), "as requests");
+            let groups = shape.cut_groups();
+            assert!(!groups.is_empty() && groups.iter().all(|g| g.start() > &0));
+            // The default mix cuts after every byte of every header.
+            let mut cut = std::collections::HashSet::new();
+            for it in 0..2000 {
+                let mut rng = crate::rng::Seed::new(4).case_rng("answers", it);
+                let splits = crate::split::generate(SplitMode::Mixed, shape, it, 0, &mut rng);
+                cut.extend(splits.boundaries());
+            }
+            for &(at, len) in expected {
+                let inside = at + 1..at + len;
+                assert!(inside.clone().all(|c| cut.contains(&c)), "{at}+{len}");
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@
 
 use crate::corpus::{Http2Frame, RecordedAnswer, WaitFor, WaitPoint};
 use crate::split::http2::{self, ACK, HEADERS, PREFACE, SETTINGS};
-use crate::split::upgrade_head;
+use crate::split::{Direction, upgrade_head};
 
 /// The end of an HTTP head: what a WebSocket conversation waits for after its upgrade
 /// request.
@@ -27,14 +27,13 @@ pub(super) fn in_protocol_terms(
     heard: &[RecordedAnswer],
 ) -> Vec<WaitPoint> {
     let answer: Vec<u8> = heard.iter().flat_map(|h| h.bytes.iter().copied()).collect();
-    if bytes.starts_with(PREFACE) && http2::starts_as_server(&answer) {
+    if bytes.starts_with(PREFACE) && http2::begins(&answer) {
         return http2_waits(waits, &answer);
     }
-    if let Some(head) = upgrade_head(bytes)
-        && answer.starts_with(b"HTTP/1.1 101")
-        && let Some(end) = answer.windows(4).position(|w| w == HEAD_END)
+    if let Some(head) = upgrade_head(bytes, Direction::Requests)
+        && let Some(answered) = upgrade_head(&answer, Direction::Answers)
     {
-        let answered = (end + HEAD_END.len()) as u64;
+        let answered = answered as u64;
         return waits
             .iter()
             .map(|wait| match wait.until {
@@ -54,10 +53,12 @@ pub(super) fn in_protocol_terms(
 fn http2_waits(waits: &[WaitPoint], answer: &[u8]) -> Vec<WaitPoint> {
     // Each whole frame, with the count of the server's bytes at its end.
     let mut end = 0;
-    let frames: Vec<(u64, http2::FrameHeader)> = http2::frames(answer)
-        .map(|(h, _)| {
-            end += (http2::HEADER_LEN + h.len) as u64;
-            (end, h)
+    let frames: Vec<(u64, http2::Frame<'_>)> = http2::frames(answer)
+        .0
+        .into_iter()
+        .map(|frame| {
+            end += (http2::HEADER_LEN + frame.payload.len()) as u64;
+            (end, frame)
         })
         .collect();
     let mut turn_began = 0;

@@ -113,6 +113,7 @@ fn a_minimal_case_shows_its_own_answer_and_digits_only_differences_get_a_mask() 
         first_difference: Some(28),
         expected_closed: false,
         actual_closed: false,
+        decoded: None,
     };
     let mut finding = Finding::new(
         differs(b"A004 OK Fetch completed (0.009 + 0.000 secs).\r\n"),
