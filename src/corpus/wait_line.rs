@@ -27,6 +27,7 @@ pub(super) const FORMS: &str = "`#~ wait bytes=N`, `#~ wait pattern=TEXT`, `#~ w
 /// from the start of the server's output (an HTTP/2 server begins with its SETTINGS frame);
 /// a wait counts the frames that ended since the previous wait ended, as a pattern does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Http2Frame {
     /// `frame=SETTINGS`: a SETTINGS frame with the ACK flag, the server's ack of the
     /// client's SETTINGS.
