@@ -126,7 +126,7 @@ pub use client::{
 };
 pub use config::Shard;
 pub use control::{KeepGoingFor, RunControl, RunEnd, StopHandle};
-pub use corpus::{Blob, BlobSummary, RecordedAnswer, WaitFor, WaitPoint};
+pub use corpus::{Blob, BlobSummary, Http2Frame, RecordedAnswer, WaitFor, WaitPoint};
 pub use error::{SetupError, SetupErrorKind};
 pub use oracle::FindingKind;
 pub use oracle::Response;

@@ -2,15 +2,16 @@
 //! so a case replays the conversation exactly even when the blob file changed or is plain.
 //!
 //! Each wait is `UNTIL@AT`, as a conversation file would say it (`bytes=N`, `pattern=TEXT`,
-//! `quiet=MSms`, and `tls` where the TLS handshake is) followed by the offset it waits before. A pattern is percent-encoded where
-//! it holds anything but letters, digits and `-._~`, so a case string stays one word without
-//! `:` or `;`, fit for a shell and a regression line.
+//! `quiet=MSms`, `frame=SETTINGS`, `frame=HEADERS`, and `tls` where the TLS handshake is)
+//! followed by the offset it waits before. A pattern or a frame is percent-encoded where it
+//! holds anything but letters, digits and `-._~` (`frame=HEADERS%20stream%3D3`), so a case
+//! string stays one word without `:` or `;`, fit for a shell and a regression line.
 
 use std::time::Duration;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, percent_encode};
 
-use crate::corpus::{WaitFor, WaitPoint};
+use crate::corpus::{Http2Frame, WaitFor, WaitPoint};
 
 /// What a pattern keeps as it is; everything else is `%XX`.
 const PATTERN: &AsciiSet = &NON_ALPHANUMERIC
@@ -28,6 +29,12 @@ pub(crate) fn format(waits: &[WaitPoint]) -> String {
                 WaitFor::Bytes(n) => format!("bytes={n}"),
                 WaitFor::Pattern(p) => format!("pattern={}", percent_encode(p, PATTERN)),
                 WaitFor::Quiet(d) => format!("quiet={}ms", d.as_millis()),
+                WaitFor::Frame(frame) => {
+                    format!(
+                        "frame={}",
+                        percent_encode(frame.to_string().as_bytes(), PATTERN)
+                    )
+                }
                 WaitFor::Tls => "tls".to_owned(),
             };
             format!("{until}@{}", wait.at)
@@ -46,6 +53,9 @@ pub(crate) fn parse(value: &str) -> Option<Vec<WaitPoint>> {
             ("tls", "") => WaitFor::Tls,
             ("bytes", n) => WaitFor::Bytes(n.parse().ok()?),
             ("pattern", p) if !p.is_empty() => WaitFor::Pattern(percent_decode_str(p).collect()),
+            ("frame", f) => WaitFor::Frame(Http2Frame::parse(
+                &percent_decode_str(f).decode_utf8().ok()?,
+            )?),
             ("quiet", ms) => {
                 WaitFor::Quiet(Duration::from_millis(ms.strip_suffix("ms")?.parse().ok()?))
             }
@@ -81,10 +91,22 @@ mod tests {
                 at: 14,
                 until: WaitFor::Quiet(Duration::from_millis(50)),
             },
+            WaitPoint {
+                at: 20,
+                until: WaitFor::Frame(Http2Frame::SettingsAck),
+            },
+            WaitPoint {
+                at: 30,
+                until: WaitFor::Frame(Http2Frame::Headers { stream: Some(3) }),
+            },
         ];
         let text = format(&waits);
         assert!(!text.contains([':', ';', ' ']), "{text}");
         assert!(text.starts_with("bytes=11@0,pattern=250%20OK%3B"), "{text}");
+        assert!(
+            text.ends_with(",frame=SETTINGS@20,frame=HEADERS%20stream%3D3@30"),
+            "{text}"
+        );
         assert_eq!(parse(&text), Some(waits));
     }
 
@@ -100,6 +122,9 @@ mod tests {
             "tls=1@0",
             "tls@x",
             "bytes=1@0,",
+            "frame=DATA@3",
+            "frame=@3",
+            "frame=HEADERS%20stream%3Dx@3",
         ] {
             assert_eq!(parse(text), None, "{text:?}");
         }

@@ -19,6 +19,11 @@
 //!   bytes that are no text are written `%XX`, as in `#~ heard` lines (`%0D%0A` a line end,
 //!   `%25` a `%`);
 //! - `wait quiet=MS`: until the server has sent nothing for MS milliseconds;
+//! - `wait frame=SETTINGS`, `wait frame=HEADERS`: until the server has sent that HTTP/2
+//!   frame (SETTINGS: the ack of the client's SETTINGS; HEADERS, or `HEADERS stream=N`: an
+//!   answer's head), counted since the previous wait ended as a pattern is
+//!   ([`Http2Frame`]); byte counts of an HTTP/2 server's output differ between servers and
+//!   with how it merges its frames, frames do not;
 //! - `tls`: no wait, but the TLS handshake there: what follows goes inside TLS (STARTTLS,
 //!   after the server said yes to the command that asks for it; `.tls(...)` / `--tls` say
 //!   whom to trust).
@@ -35,7 +40,9 @@
 
 use std::time::Duration;
 
-use percent_encoding::{AsciiSet, CONTROLS, percent_encode};
+use percent_encoding::percent_encode;
+
+use super::wait_line::{self, HEARD_TEXT, Http2Frame};
 
 /// The first line of a conversation file.
 pub(crate) const HEADER: &str = "#~ stutterfuzz conversation";
@@ -49,6 +56,8 @@ pub enum WaitFor {
     Pattern(Vec<u8>),
     /// The server has sent nothing for this long.
     Quiet(Duration),
+    /// The server has sent this HTTP/2 frame since the previous wait ended.
+    Frame(Http2Frame),
     /// The TLS handshake, on the connection so far (`#~ tls`): the bytes that follow go
     /// inside TLS, cut at record boundaries and inside records as TLS from the first byte.
     Tls,
@@ -91,14 +100,8 @@ impl RecordedAnswer {
 /// The directive of a line that holds what the server said.
 const HEARD: &str = "heard";
 
-/// The directive of the line where TLS starts.
-const TLS: &str = "tls";
-
 /// At most this much of one answer is written to a file; the rest is counted.
 const HEARD_KEPT: usize = 4096;
-
-/// What a `#~ heard` line writes as it is; everything else is `%XX`.
-const HEARD_TEXT: &AsciiSet = &CONTROLS.add(b'%');
 
 /// A conversation's bytes and waits.
 pub(crate) type Parts = (Vec<u8>, Vec<WaitPoint>);
@@ -125,11 +128,9 @@ pub(crate) fn parse(file: &[u8]) -> Option<Result<Parts, String>> {
         if text.split_once(' ').map_or(text, |(word, _)| word) == HEARD {
             continue; // what the server said, for the reader
         }
-        let Some(until) = directive_until(text) else {
-            return Some(Err(format!(
-                "line {}: {text:?} is not a wait: write `#~ wait bytes=N`, `#~ wait pattern=TEXT`, `#~ wait quiet=MS` or `#~ tls`",
-                i + 2
-            )));
+        let until = match wait_line::parse(text) {
+            Ok(until) => until,
+            Err(why) => return Some(Err(format!("line {}: {why}", i + 2))),
         };
         if until == WaitFor::Tls && tls_at(&waits).is_some() {
             return Some(Err(format!(
@@ -205,25 +206,6 @@ fn directive(line: &[u8]) -> Option<(&[u8], bool)> {
         .or_else(|| line.strip_prefix(b"#~+ ").map(|d| (d, true)))
 }
 
-fn directive_until(text: &str) -> Option<WaitFor> {
-    if text.trim_end() == TLS {
-        return Some(WaitFor::Tls);
-    }
-    let (key, value) = text.strip_prefix("wait ")?.split_once('=')?;
-    match key {
-        "bytes" => value.parse().ok().map(WaitFor::Bytes),
-        // Written as `#~ heard` writes what the server said: `%0D%0A` for a line end.
-        "pattern" if !value.is_empty() => Some(WaitFor::Pattern(
-            percent_encoding::percent_decode_str(value).collect(),
-        )),
-        "quiet" => value
-            .parse()
-            .ok()
-            .map(|ms| WaitFor::Quiet(Duration::from_millis(ms))),
-        _ => None,
-    }
-}
-
 /// Where a conversation's waits start TLS (`#~ tls`), if they do: the offset of the mark.
 pub(crate) fn tls_at(waits: &[WaitPoint]) -> Option<usize> {
     waits.iter().find(|w| w.until == WaitFor::Tls).map(|w| w.at)
@@ -267,15 +249,7 @@ pub(crate) fn write(bytes: &[u8], waits: &[WaitPoint], heard: &[RecordedAnswer])
         .iter()
         .filter(|w| can_wait_at(bytes, w.at) && w.at <= bytes.len())
     {
-        let line = match &wait.until {
-            WaitFor::Bytes(n) => format!("#~ wait bytes={n}\n"),
-            WaitFor::Pattern(p) => {
-                format!("#~ wait pattern={}\n", percent_encode(p, HEARD_TEXT))
-            }
-            WaitFor::Quiet(d) => format!("#~ wait quiet={}\n", d.as_millis()),
-            WaitFor::Tls => format!("#~ {TLS}\n"),
-        };
-        lines.push((wait.at, 1, line));
+        lines.push((wait.at, 1, wait_line::write(&wait.until)));
     }
     for answer in heard.iter().filter(|h| !h.bytes.is_empty()) {
         let kept = &answer.bytes[..answer.bytes.len().min(HEARD_KEPT)];

@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 mod conversation;
+mod wait_line;
 
 pub use conversation::{RecordedAnswer, WaitFor, WaitPoint};
 pub(crate) use conversation::{
     can_wait_at, heard as recorded_answers, tls_at, write as write_conversation,
 };
+pub use wait_line::Http2Frame;
 
 use crate::error::{SetupError, SetupErrorKind};
 

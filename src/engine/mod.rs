@@ -28,6 +28,7 @@ mod queue;
 mod reads;
 mod seen;
 mod sending;
+mod server_frames;
 mod socket;
 mod stall;
 mod stop_time;

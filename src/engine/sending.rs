@@ -201,7 +201,11 @@ impl Sending<'_> {
         for wait in connection.waits.iter().filter(|w| w.at == at) {
             match &wait.until {
                 WaitFor::Tls => writer = self.start_tls(writer).await?,
-                until => turns.wait(until, connection.connect_timeout).await,
+                until => {
+                    if !turns.wait(until, connection.connect_timeout).await {
+                        self.sent.counts.waits_timed_out += 1;
+                    }
+                }
             }
         }
         Some(writer)

@@ -38,15 +38,11 @@ pub(crate) enum Direction {
     Answers,
 }
 
-/// The HTTP/2 client connection preface.
-pub(crate) const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+pub(crate) use super::http2::PREFACE;
+use super::http2::{ACK, HEADER_LEN, SETTINGS, header};
 
 /// How far into a part an upgrade request's (or its answer's) head is looked for.
 const HEAD_SCAN: usize = 64 * 1024;
-
-/// The HTTP/2 SETTINGS frame type, and its ACK flag.
-const SETTINGS: u8 = 4;
-const ACK: u8 = 1;
 
 /// The records of `part` (offsets from its start) and what it speaks, when it speaks a
 /// framed protocol; `before` is what the part before it spoke, `direction` which way the
@@ -116,10 +112,9 @@ fn carried(part: &[u8], protocol: Protocol, room: usize) -> Option<(Protocol, Ve
 /// Whether `part` begins as an HTTP/2 server's answers do: a SETTINGS frame (no ACK) on
 /// stream 0, its payload whole settings of 6 bytes each.
 fn opens_with_settings(part: &[u8]) -> bool {
-    let Some((_, payload)) = http2_header(part) else {
-        return false;
-    };
-    part[3] == SETTINGS && part[4] & ACK == 0 && part[5..9] == [0; 4] && payload % 6 == 0
+    header(part).is_some_and(|h| {
+        h.kind == SETTINGS && h.flags & ACK == 0 && h.stream == 0 && !h.reserved && h.len % 6 == 0
+    })
 }
 
 /// Reads frames from the start of `bytes` while their headers are well formed, pushing each
@@ -151,9 +146,8 @@ fn chain(
 /// An HTTP/2 frame header at the start of `bytes`: 24-bit length, a known type, flags, and a
 /// stream id with its reserved bit clear. Its length (9) and the payload's.
 fn http2_header(bytes: &[u8]) -> Option<(usize, usize)> {
-    let h = bytes.get(..9)?;
-    let len = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
-    (h[3] <= 9 && h[5] & 0x80 == 0).then_some((9, len))
+    let h = header(bytes)?;
+    (h.kind <= 9 && !h.reserved).then_some((HEADER_LEN, h.len))
 }
 
 /// A WebSocket frame header at the start of `bytes`: no reserved bit, a known opcode, a
@@ -187,7 +181,7 @@ fn tls_header(bytes: &[u8]) -> Option<(usize, usize)> {
 /// The length of an HTTP/1 head at the start of `part` (up to and with its blank line) when
 /// it is a request to upgrade to WebSocket (`direction` requests) or the server's yes to one
 /// (answers: `101 Switching Protocols`).
-fn upgrade_head(part: &[u8], direction: Direction) -> Option<usize> {
+pub(crate) fn upgrade_head(part: &[u8], direction: Direction) -> Option<usize> {
     let opens = match direction {
         Direction::Requests => part.starts_with(b"GET "),
         Direction::Answers => part.starts_with(b"HTTP/1.1 101"),
@@ -214,14 +208,7 @@ fn line_starts(head: &[u8]) -> impl Iterator<Item = usize> + '_ {
 pub(crate) mod tests {
     use super::*;
 
-    /// An HTTP/2 frame: its header, then `payload`.
-    pub(crate) fn h2(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
-        let len = payload.len().to_be_bytes();
-        let mut out = vec![len[5], len[6], len[7], kind, flags];
-        out.extend_from_slice(&stream.to_be_bytes());
-        out.extend_from_slice(payload);
-        out
-    }
+    pub(crate) use crate::split::http2::tests::h2;
 
     /// A masked WebSocket text frame.
     pub(crate) fn ws_text(text: &[u8]) -> Vec<u8> {

@@ -8,6 +8,7 @@ mod coverage;
 mod frames;
 mod generate;
 mod headers;
+pub(crate) mod http2;
 mod pattern;
 mod records;
 mod strategy;
@@ -16,6 +17,7 @@ pub(crate) use coverage::Coverage;
 /// An HTTP/2 frame's bytes, for tests anywhere in the crate.
 #[cfg(test)]
 pub(crate) use frames::tests::h2 as h2_frame;
+pub(crate) use frames::{Direction, upgrade_head};
 pub use generate::SplitMode;
 pub(crate) use generate::{INTO_RECORD, generate, mid_record};
 pub use pattern::{ParseSplitsError, Splits};

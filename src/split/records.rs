@@ -318,6 +318,26 @@ mod tests {
         assert_eq!(shape.record_starts(), [0, 3, 7]);
     }
 
+    #[test]
+    fn frames_sent_right_after_the_upgrade_request_are_websocket_frames() {
+        // Early data: frames follow the request in the same part, before any wait; after
+        // the wait for the `101`, the next part's frames are read as WebSocket's too.
+        let head = b"GET /chat HTTP/1.1\r\nUpgrade: websocket\r\n\r\n";
+        let mut blob = head.to_vec();
+        blob.extend(ws_text(b"early"));
+        let wait = blob.len();
+        blob.extend(ws_text(b"later"));
+        let parts = [wait];
+        let shape = Shape::conversation(&blob, &parts);
+        let h = head.len();
+        assert_eq!(shape.record_starts(), [0, 20, h, wait]);
+        assert_eq!(
+            shape.headers().len(),
+            2,
+            "both frames' headers are cut inside"
+        );
+    }
+
     /// The answers of an HTTP/2 server and of a WebSocket server, as client mode cuts them:
     /// their frames are the records, their headers cut inside; read as requests they were
     /// lines and NUL bytes.

@@ -49,6 +49,7 @@ pub(crate) struct DeliveryCounts {
     pub(crate) port_waits: u64,
     pub(crate) read_checks: u64,
     pub(crate) unread_before_next: u64,
+    pub(crate) waits_timed_out: u64,
     pub(crate) slow_read: bool,
     pub(crate) backpressured: bool,
 }
@@ -82,6 +83,7 @@ impl StatsCollector {
         s.port_waits += d.port_waits;
         s.read_checks += d.read_checks;
         s.unread_before_next += d.unread_before_next;
+        s.waits_timed_out += d.waits_timed_out;
         s.closed_early += u64::from(d.closed_early);
         s.closed_by_server += u64::from(d.closed_by_server);
         s.slow_reads += u64::from(d.slow_read);
@@ -291,6 +293,24 @@ mod tests {
         assert_eq!(
             s.ready_to_send, 1.0,
             "no check yet means nothing was found unready"
+        );
+    }
+
+    #[test]
+    fn waits_that_timed_out_are_counted_and_said() {
+        let mut c = StatsCollector::new([("a", 4)], Duration::from_millis(1));
+        let d = DeliveryCounts {
+            waits_timed_out: 2,
+            ..Default::default()
+        };
+        c.record(&d);
+        c.record(&DeliveryCounts::default());
+        let s = c.snapshot(Duration::from_secs(1));
+        assert_eq!(s.waits_timed_out, 2);
+        let line = s.to_string();
+        assert!(
+            line.ends_with(" (warning: waits_timed_out=2: a conversation's wait did not end within the connect timeout, holding its delivery that long; check that the server sends what the `#~ wait` line waits for)"),
+            "{line}"
         );
     }
 }

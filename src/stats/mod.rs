@@ -42,6 +42,9 @@ pub struct Stats {
     pub unread_before_next: u64,
     /// Times the server's receive queue was looked at before a chunk.
     pub read_checks: u64,
+    /// Waits of conversations (`#~ wait`) that did not end within the connect timeout: the
+    /// server never sent what they wait for, and each held its delivery that long.
+    pub waits_timed_out: u64,
     /// Times a connect found no free local port (ephemeral ports in TIME_WAIT) and the run
     /// slowed down to let them free up.
     pub port_waits: u64,
@@ -130,6 +133,7 @@ impl Default for Stats {
             port_waits: 0,
             unread_before_next: 0,
             read_checks: 0,
+            waits_timed_out: 0,
             boundary_coverage: 0.0,
             record_coverage: 0.0,
             unconfirmed: 0,
@@ -165,6 +169,7 @@ impl Stats {
             (&mut self.received, later.received),
             (&mut self.unread_before_next, later.unread_before_next),
             (&mut self.read_checks, later.read_checks),
+            (&mut self.waits_timed_out, later.waits_timed_out),
             (&mut self.port_waits, later.port_waits),
             (&mut self.unconfirmed, later.unconfirmed),
             (&mut self.varied, later.varied),
@@ -346,6 +351,13 @@ impl Stats {
                 f,
                 " (varied={}: answers that differed only where the blob's own answer varies too)",
                 self.varied
+            )?;
+        }
+        if self.waits_timed_out > 0 {
+            write!(
+                f,
+                " (warning: waits_timed_out={}: a conversation's wait did not end within the connect timeout, holding its delivery that long; check that the server sends what the `#~ wait` line waits for)",
+                self.waits_timed_out
             )?;
         }
         if self.unsplit_fails > 0 {

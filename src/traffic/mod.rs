@@ -22,6 +22,8 @@
 
 mod capture_file;
 mod connection;
+mod framed_waits;
+mod naming;
 mod proxy;
 mod reassemble;
 mod starttls;
@@ -29,6 +31,9 @@ mod starttls;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use crate::corpus::{RecordedAnswer, WaitPoint};
+
+use naming::blob_name;
 pub use proxy::{Recorded, RecordingProxy};
 pub use reassemble::{Gap, Stream};
 
@@ -111,11 +116,7 @@ pub fn write_blobs(
     let mut written = Vec::with_capacity(streams.len());
     for (i, stream) in streams.iter().enumerate() {
         let path = dir.join(blob_name(i + 1, &stream.bytes));
-        let file = if stream.waits.is_empty() && stream.heard.is_empty() {
-            stream.bytes.clone()
-        } else {
-            crate::corpus::write_conversation(&stream.bytes, &stream.waits, &stream.heard)
-        };
+        let file = blob_file(&stream.bytes, &stream.waits, &stream.heard);
         std::fs::write(&path, file)
             .map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;
         written.push(path);
@@ -123,66 +124,13 @@ pub fn write_blobs(
     Ok(written)
 }
 
-/// A blob's file name: its number, then what it is. A text request gives its first word
-/// with a letter (`0007-set`, `0012-ping` for RESP), and an HTTP request its method and path
-/// (`0003-get-index-html`); a binary one (its first byte not printable text) the hex of its
-/// first bytes (`0004-bin-00030102`). Letters and digits, lower case, at most 40 in all.
-pub(crate) fn blob_name(number: usize, bytes: &[u8]) -> String {
-    let head = &bytes[..bytes.len().min(256)];
-    let text = head.first().is_none_or(|b| b.is_ascii_graphic());
-    let what = if !text {
-        let hex: String = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
-        format!("bin-{hex}")
-    } else if let Some(target) = http_target(head) {
-        target
-    } else {
-        head.split(|b| !b.is_ascii_alphanumeric())
-            .find(|w| w.iter().any(u8::is_ascii_alphabetic))
-            .map(|w| {
-                w.iter()
-                    .take(16)
-                    .map(|b| b.to_ascii_lowercase() as char)
-                    .collect()
-            })
-            .unwrap_or_else(|| "data".to_owned())
-    };
-    format!("{number:04}-{what}")
-}
-
-/// `get-index-html` for a request line `GET /index.html HTTP/1.1`; `None` for other text.
-fn http_target(head: &[u8]) -> Option<String> {
-    let line = head.split(|&b| b == b'\n').next()?;
-    let mut words = line.split(|&b| b == b' ');
-    let (method, path, version) = (words.next()?, words.next()?, words.next()?);
-    if !version.starts_with(b"HTTP/") || !method.iter().all(u8::is_ascii_uppercase) {
-        return None;
+/// What a recorded connection's blob file holds: the client's bytes as they are, or, with
+/// turns or answers, a conversation whose waits are in its protocol's terms where it speaks
+/// HTTP/2 or WebSocket (`framed_waits`).
+fn blob_file(bytes: &[u8], waits: &[WaitPoint], heard: &[RecordedAnswer]) -> Vec<u8> {
+    if waits.is_empty() && heard.is_empty() {
+        return bytes.to_vec();
     }
-    let mut name = String::from_utf8_lossy(method).to_ascii_lowercase();
-    for part in path
-        .split(|b| !b.is_ascii_alphanumeric())
-        .filter(|p| !p.is_empty())
-    {
-        name.push('-');
-        name.extend(part.iter().map(|b| b.to_ascii_lowercase() as char));
-    }
-    name.truncate(40);
-    Some(name)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_sort_by_number_and_say_what_the_blob_is() {
-        assert_eq!(blob_name(7, b"SET k v\r\n"), "0007-set");
-        assert_eq!(blob_name(12, b"*1\r\n$4\r\nPING\r\n"), "0012-ping");
-        assert_eq!(blob_name(3, &[0, 1, 255]), "0003-bin-0001ff");
-        assert_eq!(
-            blob_name(4, b"GET /static/app.js?v=2 HTTP/1.1\r\nHost: x\r\n\r\n"),
-            "0004-get-static-app-js-v-2"
-        );
-        assert_eq!(blob_name(5, &[0, 3, b'a', b'b', b'c']), "0005-bin-00036162");
-        assert_eq!(blob_name(6, b""), "0006-data");
-    }
+    let waits = framed_waits::in_protocol_terms(bytes, waits, heard);
+    crate::corpus::write_conversation(bytes, &waits, heard)
 }

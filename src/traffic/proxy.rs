@@ -3,7 +3,7 @@
 //! blob, written when it closes (or when the proxy stops, with what it has so far). Where the
 //! client, at the start or after a line end, sent more only after the server had spoken (a
 //! greeting, an answer it waited for), the blob is a conversation that waits for as many
-//! bytes there. What the server answered is kept in the file too (`#~ heard` lines, never
+//! bytes there (for HTTP/2 and WebSocket, for the frame or the `101` head instead). What the server answered is kept in the file too (`#~ heard` lines, never
 //! sent), so a recorded blob shows both sides. A client that starts TLS at such a turn
 //! (STARTTLS) is recorded inside TLS when the proxy has TLS settings (`starttls`), and
 //! otherwise passed through with a warning that the rest of its connection is not recorded.
@@ -19,8 +19,7 @@ use tokio::task::JoinSet;
 
 use super::connection::{Kept, Warnings, lock, pass};
 use super::starttls::{self, Starttls};
-use super::{TrafficError, blob_name, error};
-use crate::corpus::write_conversation;
+use super::{TrafficError, blob_file, blob_name, error};
 use crate::tls::server::Identity;
 use crate::tls::{Tls, TlsOptions};
 
@@ -194,11 +193,7 @@ fn write(out: &Path, done: &mut Vec<Kept>, recorded: &mut Recorded) -> Result<()
             continue;
         }
         let path = out.join(blob_name(number, &recording.bytes));
-        let file = if recording.waits.is_empty() && recording.heard.is_empty() {
-            recording.bytes.clone()
-        } else {
-            write_conversation(&recording.bytes, &recording.waits, &recording.heard)
-        };
+        let file = blob_file(&recording.bytes, &recording.waits, &recording.heard);
         std::fs::write(&path, file)
             .map_err(|e| error(format!("cannot write {}: {e}", path.display())))?;
         recorded.bytes += recording.bytes.len() as u64;

@@ -16,6 +16,7 @@ mod common;
 mod conversations;
 mod descendants;
 mod faults;
+mod frame_waits;
 mod frames;
 mod fuzz_target;
 mod harness;

@@ -75,6 +75,8 @@ they are, except lines starting with `#~ `, which wait before the bytes that fol
   #~ wait bytes=N       until the server has sent N bytes in all since the connection opened
   #~ wait pattern=TEXT  until TEXT shows in what it sent since the previous wait
   #~ wait quiet=MS      until it has sent nothing for MS milliseconds
+  #~ wait frame=SETTINGS  until an HTTP/2 server has acked the client's SETTINGS
+  #~ wait frame=HEADERS   until an HTTP/2 server has sent an answer's head (HEADERS stream=N: one stream's)
   #~ heard TEXT         what the server answered (recorded by capture and import; never sent)
 A wait is a boundary too; the splits fall inside each part.
 

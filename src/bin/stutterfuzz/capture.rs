@@ -14,8 +14,10 @@ use stutterfuzz::traffic::RecordingProxy;
     name = "stutterfuzz capture",
     about = "Record blobs from real clients: listen on --listen, pass every connection to \
 --upstream and its answers back, unchanged, and write what each client connection sent as one \
-blob in --out (named in the order they began, by what they are: first word, HTTP method and path, or hex of a binary start), with where the client \
-waited for the server (`#~ wait` lines) and what the server answered (`#~ heard` lines, never \
+blob in --out (named in the order they began, by what they are: first word, HTTP method and path, \
+an HTTP/2 connection's first request, or hex of a binary start), with where the client \
+waited for the server (`#~ wait` lines: a byte count, or for HTTP/2 the frame and for WebSocket \
+the end of the 101 head) and what the server answered (`#~ heard` lines, never \
 sent). A client that starts TLS mid-conversation (STARTTLS) is recorded inside it when \
 --tls-ca or --tls-insecure is given: the proxy ends TLS on both sides, marks the blob `#~ tls` \
 there, and records the plaintext; the client is to trust the proxy's certificate (--tls-cert, \

@@ -9,65 +9,10 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-pub(crate) const DATA: u8 = 0x0;
-pub(crate) const HEADERS: u8 = 0x1;
-pub(crate) const RST_STREAM: u8 = 0x3;
-pub(crate) const SETTINGS: u8 = 0x4;
-pub(crate) const PUSH_PROMISE: u8 = 0x5;
-pub(crate) const GOAWAY: u8 = 0x7;
-pub(crate) const CONTINUATION: u8 = 0x9;
-
-const END_STREAM: u8 = 0x1;
-const ACK: u8 = 0x1;
-const END_HEADERS: u8 = 0x4;
-const PADDED: u8 = 0x8;
-const PRIORITY: u8 = 0x20;
-
-/// The largest frame an HTTP/2 server sends before the client raises the limit.
-const MAX_FRAME: usize = 16_384;
-
-/// One whole frame of an answer.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Frame<'a> {
-    pub(crate) kind: u8,
-    pub(crate) flags: u8,
-    pub(crate) stream: u32,
-    pub(crate) payload: &'a [u8],
-}
-
-/// The frame whose header begins `bytes`, when its header and payload are all there.
-fn frame_at(bytes: &[u8]) -> Option<Frame<'_>> {
-    let h = bytes.get(..9)?;
-    let len = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
-    Some(Frame {
-        kind: h[3],
-        flags: h[4],
-        stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & 0x7fff_ffff,
-        payload: bytes.get(9..9 + len)?,
-    })
-}
-
-/// The whole frames of `answer` from its start, and the offset where they end (where a
-/// frame cut off begins, or the answer's length).
-pub(crate) fn frames(answer: &[u8]) -> (Vec<Frame<'_>>, usize) {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(frame) = frame_at(&answer[at..]) {
-        at += 9 + frame.payload.len();
-        out.push(frame);
-    }
-    (out, at)
-}
-
-/// True when `answer` begins as an HTTP/2 server's does: a SETTINGS frame on stream 0 (its
-/// header at least), whole settings of 6 bytes, no larger than a frame may be.
-pub(crate) fn begins(answer: &[u8]) -> bool {
-    let Some(h) = answer.get(..9) else {
-        return false;
-    };
-    let len = usize::from(h[0]) << 16 | usize::from(h[1]) << 8 | usize::from(h[2]);
-    h[3] == SETTINGS && h[5..9] == [0; 4] && len % 6 == 0 && len <= MAX_FRAME
-}
+use crate::split::http2::{ACK, END_HEADERS, END_STREAM, Frame, PRIORITY, unpadded};
+pub(crate) use crate::split::http2::{
+    CONTINUATION, DATA, GOAWAY, HEADERS, PUSH_PROMISE, RST_STREAM, SETTINGS, begins, frames,
+};
 
 /// What one stream said.
 #[derive(Default)]
@@ -259,22 +204,6 @@ impl View {
         }
         self.connection.push('\n');
     }
-}
-
-/// A frame's payload without its padding (when flagged PADDED) and `skip` bytes after the
-/// pad length (a HEADERS frame's priority fields); empty when the lengths do not fit.
-fn unpadded(frame: Frame<'_>, skip: usize) -> &[u8] {
-    let payload = frame.payload;
-    let (start, pad) = if frame.flags & PADDED != 0 {
-        match payload.first() {
-            Some(&pad) => (1, usize::from(pad)),
-            None => return &[],
-        }
-    } else {
-        (0, 0)
-    };
-    let end = payload.len().saturating_sub(pad);
-    payload.get(start + skip..end).unwrap_or_default()
 }
 
 fn render_stream(out: &mut Vec<u8>, number: u32, stream: &Stream) {
