@@ -360,14 +360,25 @@ impl Finding {
     }
 }
 
-/// True when `a` and `b` are failures worth showing both of: of different kinds, or answers
-/// that differ otherwise.
+/// True when `a` and `b` are failures worth showing both of: of different kinds, answers
+/// that differ otherwise, or protocol failures of another frame, code or answer.
 fn fails_otherwise(a: &FindingKind, b: &FindingKind) -> bool {
     match (a, b) {
         (
             FindingKind::ResponseDiffers { actual: x, .. },
             FindingKind::ResponseDiffers { actual: y, .. },
         ) => x != y,
+        (
+            FindingKind::ProtocolFailure {
+                what, code, answer, ..
+            },
+            FindingKind::ProtocolFailure {
+                what: other_what,
+                code: other_code,
+                answer: other_answer,
+                ..
+            },
+        ) => (what, code, answer) != (other_what, other_code, other_answer),
         _ => std::mem::discriminant(a) != std::mem::discriminant(b),
     }
 }

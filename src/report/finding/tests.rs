@@ -192,3 +192,51 @@ fn a_lone_delivery_is_certain_by_what_its_evidence_is() {
         "{checked}"
     );
 }
+
+#[test]
+fn a_minimal_case_that_breaks_the_parser_otherwise_is_named_by_its_own_frame() {
+    let blob = Blob::new("get.bin", "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    let original: Case = "v1:get.bin:2,22".parse().unwrap();
+    let minimal: Case = "v1:get.bin:1,23".parse().unwrap();
+    let goaway = |code: u32, name: &str| FindingKind::ProtocolFailure {
+        protocol: "HTTP/2",
+        what: "GOAWAY",
+        code,
+        answer: format!("settings: none\ngoaway: {name}, last stream 1\n").into_bytes(),
+    };
+    let mut finding = Finding::new(
+        goaway(6, "FRAME_SIZE_ERROR"),
+        vec![Seen::new(original.clone(), &blob, Stood::Culprit)],
+        Stats::default(),
+        Seed::new(1),
+        "127.0.0.1:1".into(),
+        Rerun::with_env("cargo test t"),
+    );
+    let reproduced = Reproduced {
+        failed: 3,
+        tries: 3,
+        evidence: Some(goaway(1, "PROTOCOL_ERROR")),
+        output: None,
+    };
+    finding.set_narrowed(Some(Narrowed::culprit(
+        original,
+        minimal,
+        reproduced,
+        true,
+        blob.bytes(),
+    )));
+    assert_eq!(finding.kind(), &goaway(1, "PROTOCOL_ERROR"));
+    let text = finding.to_string();
+    assert!(
+        text.starts_with("stutterfuzz found a bug: the server answered a split delivery with an HTTP/2 GOAWAY (PROTOCOL_ERROR)"),
+        "{text}"
+    );
+    // The minimal case's own answer first, the first case's after it.
+    let mine = text.find("goaway: PROTOCOL_ERROR").expect(&text);
+    let first = text.find("goaway: FRAME_SIZE_ERROR").expect(&text);
+    assert!(mine < first, "{text}");
+    assert!(
+        text.contains("the case first seen [2, 22] failed otherwise: the server answered a split delivery with an HTTP/2 GOAWAY (FRAME_SIZE_ERROR)"),
+        "{text}"
+    );
+}
