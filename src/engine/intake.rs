@@ -135,16 +135,21 @@ async fn judged<'a>(
     delivered: Delivered,
     now: Instant,
 ) -> Finished<'a> {
+    let baseline = run.baselines.get(running.blob.name());
     let verdict = run.oracles.judge_delivery(
         &running.drawn.case,
         delivered.ending,
         &delivered.heard,
-        run.baselines.get(running.blob.name()),
+        baseline,
         delivered.neglect,
     );
     let Some(kind) = verdict else {
         if running.drawn.case.stall().is_some() {
             book.stats.stalled();
+        }
+        // The server rejects the blob sent whole too: nothing is tested, and the stats say so.
+        if oracle::protocol_fails_whole_too(&delivered.heard.bytes, baseline) {
+            book.stats.unsplit_fails();
         }
         book.remember(now, running, delivered.closed_cleanly);
         return Finished::Counted;

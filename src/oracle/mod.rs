@@ -22,7 +22,9 @@ use std::time::Duration;
 
 pub(crate) use framed::{read_as, reading};
 pub use kind::FindingKind;
-pub(crate) use protocol_failure::describe as describe_protocol_failure;
+pub(crate) use protocol_failure::{
+    describe as describe_protocol_failure, whole_fails_too as protocol_fails_whole_too,
+};
 pub use response::Response;
 pub(crate) use response::{Baseline, first_difference};
 pub(crate) use verdict::{

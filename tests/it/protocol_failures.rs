@@ -118,3 +118,24 @@ fn a_blob_the_server_rejects_whole_is_no_finding_and_does_not_slow_the_run() {
     // delivery, the run made about 14 deliveries a second.
     assert!(stats.deliveries > 300, "{stats:?}");
 }
+
+#[test]
+fn a_blob_the_server_rejects_whole_is_a_warning_with_the_answers_compared_too() {
+    // With the comparison on, every answer (SETTINGS, then GOAWAY) is the whole blob's:
+    // nothing differs, and the stats must still say that nothing was tested.
+    let outcome = common::stutter("127.0.0.1:0")
+        .server(fixture_command("h2-frame-server-buggy", None))
+        .blob("http1", &b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"[..])
+        .seed(7)
+        .try_run_for(Duration::from_secs(2));
+    let report = match outcome {
+        Ok(report) => report,
+        Err(failure) => panic!("a false alarm:\n{failure}"),
+    };
+    let stats = report.stats();
+    assert!(stats.unsplit_fails > 0, "{stats:?}");
+    assert!(
+        stats.to_string().contains("warning: unsplit_fails="),
+        "{stats}"
+    );
+}
