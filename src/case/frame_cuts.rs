@@ -59,6 +59,27 @@ pub(crate) fn frame_cuts(bytes: &[u8], case: &Case) -> Option<String> {
     Some(text)
 }
 
+/// The kind of frame of `bytes` (as `case`'s conversation parts it) that holds byte `at`:
+/// `HEADERS frame`, `a WebSocket text frame`; `None` outside frames, or in a record of no
+/// known protocol. What tells one finding from another in a framed blob: the stream or the
+/// frame's place may change from case to case, the kind the parser broke on does not.
+pub(crate) fn frame_kind_at(bytes: &[u8], case: &Case, at: usize) -> Option<String> {
+    let parts: Vec<usize> = case.waits().iter().map(|w| w.at).collect();
+    let records = Shape::conversation(bytes, &parts).records();
+    let i = records.iter().rposition(|r| r.at <= at)?;
+    let record = records[i];
+    let end = records.get(i + 1).map_or(bytes.len(), |next| next.at);
+    let naming = Naming::of(bytes);
+    if record.header == 0 || matches!(naming, Naming::Other) && record.header != 5 {
+        return None;
+    }
+    let kind = naming.kind(&bytes[record.at..end], record.header);
+    Some(match naming {
+        Naming::Http2 => format!("{kind} frame"),
+        _ => kind,
+    })
+}
+
 /// Where the cuts of `case` fall in its blob, as offsets.
 fn cut_offsets(case: &Case) -> Vec<usize> {
     let total = case.splits().total();
@@ -129,17 +150,28 @@ impl Naming {
         }
     }
 
-    /// The name of the frame `frame` whose header is `header` bytes long.
+    /// The name of the frame `frame` whose header is `header` bytes long, with its stream
+    /// (HTTP/2, other than 0).
     fn name(&self, frame: &[u8], header: usize) -> String {
+        let kind = self.kind(frame, header);
         match (self, header) {
             (Naming::Http2, 9) => {
                 let stream =
                     u32::from_be_bytes([frame[5], frame[6], frame[7], frame[8]]) & 0x7fff_ffff;
                 match stream {
-                    0 => http2_type(frame[3]),
-                    _ => format!("{} on stream {stream}", http2_type(frame[3])),
+                    0 => kind,
+                    _ => format!("{kind} on stream {stream}"),
                 }
             }
+            _ => kind,
+        }
+    }
+
+    /// What kind of frame `frame` is: `HEADERS`, `a WebSocket text frame`, `the TLS
+    /// handshake record`, `a length-prefixed record`.
+    fn kind(&self, frame: &[u8], header: usize) -> String {
+        match (self, header) {
+            (Naming::Http2, 9) => http2_type(frame[3]),
             (_, 5) if matches!(frame[0], 20..=23) && frame[1] == 3 => {
                 let kind = match frame[0] {
                     20 => "change-cipher-spec",
@@ -229,5 +261,27 @@ mod tests {
     fn text_blobs_have_no_frames_to_name() {
         let case: Case = "v1:t:2,7".parse().unwrap();
         assert_eq!(frame_cuts(b"SET k v\r\n", &case), None);
+        assert_eq!(frame_kind_at(b"SET k v\r\n", &case, 2), None);
+    }
+
+    #[test]
+    fn the_frame_a_cut_falls_in_is_named_by_its_kind_alone() {
+        let mut blob = PREFACE.to_vec();
+        blob.extend(h2(4, 0, &[]));
+        blob.extend(h2(1, 3, b"\x82\x86\x84"));
+        let case: Case = "v1:h2:37,8".parse().unwrap();
+        assert_eq!(
+            frame_kind_at(&blob, &case, 37).as_deref(),
+            Some("HEADERS frame")
+        );
+        assert_eq!(
+            frame_kind_at(&blob, &case, 26).as_deref(),
+            Some("SETTINGS frame")
+        );
+        assert_eq!(
+            frame_kind_at(&blob, &case, 5),
+            None,
+            "the preface is no frame"
+        );
     }
 }

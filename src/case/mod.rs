@@ -20,7 +20,7 @@ mod text;
 mod waits;
 
 pub(crate) use cut_view::{case_view, cut_view_at, legend};
-pub(crate) use frame_cuts::frame_cuts;
+pub(crate) use frame_cuts::{frame_cuts, frame_kind_at};
 
 /// The version word of a client case (`c1:SOURCE:SIZES`), which cuts a client's answers.
 pub(crate) const CLIENT_VERSION: &str = "c1";

@@ -67,6 +67,8 @@ pub(crate) fn difference_window(expected: &[u8], actual: &[u8], at: usize) -> Ve
         line.push('"');
         if end < bytes.len() {
             let _ = write!(line, "…({} bytes)…", bytes.len() - end);
+        } else if at >= bytes.len() {
+            line.push_str(" (the answer ends here)");
         }
         (line, column)
     };
@@ -232,6 +234,14 @@ mod tests {
             lines.iter().any(|l| l.starts_with("          16  whole:")),
             "{lines:#?}"
         );
+    }
+
+    #[test]
+    fn an_answer_that_ends_where_the_other_goes_on_says_so() {
+        let whole = b"+OK\n+first\n+second\n";
+        let lines = difference_window(whole, b"+OK\n", 4);
+        assert_eq!(lines[1], r#"  split: "+OK\n" (the answer ends here)"#);
+        assert!(!lines[0].contains("ends here"), "{lines:?}");
     }
 
     #[test]

@@ -199,7 +199,10 @@ fn record_of(case: Option<(&Case, &[u8])>) -> String {
     else {
         return String::new();
     };
-    format!(" in {}", shape(record_at(blob, cut)))
+    match crate::case::frame_kind_at(blob, case, cut) {
+        Some(frame) => format!(" in {frame}"),
+        None => format!(" in {}", shape(record_at(blob, cut))),
+    }
 }
 
 /// The record (a line, or a NUL-ended string) of `bytes` that holds byte `at`.
@@ -390,6 +393,31 @@ mod tests {
             .parse()
             .unwrap();
         assert_eq!(sig(&d, talk), "answer differs in ECHO ...");
+    }
+
+    #[test]
+    fn a_wrong_answer_in_a_framed_blob_is_told_by_the_frame_it_is_cut_in() {
+        let kind = FindingKind::ResponseDiffers {
+            expected: b"a".to_vec(),
+            actual: b"b".to_vec(),
+            first_difference: Some(0),
+            expected_closed: false,
+            actual_closed: false,
+            decoded: Some("HTTP/2"),
+        };
+        let mut blob = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+        blob.extend(crate::split::h2_frame(4, 0, 0, &[]));
+        blob.extend(crate::split::h2_frame(1, 5, 1, b"\x82\x86\x84"));
+        let in_headers: Case = "v1:get.bin:37,8".parse().unwrap();
+        let in_settings: Case = "v1:get.bin:27,18".parse().unwrap();
+        assert_eq!(
+            of(&kind, None, Some((&in_headers, &blob))),
+            "answer differs in HEADERS frame"
+        );
+        assert_eq!(
+            of(&kind, None, Some((&in_settings, &blob))),
+            "answer differs in SETTINGS frame"
+        );
     }
 
     #[test]
