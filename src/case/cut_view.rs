@@ -17,9 +17,11 @@ pub(crate) const TLS_MARK: &str = "<TLS>";
 
 /// What a report says after a view: what its marks mean.
 pub(crate) fn legend(view: &str) -> &'static str {
-    match view.contains(TLS_MARK) {
-        true => "(each | is a cut; TLS starts at <TLS>)",
-        false => "(each | is a cut)",
+    match (view.contains(TLS_MARK), view.contains("\\|")) {
+        (true, true) => r"(each | is a cut, \| a | of the data; TLS starts at <TLS>)",
+        (true, false) => "(each | is a cut; TLS starts at <TLS>)",
+        (false, true) => r"(each | is a cut, \| a | of the data)",
+        (false, false) => "(each | is a cut)",
     }
 }
 
@@ -144,6 +146,10 @@ mod tests {
     #[test]
     fn bars_quotes_and_binary_bytes_are_escaped() {
         assert_eq!(view(b"a|b\"c\\", &[2, 4]), r#""a\||b\"c\\""#);
+        assert_eq!(
+            legend(&view(b"a|b", &[2])),
+            r"(each | is a cut, \| a | of the data)"
+        );
         assert_eq!(view(&[0, 0xff, b'A'], &[1, 2]), r#""\0|\xffA""#);
         // Characters as escape_debug shows them, unless a cut falls inside one.
         assert_eq!(view("né|".as_bytes(), &[1, 3]), r#""n|é\|""#);
