@@ -220,9 +220,16 @@ fn render_stream(out: &mut Vec<u8>, number: u32, stream: &Stream) {
         let _ = writeln!(out, "stream {number} trailers:");
         out.extend_from_slice(trailer);
     }
-    if let Some(code) = stream.reset {
-        let name = super::code_name(super::HTTP2, code);
-        let _ = writeln!(out, "stream {number} reset: {name}");
+    // A RST_STREAM with NO_ERROR after the server ended its answer only tells the client to
+    // stop sending (RFC 9113 section 8.1: a server may answer before the request is whole);
+    // whether the request's rest had come by then is timing, not what the answer says.
+    match stream.reset {
+        Some(0) if stream.ended => {}
+        Some(code) => {
+            let name = super::code_name(super::HTTP2, code);
+            let _ = writeln!(out, "stream {number} reset: {name}");
+        }
+        None => {}
     }
     if stream.ended {
         let _ = writeln!(out, "stream {number} ended");

@@ -96,6 +96,15 @@ fn what_a_client_acts_on_still_counts() {
     let mut reset = h2_answer(&[1, 3, 5], 0, 100);
     reset.extend(frame(RST_STREAM, 0, 3, &8u32.to_be_bytes()));
     assert!(text(view(&reset)).contains("stream 3 reset: CANCEL\n"));
+    // NO_ERROR after a whole answer (sent before the request was whole) says nothing more;
+    // before the answer ended it says the answer was cut short.
+    let mut early = h2_answer(&[1, 3, 5], 0, 100);
+    early.extend(frame(RST_STREAM, 0, 3, &0u32.to_be_bytes()));
+    assert_eq!(view(&early), whole);
+    let mut cut_short = frame(SETTINGS, 0, 0, &[]);
+    cut_short.extend(frame(DATA, 0, 1, b"half"));
+    cut_short.extend(frame(RST_STREAM, 0, 1, &0u32.to_be_bytes()));
+    assert!(text(view(&cut_short)).contains("stream 1 reset: NO_ERROR\n"));
     let mut goaway = h2_answer(&[1, 3, 5], 0, 100);
     goaway.extend(frame(GOAWAY, 0, 0, &[0, 0, 0, 5, 0, 0, 0, 1]));
     assert!(
