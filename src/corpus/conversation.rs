@@ -114,6 +114,9 @@ pub(crate) fn parse(file: &[u8]) -> Option<Result<Parts, String>> {
     let mut waits = Vec::new();
     for (i, line) in rest.split_inclusive(|&b| b == b'\n').enumerate() {
         let Some((directive, glued)) = directive(line) else {
+            if let Some(why) = wait_line::misspelt(line) {
+                return Some(Err(format!("line {}: {why}", i + 2)));
+            }
             bytes.extend_from_slice(line);
             continue;
         };

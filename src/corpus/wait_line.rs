@@ -17,6 +17,26 @@ use crate::split::http2::{ACK, HEADERS, SETTINGS};
 /// What a `#~ heard` line and a pattern write as it is; everything else is `%XX`.
 pub(super) const HEARD_TEXT: &AsciiSet = &CONTROLS.add(b'%');
 
+/// Why `line` of a conversation file is taken for a misspelt directive (`#~wait ...`,
+/// `#~+wait ...`: no space after the mark), which would otherwise be sent as bytes of the
+/// blob; `None` for any other line.
+pub(super) fn misspelt(line: &[u8]) -> Option<String> {
+    let (mark, rest) = match line.strip_prefix(b"#~+") {
+        Some(rest) => ("#~+", rest),
+        None => ("#~", line.strip_prefix(b"#~")?),
+    };
+    let word: Vec<u8> = rest
+        .iter()
+        .copied()
+        .take_while(u8::is_ascii_alphabetic)
+        .collect();
+    let known = [&b"wait"[..], b"heard", TLS.as_bytes()];
+    known.contains(&word.as_slice()).then(|| {
+        let word = String::from_utf8_lossy(&word);
+        format!("`{mark}{word}` lacks the space after `{mark}`: write `{mark} {word} ...` (as it is, the line would be sent as bytes of the blob)")
+    })
+}
+
 /// The directive of the line where TLS starts.
 pub(super) const TLS: &str = "tls";
 
@@ -49,7 +69,14 @@ impl Http2Frame {
             ("SETTINGS", None) => Http2Frame::SettingsAck,
             ("HEADERS", None) => Http2Frame::Headers { stream: None },
             ("HEADERS", Some(stream)) => Http2Frame::Headers {
-                stream: Some(stream.strip_prefix("stream=")?.parse().ok()?),
+                // Stream 0 is the connection's: no answer comes on it.
+                stream: Some(
+                    stream
+                        .strip_prefix("stream=")?
+                        .parse()
+                        .ok()
+                        .filter(|&n: &u32| n > 0)?,
+                ),
             },
             _ => return None,
         };
@@ -102,7 +129,7 @@ pub(super) fn parse(text: &str) -> Result<WaitFor, String> {
         "frame" => {
             return Http2Frame::parse(value).map(WaitFor::Frame).ok_or_else(|| {
                 format!(
-                    "`frame={}` names no frame to wait for: write `#~ wait frame=SETTINGS` (the server's ack of the client's SETTINGS) or `#~ wait frame=HEADERS` (an answer's head; `frame=HEADERS stream=N` for one stream's)",
+                    "`frame={}` names no frame to wait for: write `#~ wait frame=SETTINGS` (the server's ack of the client's SETTINGS) or `#~ wait frame=HEADERS` (an answer's head; `frame=HEADERS stream=N` for stream N's, N from 1)",
                     value.trim_end()
                 )
             });
@@ -146,12 +173,33 @@ mod tests {
     }
 
     #[test]
+    fn a_directive_without_its_space_is_refused_not_sent() {
+        assert_eq!(
+            misspelt(b"#~+wait frame=SETTINGS\n").as_deref(),
+            Some(
+                "`#~+wait` lacks the space after `#~+`: write `#~+ wait ...` (as it is, the line would be sent as bytes of the blob)"
+            )
+        );
+        assert!(misspelt(b"#~tls\n").is_some());
+        assert!(misspelt(b"#~heard +OK\n").is_some());
+        for line in [
+            &b"#~ wait bytes=3\n"[..],
+            b"#~~ x\n",
+            b"#~waiting\n",
+            b"SET k v\n",
+        ] {
+            assert_eq!(misspelt(line), None, "{}", line.escape_ascii());
+        }
+    }
+
+    #[test]
     fn a_bad_frame_says_which_frames_there_are() {
         for value in [
             "settings",
             "DATA",
             "",
             "HEADERS stream=x",
+            "HEADERS stream=0",
             "HEADERS 3",
             "SETTINGS stream=1",
         ] {

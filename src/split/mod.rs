@@ -14,12 +14,12 @@ mod records;
 mod strategy;
 
 pub(crate) use coverage::Coverage;
-/// An HTTP/2 frame's bytes, for tests anywhere in the crate.
-#[cfg(test)]
-pub(crate) use http2::tests::h2 as h2_frame;
 pub(crate) use frames::{Direction, upgrade_head};
 pub use generate::SplitMode;
 pub(crate) use generate::{INTO_RECORD, generate, mid_record};
+/// An HTTP/2 frame's bytes, for tests anywhere in the crate.
+#[cfg(test)]
+pub(crate) use http2::tests::h2 as h2_frame;
 pub use pattern::{ParseSplitsError, Splits};
 pub(crate) use records::Shape;
 #[allow(deprecated)]
