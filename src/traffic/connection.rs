@@ -116,8 +116,16 @@ pub(super) async fn pass(
     kept: Kept,
     warnings: Warnings,
 ) -> Kept {
-    let Ok(server) = TcpStream::connect(upstream).await else {
-        return kept; // the client sees its connection closed
+    let server = match TcpStream::connect(upstream).await {
+        Ok(server) => server,
+        Err(e) => {
+            // The client sees its connection closed; the user is told why.
+            warnings.say(
+                kept.0,
+                &format!("the server at {upstream} could not be reached ({e}), so nothing was recorded: check --upstream and that the server runs"),
+            );
+            return kept;
+        }
     };
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);

@@ -55,6 +55,12 @@ impl RecordingProxy {
         out: impl AsRef<Path>,
     ) -> Result<Self, TrafficError> {
         let out = out.as_ref().to_path_buf();
+        if out.exists() && !out.is_dir() {
+            return Err(error(format!(
+                "{} is a file, not a folder: give --out a folder for the blobs (it is made if missing)",
+                out.display()
+            )));
+        }
         std::fs::create_dir_all(&out)
             .map_err(|e| error(format!("cannot create {}: {e}", out.display())))?;
         let listener = TcpListener::bind(listen).await.map_err(|e| {

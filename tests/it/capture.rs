@@ -458,3 +458,56 @@ fn bad_tls_settings_are_one_line_errors() {
         assert!(said.contains(expected), "{flags:?}: {said}");
     }
 }
+
+#[test]
+fn a_server_that_cannot_be_reached_is_a_warning_and_a_file_for_out_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let warnings = Arc::new(Mutex::new(Vec::new()));
+    // Nothing listens on a port just freed.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    runtime.block_on(async {
+        let told = Arc::clone(&warnings);
+        let proxy = RecordingProxy::bind("127.0.0.1:0".parse().unwrap(), closed, dir.path())
+            .await
+            .unwrap()
+            .on_warning(move |w| told.lock().unwrap().push(w.to_owned()));
+        let addr = proxy.local_addr();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(proxy.run(async {
+            let _ = stopped.await;
+        }));
+        let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let mut rest = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest).await;
+        stop.send(()).unwrap();
+        let recorded = running.await.unwrap().unwrap();
+        assert_eq!(recorded.files.len(), 0, "{recorded:?}");
+    });
+    let warnings = warnings.lock().unwrap().clone();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(
+        warnings[0].starts_with(&format!(
+            "connection 1: the server at {closed} could not be reached ("
+        )),
+        "{warnings:?}"
+    );
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, b"").unwrap();
+    let err = runtime
+        .block_on(RecordingProxy::bind(
+            "127.0.0.1:0".parse().unwrap(),
+            closed,
+            &file,
+        ))
+        .err()
+        .expect("a file is no folder for blobs")
+        .to_string();
+    assert!(err.contains("is a file, not a folder"), "{err}");
+}

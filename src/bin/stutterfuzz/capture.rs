@@ -76,12 +76,20 @@ pub(crate) fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCo
 }
 
 fn address(flag: &str, text: &str) -> Result<SocketAddr, String> {
-    text.to_socket_addrs()
-        .ok()
-        .and_then(|mut addrs| addrs.next())
-        .ok_or_else(|| {
-            format!("{flag} {text:?} is not an address: write HOST:PORT, such as 127.0.0.1:6379")
-        })
+    let not_an_address =
+        || format!("{flag} {text:?} is not an address: write HOST:PORT, such as 127.0.0.1:6379");
+    let Some((host, port)) = text.rsplit_once(':') else {
+        return Err(not_an_address());
+    };
+    if port.parse::<u16>().is_err() {
+        return Err(not_an_address());
+    }
+    match text.to_socket_addrs() {
+        Ok(mut addrs) => addrs.next().ok_or_else(not_an_address),
+        Err(e) => Err(format!(
+            "{flag} {text:?}: the host {host:?} does not resolve ({e}): check its name, or give its IP address"
+        )),
+    }
 }
 
 /// The TLS settings for the server, when STARTTLS is to be recorded: `--tls-ca FILE` or

@@ -82,7 +82,8 @@ fn write_notes(
         .min(expected.len().min(actual.len()) - at);
     let cut_short = expected.len().max(actual.len()) > at + 240;
     if same_end > 0 && cut_short {
-        writeln!(f, "  and both end with the same {same_end} bytes")?;
+        let bytes = if same_end == 1 { "byte" } else { "bytes" };
+        writeln!(f, "  and both end with the same {same_end} {bytes}")?;
     }
     if let Some(protocol) = decoded {
         let (read_as, reading) = (
