@@ -175,9 +175,10 @@ pub(crate) enum ConnectError {
     /// The TLS handshake was refused for its certificate or protocol (a setting to fix,
     /// not a bug in the server).
     Tls(io::Error),
-    /// A blob sent whole did not get the TLS handshake it marks (`#~ tls`): the server did
-    /// not agree to start TLS there. What to say of it, whole.
-    NoTls(String),
+    /// A blob sent whole did not go as its conversation says: the server did not agree to
+    /// start TLS where it marks `#~ tls`, or never sent what a `#~ wait` waits for. What to
+    /// say of it, whole.
+    WholeBlob(String),
 }
 
 impl ConnectError {
@@ -188,7 +189,7 @@ impl ConnectError {
                 e.to_string()
             }
             ConnectError::TimedOut(after) => format!("no answer within {after:?}"),
-            ConnectError::NoTls(why) => why.clone(),
+            ConnectError::WholeBlob(why) => why.clone(),
         }
     }
 }

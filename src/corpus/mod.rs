@@ -17,6 +17,11 @@ pub(crate) use conversation::{
 };
 pub use wait_line::Http2Frame;
 
+/// How a conversation file writes `until`, for messages: `#~ wait frame=HEADERS`.
+pub(crate) fn spelled(until: &WaitFor) -> String {
+    wait_line::write(until).trim_end().to_owned()
+}
+
 use crate::error::{SetupError, SetupErrorKind};
 
 /// One input: bytes a client sends to the server, with the name it is known by.

@@ -87,6 +87,8 @@ pub(crate) struct Delivered {
     pub(crate) probe: Option<ProbeSent>,
     /// Why the TLS handshake the conversation marks (`#~ tls`) did not happen, if it did not.
     pub(crate) no_tls: Option<NoTls>,
+    /// The first of the conversation's waits that did not end within the connect timeout.
+    pub(crate) wait_missed: Option<crate::corpus::WaitPoint>,
 }
 
 impl Connection {
@@ -167,6 +169,7 @@ impl Connection {
             paused,
             taken,
             no_tls,
+            wait_missed,
         } = sent;
         // Nothing heard, and the server never took the connection off its listen queue (it
         // waited out, or the kernel gave up on it) within the connect timeout: the server did
@@ -199,6 +202,7 @@ impl Connection {
             neglect: paused.neglect,
             probe: paused.probe,
             no_tls,
+            wait_missed,
         })
     }
 

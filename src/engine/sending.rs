@@ -16,7 +16,7 @@ use super::socket::{Reader, SocketFd, Writer, upgrade, write_chunk};
 use super::stall::{PauseProbe, Paused};
 use super::turns;
 use super::{Connection, Progress};
-use crate::corpus::WaitFor;
+use crate::corpus::{WaitFor, WaitPoint};
 use crate::stats::DeliveryCounts;
 use crate::tls::{handshake_failure, refused_certificate};
 use crate::wire::{ConnectError, Ending, Listen, NoTls};
@@ -50,6 +50,8 @@ pub(super) struct Sent {
     pub(super) taken: Option<bool>,
     /// Why the TLS handshake a conversation marks (`#~ tls`) did not happen.
     pub(super) no_tls: Option<NoTls>,
+    /// The first of the conversation's waits that did not end within the connect timeout.
+    pub(super) wait_missed: Option<WaitPoint>,
 }
 
 /// The reading half's hand-over for a TLS handshake: it gives its half, and takes the TLS
@@ -69,6 +71,7 @@ impl Sent {
             paused: Paused::default(),
             taken: None,
             no_tls: None,
+            wait_missed: None,
         }
     }
 }
@@ -204,6 +207,7 @@ impl Sending<'_> {
                 until => {
                     if !turns.wait(until, connection.connect_timeout).await {
                         self.sent.counts.waits_timed_out += 1;
+                        self.sent.wait_missed.get_or_insert_with(|| wait.clone());
                     }
                 }
             }

@@ -7,7 +7,7 @@ use tokio::task::JoinSet;
 
 use super::{Progress, Transport};
 use crate::case::{Case, Drawn};
-use crate::corpus::{Blob, Corpus, tls_at};
+use crate::corpus::{Blob, Corpus, WaitPoint, spelled, tls_at};
 use crate::oracle::{Baseline, Oracles};
 use crate::wire::{ConnectError, Heard, NoTls};
 
@@ -49,12 +49,50 @@ pub(crate) async fn deliver_whole(
             Ok(delivered) => {
                 if let Some(why) = &delivered.no_tls {
                     let message = no_tls(corpus.find(&name), why, &delivered.heard);
-                    return Err((ConnectError::NoTls(message), case));
+                    return Err((ConnectError::WholeBlob(message), case));
+                }
+                if let Some(wait) = &delivered.wait_missed {
+                    let message =
+                        wait_missed(corpus.find(&name), wait, &delivered.heard, transport);
+                    return Err((ConnectError::WholeBlob(message), case));
                 }
                 heard.insert(name, delivered.heard);
             }
             Err(error) => return Err((error, case)),
         }
+    }
+}
+
+/// What to say of a blob sent whole whose conversation `wait` did not end within the connect
+/// timeout: which wait, where, what the server said last, and what to check. Every split
+/// delivery would wait as long, and test nothing after it.
+fn wait_missed(
+    blob: Option<&Blob>,
+    wait: &WaitPoint,
+    heard: &Heard,
+    transport: &Transport,
+) -> String {
+    let name = blob.map_or_else(|| "?".to_owned(), Blob::origin);
+    format!(
+        "blob {name}: sent whole, the server never sent what `{}` (before byte {}) waits for, within {}; {}. Check the wait against what the server answers (a frame wait reads HTTP/2 frames, a pattern the server's bytes since the wait before)",
+        spelled(&wait.until),
+        wait.at,
+        humantime::format_duration(transport.connect_timeout),
+        said_last(heard)
+    )
+}
+
+/// What the server said last, in a few words: `it said last "-ERR ..."`.
+fn said_last(heard: &Heard) -> String {
+    let last = heard
+        .bytes
+        .split(|&b| b == b'\n')
+        .rfind(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .map(|line| line.trim_ascii().escape_ascii().to_string());
+    match last {
+        Some(line) if line.len() > 80 => format!("it said last \"{}…\"", &line[..80]),
+        Some(line) => format!("it said last \"{line}\""),
+        None => "it said nothing".to_owned(),
     }
 }
 
@@ -72,16 +110,7 @@ fn no_tls(blob: Option<&Blob>, why: &NoTls, heard: &Heard) -> String {
         }
         NoTls::Refused(why) => why,
     };
-    let last = heard
-        .bytes
-        .split(|&b| b == b'\n')
-        .rfind(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .map(|line| line.trim_ascii().escape_ascii().to_string());
-    let said = match last {
-        Some(line) if line.len() > 80 => format!("it said last \"{}…\"", &line[..80]),
-        Some(line) => format!("it said last \"{line}\""),
-        None => "it said nothing".to_owned(),
-    };
+    let said = said_last(heard);
     format!(
         "blob {name}: sent whole, the server did not start TLS where it marks `#~ tls` (after byte {at}): {why}; {said}. Check that the command before the mark asks for TLS, that the server offers it (a certificate set up), and that the wait before the mark waits for its yes"
     )

@@ -110,7 +110,7 @@ pub(crate) fn connect_failed(error: ConnectError) -> Result<FindingKind, SetupEr
             ),
         )
         .with_source(e)),
-        ConnectError::NoTls(message) => Err(SetupError::new(SetupErrorKind::Settings, message)),
+        ConnectError::WholeBlob(message) => Err(SetupError::new(SetupErrorKind::Settings, message)),
         ConnectError::Local(e) => Err(SetupError::new(
             SetupErrorKind::Harness,
             format!(

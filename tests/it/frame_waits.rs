@@ -84,6 +84,31 @@ fn a_frame_that_never_comes_holds_each_delivery_until_the_limit_only() {
     );
 }
 
+#[test]
+fn a_wait_the_blob_sent_whole_never_gets_is_a_one_line_setup_error() {
+    // With the answers compared, each blob is first sent whole: a wait that never ends
+    // there would hold every delivery and test nothing after it.
+    let dir = tempfile::tempdir().unwrap();
+    conversation(dir.path(), "get", "wait frame=HEADERS stream=3");
+    let failure = common::stutter("127.0.0.1:0")
+        .server(fixture_command("h2-frame-server", None))
+        .blobs(dir.path())
+        .timeouts(Timeouts::default().connect(Duration::from_millis(500)))
+        .try_run_for(Duration::from_secs(30))
+        .expect_err("the wait never ends");
+    let text = failure
+        .setup_error()
+        .unwrap_or_else(|| panic!("a setup error: {failure}"))
+        .to_string();
+    assert!(!text.contains('\n'), "one line: {text}");
+    assert!(
+        text.contains("get: sent whole, the server never sent what `#~ wait frame=HEADERS stream=3` (before byte ")
+            && text.contains("within 500ms")
+            && text.contains("Check the wait"),
+        "{text}"
+    );
+}
+
 /// Reads from `stream` until what it read holds a frame of `kind` with `flags`.
 fn read_until_frame(stream: &mut TcpStream, kind: u8, flags: u8) {
     let mut got = Vec::new();
