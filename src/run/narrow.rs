@@ -39,7 +39,8 @@ pub(crate) async fn narrow(
     if let Some(why) = not_tried(kind, budget, rig.can_restart()) {
         return Ok(Narrowed::NotTried(why));
     }
-    let mut spend = Spend::new(Instant::now() + budget.time, budget.attempts);
+    let mut spend =
+        Spend::new(Instant::now() + budget.time, budget.attempts).until_stopped(rig.stop_handle());
     let (case, blob) = match culprit::search(
         rig, fresh, kind, suspects, corpus, baselines, budget, &mut spend,
     )

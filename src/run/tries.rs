@@ -7,16 +7,18 @@ use tokio::time::Instant;
 
 use super::rig::Rig;
 use crate::case::Case;
+use crate::control::StopHandle;
 use crate::corpus::Blob;
 use crate::error::SetupError;
 use crate::oracle::{Baseline, FindingKind};
 use crate::report::signature;
 use crate::split::Splits;
 
-/// What narrowing may still spend: time and deliveries.
+/// What narrowing may still spend: time and deliveries, until the run is asked to stop.
 pub(super) struct Spend {
     pub(super) deadline: Instant,
     left: u32,
+    stop: Option<StopHandle>,
 }
 
 impl Spend {
@@ -25,12 +27,24 @@ impl Spend {
         Spend {
             deadline,
             left: attempts,
+            stop: None,
         }
+    }
+
+    /// The same budget, spent no more once `stop` is stopped (Ctrl-C): the report then
+    /// says what narrowing came to so far.
+    pub(super) fn until_stopped(self, stop: Option<StopHandle>) -> Self {
+        Spend { stop, ..self }
+    }
+
+    /// True when time ran out or the run was asked to stop.
+    fn over(&self) -> bool {
+        Instant::now() >= self.deadline || self.stop.as_ref().is_some_and(StopHandle::is_stopped)
     }
 
     /// Takes one delivery from the budget: false when it is spent.
     pub(super) fn take(&mut self) -> bool {
-        if self.left == 0 || Instant::now() >= self.deadline {
+        if self.left == 0 || self.over() {
             return false;
         }
         self.left -= 1;
@@ -39,7 +53,7 @@ impl Spend {
 
     /// Takes up to `n` from the budget at once: how many it held (0 when it is spent).
     pub(super) fn take_up_to(&mut self, n: usize) -> usize {
-        if Instant::now() >= self.deadline {
+        if self.over() {
             return 0;
         }
         let n = u32::try_from(n).unwrap_or(u32::MAX).min(self.left);
@@ -127,4 +141,22 @@ pub(super) async fn fails_as(
         }
     }
     Ok(Some(failure))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_stopped_run_spends_no_more_on_narrowing() {
+        let stop = StopHandle::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let mut spend = Spend::new(deadline, 10).until_stopped(Some(stop.clone()));
+        assert!(spend.take());
+        assert_eq!(spend.take_up_to(3), 3);
+        stop.stop();
+        assert!(!spend.take());
+        assert_eq!(spend.take_up_to(3), 0);
+    }
 }

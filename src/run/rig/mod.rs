@@ -53,9 +53,16 @@ pub(crate) struct Rig<'a> {
     /// the server's exit only as long as the verdict gate does: a crash then is another bug,
     /// and the shrinking tries many deliveries.
     pub(crate) short_settle: bool,
+    /// The run's stop handle: once it is stopped (Ctrl-C), narrowing spends no more.
+    stop: Option<crate::control::StopHandle>,
 }
 
 impl<'a> Rig<'a> {
+    /// The run's stop handle, if it has one (Ctrl-C on the command line).
+    pub(crate) fn stop_handle(&self) -> Option<crate::control::StopHandle> {
+        self.stop.clone()
+    }
+
     /// Resolves the plan's address, then starts its server (or checks that one listens,
     /// when the harness does not start it).
     pub(crate) async fn start(
@@ -92,6 +99,7 @@ impl<'a> Rig<'a> {
             listen_at,
             crash_places: Vec::new(),
             short_settle: false,
+            stop: plan.stop.clone(),
         };
         match launch {
             Launch::External => check_listening(&transport.addr, settings.connect_timeout).await?,
