@@ -183,6 +183,7 @@ fn run(args: &ClientArgs) -> Result<ExitCode, String> {
         Ok(report) => {
             if !args.quiet {
                 eprintln!("{report}");
+                eprintln!("stutterfuzz client: no finding");
             }
             Ok(ExitCode::SUCCESS)
         }
