@@ -6,10 +6,9 @@
 use std::fmt::Write as _;
 
 use super::Case;
-use crate::split::Shape;
+use crate::split::http2::{self, PREFACE};
+use crate::split::{Direction, Shape, upgrade_head};
 
-/// The HTTP/2 client connection preface.
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Frames with cuts shown at most.
 const MOST_FRAMES: usize = 4;
 
@@ -134,16 +133,12 @@ enum Naming {
 }
 
 impl Naming {
+    /// How `bytes` name their frames: by the protocol they open, as the generator finds it
+    /// (the HTTP/2 preface, a request to upgrade to WebSocket).
     fn of(bytes: &[u8]) -> Naming {
         if bytes.starts_with(PREFACE) {
-            return Naming::Http2;
-        }
-        let head = &bytes[..bytes.len().min(64 * 1024)];
-        let upgrade = head.starts_with(b"GET ")
-            && head
-                .windows(b"websocket".len())
-                .any(|w| w.eq_ignore_ascii_case(b"websocket"));
-        if upgrade {
+            Naming::Http2
+        } else if upgrade_head(bytes, Direction::Requests).is_some() {
             Naming::WebSocket
         } else {
             Naming::Other
@@ -155,14 +150,10 @@ impl Naming {
     fn name(&self, frame: &[u8], header: usize) -> String {
         let kind = self.kind(frame, header);
         match (self, header) {
-            (Naming::Http2, 9) => {
-                let stream =
-                    u32::from_be_bytes([frame[5], frame[6], frame[7], frame[8]]) & 0x7fff_ffff;
-                match stream {
-                    0 => kind,
-                    _ => format!("{kind} on stream {stream}"),
-                }
-            }
+            (Naming::Http2, 9) => match http2::header(frame).map_or(0, |h| h.stream) {
+                0 => kind,
+                stream => format!("{kind} on stream {stream}"),
+            },
             _ => kind,
         }
     }
