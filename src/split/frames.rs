@@ -153,21 +153,8 @@ fn http2_header(bytes: &[u8]) -> Option<(usize, usize)> {
 /// A WebSocket frame header at the start of `bytes`: no reserved bit, a known opcode, a
 /// 7-bit length or a 16- or 64-bit one after it, and a mask key when the mask bit is set.
 fn websocket_header(bytes: &[u8]) -> Option<(usize, usize)> {
-    let (&b0, &b1) = (bytes.first()?, bytes.get(1)?);
-    let opcode = b0 & 0x0f;
-    if b0 & 0x70 != 0 || !matches!(opcode, 0..=2 | 8..=10) {
-        return None;
-    }
-    let (extended, len) = match b1 & 0x7f {
-        126 => (
-            2,
-            u64::from(u16::from_be_bytes([*bytes.get(2)?, *bytes.get(3)?])),
-        ),
-        127 => (8, u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?)),
-        short => (0, u64::from(short)),
-    };
-    let mask = if b1 & 0x80 != 0 { 4 } else { 0 };
-    Some((2 + extended + mask, usize::try_from(len).ok()?))
+    let h = super::websocket::header(bytes)?;
+    (h.reserved == 0 && matches!(h.opcode, 0..=2 | 8..=10)).then_some((h.len, h.payload))
 }
 
 /// A TLS record header at the start of `bytes`: content type 0x14 to 0x17, version 3.0 to

@@ -12,6 +12,7 @@ pub(crate) mod http2;
 mod pattern;
 mod records;
 mod strategy;
+pub(crate) mod websocket;
 
 pub(crate) use coverage::Coverage;
 pub(crate) use frames::{Direction, upgrade_head};

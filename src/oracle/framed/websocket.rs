@@ -38,25 +38,14 @@ pub(crate) fn upgraded(answer: &[u8]) -> Option<usize> {
 
 /// The frame beginning `bytes` and its length, when it is all there.
 fn frame_at(bytes: &[u8]) -> Option<(Frame<'_>, usize)> {
-    let (&b0, &b1) = (bytes.first()?, bytes.get(1)?);
-    let (mut len, mut header) = (u64::from(b1 & 0x7f), 2);
-    if len == 126 {
-        len = u64::from(u16::from_be_bytes(bytes.get(2..4)?.try_into().ok()?));
-        header = 4;
-    } else if len == 127 {
-        len = u64::from_be_bytes(bytes.get(2..10)?.try_into().ok()?);
-        header = 10;
-    }
+    let h = crate::split::websocket::header(bytes)?;
     // A server must not mask its frames; one that does is read through its key all the same.
-    let key: Option<[u8; 4]> = if b1 & 0x80 != 0 {
-        let key = bytes.get(header..header + 4)?.try_into().ok()?;
-        header += 4;
-        Some(key)
-    } else {
-        None
+    let key: Option<[u8; 4]> = match h.masked {
+        true => Some(bytes.get(h.len - 4..h.len)?.try_into().ok()?),
+        false => None,
     };
-    let end = header.checked_add(usize::try_from(len).ok()?)?;
-    let raw = bytes.get(header..end)?;
+    let end = h.len.checked_add(h.payload)?;
+    let raw = bytes.get(h.len..end)?;
     let payload = match key {
         Some(key) => Cow::Owned(
             raw.iter()
@@ -67,8 +56,8 @@ fn frame_at(bytes: &[u8]) -> Option<(Frame<'_>, usize)> {
         None => Cow::Borrowed(raw),
     };
     let frame = Frame {
-        fin: b0 & 0x80 != 0,
-        opcode: b0 & 0x0f,
+        fin: h.fin,
+        opcode: h.opcode,
         payload,
     };
     Some((frame, end))
