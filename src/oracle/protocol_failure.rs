@@ -56,8 +56,10 @@ pub(crate) fn new_in(heard: &[u8], baseline: Option<&Baseline>) -> Option<Findin
 
 /// True when `heard` and the blob's whole answer (`baseline`) both have a protocol failure:
 /// the server rejects the blob itself, however it is cut (`unsplit_fails=`, a warning).
+/// Asked of every delivery that passed, so the whole answer is read only for one that has a
+/// failure, as in [`new_in`].
 pub(crate) fn whole_fails_too(heard: &[u8], baseline: Option<&Baseline>) -> bool {
-    baseline.is_some_and(|whole| first_in(&whole.bytes).is_some()) && first_in(heard).is_some()
+    first_in(heard).is_some() && baseline.is_some_and(|whole| first_in(&whole.bytes).is_some())
 }
 
 /// The frame in words: `HTTP/2 GOAWAY (PROTOCOL_ERROR)`, `WebSocket close 1002 (protocol
