@@ -19,6 +19,20 @@ pub(crate) fn fixtures_dir(dir: &str) -> PathBuf {
         .join(dir)
 }
 
+/// The frame a protocol failure names, and its code: `("HTTP/2", "GOAWAY", 1)`; `None` for a
+/// finding of another kind.
+pub(crate) fn failure_frame(kind: &stutterfuzz::FindingKind) -> Option<(&str, &str, u32)> {
+    match kind {
+        stutterfuzz::FindingKind::ProtocolFailure {
+            protocol,
+            what,
+            code,
+            ..
+        } => Some((protocol, what, *code)),
+        _ => None,
+    }
+}
+
 /// A run against the fixture server `fixture` with a planted bug, on the blobs of
 /// `fixtures/<dir>` (seed 7; narrowing 5 s: a case that needs many cuts inside one header
 /// loses the bug when any is dropped), judged by `oracle` (the defaults when `None`), for at

@@ -115,29 +115,12 @@ fn a_minimal_case_shows_its_own_answer_and_digits_only_differences_get_a_mask() 
         actual_closed: false,
         decoded: None,
     };
-    let mut finding = Finding::new(
+    let finding = narrowed(
+        &blob,
+        (original, minimal),
         differs(b"A004 OK Fetch completed (0.009 + 0.000 secs).\r\n"),
-        vec![Seen::new(original.clone(), &blob, Stood::Culprit)],
-        Stats::default(),
-        Seed::new(1),
-        "127.0.0.1:1".into(),
-        Rerun::with_env("cargo test t"),
+        differs(b"A004 OK Fetch completed (0.003 + 0.000 secs).\r\n"),
     );
-    let reproduced = Reproduced {
-        failed: 3,
-        tries: 3,
-        evidence: Some(differs(
-            b"A004 OK Fetch completed (0.003 + 0.000 secs).\r\n",
-        )),
-        output: None,
-    };
-    finding.set_narrowed(Some(Narrowed::culprit(
-        original,
-        minimal,
-        reproduced,
-        true,
-        blob.bytes(),
-    )));
     let text = finding.to_string();
     // The minimal case's own answer first, the first case's beside it.
     let mine = text.find("(0.003").expect(&text);
@@ -204,27 +187,12 @@ fn a_minimal_case_that_breaks_the_parser_otherwise_is_named_by_its_own_frame() {
         code,
         answer: format!("settings: none\ngoaway: {name}, last stream 1\n").into_bytes(),
     };
-    let mut finding = Finding::new(
+    let finding = narrowed(
+        &blob,
+        (original, minimal),
         goaway(6, "FRAME_SIZE_ERROR"),
-        vec![Seen::new(original.clone(), &blob, Stood::Culprit)],
-        Stats::default(),
-        Seed::new(1),
-        "127.0.0.1:1".into(),
-        Rerun::with_env("cargo test t"),
+        goaway(1, "PROTOCOL_ERROR"),
     );
-    let reproduced = Reproduced {
-        failed: 3,
-        tries: 3,
-        evidence: Some(goaway(1, "PROTOCOL_ERROR")),
-        output: None,
-    };
-    finding.set_narrowed(Some(Narrowed::culprit(
-        original,
-        minimal,
-        reproduced,
-        true,
-        blob.bytes(),
-    )));
     assert_eq!(finding.kind(), &goaway(1, "PROTOCOL_ERROR"));
     let text = finding.to_string();
     assert!(
@@ -239,4 +207,36 @@ fn a_minimal_case_that_breaks_the_parser_otherwise_is_named_by_its_own_frame() {
         text.contains("the case first seen [2, 22] failed otherwise: the server answered a split delivery with an HTTP/2 GOAWAY (FRAME_SIZE_ERROR)"),
         "{text}"
     );
+}
+
+/// A finding first seen as `first` in the culprit `original` of `blob`, narrowed to `minimal`,
+/// which failed 3 of 3 times when delivered again, the first time as `evidence`.
+fn narrowed(
+    blob: &Blob,
+    (original, minimal): (Case, Case),
+    first: FindingKind,
+    evidence: FindingKind,
+) -> Finding {
+    let mut finding = Finding::new(
+        first,
+        vec![Seen::new(original.clone(), blob, Stood::Culprit)],
+        Stats::default(),
+        Seed::new(1),
+        "127.0.0.1:1".into(),
+        Rerun::with_env("cargo test t"),
+    );
+    let reproduced = Reproduced {
+        failed: 3,
+        tries: 3,
+        evidence: Some(evidence),
+        output: None,
+    };
+    finding.set_narrowed(Some(Narrowed::culprit(
+        original,
+        minimal,
+        reproduced,
+        true,
+        blob.bytes(),
+    )));
+    finding
 }
