@@ -37,25 +37,9 @@ fn accept_value(key: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha.digest().bytes())
 }
 
-/// Where the value of the last header line `name` (lowercase) of `bytes` lies, spaces
-/// around it left out.
+/// Where the value of the last header line `name` of `bytes` lies.
 fn last_value(bytes: &[u8], name: &[u8]) -> Option<std::ops::Range<usize>> {
-    let mut found = None;
-    let mut start = 0;
-    for line in bytes.split(|&b| b == b'\n') {
-        let end = start + line.len();
-        let text = line.strip_suffix(b"\r").unwrap_or(line);
-        if let Some(colon) = text.iter().position(|&b| b == b':')
-            && text[..colon].trim_ascii().eq_ignore_ascii_case(name)
-        {
-            let raw = &text[colon + 1..];
-            let lead = raw.len() - raw.trim_ascii_start().len();
-            let value_start = start + colon + 1 + lead;
-            found = Some(value_start..value_start + raw.trim_ascii().len());
-        }
-        start = end + 1;
-    }
-    found
+    crate::split::websocket::header_values(bytes, name).last()
 }
 
 #[cfg(test)]

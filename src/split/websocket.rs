@@ -1,5 +1,6 @@
 //! WebSocket frame headers as they go over the wire, read in one place: the cutting of frames
-//! (`frames`) and the oracles that read a server's messages. A header is two bytes (FIN, three
+//! (`frames`) and the oracles that read a server's messages; and the header lines of the
+//! HTTP heads that upgrade to it (the oracles' `101`, client mode's accept value). A header is two bytes (FIN, three
 //! reserved bits, the opcode; the mask bit and a 7-bit length), then a 16- or 64-bit length
 //! when the 7 bits say 126 or 127, then a 4-byte mask key when the mask bit is set.
 
@@ -37,5 +38,27 @@ pub(crate) fn header(bytes: &[u8]) -> Option<Header> {
         masked,
         len: 2 + extended + if masked { 4 } else { 0 },
         payload: usize::try_from(payload).ok()?,
+    })
+}
+
+/// Where the values of the header lines named `name` (any case) of an HTTP head `bytes` lie,
+/// in order, spaces around each left out. Lines end with `\n`, a `\r` before it dropped.
+pub(crate) fn header_values<'a>(
+    bytes: &'a [u8],
+    name: &'a [u8],
+) -> impl Iterator<Item = std::ops::Range<usize>> + 'a {
+    let mut start = 0;
+    bytes.split(|&b| b == b'\n').filter_map(move |line| {
+        let line_start = start;
+        start += line.len() + 1;
+        let text = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = text.iter().position(|&b| b == b':')?;
+        if !text[..colon].trim_ascii().eq_ignore_ascii_case(name) {
+            return None;
+        }
+        let raw = &text[colon + 1..];
+        let lead = raw.len() - raw.trim_ascii_start().len();
+        let value_start = line_start + colon + 1 + lead;
+        Some(value_start..value_start + raw.trim_ascii().len())
     })
 }

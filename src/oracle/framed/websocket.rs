@@ -26,13 +26,10 @@ pub(crate) fn upgraded(answer: &[u8]) -> Option<usize> {
         return None;
     }
     let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&answer[..end]).ok()?;
-    let upgrades = head.split("\r\n").skip(1).any(|line| {
-        line.split_once(':').is_some_and(|(name, value)| {
-            name.trim().eq_ignore_ascii_case("upgrade")
-                && value.trim().eq_ignore_ascii_case("websocket")
-        })
-    });
+    let head = &answer[..end];
+    std::str::from_utf8(head).ok()?;
+    let upgrades = crate::split::websocket::header_values(head, b"upgrade")
+        .any(|value| head[value].eq_ignore_ascii_case(b"websocket"));
     upgrades.then_some(end + 4)
 }
 
